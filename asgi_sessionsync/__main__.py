@@ -1,0 +1,3 @@
+from asgi_sessionsync.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,131 @@
+"""The client address that envelopes are bound to.
+
+The ASGI peer address, or, when that peer is a trusted proxy, the right-most hop of
+``X-Forwarded-For`` that is not itself a trusted proxy (as uvicorn's proxy-headers
+middleware does). ``X-Forwarded-For`` from an untrusted peer is never read.
+"""
+
+from __future__ import annotations
+
+import enum
+import ipaddress
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import lru_cache
+
+from asgi_sessionsync.exceptions import ConfigError
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+class BindingMode(enum.StrEnum):
+    EXACT = "exact"
+    PREFIX = "prefix"
+    OFF = "off"
+
+
+class TrustedProxies:
+    """A set of proxy addresses and networks; ``*`` trusts every peer."""
+
+    __slots__ = ("_addresses", "_networks", "everyone", "entries")
+
+    def __init__(self, entries: Iterable[str] = (), *, variable: str = "SESSIONSYNC_TRUSTED_PROXIES"):
+        self.entries = tuple(e.strip() for e in entries if e.strip())
+        self.everyone = "*" in self.entries
+        self._addresses: set[str] = set()
+        self._networks: list[IPNetwork] = []
+        for entry in self.entries:
+            if entry == "*":
+                continue
+            try:
+                if "/" in entry:
+                    self._networks.append(ipaddress.ip_network(entry, strict=False))
+                else:
+                    self._addresses.add(str(ipaddress.ip_address(entry)))
+            except ValueError:
+                raise ConfigError(
+                    variable,
+                    f"{entry!r} is not an IP address or CIDR network",
+                    f"{variable}=127.0.0.1,10.0.0.0/8,fd00::/8",
+                ) from None
+
+    def __bool__(self) -> bool:
+        return bool(self.entries)
+
+    def __contains__(self, host: str) -> bool:
+        if self.everyone or host in self._addresses:
+            return True
+        if not self._networks:
+            return False
+        address = _parse(host)
+        return address is not None and any(address in net for net in self._networks)
+
+
+@lru_cache(maxsize=4096)
+def _parse(host: str) -> IPAddress | None:
+    try:
+        address = ipaddress.ip_address(host.strip())
+    except ValueError:
+        return None
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
+
+
+@dataclass(frozen=True, slots=True)
+class IPBinding:
+    """How tightly an envelope is tied to the client address."""
+
+    mode: BindingMode = BindingMode.PREFIX
+    ipv4_prefix: int = 24
+    ipv6_prefix: int = 64
+
+    def value(self, host: str | None) -> str:
+        """The binding value for a client address: what an envelope stores and compares."""
+        if self.mode is BindingMode.OFF:
+            return ""
+        if not host:
+            return "?"  # no client address known: binds to "unknown", never to "any"
+        return _binding_value(host, self.mode, self.ipv4_prefix, self.ipv6_prefix)
+
+
+@lru_cache(maxsize=4096)
+def _binding_value(host: str, mode: BindingMode, v4: int, v6: int) -> str:
+    address = _parse(host)
+    if address is None:
+        return "?" + host  # a unix socket path or a test client name; exact by nature
+    if mode is BindingMode.EXACT:
+        return str(address)
+    prefix = v4 if address.version == 4 else v6
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def client_host(
+    client: tuple[str, int] | list[object] | None,
+    forwarded_for: bytes | None,
+    trusted: TrustedProxies,
+) -> str | None:
+    """The client address for a connection.
+
+    ``client`` is the ASGI scope's ``client``; ``forwarded_for`` the raw
+    ``X-Forwarded-For`` header value (all such headers joined), or ``None``.
+    """
+    if not client:
+        return None
+    peer = str(client[0])
+    if not trusted or forwarded_for is None or peer not in trusted:
+        return peer
+    hops = [h.strip() for h in forwarded_for.decode("latin-1").split(",")]
+    for hop in reversed(hops):
+        if hop and hop not in trusted:
+            return hop
+    # Every hop is a trusted proxy: the left-most is the closest to the client.
+    return hops[0] or peer
+
+
+def forwarded_for_header(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
+    values = [v for k, v in headers if k == b"x-forwarded-for"]
+    if not values:
+        return None
+    return b",".join(values)

@@ -1,0 +1,216 @@
+"""Sealed envelopes: the one format for everything that crosses a trust boundary.
+
+Text form: ``v1.<key id>.<base64url(nonce || ciphertext+tag)>``, safe in a URL, a
+cookie and a form field. AES-256-GCM with a per-purpose key; the version, key id,
+purpose and audience are the associated data, so an envelope sealed for one purpose
+or one site opens nowhere else. The payload is a msgpack array of claims.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import os
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgpack
+from cryptography.exceptions import InvalidTag
+
+from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
+from asgi_sessionsync.keys import Key, Keychain, KeyRing, Purpose
+
+VERSION = "v1"
+_VERSION_B = VERSION.encode()
+NONCE_BYTES = 12
+JTI_BYTES = 16
+_TAG_BYTES = 16
+# Larger than any envelope we make (a 5-peer hop chain is ~2 KB); refuses junk early.
+MAX_ENVELOPE_CHARS = 16384
+_PURPOSES = tuple(Purpose)
+_b64encode = base64.urlsafe_b64encode
+_b64decode = base64.urlsafe_b64decode
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """What an opened envelope says. ``extra`` holds the purpose's own fields."""
+
+    purpose: Purpose
+    network: str
+    issuer: str
+    audience: str
+    subject: str
+    issued_at: int
+    expires_at: int
+    jti: bytes
+    ip: str
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+
+def _aad(kid: str, purpose: str, audience: str) -> bytes:
+    return b"%s.%s.%s\x00%s" % (_VERSION_B, kid.encode(), purpose.encode(), audience.encode())
+
+
+def seal(
+    ring: KeyRing,
+    purpose: Purpose,
+    *,
+    issuer: str,
+    audience: str,
+    ttl: float,
+    subject: str = "",
+    ip: str = "",
+    extra: Mapping[str, Any] | None = None,
+    jti: bytes | None = None,
+    now: float | None = None,
+) -> str:
+    """Seal claims for ``audience`` with the ring's sealing key; return the text form.
+
+    ``ip`` is the client-IP binding value (see :mod:`asgi_sessionsync.client_ip`), or
+    ``""`` for an envelope that is not bound to a client (server-to-server messages).
+    """
+    key = ring.sealing_key
+    issued_at = int(time.time() if now is None else now)
+    randomness = os.urandom(NONCE_BYTES + (0 if jti is not None else JTI_BYTES))
+    nonce = randomness[:NONCE_BYTES]
+    payload = msgpack.packb(
+        [
+            issuer,
+            subject,
+            issued_at,
+            issued_at + int(ttl),
+            jti if jti is not None else randomness[NONCE_BYTES:],
+            ip,
+            dict(extra) if extra else {},
+        ]
+    )
+    sealed = key.ciphers[purpose].encrypt(nonce, payload, _aad(key.kid, purpose, audience))
+    body = _b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
+    return f"{VERSION}.{key.kid}.{body}"
+
+
+def open_envelope(
+    keychain: Keychain,
+    token: str,
+    *,
+    purpose: Purpose,
+    audience: str,
+    ip: str | None,
+    clock_skew: float = 0.0,
+    now: float | None = None,
+    audiences_of: Callable[[str], Iterable[str]] | None = None,
+) -> Claims:
+    """Open and check an envelope; raise :class:`EnvelopeError` with a precise reason.
+
+    ``ip`` is the binding value of the current client, or ``None`` to skip the IP
+    check (server-to-server). ``audiences_of(network)`` lists a network's other
+    audiences; it is only used after a failed tag, to tell "wrong audience" apart
+    from "bad tag". Either way the envelope is refused.
+    """
+    if not isinstance(token, str) or len(token) > MAX_ENVELOPE_CHARS:
+        raise EnvelopeError(EnvelopeFailure.MALFORMED)
+    parts = token.split(".")
+    if len(parts) != 3 or parts[0] != VERSION:
+        raise EnvelopeError(EnvelopeFailure.MALFORMED)
+    _, kid, body = parts
+    if not kid or not body:
+        raise EnvelopeError(EnvelopeFailure.MALFORMED)
+    found = keychain.find(kid)
+    if found is None:
+        raise EnvelopeError(EnvelopeFailure.UNKNOWN_KEY)
+    ring, key = found
+    raw = _decode_body(body)
+
+    nonce, sealed = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
+    try:
+        payload = key.ciphers[purpose].decrypt(nonce, sealed, _aad(kid, purpose, audience))
+    except InvalidTag:
+        raise EnvelopeError(
+            _diagnose(key, ring, nonce, sealed, purpose, audience, audiences_of)
+        ) from None
+
+    claims = _unpack(payload, purpose, ring.network, audience)
+    moment = time.time() if now is None else now
+    if moment > claims.expires_at + clock_skew:
+        raise EnvelopeError(EnvelopeFailure.EXPIRED, claims)
+    if moment < claims.issued_at - clock_skew:
+        raise EnvelopeError(EnvelopeFailure.NOT_YET_VALID, claims)
+    if ip is not None and not hmac.compare_digest(claims.ip.encode(), ip.encode()):
+        raise EnvelopeError(EnvelopeFailure.IP_MISMATCH, claims)
+    return claims
+
+
+def _decode_body(body: str) -> bytes:
+    try:
+        encoded = body.encode("ascii")
+        raw = _b64decode(encoded + b"=" * (-len(encoded) % 4))
+    except (UnicodeEncodeError, binascii.Error, ValueError):
+        raise EnvelopeError(EnvelopeFailure.MALFORMED) from None
+    # The decoder ignores stray characters and unused low bits: insist on the one
+    # canonical spelling so that no two texts open to the same envelope.
+    if len(raw) < NONCE_BYTES + _TAG_BYTES or _b64encode(raw).rstrip(b"=") != encoded:
+        raise EnvelopeError(EnvelopeFailure.MALFORMED)
+    return raw
+
+
+def _diagnose(
+    key: Key,
+    ring: KeyRing,
+    nonce: bytes,
+    sealed: bytes,
+    purpose: Purpose,
+    audience: str,
+    audiences_of: Callable[[str], Iterable[str]] | None,
+) -> EnvelopeFailure:
+    """Name why a tag failed; bounded work (purposes + audiences), failure path only."""
+    for other in _PURPOSES:
+        if other is not purpose and _opens(key, other, nonce, sealed, audience):
+            return EnvelopeFailure.WRONG_PURPOSE
+    if audiences_of is not None:
+        for other_audience in audiences_of(ring.network):
+            if other_audience != audience and _opens(key, purpose, nonce, sealed, other_audience):
+                return EnvelopeFailure.WRONG_AUDIENCE
+    return EnvelopeFailure.BAD_TAG
+
+
+def _opens(key: Key, purpose: Purpose, nonce: bytes, sealed: bytes, audience: str) -> bool:
+    try:
+        key.ciphers[purpose].decrypt(nonce, sealed, _aad(key.kid, purpose, audience))
+    except InvalidTag:
+        return False
+    return True
+
+
+def _unpack(payload: bytes, purpose: Purpose, network: str, audience: str) -> Claims:
+    # Only our own key can have produced an authentic payload, so a bad shape here
+    # means a bug or a leaked key; refuse it all the same.
+    try:
+        issuer, subject, issued_at, expires_at, jti, ip, extra = msgpack.unpackb(payload)
+    except (ValueError, TypeError, msgpack.UnpackException):
+        raise EnvelopeError(EnvelopeFailure.MALFORMED) from None
+    if not (
+        isinstance(issuer, str)
+        and isinstance(subject, str)
+        and type(issued_at) is int
+        and type(expires_at) is int
+        and isinstance(jti, bytes)
+        and isinstance(ip, str)
+        and isinstance(extra, dict)
+    ):
+        raise EnvelopeError(EnvelopeFailure.MALFORMED)
+    return Claims(
+        purpose=purpose,
+        network=network,
+        issuer=issuer,
+        audience=audience,
+        subject=subject,
+        issued_at=issued_at,
+        expires_at=expires_at,
+        jti=jti,
+        ip=ip,
+        extra=extra,
+    )

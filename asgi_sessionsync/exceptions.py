@@ -1,0 +1,73 @@
+"""The one exception hierarchy of asgi-sessionsync.
+
+Every error a user or a peer can cause is a :class:`SessionSyncError`. Messages say
+what is wrong and what to do; they never contain a secret, an envelope or a token.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.envelope import Claims
+
+
+class SessionSyncError(Exception):
+    """Base class of every error raised by asgi-sessionsync."""
+
+
+class ConfigError(SessionSyncError):
+    """A setting is missing or invalid; raised at start-up, never per request."""
+
+    def __init__(self, variable: str, problem: str, example: str | None = None) -> None:
+        self.variable = variable
+        self.problem = problem
+        self.example = example
+        message = f"{variable}: {problem}"
+        if example:
+            message += f" (example: {example})"
+        super().__init__(message)
+
+
+class EnvelopeFailure(enum.StrEnum):
+    """Why an envelope was refused. Precise, but never says which byte failed."""
+
+    MALFORMED = "malformed"
+    UNKNOWN_KEY = "unknown key"
+    BAD_TAG = "bad tag"
+    WRONG_PURPOSE = "wrong purpose"
+    WRONG_AUDIENCE = "wrong audience"
+    EXPIRED = "expired"
+    NOT_YET_VALID = "not yet valid"
+    IP_MISMATCH = "ip mismatch"
+    REPLAYED = "replayed"
+    WRONG_ISSUER = "wrong issuer"
+
+
+class EnvelopeError(SessionSyncError):
+    """An envelope could not be opened or was refused after opening.
+
+    ``reason`` names the failure. ``claims`` is set only for failures found *after*
+    the authentication tag verified (expired, not yet valid, IP mismatch, replayed,
+    wrong issuer): the claims are then authentic, just not acceptable.
+    """
+
+    reason: EnvelopeFailure = EnvelopeFailure.MALFORMED
+
+    def __init__(self, reason: EnvelopeFailure | None = None, claims: Claims | None = None) -> None:
+        if reason is not None:
+            self.reason = reason
+        self.claims = claims
+        super().__init__(f"envelope refused: {self.reason}")
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.reason, self.claims))
+
+
+class StoreError(SessionSyncError):
+    """A store could not be reached or returned something unusable."""
+
+
+class PeerError(SessionSyncError):
+    """A peer could not be reached or refused a back-channel message."""

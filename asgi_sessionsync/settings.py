@@ -1,0 +1,484 @@
+"""Settings: every option from ``SESSIONSYNC_*`` variables, a ``.env`` file, or code.
+
+Code wins over the environment, the environment over the ``.env`` file, the file
+over the defaults. Every invalid value stops start-up with a :class:`ConfigError`
+naming the variable, the problem and a valid example; secrets never appear in a
+repr, an error or a log line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from asgi_sessionsync.client_ip import BindingMode, TrustedProxies
+from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.keys import GENERATE_HINT, key_id, parse_secret
+
+PREFIX = "SESSIONSYNC_"
+
+
+class SyncMode(enum.StrEnum):
+    BOUNCE = "bounce"  # top-level redirect chain: works in every browser
+    FRAME = "frame"  # hidden iframes: needs third-party cookies
+    AUTO = "auto"  # frames first, then bounce through the peers whose frame failed
+
+
+class Secret:
+    """Secret bytes that never show themselves in a repr, a str or a log."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Another site of a network: where browsers reach it, and where servers do."""
+
+    url: str
+    backchannel_url: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", _normalize_url(self.url, "SESSIONSYNC_PEERS"))
+        back = self.backchannel_url or self.url
+        object.__setattr__(self, "backchannel_url", _normalize_url(back, "SESSIONSYNC_PEERS"))
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.url)
+
+    @classmethod
+    def parse(cls, text: str, variable: str = "SESSIONSYNC_PEERS") -> Peer:
+        url, _, back = text.strip().partition("|")
+        try:
+            return cls(url.strip(), back.strip())
+        except ConfigError as error:
+            raise ConfigError(variable, error.problem, _PEERS_EXAMPLE) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A group of sites sharing login: its own secret keys (first seals) and peers."""
+
+    name: str
+    secret_keys: tuple[Secret, ...]
+    peers: tuple[Peer, ...] = ()
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+_PEERS_EXAMPLE = "SESSIONSYNC_PEERS=https://b.example.com,https://c.example.com|http://10.0.0.3:8000"
+
+
+def _normalize_url(text: str, variable: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(variable, f"{text!r} is not an http(s) URL", "https://a.example.com")
+    if parts.query or parts.fragment:
+        raise ConfigError(variable, f"{text!r} must not have a query or fragment", "https://a.example.com")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(variable, f"{text!r} has an invalid port", "https://a.example.com:8443") from None
+    return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+# --- parsers: (variable, text) -> value -------------------------------------------------
+
+def _str(variable: str, text: str) -> str:
+    return text.strip()
+
+
+def _url(variable: str, text: str) -> str:
+    return _normalize_url(text, variable)
+
+
+def _bool(variable: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(variable, f"{text!r} is not a boolean", f"{variable}=true")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _duration(variable: str, text: str) -> float:
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(variable, f"{text!r} is not a duration", f"{variable}=30s (or 30, 5m, 2h, 14d)")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def _positive_duration(variable: str, text: str) -> float:
+    value = _duration(variable, text)
+    if value <= 0:
+        raise ConfigError(variable, "must be greater than zero", f"{variable}=30s")
+    return value
+
+
+def _prefix_len(limit: int) -> Callable[[str, str], int]:
+    def parse(variable: str, text: str) -> int:
+        if not text.strip().isdigit() or not 0 < int(text) <= limit:
+            raise ConfigError(variable, f"{text!r} is not a prefix length 1-{limit}", f"{variable}={limit // 2}")
+        return int(text)
+
+    return parse
+
+
+def _choice(enum_type: type[enum.StrEnum]) -> Callable[[str, str], Any]:
+    def parse(variable: str, text: str) -> Any:
+        try:
+            return enum_type(text.strip().lower())
+        except ValueError:
+            allowed = ", ".join(m.value for m in enum_type)
+            first = next(iter(enum_type)).value
+            raise ConfigError(variable, f"{text!r} is not one of {allowed}", f"{variable}={first}") from None
+
+    return parse
+
+
+def _one_of(*allowed: str) -> Callable[[str, str], str]:
+    def parse(variable: str, text: str) -> str:
+        value = text.strip().lower()
+        if value not in allowed:
+            raise ConfigError(variable, f"{text!r} is not one of {', '.join(allowed)}", f"{variable}={allowed[0]}")
+        return value
+
+    return parse
+
+
+def _list(variable: str, text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _trusted_proxies(variable: str, text: str) -> tuple[str, ...]:
+    entries = _list(variable, text)
+    TrustedProxies(entries, variable=variable)  # validates
+    return entries
+
+
+def _path_prefix(variable: str, text: str) -> str:
+    value = text.strip()
+    if not re.fullmatch(r"/([A-Za-z0-9._~-]+/)+", value):
+        raise ConfigError(variable, f"{text!r} must start and end with '/' and be a plain path", f"{variable}=/_sessionsync/")
+    return value
+
+
+def _cookie_name(variable: str, text: str) -> str:
+    value = text.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+        raise ConfigError(variable, f"{text!r} is not a valid cookie name", f"{variable}=sessionsync")
+    return value
+
+
+def _optional_str(variable: str, text: str) -> str | None:
+    return text.strip() or None
+
+
+def _secret(variable: str, text: str) -> Secret | None:
+    return Secret(parse_secret(text, variable=variable)) if text.strip() else None
+
+
+def _store(variable: str, text: str) -> str:
+    value = text.strip()
+    if not re.match(r"^(memory://|sqlite:///.+|redis(s)?://.+)$", value):
+        raise ConfigError(
+            variable,
+            f"{value!r} is not a store location (memory://, sqlite:///PATH or redis://HOST)",
+            f"{variable}=sqlite:///var/lib/myapp/sessionsync.sqlite3",
+        )
+    return value
+
+
+def _field(env: str, parse: Callable[[str, str], Any], default: Any, doc: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": PREFIX + env, "parse": parse, "doc": doc, "secret": secret})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All options of one site. Build with :meth:`from_env` (code values win)."""
+
+    site_url: str = _field("SITE_URL", _url, "", "This site's public base URL, as browsers reach it.")
+    networks: tuple[Network, ...] = field(default=(), metadata={"doc": "Networks this site belongs to."})
+    trusted_proxies: tuple[str, ...] = _field(
+        "TRUSTED_PROXIES", _trusted_proxies, (), "Proxy addresses/CIDRs whose X-Forwarded-For is believed; * for all."
+    )
+    ip_binding: BindingMode = _field(
+        "IP_BINDING", _choice(BindingMode), BindingMode.PREFIX, "How envelopes bind to the client IP: exact, prefix, off."
+    )
+    ip_prefix_v4: int = _field("IP_PREFIX_V4", _prefix_len(32), 24, "IPv4 prefix length in prefix mode.")
+    ip_prefix_v6: int = _field("IP_PREFIX_V6", _prefix_len(128), 64, "IPv6 prefix length in prefix mode.")
+    sync_mode: SyncMode = _field(
+        "SYNC_MODE", _choice(SyncMode), SyncMode.BOUNCE, "How sign-in reaches peers: bounce, frame, auto."
+    )
+    path_prefix: str = _field("PATH_PREFIX", _path_prefix, "/_sessionsync/", "Where the middleware's endpoints live.")
+    cookie_name: str = _field("COOKIE_NAME", _cookie_name, "sessionsync", "Name of the session cookie.")
+    cookie_domain: str | None = _field("COOKIE_DOMAIN", _optional_str, None, "Domain attribute of the cookie (default: host only).")
+    cookie_path: str = _field("COOKIE_PATH", _str, "/", "Path attribute of the cookie.")
+    cookie_secure: str = _field(
+        "COOKIE_SECURE", _one_of("auto", "true", "false"), "auto", "Secure attribute: auto = on https and *.localhost."
+    )
+    cookie_samesite: str = _field(
+        "COOKIE_SAMESITE", _one_of("auto", "lax", "strict", "none"), "auto",
+        "SameSite attribute: auto = Lax in bounce mode, None in frame and auto mode.",
+    )
+    session_lifetime: float = _field("SESSION_LIFETIME", _positive_duration, 14 * 86400.0, "Longest life of a session.")
+    hop_lifetime: float = _field("HOP_LIFETIME", _positive_duration, 30.0, "Life of a sign-in hop or frame envelope.")
+    backchannel_lifetime: float = _field(
+        "BACKCHANNEL_LIFETIME", _positive_duration, 60.0, "Life of one back-channel message envelope."
+    )
+    clock_skew: float = _field("CLOCK_SKEW", _duration, 5.0, "Clock difference tolerated between sites.")
+    store: str = _field("STORE", _store, "sqlite:///sessionsync.sqlite3", "Where users, sessions, used ids and the outbox live.")
+    identity: str = _field(
+        "IDENTITY", _one_of("session", "starlette-session"), "session",
+        "How the site's login is read and made: the middleware's session, or the app's request.session.",
+    )
+    app_session_secret: Secret | None = _field(
+        "APP_SESSION_SECRET", _secret, None, "starlette-session identity: the app's SessionMiddleware secret_key.", secret=True
+    )
+    app_session_cookie: str = _field("APP_SESSION_COOKIE", _cookie_name, "session", "starlette-session identity: the app's cookie name.")
+    app_session_user_key: str = _field(
+        "APP_SESSION_USER_KEY", _str, "user", "starlette-session identity: the request.session key holding the email."
+    )
+    auto_provision: bool = _field("AUTO_PROVISION", _bool, True, "Create a user that a peer vouches for but this site lacks.")
+    default_role: str = _field("DEFAULT_ROLE", _str, "member", "Role given to auto-provisioned users (never taken from a peer).")
+    peer_timeout: float = _field("PEER_TIMEOUT", _positive_duration, 1.0, "Timeout of back-channel requests and peer checks.")
+    logout_wait: float = _field(
+        "LOGOUT_WAIT", _duration, 1.0, "How long a sign-out response waits for peers to confirm before replying."
+    )
+
+    # -- derived views -------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.site_url)
+
+    @property
+    def samesite(self) -> str:
+        if self.cookie_samesite != "auto":
+            return self.cookie_samesite
+        return "lax" if self.sync_mode is SyncMode.BOUNCE else "none"
+
+    @property
+    def secure(self) -> bool:
+        if self.cookie_secure != "auto":
+            return self.cookie_secure == "true"
+        parts = urlsplit(self.site_url)
+        host = parts.hostname or ""
+        return parts.scheme == "https" or host == "localhost" or host.endswith(".localhost")
+
+    def peers(self) -> Iterable[tuple[Network, Peer]]:
+        for network in self.networks:
+            for peer in network.peers:
+                yield network, peer
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        env_file: str | Path | None = ".env",
+        **overrides: Any,
+    ) -> Settings:
+        """Read settings from the environment (and ``env_file``); ``overrides`` win.
+
+        Besides the fields, ``secret_keys`` and ``peers`` may be given in code for the
+        default network (strings, bytes, :class:`Secret` or :class:`Peer`).
+        """
+        env = dict(read_env_file(env_file) if env_file else {})
+        env.update(os.environ if environ is None else environ)
+        values: dict[str, Any] = {}
+        for f in dataclasses.fields(cls):
+            if f.name == "networks":
+                continue
+            variable = f.metadata["env"]
+            if f.name in overrides:
+                value = overrides.pop(f.name)
+                if isinstance(value, str):
+                    value = f.metadata["parse"](variable, value)
+                values[f.name] = tuple(value) if isinstance(value, list) else value
+            elif variable in env:
+                values[f.name] = f.metadata["parse"](variable, env[variable])
+        values["networks"] = _networks(env, overrides)
+        if overrides:
+            raise TypeError(f"unknown settings: {', '.join(sorted(overrides))}")
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        if not self.site_url:
+            raise ConfigError(PREFIX + "SITE_URL", "is required", f"{PREFIX}SITE_URL=https://a.example.com")
+        if not self.networks:
+            raise ConfigError(PREFIX + "SECRET_KEYS", f"no network is configured; {GENERATE_HINT}")
+        seen: dict[str, str] = {}
+        for network in self.networks:
+            for peer in network.peers:
+                if peer.origin == self.origin:
+                    raise ConfigError(_peers_var(network.name), f"{peer.url} is this site itself", _PEERS_EXAMPLE)
+            for secret in network.secret_keys:
+                if secret.key_id in seen:
+                    raise ConfigError(
+                        _keys_var(network.name),
+                        f"networks {seen[secret.key_id]!r} and {network.name!r} share a secret key",
+                    )
+                seen[secret.key_id] = network.name
+        if self.identity == "starlette-session" and self.app_session_secret is None:
+            raise ConfigError(
+                PREFIX + "APP_SESSION_SECRET",
+                "the starlette-session identity needs the secret_key of the app's SessionMiddleware",
+            )
+        if self.samesite == "none" and not self.secure:
+            raise ConfigError(
+                PREFIX + "COOKIE_SAMESITE",
+                "SameSite=None needs Secure cookies: serve the site over https (or *.localhost), "
+                "or use sync mode bounce",
+                f"{PREFIX}SYNC_MODE=bounce",
+            )
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(variable, effective value) pairs with secrets masked, for ``config check``."""
+        rows: list[tuple[str, str]] = []
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if f.name == "networks":
+                for network in value:
+                    keys = ", ".join(f"key id {s.key_id}" for s in network.secret_keys)
+                    rows.append((_keys_var(network.name), f"[{len(network.secret_keys)} secret(s): {keys}]"))
+                    peers = ", ".join(
+                        p.url + (f" | {p.backchannel_url}" if p.backchannel_url != p.url else "") for p in network.peers
+                    )
+                    rows.append((_peers_var(network.name), peers or "(none)"))
+                continue
+            if f.metadata.get("secret"):
+                shown = "(not set)" if value is None else "********"
+            elif isinstance(value, enum.Enum):
+                shown = value.value
+            elif isinstance(value, tuple):
+                shown = ",".join(value) or "(none)"
+            else:
+                shown = "(not set)" if value is None else str(value)
+            rows.append((f.metadata["env"], shown))
+        return rows
+
+
+def _keys_var(network: str) -> str:
+    return PREFIX + "SECRET_KEYS" if network == "default" else f"{PREFIX}NETWORK_{network.upper()}_SECRET_KEYS"
+
+
+def _peers_var(network: str) -> str:
+    return PREFIX + "PEERS" if network == "default" else f"{PREFIX}NETWORK_{network.upper()}_PEERS"
+
+
+def _as_secret(value: str | bytes | Secret, variable: str) -> Secret:
+    if isinstance(value, Secret):
+        return value
+    if isinstance(value, bytes):
+        return Secret(parse_secret(value.decode("ascii", "replace"), variable=variable))
+    return Secret(parse_secret(value, variable=variable))
+
+
+def _as_peer(value: str | Peer, variable: str) -> Peer:
+    return value if isinstance(value, Peer) else Peer.parse(value, variable)
+
+
+def _network(name: str, keys: Sequence[Any] | str, peers: Sequence[Any] | str) -> Network:
+    keys_var, peers_var = _keys_var(name), _peers_var(name)
+    if isinstance(keys, str):
+        keys = _list(keys_var, keys)
+    if isinstance(peers, str):
+        peers = _list(peers_var, peers)
+    if not keys:
+        raise ConfigError(keys_var, f"network {name!r} has no secret key; {GENERATE_HINT}")
+    return Network(
+        name=name,
+        secret_keys=tuple(_as_secret(k, keys_var) for k in keys),
+        peers=tuple(_as_peer(p, peers_var) for p in peers),
+    )
+
+
+def _networks(env: Mapping[str, str], overrides: dict[str, Any]) -> tuple[Network, ...]:
+    if "networks" in overrides:
+        networks = tuple(overrides.pop("networks"))
+        if "secret_keys" in overrides or "peers" in overrides:
+            raise TypeError("give either networks=... or secret_keys=/peers=, not both")
+        return networks
+    result: list[Network] = []
+    keys = overrides.pop("secret_keys", env.get(PREFIX + "SECRET_KEYS", ""))
+    peers = overrides.pop("peers", env.get(PREFIX + "PEERS", ""))
+    if keys or peers:
+        result.append(_network("default", keys, peers))
+    for name in _list(PREFIX + "NETWORKS", env.get(PREFIX + "NETWORKS", "")):
+        if not re.fullmatch(r"[A-Za-z0-9_]+", name) or name.lower() == "default":
+            raise ConfigError(PREFIX + "NETWORKS", f"{name!r} is not a valid network name", f"{PREFIX}NETWORKS=partners")
+        result.append(
+            _network(name.lower(), env.get(_keys_var(name), ""), env.get(_peers_var(name), ""))
+        )
+    return tuple(result)
+
+
+def read_env_file(path: str | Path) -> dict[str, str]:
+    """Parse a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes."""
+    file = Path(path)
+    if not file.is_file():
+        return {}
+    values: dict[str, str] = {}
+    for line in file.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, value = line.split("=", 1)
+        key = key.strip().removeprefix("export ").strip()
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+            value = value[1:-1]
+        values[key] = value
+    return values
+
+
+def documented_variables() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, for the docs table."""
+    rows: list[tuple[str, str, str]] = []
+    for f in dataclasses.fields(Settings):
+        if "env" not in f.metadata:
+            continue
+        default = f.default
+        shown = default.value if isinstance(default, enum.Enum) else default
+        rows.append((f.metadata["env"], "" if shown in (None, "", ()) else str(shown), f.metadata["doc"]))
+    return rows
