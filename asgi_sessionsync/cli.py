@@ -83,7 +83,9 @@ async def _store_command(settings: Settings, args: argparse.Namespace) -> int:
             pending = await service.stores.outbox.pending()
             print(f"{len(pending)} message(s) not yet delivered")
             for m in pending:
-                print(f"  {m.id[:12]} {m.kind:<8} to {m.peer:<32} attempts={m.attempts} last error={m.last_error or '-'}")
+                print(
+                    f"  {m.id[:12]} {m.kind:<8} to {m.peer:<32} attempts={m.attempts} last error={m.last_error or '-'}"
+                )
             return 0
     finally:
         await service.close()

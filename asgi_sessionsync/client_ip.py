@@ -28,7 +28,7 @@ class BindingMode(enum.StrEnum):
 class TrustedProxies:
     """A set of proxy addresses and networks; ``*`` trusts every peer."""
 
-    __slots__ = ("_addresses", "_networks", "everyone", "entries")
+    __slots__ = ("_addresses", "_networks", "entries", "everyone")
 
     def __init__(self, entries: Iterable[str] = (), *, variable: str = "SESSIONSYNC_TRUSTED_PROXIES"):
         self.entries = tuple(e.strip() for e in entries if e.strip())

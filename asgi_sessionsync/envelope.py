@@ -129,9 +129,7 @@ def open_envelope(
     try:
         payload = key.ciphers[purpose].decrypt(nonce, sealed, _aad(kid, purpose, audience))
     except InvalidTag:
-        raise EnvelopeError(
-            _diagnose(key, ring, nonce, sealed, purpose, audience, audiences_of)
-        ) from None
+        raise EnvelopeError(_diagnose(key, ring, nonce, sealed, purpose, audience, audiences_of)) from None
 
     claims = _unpack(payload, purpose, ring.network, audience)
     moment = time.time() if now is None else now

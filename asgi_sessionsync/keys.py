@@ -104,9 +104,7 @@ class KeyRing:
 
     def __init__(self, secrets: Sequence[bytes], *, network: str = "default") -> None:
         if not secrets:
-            raise ConfigError(
-                "SESSIONSYNC_SECRET_KEYS", f"network {network!r} has no secret key; {GENERATE_HINT}"
-            )
+            raise ConfigError("SESSIONSYNC_SECRET_KEYS", f"network {network!r} has no secret key; {GENERATE_HINT}")
         self.network = network
         self.keys: tuple[Key, ...] = tuple(Key.from_secret(s) for s in secrets)
         self._by_id = {k.kid: k for k in self.keys}
@@ -139,11 +137,9 @@ class Keychain:
                     other = self._by_id[key.kid][0].network
                     raise ConfigError(
                         "SESSIONSYNC_SECRET_KEYS",
-                        f"networks {other!r} and {ring.network!r} share a secret key; "
-                        "give every network its own",
+                        f"networks {other!r} and {ring.network!r} share a secret key; give every network its own",
                     )
                 self._by_id[key.kid] = (ring, key)
 
     def find(self, kid: str) -> tuple[KeyRing, Key] | None:
         return self._by_id.get(kid)
-

@@ -115,6 +115,7 @@ def _normalize_url(text: str, variable: str) -> str:
 
 # --- parsers: (variable, text) -> value -------------------------------------------------
 
+
 def _str(variable: str, text: str) -> str:
     return text.strip()
 
@@ -194,7 +195,9 @@ def _trusted_proxies(variable: str, text: str) -> tuple[str, ...]:
 def _path_prefix(variable: str, text: str) -> str:
     value = text.strip()
     if not re.fullmatch(r"/([A-Za-z0-9._~-]+/)+", value):
-        raise ConfigError(variable, f"{text!r} must start and end with '/' and be a plain path", f"{variable}=/_sessionsync/")
+        raise ConfigError(
+            variable, f"{text!r} must start and end with '/' and be a plain path", f"{variable}=/_sessionsync/"
+        )
     return value
 
 
@@ -209,8 +212,9 @@ def _optional_str(variable: str, text: str) -> str | None:
     return text.strip() or None
 
 
-def _secret(variable: str, text: str) -> Secret | None:
-    return Secret(parse_secret(text, variable=variable)) if text.strip() else None
+def _app_secret(variable: str, text: str) -> Secret | None:
+    # The app's own SessionMiddleware secret, used as the app uses it: any string.
+    return Secret(text.encode("utf-8")) if text else None
 
 
 def _store(variable: str, text: str) -> str:
@@ -238,7 +242,10 @@ class Settings:
         "TRUSTED_PROXIES", _trusted_proxies, (), "Proxy addresses/CIDRs whose X-Forwarded-For is believed; * for all."
     )
     ip_binding: BindingMode = _field(
-        "IP_BINDING", _choice(BindingMode), BindingMode.PREFIX, "How envelopes bind to the client IP: exact, prefix, off."
+        "IP_BINDING",
+        _choice(BindingMode),
+        BindingMode.PREFIX,
+        "How envelopes bind to the client IP: exact, prefix, off.",
     )
     ip_prefix_v4: int = _field("IP_PREFIX_V4", _prefix_len(32), 24, "IPv4 prefix length in prefix mode.")
     ip_prefix_v6: int = _field("IP_PREFIX_V6", _prefix_len(128), 64, "IPv6 prefix length in prefix mode.")
@@ -247,13 +254,17 @@ class Settings:
     )
     path_prefix: str = _field("PATH_PREFIX", _path_prefix, "/_sessionsync/", "Where the middleware's endpoints live.")
     cookie_name: str = _field("COOKIE_NAME", _cookie_name, "sessionsync", "Name of the session cookie.")
-    cookie_domain: str | None = _field("COOKIE_DOMAIN", _optional_str, None, "Domain attribute of the cookie (default: host only).")
+    cookie_domain: str | None = _field(
+        "COOKIE_DOMAIN", _optional_str, None, "Domain attribute of the cookie (default: host only)."
+    )
     cookie_path: str = _field("COOKIE_PATH", _str, "/", "Path attribute of the cookie.")
     cookie_secure: str = _field(
         "COOKIE_SECURE", _one_of("auto", "true", "false"), "auto", "Secure attribute: auto = on https and *.localhost."
     )
     cookie_samesite: str = _field(
-        "COOKIE_SAMESITE", _one_of("auto", "lax", "strict", "none"), "auto",
+        "COOKIE_SAMESITE",
+        _one_of("auto", "lax", "strict", "none"),
+        "auto",
         "SameSite attribute: auto = Lax in bounce mode, None in frame and auto mode.",
     )
     session_lifetime: float = _field("SESSION_LIFETIME", _positive_duration, 14 * 86400.0, "Longest life of a session.")
@@ -262,21 +273,37 @@ class Settings:
         "BACKCHANNEL_LIFETIME", _positive_duration, 60.0, "Life of one back-channel message envelope."
     )
     clock_skew: float = _field("CLOCK_SKEW", _duration, 5.0, "Clock difference tolerated between sites.")
-    store: str = _field("STORE", _store, "sqlite:///sessionsync.sqlite3", "Where users, sessions, used ids and the outbox live.")
+    store: str = _field(
+        "STORE", _store, "sqlite:///sessionsync.sqlite3", "Where users, sessions, used ids and the outbox live."
+    )
     identity: str = _field(
-        "IDENTITY", _one_of("session", "starlette-session"), "session",
+        "IDENTITY",
+        _one_of("session", "starlette-session"),
+        "session",
         "How the site's login is read and made: the middleware's session, or the app's request.session.",
     )
     app_session_secret: Secret | None = _field(
-        "APP_SESSION_SECRET", _secret, None, "starlette-session identity: the app's SessionMiddleware secret_key.", secret=True
+        "APP_SESSION_SECRET",
+        _app_secret,
+        None,
+        "starlette-session identity: the app's SessionMiddleware secret_key.",
+        secret=True,
     )
-    app_session_cookie: str = _field("APP_SESSION_COOKIE", _cookie_name, "session", "starlette-session identity: the app's cookie name.")
+    app_session_cookie: str = _field(
+        "APP_SESSION_COOKIE", _cookie_name, "session", "starlette-session identity: the app's cookie name."
+    )
     app_session_user_key: str = _field(
         "APP_SESSION_USER_KEY", _str, "user", "starlette-session identity: the request.session key holding the email."
     )
-    auto_provision: bool = _field("AUTO_PROVISION", _bool, True, "Create a user that a peer vouches for but this site lacks.")
-    default_role: str = _field("DEFAULT_ROLE", _str, "member", "Role given to auto-provisioned users (never taken from a peer).")
-    peer_timeout: float = _field("PEER_TIMEOUT", _positive_duration, 1.0, "Timeout of back-channel requests and peer checks.")
+    auto_provision: bool = _field(
+        "AUTO_PROVISION", _bool, True, "Create a user that a peer vouches for but this site lacks."
+    )
+    default_role: str = _field(
+        "DEFAULT_ROLE", _str, "member", "Role given to auto-provisioned users (never taken from a peer)."
+    )
+    peer_timeout: float = _field(
+        "PEER_TIMEOUT", _positive_duration, 1.0, "Timeout of back-channel requests and peer checks."
+    )
     logout_wait: float = _field(
         "LOGOUT_WAIT", _duration, 1.0, "How long a sign-out response waits for peers to confirm before replying."
     )
@@ -446,10 +473,10 @@ def _networks(env: Mapping[str, str], overrides: dict[str, Any]) -> tuple[Networ
         result.append(_network("default", keys, peers))
     for name in _list(PREFIX + "NETWORKS", env.get(PREFIX + "NETWORKS", "")):
         if not re.fullmatch(r"[A-Za-z0-9_]+", name) or name.lower() == "default":
-            raise ConfigError(PREFIX + "NETWORKS", f"{name!r} is not a valid network name", f"{PREFIX}NETWORKS=partners")
-        result.append(
-            _network(name.lower(), env.get(_keys_var(name), ""), env.get(_peers_var(name), ""))
-        )
+            raise ConfigError(
+                PREFIX + "NETWORKS", f"{name!r} is not a valid network name", f"{PREFIX}NETWORKS=partners"
+            )
+        result.append(_network(name.lower(), env.get(_keys_var(name), ""), env.get(_peers_var(name), "")))
     return tuple(result)
 
 

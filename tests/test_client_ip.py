@@ -79,7 +79,7 @@ def test_star_trusts_every_peer() -> None:
 
 
 def test_invalid_trusted_proxy_is_a_config_error_naming_the_variable() -> None:
-    with pytest.raises(ConfigError, match="SESSIONSYNC_TRUSTED_PROXIES.*not-an-ip"):
+    with pytest.raises(ConfigError, match=r"SESSIONSYNC_TRUSTED_PROXIES.*not-an-ip"):
         TrustedProxies(["not-an-ip"])
 
 

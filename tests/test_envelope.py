@@ -40,8 +40,14 @@ def refusal(chain: Keychain, token: str, **kwargs: object) -> EnvelopeFailure:
 @pytest.mark.parametrize("purpose", list(Purpose))
 def test_every_purpose_round_trips_all_claims(ring: KeyRing, chain: Keychain, purpose: Purpose) -> None:
     token = seal(
-        ring, purpose, issuer=A, audience=B, subject="alice@example.com", ttl=30,
-        ip="203.0.113.0/24", extra={"ret": "https://a.example/x", "n": [1, 2]},
+        ring,
+        purpose,
+        issuer=A,
+        audience=B,
+        subject="alice@example.com",
+        ttl=30,
+        ip="203.0.113.0/24",
+        extra={"ret": "https://a.example/x", "n": [1, 2]},
     )
     claims = open_envelope(chain, token, purpose=purpose, audience=B, ip="203.0.113.0/24")
     assert claims.purpose is purpose

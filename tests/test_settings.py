@@ -52,7 +52,9 @@ def test_defaults_are_safe() -> None:
 
 def test_code_wins_over_environment_and_environment_over_env_file(tmp_path: Path) -> None:
     env_file = tmp_path / ".env"
-    env_file.write_text(f'SESSIONSYNC_SYNC_MODE="frame"\nSESSIONSYNC_COOKIE_NAME=fromfile\nSESSIONSYNC_SECRET_KEYS={KEY}\n')
+    env_file.write_text(
+        f'SESSIONSYNC_SYNC_MODE="frame"\nSESSIONSYNC_COOKIE_NAME=fromfile\nSESSIONSYNC_SECRET_KEYS={KEY}\n'
+    )
     env = {"SESSIONSYNC_SITE_URL": "https://a.example.com", "SESSIONSYNC_COOKIE_NAME": "fromenv"}
     settings = Settings.from_env(env, env_file=env_file, hop_lifetime=12)
     assert settings.sync_mode is SyncMode.FRAME  # from the file
@@ -64,8 +66,12 @@ def test_code_wins_over_environment_and_environment_over_env_file(tmp_path: Path
 
 def test_settings_can_be_given_entirely_in_code() -> None:
     settings = Settings.from_env(
-        {}, env_file=None, site_url="http://a.localhost:8001", secret_keys=[KEY],
-        peers=[Peer("http://b.localhost:8002", "http://127.0.0.1:8002")], sync_mode="auto",
+        {},
+        env_file=None,
+        site_url="http://a.localhost:8001",
+        secret_keys=[KEY],
+        peers=[Peer("http://b.localhost:8002", "http://127.0.0.1:8002")],
+        sync_mode="auto",
     )
     assert settings.sync_mode is SyncMode.AUTO
     assert settings.samesite == "none" and settings.secure  # *.localhost is a secure context
@@ -146,7 +152,11 @@ def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]
     clean.update(env)
     return subprocess.run(
         [sys.executable, "-m", "asgi_sessionsync", "--env-file", "/nonexistent", *args],
-        env=clean, capture_output=True, text=True, timeout=60, cwd=ROOT,
+        env=clean,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=ROOT,
     )
 
 

@@ -1,0 +1,28 @@
+"""Identity adapters: how a site's own login is read and made."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from asgi_sessionsync.identity.base import IdentityAdapter
+from asgi_sessionsync.identity.session import SessionIdentity, SyncUser, sign_in, sign_out
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.cookies import CookiePolicy
+    from asgi_sessionsync.settings import Settings
+
+__all__ = ["IdentityAdapter", "SessionIdentity", "SyncUser", "identity_from_settings", "sign_in", "sign_out"]
+
+
+def identity_from_settings(settings: Settings, policy: CookiePolicy) -> IdentityAdapter:
+    if settings.identity == "starlette-session":
+        from asgi_sessionsync.identity.starlette_session import StarletteSessionIdentity
+
+        assert settings.app_session_secret is not None  # checked by Settings.validate
+        return StarletteSessionIdentity(
+            settings.app_session_secret.reveal(),
+            session_cookie=settings.app_session_cookie,
+            user_key=settings.app_session_user_key,
+            cookie_policy=policy,
+        )
+    return SessionIdentity()

@@ -1,0 +1,48 @@
+"""How a site's own login is read and made: the protocol every adapter follows.
+
+The middleware keeps its own session cookie for every site, recorded in the session
+registry; an adapter maps that to the login the app itself believes in. Write one
+for any login system by implementing :class:`IdentityAdapter` (see docs/identity.md).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.service import ActiveSession
+    from asgi_sessionsync.stores import User
+
+Scope = dict[str, Any]
+
+
+@runtime_checkable
+class IdentityAdapter(Protocol):
+    #: True when the app keeps a login of its own (a cookie of its own) beside the
+    #: middleware's session; False when the middleware's session is the login.
+    separate_login: bool
+
+    def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+        """The email the app's own login names before the app runs, or None."""
+        ...
+
+    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
+        """Show the request's session to the app (for example ``scope["user"]``)."""
+        ...
+
+    def forget(self, scope: Scope) -> list[bytes]:
+        """Hide the app's own login from this request (its session was ended elsewhere);
+        return ``Set-Cookie`` values that remove it from the browser."""
+        ...
+
+    def signed_in_after(self, scope: Scope, before: str | None) -> tuple[str | None, str]:
+        """Who the app says is signed in once it has answered: (email or None, name)."""
+        ...
+
+    def login_cookies(self, user: User) -> list[bytes]:
+        """``Set-Cookie`` values that sign ``user`` in with the app's own login."""
+        ...
+
+    def logout_cookies(self) -> list[bytes]:
+        """``Set-Cookie`` values that end the app's own login."""
+        ...

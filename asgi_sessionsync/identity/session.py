@@ -1,0 +1,101 @@
+"""The default identity: the middleware's own session is the site's login.
+
+The app signs a user in or out with :func:`sign_in` / :func:`sign_out` and reads the
+user from ``request.user`` (Starlette's convention: ``scope["user"]``, ``scope["auth"]``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from starlette.authentication import AuthCredentials, UnauthenticatedUser
+
+from asgi_sessionsync.identity.base import Scope
+from asgi_sessionsync.stores import normalize_email
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.service import ActiveSession
+    from asgi_sessionsync.stores import User
+
+INTENT = "sessionsync.intent"
+_ANONYMOUS = UnauthenticatedUser()
+_NO_CREDENTIALS = AuthCredentials()
+_SIGNED_OUT = ("out", None, "")
+
+
+@dataclass(frozen=True, slots=True)
+class SyncUser:
+    """The signed-in user, shaped like ``starlette.authentication.BaseUser``."""
+
+    email: str
+    name: str = ""
+    role: str = ""
+    session_id: str = ""
+
+    @property
+    def is_authenticated(self) -> bool:
+        return True
+
+    @property
+    def display_name(self) -> str:
+        return self.name or self.email
+
+    @property
+    def identity(self) -> str:
+        return self.email
+
+
+def _scope_of(request_or_scope: Any) -> Scope:
+    scope = getattr(request_or_scope, "scope", request_or_scope)
+    if not isinstance(scope, dict):
+        raise TypeError("pass a Starlette request, a websocket or an ASGI scope")
+    return scope
+
+
+def sign_in(request_or_scope: Any, email: str, *, name: str = "") -> None:
+    """Sign ``email`` in on this site (and, through the middleware, on every peer).
+
+    Call it from the handler that checked the user's credentials; the session cookie
+    and the sync start with the response.
+    """
+    if "@" not in email:
+        raise ValueError("sign_in needs the user's email")
+    _scope_of(request_or_scope)[INTENT] = ("in", normalize_email(email), name)
+
+
+def sign_out(request_or_scope: Any) -> None:
+    """Sign the current user out here and, through the back-channel, on every peer."""
+    _scope_of(request_or_scope)[INTENT] = _SIGNED_OUT
+
+
+class SessionIdentity:
+    """The middleware's session cookie is the login (default)."""
+
+    separate_login = False
+
+    def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+        return None
+
+    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
+        if session is None:
+            scope["user"] = _ANONYMOUS
+            scope["auth"] = _NO_CREDENTIALS
+        else:
+            scope["user"] = SyncUser(session.user, session.name, session.role, session.sid)
+            scope["auth"] = AuthCredentials(["authenticated", session.role] if session.role else ["authenticated"])
+
+    def forget(self, scope: Scope) -> list[bytes]:
+        return []
+
+    def signed_in_after(self, scope: Scope, before: str | None) -> tuple[str | None, str]:
+        intent = scope.get(INTENT)
+        if intent is None:
+            return before, ""
+        return intent[1], intent[2]
+
+    def login_cookies(self, user: User) -> list[bytes]:
+        return []
+
+    def logout_cookies(self) -> list[bytes]:
+        return []

@@ -1,0 +1,87 @@
+"""Identity for apps that keep their login in Starlette's ``request.session``.
+
+The app stays as it is: an ordinary Starlette app with ``SessionMiddleware`` whose
+login handler sets ``request.session["user"] = email``. Given the same ``secret_key``,
+this adapter reads that signed cookie, writes it when a peer signs the user in, and
+hides it when the session registry says the session has ended.
+"""
+
+from __future__ import annotations
+
+import json
+from base64 import b64decode, b64encode
+from typing import TYPE_CHECKING
+
+from asgi_sessionsync.cookies import CookiePolicy, find_cookie, without_cookie
+from asgi_sessionsync.identity.base import Scope
+from asgi_sessionsync.stores import normalize_email
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.service import ActiveSession
+    from asgi_sessionsync.stores import User
+
+try:
+    import itsdangerous
+    from itsdangerous.exc import BadSignature
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "the starlette-session identity needs itsdangerous: pip install 'asgi-sessionsync[starlette-session]'"
+    ) from error
+
+
+class StarletteSessionIdentity:
+    separate_login = True
+
+    def __init__(
+        self,
+        secret_key: str | bytes,
+        *,
+        session_cookie: str = "session",
+        user_key: str = "user",
+        max_age: int | None = 14 * 24 * 3600,
+        cookie_policy: CookiePolicy | None = None,
+    ) -> None:
+        key = secret_key.decode() if isinstance(secret_key, bytes) else secret_key
+        self._signer = itsdangerous.TimestampSigner(key)
+        self.session_cookie = session_cookie
+        self.user_key = user_key
+        self.max_age = max_age
+        self.policy = cookie_policy or CookiePolicy()
+
+    def _decode(self, value: str) -> dict[str, object] | None:
+        try:
+            data = self._signer.unsign(value.encode("utf-8"), max_age=self.max_age)
+            decoded = json.loads(b64decode(data))
+        except (BadSignature, ValueError, TypeError):
+            return None
+        return decoded if isinstance(decoded, dict) else None
+
+    def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+        value = find_cookie(cookie_header, self.session_cookie)
+        if value is None:
+            return None
+        session = self._decode(value)
+        user = session.get(self.user_key) if session else None
+        return normalize_email(user) if isinstance(user, str) and user else None
+
+    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
+        return None  # the app reads its own request.session
+
+    def forget(self, scope: Scope) -> list[bytes]:
+        scope["headers"] = without_cookie(scope["headers"], self.session_cookie)
+        return self.logout_cookies()
+
+    def signed_in_after(self, scope: Scope, before: str | None) -> tuple[str | None, str]:
+        session = scope.get("session")
+        if not isinstance(session, dict):
+            return before, ""  # the app's SessionMiddleware did not run (an endpoint of ours)
+        user = session.get(self.user_key)
+        return (normalize_email(user) if isinstance(user, str) and user else None), ""
+
+    def login_cookies(self, user: User) -> list[bytes]:
+        data = b64encode(json.dumps({self.user_key: user.email}).encode("utf-8"))
+        signed = self._signer.sign(data).decode("utf-8")
+        return [self.policy.set(self.session_cookie, signed, self.max_age or 14 * 24 * 3600)]
+
+    def logout_cookies(self) -> list[bytes]:
+        return [self.policy.delete(self.session_cookie)]

@@ -1,0 +1,76 @@
+"""The few bits of HTML the middleware writes: injected snippets and its own pages."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from html import escape
+
+FRAME_TIMEOUT_MS = 3000
+
+
+def _js(value: object) -> str:
+    """A JSON literal safe inside an HTML <script> element."""
+    return json.dumps(value).replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _nonce_attr(nonce: str | None) -> str:
+    return f' nonce="{escape(nonce)}"' if nonce else ""
+
+
+def bounce_snippet(url: str) -> bytes:
+    """Send the browser on the sign-in chain: no script needed, so no CSP can stop it."""
+    target = escape(url)
+    return (
+        f'<meta http-equiv="refresh" content="0;url={target}">'
+        f'<noscript><p><a href="{target}">Continue signing in on our other sites</a></p></noscript>'
+    ).encode()
+
+
+def frames_snippet(
+    frame_urls: Sequence[str],
+    *,
+    peer_origins: Sequence[str],
+    nonce: str | None,
+    bounce_url: str | None,
+) -> bytes:
+    """Hidden iframes that sign the user in on each peer; with ``bounce_url`` (auto mode)
+    a script that listens for each frame's verdict and bounces through the peers whose
+    cookie did not stick (or that did not answer in time)."""
+    frames = "".join(
+        f'<iframe src="{escape(u)}" hidden aria-hidden="true" tabindex="-1" title="" '
+        f'style="display:none" referrerpolicy="no-referrer"></iframe>'
+        for u in frame_urls
+    )
+    if bounce_url is None:
+        return frames.encode()
+    script = (
+        "(function(){"
+        f"var waiting=new Set({_js(list(peer_origins))}),failed=[],done=false;"
+        "function finish(){if(done)return;done=true;waiting.forEach(function(p){failed.push(p)});"
+        f"if(failed.length)location.replace({_js(bounce_url)}+'&peers='+encodeURIComponent(failed.join(' ')));}}"
+        "addEventListener('message',function(e){if(!waiting.has(e.origin))return;var d=e.data;"
+        "if(!d||d.sessionsync!=='frame')return;waiting.delete(e.origin);if(!d.ok)failed.push(e.origin);"
+        "if(!waiting.size)finish();});"
+        f"setTimeout(finish,{FRAME_TIMEOUT_MS});"
+        "})();"
+    )
+    return f"{frames}<script{_nonce_attr(nonce)}>{script}</script>".encode()
+
+
+def frame_result_page(*, ok: bool, peer_origin: str, parent_origin: str, nonce: str) -> bytes:
+    """The page inside a frame that tells its parent whether the cookie stuck."""
+    message = _js({"sessionsync": "frame", "peer": peer_origin, "ok": ok})
+    return (
+        "<!doctype html><title>sessionsync</title>"
+        f'<script nonce="{escape(nonce)}">parent.postMessage({message},{_js(parent_origin)});</script>'
+    ).encode()
+
+
+def error_page(title: str, message: str, *, link: str | None = None) -> bytes:
+    back = f'<p><a href="{escape(link)}">Continue</a></p>' if link else '<p><a href="/">Go to the home page</a></p>'
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
+        f"<p>{escape(message)}</p>{back}</body></html>"
+    ).encode()

@@ -1,0 +1,295 @@
+"""SQLite stores: the embedded default. One file per site, no server.
+
+Statements are short indexed point reads and writes on a local file in WAL mode, so
+they run directly on the event loop (tens of microseconds); a thread hop would cost
+more than the query. Several worker processes may share the file.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.stores.base import (
+    MessageStatus,
+    OutboxMessage,
+    SessionRecord,
+    Stores,
+    User,
+    normalize_email,
+)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS users (
+    email TEXT PRIMARY KEY,
+    role TEXT NOT NULL,
+    name TEXT NOT NULL DEFAULT '',
+    password_hash TEXT,
+    created_at REAL NOT NULL,
+    provisioned_by TEXT
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    sid TEXT PRIMARY KEY,
+    user TEXT NOT NULL,
+    chain TEXT NOT NULL,
+    site TEXT NOT NULL,
+    ip TEXT NOT NULL,
+    user_agent TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    via TEXT NOT NULL,
+    ended_at REAL,
+    end_reason TEXT
+);
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user, ended_at);
+CREATE TABLE IF NOT EXISTS used_ids (
+    jti BLOB PRIMARY KEY,
+    expires_at REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
+CREATE TABLE IF NOT EXISTS outbox (
+    id TEXT PRIMARY KEY,
+    network TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    url TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    payload TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    status TEXT NOT NULL,
+    last_error TEXT,
+    delivered_at REAL
+);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+"""
+
+_SESSION_COLUMNS = "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason"
+_OUTBOX_COLUMNS = (
+    "id, network, peer, url, kind, payload, created_at, next_attempt_at, attempts, status, last_error, delivered_at"
+)
+
+
+class SQLiteDatabase:
+    """One connection to one file, shared by the four stores."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        try:
+            if str(path) != ":memory:":
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=5.0)
+            self.connection.execute("PRAGMA journal_mode=WAL")
+            self.connection.execute("PRAGMA synchronous=NORMAL")
+            self.connection.executescript(_SCHEMA)
+        except sqlite3.Error as error:
+            raise StoreError(f"cannot open the SQLite store at {path}: {error}") from None
+
+    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+        try:
+            return self.connection.execute(sql, params)
+        except sqlite3.Error as error:
+            raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+
+    async def close(self) -> None:
+        self.connection.close()
+
+
+class SQLiteUserStore:
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+
+    async def get(self, email: str) -> User | None:
+        row = self.db.execute(
+            "SELECT email, role, name, password_hash, created_at, provisioned_by FROM users WHERE email = ?",
+            (normalize_email(email),),
+        ).fetchone()
+        return User(*row) if row else None
+
+    async def create(self, user: User) -> User:
+        email = normalize_email(user.email)
+        self.db.execute(
+            "INSERT OR IGNORE INTO users (email, role, name, password_hash, created_at, provisioned_by)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (email, user.role, user.name, user.password_hash, user.created_at or time.time(), user.provisioned_by),
+        )
+        stored = await self.get(email)
+        assert stored is not None
+        return stored
+
+    async def list(self, limit: int = 1000) -> list[User]:
+        rows = self.db.execute(
+            "SELECT email, role, name, password_hash, created_at, provisioned_by FROM users ORDER BY email LIMIT ?",
+            (limit,),
+        ).fetchall()
+        return [User(*row) for row in rows]
+
+
+class SQLiteSessionRegistry:
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+
+    async def create(self, record: SessionRecord) -> None:
+        self.db.execute(
+            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                record.sid,
+                record.user,
+                record.chain,
+                record.site,
+                record.ip,
+                record.user_agent,
+                record.created_at,
+                record.last_seen_at,
+                record.via,
+                record.ended_at,
+                record.end_reason,
+            ),
+        )
+
+    async def get(self, sid: str) -> SessionRecord | None:
+        row = self.db.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,)).fetchone()
+        return SessionRecord(*row) if row else None
+
+    async def touch(self, sid: str, when: float) -> None:
+        self.db.execute("UPDATE sessions SET last_seen_at = ? WHERE sid = ?", (when, sid))
+
+    async def end(self, sid: str, *, reason: str, when: float) -> bool:
+        cursor = self.db.execute(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL", (when, reason, sid)
+        )
+        return cursor.rowcount > 0
+
+    async def end_user(
+        self, user: str, *, reason: str, when: float, chain: str | None = None, created_before: float | None = None
+    ) -> int:
+        sql = "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE user = ? AND ended_at IS NULL"
+        params: list[Any] = [when, reason, normalize_email(user)]
+        if chain is not None:
+            sql += " AND chain = ?"
+            params.append(chain)
+        if created_before is not None:
+            sql += " AND created_at <= ?"
+            params.append(created_before)
+        return self.db.execute(sql, tuple(params)).rowcount
+
+    async def list(
+        self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
+    ) -> list[SessionRecord]:
+        sql = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE 1 = 1"
+        params: list[Any] = []
+        if user:
+            sql += " AND user = ?"
+            params.append(normalize_email(user))
+        if not include_ended:
+            sql += " AND ended_at IS NULL"
+        sql += " ORDER BY created_at DESC LIMIT ?"
+        params.append(limit)
+        return [SessionRecord(*row) for row in self.db.execute(sql, tuple(params)).fetchall()]
+
+
+class SQLiteReplayCache:
+    _PURGE_EVERY = 500
+
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+        self._uses = 0
+
+    async def use(self, jti: bytes, expires_at: float) -> bool:
+        self._uses += 1
+        if self._uses % self._PURGE_EVERY == 0:
+            self.db.execute("DELETE FROM used_ids WHERE expires_at < ?", (time.time(),))
+        cursor = self.db.execute(
+            "INSERT INTO used_ids (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO UPDATE"
+            " SET expires_at = excluded.expires_at WHERE used_ids.expires_at < ?",
+            (jti, expires_at, time.time()),
+        )
+        return cursor.rowcount > 0
+
+    async def seen(self, jti: bytes) -> bool:
+        row = self.db.execute("SELECT expires_at FROM used_ids WHERE jti = ?", (jti,)).fetchone()
+        return row is not None and row[0] >= time.time()
+
+
+class SQLiteOutbox:
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+
+    async def add(self, messages: list[OutboxMessage]) -> None:
+        for m in messages:
+            self.db.execute(
+                f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    m.id,
+                    m.network,
+                    m.peer,
+                    m.url,
+                    m.kind,
+                    json.dumps(m.payload),
+                    m.created_at,
+                    m.next_attempt_at,
+                    m.attempts,
+                    m.status.value,
+                    m.last_error,
+                    m.delivered_at,
+                ),
+            )
+
+    def _row(self, row: tuple[Any, ...]) -> OutboxMessage:
+        values = list(row)
+        values[5] = json.loads(values[5])
+        values[9] = MessageStatus(values[9])
+        return OutboxMessage(*values)
+
+    async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
+        rows = self.db.execute(
+            "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
+            (now, limit),
+        ).fetchall()
+        return await self.claim([r[0] for r in rows], now, lease)
+
+    async def claim(self, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
+        claimed = []
+        for message_id in ids:
+            # The conditional UPDATE is the lease: only one worker's succeeds.
+            row = self.db.execute(
+                f"UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'"
+                f" AND next_attempt_at <= ? RETURNING {_OUTBOX_COLUMNS}",
+                (now + lease, message_id, now),
+            ).fetchone()
+            if row is not None:
+                claimed.append(self._row(row))
+        return claimed
+
+    async def delivered(self, message_id: str, when: float) -> None:
+        self.db.execute(
+            "UPDATE outbox SET status = 'delivered', delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
+            (when, message_id),
+        )
+
+    async def failed(self, message_id: str, *, error: str, next_attempt_at: float, abandon: bool = False) -> None:
+        self.db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ? WHERE id = ?",
+            (error, next_attempt_at, "abandoned" if abandon else "pending", message_id),
+        )
+
+    async def pending(self) -> list[OutboxMessage]:
+        rows = self.db.execute(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY created_at"
+        ).fetchall()
+        return [self._row(r) for r in rows]
+
+
+def sqlite_stores(path: str | Path) -> Stores:
+    db = SQLiteDatabase(path)
+    return Stores(
+        users=SQLiteUserStore(db),
+        sessions=SQLiteSessionRegistry(db),
+        replay=SQLiteReplayCache(db),
+        outbox=SQLiteOutbox(db),
+        closer=db,
+    )

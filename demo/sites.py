@@ -1,0 +1,204 @@
+"""The demo's three sites, built so that tests can run them in-process too.
+
+- Site A: a Starlette app using the middleware's own session; alice@example.com signs in here.
+- Site B: the same kind of app with no accounts: users arrive from peers (auto-provisioned).
+- Site C: an ordinary Starlette app with its own ``request.session`` login that knows
+  nothing of the middleware (bob@example.com); only wrapped by it.
+"""
+
+from __future__ import annotations
+
+import html
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in, sign_out
+from asgi_sessionsync.passwords import hash_password, verify_password
+from asgi_sessionsync.stores import Stores, User, memory_stores, sqlite_stores
+
+NAMES = ("a", "b", "c")
+PORTS = {"a": 8001, "b": 8002, "c": 8003}
+ACCOUNTS: dict[str, list[tuple[str, str]]] = {
+    "a": [("alice@example.com", "wonderland")],
+    "b": [],
+    "c": [("bob@example.com", "builder")],
+}
+
+
+def page(site: str, body: str, others: Mapping[str, str]) -> HTMLResponse:
+    links = " · ".join(f'<a href="{html.escape(u)}/">Site {n.upper()}</a>' for n, u in others.items())
+    return HTMLResponse(
+        f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Site {site.upper()}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:40rem;margin:3rem auto;padding:0 1rem}}
+.site{{font-size:.9rem;color:#666}} form{{margin:1rem 0}} label{{display:block;margin:.5rem 0}}</style>
+</head><body><p class="site">Site {site.upper()} · other sites: {links}</p>
+{body}
+</body></html>"""
+    )
+
+
+def _safe_next(value: object) -> str:
+    text = value if isinstance(value, str) else ""
+    return text if text.startswith("/") and not text.startswith("//") and "\\" not in text else "/"
+
+
+def login_form(site: str, others: Mapping[str, str], next_path: str, error: str = "") -> HTMLResponse:
+    message = f'<p role="alert">{html.escape(error)}</p>' if error else ""
+    response = page(
+        site,
+        f"""<h1>Sign in to site {site.upper()}</h1>{message}
+<form method="post" action="/login">
+<input type="hidden" name="next" value="{html.escape(next_path)}">
+<label>Email <input type="email" name="email" required autofocus></label>
+<label>Password <input type="password" name="password" required></label>
+<button type="submit">Sign in</button></form>""",
+        others,
+    )
+    if error:
+        response.status_code = 401
+    return response
+
+
+def home_body(email: str | None) -> str:
+    if email:
+        return f"""<h1>Signed in as {html.escape(email)}</h1>
+<p><a href="/account">Your account</a></p>
+<form method="post" action="/logout"><button type="submit">Sign out</button></form>"""
+    return '<h1>Not signed in</h1><p><a href="/login">Sign in</a></p>'
+
+
+def native_app(site: str, stores: Stores, others: Mapping[str, str]) -> Starlette:
+    """A site whose login is the middleware's own session (``request.user``)."""
+
+    def current(request: Request) -> str | None:
+        return request.user.email if request.user.is_authenticated else None
+
+    async def home(request: Request) -> Response:
+        return page(site, home_body(current(request)), others)
+
+    async def account(request: Request) -> Response:
+        email = current(request)
+        if email is None:
+            return RedirectResponse("/login?next=/account", status_code=303)
+        return page(site, f"<h1>Account of {html.escape(email)}</h1><p>Signed in as {html.escape(email)}</p>", others)
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return login_form(site, others, _safe_next(request.query_params.get("next")))
+        form = await request.form()
+        email, password = str(form.get("email", "")), str(form.get("password", ""))
+        next_path = _safe_next(form.get("next"))
+        user = await stores.users.get(email)
+        if user is None or not verify_password(password, user.password_hash):
+            return login_form(site, others, next_path, "Wrong email or password.")
+        sign_in(request, user.email, name=user.name)
+        return RedirectResponse(next_path, status_code=303)
+
+    async def logout(request: Request) -> Response:
+        sign_out(request)
+        return RedirectResponse("/", status_code=303)
+
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route("/account", account),
+            Route("/login", login, methods=["GET", "POST"]),
+            Route("/logout", logout, methods=["POST"]),
+        ]
+    )
+
+
+def session_app(site: str, users: Mapping[str, str], secret_key: str, others: Mapping[str, str]) -> Starlette:
+    """An ordinary Starlette app with its own request.session login; knows nothing of sync."""
+
+    async def home(request: Request) -> Response:
+        return page(site, home_body(request.session.get("user")), others)
+
+    async def account(request: Request) -> Response:
+        email = request.session.get("user")
+        if not email:
+            return RedirectResponse("/login?next=/account", status_code=303)
+        return page(site, f"<h1>Account of {html.escape(email)}</h1><p>Signed in as {html.escape(email)}</p>", others)
+
+    async def login(request: Request) -> Response:
+        if request.method == "GET":
+            return login_form(site, others, _safe_next(request.query_params.get("next")))
+        form = await request.form()
+        email = str(form.get("email", "")).strip().lower()
+        next_path = _safe_next(form.get("next"))
+        if not verify_password(str(form.get("password", "")), users.get(email)):
+            return login_form(site, others, next_path, "Wrong email or password.")
+        request.session["user"] = email
+        return RedirectResponse(next_path, status_code=303)
+
+    async def logout(request: Request) -> Response:
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)
+
+    return Starlette(
+        routes=[
+            Route("/", home),
+            Route("/account", account),
+            Route("/login", login, methods=["GET", "POST"]),
+            Route("/logout", logout, methods=["POST"]),
+        ],
+        middleware=[Middleware(SessionMiddleware, secret_key=secret_key)],
+    )
+
+
+@dataclass
+class Site:
+    name: str
+    url: str
+    app: SessionSyncMiddleware
+    stores: Stores
+
+
+async def build_sites(
+    urls: Mapping[str, str],
+    backchannel_urls: Mapping[str, str],
+    *,
+    secret: str,
+    data_dir: Path | None,
+    sync_mode: str = "bounce",
+    transport: httpx.AsyncBaseTransport | None = None,
+    app_session_secret: str = "site-c-own-session-secret",
+    **settings: Any,
+) -> dict[str, Site]:
+    """The three wrapped sites. ``data_dir`` None keeps everything in memory."""
+    sites: dict[str, Site] = {}
+    for name in NAMES:
+        stores = sqlite_stores(data_dir / f"site-{name}.sqlite3") if data_dir else memory_stores()
+        others = {n: urls[n] for n in NAMES if n != name}
+        peers = [Peer(urls[n], backchannel_urls[n]) for n in NAMES if n != name]
+        options: dict[str, Any] = {
+            "site_url": urls[name],
+            "secret_keys": [secret],
+            "peers": peers,
+            "sync_mode": sync_mode,
+            **settings,
+        }
+        if name == "c":
+            hashes = {email: hash_password(password) for email, password in ACCOUNTS["c"]}
+            inner = session_app(name, hashes, app_session_secret, others)
+            options.update(identity="starlette-session", app_session_secret=app_session_secret)
+        else:
+            inner = native_app(name, stores, others)
+            for email, password in ACCOUNTS[name]:
+                if await stores.users.get(email) is None:
+                    await stores.users.create(User(email=email, role="member", password_hash=hash_password(password)))
+        config = Settings.from_env({}, env_file=None, **options)
+        app = SessionSyncMiddleware(inner, config, stores=stores, transport=transport)
+        sites[name] = Site(name, urls[name], app, stores)
+    return sites

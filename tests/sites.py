@@ -1,0 +1,97 @@
+"""In-process harness: the demo's three sites joined by an in-process network.
+
+Each site is the real demo app under the real middleware; the "network" hands each
+HTTP request to the ASGI app of its host (browser and back-channel alike), and can
+refuse connections to a host to play a site that is down.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from pathlib import Path
+
+import httpx
+
+from asgi_sessionsync.keys import generate_secret
+from demo.sites import NAMES, Site, build_sites
+
+URLS = {n: f"https://{n}.example" for n in NAMES}
+BACKCHANNEL = {n: f"http://{n}.internal" for n in NAMES}
+
+
+class InProcessNetwork(httpx.AsyncBaseTransport):
+    def __init__(self, client_ip: str = "203.0.113.7") -> None:
+        self.client_ip = client_ip
+        self.apps: dict[str, object] = {}
+        self.down: set[str] = set()
+        self.requests: list[httpx.Request] = []
+
+    def add(self, hosts: Iterable[str], app: object) -> None:
+        for host in hosts:
+            self.apps[host] = app
+
+    def from_ip(self, ip: str) -> InProcessNetwork:
+        other = InProcessNetwork(ip)
+        other.apps, other.down, other.requests = self.apps, self.down, self.requests
+        return other
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        site = host.split(".", 1)[0]
+        self.requests.append(request)
+        if site in self.down or host not in self.apps:
+            raise httpx.ConnectError(f"connection refused by {host}", request=request)
+        transport = httpx.ASGITransport(app=self.apps[host], client=(self.client_ip, 51000))  # type: ignore[arg-type]
+        return await transport.handle_async_request(request)
+
+
+class Browser:
+    """A cookie-keeping client that follows redirects across the sites, like a browser."""
+
+    def __init__(self, network: InProcessNetwork, ip: str = "203.0.113.7") -> None:
+        self.network = network.from_ip(ip)
+        self.client = httpx.AsyncClient(transport=self.network, follow_redirects=True, max_redirects=20)
+
+    async def get(self, url: str, **kwargs: object) -> httpx.Response:
+        return await self.client.get(url, **kwargs)  # type: ignore[arg-type]
+
+    async def sign_in(self, site: str, email: str, password: str, next_path: str = "/") -> httpx.Response:
+        return await self.client.post(
+            f"{URLS[site]}/login", data={"email": email, "password": password, "next": next_path}
+        )
+
+    async def sign_out(self, site: str) -> httpx.Response:
+        return await self.client.post(f"{URLS[site]}/logout")
+
+    async def who(self, site: str) -> str | None:
+        text = (await self.client.get(f"{URLS[site]}/")).text
+        match = re.search(r"Signed in as ([^<]+)</h1>", text)
+        if match:
+            return match.group(1)
+        assert "Not signed in" in text, text[:500]
+        return None
+
+    async def everyone(self) -> dict[str, str | None]:
+        return {n: await self.who(n) for n in NAMES}
+
+    async def close(self) -> None:
+        await self.client.aclose()
+
+
+async def make_sites(
+    data_dir: Path | None, *, sync_mode: str = "bounce", **settings: object
+) -> tuple[InProcessNetwork, dict[str, Site]]:
+    network = InProcessNetwork()
+    sites = await build_sites(
+        URLS,
+        BACKCHANNEL,
+        secret=generate_secret(),
+        data_dir=data_dir,
+        sync_mode=sync_mode,
+        transport=network,
+        **settings,
+    )
+    for name, site in sites.items():
+        network.add([f"{name}.example", f"{name}.internal"], site.app)
+    return network, sites
