@@ -34,6 +34,15 @@ Headers = list[tuple[bytes, bytes]]
 _SKIPPABLE = frozenset({EnvelopeFailure.EXPIRED, EnvelopeFailure.NOT_YET_VALID, EnvelopeFailure.IP_MISMATCH})
 APPLIED_MESSAGE_MEMORY = 7 * 86400.0  # how long a peer message id is remembered as applied
 MAX_MESSAGE_BYTES = 64 * 1024
+_METHODS = {
+    # Single-use steps answer GET only: a HEAD from a link checker must not burn a hop.
+    "hop": ("GET",),
+    "frame": ("GET",),
+    "framecheck": ("GET",),
+    "bounce": ("GET",),
+    "ping": ("GET", "HEAD"),
+    "backchannel": ("POST",),
+}
 _NO_STORE: Headers = [(b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer")]
 
 
@@ -84,12 +93,15 @@ class Endpoints:
 
     async def _route(self, scope: Scope, receive: Any, name: str, cookies: bytes | None) -> tuple[int, Headers, bytes]:
         method = scope["method"]
-        if name == "ping" and method in ("GET", "HEAD"):
+        allowed = _METHODS.get(name)
+        if allowed is None:
+            return 404, [], b"not found"
+        if method not in allowed:
+            return 405, [(b"allow", ", ".join(allowed).encode())], b"method not allowed"
+        if name == "ping":
             return 204, [], b""
-        if name == "backchannel" and method == "POST":
+        if name == "backchannel":
             return await self.backchannel(await _read_body(receive))
-        if method not in ("GET", "HEAD"):
-            return 405, [(b"allow", b"GET")], b"method not allowed"
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         if name == "hop":
             return await self.hop(scope, cookies, _first(query, "e"))
@@ -97,9 +109,7 @@ class Endpoints:
             return await self.frame(scope, cookies, _first(query, "e"))
         if name == "framecheck":
             return await self.frame_check(scope, cookies, _first(query, "e"))
-        if name == "bounce":
-            return await self.bounce(scope, cookies, _first(query, "t"), _first(query, "peers"))
-        return 404, [], b"not found"
+        return await self.bounce(scope, cookies, _first(query, "t"), _first(query, "peers"))
 
     # -- sign-in steps ----------------------------------------------------------------------
 

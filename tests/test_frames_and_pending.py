@@ -1,0 +1,226 @@
+"""Frame and auto mode server steps, the pending-sync path, and websockets.
+
+What a browser does to cookies inside third-party frames is shown by the Chromium
+suite; here the client plays a browser that keeps frame cookies ("allowed") or
+drops them ("blocked").
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator
+from html import unescape
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
+
+from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in
+from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.stores import memory_stores
+from demo.sites import Site
+from tests.sites import URLS, Browser, InProcessNetwork, make_sites
+
+ALICE = ("alice@example.com", "wonderland")
+Sites = tuple[InProcessNetwork, dict[str, Site]]
+
+
+@pytest.fixture(params=["frame", "auto"])
+async def frame_sites(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sites]:
+    network, built = await make_sites(tmp_path, sync_mode=request.param)
+    yield network, built
+    for site in built.values():
+        await site.app.aclose()
+
+
+def frame_urls(page: str) -> list[str]:
+    return [unescape(u) for u in re.findall(r'<iframe src="([^"]+)"', page)]
+
+
+async def load_frames(
+    network: InProcessNetwork, browser: Browser, page: str, *, cookies_allowed: bool
+) -> list[dict[str, object]]:
+    """Load each injected frame as the browser would; return what each told its parent."""
+    verdicts = []
+    for url in frame_urls(page):
+        if cookies_allowed:
+            response = await browser.get(url)
+        else:
+            # Follow the frame's redirect without ever sending back what it set.
+            async with httpx.AsyncClient(transport=browser.network) as cookieless:
+                response = await cookieless.get(url)
+                while response.is_redirect:
+                    cookieless.cookies.clear()
+                    response = await cookieless.get(response.headers["location"])
+        match = re.search(r"parent\.postMessage\((\{.*?\}),(\".*?\")\)", response.text)
+        assert match, response.text
+        verdict = json.loads(match.group(1))
+        verdict["target"] = json.loads(match.group(2))
+        verdicts.append(verdict)
+    return verdicts
+
+
+async def test_frames_sign_peers_in_when_third_party_cookies_are_allowed(frame_sites: Sites) -> None:
+    network, _ = frame_sites
+    browser = Browser(network)
+    landing = await browser.sign_in("a", *ALICE)
+    assert str(landing.url) == f"{URLS['a']}/"
+    verdicts = await load_frames(network, browser, landing.text, cookies_allowed=True)
+    assert sorted(v["peer"] for v in verdicts) == [URLS["b"], URLS["c"]]
+    assert all(v["ok"] is True and v["target"] == URLS["a"] for v in verdicts)
+    assert await browser.everyone() == dict.fromkeys("abc", ALICE[0])
+
+
+async def test_frames_report_failure_when_cookies_are_blocked_and_the_orphan_session_ends(frame_sites: Sites) -> None:
+    network, built = frame_sites
+    browser = Browser(network)
+    landing = await browser.sign_in("a", *ALICE)
+    verdicts = await load_frames(network, browser, landing.text, cookies_allowed=False)
+    assert [v["ok"] for v in verdicts] == [False, False]
+    assert await browser.who("b") is None and await browser.who("c") is None
+    (record,) = await built["b"].stores.sessions.list(user=ALICE[0], include_ended=True)
+    assert record.end_reason == "cookie refused in frame"
+
+
+async def test_auto_mode_bounces_through_the_peers_whose_frame_failed(tmp_path: Path) -> None:
+    network, built = await make_sites(tmp_path, sync_mode="auto")
+    try:
+        browser = Browser(network)
+        landing = await browser.sign_in("a", *ALICE)
+        await load_frames(network, browser, landing.text, cookies_allowed=False)
+        match = re.search(r"location\.replace\((\".*?\")\+", landing.text)
+        assert match
+        bounce = json.loads(match.group(1)) + "&peers=" + f"{URLS['b']} {URLS['c']}"
+        final = await browser.get(bounce)
+        assert str(final.url) == f"{URLS['a']}/"
+        assert await browser.everyone() == dict.fromkeys("abc", ALICE[0])
+        # The bounce link is bound to the session that made it: another browser gets nothing.
+        stranger = Browser(network)
+        await stranger.get(bounce)
+        assert await stranger.who("b") is None
+    finally:
+        for site in built.values():
+            await site.app.aclose()
+
+
+async def test_frame_pages_may_only_be_framed_by_network_members(frame_sites: Sites) -> None:
+    network, _ = frame_sites
+    browser = Browser(network)
+    landing = await browser.sign_in("a", *ALICE)
+    response = await browser.client.get(frame_urls(landing.text)[0], follow_redirects=False)
+    policy = response.headers["content-security-policy"]
+    assert policy.startswith("frame-ancestors ") and URLS["a"] in policy and "*" not in policy
+    assert "SameSite=None" in response.headers["set-cookie"] and "Secure" in response.headers["set-cookie"]
+
+
+async def make_api_network() -> tuple[InProcessNetwork, SessionSyncMiddleware, SessionSyncMiddleware]:
+    """Site A signs in through a JSON API (nothing to inject into); B is a plain page."""
+
+    async def api_login(request: Request) -> JSONResponse:
+        sign_in(request, "carol@example.com")
+        return JSONResponse({"ok": True})
+
+    async def page(request: Request) -> PlainTextResponse:
+        user = request.user.email if request.user.is_authenticated else "nobody"
+        return PlainTextResponse(f"user: {user}")
+
+    secret = generate_secret()
+    network = InProcessNetwork()
+    common = {"secret_keys": [secret], "store": "memory://"}
+    app = Starlette(routes=[Route("/api/login", api_login, methods=["POST"]), Route("/", page)])
+    a = SessionSyncMiddleware(
+        app,
+        Settings.from_env({}, env_file=None, site_url=URLS["a"], peers=[Peer(URLS["b"])], **common),
+        stores=memory_stores(),
+        transport=network,
+    )
+    b = SessionSyncMiddleware(
+        Starlette(routes=[Route("/", page)]),
+        Settings.from_env({}, env_file=None, site_url=URLS["b"], peers=[Peer(URLS["a"])], **common),
+        stores=memory_stores(),
+        transport=network,
+    )
+    network.add(["a.example"], a)
+    network.add(["b.example"], b)
+    return network, a, b
+
+
+async def test_sign_in_by_api_starts_the_chain_at_the_next_page_navigation() -> None:
+    network, a, b = await make_api_network()
+    browser = Browser(network)
+    response = await browser.client.post(f"{URLS['a']}/api/login")
+    assert response.json() == {"ok": True}
+    assert "sessionsync-sync=" in response.headers["set-cookie"]
+    # A script's fetch does not start the chain; a page navigation does.
+    fetched = await browser.get(f"{URLS['a']}/", headers={"sec-fetch-mode": "cors", "sec-fetch-dest": "empty"})
+    assert [str(r.url) for r in fetched.history] == []
+    landed = await browser.get(
+        f"{URLS['a']}/?tab=2", headers={"sec-fetch-mode": "navigate", "sec-fetch-dest": "document"}
+    )
+    assert [r.url.host for r in landed.history] == ["a.example", "b.example"]
+    assert str(landed.url) == f"{URLS['a']}/?tab=2"
+    assert (await browser.get(f"{URLS['b']}/")).text == "user: carol@example.com"
+    # Once done, the pending mark is gone: the next navigation is an ordinary one.
+    again = await browser.get(f"{URLS['a']}/", headers={"sec-fetch-mode": "navigate", "sec-fetch-dest": "document"})
+    assert again.history == []
+    await a.aclose()
+    await b.aclose()
+
+
+async def test_websocket_routes_work_and_see_the_signed_in_user() -> None:
+    async def login(request: Request) -> PlainTextResponse:
+        sign_in(request, "dave@example.com")
+        return PlainTextResponse("ok")
+
+    async def socket(websocket: WebSocket) -> None:
+        await websocket.accept()
+        user = websocket.user
+        await websocket.send_text(user.email if user.is_authenticated else "anonymous")
+        await websocket.close()
+
+    app = SessionSyncMiddleware(
+        Starlette(routes=[Route("/login", login, methods=["POST"]), WebSocketRoute("/ws", socket)]),
+        Settings.from_env({}, env_file=None, site_url=URLS["a"], secret_keys=[generate_secret()], store="memory://"),
+    )
+
+    async def talk(cookie: str | None) -> str:
+        headers = [(b"host", b"a.example")] + ([(b"cookie", cookie.encode())] if cookie else [])
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": "3.0"},
+            "scheme": "wss",
+            "path": "/ws",
+            "raw_path": b"/ws",
+            "root_path": "",
+            "query_string": b"",
+            "headers": headers,
+            "client": ("203.0.113.7", 5000),
+            "server": ("a.example", 443),
+            "subprotocols": [],
+        }
+        inbox = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
+        sent: list[dict[str, object]] = []
+
+        async def receive() -> dict[str, object]:
+            return inbox.pop(0)
+
+        async def send(message: dict[str, object]) -> None:
+            sent.append(message)
+
+        await app(scope, receive, send)
+        assert sent[0]["type"] == "websocket.accept"
+        return str(sent[1]["text"])
+
+    assert await talk(None) == "anonymous"
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
+    async with httpx.AsyncClient(transport=transport, base_url=URLS["a"]) as client:
+        cookie = (await client.post("/login")).cookies["sessionsync"]
+    assert await talk(f"sessionsync={cookie}") == "dave@example.com"
+    assert await talk(f"sessionsync={cookie[:-2]}xx") == "anonymous"
+    await app.aclose()

@@ -1,0 +1,150 @@
+"""Each way a sign-in hop can be abused is refused, and never with a 500."""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import parse_qs, urlsplit
+
+import httpx
+
+from asgi_sessionsync.envelope import seal
+from asgi_sessionsync.keys import Purpose
+from demo.sites import Site
+from tests.sites import URLS, Browser, InProcessNetwork
+
+Sites = tuple[InProcessNetwork, dict[str, Site]]
+ALICE = ("alice@example.com", "wonderland")
+
+
+async def first_hop(network: InProcessNetwork) -> tuple[Browser, str]:
+    """Sign alice in on A without following the chain; return the browser and B's hop URL."""
+    browser = Browser(network)
+    response = await browser.client.post(
+        f"{URLS['a']}/login", data={"email": ALICE[0], "password": ALICE[1], "next": "/"}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    location = response.headers["location"]
+    assert location.startswith(f"{URLS['b']}/_sessionsync/hop?e=v1.")
+    return browser, location
+
+
+def forged_hop(site_a: Site, *, return_url: str, issued: float | None = None, ip: str = "203.0.113.0/24") -> str:
+    """A hop sealed with site A's real keys, as A would make it (or as a thief would replay it)."""
+    service = site_a.app.service
+    token = seal(
+        service.home_ring,
+        Purpose.HOP,
+        issuer=URLS["a"],
+        audience=URLS["b"],
+        subject=ALICE[0],
+        ttl=service.settings.hop_lifetime,
+        ip=ip,
+        extra={"c": "chain-x", "n": "", "r": return_url, "x": None},
+        now=issued,
+    )
+    return f"{URLS['b']}/_sessionsync/hop?e={token}"
+
+
+async def test_replayed_hop_is_skipped_and_signs_nobody_in(sites: Sites) -> None:
+    network, _ = sites
+    victim, hop = await first_hop(network)
+    await victim.get(hop)  # the victim's browser walks the chain
+    assert await victim.who("b") == ALICE[0]
+    thief = Browser(network)  # same address: the IP binding does not stop this one
+    response = await thief.get(hop)
+    assert response.status_code == 200 and str(response.url) == f"{URLS['a']}/"
+    assert await thief.who("b") is None and await thief.who("c") is None
+
+
+async def test_hop_from_another_ip_is_refused_and_stays_usable_by_its_owner(sites: Sites) -> None:
+    network, _ = sites
+    victim, hop = await first_hop(network)
+    thief = Browser(network, ip="198.51.100.66")
+    await thief.get(hop)
+    assert await thief.who("b") is None and await thief.who("c") is None
+    await victim.get(hop)
+    assert await victim.who("b") == ALICE[0] and await victim.who("c") == ALICE[0]
+
+
+async def test_tampered_hop_ends_on_a_clear_error_page_not_a_500(sites: Sites) -> None:
+    network, _ = sites
+    browser, hop = await first_hop(network)
+    token = parse_qs(urlsplit(hop).query)["e"][0]
+    index = len(token) // 2
+    tampered = token[:index] + ("A" if token[index] != "A" else "B") + token[index + 1 :]
+    response = await browser.client.get(f"{URLS['b']}/_sessionsync/hop", params={"e": tampered})
+    assert response.status_code == 400
+    assert "This sign-in link is not valid" in response.text
+    assert "Traceback" not in response.text and tampered not in response.text
+    assert await browser.who("b") is None
+
+
+async def test_expired_hop_is_skipped_without_breaking_the_chain(sites: Sites) -> None:
+    network, built = sites
+    browser = Browser(network)
+    hop = forged_hop(built["a"], return_url=f"{URLS['a']}/account", issued=time.time() - 120)
+    response = await browser.client.get(hop, follow_redirects=False)
+    assert response.status_code == 303
+    assert response.headers["location"] == f"{URLS['a']}/account"
+    assert await browser.who("b") is None
+
+
+async def test_return_url_to_a_foreign_origin_is_never_followed(sites: Sites) -> None:
+    network, built = sites
+    browser = Browser(network)
+    hop = forged_hop(built["a"], return_url="https://evil.example/steal")
+    response = await browser.client.get(hop, follow_redirects=False)
+    assert response.status_code == 303
+    assert urlsplit(response.headers["location"]).netloc == "b.example"
+
+
+async def test_return_url_on_another_member_than_the_issuer_is_refused(sites: Sites) -> None:
+    network, built = sites
+    browser = Browser(network)
+    hop = forged_hop(built["a"], return_url=f"{URLS['c']}/somewhere")
+    response = await browser.client.get(hop, follow_redirects=False)
+    assert urlsplit(response.headers["location"]).netloc == "b.example"
+
+
+async def test_hop_sealed_for_another_site_is_refused_on_this_one(sites: Sites) -> None:
+    network, _ = sites
+    browser, hop = await first_hop(network)
+    token = parse_qs(urlsplit(hop).query)["e"][0]
+    response = await browser.client.get(f"{URLS['c']}/_sessionsync/hop", params={"e": token})
+    assert response.status_code == 400
+    assert await browser.who("c") is None
+
+
+async def test_garbage_and_missing_hop_parameters_get_400_pages(sites: Sites) -> None:
+    network, _ = sites
+    browser = Browser(network)
+    for params in ({}, {"e": ""}, {"e": "v1.x.y"}, {"e": "\x00" * 50}, {"e": "v1." + "A" * 20000}):
+        response = await browser.client.get(f"{URLS['b']}/_sessionsync/hop", params=params)
+        assert response.status_code == 400, params
+
+
+async def test_forged_backchannel_message_is_refused(sites: Sites) -> None:
+    network, _ = sites
+    async with httpx.AsyncClient(transport=network) as client:
+        response = await client.post(f"http://b.internal/_sessionsync/backchannel", content=b"v1.abc.def")
+    assert response.status_code == 400
+    assert response.text in ("refused: malformed", "refused: unknown key")
+
+
+async def test_logout_is_a_post_only_endpoint_and_the_middleware_endpoints_refuse_other_methods(sites: Sites) -> None:
+    network, _ = sites
+    browser = Browser(network)
+    response = await browser.client.post(f"{URLS['b']}/_sessionsync/hop")
+    assert response.status_code == 405
+    response = await browser.client.get(f"{URLS['b']}/_sessionsync/backchannel")
+    assert response.status_code == 405
+
+
+async def test_hop_responses_are_not_cached_and_send_no_referrer(sites: Sites) -> None:
+    network, _ = sites
+    browser, hop = await first_hop(network)
+    response = await browser.client.get(hop, follow_redirects=False)
+    assert response.headers["cache-control"] == "no-store"
+    assert response.headers["referrer-policy"] == "no-referrer"
+    cookie = response.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Lax" in cookie
