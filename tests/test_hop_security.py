@@ -126,7 +126,7 @@ async def test_garbage_and_missing_hop_parameters_get_400_pages(sites: Sites) ->
 async def test_forged_backchannel_message_is_refused(sites: Sites) -> None:
     network, _ = sites
     async with httpx.AsyncClient(transport=network) as client:
-        response = await client.post(f"http://b.internal/_sessionsync/backchannel", content=b"v1.abc.def")
+        response = await client.post("http://b.internal/_sessionsync/backchannel", content=b"v1.abc.def")
     assert response.status_code == 400
     assert response.text in ("refused: malformed", "refused: unknown key")
 
