@@ -1,0 +1,96 @@
+"""``python -m demo``: three sites sharing one login, on an embedded SQLite store each.
+
+Site A  http://a.localhost:8001  alice@example.com / wonderland
+Site B  http://b.localhost:8002  (no accounts: users arrive from A and C)
+Site C  http://c.localhost:8003  bob@example.com / builder  (a plain request.session app)
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from collections.abc import Generator
+from pathlib import Path
+
+import uvicorn
+
+from asgi_sessionsync.keys import generate_secret
+from demo.sites import ACCOUNTS, NAMES, PORTS, build_sites
+
+DEFAULT_DATA = Path(__file__).resolve().parent / ".data"
+
+
+class _Server(uvicorn.Server):
+    """One of several servers in one loop: the demo, not uvicorn, owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+def demo_secret(data_dir: Path) -> str:
+    """The demo network's secret, kept beside the data so a restart keeps sessions."""
+    path = data_dir / "network-secret"
+    if not path.exists():
+        path.write_text(generate_secret() + "\n")
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+async def serve(ports: dict[str, int], data_dir: Path, mode: str, host: str, only: tuple[str, ...] = NAMES) -> None:
+    data_dir.mkdir(parents=True, exist_ok=True)
+    urls = {n: f"http://{n}.localhost:{ports[n]}" for n in NAMES}
+    backchannel = {n: f"http://127.0.0.1:{ports[n]}" for n in NAMES}
+    sites = await build_sites(urls, backchannel, secret=demo_secret(data_dir), data_dir=data_dir, sync_mode=mode)
+    servers = [
+        _Server(uvicorn.Config(sites[n].app, host=host, port=ports[n], log_level="warning", lifespan="on"))
+        for n in only
+    ]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, lambda: [setattr(s, "should_exit", True) for s in servers])
+
+    print(f"asgi-sessionsync demo: three sites sharing one login ({mode} mode), data in {data_dir}")
+    for n in only:
+        accounts = ", ".join(f"{e} / {p}" for e, p in ACCOUNTS[n]) or "no accounts: auto-provisions users from peers"
+        print(f"  Site {n.upper()}  {urls[n]}/   ({accounts})")
+    print("Open site A, sign in, then open B and C. Press Ctrl+C to stop.", flush=True)
+    try:
+        await asyncio.gather(*(s.serve() for s in servers))
+    finally:
+        for site in sites.values():
+            await site.app.aclose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m demo", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--mode", choices=["bounce", "frame", "auto"], default=os.environ.get("SESSIONSYNC_SYNC_MODE", "bounce")
+    )
+    parser.add_argument(
+        "--ports", default=",".join(str(PORTS[n]) for n in NAMES), help="three ports for A,B,C (default 8001,8002,8003)"
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=DEFAULT_DATA, help=f"where the SQLite files live (default {DEFAULT_DATA})"
+    )
+    parser.add_argument(
+        "--only",
+        default=",".join(NAMES),
+        help="serve only these sites, e.g. a,c (the others stay configured as peers, as if down)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    args = parser.parse_args()
+    ports = dict(zip(NAMES, (int(p) for p in args.ports.split(",")), strict=True))
+    logging.basicConfig(level=os.environ.get("SESSIONSYNC_DEMO_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    only = tuple(n for n in NAMES if n in args.only.split(","))
+    asyncio.run(serve(ports, args.data_dir, args.mode, args.host, only))
+
+
+if __name__ == "__main__":
+    main()
