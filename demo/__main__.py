@@ -34,6 +34,7 @@ class _Server(uvicorn.Server):
 
 def demo_secret(data_dir: Path) -> str:
     """The demo network's secret, kept beside the data so a restart keeps sessions."""
+    data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "network-secret"
     if not path.exists():
         path.write_text(generate_secret() + "\n")
@@ -41,11 +42,12 @@ def demo_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
-async def serve(ports: dict[str, int], data_dir: Path, mode: str, host: str, only: tuple[str, ...] = NAMES) -> None:
-    data_dir.mkdir(parents=True, exist_ok=True)
+async def serve(
+    ports: dict[str, int], data_dir: Path, secret: str, mode: str, host: str, only: tuple[str, ...] = NAMES
+) -> None:
     urls = {n: f"http://{n}.localhost:{ports[n]}" for n in NAMES}
     backchannel = {n: f"http://127.0.0.1:{ports[n]}" for n in NAMES}
-    sites = await build_sites(urls, backchannel, secret=demo_secret(data_dir), data_dir=data_dir, sync_mode=mode)
+    sites = await build_sites(urls, backchannel, secret=secret, data_dir=data_dir, sync_mode=mode)
     servers = [
         _Server(uvicorn.Config(sites[n].app, host=host, port=ports[n], log_level="warning", lifespan="on"))
         for n in only
@@ -89,7 +91,8 @@ def main() -> None:
     ports = dict(zip(NAMES, (int(p) for p in args.ports.split(",")), strict=True))
     logging.basicConfig(level=os.environ.get("SESSIONSYNC_DEMO_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
     only = tuple(n for n in NAMES if n in args.only.split(","))
-    asyncio.run(serve(ports, args.data_dir, args.mode, args.host, only))
+    secret = demo_secret(args.data_dir)
+    asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only))
 
 
 if __name__ == "__main__":
