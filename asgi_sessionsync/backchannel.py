@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import httpx
 
 from asgi_sessionsync.envelope import seal
+from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.stores import OutboxMessage, new_id
 
@@ -97,7 +98,9 @@ class BackchannelSender:
         while True:
             try:
                 await self.deliver_due()
-            except Exception:  # the worker must outlive a store hiccup
+            except SessionSyncError as error:  # a store hiccup: say so, try again next round
+                logger.error("outbox delivery round failed (%s); retrying", error)
+            except Exception:  # the worker must outlive anything; a bug deserves its traceback
                 logger.exception("outbox delivery round failed; retrying")
             assert self._wake is not None
             with contextlib.suppress(TimeoutError):

@@ -15,11 +15,13 @@ def cookie_header(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
     return found
 
 
-def find_cookie(header: bytes | None, name: str) -> str | None:
-    """The value of cookie ``name`` in a ``Cookie`` header, without parsing the rest."""
+def find_cookie(header: bytes | None, name: str | bytes) -> str | None:
+    """The value of cookie ``name`` in a ``Cookie`` header, without parsing the rest.
+
+    ``name`` may be given pre-encoded as ``b"name="`` (the per-request path does)."""
     if not header:
         return None
-    needle = name.encode("latin-1") + b"="
+    needle = name if isinstance(name, bytes) else name.encode("latin-1") + b"="
     start = 0
     while True:
         index = header.find(needle, start)
@@ -27,8 +29,10 @@ def find_cookie(header: bytes | None, name: str) -> str | None:
             return None
         if index == 0 or header[index - 1] in b" ;":
             end = header.find(b";", index)
-            raw = header[index + len(needle) : end if end >= 0 else None]
-            return raw.strip().strip(b'"').decode("latin-1")
+            raw = header[index + len(needle) : end if end >= 0 else None].strip()
+            if raw[:1] == b'"':
+                raw = raw.strip(b'"')
+            return raw.decode("latin-1")
         start = index + 1
 
 

@@ -62,12 +62,43 @@ class SessionSyncMiddleware:
         self.cookie_name = settings.cookie_name
         self.pending_name = settings.cookie_name + "-sync"
         self._needle = settings.cookie_name.encode("latin-1")
+        self._pending_needle = self.pending_name.encode("latin-1")
+        self._cookie_key = self._needle + b"="
         self._started = False
+        # What an anonymous request shows the app, computed once.
+        probe: Scope = {"headers": []}
+        self.identity.expose(probe, None)
+        self._anonymous = {k: v for k, v in probe.items() if k != "headers"}
+        # An adapter whose sign-in is only ever an explicit call marks the scope with
+        # this key: without it, nothing can have changed.
+        self._intent_key: str | None = getattr(self.identity, "intent_key", None)
 
     async def __call__(self, scope: Scope, receive: Any, send: Any) -> None:
         kind = scope["type"]
         if kind == "http":
-            await self._http(scope, receive, send)
+            cookies: bytes | None = None
+            for key, value in scope["headers"]:
+                if key == b"cookie":
+                    cookies = value if cookies is None else cookies + b"; " + value
+            if cookies is not None or not self._started or self.prefix in scope["path"]:
+                await self._http(scope, receive, send, cookies)
+                return
+            # Hot path: no cookie at all, so nobody is signed in; only a sign-in made
+            # by the app during this request needs the middleware.
+            scope.update(self._anonymous)
+            forward = send
+
+            async def watch_anonymous(message: Message) -> None:
+                nonlocal forward
+                if message["type"] == "http.response.start" and (self._intent_key is None or self._intent_key in scope):
+                    after, name = self.identity.signed_in_after(scope, None)
+                    if after is not None:
+                        cycle = _ResponseCycle(self, scope, send, None, False, [], None)
+                        forward = await cycle.changed(message, None, after, name)
+                        return
+                await forward(message)
+
+            await self.app(scope, receive, watch_anonymous)
         elif kind == "websocket":
             await self._websocket(scope, receive, send)
         elif kind == "lifespan":
@@ -86,29 +117,56 @@ class SessionSyncMiddleware:
 
     # -- http ----------------------------------------------------------------------------
 
-    async def _http(self, scope: Scope, receive: Any, send: Any) -> None:
+    async def _http(self, scope: Scope, receive: Any, send: Any, cookies: bytes | None) -> None:
         if not self._started:
             self._start()
         path: str = scope["path"]
-        root: str = scope.get("root_path", "")
-        local = path[len(root) :] if root and path.startswith(root) else path
-        cookies = cookie_header(scope["headers"])
-        if local.startswith(self.prefix):
-            await self.endpoints(scope, receive, send, local[len(self.prefix) :], cookies)
-            return
+        if self.prefix in path:
+            root: str = scope.get("root_path", "")
+            local = path[len(root) :] if root and path.startswith(root) else path
+            if local.startswith(self.prefix):
+                await self.endpoints(scope, receive, send, local[len(self.prefix) :], cookies)
+                return
 
-        session, stale, pending, forgotten = await self._identify(scope, cookies)
-        if (
-            pending is not None
-            and session is not None
-            and self.settings.sync_mode is SyncMode.BOUNCE
-            and _is_navigation(scope)
-            and await self._bounce_now(scope, send, session, pending)
-        ):
-            return
+        session: ActiveSession | None = None
+        stale = False
+        pending: str | None = None
+        forgotten: list[bytes] = []
+        if cookies is None:
+            self.identity.expose(scope, None)  # the common anonymous request: no work
+        else:
+            session, stale, pending, forgotten = await self._identify(scope, cookies)
+            if (
+                pending is not None
+                and session is not None
+                and self.settings.sync_mode is SyncMode.BOUNCE
+                and _is_navigation(scope)
+                and await self._bounce_now(scope, send, session, pending)
+            ):
+                return
 
-        cycle = _ResponseCycle(self, scope, send, session, stale, forgotten, pending)
-        await self.app(scope, receive, cycle.send)
+        identity = self.identity
+        before = session.user if session is not None else None
+        quiet = not (stale or forgotten or pending is not None)
+        forward: Any = None
+
+        async def watch(message: Message) -> None:
+            nonlocal forward
+            if forward is not None:
+                await forward(message)
+                return
+            if message["type"] != "http.response.start":
+                await send(message)
+                return
+            after, name = identity.signed_in_after(scope, before)
+            if quiet and after == before:
+                forward = send  # nothing happened: the common case
+                await send(message)
+                return
+            cycle = _ResponseCycle(self, scope, send, session, stale, forgotten, pending)
+            forward = await cycle.changed(message, before, after, name)
+
+        await self.app(scope, receive, watch)
 
     async def _identify(
         self, scope: Scope, cookies: bytes | None
@@ -124,11 +182,12 @@ class SessionSyncMiddleware:
         pending: str | None = None
         forgotten: list[bytes] = []
         if cookies is not None and self._needle in cookies:
-            token = find_cookie(cookies, self.cookie_name)
+            token = find_cookie(cookies, self._cookie_key)
             if token:
                 session = await self.service.resolve_session(token, self.service.ip_binding(scope))
                 stale = session is None
-            pending = find_cookie(cookies, self.pending_name)
+            if self._pending_needle in cookies:
+                pending = find_cookie(cookies, self.pending_name)
         if self.identity.separate_login and cookies is not None:
             app_user = self.identity.app_user(scope, cookies)
             if app_user is not None and (stale or (session is not None and session.user != app_user)):
@@ -177,9 +236,9 @@ class SessionSyncMiddleware:
 
 
 class _ResponseCycle:
-    """Per-request state; watches the response start for a change of identity."""
+    """The work done when a response shows a change of identity (rare)."""
 
-    __slots__ = ("_inner", "forgotten", "mw", "pending", "raw_send", "scope", "session", "stale")
+    __slots__ = ("forgotten", "mw", "pending", "raw_send", "scope", "session", "stale")
 
     def __init__(
         self,
@@ -198,24 +257,10 @@ class _ResponseCycle:
         self.stale = stale
         self.forgotten = forgotten
         self.pending = pending
-        self._inner: Any = None
 
-    async def send(self, message: Message) -> None:
-        if self._inner is not None:
-            await self._inner(message)
-            return
-        if message["type"] != "http.response.start":
-            await self.raw_send(message)
-            return
-        before = self.session.user if self.session is not None else None
-        after, name = self.mw.identity.signed_in_after(self.scope, before)
-        if after == before and not self.stale and not self.forgotten and self.pending is None:
-            self._inner = self.raw_send  # nothing happened: the common case
-            await self.raw_send(message)
-            return
-        await self._changed(message, before, after, name)
-
-    async def _changed(self, message: Message, before: str | None, after: str | None, name: str) -> None:
+    async def changed(self, message: Message, before: str | None, after: str | None, name: str) -> Any:
+        """Handle a sign-in or sign-out seen at the response start; send the start
+        (or hand it to an injector) and return the ``send`` for the rest of the body."""
         mw, service, scope = self.mw, self.mw.service, self.scope
         headers: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
         cookies = [(b"set-cookie", c) for c in self.forgotten]
@@ -250,10 +295,9 @@ class _ResponseCycle:
             cookies.append((b"set-cookie", service.cookies.delete(mw.pending_name)))
         start = {**message, "headers": headers + cookies}
         if snippet is None:
-            self._inner = self.raw_send
             await self.raw_send(start)
-        else:
-            self._inner = HTMLInjector(self.raw_send, start, snippet)
+            return self.raw_send
+        return HTMLInjector(self.raw_send, start, snippet)
 
     async def _start_sync(
         self, message: Message, headers: list[tuple[bytes, bytes]], session: ActiveSession

@@ -9,8 +9,7 @@ import base64
 import logging
 import time
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
 import httpx
@@ -29,10 +28,12 @@ logger = logging.getLogger("asgi_sessionsync")
 # Purposes that a peer seals for us, and those only we seal for ourselves.
 _FROM_PEERS = frozenset({Purpose.HOP, Purpose.FRAME, Purpose.BACKCHANNEL})
 _TOUCH_EVERY = 60.0
+# Opened session cookies kept in memory, so a signed-in request costs a registry
+# look-up rather than a decryption. Bounded; the registry is still asked every time.
+_OPENED_MAX = 10_000
 
 
-@dataclass(frozen=True, slots=True)
-class ActiveSession:
+class ActiveSession(NamedTuple):
     """A signed-in session, as the request sees it."""
 
     sid: str
@@ -73,6 +74,8 @@ class SyncService:
             samesite=settings.samesite,
         )
         self.stores = stores if stores is not None else open_stores(settings.store)
+        self._opened: dict[tuple[str, str], tuple[float, ActiveSession]] = {}
+        self._bindings: dict[str | None, str] = {}
         self.http = httpx.AsyncClient(transport=transport, timeout=settings.peer_timeout)
         self.sender = BackchannelSender(self)
         self.health = PeerHealth(self)
@@ -89,7 +92,16 @@ class SyncService:
         return client_host(scope.get("client"), forwarded, self.trusted)
 
     def ip_binding(self, scope: dict[str, Any]) -> str:
-        return self.binding.value(self.client_ip(scope))
+        if self.trusted:
+            return self.binding.value(self.client_ip(scope))
+        client = scope.get("client")
+        host = str(client[0]) if client else None
+        value = self._bindings.get(host)
+        if value is None:
+            if len(self._bindings) > 4096:
+                self._bindings.clear()
+            value = self._bindings[host] = self.binding.value(host)
+        return value
 
     # -- envelopes -----------------------------------------------------------------------
 
@@ -177,20 +189,40 @@ class SyncService:
         return ActiveSession(record.sid, user.email, user.name, user.role, record.chain), token
 
     async def resolve_session(self, token: str, ip: str) -> ActiveSession | None:
-        """The active session a cookie names, or None (invalid, expired, ended, other IP)."""
-        try:
-            claims = self.open(token, Purpose.SESSION, ip=ip)
-        except EnvelopeError as error:
-            logger.debug("session cookie refused: %s", error.reason)
-            return None
-        extra = claims.extra
-        record = await self.stores.sessions.get(extra.get("s", ""))
-        if record is None or record.ended_at is not None or record.user != claims.subject:
-            return None
+        """The active session a cookie names, or None (invalid, expired, ended, other IP).
+
+        A cookie that opened before (same text, same IP binding, not yet expired) is
+        not decrypted again; whether its session is still active is asked of the
+        registry on every request, so a revocation takes effect at once.
+        """
         now = time.time()
+        key = (token, ip)
+        cached = self._opened.get(key)
+        if cached is not None and now <= cached[0]:
+            session = cached[1]
+        else:
+            try:
+                claims = self.open(token, Purpose.SESSION, ip=ip)
+            except EnvelopeError as error:
+                logger.debug("session cookie refused: %s", error.reason)
+                return None
+            extra = claims.extra
+            session = ActiveSession(
+                str(extra.get("s", "")),
+                claims.subject,
+                str(extra.get("n", "")),
+                str(extra.get("r", "")),
+                str(extra.get("c", "")),
+            )
+            if len(self._opened) >= _OPENED_MAX:
+                del self._opened[next(iter(self._opened))]
+            self._opened[key] = (claims.expires_at + self.settings.clock_skew, session)
+        record = await self.stores.sessions.get(session.sid)
+        if record is None or record.ended_at is not None or record.user != session.user:
+            return None
         if now - record.last_seen_at > _TOUCH_EVERY:
             await self.stores.sessions.touch(record.sid, now)
-        return ActiveSession(record.sid, record.user, extra.get("n", ""), extra.get("r", ""), record.chain)
+        return session
 
     async def end_session(self, sid: str, reason: str) -> None:
         await self.stores.sessions.end(sid, reason=reason, when=time.time())

@@ -6,8 +6,8 @@ user from ``request.user`` (Starlette's convention: ``scope["user"]``, ``scope["
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 
@@ -24,8 +24,7 @@ _NO_CREDENTIALS = AuthCredentials()
 _SIGNED_OUT = ("out", None, "")
 
 
-@dataclass(frozen=True, slots=True)
-class SyncUser:
+class SyncUser(NamedTuple):
     """The signed-in user, shaped like ``starlette.authentication.BaseUser``."""
 
     email: str
@@ -69,10 +68,16 @@ def sign_out(request_or_scope: Any) -> None:
     _scope_of(request_or_scope)[INTENT] = _SIGNED_OUT
 
 
+@lru_cache(maxsize=64)
+def _credentials(role: str) -> AuthCredentials:
+    return AuthCredentials(["authenticated", role] if role else ["authenticated"])
+
+
 class SessionIdentity:
     """The middleware's session cookie is the login (default)."""
 
     separate_login = False
+    intent_key = INTENT  # the middleware's shortcut: no key in the scope, no change
 
     def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
         return None
@@ -83,7 +88,7 @@ class SessionIdentity:
             scope["auth"] = _NO_CREDENTIALS
         else:
             scope["user"] = SyncUser(session.user, session.name, session.role, session.sid)
-            scope["auth"] = AuthCredentials(["authenticated", session.role] if session.role else ["authenticated"])
+            scope["auth"] = _credentials(session.role)
 
     def forget(self, scope: Scope) -> list[bytes]:
         return []

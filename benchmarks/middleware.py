@@ -1,0 +1,321 @@
+"""What the middleware costs per request, side by side with the anchors, in one run.
+
+For the same trivial ASGI app: the bare app, the app under Starlette's
+``SessionMiddleware``, and the app under ``SessionSyncMiddleware`` (memory and SQLite
+stores). A fixed scope, receive and send; many iterations; median of rounds; the
+garbage collector runs between rounds and stays on inside them.
+
+Run: python -m benchmarks.middleware [--quick]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import tempfile
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from starlette.middleware.sessions import SessionMiddleware
+
+from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in
+from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
+from benchmarks.timing import machine, per_call_async, us
+from tests.sites import InProcessNetwork
+
+Scope = dict[str, Any]
+Message = dict[str, Any]
+HTML = b"<!doctype html><html><head><title>t</title></head><body><h1>Hello</h1></body></html>"
+TEXT = b"Hello, world"
+SITE, PEER = "https://a.example", "https://b.example"
+CLIENT = ("203.0.113.7", 40000)
+
+
+def make_app(body: bytes, content_type: bytes, *, touch_session: bool = False, signs_in: bool = False) -> Any:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
+
+    async def app(scope: Scope, receive: Any, send: Any) -> None:
+        if touch_session:
+            scope["session"]["n"] = scope["session"].get("n", 0) + 1
+        if signs_in:
+            sign_in(scope, "alice@example.com")
+        # Fresh messages every time: a middleware may append to the headers it is given.
+        await send({"type": "http.response.start", "status": 200, "headers": list(headers)})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    return app
+
+
+def scope_for(path: str = "/", cookie: str | None = None) -> Scope:
+    headers = [(b"host", b"a.example"), (b"accept", b"text/html")]
+    if cookie:
+        headers.append((b"cookie", cookie.encode("latin-1")))
+    return {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "https",
+        "path": path.split("?")[0],
+        "raw_path": path.split("?")[0].encode(),
+        "root_path": "",
+        "query_string": path.partition("?")[2].encode(),
+        "headers": headers,
+        "client": CLIENT,
+        "server": ("a.example", 443),
+    }
+
+
+async def _receive() -> Message:
+    return {"type": "http.request", "body": b"", "more_body": False}
+
+
+async def _send(message: Message) -> None:
+    return None
+
+
+def caller(app: Any, scope: Scope) -> Callable[[], Awaitable[None]]:
+    async def call() -> None:
+        await app(dict(scope), _receive, _send)
+
+    return call
+
+
+def sync_settings(secret: str, **extra: Any) -> Settings:
+    return Settings.from_env(
+        {}, env_file=None, site_url=SITE, secret_keys=[secret], peers=[Peer(PEER)], store="memory://", **extra
+    )
+
+
+async def session_cookie(mw: SessionSyncMiddleware) -> str:
+    """A real session: sign in through the middleware and keep its cookie."""
+    login = SessionSyncMiddleware(make_app(HTML, b"text/html", signs_in=True), mw.settings, stores=mw.service.stores)
+    login.service.peer_list = ()  # the cookie is what we want here, not the sync
+    captured: list[Message] = []
+
+    async def send(message: Message) -> None:
+        captured.append(message)
+
+    await login(scope_for("/login"), _receive, send)
+    cookie = next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode()
+    await login.service.sender.stop()  # the stores are shared with ``mw``: leave them open
+    await login.service.http.aclose()
+    return cookie.split(";", 1)[0]
+
+
+async def starlette_cookie(app: Any) -> str:
+    captured: list[Message] = []
+
+    async def send(message: Message) -> None:
+        captured.append(message)
+
+    await app(scope_for(), _receive, send)
+    return next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode().split(";", 1)[0]
+
+
+Row = tuple[str, float, float | None, float | None, float | None]
+
+
+async def per_request(number: int, rounds: int) -> list[Row]:
+    secret = generate_secret()
+    rows: list[Row] = []
+    tmp = Path(tempfile.mkdtemp(prefix="sessionsync-bench-"))
+
+    def ours(app: Any, stores: Stores, **extra: Any) -> SessionSyncMiddleware:
+        return SessionSyncMiddleware(app, sync_settings(secret, **extra), stores=stores)
+
+    async def measure(label: str, bare: Any, starlette: Any | None, mine: Any, mine_sqlite: Any | None) -> None:
+        timings = []
+        for call in (bare, starlette, mine, mine_sqlite):
+            timings.append(None if call is None else await per_call_async(call, number=number, rounds=rounds))
+        base = timings[0]
+        assert base is not None
+        rows.append((label, base, timings[1], timings[2], timings[3]))
+
+    for label, body, kind in (
+        ("anonymous, non-HTML", TEXT, b"text/plain"),
+        ("anonymous, HTML page", HTML, b"text/html"),
+    ):
+        app = make_app(body, kind)
+        mw, mw_sql = ours(app, memory_stores()), ours(app, sqlite_stores(tmp / f"{kind[5:].decode()}.sqlite3"))
+        await measure(
+            label,
+            caller(app, scope_for()),
+            caller(SessionMiddleware(app, secret_key="x" * 32), scope_for()),
+            caller(mw, scope_for()),
+            caller(mw_sql, scope_for()),
+        )
+
+    # Signed in: a valid session cookie (envelope open, IP check, registry look-up).
+    app = make_app(HTML, b"text/html")
+    mw, mw_sql = ours(app, memory_stores()), ours(app, sqlite_stores(tmp / "signed.sqlite3"))
+    cookie, cookie_sql = await session_cookie(mw), await session_cookie(mw_sql)
+    reading = SessionMiddleware(make_app(HTML, b"text/html"), secret_key="x" * 32)
+    writing = SessionMiddleware(make_app(HTML, b"text/html", touch_session=True), secret_key="x" * 32)
+    star_cookie = await starlette_cookie(writing)
+    await measure(
+        "signed in, session loaded",
+        caller(app, scope_for(cookie=cookie)),
+        caller(reading, scope_for(cookie=star_cookie)),
+        caller(mw, scope_for(cookie=cookie)),
+        caller(mw_sql, scope_for(cookie=cookie_sql)),
+    )
+    await measure(
+        "signed in; Starlette also saves",
+        caller(app, scope_for(cookie=cookie)),
+        caller(writing, scope_for(cookie=star_cookie)),
+        caller(mw, scope_for(cookie=cookie)),
+        caller(mw_sql, scope_for(cookie=cookie_sql)),
+    )
+    for m in (mw, mw_sql):
+        await m.aclose()
+    return rows
+
+
+async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
+    """The rare, heavy paths: a sign-in that injects the chain, and a hop on a peer."""
+    secret = generate_secret()
+    network = InProcessNetwork()
+    peer = SessionSyncMiddleware(
+        make_app(HTML, b"text/html"),
+        Settings.from_env(
+            {}, env_file=None, site_url=PEER, secret_keys=[secret], peers=[Peer(SITE)], store="memory://"
+        ),
+        stores=memory_stores(),
+        transport=network,
+    )
+    network.add(["b.example"], peer)
+    signer = SessionSyncMiddleware(
+        make_app(HTML, b"text/html", signs_in=True), sync_settings(secret), stores=memory_stores(), transport=network
+    )
+    results = [
+        (
+            "sign-in answered with HTML: session + chain injected",
+            await per_call_async(caller(signer, scope_for("/login")), number=number // 4, rounds=rounds),
+        )
+    ]
+
+    service = signer.service
+    from asgi_sessionsync.service import ActiveSession
+
+    session = ActiveSession("sid", "alice@example.com", "Alice", "member", "chain")
+    ip = service.ip_binding(scope_for())
+    hops = iter(
+        [
+            service.hop_chain(service.peer_list, session=session, return_url=f"{SITE}/", ip=ip)
+            for _ in range((number // 4 + 2000) * rounds + 2000)
+        ]
+    )
+
+    async def hop() -> None:
+        url = next(hops)
+        assert url is not None
+        path = url.split("b.example", 1)[1]
+        await peer(scope_for(path), _receive, _send)
+
+    results.append(
+        (
+            "hop on a peer: open, replay check, provision, session",
+            await per_call_async(hop, number=number // 4, rounds=rounds),
+        )
+    )
+    await signer.aclose()
+    await peer.aclose()
+    return results
+
+
+async def streaming(size: int = 10 * 1024 * 1024, chunk: int = 64 * 1024) -> list[tuple[str, float, float, int]]:
+    """A 10 MB HTML body in 64 KB chunks: time and peak traced memory, bare vs wrapped."""
+    secret = generate_secret()
+    piece = b"<p>" + b"x" * (chunk - 7) + b"</p>"
+    count = size // chunk
+
+    def streaming_app(signs_in: bool) -> Any:
+        async def app(scope: Scope, receive: Any, send: Any) -> None:
+            if signs_in:
+                sign_in(scope, "alice@example.com")
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+            await send({"type": "http.response.body", "body": b"<html><body>", "more_body": True})
+            for _ in range(count):
+                await send({"type": "http.response.body", "body": piece, "more_body": True})
+            await send({"type": "http.response.body", "body": b"</body></html>", "more_body": False})
+
+        return app
+
+    async def run(app: Any) -> tuple[float, int]:
+        best = float("inf")
+        for _ in range(5):
+            start = time.perf_counter()
+            await app(scope_for(), _receive, _send)
+            best = min(best, time.perf_counter() - start)
+        tracemalloc.start()
+        await app(scope_for(), _receive, _send)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        return best, peak
+
+    network = InProcessNetwork()
+    peer = SessionSyncMiddleware(
+        make_app(HTML, b"text/html"),
+        Settings.from_env(
+            {}, env_file=None, site_url=PEER, secret_keys=[secret], peers=[Peer(SITE)], store="memory://"
+        ),
+        stores=memory_stores(),
+        transport=network,
+    )
+    network.add(["b.example"], peer)
+    results = []
+    for label, signs_in in (("10 MB HTML, nothing to inject", False), ("10 MB HTML, sign-in: chain injected", True)):
+        bare_time, bare_peak = await run(streaming_app(signs_in=False))
+        wrapped = SessionSyncMiddleware(
+            streaming_app(signs_in), sync_settings(secret), stores=memory_stores(), transport=network
+        )
+        time_wrapped, peak_wrapped = await run(wrapped)
+        await wrapped.aclose()
+        results.append((label, bare_time, time_wrapped, peak_wrapped - bare_peak))
+    await peer.aclose()
+    return results
+
+
+def ratio(value: float | None, base: float) -> str:
+    return "—" if value is None else f"{value / base:5.2f}×"
+
+
+async def main(quick: bool) -> None:
+    number, rounds = (2000, 3) if quick else (10000, 5)
+    print(f"Per request, in process ({machine()}); median of {rounds} rounds of {number}\n")
+    print("| case | bare app | + SessionMiddleware | + SessionSync (memory) | + SessionSync (SQLite) |")
+    print("|---|---|---|---|---|")
+    for label, base, star, mem, sql in await per_request(number, rounds):
+        cells = [f"{us(base).strip()}"]
+        for value in (star, mem, sql):
+            cells.append(
+                "—"
+                if value is None
+                else f"{us(value).strip()} ({ratio(value, base).strip()}, +{(value - base) * 1e6:.2f} µs)"
+            )
+        print(f"| {label} | " + " | ".join(cells) + " |")
+    print("\nSync steps (SessionSync only; rare per user)\n")
+    for label, seconds in await sync_steps(number, rounds):
+        print(f"- {label}: {us(seconds).strip()}")
+    print("\nStreaming 10 MB of HTML in 64 KB chunks, in process (best of 5). The bare app's time here")
+    print("is only its own loop (no socket), so the added time is what counts; see benchmarks.wire")
+    print("for the ratio through a real server.\n")
+    print("| case | bare app | wrapped | added | extra peak memory |")
+    print("|---|---|---|---|---|")
+    for label, bare_time, wrapped_time, extra in await streaming():
+        added = (wrapped_time - bare_time) * 1e3
+        print(
+            f"| {label} | {bare_time * 1e3:.2f} ms | {wrapped_time * 1e3:.2f} ms | {added:+.2f} ms "
+            f"| {extra / 1024:.0f} KiB |"
+        )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="fewer iterations (a smoke run)")
+    asyncio.run(main(parser.parse_args().quick))

@@ -1,0 +1,148 @@
+"""Over the wire: uvicorn serving the bare app and the wrapped apps, loaded by wrk
+from a second process on loopback (bounded in time), plus a 10 MB streamed HTML page.
+
+Run: python -m benchmarks.wire [--seconds 10]   (needs Debian's wrk)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+
+from asgi_sessionsync.keys import generate_secret
+from benchmarks.apps import FACTORIES
+from benchmarks.timing import machine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def serve(variant: str, port: int, secret: str) -> Iterator[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSYNC_")}
+    env.update(
+        SESSIONSYNC_SITE_URL=f"http://127.0.0.1:{port}",
+        SESSIONSYNC_SECRET_KEYS=secret,
+        SESSIONSYNC_STORE="memory://",
+        SESSIONSYNC_COOKIE_SECURE="false",
+    )
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "--factory",
+        f"benchmarks.apps:{FACTORIES[variant]}",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(base + "/", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.1)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=10)
+
+
+def wrk(url: str, seconds: int, cookie: str | None) -> tuple[float, float]:
+    command = ["wrk", "-t1", "-c32", f"-d{seconds}s", "--latency", url]
+    if cookie:
+        command[1:1] = ["-H", f"Cookie: {cookie}"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True, timeout=seconds + 30).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))  # type: ignore[union-attr]
+    p99_text = re.search(r"99%\s+([\d.]+)(us|ms|s)", out)
+    assert p99_text, out
+    p99 = float(p99_text.group(1)) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[p99_text.group(2)]
+    return rps, p99
+
+
+def stream_time(url: str, runs: int = 7) -> float:
+    samples = []
+    with httpx.Client() as client:
+        for _ in range(runs):
+            start = time.perf_counter()
+            with client.stream("GET", url) as response:
+                for _ in response.iter_raw(65536):
+                    pass
+            samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=5, help="wrk duration per run (default 5)")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported (default 3)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    secret = generate_secret()
+    samples: dict[str, dict[str, list[float]]] = {v: {} for v in FACTORIES}
+    with ExitStack() as stack:
+        bases = {v: stack.enter_context(serve(v, free_port(), secret)) for v in FACTORIES}
+        real = httpx.get(bases["sessionsync"] + "/login").headers["set-cookie"].split(";", 1)[0]
+        # Every variant gets a Cookie header of the same kind: the server parses it either
+        # way; Starlette's SessionMiddleware gets a valid session of its own to load.
+        cookie = {v: real for v in FACTORIES}
+        cookie["starlette-session"] = (
+            httpx.get(bases["starlette-session"] + "/login").headers["set-cookie"].split(";", 1)[0]
+        )
+        for _ in range(args.rounds):  # interleaved, so drift in the machine hits all alike
+            for variant, base in bases.items():
+                for key, header in (("anon", None), ("cookie", cookie[variant])):
+                    rps, p99 = wrk(base + "/", args.seconds, header)
+                    samples[variant].setdefault(f"{key}_rps", []).append(rps)
+                    samples[variant].setdefault(f"{key}_p99", []).append(p99)
+                samples[variant].setdefault("stream_s", []).append(stream_time(base + "/big"))
+    results = {v: {k: statistics.median(xs) for k, xs in row.items()} for v, row in samples.items()}
+    bare = results["bare"]
+    print(
+        f"Over the wire: uvicorn (httptools, uvloop), 1 worker each; wrk -t1 -c32 -d{args.seconds}s on loopback; "
+        f"median of {args.rounds} interleaved rounds ({machine()})\n"
+    )
+    print("| case | requests/s | vs bare | p99 latency |")
+    print("|---|---|---|---|")
+    for key, label in (("anon", "no cookie"), ("cookie", "signed in (a valid session cookie)")):
+        for variant, row in results.items():
+            rps, p99 = row[f"{key}_rps"], row[f"{key}_p99"]
+            print(f"| {variant}, {label} | {rps:.0f} | {rps / bare[f'{key}_rps'] * 100:.1f} % | {p99:.2f} ms |")
+    print("\n10 MB HTML in 64 KB chunks through uvicorn, downloaded by httpx (median)\n")
+    print("| case | time | vs bare |")
+    print("|---|---|---|")
+    for variant, row in results.items():
+        print(f"| {variant} | {row['stream_s'] * 1e3:.1f} ms | {row['stream_s'] / bare['stream_s']:.2f}× |")
+
+
+if __name__ == "__main__":
+    main()
