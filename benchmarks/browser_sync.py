@@ -1,0 +1,158 @@
+"""How long the whole sign-in sync takes in a real browser, for 2 and for 5 peers.
+
+Starts 1 + N demo-style sites (Starlette + SessionSyncMiddleware, SQLite each) on
+s0.localhost … sN.localhost, then in headless Chromium: open the login form on s0,
+submit, and time until the browser is back on s0's account page after the bounce
+chain through every peer. Fresh cookies every run; median of the runs.
+
+Run: python -m benchmarks.browser_sync [--peers 2 5] [--runs 7] [--mode bounce]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Generator, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import uvicorn
+
+from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings
+from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.passwords import hash_password
+from asgi_sessionsync.stores import User, sqlite_stores
+from benchmarks.timing import machine
+from demo.sites import native_app
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, free_ports
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+class _Server(uvicorn.Server):
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        yield
+
+
+async def serve_sites(ports: list[int], data_dir: Path, secret: str, mode: str) -> None:
+    names = [f"s{i}" for i in range(len(ports))]
+    urls = {n: f"http://{n}.localhost:{p}" for n, p in zip(names, ports, strict=True)}
+    servers = []
+    for name, port in zip(names, ports, strict=True):
+        stores = sqlite_stores(data_dir / f"{name}.sqlite3")
+        if name == "s0":
+            await stores.users.create(User("alice@example.com", "member", password_hash=hash_password("wonderland")))
+        others = {n: urls[n] for n in names if n != name}
+        settings = Settings.from_env(
+            {},
+            env_file=None,
+            site_url=urls[name],
+            secret_keys=[secret],
+            sync_mode=mode,
+            peers=[Peer(urls[n], f"http://127.0.0.1:{ports[names.index(n)]}") for n in others],
+        )
+        app = SessionSyncMiddleware(native_app(name, stores, others), settings, stores=stores)
+        servers.append(_Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")))
+    await asyncio.gather(*(s.serve() for s in servers))
+
+
+@contextmanager
+def sites(count: int, mode: str) -> Iterator[list[int]]:
+    ports = free_ports(count)
+    with tempfile.TemporaryDirectory() as data:
+        command = [
+            sys.executable,
+            "-m",
+            "benchmarks.browser_sync",
+            "--serve",
+            ",".join(map(str, ports)),
+            "--data-dir",
+            data,
+            "--secret",
+            generate_secret(),
+            "--mode",
+            mode,
+        ]
+        process = subprocess.Popen(command, cwd=ROOT)
+        try:
+            deadline = time.monotonic() + 30
+            for port in ports:
+                while True:
+                    try:
+                        httpx.get(f"http://127.0.0.1:{port}/_sessionsync/ping", timeout=1)
+                        break
+                    except httpx.HTTPError:
+                        if time.monotonic() > deadline:
+                            raise
+                        time.sleep(0.1)
+            yield ports
+        finally:
+            process.terminate()
+            process.wait(timeout=10)
+
+
+def measure(peers: int, runs: int, mode: str) -> list[float]:
+    from playwright.sync_api import sync_playwright
+
+    with sites(peers + 1, mode) as ports, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        home = f"http://s0.localhost:{ports[0]}"
+        last = f"http://s{peers}.localhost:{ports[-1]}/"
+        samples = []
+        for run in range(runs + 1):  # the first run warms the servers and the browser
+            context = browser.new_context()
+            page = context.new_page()
+            page.goto(f"{home}/login?next=/account")
+            page.fill("input[name=email]", "alice@example.com")
+            page.fill("input[name=password]", "wonderland")
+            start = time.perf_counter()
+            with page.expect_navigation(url=f"{home}/account", wait_until="load"):
+                page.click("button[type=submit]")
+            elapsed = time.perf_counter() - start
+            page.goto(last)
+            assert page.locator("h1").inner_text() == "Signed in as alice@example.com", (
+                "the chain did not reach the last peer"
+            )
+            context.close()
+            if run:
+                samples.append(elapsed)
+        browser.close()
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--peers", type=int, nargs="+", default=[0, 2, 5], help="0 = the sign-in alone, the baseline")
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--mode", default="bounce", choices=["bounce"])
+    parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--secret", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve:
+        ports = [int(p) for p in args.serve.split(",")]
+        with contextlib.suppress(KeyboardInterrupt):
+            asyncio.run(serve_sites(ports, args.data_dir, args.secret, args.mode))
+        return
+    print(f"Sign-in sync in headless Chromium, {args.mode} mode, median of {args.runs} ({machine()})\n")
+    print("| peers | median | min | max |")
+    print("|---|---|---|---|")
+    for peers in args.peers:
+        samples = measure(peers, args.runs, args.mode)
+        print(
+            f"| {peers} | {statistics.median(samples) * 1e3:.0f} ms | {min(samples) * 1e3:.0f} ms "
+            f"| {max(samples) * 1e3:.0f} ms |",
+            flush=True,
+        )
+
+
+if __name__ == "__main__":
+    main()
