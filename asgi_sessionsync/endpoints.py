@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from asgi_sessionsync.cookies import find_cookie
+from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure, SessionSyncError
 from asgi_sessionsync.identity.base import IdentityAdapter
 from asgi_sessionsync.keys import Purpose
@@ -135,9 +136,7 @@ class Endpoints:
         if not await service.stores.replay.use(claims.jti, claims.expires_at + service.settings.clock_skew):
             logger.info("sign-in hop skipped here (already used); chain continues")
             return _redirect(onward)
-        _, cookies_set = await self._sign_in_here(
-            scope, cookies, claims.subject, claims.extra, f"hop from {claims.issuer}"
-        )
+        _, cookies_set = await self._sign_in_here(scope, cookies, claims, "hop")
         return _redirect(onward, cookies_set)
 
     async def frame(self, scope: Scope, cookies: bytes | None, token: str) -> tuple[int, Headers, bytes]:
@@ -152,9 +151,7 @@ class Endpoints:
             return 400, frame_headers, b"invalid sign-in frame"
         if not await service.stores.replay.use(claims.jti, claims.expires_at + service.settings.clock_skew):
             return self._frame_result(False, claims.issuer)
-        session, headers = await self._sign_in_here(
-            scope, cookies, claims.subject, claims.extra, f"frame from {claims.issuer}"
-        )
+        session, headers = await self._sign_in_here(scope, cookies, claims, "frame")
         if session is None:
             return self._frame_result(False, claims.issuer)
         check = service.seal_for_self(
@@ -212,14 +209,15 @@ class Endpoints:
         return await self.service.resolve_session(token, self.service.ip_binding(scope))
 
     async def _sign_in_here(
-        self, scope: Scope, cookies: bytes | None, email: str, extra: Any, via: str
+        self, scope: Scope, cookies: bytes | None, claims: Claims, step: str
     ) -> tuple[ActiveSession | None, Headers]:
-        """Make the user signed in on this site; return the session and its cookies."""
+        """Make the user a peer vouches for signed in here; return the session and its cookies."""
         service = self.service
-        issuer = via.rsplit(" ", 1)[-1]
-        user = await service.ensure_user(email, name=str(extra.get("n", "")), vouched_by=issuer)
+        extra, issuer = claims.extra, claims.issuer
+        via = f"{step} from {issuer}"
+        user = await service.ensure_user(claims.subject, name=str(extra.get("n", "")), vouched_by=issuer)
         if user is None:
-            logger.info("sign-in from %s skipped: %s is unknown here and auto-provisioning is off", issuer, email)
+            logger.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
             return None, []
         chain = extra.get("c") if isinstance(extra.get("c"), str) else None
         current = await self._current(scope, cookies)

@@ -235,10 +235,13 @@ class SyncService:
         await self.sender.broadcast_logout(session.user, chain=session.chain, when=now)
 
     async def sign_out_everywhere(self, email: str, *, reason: str) -> int:
-        """End every session of a user here (all browsers) and on every peer."""
+        """End every session of a user here (all browsers) and on every peer.
+
+        Peers that do not confirm within ``logout_wait`` get the message from the outbox
+        later (the site's running worker retries it)."""
         now = time.time()
         count = await self.stores.sessions.end_user(email, reason=reason, when=now)
-        await self.sender.broadcast_logout(normalize_email(email), chain=None, when=now, wait=False)
+        await self.sender.broadcast_logout(normalize_email(email), chain=None, when=now)
         return count
 
     async def apply_logout(self, claims: Claims) -> int:
