@@ -22,7 +22,6 @@ from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 import uvicorn
 
 from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings
@@ -31,7 +30,7 @@ from asgi_sessionsync.passwords import hash_password
 from asgi_sessionsync.stores import User, sqlite_stores
 from benchmarks.timing import machine
 from demo.sites import native_app
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, free_ports
+from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, free_ports, wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,16 +82,8 @@ def sites(count: int, mode: str) -> Iterator[list[int]]:
         ]
         process = subprocess.Popen(command, cwd=ROOT)
         try:
-            deadline = time.monotonic() + 30
             for port in ports:
-                while True:
-                    try:
-                        httpx.get(f"http://127.0.0.1:{port}/_sessionsync/ping", timeout=1)
-                        break
-                    except httpx.HTTPError:
-                        if time.monotonic() > deadline:
-                            raise
-                        time.sleep(0.1)
+                wait_until_answering(f"http://127.0.0.1:{port}/_sessionsync/ping", process)  # type: ignore[arg-type]
             yield ports
         finally:
             process.terminate()

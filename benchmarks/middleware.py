@@ -176,9 +176,8 @@ async def per_request(number: int, rounds: int) -> list[Row]:
     return rows
 
 
-async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
-    """The rare, heavy paths: a sign-in that injects the chain, and a hop on a peer."""
-    secret = generate_secret()
+def peer_network(secret: str) -> tuple[InProcessNetwork, SessionSyncMiddleware]:
+    """Site B, a real peer in an in-process network, answering A's health checks and hops."""
     network = InProcessNetwork()
     peer = SessionSyncMiddleware(
         make_app(HTML, b"text/html"),
@@ -189,6 +188,13 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
         transport=network,
     )
     network.add(["b.example"], peer)
+    return network, peer
+
+
+async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
+    """The rare, heavy paths: a sign-in that injects the chain, and a hop on a peer."""
+    secret = generate_secret()
+    network, peer = peer_network(secret)
     signer = SessionSyncMiddleware(
         make_app(HTML, b"text/html", signs_in=True), sync_settings(secret), stores=memory_stores(), transport=network
     )
@@ -258,16 +264,7 @@ async def streaming(size: int = 10 * 1024 * 1024, chunk: int = 64 * 1024) -> lis
         tracemalloc.stop()
         return best, peak
 
-    network = InProcessNetwork()
-    peer = SessionSyncMiddleware(
-        make_app(HTML, b"text/html"),
-        Settings.from_env(
-            {}, env_file=None, site_url=PEER, secret_keys=[secret], peers=[Peer(SITE)], store="memory://"
-        ),
-        stores=memory_stores(),
-        transport=network,
-    )
-    network.add(["b.example"], peer)
+    network, peer = peer_network(secret)
     results = []
     for label, signs_in in (("10 MB HTML, nothing to inject", False), ("10 MB HTML, sign-in: chain injected", True)):
         bare_time, bare_peak = await run(streaming_app(signs_in=False))

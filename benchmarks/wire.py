@@ -11,7 +11,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -25,14 +24,9 @@ import httpx
 from asgi_sessionsync.keys import generate_secret
 from benchmarks.apps import FACTORIES
 from benchmarks.timing import machine
+from tests.e2e.harness import free_ports, wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -61,15 +55,7 @@ def serve(variant: str, port: int, secret: str) -> Iterator[str]:
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                httpx.get(base + "/", timeout=1)
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.1)
+        wait_until_answering(base + "/", process)  # type: ignore[arg-type]
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
@@ -110,7 +96,7 @@ def main() -> None:
     secret = generate_secret()
     samples: dict[str, dict[str, list[float]]] = {v: {} for v in FACTORIES}
     with ExitStack() as stack:
-        bases = {v: stack.enter_context(serve(v, free_port(), secret)) for v in FACTORIES}
+        bases = {v: stack.enter_context(serve(v, free_ports(1)[0], secret)) for v in FACTORIES}
         real = httpx.get(bases["sessionsync"] + "/login").headers["set-cookie"].split(";", 1)[0]
         # Every variant gets a Cookie header of the same kind: the server parses it either
         # way; Starlette's SessionMiddleware gets a valid session of its own to load.

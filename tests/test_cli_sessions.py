@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.service import SyncService
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import User
-
-ROOT = Path(__file__).resolve().parent.parent
-
-
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSYNC_")}
-    clean.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "asgi_sessionsync", "--env-file", "/nonexistent", *args],
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
+from tests.cli import run_cli
 
 
 async def test_sessions_list_revoke_and_outbox_on_a_sqlite_store(tmp_path: Path) -> None:
@@ -44,18 +27,18 @@ async def test_sessions_list_revoke_and_outbox_on_a_sqlite_store(tmp_path: Path)
         await service.start_session(user, chain=None, scope=scope, via="login")
     await service.close()
 
-    listed = cli("sessions", "list", "--user", "erin@example.com", env=env)
+    listed = run_cli("sessions", "list", "--user", "erin@example.com", env=env)
     assert listed.returncode == 0, listed.stderr
     assert listed.stdout.count("erin@example.com") == 2 and "active" in listed.stdout
 
-    revoked = cli("sessions", "revoke", "--user", "erin@example.com", env=env)
+    revoked = run_cli("sessions", "revoke", "--user", "erin@example.com", env=env)
     assert revoked.returncode == 0, revoked.stderr
     assert "revoked 2 session(s)" in revoked.stdout
 
-    after = cli("sessions", "list", "--user", "erin@example.com", "--all", env=env)
+    after = run_cli("sessions", "list", "--user", "erin@example.com", "--all", env=env)
     assert after.stdout.count("revoked by administrator") == 2
 
-    outbox = cli("outbox", "list", env=env)
+    outbox = run_cli("outbox", "list", env=env)
     assert "1 message(s) not yet delivered" in outbox.stdout
     assert "logout" in outbox.stdout and "https://b.example" in outbox.stdout
     assert "ConnectError" in outbox.stdout

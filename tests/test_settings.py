@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +10,7 @@ from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.settings import Peer, Settings, SyncMode, documented_variables
+from tests.cli import run_cli
 
 KEY = generate_secret()
 KEY2 = generate_secret()
@@ -145,19 +143,6 @@ def test_secrets_never_appear_in_repr() -> None:
     text = repr(settings) + str(settings.describe())
     assert KEY not in text and app_secret not in text
     assert "**********" in text
-
-
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSYNC_")}
-    clean.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "asgi_sessionsync", "--env-file", "/nonexistent", *args],
-        env=clean,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        cwd=ROOT,
-    )
 
 
 def test_cli_keys_generate_prints_a_usable_secret() -> None:

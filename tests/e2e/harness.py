@@ -54,6 +54,19 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
+def wait_until_answering(url: str, process: subprocess.Popen[bytes] | None = None, timeout: float = 30.0) -> None:
+    """Poll ``url`` until the server behind it answers (any status)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            if (process is not None and process.poll() is not None) or time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not answer") from None
+            time.sleep(0.1)
+
+
 class Demo:
     def __init__(self, ports: list[int], process: subprocess.Popen[bytes], log: Path) -> None:
         self.ports = dict(zip(NAMES, ports, strict=True))
