@@ -227,7 +227,8 @@ class Endpoints:
             await service.end_session(current.sid, f"replaced by sign-in {via}")
         session, token = await service.start_session(user, chain=chain, scope=scope, via=via)
         cookie = service.cookies.set(self.cookie_name, token, int(service.settings.session_lifetime))
-        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in self.identity.login_cookies(user))]
+        app_login = await self.identity.login_cookies(user)
+        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_login)]
 
     # -- server to server --------------------------------------------------------------------
 

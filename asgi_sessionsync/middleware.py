@@ -91,7 +91,7 @@ class SessionSyncMiddleware:
             async def watch_anonymous(message: Message) -> None:
                 nonlocal forward
                 if message["type"] == "http.response.start" and (self._intent_key is None or self._intent_key in scope):
-                    after, name = self.identity.signed_in_after(scope, None)
+                    after, name = await self.identity.signed_in_after(scope, None, message.get("headers", []))
                     if after is not None:
                         cycle = _ResponseCycle(self, scope, send, None, False, [], None)
                         forward = await cycle.changed(message, None, after, name)
@@ -132,10 +132,11 @@ class SessionSyncMiddleware:
         stale = False
         pending: str | None = None
         forgotten: list[bytes] = []
+        adopted: str | None = None
         if cookies is None:
             self.identity.expose(scope, None)  # the common anonymous request: no work
         else:
-            session, stale, pending, forgotten = await self._identify(scope, cookies)
+            session, stale, pending, forgotten, adopted = await self._identify(scope, cookies)
             if (
                 pending is not None
                 and session is not None
@@ -147,7 +148,7 @@ class SessionSyncMiddleware:
 
         identity = self.identity
         before = session.user if session is not None else None
-        quiet = not (stale or forgotten or pending is not None)
+        quiet = not (stale or forgotten or pending is not None or adopted is not None)
         forward: Any = None
 
         async def watch(message: Message) -> None:
@@ -158,29 +159,32 @@ class SessionSyncMiddleware:
             if message["type"] != "http.response.start":
                 await send(message)
                 return
-            after, name = identity.signed_in_after(scope, before)
+            after, name = await identity.signed_in_after(scope, before, message.get("headers", []))
             if quiet and after == before:
                 forward = send  # nothing happened: the common case
                 await send(message)
                 return
-            cycle = _ResponseCycle(self, scope, send, session, stale, forgotten, pending)
+            cycle = _ResponseCycle(self, scope, send, session, stale, forgotten, pending, adopted)
             forward = await cycle.changed(message, before, after, name)
 
         await self.app(scope, receive, watch)
 
     async def _identify(
         self, scope: Scope, cookies: bytes | None
-    ) -> tuple[ActiveSession | None, bool, str | None, list[bytes]]:
-        """Resolve the session cookie and show the result to the app.
+    ) -> tuple[ActiveSession | None, bool, str | None, list[bytes], str | None]:
+        """Resolve the session cookie, reconcile it with the app's own login, and show
+        the result to the app.
 
-        Returns (session, stale, pending, forgotten): ``stale`` when a cookie named a
-        session that is no longer valid; ``pending`` the pending-sync cookie; and
-        ``forgotten`` the Set-Cookie values that remove an app login the registry ended.
+        Returns (session, stale, pending, forgotten, adopted): ``stale`` when a cookie
+        named a session that is no longer valid; ``pending`` the pending-sync cookie;
+        ``forgotten`` Set-Cookie values removing an app login that must not stand; and
+        ``adopted`` the user of an app login made without the middleware seeing it.
         """
         session: ActiveSession | None = None
         stale = False
         pending: str | None = None
         forgotten: list[bytes] = []
+        adopted: str | None = None
         if cookies is not None and self._needle in cookies:
             token = find_cookie(cookies, self._cookie_key)
             if token:
@@ -189,12 +193,23 @@ class SessionSyncMiddleware:
             if self._pending_needle in cookies:
                 pending = find_cookie(cookies, self.pending_name)
         if self.identity.separate_login and cookies is not None:
-            app_user = self.identity.app_user(scope, cookies)
+            app_user = await self.identity.app_user(scope, cookies)
             if app_user is not None and (stale or (session is not None and session.user != app_user)):
-                # The registry ended this login (signed out elsewhere): the app must not see it.
+                # The registry ended this login (signed out elsewhere), or the two disagree:
+                # the app must not see it; the registry is the authority.
                 forgotten = self.identity.forget(scope)
+                if session is not None:
+                    await self.service.end_session(session.sid, "app login disagreed with the session")
+                    session, stale = None, True
+            elif app_user is not None and session is None:
+                adopted = app_user
+            elif app_user is None and session is not None:
+                # The app's own login ended (expired, cleared by the app): end ours here
+                # too, quietly; that is not a sign-out to tell the peers about.
+                await self.service.end_session(session.sid, "app login ended")
+                session, stale = None, True
         self.identity.expose(scope, session)
-        return session, stale, pending, forgotten
+        return session, stale, pending, forgotten, adopted
 
     async def _bounce_now(self, scope: Scope, send: Any, session: ActiveSession, pending: str) -> bool:
         """A sign-in earlier could not start the chain; start it from this navigation."""
@@ -219,7 +234,11 @@ class SessionSyncMiddleware:
     # -- websocket and lifespan ------------------------------------------------------------
 
     async def _websocket(self, scope: Scope, receive: Any, send: Any) -> None:
-        await self._identify(scope, cookie_header(scope["headers"]))
+        cookies = cookie_header(scope["headers"])
+        if cookies is None:
+            self.identity.expose(scope, None)
+        else:
+            await self._identify(scope, cookies)
         await self.app(scope, receive, send)
 
     async def _lifespan(self, scope: Scope, receive: Any, send: Any) -> None:
@@ -238,7 +257,7 @@ class SessionSyncMiddleware:
 class _ResponseCycle:
     """The work done when a response shows a change of identity (rare)."""
 
-    __slots__ = ("forgotten", "mw", "pending", "raw_send", "scope", "session", "stale")
+    __slots__ = ("adopted", "forgotten", "mw", "pending", "raw_send", "scope", "session", "stale")
 
     def __init__(
         self,
@@ -249,7 +268,9 @@ class _ResponseCycle:
         stale: bool,
         forgotten: list[bytes],
         pending: str | None,
+        adopted: str | None = None,
     ) -> None:
+        self.adopted = adopted
         self.mw = mw
         self.scope = scope
         self.raw_send = send
@@ -276,14 +297,19 @@ class _ResponseCycle:
         if after is not None and after != before:
             user = await service.ensure_user(after, name=name)
             assert user is not None  # the app itself vouches: always provisioned
-            session, token = await service.start_session(user, chain=None, scope=scope, via="login")
-            cookies.append(
-                (b"set-cookie", service.cookies.set(mw.cookie_name, token, int(service.settings.session_lifetime)))
-            )
-            headers, snippet, wait = await self._start_sync(message, headers, session)
-            if wait:
-                cookies.append((b"set-cookie", self._pending_cookie(session)))
-                clear_pending = False
+            adopting = after == self.adopted
+            via = "adopted from the app's own login" if adopting else "login"
+            session, token = await service.start_session(user, chain=None, scope=scope, via=via)
+            cookie = service.cookies.set(mw.cookie_name, token, int(service.settings.session_lifetime))
+            cookies.append((b"set-cookie", cookie))
+            # An app login the middleware did not see being made (from before it was
+            # installed, or a stolen app cookie) is recorded here but never synced: one
+            # site's cookie must not become a login everywhere.
+            if not adopting:
+                headers, snippet, wait = await self._start_sync(message, headers, session)
+                if wait:
+                    cookies.append((b"set-cookie", self._pending_cookie(session)))
+                    clear_pending = False
         elif self.pending is not None and self.session is not None and after == before:
             # A sign-in earlier could not start frames; this HTML page can.
             if is_injectable(headers) and scope["method"] != "HEAD":

@@ -49,7 +49,8 @@ class InProcessNetwork(httpx.AsyncBaseTransport):
 class Browser:
     """A cookie-keeping client that follows redirects across the sites, like a browser."""
 
-    def __init__(self, network: InProcessNetwork, ip: str = "203.0.113.7") -> None:
+    def __init__(self, network: InProcessNetwork, ip: str = "203.0.113.7", urls: dict[str, str] | None = None) -> None:
+        self.urls = urls or URLS
         self.network = network.from_ip(ip)
         self.client = httpx.AsyncClient(transport=self.network, follow_redirects=True, max_redirects=20)
 
@@ -58,14 +59,14 @@ class Browser:
 
     async def sign_in(self, site: str, email: str, password: str, next_path: str = "/") -> httpx.Response:
         return await self.client.post(
-            f"{URLS[site]}/login", data={"email": email, "password": password, "next": next_path}
+            f"{self.urls[site]}/login", data={"email": email, "password": password, "next": next_path}
         )
 
     async def sign_out(self, site: str) -> httpx.Response:
-        return await self.client.post(f"{URLS[site]}/logout")
+        return await self.client.post(f"{self.urls[site]}/logout")
 
     async def who(self, site: str) -> str | None:
-        text = (await self.client.get(f"{URLS[site]}/")).text
+        text = (await self.client.get(f"{self.urls[site]}/")).text
         match = re.search(r"Signed in as ([^<]+)</h1>", text)
         if match:
             return match.group(1)
@@ -73,7 +74,7 @@ class Browser:
         return None
 
     async def everyone(self) -> dict[str, str | None]:
-        return {n: await self.who(n) for n in NAMES}
+        return {n: await self.who(n) for n in self.urls}
 
     async def close(self) -> None:
         await self.client.aclose()

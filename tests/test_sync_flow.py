@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asgi_sessionsync.stores import User
 from demo.sites import Site
 from tests.sites import URLS, Browser, InProcessNetwork
 
@@ -114,3 +115,33 @@ async def test_sign_in_response_without_peers_up_still_signs_in_here(sites: Site
     assert "Signed in as alice@example.com" in response.text
     network.down.clear()
     assert await browser.who("b") is None
+
+
+async def test_app_login_made_without_the_middleware_is_adopted_here_but_never_synced(
+    sites: Sites, browser: Browser
+) -> None:
+    _, built = sites
+    # An app session cookie for C made without the middleware: from before it was
+    # installed, or stolen. It is honoured on C, recorded, and not spread to A or B.
+    identity = built["c"].app.identity
+    cookie = (await identity.login_cookies(User("mallory@example.com", "member")))[0].decode()
+    name, value = cookie.split(";", 1)[0].split("=", 1)
+    browser.client.cookies.set(name, value, domain="c.example")
+    page = await browser.get(f"{URLS['c']}/")
+    assert "Signed in as mallory@example.com" in page.text
+    assert "_sessionsync/hop" not in page.text and "http-equiv" not in page.text
+    assert "sessionsync-sync" not in page.headers.get("set-cookie", "")
+    assert page.history == []
+    assert await browser.who("a") is None and await browser.who("b") is None
+    (record,) = await built["c"].stores.sessions.list(user="mallory@example.com")
+    assert record.via == "adopted from the app's own login"
+
+
+async def test_app_login_that_ends_by_itself_ends_only_the_local_session(sites: Sites, browser: Browser) -> None:
+    _, built = sites
+    await browser.sign_in("a", *ALICE)
+    browser.client.cookies.delete("session", domain="c.example")  # C's own cookie expired
+    assert await browser.who("c") is None
+    (record,) = await built["c"].stores.sessions.list(user=ALICE[0], include_ended=True)
+    assert record.end_reason == "app login ended"
+    assert await browser.who("a") == ALICE[0] and await browser.who("b") == ALICE[0]

@@ -22,8 +22,9 @@ class IdentityAdapter(Protocol):
     #: middleware's session; False when the middleware's session is the login.
     separate_login: bool
 
-    def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
-        """The email the app's own login names before the app runs, or None."""
+    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+        """The email the app's own login names before the app runs, or None.
+        Only called when the request carries cookies."""
         ...
 
     def expose(self, scope: Scope, session: ActiveSession | None) -> None:
@@ -35,11 +36,14 @@ class IdentityAdapter(Protocol):
         return ``Set-Cookie`` values that remove it from the browser."""
         ...
 
-    def signed_in_after(self, scope: Scope, before: str | None) -> tuple[str | None, str]:
-        """Who the app says is signed in once it has answered: (email or None, name)."""
+    async def signed_in_after(
+        self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str | None, str]:
+        """Who the app says is signed in once it has answered: (email or None, name).
+        ``headers`` are the response's headers (an app may sign in by setting a cookie)."""
         ...
 
-    def login_cookies(self, user: User) -> list[bytes]:
+    async def login_cookies(self, user: User) -> list[bytes]:
         """``Set-Cookie`` values that sign ``user`` in with the app's own login."""
         ...
 

@@ -79,7 +79,7 @@ class SessionIdentity:
     separate_login = False
     intent_key = INTENT  # the middleware's shortcut: no key in the scope, no change
 
-    def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
         return None
 
     def expose(self, scope: Scope, session: ActiveSession | None) -> None:
@@ -93,13 +93,15 @@ class SessionIdentity:
     def forget(self, scope: Scope) -> list[bytes]:
         return []
 
-    def signed_in_after(self, scope: Scope, before: str | None) -> tuple[str | None, str]:
+    async def signed_in_after(
+        self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str | None, str]:
         intent = scope.get(INTENT)
         if intent is None:
             return before, ""
         return intent[1], intent[2]
 
-    def login_cookies(self, user: User) -> list[bytes]:
+    async def login_cookies(self, user: User) -> list[bytes]:
         return []
 
     def logout_cookies(self) -> list[bytes]:

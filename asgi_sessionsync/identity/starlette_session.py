@@ -56,7 +56,7 @@ class StarletteSessionIdentity:
             return None
         return decoded if isinstance(decoded, dict) else None
 
-    def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
         value = find_cookie(cookie_header, self.session_cookie)
         if value is None:
             return None
@@ -71,14 +71,16 @@ class StarletteSessionIdentity:
         scope["headers"] = without_cookie(scope["headers"], self.session_cookie)
         return self.logout_cookies()
 
-    def signed_in_after(self, scope: Scope, before: str | None) -> tuple[str | None, str]:
+    async def signed_in_after(
+        self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str | None, str]:
         session = scope.get("session")
         if not isinstance(session, dict):
             return before, ""  # the app's SessionMiddleware did not run (an endpoint of ours)
         user = session.get(self.user_key)
         return (normalize_email(user) if isinstance(user, str) and user else None), ""
 
-    def login_cookies(self, user: User) -> list[bytes]:
+    async def login_cookies(self, user: User) -> list[bytes]:
         data = b64encode(json.dumps({self.user_key: user.email}).encode("utf-8"))
         signed = self._signer.sign(data).decode("utf-8")
         return [self.policy.set(self.session_cookie, signed, self.max_age or 14 * 24 * 3600)]

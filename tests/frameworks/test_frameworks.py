@@ -1,0 +1,47 @@
+"""Each framework's own login, wrapped unchanged, shares login with the demo's sites."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import pytest
+
+from tests.frameworks.harness import ALICE, FRANK, FrameworkNetwork, join
+
+
+async def shared_login_works(net: FrameworkNetwork) -> None:
+    """Sign-in sync out, sign-out everywhere, sign-in sync in, sign-out from outside."""
+    browser = net.browser()
+    await browser.sign_in("f", *FRANK)
+    assert await browser.everyone() == {"a": FRANK[0], "c": FRANK[0], "f": FRANK[0]}
+    await browser.sign_out("f")
+    assert await browser.everyone() == {"a": None, "c": None, "f": None}
+
+    other = net.browser()
+    await other.sign_in("a", *ALICE)
+    assert await other.everyone() == {"a": ALICE[0], "c": ALICE[0], "f": ALICE[0]}
+    await other.sign_out("c")
+    assert await other.everyone() == {"a": None, "c": None, "f": None}
+    await browser.close()
+    await other.close()
+
+
+async def fastapi_network() -> FrameworkNetwork:
+    from tests.frameworks.fastapi_app import SECRET, app
+
+    return await join(app, identity_name="starlette-session", app_session_secret=SECRET)
+
+
+FRAMEWORKS: dict[str, Callable[[], Any]] = {"fastapi": fastapi_network}
+
+
+@pytest.fixture(params=sorted(FRAMEWORKS))
+async def net(request: pytest.FixtureRequest) -> AsyncIterator[FrameworkNetwork]:
+    built = await FRAMEWORKS[request.param]()
+    yield built
+    await built.close()
+
+
+async def test_framework_login_is_shared_both_ways_and_sign_out_reaches_everyone(net: FrameworkNetwork) -> None:
+    await shared_login_works(net)
