@@ -30,6 +30,7 @@ def is_injectable(headers: Iterable[tuple[bytes, bytes]]) -> bool:
     """True for an HTML response whose body is not encoded."""
     html = False
     for key, value in headers:
+        key = key.lower()  # apps may send any case (Django sends "Content-Type")
         if key == b"content-type":
             html = value.split(b";", 1)[0].strip().lower() in HTML_TYPES
         elif key == b"content-encoding" and value.strip().lower() not in (b"", b"identity"):
@@ -40,7 +41,7 @@ def is_injectable(headers: Iterable[tuple[bytes, bytes]]) -> bool:
 def csp_nonce(headers: Iterable[tuple[bytes, bytes]]) -> str | None:
     """The nonce a response's own Content-Security-Policy allows for scripts, if any."""
     for key, value in headers:
-        if key != b"content-security-policy":
+        if key.lower() != b"content-security-policy":
             continue
         directives: dict[str, str] = {}
         for directive in value.decode("latin-1").split(";"):
@@ -81,7 +82,7 @@ class HTMLInjector:
         self.injected = False
 
     def _declared_length(self) -> bool:
-        return any(k == b"content-length" for k, _ in self._start.get("headers", ()))
+        return any(k.lower() == b"content-length" for k, _ in self._start.get("headers", ()))
 
     async def __call__(self, message: Message) -> None:
         kind = message["type"]
@@ -132,7 +133,7 @@ class HTMLInjector:
             body = changed
             self.injected = True
             if self._declared_length():
-                headers = [(k, v) for k, v in self._start["headers"] if k != b"content-length"]
+                headers = [(k, v) for k, v in self._start["headers"] if k.lower() != b"content-length"]
                 headers.append((b"content-length", str(len(body)).encode()))
                 self._start = {**self._start, "headers": headers}
         await self._send(self._start)

@@ -334,7 +334,7 @@ class _ResponseCycle:
             return headers, None, False
         mode = service.settings.sync_mode
         status = int(message["status"])
-        location = next((v for k, v in headers if k == b"location"), None)
+        location = next((v for k, v in headers if k.lower() == b"location"), None)
         if mode is SyncMode.BOUNCE and 300 <= status < 400 and location is not None:
             back = service.safe_return(
                 urljoin(_request_url(service, scope), location.decode("latin-1")), service.origin
@@ -344,7 +344,7 @@ class _ResponseCycle:
                 first = service.hop_chain(peers, session=session, return_url=back, ip=service.ip_binding(scope))
                 if first is None:
                     return headers, None, False
-                headers = [(k, v) for k, v in headers if k != b"location"]
+                headers = [(k, v) for k, v in headers if k.lower() != b"location"]
                 headers.append((b"location", first.encode("latin-1")))
                 return headers, None, False
         elif is_injectable(headers) and scope["method"] != "HEAD" and not (300 <= status < 400):

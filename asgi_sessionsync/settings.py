@@ -278,9 +278,10 @@ class Settings:
     )
     identity: str = _field(
         "IDENTITY",
-        _one_of("session", "starlette-session"),
+        _one_of("session", "starlette-session", "django"),
         "session",
-        "How the site's login is read and made: the middleware's session, or the app's request.session.",
+        "How the site's login is read and made: session (the middleware's), "
+        "starlette-session (the app's request.session), django (django.contrib.auth).",
     )
     app_session_secret: Secret | None = _field(
         "APP_SESSION_SECRET",

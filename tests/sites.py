@@ -7,6 +7,7 @@ refuse connections to a host to play a site that is down.
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,6 +47,18 @@ class InProcessNetwork(httpx.AsyncBaseTransport):
         return await transport.handle_async_request(request)
 
 
+def hidden_fields(page: str) -> dict[str, str]:
+    """The hidden inputs of a page's forms (CSRF tokens and the like)."""
+    fields = {}
+    for tag in re.findall(r"<input[^>]*>", page):
+        if 'type="hidden"' in tag:
+            name = re.search(r'name="([^"]*)"', tag)
+            value = re.search(r'value="([^"]*)"', tag)
+            if name:
+                fields[name.group(1)] = html.unescape(value.group(1)) if value else ""
+    return fields
+
+
 class Browser:
     """A cookie-keeping client that follows redirects across the sites, like a browser."""
 
@@ -58,12 +71,18 @@ class Browser:
         return await self.client.get(url, **kwargs)  # type: ignore[arg-type]
 
     async def sign_in(self, site: str, email: str, password: str, next_path: str = "/") -> httpx.Response:
-        return await self.client.post(
-            f"{self.urls[site]}/login", data={"email": email, "password": password, "next": next_path}
-        )
+        """Open the login form, fill it in, submit it (with its hidden fields, and the
+        Origin header a browser sends)."""
+        form = await self.client.get(f"{self.urls[site]}/login")
+        fields = hidden_fields(form.text)
+        fields.update(email=email, password=password, next=next_path)
+        return await self.client.post(f"{self.urls[site]}/login", data=fields, headers={"origin": self.urls[site]})
 
     async def sign_out(self, site: str) -> httpx.Response:
-        return await self.client.post(f"{self.urls[site]}/logout")
+        page = await self.client.get(f"{self.urls[site]}/")
+        return await self.client.post(
+            f"{self.urls[site]}/logout", data=hidden_fields(page.text), headers={"origin": self.urls[site]}
+        )
 
     async def who(self, site: str) -> str | None:
         text = (await self.client.get(f"{self.urls[site]}/")).text

@@ -202,3 +202,18 @@ async def test_a_closing_tag_followed_by_a_long_tail_is_injected_without_waiting
     assert full_body(out).startswith(b"<body>a<!--S--></body>xx")
     await injector(body(b"tail"))
     assert full_body(out).endswith(b"xtail")
+
+
+async def test_response_header_names_in_any_case_are_understood() -> None:
+    # Django's ASGI handler sends "Content-Type" and "Content-Length" capitalised.
+    page = b"<html><body>x</body></html>"
+    start_message = {
+        "type": "http.response.start",
+        "status": 200,
+        "headers": [(b"Content-Type", b"text/html"), (b"Content-Length", str(len(page)).encode())],
+    }
+    sent, _ = await respond([start_message, body(page)])
+    out = full_body(sent)
+    assert b'http-equiv="refresh"' in out
+    lengths = [v for k, v in sent[0]["headers"] if k.lower() == b"content-length"]
+    assert lengths == [str(len(out)).encode()]

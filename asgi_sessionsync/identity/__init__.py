@@ -25,4 +25,8 @@ def identity_from_settings(settings: Settings, policy: CookiePolicy) -> Identity
             user_key=settings.app_session_user_key,
             cookie_policy=policy,
         )
+    if settings.identity == "django":
+        from asgi_sessionsync.identity.django import DjangoIdentity
+
+        return DjangoIdentity()
     return SessionIdentity()

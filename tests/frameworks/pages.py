@@ -5,21 +5,26 @@ from __future__ import annotations
 from html import escape
 
 
-def home(user: str | None) -> str:
+def home(user: str | None, hidden: str = "") -> str:
+    """``hidden``: extra hidden inputs for the forms (a CSRF token, for frameworks that want one)."""
     if user:
         return (
             f"<!doctype html><html><body><h1>Signed in as {escape(user)}</h1>"
-            '<form method="post" action="/logout"><button>Sign out</button></form></body></html>'
+            f'<form method="post" action="/logout">{hidden}<button>Sign out</button></form></body></html>'
         )
     return '<!doctype html><html><body><h1>Not signed in</h1><a href="/login">Sign in</a></body></html>'
 
 
-def login_form(error: str = "") -> str:
+def login_form(error: str = "", hidden: str = "") -> str:
     return (
         f"<!doctype html><html><body><h1>Sign in</h1><p>{escape(error)}</p>"
-        '<form method="post" action="/login"><input name="email"><input name="password" type="password">'
+        f'<form method="post" action="/login">{hidden}<input name="email"><input name="password" type="password">'
         '<input type="hidden" name="next" value="/"><button>Sign in</button></form></body></html>'
     )
+
+
+def csrf_input(token: str) -> str:
+    return f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(token)}">'
 
 
 USERS = {"frank@example.com": "fr4nk"}

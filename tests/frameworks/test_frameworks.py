@@ -33,7 +33,16 @@ async def fastapi_network() -> FrameworkNetwork:
     return await join(app, identity_name="starlette-session", app_session_secret=SECRET)
 
 
-FRAMEWORKS: dict[str, Callable[[], Any]] = {"fastapi": fastapi_network}
+async def django_network() -> FrameworkNetwork:
+    from asgiref.sync import sync_to_async
+
+    from tests.frameworks.django_site import application
+
+    app = await sync_to_async(application)()  # migrations are synchronous work
+    return await join(app, identity_name="django")
+
+
+FRAMEWORKS: dict[str, Callable[[], Any]] = {"fastapi": fastapi_network, "django": django_network}
 
 
 @pytest.fixture(params=sorted(FRAMEWORKS))

@@ -1,0 +1,117 @@
+"""Identity for Django sites: ``django.contrib.auth`` with Django's own sessions.
+
+The Django project stays as it is (its login view calls ``login(request, user)``, its
+logout view ``logout(request)``). Wrap the ASGI application::
+
+    application = SessionSyncMiddleware(get_asgi_application(), identity=DjangoIdentity())
+
+or set ``SESSIONSYNC_IDENTITY=django``. The adapter reads the ``sessionid`` cookie with
+Django's session engine and ``aget_user`` (so Django's own checks apply: the backend,
+the session auth hash), sees a sign-in or sign-out in the ``sessionid`` cookie the
+response sets, and, when a peer signs a user in, creates a Django session for the
+Django user with that email (creating the user, with an unusable password and no
+staff or superuser rights, when it is missing).
+
+Importable only with Django installed and configured: ``pip install 'asgi-sessionsync[django]'``.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+from asgi_sessionsync.cookies import CookiePolicy, find_cookie, without_cookie
+from asgi_sessionsync.identity.base import Scope
+from asgi_sessionsync.stores import normalize_email
+
+try:
+    from asgiref.sync import sync_to_async
+    from django.conf import settings as django_settings
+    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, aget_user, get_user_model
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise ImportError("the django identity needs Django: pip install 'asgi-sessionsync[django]'") from error
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.service import ActiveSession
+    from asgi_sessionsync.stores import User
+
+
+class DjangoIdentity:
+    separate_login = True
+
+    def __init__(
+        self,
+        *,
+        backend: str = "django.contrib.auth.backends.ModelBackend",
+        cookie_policy: CookiePolicy | None = None,
+    ) -> None:
+        self.backend = backend
+        self.cookie_name = django_settings.SESSION_COOKIE_NAME
+        self._cookie_prefix = self.cookie_name.encode("latin-1") + b"="
+        self._store_class = import_module(django_settings.SESSION_ENGINE).SessionStore
+        self.policy = cookie_policy or CookiePolicy(
+            path=django_settings.SESSION_COOKIE_PATH,
+            domain=django_settings.SESSION_COOKIE_DOMAIN,
+            secure=django_settings.SESSION_COOKIE_SECURE,
+            samesite=(django_settings.SESSION_COOKIE_SAMESITE or "lax").lower(),
+        )
+
+    async def _email_of_session(self, key: str) -> str | None:
+        request = SimpleNamespace(session=self._store_class(session_key=key))
+        user = await aget_user(request)
+        if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
+            return None
+        email = getattr(user, "email", "") or ""
+        return normalize_email(email) if "@" in email else None
+
+    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+        key = find_cookie(cookie_header, self.cookie_name)
+        return await self._email_of_session(key) if key else None
+
+    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
+        return None  # Django's AuthenticationMiddleware sets request.user itself
+
+    def forget(self, scope: Scope) -> list[bytes]:
+        scope["headers"] = without_cookie(scope["headers"], self.cookie_name)
+        return self.logout_cookies()
+
+    async def signed_in_after(
+        self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str | None, str]:
+        # Django's login() cycles the session key and logout() deletes the cookie, so
+        # a change of identity always shows as a sessionid Set-Cookie.
+        for name, value in headers:
+            if name.lower() == b"set-cookie" and value.startswith(self._cookie_prefix):
+                cookie = value.split(b";", 1)[0][len(self._cookie_prefix) :].strip(b'"').decode("latin-1")
+                attributes = value.lower()
+                if not cookie or b"max-age=0" in attributes or b"1970" in attributes:
+                    return None, ""
+                return await self._email_of_session(cookie), ""
+        return before, ""
+
+    async def login_cookies(self, user: User) -> list[bytes]:
+        django_user = await self._find_or_create(user.email)
+        store = self._store_class()
+        await store.aset(SESSION_KEY, django_user._meta.pk.value_to_string(django_user))
+        await store.aset(BACKEND_SESSION_KEY, self.backend)
+        await store.aset(HASH_SESSION_KEY, django_user.get_session_auth_hash())
+        await store.asave()
+        return [self.policy.set(self.cookie_name, store.session_key, int(django_settings.SESSION_COOKIE_AGE))]
+
+    def logout_cookies(self) -> list[bytes]:
+        return [self.policy.delete(self.cookie_name)]
+
+    async def _find_or_create(self, email: str) -> Any:
+        model = get_user_model()
+        found = await model._default_manager.filter(email__iexact=email).afirst()
+        if found is not None:
+            return found
+
+        def create() -> Any:
+            fields = {model.USERNAME_FIELD: email}
+            if model.get_email_field_name() != model.USERNAME_FIELD:
+                fields[model.get_email_field_name()] = email
+            return model._default_manager.create_user(**fields, password=None)
+
+        return await sync_to_async(create)()
