@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
 from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings
 from asgi_sessionsync.identity import IdentityAdapter
 from asgi_sessionsync.keys import generate_secret
@@ -41,13 +44,13 @@ async def join(
     *,
     identity: IdentityAdapter | None = None,
     identity_name: str = "session",
-    site_url: str = URLS["f"],
+    mount: str = "",
     **options: Any,
 ) -> FrameworkNetwork:
     """Sites a (demo, alice), c (demo, request.session, bob) and f (the framework app)."""
     secret = generate_secret()
     network = InProcessNetwork()
-    members = {"a": URLS["a"], "c": URLS["c"], "f": site_url}
+    members = {"a": URLS["a"], "c": URLS["c"], "f": URLS["f"] + mount}
 
     def settings(name: str, **extra: Any) -> Settings:
         peers = [Peer(url) for other, url in members.items() if other != name]
@@ -77,5 +80,7 @@ async def join(
         transport=network,
     )
     for name, app in apps.items():
-        network.add([f"{name}.example"], app)
+        # A site under a sub-path: the wrapped app is mounted there, as a host app would.
+        served: Any = Starlette(routes=[Mount(mount, app=app)]) if name == "f" and mount else app
+        network.add([f"{name}.example"], served)
     return FrameworkNetwork(network, apps, members)
