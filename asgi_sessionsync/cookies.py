@@ -50,6 +50,19 @@ def without_cookie(headers: list[tuple[bytes, bytes]], name: str) -> list[tuple[
     return result
 
 
+def response_cookie(headers: Iterable[tuple[bytes, bytes]], name: str) -> tuple[bool, str | None]:
+    """Whether a response sets cookie ``name``, and its value (None when it deletes it)."""
+    prefix = name.encode("latin-1") + b"="
+    for key, value in headers:
+        if key.lower() == b"set-cookie" and value.startswith(prefix):
+            cookie = value.split(b";", 1)[0][len(prefix) :].strip().strip(b'"').decode("latin-1")
+            attributes = value.lower()
+            if not cookie or b"max-age=0" in attributes or b"1970 " in attributes:
+                return True, None
+            return True, cookie
+    return False, None
+
+
 @dataclass(frozen=True, slots=True)
 class CookiePolicy:
     """Attributes of every cookie the middleware writes, computed once."""

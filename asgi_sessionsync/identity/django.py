@@ -21,7 +21,7 @@ from importlib import import_module
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from asgi_sessionsync.cookies import CookiePolicy, find_cookie, without_cookie
+from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie, without_cookie
 from asgi_sessionsync.identity.base import Scope
 from asgi_sessionsync.stores import normalize_email
 
@@ -48,7 +48,6 @@ class DjangoIdentity:
     ) -> None:
         self.backend = backend
         self.cookie_name = django_settings.SESSION_COOKIE_NAME
-        self._cookie_prefix = self.cookie_name.encode("latin-1") + b"="
         self._store_class = import_module(django_settings.SESSION_ENGINE).SessionStore
         self.policy = cookie_policy or CookiePolicy(
             path=django_settings.SESSION_COOKIE_PATH,
@@ -81,14 +80,10 @@ class DjangoIdentity:
     ) -> tuple[str | None, str]:
         # Django's login() cycles the session key and logout() deletes the cookie, so
         # a change of identity always shows as a sessionid Set-Cookie.
-        for name, value in headers:
-            if name.lower() == b"set-cookie" and value.startswith(self._cookie_prefix):
-                cookie = value.split(b";", 1)[0][len(self._cookie_prefix) :].strip(b'"').decode("latin-1")
-                attributes = value.lower()
-                if not cookie or b"max-age=0" in attributes or b"1970" in attributes:
-                    return None, ""
-                return await self._email_of_session(cookie), ""
-        return before, ""
+        found, cookie = response_cookie(headers, self.cookie_name)
+        if not found:
+            return before, ""
+        return (await self._email_of_session(cookie) if cookie else None), ""
 
     async def login_cookies(self, user: User) -> list[bytes]:
         django_user = await self._find_or_create(user.email)

@@ -42,7 +42,18 @@ async def django_network() -> FrameworkNetwork:
     return await join(app, identity_name="django")
 
 
-FRAMEWORKS: dict[str, Callable[[], Any]] = {"fastapi": fastapi_network, "django": django_network}
+async def quart_network() -> FrameworkNetwork:
+    from asgi_sessionsync.identity.quart import QuartSessionIdentity
+    from tests.frameworks.quart_app import app
+
+    return await join(app, identity=QuartSessionIdentity(app))
+
+
+FRAMEWORKS: dict[str, Callable[[], Any]] = {
+    "fastapi": fastapi_network,
+    "django": django_network,
+    "quart": quart_network,
+}
 
 
 @pytest.fixture(params=sorted(FRAMEWORKS))

@@ -1,0 +1,81 @@
+"""Identity for Quart apps that keep their login in Quart's cookie ``session``.
+
+The app stays as it is (its login view sets ``session["user"] = email``, its logout view
+clears the session). Give the adapter the app, whose secret key and session settings it
+uses to read and write that signed cookie::
+
+    asgi_app = SessionSyncMiddleware(app, identity=QuartSessionIdentity(app))
+
+Importable only with Quart installed: ``pip install quart``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie, without_cookie
+from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.identity.base import Scope
+from asgi_sessionsync.stores import normalize_email
+
+try:
+    from itsdangerous import BadSignature
+except ImportError as error:  # pragma: no cover - Quart depends on itsdangerous
+    raise ImportError("the quart identity needs Quart: pip install quart") from error
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.service import ActiveSession
+    from asgi_sessionsync.stores import User
+
+
+class QuartSessionIdentity:
+    separate_login = True
+
+    def __init__(self, app: Any, *, user_key: str = "user", cookie_policy: CookiePolicy | None = None) -> None:
+        serializer = app.session_interface.get_signing_serializer(app)
+        if serializer is None:
+            raise ConfigError("secret_key", "the Quart app has no secret_key, so it has no session to share")
+        self._serializer = serializer
+        self.user_key = user_key
+        self.cookie_name: str = app.config["SESSION_COOKIE_NAME"]
+        self.max_age = int(app.permanent_session_lifetime.total_seconds())
+        self.policy = cookie_policy or CookiePolicy(
+            path=app.config["SESSION_COOKIE_PATH"] or "/",
+            domain=app.config["SESSION_COOKIE_DOMAIN"] or None,
+            secure=bool(app.config["SESSION_COOKIE_SECURE"]),
+            samesite=(app.config["SESSION_COOKIE_SAMESITE"] or "lax").lower(),
+        )
+
+    def _user(self, value: str) -> str | None:
+        try:
+            data = self._serializer.loads(value, max_age=self.max_age)
+        except (BadSignature, ValueError, TypeError):
+            return None
+        user = data.get(self.user_key) if isinstance(data, dict) else None
+        return normalize_email(user) if isinstance(user, str) and "@" in user else None
+
+    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+        value = find_cookie(cookie_header, self.cookie_name)
+        return self._user(value) if value else None
+
+    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
+        return None  # the app reads its own session
+
+    def forget(self, scope: Scope) -> list[bytes]:
+        scope["headers"] = without_cookie(scope["headers"], self.cookie_name)
+        return self.logout_cookies()
+
+    async def signed_in_after(
+        self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str | None, str]:
+        found, value = response_cookie(headers, self.cookie_name)
+        if not found:
+            return before, ""
+        return (self._user(value) if value else None), ""
+
+    async def login_cookies(self, user: User) -> list[bytes]:
+        value = self._serializer.dumps({self.user_key: user.email})
+        return [self.policy.set(self.cookie_name, value, self.max_age)]
+
+    def logout_cookies(self) -> list[bytes]:
+        return [self.policy.delete(self.cookie_name)]

@@ -1,0 +1,37 @@
+"""A Quart app with a session-cookie login, as Quart's documentation writes one."""
+
+from __future__ import annotations
+
+import secrets
+
+from quart import Quart, redirect, request, session
+
+from tests.frameworks.pages import USERS, home, login_form
+
+app = Quart(__name__)
+app.secret_key = "quart-app-secret-key-for-tests-only"
+
+
+@app.route("/")
+async def index() -> str:
+    return home(session.get("user"))
+
+
+@app.route("/login", methods=["GET", "POST"])
+async def login() -> object:
+    if request.method == "GET":
+        return login_form()
+    form = await request.form
+    email = form.get("email", "").lower()
+    expected = USERS.get(email)
+    if expected is None or not secrets.compare_digest(form.get("password", ""), expected):
+        return login_form("Wrong email or password."), 401
+    session["user"] = email
+    target = form.get("next", "/")
+    return redirect(target if target.startswith("/") and not target.startswith("//") else "/")
+
+
+@app.post("/logout")
+async def logout() -> object:
+    session.clear()
+    return redirect("/")
