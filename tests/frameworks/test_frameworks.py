@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 
 from tests.frameworks.harness import ALICE, FRANK, FrameworkNetwork, join
+from tests.frameworks.pages import USERS
 
 
 async def shared_login_works(net: FrameworkNetwork) -> None:
@@ -49,7 +50,26 @@ async def quart_network() -> FrameworkNetwork:
     return await join(app, identity=QuartSessionIdentity(app))
 
 
+async def litestar_network() -> FrameworkNetwork:
+    from asgi_sessionsync.identity.litestar import LitestarSessionIdentity
+    from tests.frameworks.litestar_app import app, session_config
+
+    return await join(app, identity=LitestarSessionIdentity(session_config))
+
+
+async def starlette_network() -> FrameworkNetwork:
+    from asgi_sessionsync.passwords import hash_password
+    from demo.sites import session_app
+
+    secret = "starlette-app-session-secret"
+    users = {email: hash_password(password) for email, password in USERS.items()}
+    app = session_app("f", users, secret, {})
+    return await join(app, identity_name="starlette-session", app_session_secret=secret)
+
+
 FRAMEWORKS: dict[str, Callable[[], Any]] = {
+    "starlette": starlette_network,
+    "litestar": litestar_network,
     "fastapi": fastapi_network,
     "django": django_network,
     "quart": quart_network,

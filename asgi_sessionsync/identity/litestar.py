@@ -1,0 +1,126 @@
+"""Identity for Litestar apps with client-side (cookie) sessions.
+
+The app stays as it is (its login handler calls ``request.set_session({"user": email})``,
+its logout handler ``request.clear_session()``). Give the adapter the app's
+``CookieBackendConfig``; the adapter uses Litestar's own backend to read and write that
+encrypted cookie (including its ``session-0``, ``session-1`` … chunks)::
+
+    config = CookieBackendConfig(secret=...)
+    app = Litestar(route_handlers=[...], middleware=[config.middleware])
+    asgi_app = SessionSyncMiddleware(app, identity=LitestarSessionIdentity(config))
+
+Importable only with Litestar installed: ``pip install litestar``.
+"""
+
+from __future__ import annotations
+
+import binascii
+import re
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+from asgi_sessionsync.cookies import CookiePolicy
+from asgi_sessionsync.identity.base import Scope
+from asgi_sessionsync.stores import normalize_email
+
+try:
+    from cryptography.exceptions import InvalidTag
+    from litestar.middleware.session.client_side import ClientSideSessionBackend
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise ImportError("the litestar identity needs Litestar: pip install litestar") from error
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.service import ActiveSession
+    from asgi_sessionsync.stores import User
+
+
+class LitestarSessionIdentity:
+    separate_login = True
+
+    def __init__(self, config: Any, *, user_key: str = "user", cookie_policy: CookiePolicy | None = None) -> None:
+        self._backend = ClientSideSessionBackend(config)
+        self.key: str = config.key
+        self.user_key = user_key
+        self.max_age = int(config.max_age)
+        self._names = re.compile(rf"{re.escape(self.key)}(?:-(\d+))?")
+        self.policy = cookie_policy or CookiePolicy(
+            path=config.path or "/",
+            domain=config.domain,
+            secure=bool(config.secure),
+            samesite=(config.samesite or "lax").lower(),
+        )
+
+    def _chunks(self, pairs: Iterable[tuple[str, str]]) -> list[tuple[int, str]]:
+        found = []
+        for name, value in pairs:
+            match = self._names.fullmatch(name)
+            if match:
+                found.append((int(match.group(1) or 0), value.strip().strip('"')))
+        return sorted(found)
+
+    def _user(self, chunks: list[tuple[int, str]]) -> str | None:
+        if not chunks or any(value in ("", "null") for _, value in chunks):
+            return None
+        try:
+            data = self._backend.load_data([value.encode("latin-1") for _, value in chunks])
+        except (InvalidTag, binascii.Error, ValueError, TypeError, KeyError):
+            return None
+        user = data.get(self.user_key) if isinstance(data, dict) else None
+        return normalize_email(user) if isinstance(user, str) and "@" in user else None
+
+    @staticmethod
+    def _request_cookies(header: bytes | None) -> list[tuple[str, str]]:
+        pairs = []
+        for part in (header or b"").decode("latin-1").split(";"):
+            name, _, value = part.strip().partition("=")
+            pairs.append((name, value))
+        return pairs
+
+    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+        return self._user(self._chunks(self._request_cookies(cookie_header)))
+
+    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
+        return None  # the app reads its own session
+
+    def forget(self, scope: Scope) -> list[bytes]:
+        kept: list[tuple[bytes, bytes]] = []
+        names: list[str] = []
+        for key, value in scope["headers"]:
+            if key != b"cookie":
+                kept.append((key, value))
+                continue
+            parts = []
+            for part in value.decode("latin-1").split(";"):
+                name = part.strip().partition("=")[0]
+                if self._names.fullmatch(name):
+                    names.append(name)
+                elif part.strip():
+                    parts.append(part.strip())
+            if parts:
+                kept.append((key, "; ".join(parts).encode("latin-1")))
+        scope["headers"] = kept
+        return [self.policy.delete(name) for name in names] or self.logout_cookies()
+
+    async def signed_in_after(
+        self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str | None, str]:
+        pairs = []
+        for key, value in headers:
+            if key.lower() == b"set-cookie":
+                name, _, rest = value.decode("latin-1").partition("=")
+                pairs.append((name, rest.split(";", 1)[0]))
+        chunks = self._chunks(pairs)
+        if not chunks:
+            return before, ""
+        return self._user(chunks), ""
+
+    async def login_cookies(self, user: User) -> list[bytes]:
+        data = self._backend.dump_data({self.user_key: user.email})
+        if len(data) == 1:
+            return [self.policy.set(self.key, data[0].decode("latin-1"), self.max_age)]
+        return [
+            self.policy.set(f"{self.key}-{i}", chunk.decode("latin-1"), self.max_age) for i, chunk in enumerate(data)
+        ]
+
+    def logout_cookies(self) -> list[bytes]:
+        return [self.policy.delete(self.key)]
