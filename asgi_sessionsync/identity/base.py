@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
+from asgi_sessionsync.cookies import CookiePolicy, without_cookie
+
 if TYPE_CHECKING:
     from asgi_sessionsync.service import ActiveSession
     from asgi_sessionsync.stores import User
@@ -50,3 +52,22 @@ class IdentityAdapter(Protocol):
     def logout_cookies(self) -> list[bytes]:
         """``Set-Cookie`` values that end the app's own login."""
         ...
+
+
+class AppCookieLogin:
+    """Shared parts of adapters for apps whose login is one cookie of their own
+    (``cookie_name``, written with ``policy``): hide it, clear it, show nothing extra."""
+
+    separate_login = True
+    cookie_name: str
+    policy: CookiePolicy
+
+    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
+        return None  # the app reads its own login
+
+    def forget(self, scope: Scope) -> list[bytes]:
+        scope["headers"] = without_cookie(scope["headers"], self.cookie_name)
+        return self.logout_cookies()
+
+    def logout_cookies(self) -> list[bytes]:
+        return [self.policy.delete(self.cookie_name)]

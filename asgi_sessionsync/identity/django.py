@@ -21,8 +21,8 @@ from importlib import import_module
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
-from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie, without_cookie
-from asgi_sessionsync.identity.base import Scope
+from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie
+from asgi_sessionsync.identity.base import AppCookieLogin, Scope
 from asgi_sessionsync.stores import normalize_email
 
 try:
@@ -33,13 +33,10 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     raise ImportError("the django identity needs Django: pip install 'asgi-sessionsync[django]'") from error
 
 if TYPE_CHECKING:
-    from asgi_sessionsync.service import ActiveSession
     from asgi_sessionsync.stores import User
 
 
-class DjangoIdentity:
-    separate_login = True
-
+class DjangoIdentity(AppCookieLogin):
     def __init__(
         self,
         *,
@@ -68,13 +65,6 @@ class DjangoIdentity:
         key = find_cookie(cookie_header, self.cookie_name)
         return await self._email_of_session(key) if key else None
 
-    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
-        return None  # Django's AuthenticationMiddleware sets request.user itself
-
-    def forget(self, scope: Scope) -> list[bytes]:
-        scope["headers"] = without_cookie(scope["headers"], self.cookie_name)
-        return self.logout_cookies()
-
     async def signed_in_after(
         self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
     ) -> tuple[str | None, str]:
@@ -93,9 +83,6 @@ class DjangoIdentity:
         await store.aset(HASH_SESSION_KEY, django_user.get_session_auth_hash())
         await store.asave()
         return [self.policy.set(self.cookie_name, store.session_key, int(django_settings.SESSION_COOKIE_AGE))]
-
-    def logout_cookies(self) -> list[bytes]:
-        return [self.policy.delete(self.cookie_name)]
 
     async def _find_or_create(self, email: str) -> Any:
         model = get_user_model()

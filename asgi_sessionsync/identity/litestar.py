@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from asgi_sessionsync.cookies import CookiePolicy
-from asgi_sessionsync.identity.base import Scope
+from asgi_sessionsync.identity.base import AppCookieLogin, Scope
 from asgi_sessionsync.stores import normalize_email
 
 try:
@@ -30,16 +30,14 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     raise ImportError("the litestar identity needs Litestar: pip install litestar") from error
 
 if TYPE_CHECKING:
-    from asgi_sessionsync.service import ActiveSession
     from asgi_sessionsync.stores import User
 
 
-class LitestarSessionIdentity:
-    separate_login = True
-
+class LitestarSessionIdentity(AppCookieLogin):
     def __init__(self, config: Any, *, user_key: str = "user", cookie_policy: CookiePolicy | None = None) -> None:
         self._backend = ClientSideSessionBackend(config)
         self.key: str = config.key
+        self.cookie_name = self.key
         self.user_key = user_key
         self.max_age = int(config.max_age)
         self._names = re.compile(rf"{re.escape(self.key)}(?:-(\d+))?")
@@ -79,10 +77,8 @@ class LitestarSessionIdentity:
     async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
         return self._user(self._chunks(self._request_cookies(cookie_header)))
 
-    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
-        return None  # the app reads its own session
-
     def forget(self, scope: Scope) -> list[bytes]:
+        # Litestar may spread its session over session-0, session-1 …: hide them all.
         kept: list[tuple[bytes, bytes]] = []
         names: list[str] = []
         for key, value in scope["headers"]:
@@ -121,6 +117,3 @@ class LitestarSessionIdentity:
         return [
             self.policy.set(f"{self.key}-{i}", chunk.decode("latin-1"), self.max_age) for i, chunk in enumerate(data)
         ]
-
-    def logout_cookies(self) -> list[bytes]:
-        return [self.policy.delete(self.key)]

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie, without_cookie
+from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie
 from asgi_sessionsync.exceptions import ConfigError
-from asgi_sessionsync.identity.base import Scope
+from asgi_sessionsync.identity.base import AppCookieLogin, Scope
 from asgi_sessionsync.stores import normalize_email
 
 try:
@@ -24,13 +24,10 @@ except ImportError as error:  # pragma: no cover - Quart depends on itsdangerous
     raise ImportError("the quart identity needs Quart: pip install quart") from error
 
 if TYPE_CHECKING:
-    from asgi_sessionsync.service import ActiveSession
     from asgi_sessionsync.stores import User
 
 
-class QuartSessionIdentity:
-    separate_login = True
-
+class QuartSessionIdentity(AppCookieLogin):
     def __init__(self, app: Any, *, user_key: str = "user", cookie_policy: CookiePolicy | None = None) -> None:
         serializer = app.session_interface.get_signing_serializer(app)
         if serializer is None:
@@ -58,13 +55,6 @@ class QuartSessionIdentity:
         value = find_cookie(cookie_header, self.cookie_name)
         return self._user(value) if value else None
 
-    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
-        return None  # the app reads its own session
-
-    def forget(self, scope: Scope) -> list[bytes]:
-        scope["headers"] = without_cookie(scope["headers"], self.cookie_name)
-        return self.logout_cookies()
-
     async def signed_in_after(
         self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
     ) -> tuple[str | None, str]:
@@ -76,6 +66,3 @@ class QuartSessionIdentity:
     async def login_cookies(self, user: User) -> list[bytes]:
         value = self._serializer.dumps({self.user_key: user.email})
         return [self.policy.set(self.cookie_name, value, self.max_age)]
-
-    def logout_cookies(self) -> list[bytes]:
-        return [self.policy.delete(self.cookie_name)]

@@ -12,12 +12,11 @@ import json
 from base64 import b64decode, b64encode
 from typing import TYPE_CHECKING
 
-from asgi_sessionsync.cookies import CookiePolicy, find_cookie, without_cookie
-from asgi_sessionsync.identity.base import Scope
+from asgi_sessionsync.cookies import CookiePolicy, find_cookie
+from asgi_sessionsync.identity.base import AppCookieLogin, Scope
 from asgi_sessionsync.stores import normalize_email
 
 if TYPE_CHECKING:
-    from asgi_sessionsync.service import ActiveSession
     from asgi_sessionsync.stores import User
 
 try:
@@ -29,9 +28,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
     ) from error
 
 
-class StarletteSessionIdentity:
-    separate_login = True
-
+class StarletteSessionIdentity(AppCookieLogin):
     def __init__(
         self,
         secret_key: str | bytes,
@@ -43,7 +40,7 @@ class StarletteSessionIdentity:
     ) -> None:
         key = secret_key.decode() if isinstance(secret_key, bytes) else secret_key
         self._signer = itsdangerous.TimestampSigner(key)
-        self.session_cookie = session_cookie
+        self.cookie_name = session_cookie
         self.user_key = user_key
         self.max_age = max_age
         self.policy = cookie_policy or CookiePolicy()
@@ -57,19 +54,12 @@ class StarletteSessionIdentity:
         return decoded if isinstance(decoded, dict) else None
 
     async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
-        value = find_cookie(cookie_header, self.session_cookie)
+        value = find_cookie(cookie_header, self.cookie_name)
         if value is None:
             return None
         session = self._decode(value)
         user = session.get(self.user_key) if session else None
         return normalize_email(user) if isinstance(user, str) and user else None
-
-    def expose(self, scope: Scope, session: ActiveSession | None) -> None:
-        return None  # the app reads its own request.session
-
-    def forget(self, scope: Scope) -> list[bytes]:
-        scope["headers"] = without_cookie(scope["headers"], self.session_cookie)
-        return self.logout_cookies()
 
     async def signed_in_after(
         self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
@@ -83,7 +73,4 @@ class StarletteSessionIdentity:
     async def login_cookies(self, user: User) -> list[bytes]:
         data = b64encode(json.dumps({self.user_key: user.email}).encode("utf-8"))
         signed = self._signer.sign(data).decode("utf-8")
-        return [self.policy.set(self.session_cookie, signed, self.max_age or 14 * 24 * 3600)]
-
-    def logout_cookies(self) -> list[bytes]:
-        return [self.policy.delete(self.session_cookie)]
+        return [self.policy.set(self.cookie_name, signed, self.max_age or 14 * 24 * 3600)]
