@@ -148,6 +148,8 @@ class SessionSyncMiddleware:
 
         identity = self.identity
         before = session.user if session is not None else None
+        # What the app believed when the request came in: an unchanged answer means that.
+        believed = adopted if adopted is not None else before
         quiet = not (stale or forgotten or pending is not None or adopted is not None)
         forward: Any = None
 
@@ -159,7 +161,7 @@ class SessionSyncMiddleware:
             if message["type"] != "http.response.start":
                 await send(message)
                 return
-            after, name = await identity.signed_in_after(scope, before, message.get("headers", []))
+            after, name = await identity.signed_in_after(scope, believed, message.get("headers", []))
             if quiet and after == before:
                 forward = send  # nothing happened: the common case
                 await send(message)

@@ -17,6 +17,7 @@ Importable only with Django installed and configured: ``pip install 'asgi-sessio
 
 from __future__ import annotations
 
+import time
 from importlib import import_module
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,10 @@ if TYPE_CHECKING:
     from asgi_sessionsync.stores import User
 
 
+CACHE_SECONDS = 30.0
+CACHE_SIZE = 10_000
+
+
 class DjangoIdentity(AppCookieLogin):
     def __init__(
         self,
@@ -46,6 +51,7 @@ class DjangoIdentity(AppCookieLogin):
         self.backend = backend
         self.cookie_name = django_settings.SESSION_COOKIE_NAME
         self._store_class = import_module(django_settings.SESSION_ENGINE).SessionStore
+        self._known: dict[str, tuple[str | None, float]] = {}
         self.policy = cookie_policy or CookiePolicy(
             path=django_settings.SESSION_COOKIE_PATH,
             domain=django_settings.SESSION_COOKIE_DOMAIN,
@@ -54,6 +60,20 @@ class DjangoIdentity(AppCookieLogin):
         )
 
     async def _email_of_session(self, key: str) -> str | None:
+        # Django's login() and logout() always change the key, so a short memory of
+        # what a key named saves two queries per request; a server-side expiry or a
+        # password change is seen at most CACHE_SECONDS late.
+        now = time.monotonic()
+        known = self._known.get(key)
+        if known is not None and now - known[1] < CACHE_SECONDS:
+            return known[0]
+        email = await self._load_email(key)
+        if len(self._known) >= CACHE_SIZE:
+            self._known.clear()
+        self._known[key] = (email, now)
+        return email
+
+    async def _load_email(self, key: str) -> str | None:
         request = SimpleNamespace(session=self._store_class(session_key=key))
         user = await aget_user(request)
         if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):

@@ -85,3 +85,24 @@ async def net(request: pytest.FixtureRequest) -> AsyncIterator[FrameworkNetwork]
 
 async def test_framework_login_is_shared_both_ways_and_sign_out_reaches_everyone(net: FrameworkNetwork) -> None:
     await shared_login_works(net)
+
+
+async def test_django_login_made_without_the_middleware_is_adopted_but_not_synced() -> None:
+    from asgi_sessionsync.identity.django import DjangoIdentity
+    from asgi_sessionsync.stores import User
+
+    net = await django_network()
+    identity = net.apps["f"].identity
+    assert isinstance(identity, DjangoIdentity)
+    cookie = (await identity.login_cookies(User(FRANK[0], "member")))[0].decode()
+    name, value = cookie.split(";", 1)[0].split("=", 1)
+    browser = net.browser()
+    browser.client.cookies.set(name, value, domain="f.example")
+    page = await browser.get(f"{net.urls['f']}/")
+    assert "Signed in as frank@example.com" in page.text
+    assert "_sessionsync/hop" not in page.text and page.history == []
+    (record,) = await net.apps["f"].service.stores.sessions.list(user=FRANK[0])
+    assert record.via == "adopted from the app's own login"
+    assert await browser.who("a") is None and await browser.who("c") is None
+    await browser.close()
+    await net.close()
