@@ -133,8 +133,8 @@ class SessionSyncMiddleware:
         pending: str | None = None
         forgotten: list[bytes] = []
         adopted: str | None = None
-        if cookies is None:
-            self.identity.expose(scope, None)  # the common anonymous request: no work
+        if cookies is None or (not self.identity.separate_login and self._needle not in cookies):
+            self.identity.expose(scope, None)  # anonymous (maybe with other cookies): no work
         else:
             session, stale, pending, forgotten, adopted = await self._identify(scope, cookies)
             if (
@@ -150,6 +150,7 @@ class SessionSyncMiddleware:
         before = session.user if session is not None else None
         # What the app believed when the request came in: an unchanged answer means that.
         believed = adopted if adopted is not None else before
+        intent_key = self._intent_key
         quiet = not (stale or forgotten or pending is not None or adopted is not None)
         forward: Any = None
 
@@ -161,7 +162,10 @@ class SessionSyncMiddleware:
             if message["type"] != "http.response.start":
                 await send(message)
                 return
-            after, name = await identity.signed_in_after(scope, believed, message.get("headers", []))
+            if intent_key is not None and intent_key not in scope:
+                after, name = believed, ""  # no sign_in()/sign_out() call: nothing changed
+            else:
+                after, name = await identity.signed_in_after(scope, believed, message.get("headers", []))
             if quiet and after == before:
                 forward = send  # nothing happened: the common case
                 await send(message)

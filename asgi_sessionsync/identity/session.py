@@ -82,13 +82,24 @@ class SessionIdentity:
     async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
         return None
 
+    def __init__(self) -> None:
+        # The user object of each recent session, made once: sessions are immutable.
+        self._shown: dict[str, tuple[SyncUser, AuthCredentials]] = {}
+
     def expose(self, scope: Scope, session: ActiveSession | None) -> None:
         if session is None:
             scope["user"] = _ANONYMOUS
             scope["auth"] = _NO_CREDENTIALS
-        else:
-            scope["user"] = SyncUser(session.user, session.name, session.role, session.sid)
-            scope["auth"] = _credentials(session.role)
+            return
+        shown = self._shown.get(session.sid)
+        if shown is None:
+            if len(self._shown) >= 10_000:
+                self._shown.clear()
+            shown = self._shown[session.sid] = (
+                SyncUser(session.user, session.name, session.role, session.sid),
+                _credentials(session.role),
+            )
+        scope["user"], scope["auth"] = shown
 
     def forget(self, scope: Scope) -> list[bytes]:
         return []
