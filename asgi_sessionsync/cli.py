@@ -67,7 +67,6 @@ async def _store_command(settings: Settings, args: argparse.Namespace) -> int:
 
     service = SyncService(settings)
     try:
-        await service.stores.open()
         if args.command == "sessions" and args.action == "list":
             records = await service.stores.sessions.list(user=args.user, include_ended=args.all)
             print(f"{'session':<14} {'user':<28} {'ip':<16} {'created':<20} {'ended / reason'}")

@@ -67,4 +67,3 @@ FACTORIES = {
     "starlette-session": "starlette_session",
     "sessionsync": "sessionsync",
 }
-assert all(callable(globals()[name]) for name in FACTORIES.values())

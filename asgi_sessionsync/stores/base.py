@@ -147,18 +147,13 @@ class Outbox(Protocol):
 
 @dataclass
 class Stores:
-    """The four stores of one site, opened and closed together."""
+    """The four stores of one site, closed together."""
 
     users: UserStore
     sessions: SessionRegistry
     replay: ReplayCache
     outbox: Outbox
     closer: Any = None
-
-    async def open(self) -> None:
-        opener = getattr(self.closer, "open", None)
-        if opener is not None:
-            await opener()
 
     async def close(self) -> None:
         closer = getattr(self.closer, "close", None)
