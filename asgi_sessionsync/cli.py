@@ -63,9 +63,9 @@ def _config_check(settings: Settings) -> int:
 
 
 async def _store_command(settings: Settings, args: argparse.Namespace) -> int:
-    from asgi_sessionsync.service import SyncService
+    from asgi_sessionsync.site import Site
 
-    service = SyncService(settings)
+    service = Site(settings)
     try:
         if args.command == "sessions" and args.action == "list":
             records = await service.stores.sessions.list(user=args.user, include_ended=args.all)
@@ -87,7 +87,7 @@ async def _store_command(settings: Settings, args: argparse.Namespace) -> int:
                 )
             return 0
     finally:
-        await service.close()
+        await service.aclose()
     return 2
 
 

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
+from starlette.types import Scope
+
 from asgi_sessionsync.exceptions import ConfigError
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -129,3 +131,38 @@ def forwarded_for_header(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None
     if not values:
         return None
     return b",".join(values)
+
+
+class ClientAddress:
+    """The client address of a request and its binding value, with one small cache.
+
+    Without trusted proxies the binding depends only on the ASGI peer address, so it is
+    computed once per address; behind proxies ``X-Forwarded-For`` is read every time.
+    """
+
+    __slots__ = ("_bindings", "binding", "trusted")
+
+    _CACHE_MAX = 4096
+
+    def __init__(self, trusted: TrustedProxies, binding: IPBinding) -> None:
+        self.trusted = trusted
+        self.binding = binding
+        self._bindings: dict[str | None, str] = {}
+
+    def host(self, scope: Scope) -> str | None:
+        """The client's address: the peer, or the right-most untrusted forwarded hop."""
+        forwarded = forwarded_for_header(scope["headers"]) if self.trusted else None
+        return client_host(scope.get("client"), forwarded, self.trusted)
+
+    def bind_value(self, scope: Scope) -> str:
+        """The binding value of the request's client (what envelopes store and compare)."""
+        if self.trusted:
+            return self.binding.value(self.host(scope))
+        client = scope.get("client")
+        host = str(client[0]) if client else None
+        value = self._bindings.get(host)
+        if value is None:
+            if len(self._bindings) >= self._CACHE_MAX:
+                self._bindings.clear()
+            value = self._bindings[host] = self.binding.value(host)
+        return value

@@ -10,11 +10,9 @@ streamed body is never held whole: at most the bytes from the last ``</body>`` s
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Any
+from collections.abc import Iterable
 
-Message = dict[str, Any]
-Send = Callable[[Message], Awaitable[None]]
+from starlette.types import Message, Send
 
 HTML_TYPES = (b"text/html", b"application/xhtml+xml")
 TAG = b"</body"

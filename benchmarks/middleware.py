@@ -93,8 +93,8 @@ def sync_settings(secret: str, **extra: Any) -> Settings:
 
 async def session_cookie(mw: SessionSyncMiddleware) -> str:
     """A real session: sign in through the middleware and keep its cookie."""
-    login = SessionSyncMiddleware(make_app(HTML, b"text/html", signs_in=True), mw.settings, stores=mw.service.stores)
-    login.service.peer_list = ()  # the cookie is what we want here, not the sync
+    login = SessionSyncMiddleware(make_app(HTML, b"text/html", signs_in=True), mw.settings, stores=mw.site.stores)
+    login.site.signin.peers = ()  # the cookie is what we want here, not the sync
     captured: list[Message] = []
 
     async def send(message: Message) -> None:
@@ -102,8 +102,7 @@ async def session_cookie(mw: SessionSyncMiddleware) -> str:
 
     await login(scope_for("/login"), _receive, send)
     cookie = next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode()
-    await login.service.sender.stop()  # the stores are shared with ``mw``: leave them open
-    await login.service.http.aclose()
+    await login.site.client.aclose()  # the stores are shared with ``mw``: leave them open
     return cookie.split(";", 1)[0]
 
 
@@ -205,14 +204,14 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
         )
     ]
 
-    service = signer.service
-    from asgi_sessionsync.service import ActiveSession
+    site = signer.site
+    from asgi_sessionsync.sessions import ActiveSession
 
     session = ActiveSession("sid", "alice@example.com", "Alice", "member", "chain")
-    ip = service.ip_binding(scope_for())
+    ip = site.address.bind_value(scope_for())
     hops = iter(
         [
-            service.hop_chain(service.peer_list, session=session, return_url=f"{SITE}/", ip=ip)
+            site.signin.hop_chain(site.peers, session=session, return_url=f"{SITE}/", ip=ip)
             for _ in range((number // 4 + 2000) * rounds + 2000)
         ]
     )

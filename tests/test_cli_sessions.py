@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.service import SyncService
 from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import User
 from tests.cli import run_cli
 
@@ -20,12 +20,12 @@ async def test_sessions_list_revoke_and_outbox_on_a_sqlite_store(tmp_path: Path)
         "SESSIONSYNC_STORE": f"sqlite:///{tmp_path / 'site.sqlite3'}",
         "SESSIONSYNC_LOGOUT_WAIT": "0.5",
     }
-    service = SyncService(Settings.from_env(env, env_file=None))
+    service = Site(Settings.from_env(env, env_file=None))
     user = await service.stores.users.create(User("erin@example.com", "member"))
     scope = {"headers": [(b"user-agent", b"TestBrowser/1")], "client": ("198.51.100.4", 1)}
     for _ in range(2):
-        await service.start_session(user, chain=None, scope=scope, via="login")
-    await service.close()
+        await service.sessions.start(user, chain=None, scope=scope, via="login")
+    await service.aclose()
 
     listed = run_cli("sessions", "list", "--user", "erin@example.com", env=env)
     assert listed.returncode == 0, listed.stderr

@@ -30,14 +30,14 @@ async def first_hop(network: InProcessNetwork) -> tuple[Browser, str]:
 
 def forged_hop(site_a: Site, *, return_url: str, issued: float | None = None, ip: str = "203.0.113.0/24") -> str:
     """A hop sealed with site A's real keys, as A would make it (or as a thief would replay it)."""
-    service = site_a.app.service
+    site = site_a.app.site
     token = seal(
-        service.home_ring,
+        site.tokens.home_ring,
         Purpose.HOP,
         issuer=URLS["a"],
         audience=URLS["b"],
         subject=ALICE[0],
-        ttl=service.settings.hop_lifetime,
+        ttl=site.settings.hop_lifetime,
         ip=ip,
         extra={"c": "chain-x", "n": "", "r": return_url, "x": None},
         now=issued,

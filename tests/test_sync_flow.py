@@ -91,7 +91,7 @@ async def test_peer_down_during_sign_out_gets_the_message_once_back(sites: Sites
     assert pending[0].attempts == 1 and pending[0].last_error == "ConnectError"
     network.down.clear()
     # The next attempt is due after the back-off; deliver what is due a minute from now.
-    sender = built["a"].app.service.sender
+    sender = built["a"].app.site.courier
     assert await sender.deliver_due(now=pending[0].next_attempt_at + 0.01) == 1
     assert await built["a"].stores.outbox.pending() == []
     assert await browser.who("c") is None

@@ -7,15 +7,15 @@ for any login system by implementing :class:`IdentityAdapter` (see docs/identity
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
+
+from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, without_cookie
 
 if TYPE_CHECKING:
-    from asgi_sessionsync.service import ActiveSession
+    from asgi_sessionsync.sessions import ActiveSession
     from asgi_sessionsync.stores import User
-
-Scope = dict[str, Any]
 
 
 @runtime_checkable

@@ -22,8 +22,10 @@ from importlib import import_module
 from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
+from starlette.types import Scope
+
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie
-from asgi_sessionsync.identity.base import AppCookieLogin, Scope
+from asgi_sessionsync.identity.base import AppCookieLogin
 from asgi_sessionsync.stores import normalize_email
 
 try:

@@ -19,8 +19,10 @@ import re
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from starlette.types import Scope
+
 from asgi_sessionsync.cookies import CookiePolicy
-from asgi_sessionsync.identity.base import AppCookieLogin, Scope
+from asgi_sessionsync.identity.base import AppCookieLogin
 from asgi_sessionsync.stores import normalize_email
 
 try:

@@ -13,9 +13,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from starlette.types import Scope
+
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie
 from asgi_sessionsync.exceptions import ConfigError
-from asgi_sessionsync.identity.base import AppCookieLogin, Scope
+from asgi_sessionsync.identity.base import AppCookieLogin
 from asgi_sessionsync.stores import normalize_email
 
 try:

@@ -10,12 +10,12 @@ from functools import lru_cache
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
+from starlette.types import Scope
 
-from asgi_sessionsync.identity.base import Scope
 from asgi_sessionsync.stores import normalize_email
 
 if TYPE_CHECKING:
-    from asgi_sessionsync.service import ActiveSession
+    from asgi_sessionsync.sessions import ActiveSession
     from asgi_sessionsync.stores import User
 
 INTENT = "sessionsync.intent"

@@ -12,8 +12,10 @@ import json
 from base64 import b64decode, b64encode
 from typing import TYPE_CHECKING
 
+from starlette.types import Scope
+
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie
-from asgi_sessionsync.identity.base import AppCookieLogin, Scope
+from asgi_sessionsync.identity.base import AppCookieLogin
 from asgi_sessionsync.stores import normalize_email
 
 if TYPE_CHECKING:

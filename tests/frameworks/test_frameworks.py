@@ -101,7 +101,7 @@ async def test_django_login_made_without_the_middleware_is_adopted_but_not_synce
     page = await browser.get(f"{net.urls['f']}/")
     assert "Signed in as frank@example.com" in page.text
     assert "_sessionsync/hop" not in page.text and page.history == []
-    (record,) = await net.apps["f"].service.stores.sessions.list(user=FRANK[0])
+    (record,) = await net.apps["f"].site.stores.sessions.list(user=FRANK[0])
     assert record.via == "adopted from the app's own login"
     assert await browser.who("a") is None and await browser.who("c") is None
     await browser.close()

@@ -1,0 +1,92 @@
+"""The middleware's own endpoints, under the path prefix (default ``/_sessionsync/``).
+
+One route table: each :class:`~asgi_sessionsync.protocol.Endpoint` with the methods it
+answers and its handler. Single-use steps answer GET only, so that a HEAD from a link
+checker cannot burn a hop. No handler ever lets an exception reach the browser: bad
+input gets a 4xx page, a store or peer failure a 503, a bug a 500 (with its
+traceback in the log, never in the page).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs
+
+from starlette.types import Receive, Scope, Send
+
+from asgi_sessionsync.endpoints.receiver import BackchannelReceiver
+from asgi_sessionsync.endpoints.reply import Reply, empty, page, text
+from asgi_sessionsync.endpoints.steps import SignInSteps
+from asgi_sessionsync.exceptions import SessionSyncError
+from asgi_sessionsync.identity.base import IdentityAdapter
+from asgi_sessionsync.protocol import Endpoint
+from asgi_sessionsync.site import Site
+
+logger = logging.getLogger("asgi_sessionsync.endpoints")
+
+Handler = Callable[[Scope, Receive, bytes | None], Awaitable[Reply]]
+
+
+class Endpoints:
+    """Routes a request below the path prefix to its handler and sends the reply."""
+
+    def __init__(self, site: Site, identity: IdentityAdapter) -> None:
+        steps = SignInSteps(site, identity)
+        receiver = BackchannelReceiver(site)
+
+        async def hop(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await steps.hop(scope, cookies, _query(scope, "e"))
+
+        async def frame(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await steps.frame(scope, cookies, _query(scope, "e"))
+
+        async def framecheck(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await steps.frame_check(scope, cookies, _query(scope, "e"))
+
+        async def bounce(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await steps.bounce(scope, cookies, _query(scope, "t"), _query(scope, "peers"))
+
+        async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await receiver(receive)
+
+        async def ping(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return empty()
+
+        self.routes: dict[str, tuple[tuple[str, ...], Handler]] = {
+            Endpoint.HOP: (("GET",), hop),
+            Endpoint.FRAME: (("GET",), frame),
+            Endpoint.FRAMECHECK: (("GET",), framecheck),
+            Endpoint.BOUNCE: (("GET",), bounce),
+            Endpoint.BACKCHANNEL: (("POST",), backchannel),
+            Endpoint.PING: (("GET", "HEAD"), ping),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str, cookies: bytes | None) -> None:
+        route = self.routes.get(name)
+        if route is None:
+            reply = text(404, "not found")
+        elif scope["method"] not in route[0]:
+            reply = text(405, "method not allowed", [(b"allow", ", ".join(route[0]).encode())])
+        else:
+            reply = await self._run(route[1], scope, receive, cookies, name)
+        await reply.send(send)
+
+    @staticmethod
+    async def _run(handler: Handler, scope: Scope, receive: Receive, cookies: bytes | None, name: str) -> Reply:
+        try:
+            return await handler(scope, receive, cookies)
+        except SessionSyncError as error:
+            # A store or peer failure: say so plainly, keep the details in the log.
+            logger.error("sessionsync endpoint %s failed: %s", name, error)
+            return page(
+                503, "Sign-in is unavailable", "This site could not complete the sign-in step. Please try again."
+            )
+        except Exception:
+            logger.exception("sessionsync endpoint %s failed", name)
+            return page(500, "Something went wrong", "This site could not complete the sign-in step.")
+
+
+def _query(scope: Scope, name: str) -> str:
+    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+    return values[0] if values else ""

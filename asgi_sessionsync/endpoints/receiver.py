@@ -1,0 +1,91 @@
+"""``POST backchannel``: signed messages from peers, applied once each.
+
+Every refusal gets one uniform answer (``400 refused``): a prober learns nothing about
+why. The reason goes to the log, at most once per reason per minute so that a flood
+of bad requests cannot flood the log. A body that stalls is given up after the peer
+timeout; a body over the size limit is refused without reading the rest.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import anyio
+from starlette.types import Receive
+
+from asgi_sessionsync.endpoints.reply import Reply, empty, text
+from asgi_sessionsync.exceptions import EnvelopeError
+from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.protocol import LogoutPayload
+from asgi_sessionsync.site import Site
+
+logger = logging.getLogger("asgi_sessionsync.endpoints")
+
+APPLIED_MESSAGE_MEMORY = 7 * 86400.0  # how long a peer message id is remembered as applied
+MAX_MESSAGE_BYTES = 64 * 1024
+LOG_EVERY = 60.0  # seconds between two log lines for the same kind of refusal
+
+REFUSED = text(400, "refused")
+
+
+class BackchannelReceiver:
+    def __init__(self, site: Site) -> None:
+        self.site = site
+        self._logged: dict[str, float] = {}
+
+    def _refuse(self, reason: str) -> Reply:
+        now = time.monotonic()
+        if now - self._logged.get(reason, -LOG_EVERY) >= LOG_EVERY:
+            self._logged[reason] = now
+            logger.warning("back-channel message refused: %s (repeats are not logged for a minute)", reason)
+        return REFUSED
+
+    async def __call__(self, receive: Receive) -> Reply:
+        with anyio.move_on_after(max(self.site.settings.peer_timeout, 1.0) * 5):
+            body = await _read_body(receive)
+            return await self._handle(body)
+        return self._refuse("the body did not arrive in time")
+
+    async def _handle(self, body: bytes | None) -> Reply:
+        site = self.site
+        if body is None:
+            return text(413, "message too large")
+        try:
+            token = body.decode("ascii").strip()
+        except UnicodeDecodeError:
+            return self._refuse("not an envelope")
+        try:
+            claims = site.tokens.open(token, Purpose.BACKCHANNEL, ip=None)
+        except EnvelopeError as error:
+            self._refuse(str(error.reason))
+            return text(400, f"refused: {error.reason}")  # TEMP: uniform in the next commit
+        if await site.stores.replay.seen(claims.jti):
+            return text(200, "already applied")
+        logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)
+        if logout is None or not claims.subject:
+            return self._refuse("unknown message kind")
+        ended = await site.sessions.apply_logout(
+            claims.subject, chain=logout.chain, signed_out_at=logout.when, issuer=claims.issuer
+        )
+        logger.info("sign-out of %s from %s: %d session(s) ended here", claims.subject, claims.issuer, ended)
+        # Applied first, remembered second: a crash between the two makes the sender
+        # retry, and applying a sign-out twice changes nothing.
+        await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
+        return empty()
+
+
+async def _read_body(receive: Receive) -> bytes | None:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return b""
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > MAX_MESSAGE_BYTES:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)

@@ -1,0 +1,174 @@
+"""What happens when a response shows a change of identity (rare): a sign-in, a sign-out.
+
+A sign-out ends this browser's sessions here and tells the peers; a sign-in starts a
+session and the sync to the peers from this very response (a redirect becomes the
+first step of the chain, an HTML page gets the snippet), or, when the response cannot
+carry it, from the next navigation (the pending cookie).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urljoin
+
+from starlette.types import Message, Scope, Send
+
+from asgi_sessionsync.injection import HTMLInjector, csp_nonce, is_injectable
+from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.pages import bounce_snippet, frames_snippet
+from asgi_sessionsync.protocol import BouncePayload, Endpoint, PendingPayload
+from asgi_sessionsync.sessions import ActiveSession
+from asgi_sessionsync.settings import SyncMode
+from asgi_sessionsync.urls import endpoint_url, header, local_url, request_url, safe_return
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.middleware import SessionSyncMiddleware
+
+PENDING_LIFETIME = 300  # seconds a sign-in waits for a page it can start the sync from
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class RequestState:
+    """Who the request came in as, and what reconciling it with the app found."""
+
+    session: ActiveSession | None = None
+    stale: bool = False  # a cookie named a session that is no longer valid
+    pending: str | None = None  # the pending-sync cookie
+    forgotten: list[bytes] = field(default_factory=list)  # Set-Cookie values removing an app login
+    adopted: str | None = None  # the user of an app login made without the middleware seeing it
+
+    @property
+    def quiet(self) -> bool:
+        return not (self.stale or self.forgotten or self.pending is not None or self.adopted is not None)
+
+
+class IdentityChange:
+    """Handles one response whose identity changed, or that has pending work."""
+
+    __slots__ = ("mw", "raw_send", "scope", "state")
+
+    def __init__(self, mw: SessionSyncMiddleware, scope: Scope, send: Send, state: RequestState) -> None:
+        self.mw = mw
+        self.scope = scope
+        self.raw_send = send
+        self.state = state
+
+    async def changed(self, message: Message, before: str | None, after: str | None, name: str) -> Send:
+        """Handle a sign-in or sign-out seen at the response start; send the start
+        (or hand it to an injector) and return the ``send`` for the rest of the body."""
+        mw, site, scope, state = self.mw, self.mw.site, self.scope, self.state
+        headers: Headers = list(message.get("headers", ()))
+        cookies = [(b"set-cookie", c) for c in state.forgotten]
+        snippet: bytes | None = None
+        clear_pending = state.pending is not None
+
+        if state.session is not None and after != before:
+            await site.sign_out(state.session.user, state.session.chain)
+            cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_name)))
+        elif state.stale and after is None:
+            cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_name)))
+
+        if after is not None and after != before:
+            user = await site.sessions.ensure_user(after, name=name)
+            assert user is not None  # the app itself vouches: always provisioned
+            adopting = after == state.adopted
+            via = "adopted from the app's own login" if adopting else "login"
+            session, token = await site.sessions.start(user, chain=None, scope=scope, via=via)
+            cookie = site.cookies.set(mw.cookie_name, token, int(site.settings.session_lifetime))
+            cookies.append((b"set-cookie", cookie))
+            # An app login the middleware did not see being made (from before it was
+            # installed, or a stolen app cookie) is recorded here but never synced: one
+            # site's cookie must not become a login everywhere.
+            if not adopting:
+                headers, snippet, wait = await self._start_sync(message, headers, session)
+                if wait:
+                    cookies.append((b"set-cookie", self._pending_cookie(session)))
+                    clear_pending = False
+        elif state.pending is not None and state.session is not None and after == before:
+            # A sign-in earlier could not start frames; this HTML page can.
+            if is_injectable(headers) and scope["method"] != "HEAD":
+                snippet = await self._frames(state.session, headers)
+            else:
+                clear_pending = False
+
+        if clear_pending:
+            cookies.append((b"set-cookie", site.cookies.delete(mw.pending_name)))
+        start = {**message, "headers": headers + cookies}
+        if snippet is None:
+            await self.raw_send(start)
+            return self.raw_send
+        return HTMLInjector(self.raw_send, start, snippet)
+
+    async def _start_sync(
+        self, message: Message, headers: Headers, session: ActiveSession
+    ) -> tuple[Headers, bytes | None, bool]:
+        """Start the sign-in sync from this response: (headers, snippet, must wait)."""
+        site, scope = self.mw.site, self.scope
+        if not site.peers:
+            return headers, None, False
+        mode = site.settings.sync_mode
+        status = int(message["status"])
+        location = next((v for k, v in headers if k.lower() == b"location"), None)
+        if mode is SyncMode.BOUNCE and 300 <= status < 400 and location is not None:
+            back = safe_return(urljoin(request_url(site.origin, scope), location.decode("latin-1")), site.origin)
+            if back is not None:
+                peers = await site.signin.reachable_peers()
+                first = site.signin.hop_chain(
+                    peers, session=session, return_url=back, ip=site.address.bind_value(scope)
+                )
+                if first is None:
+                    return headers, None, False
+                headers = [(k, v) for k, v in headers if k.lower() != b"location"]
+                headers.append((b"location", first.encode("latin-1")))
+                return headers, None, False
+        elif is_injectable(headers) and scope["method"] != "HEAD" and not (300 <= status < 400):
+            if mode is SyncMode.BOUNCE:
+                peers = await site.signin.reachable_peers()
+                first = site.signin.hop_chain(
+                    peers, session=session, return_url=self._return_here(), ip=site.address.bind_value(scope)
+                )
+                return headers, (bounce_snippet(first) if first else None), False
+            return headers, await self._frames(session, headers), False
+        return headers, None, True
+
+    async def _frames(self, session: ActiveSession, headers: Headers) -> bytes | None:
+        site, scope = self.mw.site, self.scope
+        peers = await site.signin.reachable_peers()
+        if not peers:
+            return None
+        ip = site.address.bind_value(scope)
+        urls = [site.signin.frame_url(entry, session=session, ip=ip) for entry in peers]
+        bounce_url = None
+        if site.settings.sync_mode is SyncMode.AUTO:
+            state = site.tokens.seal_for_self(
+                Purpose.STATE,
+                subject=session.user,
+                ttl=60,
+                ip=ip,
+                extra=BouncePayload(session.sid, self._return_here()).to_wire(),
+            )
+            bounce_url = endpoint_url(site.origin, site.prefix, Endpoint.BOUNCE, f"t={state}")
+        return frames_snippet(
+            urls, peer_origins=[p.origin for _, p in peers], nonce=csp_nonce(headers), bounce_url=bounce_url
+        )
+
+    def _pending_cookie(self, session: ActiveSession) -> bytes:
+        site = self.mw.site
+        token = site.tokens.seal_for_self(
+            Purpose.STATE,
+            subject=session.user,
+            ttl=PENDING_LIFETIME,
+            ip=site.address.bind_value(self.scope),
+            extra=PendingPayload(session.sid).to_wire(),
+        )
+        return site.cookies.set(self.mw.pending_name, token, PENDING_LIFETIME)
+
+    def _return_here(self) -> str:
+        """Where the chain brings the user back to after a sign-in that answered with HTML."""
+        site, scope = self.mw.site, self.scope
+        if scope["method"] == "GET":
+            return request_url(site.origin, scope)
+        referer = header(scope, b"referer") or None
+        return safe_return(referer, site.origin) or local_url(site.origin, scope.get("root_path", "") + "/")

@@ -1,0 +1,151 @@
+"""Users and sessions of one site: provisioning, starting, resolving and ending sessions.
+
+The session cookie is an envelope of purpose ``session`` naming a row of the session
+registry; the registry is the authority on whether it is still active, and is asked
+on every request, so that a sign-out anywhere takes effect at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import NamedTuple
+
+from starlette.types import Scope
+
+from asgi_sessionsync.client_ip import ClientAddress
+from asgi_sessionsync.exceptions import EnvelopeError
+from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.protocol import SessionPayload
+from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id, normalize_email
+from asgi_sessionsync.tokens import Tokens
+from asgi_sessionsync.urls import header
+
+logger = logging.getLogger("asgi_sessionsync")
+
+TOUCH_EVERY = 60.0  # seconds between two "last seen" writes of one session
+# Opened session cookies kept in memory, so a signed-in request costs a registry
+# look-up rather than a decryption. Bounded; the registry is still asked every time.
+OPENED_MAX = 10_000
+
+
+class ActiveSession(NamedTuple):
+    """A signed-in session, as the request sees it."""
+
+    sid: str
+    user: str
+    name: str
+    role: str
+    chain: str
+
+
+class Sessions:
+    """Users and sessions of one site, over its stores."""
+
+    def __init__(self, settings: Settings, stores: Stores, tokens: Tokens, address: ClientAddress) -> None:
+        self.settings = settings
+        self.stores = stores
+        self.tokens = tokens
+        self.address = address
+        self.origin = settings.origin
+        self._opened: dict[tuple[str, str], tuple[float, ActiveSession]] = {}
+
+    async def ensure_user(self, email: str, *, name: str = "", vouched_by: str | None = None) -> User | None:
+        """The stored user; auto-provisioned (default role, never a peer's) when allowed."""
+        email = normalize_email(email)
+        user = await self.stores.users.get(email)
+        if user is not None:
+            return user
+        if vouched_by is not None and not self.settings.auto_provision:
+            return None
+        logger.info("provisioning user %s (vouched for by %s)", email, vouched_by or "this site's app")
+        return await self.stores.users.create(
+            User(
+                email=email,
+                role=self.settings.default_role,
+                name=name,
+                created_at=time.time(),
+                provisioned_by=vouched_by,
+            )
+        )
+
+    async def start(self, user: User, *, chain: str | None, scope: Scope, via: str) -> tuple[ActiveSession, str]:
+        """Record a new session; return it and the value of its cookie."""
+        now = time.time()
+        host = self.address.host(scope) or ""
+        record = SessionRecord(
+            sid=new_id(),
+            user=user.email,
+            chain=chain or new_id(),
+            site=self.origin,
+            ip=host,
+            user_agent=header(scope, b"user-agent")[:300],
+            created_at=now,
+            last_seen_at=now,
+            via=via,
+        )
+        await self.stores.sessions.create(record)
+        token = self.tokens.seal_for_self(
+            Purpose.SESSION,
+            subject=user.email,
+            ttl=self.settings.session_lifetime,
+            ip=self.address.binding.value(host or None),
+            extra=SessionPayload(record.sid, record.chain, user.name, user.role).to_wire(),
+        )
+        logger.info("session started for %s via %s", user.email, via)
+        return ActiveSession(record.sid, user.email, user.name, user.role, record.chain), token
+
+    async def resolve(self, token: str, ip: str) -> ActiveSession | None:
+        """The active session a cookie names, or None (invalid, expired, ended, other IP).
+
+        A cookie that opened before (same text, same IP binding, not yet expired) is
+        not decrypted again; whether its session is still active is asked of the
+        registry on every request, so a revocation takes effect at once.
+        """
+        now = time.time()
+        key = (token, ip)
+        cached = self._opened.get(key)
+        if cached is not None and now <= cached[0]:
+            session = cached[1]
+        else:
+            try:
+                claims = self.tokens.open(token, Purpose.SESSION, ip=ip)
+            except EnvelopeError as error:
+                logger.debug("session cookie refused: %s", error.reason)
+                return None
+            payload = SessionPayload.from_wire(claims.extra)
+            if payload is None:
+                return None
+            session = ActiveSession(payload.sid, claims.subject, payload.name, payload.role, payload.chain)
+            if len(self._opened) >= OPENED_MAX:
+                del self._opened[next(iter(self._opened))]
+            self._opened[key] = (claims.expires_at + self.settings.clock_skew, session)
+        record = await self.stores.sessions.get(session.sid)
+        if record is None or record.ended_at is not None or record.user != session.user:
+            return None
+        if now - record.last_seen_at > TOUCH_EVERY:
+            await self.stores.sessions.touch(record.sid, now)
+        return session
+
+    async def end(self, sid: str, reason: str) -> None:
+        """End one session here, quietly (peers are not told)."""
+        await self.stores.sessions.end(sid, reason=reason, when=time.time())
+
+    async def end_chain(self, session: ActiveSession, *, reason: str, when: float) -> int:
+        """End this browser's sessions here: the user's sessions of ``session``'s chain."""
+        return await self.stores.sessions.end_user(session.user, reason=reason, when=when, chain=session.chain)
+
+    async def end_user(self, email: str, *, reason: str, when: float) -> int:
+        """End every session of a user here (every browser)."""
+        return await self.stores.sessions.end_user(normalize_email(email), reason=reason, when=when)
+
+    async def apply_logout(self, email: str, *, chain: str | None, signed_out_at: float, issuer: str) -> int:
+        """A peer said a user signed out: end the matching sessions made before then."""
+        return await self.stores.sessions.end_user(
+            email,
+            reason=f"signed out on {issuer}",
+            when=time.time(),
+            chain=chain,
+            created_before=signed_out_at,
+        )

@@ -1,0 +1,75 @@
+"""One site's parts, built from its settings and closed together.
+
+Each part takes only what it uses: the tokens (keys and who may seal what), the client
+address, users and sessions, the peer client with health and the back-channel courier,
+and the sign-in sync. Nothing here opens a connection or a file before it is needed.
+"""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
+from asgi_sessionsync.cookies import CookiePolicy
+from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
+from asgi_sessionsync.sessions import Sessions
+from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.signin import SignInSync
+from asgi_sessionsync.stores import Stores, open_stores
+from asgi_sessionsync.tokens import Tokens
+
+
+class Site:
+    """Everything one site needs to take part in the protocol."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        stores: Stores | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.settings = settings
+        self.origin = settings.origin
+        self.prefix = settings.path_prefix
+        self.peers = tuple(settings.peers())
+        self.tokens = Tokens(settings)
+        self.address = ClientAddress(
+            TrustedProxies(settings.trusted_proxies),
+            IPBinding(settings.ip_binding, settings.ip_prefix_v4, settings.ip_prefix_v6),
+        )
+        self.cookies = CookiePolicy(
+            path=settings.cookie_path,
+            domain=settings.cookie_domain,
+            secure=settings.secure,
+            samesite=settings.samesite,
+        )
+        self.stores = stores if stores is not None else open_stores(settings.store)
+        self.sessions = Sessions(settings, self.stores, self.tokens, self.address)
+        self.client = PeerClient(settings.peer_timeout, transport)
+        self.health = PeerHealth(self.client, self.prefix, settings.peer_timeout)
+        self.courier = Courier(settings, self.stores.outbox, self.tokens, self.client, self.health, self.peers)
+        self.signin = SignInSync(settings, self.tokens, self.health, self.peers)
+
+    async def sign_out(self, email: str, chain: str, *, reason: str = "signed out") -> None:
+        """End this browser's sessions (one chain) here, and tell every peer to end theirs."""
+        now = time.time()
+        await self.stores.sessions.end_user(email, reason=reason, when=now, chain=chain)
+        await self.courier.broadcast_logout(email, chain=chain, when=now)
+
+    async def sign_out_everywhere(self, email: str, *, reason: str) -> int:
+        """End every session of a user here (all browsers) and on every peer.
+
+        Peers that do not confirm within ``logout_wait`` get the message from the outbox
+        later (the site's running worker retries it)."""
+        now = time.time()
+        count = await self.sessions.end_user(email, reason=reason, when=now)
+        await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now)
+        return count
+
+    async def aclose(self) -> None:
+        """Close the HTTP client and the stores (the worker is stopped by its owner)."""
+        await self.client.aclose()
+        await self.stores.close()

@@ -1,0 +1,101 @@
+"""Sealing and opening this site's envelopes: who may seal what for whom.
+
+One object per site. It knows the site's origin, its key rings (one per network) and
+the members of each network, and applies the issuer rule of every purpose: envelopes
+of peer purposes must come from another member of the network whose key opened them,
+envelopes a site writes for itself must come from this site.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from asgi_sessionsync.envelope import Claims, open_envelope, seal
+from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
+from asgi_sessionsync.keys import Keychain, KeyRing, Purpose
+from asgi_sessionsync.settings import Settings
+
+# Purposes that a peer seals for us; every other purpose only we seal, for ourselves.
+FROM_PEERS = frozenset({Purpose.HOP, Purpose.FRAME, Purpose.BACKCHANNEL})
+
+
+class Tokens:
+    """Seal envelopes for this site or its peers; open those addressed to it."""
+
+    __slots__ = ("clock_skew", "home_ring", "keychain", "members", "origin", "rings")
+
+    def __init__(self, settings: Settings) -> None:
+        self.origin = settings.origin
+        self.clock_skew = settings.clock_skew
+        self.rings: dict[str, KeyRing] = {
+            n.name: KeyRing([k.reveal() for k in n.secret_keys], network=n.name) for n in settings.networks
+        }
+        self.home_ring = self.rings[settings.networks[0].name]
+        self.keychain = Keychain(self.rings.values())
+        self.members: dict[str, tuple[str, ...]] = {
+            n.name: (self.origin, *(p.origin for p in n.peers)) for n in settings.networks
+        }
+
+    def all_members(self) -> list[str]:
+        """Every origin of every network of this site, itself included, sorted."""
+        return sorted({o for origins in self.members.values() for o in origins})
+
+    def open(self, token: str, purpose: Purpose, *, ip: str | None) -> Claims:
+        """Open an envelope addressed to this site and check who sealed it."""
+        claims = open_envelope(
+            self.keychain,
+            token,
+            purpose=purpose,
+            audience=self.origin,
+            ip=ip,
+            clock_skew=self.clock_skew,
+            audiences_of=self._audiences_of,
+        )
+        if purpose in FROM_PEERS:
+            if claims.issuer == self.origin or claims.issuer not in self.members[claims.network]:
+                raise EnvelopeError(EnvelopeFailure.WRONG_ISSUER, claims)
+        elif claims.issuer != self.origin:
+            raise EnvelopeError(EnvelopeFailure.WRONG_ISSUER, claims)
+        return claims
+
+    def _audiences_of(self, network: str) -> Iterable[str]:
+        return self.members.get(network, ())
+
+    def seal_for_self(self, purpose: Purpose, *, subject: str, ttl: float, ip: str, extra: Mapping[str, Any]) -> str:
+        """An envelope only this site can open (a cookie, a note to itself)."""
+        return seal(
+            self.home_ring,
+            purpose,
+            issuer=self.origin,
+            audience=self.origin,
+            subject=subject,
+            ttl=ttl,
+            ip=ip,
+            extra=extra,
+        )
+
+    def seal_for_peer(
+        self,
+        network: str,
+        peer_origin: str,
+        purpose: Purpose,
+        *,
+        subject: str,
+        ttl: float,
+        ip: str,
+        extra: Mapping[str, Any],
+        jti: bytes | None = None,
+    ) -> str:
+        """An envelope for one peer, sealed with that network's key."""
+        return seal(
+            self.rings[network],
+            purpose,
+            issuer=self.origin,
+            audience=peer_origin,
+            subject=subject,
+            ttl=ttl,
+            ip=ip,
+            extra=extra,
+            jti=jti,
+        )
