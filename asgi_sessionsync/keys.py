@@ -9,8 +9,8 @@ session cookie, and a short public key id names the secret inside every envelope
 from __future__ import annotations
 
 import base64
-import binascii
 import enum
+import itertools
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -22,9 +22,18 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from asgi_sessionsync.exceptions import ConfigError
 
 SECRET_MIN_BYTES = 32
-# A generated secret of 32 random bytes has ~30 distinct byte values; a pasted
-# passphrase or a repeated pattern has far fewer.
-_MIN_DISTINCT_BYTES = 16
+# The checks below refuse what a person chose rather than what a random generator
+# made. Each threshold is set so that random output (43 characters, 32 bytes) fails
+# it with a probability below about 1e-6 (most below 1e-8); generate_secret() draws
+# again in that case. Longer random secrets only pass them more easily.
+_MIN_DISTINCT_CHARS = 19  # random 43 characters: ~31.5 distinct; P(< 19) ~ 1e-9
+_MAX_CLASS_RUN = 20  # a run of one character class (e.g. 20 lower-case letters): P ~ 4e-7
+_REPEAT_CHARS = 6  # a stretch of 6 characters seen twice: P ~ 1.4e-8
+_MIN_DISTINCT_BYTES = 20  # random 32 bytes: ~30 distinct; P(< 20) ~ 1.5e-10
+_MAX_PRINTABLE_SHARE = 7 / 8  # 28 of 32 bytes printable ASCII: P ~ 5e-9
+_MAX_PRINTABLE_RUN = 20  # 20 printable ASCII bytes in a row: P ~ 3e-8
+_B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+_B64URL_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
 _HKDF_SALT = b"asgi-sessionsync/v1"
 GENERATE_HINT = "make one with: python -m asgi_sessionsync keys generate"
 
@@ -40,38 +49,108 @@ class Purpose(enum.StrEnum):
 
 
 def generate_secret() -> str:
-    """Return a new secret: 32 random bytes, base64url without padding."""
-    return base64.urlsafe_b64encode(os.urandom(SECRET_MIN_BYTES)).rstrip(b"=").decode("ascii")
+    """Return a new secret: 32 random bytes, base64url without padding.
+
+    Always passes :func:`parse_secret`: the rare random draw that its low-entropy
+    checks would refuse (about one in a million) is replaced by a new one.
+    """
+    while True:
+        text = base64.urlsafe_b64encode(os.urandom(SECRET_MIN_BYTES)).rstrip(b"=").decode("ascii")
+        if _weakness(text, base64.urlsafe_b64decode(text + "=")) is None:
+            return text
 
 
 def parse_secret(text: str, *, variable: str) -> bytes:
-    """Decode a secret given as base64url (or base64) text and check its strength.
+    """Decode a secret given as canonical base64url text and check that it looks random.
 
-    Never puts the secret itself into an error message.
+    Accepted: the URL-safe alphabet only, no padding, no set unused bits in the last
+    character, at least 32 bytes, and nothing that looks chosen by a person (a
+    passphrase, hex, one character class, repeats, text that decodes to ASCII).
+    Surrounding whitespace (a newline from a file) is ignored. Never puts the secret,
+    or any part of it, into an error message.
     """
     cleaned = text.strip()
-    try:
-        raw = base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
-    except (binascii.Error, ValueError):
-        raw = b""
-    if not raw:
-        try:
-            raw = base64.b64decode(cleaned + "=" * (-len(cleaned) % 4), validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-    if len(raw) < SECRET_MIN_BYTES:
-        raise ConfigError(
+
+    def refuse(problem: str) -> ConfigError:
+        return ConfigError(
             variable,
-            f"a secret key must be base64url text of at least {SECRET_MIN_BYTES} random bytes "
-            f"(got {len(raw)} bytes); {GENERATE_HINT}",
+            f"{problem}; {GENERATE_HINT}",
             f"{variable}=<output of 'python -m asgi_sessionsync keys generate'>",
         )
-    if len(set(raw)) < _MIN_DISTINCT_BYTES:
-        raise ConfigError(
-            variable,
-            f"a secret key looks like a pattern, not random bytes; {GENERATE_HINT}",
+
+    if not cleaned:
+        raise refuse("the secret key is empty")
+    if not _B64URL.issuperset(cleaned):
+        raise refuse(_alphabet_problem(cleaned))
+    if len(cleaned) % 4 == 1:
+        raise refuse("a secret key must be base64url text; this one has an impossible length")
+    unused = (0, 0, 0x0F, 0x03)[len(cleaned) % 4]
+    if _B64URL_INDEX[cleaned[-1]] & unused:
+        raise refuse("a secret key must be canonical base64url: the unused low bits of its last character are set")
+    raw = base64.urlsafe_b64decode(cleaned + "=" * (-len(cleaned) % 4))
+    if len(raw) < SECRET_MIN_BYTES:
+        raise refuse(
+            f"a secret key must be base64url text of at least {SECRET_MIN_BYTES} random bytes (got {len(raw)} bytes)"
         )
+    weakness = _weakness(cleaned, raw)
+    if weakness is not None:
+        raise refuse(f"a secret key looks like a pattern or chosen text, not random bytes ({weakness})")
     return raw
+
+
+def _alphabet_problem(text: str) -> str:
+    if "=" in text:
+        return "a secret key must be base64url without padding ('=')"
+    if "+" in text or "/" in text:
+        return "a secret key must use the base64url alphabet ('-' and '_'), not standard base64 ('+' and '/')"
+    if any(c.isspace() for c in text):
+        return "a secret key must be base64url text; this one has spaces in it, like a passphrase"
+    return "a secret key must be base64url text (A-Z, a-z, 0-9, '-', '_'); this one has other characters"
+
+
+def _char_class(char: str) -> int:
+    if char.isupper():
+        return 0
+    if char.islower():
+        return 1
+    if char.isdigit():
+        return 2
+    return 3
+
+
+def _weakness(text: str, raw: bytes) -> str | None:
+    """Why ``text`` (canonical base64url) and its bytes ``raw`` do not look random, or None.
+
+    Names the kind of weakness only, never a character or a byte of the secret.
+    """
+    classes = [_char_class(c) for c in text]
+    if 0 not in classes or 1 not in classes:
+        return "random base64url text has both upper- and lower-case letters"
+    if len(set(text)) < _MIN_DISTINCT_CHARS:
+        return "too few distinct characters"
+    run = longest = 1
+    for before, after in itertools.pairwise(classes):
+        run = run + 1 if before == after else 1
+        longest = max(longest, run)
+    if longest >= _MAX_CLASS_RUN:
+        return "a long run of one kind of character"
+    seen: set[str] = set()
+    for start in range(len(text) - _REPEAT_CHARS + 1):
+        piece = text[start : start + _REPEAT_CHARS]
+        if piece in seen:
+            return "a repeated stretch of text"
+        seen.add(piece)
+    if len(set(raw)) < _MIN_DISTINCT_BYTES:
+        return "too few distinct bytes"
+    printable = [0x20 <= b < 0x7F for b in raw]
+    if sum(printable) >= _MAX_PRINTABLE_SHARE * len(raw):
+        return "it decodes to text"
+    run = 0
+    for is_printable in printable:
+        run = run + 1 if is_printable else 0
+        if run >= _MAX_PRINTABLE_RUN:
+            return "it decodes to text"
+    return None
 
 
 def _derive(secret: bytes, info: bytes, length: int = 32) -> bytes:
