@@ -1,23 +1,36 @@
 """Secrets, key rings and per-purpose keys.
 
 A network's ring holds one or more secrets: the first seals, all of them open, so a
-key can be rotated without signing anyone out. From each secret one AEAD key per
-purpose is derived with HKDF-SHA256, so a key that seals hops can never open a
-session cookie, and a short public key id names the secret inside every envelope.
+key can be rotated without signing anyone out.
+
+Wire v2: from each secret a master key is derived with scrypt (N=2**14, r=8, p=1:
+16 MiB and some 40 ms), and from the master, with HKDF-SHA256, one AEAD key per
+purpose (a key that seals hops can never open a session cookie) and the short public
+key id that names the secret inside every envelope. So the key id and every tag on
+the wire cost a scrypt per guess of the secret, not one hash. Derivation is lazy (a
+ring costs nothing to build; the first seal or open derives) and cached per process
+by secret.
+
+Wire v1 (HKDF straight from the secret) is still derived, on demand, to open the v1
+envelopes of the two purposes that must survive an upgrade (see envelope.py); v1 is
+never sealed.
 """
 
 from __future__ import annotations
 
 import base64
 import enum
+import functools
 import itertools
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import NamedTuple
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from asgi_sessionsync.exceptions import ConfigError
 
@@ -34,7 +47,13 @@ _MAX_PRINTABLE_SHARE = 7 / 8  # 28 of 32 bytes printable ASCII: P ~ 5e-9
 _MAX_PRINTABLE_RUN = 20  # 20 printable ASCII bytes in a row: P ~ 3e-8
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _B64URL_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
-_HKDF_SALT = b"asgi-sessionsync/v1"
+# v2: scrypt(secret) -> master; HKDF(master) -> per-purpose keys and the key id.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 128 * N * r = 16 MiB; ~40 ms on a 2024 server core
+_SCRYPT_SALT = b"asgi-sessionsync/v2 master"
+_V2_HKDF_SALT = b"asgi-sessionsync/v2"
+# v1 (open only): HKDF straight from the secret.
+_V1_HKDF_SALT = b"asgi-sessionsync/v1"
+_KID_BYTES = 9
 GENERATE_HINT = "make one with: python -m asgi_sessionsync keys generate"
 
 
@@ -46,6 +65,17 @@ class Purpose(enum.StrEnum):
     FRAME = "frame"  # a hidden iframe sign-in
     BACKCHANNEL = "backchannel"  # a server-to-server message
     STATE = "state"  # short-lived state a site keeps for itself (pending sync, frame checks)
+    REQUEST = "request"  # a peer's browser-bound sign-in request, sealed by the asking site for the site it asks
+    PENDING = "pending"  # the pending-sync cookie
+    FRAMECHECK = "framecheck"  # a frame sign-in's check of its own cookie
+    BOUNCE = "bounce"  # auto-mode bounce state
+    CHAIN = "chain"  # a site's own continuation of a sign-in chain
+    PING = "ping"  # an authenticated peer check
+
+
+# The v1 purposes a v2 site still opens: sessions (signed-in users stay signed in across
+# the upgrade) and back-channel messages (sign-outs from peers not yet upgraded).
+V1_PURPOSES = frozenset({Purpose.SESSION, Purpose.BACKCHANNEL})
 
 
 def generate_secret() -> str:
@@ -153,41 +183,102 @@ def _weakness(text: str, raw: bytes) -> str | None:
     return None
 
 
-def _derive(secret: bytes, info: bytes, length: int = 32) -> bytes:
-    return HKDF(algorithm=hashes.SHA256(), length=length, salt=_HKDF_SALT, info=info).derive(secret)
+def _hkdf(material: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=length, salt=salt, info=info).derive(material)
 
 
-def key_id(secret: bytes) -> str:
-    """A short public name of a secret: reveals nothing about it, differs between secrets."""
-    digest = _derive(secret, b"key-id", 9)
+def _kid_text(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii")
 
 
-@dataclass(frozen=True, slots=True)
-class Key:
-    """One secret with its id and its per-purpose AEAD ciphers."""
-
+class _Derived(NamedTuple):
     kid: str
-    ciphers: dict[Purpose, AESGCM] = field(repr=False)
+    ciphers: Mapping[Purpose, AESGCM]
+
+
+@functools.lru_cache(maxsize=1024)
+def _derive_v2(secret: bytes) -> _Derived:
+    """The v2 key id and per-purpose ciphers of a secret: one scrypt, then HKDF."""
+    master = Scrypt(salt=_SCRYPT_SALT, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(secret)
+    ciphers = {p: AESGCM(_hkdf(master, _V2_HKDF_SALT, b"purpose:" + p.value.encode())) for p in Purpose}
+    return _Derived(_kid_text(_hkdf(master, _V2_HKDF_SALT, b"key-id", _KID_BYTES)), MappingProxyType(ciphers))
+
+
+@functools.lru_cache(maxsize=1024)
+def _derive_v1(secret: bytes) -> _Derived:
+    """The v1 key id and ciphers (HKDF of the secret), for the purposes v1 still opens."""
+    ciphers = {p: AESGCM(_hkdf(secret, _V1_HKDF_SALT, b"purpose:" + p.value.encode())) for p in V1_PURPOSES}
+    return _Derived(_kid_text(_hkdf(secret, _V1_HKDF_SALT, b"key-id", _KID_BYTES)), MappingProxyType(ciphers))
+
+
+def key_id(secret: bytes) -> str:
+    """The public name of a secret on the wire (v2): reveals nothing about it, differs
+    between secrets, and costs a scrypt to compute (cached per process)."""
+    return _derive_v2(secret).kid
+
+
+class Key:
+    """One secret; its key id and per-purpose AEAD ciphers are derived on first use."""
+
+    __slots__ = ("_secret", "_v1", "_v2")
+
+    def __init__(self, secret: bytes) -> None:
+        self._secret = secret
+        self._v2: _Derived | None = None
+        self._v1: _Derived | None = None
 
     @classmethod
     def from_secret(cls, secret: bytes) -> Key:
-        ciphers = {p: AESGCM(_derive(secret, b"purpose:" + p.value.encode())) for p in Purpose}
-        return cls(kid=key_id(secret), ciphers=ciphers)
+        return cls(secret)
+
+    def _derived(self) -> _Derived:
+        derived = self._v2
+        if derived is None:
+            derived = self._v2 = _derive_v2(self._secret)
+        return derived
+
+    @property
+    def derived(self) -> bool:
+        """Whether the v2 keys are derived yet (repr and tests; never derives)."""
+        return self._v2 is not None
+
+    @property
+    def kid(self) -> str:
+        return self._derived().kid
+
+    def cipher(self, purpose: Purpose) -> AESGCM:
+        return self._derived().ciphers[purpose]
+
+    @property
+    def v1_kid(self) -> str:
+        """The key id this secret had on the v1 wire (only to find v1 envelopes)."""
+        return self._v1_derived().kid
+
+    def v1_cipher(self, purpose: Purpose) -> AESGCM | None:
+        """The v1 cipher of ``purpose``, or None for a purpose v1 envelopes no longer open as."""
+        return self._v1_derived().ciphers.get(purpose)
+
+    def _v1_derived(self) -> _Derived:
+        derived = self._v1
+        if derived is None:
+            derived = self._v1 = _derive_v1(self._secret)
+        return derived
+
+    def __repr__(self) -> str:
+        return f"Key(kid={self._v2.kid if self._v2 else '<not derived>'})"
 
 
 class KeyRing:
     """The keys of one network: ``keys[0]`` seals, every key opens."""
 
-    __slots__ = ("_by_id", "keys", "network")
+    __slots__ = ("keys", "network")
 
     def __init__(self, secrets: Sequence[bytes], *, network: str = "default") -> None:
         if not secrets:
             raise ConfigError("SESSIONSYNC_SECRET_KEYS", f"network {network!r} has no secret key; {GENERATE_HINT}")
         self.network = network
-        self.keys: tuple[Key, ...] = tuple(Key.from_secret(s) for s in secrets)
-        self._by_id = {k.kid: k for k in self.keys}
-        if len(self._by_id) != len(self.keys):
+        self.keys: tuple[Key, ...] = tuple(Key(s) for s in secrets)
+        if len(set(secrets)) != len(self.keys):
             raise ConfigError("SESSIONSYNC_SECRET_KEYS", f"network {network!r} lists a key twice")
 
     @property
@@ -195,30 +286,53 @@ class KeyRing:
         return self.keys[0]
 
     def get(self, kid: str) -> Key | None:
-        return self._by_id.get(kid)
+        for key in self.keys:
+            if key.kid == kid:
+                return key
+        return None
 
     def __repr__(self) -> str:
-        kids = ", ".join(k.kid for k in self.keys)
+        kids = ", ".join(repr(k) for k in self.keys)
         return f"KeyRing(network={self.network!r}, keys=[{kids}])"
 
 
 class Keychain:
-    """Every ring this site holds, searchable by key id across networks."""
+    """Every ring this site holds, searchable by key id across networks.
 
-    __slots__ = ("_by_id", "rings")
+    Building one derives nothing; the first :meth:`find` derives every key (one
+    scrypt per secret, cached per process), :meth:`find_v1` only the cheap v1 ids.
+    """
+
+    __slots__ = ("_by_id", "_by_v1_id", "rings")
 
     def __init__(self, rings: Iterable[KeyRing]) -> None:
         self.rings = tuple(rings)
-        self._by_id: dict[str, tuple[KeyRing, Key]] = {}
+        self._by_id: dict[str, tuple[KeyRing, Key]] | None = None
+        self._by_v1_id: dict[str, tuple[KeyRing, Key]] | None = None
+        owner: dict[bytes, KeyRing] = {}
         for ring in self.rings:
             for key in ring.keys:
-                if key.kid in self._by_id:
-                    other = self._by_id[key.kid][0].network
+                other = owner.setdefault(key._secret, ring)
+                if other is not ring:
                     raise ConfigError(
                         "SESSIONSYNC_SECRET_KEYS",
-                        f"networks {other!r} and {ring.network!r} share a secret key; give every network its own",
+                        f"networks {other.network!r} and {ring.network!r} share a secret key; "
+                        "give every network its own",
                     )
-                self._by_id[key.kid] = (ring, key)
+
+    def derive(self) -> None:
+        """Derive every key now (e.g. at start-up, off the request path)."""
+        self.find("")
 
     def find(self, kid: str) -> tuple[KeyRing, Key] | None:
-        return self._by_id.get(kid)
+        by_id = self._by_id
+        if by_id is None:
+            by_id = self._by_id = {key.kid: (ring, key) for ring in self.rings for key in ring.keys}
+        return by_id.get(kid)
+
+    def find_v1(self, kid: str) -> tuple[KeyRing, Key] | None:
+        """The key a v1 envelope names by its v1 key id."""
+        by_id = self._by_v1_id
+        if by_id is None:
+            by_id = self._by_v1_id = {key.v1_kid: (ring, key) for ring in self.rings for key in ring.keys}
+        return by_id.get(kid)

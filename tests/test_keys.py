@@ -6,11 +6,12 @@ import base64
 import os
 import secrets
 import string
+import time
 
 import pytest
 
 from asgi_sessionsync.exceptions import ConfigError
-from asgi_sessionsync.keys import Keychain, KeyRing, generate_secret, parse_secret
+from asgi_sessionsync.keys import Keychain, KeyRing, Purpose, generate_secret, key_id, parse_secret
 
 
 def test_generated_secret_decodes_to_32_random_bytes() -> None:
@@ -151,3 +152,128 @@ def test_longer_random_secrets_are_accepted() -> None:
     for size in (33, 48, 64):
         raw = base64.urlsafe_b64decode(generate_secret() + "=")[:size] + os.urandom(max(size - 32, 0))
         assert parse_secret(_b64url(raw), variable="X") == raw
+
+
+# --- wire v2 derivation: a key id and keys that cost a scrypt per guess ------------------
+
+
+def _scrypt_counter(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    from asgi_sessionsync import keys
+
+    calls: list[int] = []
+    real = keys.Scrypt
+
+    def counting(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(keys, "Scrypt", counting)
+    return calls
+
+
+def _fresh() -> bytes:
+    return parse_secret(generate_secret(), variable="X")
+
+
+def test_key_id_and_keys_come_from_a_scrypt_master_not_from_the_secret() -> None:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
+
+    from asgi_sessionsync import keys
+
+    secret = _fresh()
+    # The documented derivation, computed independently: scrypt first, then HKDF.
+    assert (keys.SCRYPT_N, keys.SCRYPT_R, keys.SCRYPT_P) == (2**14, 8, 1)
+    master = Scrypt(salt=b"asgi-sessionsync/v2 master", length=32, n=2**14, r=8, p=1).derive(secret)
+    kid = HKDF(algorithm=hashes.SHA256(), length=9, salt=b"asgi-sessionsync/v2", info=b"key-id").derive(master)
+    assert KeyRing([secret]).sealing_key.kid == base64.urlsafe_b64encode(kid).decode()
+    assert key_id(secret) == base64.urlsafe_b64encode(kid).decode()
+    # The v1 key id (one HKDF of the secret) is something else: it cannot be used to
+    # test a guess of a v2 site's secret.
+    old = HKDF(algorithm=hashes.SHA256(), length=9, salt=b"asgi-sessionsync/v1", info=b"key-id").derive(secret)
+    assert KeyRing([secret]).sealing_key.v1_kid == base64.urlsafe_b64encode(old).decode()
+    assert KeyRing([secret]).sealing_key.kid != base64.urlsafe_b64encode(old).decode()
+
+
+def test_scrypt_parameters_are_costly_but_bounded() -> None:
+    from asgi_sessionsync import keys
+
+    memory = 128 * keys.SCRYPT_N * keys.SCRYPT_R * keys.SCRYPT_P
+    assert memory <= 32 * 2**20
+    started = time.perf_counter()
+    keys.Key(_fresh()).kid  # noqa: B018 - derives
+    assert time.perf_counter() - started > 0.005  # a guess is not one cheap hash
+
+
+def test_building_rings_derives_nothing_and_derivation_is_cached_per_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    from asgi_sessionsync.envelope import open_envelope, seal
+
+    calls = _scrypt_counter(monkeypatch)
+    secret, other = _fresh(), _fresh()
+    ring = KeyRing([secret, other], network="n")
+    chain = Keychain([ring, KeyRing([_fresh()], network="m")])
+    repr(ring)
+    assert calls == []
+    token = seal(ring, Purpose.SESSION, issuer="a", audience="a", ttl=60)
+    assert len(calls) == 1  # only the sealing key
+    open_envelope(chain, token, purpose=Purpose.SESSION, audience="a", ip=None)
+    assert len(calls) == 3  # finding a key id derives every key of the chain, once
+    for _ in range(100):  # hundreds of middlewares built on the same secret pay nothing more
+        again = Keychain([KeyRing([secret, other], network="n")])
+        open_envelope(
+            again,
+            seal(again.rings[0], Purpose.SESSION, issuer="a", audience="a", ttl=60),
+            purpose=Purpose.SESSION,
+            audience="a",
+            ip=None,
+        )
+    assert len(calls) == 3
+
+
+def test_a_ring_listing_a_key_twice_is_refused_without_deriving(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _scrypt_counter(monkeypatch)
+    secret = _fresh()
+    with pytest.raises(ConfigError, match="twice"):
+        KeyRing([secret, secret], network="x")
+    assert calls == []
+
+
+def test_new_purposes_exist_alongside_the_old_ones() -> None:
+    assert {p.name: p.value for p in Purpose} == {
+        "SESSION": "session",
+        "HOP": "hop",
+        "FRAME": "frame",
+        "BACKCHANNEL": "backchannel",
+        "STATE": "state",
+        "REQUEST": "request",
+        "PENDING": "pending",
+        "FRAMECHECK": "framecheck",
+        "BOUNCE": "bounce",
+        "CHAIN": "chain",
+        "PING": "ping",
+    }
+
+
+def test_a_token_of_one_purpose_never_opens_as_another() -> None:
+    from asgi_sessionsync.envelope import open_envelope, seal
+    from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
+
+    ring = KeyRing([_fresh()])
+    chain = Keychain([ring])
+    for sealed_as in Purpose:
+        token = seal(ring, sealed_as, issuer="a", audience="b", ttl=60, ip="i", extra={"s": "x"})
+        assert open_envelope(chain, token, purpose=sealed_as, audience="b", ip="i").purpose is sealed_as
+        for opened_as in Purpose:
+            if opened_as is sealed_as:
+                continue
+            with pytest.raises(EnvelopeError) as caught:
+                open_envelope(chain, token, purpose=opened_as, audience="b", ip="i")
+            assert caught.value.reason is EnvelopeFailure.WRONG_PURPOSE, (sealed_as, opened_as)
+
+
+def test_every_purpose_has_its_own_key() -> None:
+    key = KeyRing([_fresh()]).sealing_key
+    nonce, data = b"\x00" * 12, b"same plaintext"
+    sealed = {key.cipher(p).encrypt(nonce, data, None) for p in Purpose}
+    assert len(sealed) == len(Purpose)

@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from asgi_sessionsync.envelope import Claims, open_envelope
+from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
 from asgi_sessionsync.keys import Keychain, KeyRing, Purpose, parse_secret
 
 # The fixed secret the fixtures were sealed with (a test constant, never a real key).
@@ -39,6 +40,10 @@ def load(name: str) -> dict[str, Any]:
 
 
 V1_NAMES = ("session", "hop-last", "hop", "frame", "backchannel", "state")
+# What a v2 site still opens of v1: sessions (users stay signed in across the upgrade)
+# and back-channel messages (sign-outs from peers not yet upgraded). Nothing else.
+V1_OPENED = ("session", "backchannel")
+V1_REFUSED = ("hop-last", "hop", "frame", "state")
 
 
 def v1_entry(name: str) -> tuple[dict[str, Any], float]:
@@ -63,11 +68,57 @@ def test_the_v1_fixture_holds_one_envelope_of_every_v1_purpose() -> None:
     assert all(e["token"].startswith(f"v1.{document['kid']}.") for e in document["envelopes"])
 
 
-@pytest.mark.parametrize("name", V1_NAMES)
-def test_v1_fixtures_open_to_exactly_their_claims(name: str) -> None:
+@pytest.mark.parametrize("name", V1_OPENED)
+def test_v1_sessions_and_backchannel_messages_open_to_exactly_their_claims(name: str) -> None:
     entry, now = v1_entry(name)
     want = expected(entry)
     claims = open_envelope(
         chain(), entry["token"], purpose=want.purpose, audience=want.audience, ip=want.ip, now=now + 1
+    )
+    assert claims == want
+
+
+@pytest.mark.parametrize("name", V1_REFUSED)
+def test_v1_hops_frames_and_state_are_refused(name: str) -> None:
+    entry, now = v1_entry(name)
+    want = expected(entry)
+    with pytest.raises(EnvelopeError) as caught:
+        open_envelope(chain(), entry["token"], purpose=want.purpose, audience=want.audience, ip=want.ip, now=now + 1)
+    assert caught.value.reason is EnvelopeFailure.MALFORMED
+    assert caught.value.claims is None
+
+
+V2_NAMES = (
+    "session",
+    "hop-last",
+    "hop",
+    "frame",
+    "backchannel",
+    "state",
+    "request",
+    "pending",
+    "framecheck",
+    "bounce",
+    "chain",
+    "ping",
+)
+
+
+def test_the_v2_fixture_holds_one_envelope_of_every_purpose() -> None:
+    document = load("wire_v2.json")
+    assert tuple(e["name"] for e in document["envelopes"]) == V2_NAMES
+    assert {e["purpose"] for e in document["envelopes"]} == {p.value for p in Purpose}
+    assert all(e["token"].startswith(f"v2.{document['kid']}.") for e in document["envelopes"])
+    # The v2 key id is not the v1 one: it is derived from the scrypt master key.
+    assert document["kid"] != load("wire_v1.json")["kid"]
+
+
+@pytest.mark.parametrize("name", V2_NAMES)
+def test_v2_fixtures_open_to_exactly_their_claims(name: str) -> None:
+    document = load("wire_v2.json")
+    (entry,) = (e for e in document["envelopes"] if e["name"] == name)
+    want = expected(entry)
+    claims = open_envelope(
+        chain(), entry["token"], purpose=want.purpose, audience=want.audience, ip=want.ip, now=document["now"] + 1
     )
     assert claims == want
