@@ -1,17 +1,24 @@
-"""Email addresses, text safe for a terminal or a log line, and private files."""
+"""Email addresses, text safe for a terminal or a log line, private files, redacted logs."""
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import stat
 import unicodedata
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
+from uvicorn.logging import AccessFormatter
 
+from asgi_sessionsync.envelope import seal
 from asgi_sessionsync.exceptions import InvalidEmail, SessionSyncError
+from asgi_sessionsync.keys import KeyRing, Purpose, generate_secret, parse_secret
+from asgi_sessionsync.logfilter import RedactTokens, install_redaction
 from asgi_sessionsync.validation import email_or_none, printable, require_email, write_private_file
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"
@@ -213,3 +220,98 @@ def test_private_file_does_not_follow_a_planted_symlink(tmp_path: Path) -> None:
     with pytest.raises(FileExistsError):
         write_private_file(link, b"s3cret")
     assert not target.exists()
+
+
+# --- log redaction (logfilter.py) ----------------------------------------------------------
+
+RING = KeyRing([parse_secret(generate_secret(), variable="T")])
+TOKEN = seal(RING, Purpose.HOP, issuer="https://a.example", audience="https://b.example", ttl=30, ip="x")
+V1_TOKEN = "v1.0aYWIr9ym4bu.r1AlHzsakwaV4x-safaaP64bb2kAkFY2PstnkjYiUSHplb0MemDBFwY6rZ9RNyXyS"
+
+
+@pytest.fixture
+def access_log() -> Iterator[tuple[logging.Logger, io.StringIO]]:
+    """A logger set up as uvicorn sets up its access log, writing into a string."""
+    logger = logging.getLogger("uvicorn.access")
+    saved = (logger.handlers[:], logger.filters[:], logger.level, logger.propagate)
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.setFormatter(AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s', use_colors=False))
+    logger.handlers[:] = [handler]
+    logger.filters[:] = []
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    yield logger, stream
+    logger.handlers[:], logger.filters[:], logger.level, logger.propagate = saved
+
+
+def log_request(logger: logging.Logger, path: str) -> None:
+    # Exactly uvicorn's call (uvicorn/protocols/http/h11_impl.py).
+    logger.info('%s - "%s %s HTTP/%s" %d', "203.0.113.7:5123", "GET", path, "1.1", 303)
+
+
+def test_uvicorn_access_lines_lose_envelopes_and_token_parameters(
+    access_log: tuple[logging.Logger, io.StringIO],
+) -> None:
+    logger, stream = access_log
+    install_redaction()
+    log_request(logger, f"/_sessionsync/hop?e={TOKEN}")
+    log_request(logger, f"/_sessionsync/bounce?t={TOKEN}&peers=b")
+    log_request(logger, "/search?q=alice%40example.com&page=2")
+    log_request(logger, "/x?a=1&k=some-key;t=abc&e=")
+    log_request(logger, f"/account?next=/path/{V1_TOKEN}")
+    log_request(logger, "/plain?page=2&sort=name")
+    lines = stream.getvalue().splitlines()
+    assert lines == [
+        '203.0.113.7:5123 - "GET /_sessionsync/hop?e=[redacted] HTTP/1.1" 303 See Other',
+        '203.0.113.7:5123 - "GET /_sessionsync/bounce?t=[redacted]&peers=b HTTP/1.1" 303 See Other',
+        '203.0.113.7:5123 - "GET /search?q=[redacted]&page=2 HTTP/1.1" 303 See Other',
+        '203.0.113.7:5123 - "GET /x?a=1&k=[redacted];t=[redacted]&e=[redacted] HTTP/1.1" 303 See Other',
+        '203.0.113.7:5123 - "GET /account?next=/path/[redacted] HTTP/1.1" 303 See Other',
+        '203.0.113.7:5123 - "GET /plain?page=2&sort=name HTTP/1.1" 303 See Other',
+    ]
+    assert TOKEN not in stream.getvalue()
+
+
+def test_install_is_idempotent_and_names_its_loggers() -> None:
+    names = ("test.redaction.one", "test.redaction.two")
+    install_redaction(names)
+    install_redaction(names)
+    for name in names:
+        filters = logging.getLogger(name).filters
+        assert sum(isinstance(f, RedactTokens) for f in filters) == 1
+        logging.getLogger(name).filters[:] = []
+
+
+def test_a_filter_installed_before_uvicorn_configures_logging_survives_it() -> None:
+    import uvicorn
+
+    logger = logging.getLogger("uvicorn.access")
+    saved = logger.filters[:]
+    try:
+        install_redaction()
+        uvicorn.Config(app=lambda scope: None, log_level="info")  # runs logging.config.dictConfig
+        assert any(isinstance(f, RedactTokens) for f in logger.filters)
+    finally:
+        logger.filters[:] = saved
+
+
+def test_messages_and_mapping_args_are_redacted_too() -> None:
+    record = logging.LogRecord("hypercorn.access", logging.INFO, __file__, 1, "%(h)s %(r)s %(s)s", None, None)
+    # hypercorn passes one dict of atoms; the request line and the query string appear in it.
+    record.args = {"h": "203.0.113.7", "r": f"GET /_sessionsync/hop?e={TOKEN} HTTP/1.1", "q": f"e={TOKEN}", "s": 303}
+    assert RedactTokens().filter(record)
+    assert record.getMessage() == "203.0.113.7 GET /_sessionsync/hop?e=[redacted] HTTP/1.1 303"
+    assert isinstance(record.args, dict)
+    assert record.args["q"] == "e=[redacted]"
+
+    plain = logging.LogRecord("x", logging.INFO, __file__, 1, f"hop to https://b.example/hop?e={TOKEN} done", (), None)
+    assert RedactTokens().filter(plain)
+    assert plain.getMessage() == "hop to https://b.example/hop?e=[redacted] done"
+
+
+def test_nothing_else_changes() -> None:
+    args = ("203.0.113.7:5123", "GET", "/static/app.v2.css?ver=3&type=x", "1.1", 200)
+    record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None)
+    assert RedactTokens().filter(record)
+    assert record.args == args
