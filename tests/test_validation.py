@@ -315,3 +315,39 @@ def test_nothing_else_changes() -> None:
     record = logging.LogRecord("uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d', args, None)
     assert RedactTokens().filter(record)
     assert record.args == args
+
+
+# --- the demo's secret file ----------------------------------------------------------------
+
+
+def test_demo_secret_file_is_created_0600_and_kept(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from demo.__main__ import demo_secret
+
+    modes: list[int] = []
+    real_write = os.write
+
+    def spying_write(fd: int, data: bytes) -> int:
+        modes.append(stat.S_IMODE(os.fstat(fd).st_mode))
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", spying_write)
+    old_umask = os.umask(0o022)  # the usual umask: a plain write would make it 0644
+    try:
+        first = demo_secret(tmp_path / "data")
+    finally:
+        os.umask(old_umask)
+    path = tmp_path / "data" / "network-secret"
+    assert modes and set(modes) == {0o600}
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert parse_secret(first, variable="X")
+    assert demo_secret(tmp_path / "data") == first  # a restart keeps it (and its sessions)
+
+
+def test_demo_secret_file_left_readable_by_an_older_demo_is_made_private(tmp_path: Path) -> None:
+    from demo.__main__ import demo_secret
+
+    path = tmp_path / "network-secret"
+    path.write_text(generate_secret() + "\n")
+    path.chmod(0o644)
+    demo_secret(tmp_path)
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
