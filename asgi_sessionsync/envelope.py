@@ -65,7 +65,13 @@ class Claims(NamedTuple):
 
 
 @lru_cache(maxsize=4096)
+def _aad_v2(kid: str, purpose: str, audience: str) -> bytes:
+    return b"v2.%s.%s\x00%s" % (kid.encode(), purpose.encode(), audience.encode())
+
+
 def _aad(version: str, kid: str, purpose: str, audience: str) -> bytes:
+    if version == VERSION:
+        return _aad_v2(kid, purpose, audience)
     return b"%s.%s.%s\x00%s" % (version.encode(), kid.encode(), purpose.encode(), audience.encode())
 
 
@@ -102,8 +108,8 @@ def seal(
             dict(extra) if extra else {},
         ]
     )
-    kid = key.kid
-    sealed = key.cipher(purpose).encrypt(nonce, payload, _aad(VERSION, kid, purpose, audience))
+    kid, ciphers = key.v2()
+    sealed = ciphers[purpose].encrypt(nonce, payload, _aad_v2(kid, purpose, audience))
     body = _b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
     return f"{VERSION}.{kid}.{body}"
 
@@ -146,9 +152,15 @@ def open_envelope(
     raw = _decode_body(body)
 
     nonce, sealed = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
-    payload = _decrypt(key, version, purpose, nonce, sealed, audience)
-    if payload is None:
-        raise EnvelopeError(_diagnose(key, ring, version, nonce, sealed, purpose, audience, audiences_of))
+    # (A v1 envelope got here only for a purpose that v1 still has a key for.)
+    if version == VERSION:
+        cipher, aad = key.v2().ciphers[purpose], _aad_v2(kid, purpose, audience)
+    else:
+        cipher, aad = key.v1().ciphers[purpose], _aad(version, kid, purpose, audience)
+    try:
+        payload = cipher.decrypt(nonce, sealed, aad)
+    except InvalidTag:
+        raise EnvelopeError(_diagnose(key, ring, version, nonce, sealed, purpose, audience, audiences_of)) from None
 
     claims = _unpack(payload, purpose, ring.network, audience)
     moment = time.time() if now is None else now
@@ -179,13 +191,12 @@ def _decode_body(body: str) -> bytes:
 def _decrypt(key: Key, version: str, purpose: Purpose, nonce: bytes, sealed: bytes, audience: str) -> bytes | None:
     """The payload, or None when the tag fails (or v1 has no key for ``purpose``)."""
     if version == VERSION:
-        cipher = key.cipher(purpose)
-        kid = key.kid
+        kid, ciphers = key.v2()
     else:
-        v1_cipher = key.v1_cipher(purpose)
-        if v1_cipher is None:
-            return None
-        cipher, kid = v1_cipher, key.v1_kid
+        kid, ciphers = key.v1()
+    cipher = ciphers.get(purpose)
+    if cipher is None:
+        return None
     try:
         payload: bytes = cipher.decrypt(nonce, sealed, _aad(version, kid, purpose, audience))
     except InvalidTag:

@@ -231,7 +231,8 @@ class Key:
     def from_secret(cls, secret: bytes) -> Key:
         return cls(secret)
 
-    def _derived(self) -> _Derived:
+    def v2(self) -> _Derived:
+        """The v2 key id and ciphers (derived on the first call)."""
         derived = self._v2
         if derived is None:
             derived = self._v2 = _derive_v2(self._secret)
@@ -244,21 +245,22 @@ class Key:
 
     @property
     def kid(self) -> str:
-        return self._derived().kid
+        return self.v2().kid
 
     def cipher(self, purpose: Purpose) -> AESGCM:
-        return self._derived().ciphers[purpose]
+        return self.v2().ciphers[purpose]
 
     @property
     def v1_kid(self) -> str:
         """The key id this secret had on the v1 wire (only to find v1 envelopes)."""
-        return self._v1_derived().kid
+        return self.v1().kid
 
     def v1_cipher(self, purpose: Purpose) -> AESGCM | None:
         """The v1 cipher of ``purpose``, or None for a purpose v1 envelopes no longer open as."""
-        return self._v1_derived().ciphers.get(purpose)
+        return self.v1().ciphers.get(purpose)
 
-    def _v1_derived(self) -> _Derived:
+    def v1(self) -> _Derived:
+        """The v1 key id and the ciphers of the purposes v1 still opens (on demand)."""
         derived = self._v1
         if derived is None:
             derived = self._v1 = _derive_v1(self._secret)
