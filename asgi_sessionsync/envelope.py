@@ -1,9 +1,14 @@
 """Sealed envelopes: the one format for everything that crosses a trust boundary.
 
-Text form: ``v1.<key id>.<base64url(nonce || ciphertext+tag)>``, safe in a URL, a
+Text form: ``v2.<key id>.<base64url(nonce || ciphertext+tag)>``, safe in a URL, a
 cookie and a form field. AES-256-GCM with a per-purpose key; the version, key id,
 purpose and audience are the associated data, so an envelope sealed for one purpose
 or one site opens nowhere else. The payload is a msgpack array of claims.
+
+v1 envelopes (the same layout, with keys and key id derived straight from the secret
+by HKDF) are still opened, but only as ``session`` (users signed in before an upgrade
+stay signed in) and ``backchannel`` (sign-outs from peers not yet upgraded); a v1
+envelope of any other purpose is ``malformed``. v1 is never sealed.
 """
 
 from __future__ import annotations
@@ -21,16 +26,17 @@ import msgpack
 from cryptography.exceptions import InvalidTag
 
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
-from asgi_sessionsync.keys import Key, Keychain, KeyRing, Purpose
+from asgi_sessionsync.keys import V1_PURPOSES, Key, Keychain, KeyRing, Purpose
 
-VERSION = "v1"
-_VERSION_B = VERSION.encode()
+VERSION = "v2"
+V1 = "v1"  # opened for V1_PURPOSES only, never sealed
 NONCE_BYTES = 12
 JTI_BYTES = 16
 _TAG_BYTES = 16
 # Larger than any envelope we make (a 5-peer hop chain is ~2 KB); refuses junk early.
 MAX_ENVELOPE_CHARS = 16384
 _PURPOSES = tuple(Purpose)
+_V1_PURPOSES = tuple(p for p in Purpose if p in V1_PURPOSES)
 _b64encode = base64.urlsafe_b64encode
 _TO_STANDARD = bytes.maketrans(b"-_", b"+/")
 _PADDING = (b"", b"===", b"==", b"=")
@@ -59,8 +65,14 @@ class Claims(NamedTuple):
 
 
 @lru_cache(maxsize=4096)
-def _aad(kid: str, purpose: str, audience: str) -> bytes:
-    return b"%s.%s.%s\x00%s" % (_VERSION_B, kid.encode(), purpose.encode(), audience.encode())
+def _aad_v2(kid: str, purpose: str, audience: str) -> bytes:
+    return b"v2.%s.%s\x00%s" % (kid.encode(), purpose.encode(), audience.encode())
+
+
+def _aad(version: str, kid: str, purpose: str, audience: str) -> bytes:
+    if version == VERSION:
+        return _aad_v2(kid, purpose, audience)
+    return b"%s.%s.%s\x00%s" % (version.encode(), kid.encode(), purpose.encode(), audience.encode())
 
 
 def seal(
@@ -96,9 +108,10 @@ def seal(
             dict(extra) if extra else {},
         ]
     )
-    sealed = key.ciphers[purpose].encrypt(nonce, payload, _aad(key.kid, purpose, audience))
+    kid, ciphers = key.v2()
+    sealed = ciphers[purpose].encrypt(nonce, payload, _aad_v2(kid, purpose, audience))
     body = _b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
-    return f"{VERSION}.{key.kid}.{body}"
+    return f"{VERSION}.{kid}.{body}"
 
 
 def open_envelope(
@@ -122,22 +135,32 @@ def open_envelope(
     if not isinstance(token, str) or len(token) > MAX_ENVELOPE_CHARS:
         raise EnvelopeError(EnvelopeFailure.MALFORMED)
     parts = token.split(".")
-    if len(parts) != 3 or parts[0] != VERSION:
+    if len(parts) != 3:
         raise EnvelopeError(EnvelopeFailure.MALFORMED)
-    _, kid, body = parts
+    version, kid, body = parts
     if not kid or not body:
         raise EnvelopeError(EnvelopeFailure.MALFORMED)
-    found = keychain.find(kid)
+    if version == VERSION:
+        found = keychain.find(kid)
+    elif version == V1 and purpose in V1_PURPOSES:
+        found = keychain.find_v1(kid)
+    else:
+        raise EnvelopeError(EnvelopeFailure.MALFORMED)
     if found is None:
         raise EnvelopeError(EnvelopeFailure.UNKNOWN_KEY)
     ring, key = found
     raw = _decode_body(body)
 
     nonce, sealed = raw[:NONCE_BYTES], raw[NONCE_BYTES:]
+    # (A v1 envelope got here only for a purpose that v1 still has a key for.)
+    if version == VERSION:
+        cipher, aad = key.v2().ciphers[purpose], _aad_v2(kid, purpose, audience)
+    else:
+        cipher, aad = key.v1().ciphers[purpose], _aad(version, kid, purpose, audience)
     try:
-        payload = key.ciphers[purpose].decrypt(nonce, sealed, _aad(kid, purpose, audience))
+        payload = cipher.decrypt(nonce, sealed, aad)
     except InvalidTag:
-        raise EnvelopeError(_diagnose(key, ring, nonce, sealed, purpose, audience, audiences_of)) from None
+        raise EnvelopeError(_diagnose(key, ring, version, nonce, sealed, purpose, audience, audiences_of)) from None
 
     claims = _unpack(payload, purpose, ring.network, audience)
     moment = time.time() if now is None else now
@@ -165,9 +188,26 @@ def _decode_body(body: str) -> bytes:
     return raw
 
 
+def _decrypt(key: Key, version: str, purpose: Purpose, nonce: bytes, sealed: bytes, audience: str) -> bytes | None:
+    """The payload, or None when the tag fails (or v1 has no key for ``purpose``)."""
+    if version == VERSION:
+        kid, ciphers = key.v2()
+    else:
+        kid, ciphers = key.v1()
+    cipher = ciphers.get(purpose)
+    if cipher is None:
+        return None
+    try:
+        payload: bytes = cipher.decrypt(nonce, sealed, _aad(version, kid, purpose, audience))
+    except InvalidTag:
+        return None
+    return payload
+
+
 def _diagnose(
     key: Key,
     ring: KeyRing,
+    version: str,
     nonce: bytes,
     sealed: bytes,
     purpose: Purpose,
@@ -175,22 +215,16 @@ def _diagnose(
     audiences_of: Callable[[str], Iterable[str]] | None,
 ) -> EnvelopeFailure:
     """Name why a tag failed; bounded work (purposes + audiences), failure path only."""
-    for other in _PURPOSES:
-        if other is not purpose and _opens(key, other, nonce, sealed, audience):
+    for other in _PURPOSES if version == VERSION else _V1_PURPOSES:
+        if other is not purpose and _decrypt(key, version, other, nonce, sealed, audience) is not None:
             return EnvelopeFailure.WRONG_PURPOSE
     if audiences_of is not None:
         for other_audience in audiences_of(ring.network):
-            if other_audience != audience and _opens(key, purpose, nonce, sealed, other_audience):
+            if other_audience == audience:
+                continue
+            if _decrypt(key, version, purpose, nonce, sealed, other_audience) is not None:
                 return EnvelopeFailure.WRONG_AUDIENCE
     return EnvelopeFailure.BAD_TAG
-
-
-def _opens(key: Key, purpose: Purpose, nonce: bytes, sealed: bytes, audience: str) -> bool:
-    try:
-        key.ciphers[purpose].decrypt(nonce, sealed, _aad(key.kid, purpose, audience))
-    except InvalidTag:
-        return False
-    return True
 
 
 def _unpack(payload: bytes, purpose: Purpose, network: str, audience: str) -> Claims:

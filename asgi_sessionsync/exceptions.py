@@ -71,3 +71,7 @@ class StoreError(SessionSyncError):
 
 class PeerError(SessionSyncError):
     """A peer could not be reached or refused a back-channel message."""
+
+
+class InvalidEmail(SessionSyncError):
+    """Text that is not a valid email address; the message names the problem, never the text."""

@@ -19,6 +19,8 @@ from pathlib import Path
 import uvicorn
 
 from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.logfilter import install_redaction
+from asgi_sessionsync.validation import write_private_file
 from demo.sites import ACCOUNTS, NAMES, PORTS, build_sites
 
 DEFAULT_DATA = Path(__file__).resolve().parent / ".data"
@@ -33,11 +35,16 @@ class _Server(uvicorn.Server):
 
 
 def demo_secret(data_dir: Path) -> str:
-    """The demo network's secret, kept beside the data so a restart keeps sessions."""
+    """The demo network's secret, kept beside the data so a restart keeps sessions.
+
+    Created 0600 from its first byte (never readable by others, even briefly); a file
+    left readable by an older demo is made private.
+    """
     data_dir.mkdir(parents=True, exist_ok=True)
     path = data_dir / "network-secret"
-    if not path.exists():
-        path.write_text(generate_secret() + "\n")
+    with contextlib.suppress(FileExistsError):
+        write_private_file(path, (generate_secret() + "\n").encode("ascii"))
+    if path.stat().st_mode & 0o077:
         path.chmod(0o600)
     return path.read_text().strip()
 
@@ -90,6 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     ports = dict(zip(NAMES, (int(p) for p in args.ports.split(",")), strict=True))
     logging.basicConfig(level=os.environ.get("SESSIONSYNC_DEMO_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    install_redaction()  # hop, frame and bounce URLs carry envelopes: keep them out of access logs
     only = tuple(n for n in NAMES if n in args.only.split(","))
     secret = demo_secret(args.data_dir)
     asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only))

@@ -63,7 +63,7 @@ def test_every_purpose_round_trips_all_claims(ring: KeyRing, chain: Keychain, pu
 def test_text_form_is_version_key_id_and_urlsafe_body(ring: KeyRing) -> None:
     token = seal(ring, Purpose.HOP, issuer=A, audience=B, ttl=30)
     version, kid, body = token.split(".")
-    assert version == "v1"
+    assert version == "v2"
     assert kid == ring.sealing_key.kid
     assert set(body) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
@@ -109,7 +109,10 @@ def test_non_canonical_base64_spelling_is_malformed(ring: KeyRing, chain: Keycha
 def test_truncated_and_junk_texts_are_malformed(ring: KeyRing, chain: Keychain) -> None:
     token = seal(ring, Purpose.HOP, issuer=A, audience=B, ttl=30, ip="x")
     kid = ring.sealing_key.kid
-    for junk in ["", "v1", "v1..", "v2." + token[3:], token + ".x", f"v1.{kid}.", f"v1.{kid}.AAAA", "x" * 20000]:
+    junk_texts = ["", "v2", "v2..", "v3." + token[3:], "V2." + token[3:], token + ".x", f"v2.{kid}.", f"v2.{kid}.AAAA"]
+    # A v1 hop (or any v1 envelope but a session or a back-channel message) is refused.
+    junk_texts += ["v1." + token[3:], "x" * 20000]
+    for junk in junk_texts:
         assert refusal(chain, junk, ip="x") is EnvelopeFailure.MALFORMED, junk[:20]
 
 
@@ -220,7 +223,78 @@ def test_mutated_envelopes_only_ever_raise_the_typed_error(data: st.DataObject) 
 def test_random_bodies_under_a_real_key_id_only_ever_raise_the_typed_error(body: bytes) -> None:
     import base64
 
-    text = f"v1.{_RING.sealing_key.kid}." + base64.urlsafe_b64encode(body).rstrip(b"=").decode()
+    text = f"v2.{_RING.sealing_key.kid}." + base64.urlsafe_b64encode(body).rstrip(b"=").decode()
     with pytest.raises(EnvelopeError) as caught:
         open_envelope(_CHAIN, text, purpose=Purpose.HOP, audience=B, ip="x")
     assert caught.value.reason in {EnvelopeFailure.MALFORMED, EnvelopeFailure.BAD_TAG}
+
+
+# --- wire v2 and the v1 transition -------------------------------------------------------
+
+
+def _seal_v1(secret: bytes, purpose: Purpose, *, audience: str, ip: str = "x", ttl: int = 60) -> str:
+    """A v1 envelope exactly as v1 sites sealed them (written out here, independently)."""
+    import base64
+    import os
+
+    import msgpack
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+    def hkdf(info: bytes, length: int = 32) -> bytes:
+        return HKDF(algorithm=hashes.SHA256(), length=length, salt=b"asgi-sessionsync/v1", info=info).derive(secret)
+
+    kid = base64.urlsafe_b64encode(hkdf(b"key-id", 9)).decode()
+    now = int(time.time())
+    payload = msgpack.packb([A, "alice@example.com", now, now + ttl, os.urandom(16), ip, {"s": "sid"}])
+    nonce = os.urandom(12)
+    aad = f"v1.{kid}.{purpose.value}\x00{audience}".encode()
+    sealed = AESGCM(hkdf(b"purpose:" + purpose.value.encode())).encrypt(nonce, payload, aad)
+    return f"v1.{kid}." + base64.urlsafe_b64encode(nonce + sealed).rstrip(b"=").decode()
+
+
+def test_every_purpose_seals_v2_only(ring: KeyRing) -> None:
+    for purpose in Purpose:
+        assert seal(ring, purpose, issuer=A, audience=B, ttl=30).startswith(f"v2.{ring.sealing_key.kid}.")
+
+
+def test_v1_sessions_and_backchannel_messages_still_open_with_the_old_or_a_rotated_key() -> None:
+    old, new = secret(), secret()
+    rotated = Keychain([KeyRing([new, old], network="main")])
+    for purpose, audience in ((Purpose.SESSION, A), (Purpose.BACKCHANNEL, B)):
+        for key in (old, new):
+            token = _seal_v1(key, purpose, audience=audience)
+            claims = open_envelope(rotated, token, purpose=purpose, audience=audience, ip="x")
+            assert (claims.purpose, claims.network, claims.subject, claims.extra) == (
+                purpose,
+                "main",
+                "alice@example.com",
+                {"s": "sid"},
+            )
+
+
+@pytest.mark.parametrize("purpose", [p for p in Purpose if p not in (Purpose.SESSION, Purpose.BACKCHANNEL)])
+def test_authentic_v1_envelopes_of_other_purposes_are_refused(ring: KeyRing, chain: Keychain, purpose: Purpose) -> None:
+    token = _seal_v1(ring.sealing_key._secret, purpose, audience=B)
+    assert refusal(chain, token, purpose=purpose, ip="x") is EnvelopeFailure.MALFORMED
+
+
+def test_v1_checks_still_apply(ring: KeyRing, chain: Keychain) -> None:
+    key = ring.sealing_key._secret
+    session = _seal_v1(key, Purpose.SESSION, audience=A)
+    assert refusal(chain, session, purpose=Purpose.SESSION, audience=B, ip="x") is EnvelopeFailure.BAD_TAG
+    assert refusal(chain, session, purpose=Purpose.BACKCHANNEL, audience=A, ip="x") is EnvelopeFailure.WRONG_PURPOSE
+    assert refusal(chain, session, purpose=Purpose.SESSION, audience=A, ip="y") is EnvelopeFailure.IP_MISMATCH
+    expired = _seal_v1(key, Purpose.SESSION, audience=A, ttl=-10)
+    assert refusal(chain, expired, purpose=Purpose.SESSION, audience=A, ip="x") is EnvelopeFailure.EXPIRED
+    stranger = _seal_v1(secret(), Purpose.SESSION, audience=A)
+    assert refusal(chain, stranger, purpose=Purpose.SESSION, audience=A, ip="x") is EnvelopeFailure.UNKNOWN_KEY
+
+
+def test_key_ids_do_not_cross_versions(ring: KeyRing, chain: Keychain) -> None:
+    # A v2 envelope relabelled v1 (or a v1 one relabelled v2) names no key.
+    v2 = seal(ring, Purpose.SESSION, issuer=A, audience=A, ttl=30, ip="x")
+    assert refusal(chain, "v1." + v2[3:], purpose=Purpose.SESSION, audience=A, ip="x") is EnvelopeFailure.UNKNOWN_KEY
+    v1 = _seal_v1(ring.sealing_key._secret, Purpose.SESSION, audience=A)
+    assert refusal(chain, "v2." + v1[3:], purpose=Purpose.SESSION, audience=A, ip="x") is EnvelopeFailure.UNKNOWN_KEY

@@ -24,7 +24,7 @@ async def first_hop(network: InProcessNetwork) -> tuple[Browser, str]:
     )
     assert response.status_code == 303
     location = response.headers["location"]
-    assert location.startswith(f"{URLS['b']}/_sessionsync/hop?e=v1.")
+    assert location.startswith(f"{URLS['b']}/_sessionsync/hop?e=v2.")
     return browser, location
 
 
