@@ -239,11 +239,6 @@ class Key:
         return derived
 
     @property
-    def derived(self) -> bool:
-        """Whether the v2 keys are derived yet (repr and tests; never derives)."""
-        return self._v2 is not None
-
-    @property
     def kid(self) -> str:
         return self.v2().kid
 
