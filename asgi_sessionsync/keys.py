@@ -48,7 +48,7 @@ _MAX_PRINTABLE_RUN = 20  # 20 printable ASCII bytes in a row: P ~ 3e-8
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _B64URL_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
 # v2: scrypt(secret) -> master; HKDF(master) -> per-purpose keys and the key id.
-SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 128 * N * r = 16 MiB; ~40 ms on a 2024 server core
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1  # 128 * N * r = 16 MiB; measured 38-43 ms (see docs/design.md)
 _SCRYPT_SALT = b"asgi-sessionsync/v2 master"
 _V2_HKDF_SALT = b"asgi-sessionsync/v2"
 # v1 (open only): HKDF straight from the secret.
@@ -237,11 +237,6 @@ class Key:
         if derived is None:
             derived = self._v2 = _derive_v2(self._secret)
         return derived
-
-    @property
-    def derived(self) -> bool:
-        """Whether the v2 keys are derived yet (repr and tests; never derives)."""
-        return self._v2 is not None
 
     @property
     def kid(self) -> str:

@@ -277,3 +277,14 @@ def test_every_purpose_has_its_own_key() -> None:
     nonce, data = b"\x00" * 12, b"same plaintext"
     sealed = {key.cipher(p).encrypt(nonce, data, None) for p in Purpose}
     assert len(sealed) == len(Purpose)
+
+
+def test_a_keychain_can_derive_ahead_of_the_first_request(monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _scrypt_counter(monkeypatch)
+    chain = Keychain([KeyRing([_fresh(), _fresh()], network="n")])
+    assert calls == []
+    chain.derive()
+    assert len(calls) == 2
+    kid = chain.rings[0].sealing_key.kid
+    assert chain.find(kid) == (chain.rings[0], chain.rings[0].sealing_key)
+    assert len(calls) == 2
