@@ -80,8 +80,10 @@ class CookiePolicy:
             parts.append(f"Domain={self.domain}")
         return "; ".join(parts)
 
-    def set(self, name: str, value: str, max_age: int) -> bytes:
-        return f"{name}={value}; Max-Age={max_age}; {self._attributes()}".encode("latin-1")
+    def set(self, name: str, value: str, max_age: int | None) -> bytes:
+        """A Set-Cookie value; ``max_age`` None makes a browser-session cookie."""
+        lifetime = "" if max_age is None else f"Max-Age={max_age}; "
+        return f"{name}={value}; {lifetime}{self._attributes()}".encode("latin-1")
 
     def delete(self, name: str) -> bytes:
         return f'{name}=""; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT; {self._attributes()}'.encode("latin-1")

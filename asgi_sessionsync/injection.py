@@ -66,13 +66,21 @@ def insert_before_last_body(body: bytes, snippet: bytes) -> bytes | None:
 
 
 class HTMLInjector:
-    """A ``send`` wrapper, started with the held ``http.response.start`` message."""
+    """A ``send`` wrapper, started with the held ``http.response.start`` message.
 
-    __slots__ = ("_buffer", "_held", "_mode", "_send", "_snippet", "_start", "injected")
+    ``fallback`` headers are added to the start unless the snippet is known to be in the
+    body by then (a whole body was injected into): the caller's plan B, for example a
+    cookie that makes the next page do what the snippet would have done.
+    """
 
-    def __init__(self, send: Send, start: Message, snippet: bytes) -> None:
+    __slots__ = ("_buffer", "_fallback", "_held", "_mode", "_send", "_snippet", "_start", "injected")
+
+    def __init__(
+        self, send: Send, start: Message, snippet: bytes, fallback: list[tuple[bytes, bytes]] | None = None
+    ) -> None:
         self._send = send
-        self._start = start
+        self._start = {**start, "headers": [*start.get("headers", ()), *fallback]} if fallback else start
+        self._fallback = len(fallback or ())
         self._snippet = snippet
         self._mode = "first"  # first | buffer | stream | pass
         self._buffer = bytearray()
@@ -130,10 +138,13 @@ class HTMLInjector:
         if changed is not None:
             body = changed
             self.injected = True
+            headers = list(self._start["headers"])
+            if self._fallback:
+                del headers[-self._fallback :]  # the snippet made it: no plan B needed
             if self._declared_length():
-                headers = [(k, v) for k, v in self._start["headers"] if k.lower() != b"content-length"]
+                headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
                 headers.append((b"content-length", str(len(body)).encode()))
-                self._start = {**self._start, "headers": headers}
+            self._start = {**self._start, "headers": headers}
         await self._send(self._start)
         await self._send({"type": "http.response.body", "body": body, "more_body": False})
         self._mode = "pass"

@@ -15,6 +15,7 @@ from typing import Any
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from asgi_sessionsync.catchup import CatchUp
 from asgi_sessionsync.cookies import cookie_header, find_cookie
 from asgi_sessionsync.endpoints import Endpoints
 from asgi_sessionsync.exceptions import EnvelopeError
@@ -58,6 +59,9 @@ class SessionSyncMiddleware:
         self.identity = identity or identity_from_settings(settings, self.site.cookies)
         self.endpoints = Endpoints(self.site, self.identity)
         self.worker = Worker(self.site)
+        self.catchup = CatchUp(self.site)
+        # Frame mode needs SameSite=None session cookies; Lax is then emulated here.
+        self._emulate_lax = self.site.cookies.samesite == "none"
         self.prefix = settings.path_prefix
         self.cookie_name = settings.cookie_name
         self.pending_name = settings.cookie_name + "-sync"
@@ -71,16 +75,22 @@ class SessionSyncMiddleware:
         # An adapter whose sign-in is only ever an explicit call marks the scope with
         # this key: without it, nothing can have changed.
         self._intent_key: str | None = getattr(self.identity, "intent_key", None)
+        self._signed_in_again = getattr(self.identity, "signed_in_again", lambda scope: False)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
             cookies: bytes | None = None
+            navigate = False
             for key, value in scope["headers"]:
                 if key == b"cookie":
                     cookies = value if cookies is None else cookies + b"; " + value
+                elif key == b"sec-fetch-mode":
+                    navigate = value == b"navigate"
             if cookies is not None or not self.worker.started or self.prefix in scope["path"]:
                 await self._http(scope, receive, send, cookies)
+                return
+            if navigate and self.catchup.wanted(scope, None) and await self.catchup.start(scope, send, None):
                 return
             # Hot path: no cookie at all, so nobody is signed in; only a sign-in made
             # by the app during this request needs the middleware.
@@ -121,19 +131,29 @@ class SessionSyncMiddleware:
                 await self.endpoints(scope, receive, send, local[len(self.prefix) :], cookies)
                 return
 
+        if self._emulate_lax and cookies is not None and not fetch_metadata(scope).is_lax_visible(scope["method"]):
+            # A cross-site subresource or POST: a Lax cookie would not have come, so
+            # neither the session nor the app's login is seen, and nothing is reconciled.
+            cookies = None
         if cookies is None or (not self.identity.separate_login and self._needle not in cookies):
             state = RequestState()
             self.identity.expose(scope, None)  # anonymous (maybe with other cookies): no work
         else:
             state = await self._identify(scope, cookies)
-            if (
-                state.pending is not None
-                and state.session is not None
-                and self.settings.sync_mode is SyncMode.BOUNCE
-                and fetch_metadata(scope).is_navigation(scope["method"])
-                and await self._bounce_now(scope, send, state.session, state.pending)
-            ):
-                return
+        if (
+            state.session is None
+            and state.adopted is None
+            and self.catchup.wanted(scope, cookies)
+            and await self.catchup.start(scope, send, cookies)
+        ):
+            return
+        if state.session is not None and (
+            state.pending is not None
+            and self.settings.sync_mode is SyncMode.BOUNCE
+            and fetch_metadata(scope).is_navigation(scope["method"])
+            and await self._bounce_now(scope, send, state.session, state.pending)
+        ):
+            return
 
         identity = self.identity
         before = state.session.user if state.session is not None else None
@@ -151,15 +171,18 @@ class SessionSyncMiddleware:
             if message["type"] != "http.response.start":
                 await send(message)
                 return
+            renewed = False
             if intent_key is not None and intent_key not in scope:
                 after, name = believed, ""  # no sign_in()/sign_out() call: nothing changed
             else:
                 after, name = await identity.signed_in_after(scope, believed, message.get("headers", []))
-            if quiet and after == before:
+                renewed = after is not None and after == before and self._signed_in_again(scope)
+            if quiet and after == before and not renewed:
                 forward = send  # nothing happened: the common case
                 await send(message)
                 return
-            forward = await IdentityChange(self, scope, send, state).changed(message, before, after, name)
+            change = IdentityChange(self, scope, send, state)
+            forward = await change.changed(message, before, after, name, renewed=renewed)
 
         await self.app(scope, receive, watch)
 
@@ -201,13 +224,12 @@ class SessionSyncMiddleware:
         ip = site.address.bind_value(scope)
         headers = [(b"set-cookie", site.cookies.delete(self.pending_name))]
         try:
-            claims = site.tokens.open(pending, Purpose.STATE, ip=ip)
+            claims = site.tokens.open(pending, Purpose.PENDING, ip=ip)
         except EnvelopeError:
             claims = None
         target = None
         if claims is not None and PendingPayload.from_wire(claims.extra).sid == session.sid:
-            peers = await site.signin.reachable_peers()
-            target = site.signin.hop_chain(peers, session=session, return_url=request_url(site.origin, scope), ip=ip)
+            target = await site.signin.start_chain(session, return_url=request_url(site.origin, scope), ip=ip)
         if target is None:
             return False
         headers += [(b"location", target.encode("latin-1")), (b"cache-control", b"no-store")]

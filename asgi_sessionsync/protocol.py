@@ -22,9 +22,9 @@ Wire = dict[str, Any]
 class Endpoint(enum.StrEnum):
     """The middleware's own routes, below its path prefix on every site."""
 
-    HOP = "hop"  # one step of the sign-in redirect chain
-    FRAME = "frame"  # a hidden-iframe sign-in (frame and auto mode)
-    FRAMECHECK = "framecheck"  # inside the frame: did the cookie stick? tells the parent page
+    PULL = "pull"  # a site asks a peer whether this browser is signed in there (sets the bind cookie)
+    AUTHORIZE = "authorize"  # the asked peer reads its own session and answers with a hop
+    HOP = "hop"  # the answer arrives at the asking site: checked against the bind cookie
     BOUNCE = "bounce"  # auto mode: the redirect chain through the peers whose frame failed
     BACKCHANNEL = "backchannel"  # POST: a signed message from a peer
     PING = "ping"  # liveness, for peers deciding whom to send browsers to
@@ -59,76 +59,116 @@ class SessionPayload(NamedTuple):
         return cls(sid, _text(extra, "c"), _text(extra, "n"), _text(extra, "r"))
 
 
-class NextHop(NamedTuple):
-    """A v1 hop nested inside the previous one: where to go, and its envelope's parts."""
+class Mode(enum.StrEnum):
+    """Where a sign-in step runs: the top-level page, or a hidden iframe."""
 
-    base_url: str
-    kid: str
-    body: bytes
+    PAGE = "page"
+    FRAME = "frame"
 
-    def to_wire(self) -> list[Any]:
-        return [self.base_url, self.kid, self.body]
+
+def _mode(extra: Mapping[str, Any]) -> Mode:
+    return Mode.FRAME if extra.get("m") == Mode.FRAME else Mode.PAGE
+
+
+class ChainPayload(NamedTuple):
+    """A site's note to itself while it carries one of its sign-ins to the peers
+    (purpose ``chain``): the session, the peers still to visit, where to end."""
+
+    sid: str
+    peers: tuple[str, ...]
+    return_url: str | None
+    mode: Mode
+
+    def to_wire(self) -> Wire:
+        return {"s": self.sid, "p": list(self.peers), "r": self.return_url, "m": self.mode.value}
 
     @classmethod
-    def from_wire(cls, value: object) -> NextHop | None:
-        if (
-            isinstance(value, list)
-            and len(value) == 3
-            and isinstance(value[0], str)
-            and isinstance(value[1], str)
-            and isinstance(value[2], bytes)
-        ):
-            return cls(value[0], value[1], value[2])
+    def from_wire(cls, extra: Mapping[str, Any]) -> ChainPayload | None:
+        sid = _str(extra, "s")
+        peers = extra.get("p")
+        if not sid or not isinstance(peers, list) or not all(isinstance(p, str) for p in peers):
+            return None
+        return cls(sid, tuple(peers), _str(extra, "r"), _mode(extra))
+
+
+class Onward(NamedTuple):
+    """The next request of a catch-up: the URL of the next peer's ``authorize`` and the
+    request sealed for it (which itself may carry the one after)."""
+
+    url: str
+    token: str
+
+    def to_wire(self) -> list[str]:
+        return [self.url, self.token]
+
+    @classmethod
+    def from_wire(cls, value: object) -> Onward | None:
+        if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+            return cls(value[0], value[1])
         return None
 
 
-class HopPayload(NamedTuple):
-    """One step of a v1 sign-in redirect chain (purpose ``hop``)."""
+class RequestPayload(NamedTuple):
+    """A peer asks the site that may have a session for this browser (purpose
+    ``request``, sealed by the asking site for the asked one).
 
-    chain: str
-    name: str
+    ``bind`` is the hash of the nonce in the asking site's bind cookie; ``chain`` the
+    asked site's own chain token when the asked site started this (a sign-in sync);
+    ``return_url`` where the asking site wants the browser back (catch-up); ``then``
+    the request for the next peer, should this one have no session."""
+
+    bind: bytes
+    chain: str | None
     return_url: str | None
-    following: NextHop | None
+    then: Onward | None
+    mode: Mode
 
     def to_wire(self) -> Wire:
         return {
-            "c": self.chain,
-            "n": self.name,
-            "r": self.return_url,
-            "x": self.following.to_wire() if self.following else None,
+            "b": self.bind,
+            "k": self.chain,
+            "w": self.return_url,
+            "f": self.then.to_wire() if self.then else None,
+            "m": self.mode.value,
         }
 
     @classmethod
-    def from_wire(cls, extra: Mapping[str, Any]) -> HopPayload:
-        return cls(_text(extra, "c"), _text(extra, "n"), _str(extra, "r"), NextHop.from_wire(extra.get("x")))
+    def from_wire(cls, extra: Mapping[str, Any]) -> RequestPayload | None:
+        bind = extra.get("b")
+        if not isinstance(bind, bytes) or not bind:
+            return None
+        return cls(bind, _str(extra, "k"), _str(extra, "w"), Onward.from_wire(extra.get("f")), _mode(extra))
 
 
-class FramePayload(NamedTuple):
-    """A v1 hidden-iframe sign-in (purpose ``frame``)."""
+class HopPayload(NamedTuple):
+    """The answer to a request (purpose ``hop``, sealed by the asked site for the asking
+    one): who is signed in (the envelope's subject; empty for nobody), the chain, and
+    where the browser goes next (``next_url``, chosen by the asked site, else the
+    asking site's own ``return_url``)."""
 
+    bind: bytes
     chain: str
     name: str
+    next_url: str | None
+    return_url: str | None
+    mode: Mode
 
     def to_wire(self) -> Wire:
-        return {"c": self.chain, "n": self.name}
+        return {
+            "b": self.bind,
+            "c": self.chain,
+            "n": self.name,
+            "o": self.next_url,
+            "w": self.return_url,
+            "m": self.mode.value,
+        }
 
     @classmethod
-    def from_wire(cls, extra: Mapping[str, Any]) -> FramePayload:
-        return cls(_text(extra, "c"), _text(extra, "n"))
-
-
-class FrameCheckPayload(NamedTuple):
-    """Inside a frame: the session just made, and the page to tell (a site's note to itself)."""
-
-    sid: str
-    parent: str
-
-    def to_wire(self) -> Wire:
-        return {"s": self.sid, "p": self.parent}
-
-    @classmethod
-    def from_wire(cls, extra: Mapping[str, Any]) -> FrameCheckPayload:
-        return cls(_text(extra, "s"), _text(extra, "p"))
+    def from_wire(cls, extra: Mapping[str, Any]) -> HopPayload | None:
+        bind = extra.get("b")
+        if not isinstance(bind, bytes) or not bind:
+            return None
+        return cls(bind, _text(extra, "c"), _text(extra, "n"), _str(extra, "o"), _str(extra, "w"), _mode(extra))
 
 
 class PendingPayload(NamedTuple):

@@ -8,12 +8,14 @@ carry it, from the next navigation (the pending cookie).
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from starlette.types import Message, Scope, Send
 
+from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.injection import HTMLInjector, csp_nonce, is_injectable
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.pages import bounce_snippet, frames_snippet
@@ -24,6 +26,8 @@ from asgi_sessionsync.urls import endpoint_url, header, local_url, request_url, 
 
 if TYPE_CHECKING:
     from asgi_sessionsync.middleware import SessionSyncMiddleware
+
+logger = logging.getLogger("asgi_sessionsync")
 
 PENDING_LIFETIME = 300  # seconds a sign-in waits for a page it can start the sync from
 Headers = list[tuple[bytes, bytes]]
@@ -55,22 +59,28 @@ class IdentityChange:
         self.raw_send = send
         self.state = state
 
-    async def changed(self, message: Message, before: str | None, after: str | None, name: str) -> Send:
+    async def changed(
+        self, message: Message, before: str | None, after: str | None, name: str, *, renewed: bool = False
+    ) -> Send:
         """Handle a sign-in or sign-out seen at the response start; send the start
         (or hand it to an injector) and return the ``send`` for the rest of the body."""
         mw, site, scope, state = self.mw, self.mw.site, self.scope, self.state
         headers: Headers = list(message.get("headers", ()))
         cookies = [(b"set-cookie", c) for c in state.forgotten]
         snippet: bytes | None = None
+        fallback: Headers = []
         clear_pending = state.pending is not None
 
-        if state.session is not None and after != before:
+        if state.session is not None and renewed:
+            # The same user signed in again: a new session id (and chain), never the old one.
+            await site.sessions.end(state.session.sid, "signed in again")
+        elif state.session is not None and after != before:
             await site.sign_out(state.session.user, state.session.chain)
             cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_name)))
         elif state.stale and after is None:
             cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_name)))
 
-        if after is not None and after != before:
+        if after is not None and (after != before or renewed):
             user = await site.sessions.ensure_user(after, name=name)
             assert user is not None  # the app itself vouches: always provisioned
             adopting = after == state.adopted
@@ -84,7 +94,10 @@ class IdentityChange:
             if not adopting:
                 headers, snippet, wait = await self._start_sync(message, headers, session)
                 if wait:
-                    cookies.append((b"set-cookie", self._pending_cookie(session)))
+                    pending = (b"set-cookie", self._pending_cookie(session))
+                    # With a snippet, the pending cookie is plan B: dropped when the
+                    # snippet is in the body (an HTML fragment may have no </body>).
+                    (fallback if snippet is not None else cookies).append(pending)
                     clear_pending = False
         elif state.pending is not None and state.session is not None and after == before:
             # A sign-in earlier could not start frames; this HTML page can.
@@ -99,38 +112,44 @@ class IdentityChange:
         if snippet is None:
             await self.raw_send(start)
             return self.raw_send
-        return HTMLInjector(self.raw_send, start, snippet)
+        return HTMLInjector(self.raw_send, start, snippet, fallback)
 
     async def _start_sync(
         self, message: Message, headers: Headers, session: ActiveSession
     ) -> tuple[Headers, bytes | None, bool]:
-        """Start the sign-in sync from this response: (headers, snippet, must wait)."""
+        """Start the sign-in sync from this response: (headers, snippet, set the pending
+        cookie so that the next navigation starts it if this response cannot)."""
         site, scope = self.mw.site, self.scope
         if not site.peers:
             return headers, None, False
+        meta = fetch_metadata(scope)
+        if meta.is_cross_site(site.origin):
+            # Login CSRF on one site must not become a login everywhere.
+            logger.warning("sign-in of %s came from another site's page: kept on this site, not synced", session.user)
+            return headers, None, False
+        if meta.sent and meta.mode != b"navigate":
+            return headers, None, True  # fetch(), XHR: the next top-level navigation starts it
         mode = site.settings.sync_mode
         status = int(message["status"])
+        ip = site.address.bind_value(scope)
         location = next((v for k, v in headers if k.lower() == b"location"), None)
-        if mode is SyncMode.BOUNCE and 300 <= status < 400 and location is not None:
-            back = safe_return(urljoin(request_url(site.origin, scope), location.decode("latin-1")), site.origin)
-            if back is not None:
-                peers = await site.signin.reachable_peers()
-                first = site.signin.hop_chain(
-                    peers, session=session, return_url=back, ip=site.address.bind_value(scope)
-                )
-                if first is None:
-                    return headers, None, False
-                headers = [(k, v) for k, v in headers if k.lower() != b"location"]
-                headers.append((b"location", first.encode("latin-1")))
+        if 300 <= status < 400:
+            back = None
+            if location is not None:
+                back = safe_return(urljoin(request_url(site.origin, scope), location.decode("latin-1")), site.origin)
+            if mode is SyncMode.BOUNCE and back is not None:
+                first = await site.signin.start_chain(session, return_url=back, ip=ip)
+                if first is not None:
+                    headers = [(k, v) for k, v in headers if k.lower() != b"location"]
+                    headers.append((b"location", first.encode("latin-1")))
                 return headers, None, False
-        elif is_injectable(headers) and scope["method"] != "HEAD" and not (300 <= status < 400):
+            return headers, None, True
+        if is_injectable(headers) and scope["method"] != "HEAD":
             if mode is SyncMode.BOUNCE:
-                peers = await site.signin.reachable_peers()
-                first = site.signin.hop_chain(
-                    peers, session=session, return_url=self._return_here(), ip=site.address.bind_value(scope)
-                )
-                return headers, (bounce_snippet(first) if first else None), False
-            return headers, await self._frames(session, headers), False
+                first = await site.signin.start_chain(session, return_url=self._return_here(), ip=ip)
+                return headers, (bounce_snippet(first) if first else None), first is not None
+            frames = await self._frames(session, headers)
+            return headers, frames, frames is not None
         return headers, None, True
 
     async def _frames(self, session: ActiveSession, headers: Headers) -> bytes | None:
@@ -139,11 +158,11 @@ class IdentityChange:
         if not peers:
             return None
         ip = site.address.bind_value(scope)
-        urls = [site.signin.frame_url(entry, session=session, ip=ip) for entry in peers]
+        urls = site.signin.frame_urls(peers, session, ip=ip)
         bounce_url = None
         if site.settings.sync_mode is SyncMode.AUTO:
             state = site.tokens.seal_for_self(
-                Purpose.STATE,
+                Purpose.BOUNCE,
                 subject=session.user,
                 ttl=60,
                 ip=ip,
@@ -157,7 +176,7 @@ class IdentityChange:
     def _pending_cookie(self, session: ActiveSession) -> bytes:
         site = self.mw.site
         token = site.tokens.seal_for_self(
-            Purpose.STATE,
+            Purpose.PENDING,
             subject=session.user,
             ttl=PENDING_LIFETIME,
             ip=site.address.bind_value(self.scope),

@@ -96,6 +96,15 @@ class Sessions:
         logger.info("session started for %s via %s", user.email, via)
         return ActiveSession(record.sid, user.email, user.name, user.role, record.chain), token
 
+    async def start_synced(self, user: User, *, chain: str, scope: Scope, via: str) -> tuple[ActiveSession, str]:
+        """A session that a peer's sign-in made here. Any other session of the same chain
+        on this site is ended first: a chain is one browser, so those are orphans (their
+        cookie was lost, for example purged by the browser's bounce-tracking protection)."""
+        await self.stores.sessions.end_user(
+            user.email, reason="replaced: this browser synced the same sign-in again", when=time.time(), chain=chain
+        )
+        return await self.start(user, chain=chain, scope=scope, via=via)
+
     async def resolve(self, token: str, ip: str) -> ActiveSession | None:
         """The active session a cookie names, or None (invalid, expired, ended, other IP).
 

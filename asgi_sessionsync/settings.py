@@ -186,6 +186,10 @@ def _list(variable: str, text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
+def _origins(variable: str, text: str) -> tuple[str, ...]:
+    return tuple(origin_of(_normalize_url(item, variable)) for item in _list(variable, text))
+
+
 def _trusted_proxies(variable: str, text: str) -> tuple[str, ...]:
     entries = _list(variable, text)
     TrustedProxies(entries, variable=variable)  # validates
@@ -296,6 +300,27 @@ class Settings:
     app_session_user_key: str = _field(
         "APP_SESSION_USER_KEY", _str, "user", "starlette-session identity: the request.session key holding the email."
     )
+    app_session_max_age: float = _field(
+        "APP_SESSION_MAX_AGE",
+        _duration,
+        14 * 86400.0,
+        "starlette-session identity: the app's SessionMiddleware max_age (0 = a browser-session cookie).",
+    )
+    app_session_samesite: str = _field(
+        "APP_SESSION_SAMESITE",
+        _one_of("lax", "strict", "none"),
+        "lax",
+        "starlette-session identity: the app's SessionMiddleware same_site.",
+    )
+    app_session_https_only: bool = _field(
+        "APP_SESSION_HTTPS_ONLY", _bool, False, "starlette-session identity: the app's SessionMiddleware https_only."
+    )
+    app_session_path: str = _field(
+        "APP_SESSION_PATH", _str, "/", "starlette-session identity: the app's SessionMiddleware path."
+    )
+    app_session_domain: str | None = _field(
+        "APP_SESSION_DOMAIN", _optional_str, None, "starlette-session identity: the app's SessionMiddleware domain."
+    )
     auto_provision: bool = _field(
         "AUTO_PROVISION", _bool, True, "Create a user that a peer vouches for but this site lacks."
     )
@@ -307,6 +332,28 @@ class Settings:
     )
     logout_wait: float = _field(
         "LOGOUT_WAIT", _duration, 1.0, "How long a sign-out response waits for peers to confirm before replying."
+    )
+    catchup: bool = _field(
+        "CATCHUP",
+        _bool,
+        True,
+        "First-visit catch-up: a browser with no session here is asked about at the peers, by a top-level "
+        "round trip, at most once per interval.",
+    )
+    catchup_interval: float = _field(
+        "CATCHUP_INTERVAL", _positive_duration, 600.0, "How often one browser may be caught up (seconds)."
+    )
+    privileged_roles: tuple[str, ...] = _field(
+        "PRIVILEGED_ROLES",
+        _list,
+        ("admin", "administrator", "owner", "staff", "superuser"),
+        "Roles of this site that a peer may never sign in (unless trusted for it).",
+    )
+    trusted_for_privileged: tuple[str, ...] = _field(
+        "TRUSTED_FOR_PRIVILEGED",
+        _origins,
+        (),
+        "Peer origins allowed to sign in privileged accounts here (default: none).",
     )
 
     # -- derived views -------------------------------------------------------------------

@@ -17,7 +17,7 @@ from asgi_sessionsync.keys import Keychain, KeyRing, Purpose
 from asgi_sessionsync.settings import Settings
 
 # Purposes that a peer seals for us; every other purpose only we seal, for ourselves.
-FROM_PEERS = frozenset({Purpose.HOP, Purpose.FRAME, Purpose.BACKCHANNEL})
+FROM_PEERS = frozenset({Purpose.HOP, Purpose.REQUEST, Purpose.BACKCHANNEL, Purpose.PING})
 
 
 class Tokens:

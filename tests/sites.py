@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.urls import origin_of
 from demo.sites import NAMES, Site, build_sites
 
 URLS = {n: f"https://{n}.example" for n in NAMES}
@@ -76,12 +77,13 @@ class Browser:
         form = await self.client.get(f"{self.urls[site]}/login")
         fields = hidden_fields(form.text)
         fields.update(email=email, password=password, next=next_path)
-        return await self.client.post(f"{self.urls[site]}/login", data=fields, headers={"origin": self.urls[site]})
+        origin = {"origin": origin_of(self.urls[site])}
+        return await self.client.post(f"{self.urls[site]}/login", data=fields, headers=origin)
 
     async def sign_out(self, site: str) -> httpx.Response:
         page = await self.client.get(f"{self.urls[site]}/")
         return await self.client.post(
-            f"{self.urls[site]}/logout", data=hidden_fields(page.text), headers={"origin": self.urls[site]}
+            f"{self.urls[site]}/logout", data=hidden_fields(page.text), headers={"origin": origin_of(self.urls[site])}
         )
 
     async def who(self, site: str) -> str | None:

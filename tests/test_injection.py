@@ -19,7 +19,7 @@ from asgi_sessionsync.stores import memory_stores
 from tests.sites import InProcessNetwork
 
 Message = dict[str, Any]
-HOP = b"https://b.example/_sessionsync/hop?e=v2."
+HOP = b"https://b.example/_sessionsync/pull?i="
 
 
 def start(content_type: bytes = b"text/html; charset=utf-8", *extra: tuple[bytes, bytes]) -> Message:
@@ -168,7 +168,7 @@ async def test_csp_nonce_of_the_response_is_used_for_the_injected_script(mode: s
     csp = (b"content-security-policy", b"default-src 'self'; script-src 'self' 'nonce-r4nd0m+/='")
     sent, _ = await respond([start(b"text/html", csp), body(b"<html><body>x</body></html>")], mode=mode)
     out = full_body(sent)
-    assert b'<iframe src="https://b.example/_sessionsync/frame?e=v2.' in out
+    assert b'<iframe src="https://b.example/_sessionsync/pull?i=' in out
     if mode == "auto":
         assert b'<script nonce="r4nd0m+/=">' in out
     else:

@@ -18,9 +18,14 @@ async def test_sign_in_on_a_signs_in_everywhere_and_returns_to_the_page_asked_fo
     assert str(response.url) == f"{URLS['a']}/account"
     assert "Account of alice@example.com" in response.text
     hops = [str(r.url).split("?")[0] for r in response.history]
+    # Each peer pulls the sign-in (v2): its pull, A's authorize, its hop.
     assert hops == [
         f"{URLS['a']}/login",
+        f"{URLS['b']}/_sessionsync/pull",
+        f"{URLS['a']}/_sessionsync/authorize",
         f"{URLS['b']}/_sessionsync/hop",
+        f"{URLS['c']}/_sessionsync/pull",
+        f"{URLS['a']}/_sessionsync/authorize",
         f"{URLS['c']}/_sessionsync/hop",
     ]
     assert await browser.everyone() == {"a": ALICE[0], "b": ALICE[0], "c": ALICE[0]}

@@ -35,17 +35,19 @@ class Endpoints:
         steps = SignInSteps(site, identity)
         receiver = BackchannelReceiver(site)
 
+        async def pull(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            query = _query(scope)
+            return await steps.pull(scope, cookies, _first(query, "i"), _first(query, "k"), _first(query, "m"))
+
+        async def authorize(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await steps.authorize(scope, cookies, _first(_query(scope), "q"))
+
         async def hop(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            return await steps.hop(scope, cookies, _query(scope, "e"))
-
-        async def frame(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            return await steps.frame(scope, cookies, _query(scope, "e"))
-
-        async def framecheck(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            return await steps.frame_check(scope, cookies, _query(scope, "e"))
+            return await steps.hop(scope, cookies, _first(_query(scope), "e"))
 
         async def bounce(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            return await steps.bounce(scope, cookies, _query(scope, "t"), _query(scope, "peers"))
+            query = _query(scope)
+            return await steps.bounce(scope, cookies, _first(query, "t"), _first(query, "peers"))
 
         async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await receiver(receive)
@@ -54,9 +56,9 @@ class Endpoints:
             return empty()
 
         self.routes: dict[str, tuple[tuple[str, ...], Handler]] = {
+            Endpoint.PULL: (("GET",), pull),
+            Endpoint.AUTHORIZE: (("GET",), authorize),
             Endpoint.HOP: (("GET",), hop),
-            Endpoint.FRAME: (("GET",), frame),
-            Endpoint.FRAMECHECK: (("GET",), framecheck),
             Endpoint.BOUNCE: (("GET",), bounce),
             Endpoint.BACKCHANNEL: (("POST",), backchannel),
             Endpoint.PING: (("GET", "HEAD"), ping),
@@ -87,6 +89,10 @@ class Endpoints:
             return page(500, "Something went wrong", "This site could not complete the sign-in step.")
 
 
-def _query(scope: Scope, name: str) -> str:
-    values = parse_qs(scope.get("query_string", b"").decode("latin-1")).get(name)
+def _query(scope: Scope) -> dict[str, list[str]]:
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
+def _first(query: dict[str, list[str]], name: str) -> str:
+    values = query.get(name)
     return values[0] if values else ""

@@ -58,8 +58,7 @@ class BackchannelReceiver:
         try:
             claims = site.tokens.open(token, Purpose.BACKCHANNEL, ip=None)
         except EnvelopeError as error:
-            self._refuse(str(error.reason))
-            return text(400, f"refused: {error.reason}")  # TEMP: uniform in the next commit
+            return self._refuse(str(error.reason))
         if await site.stores.replay.seen(claims.jti):
             return text(200, "already applied")
         logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)

@@ -1,28 +1,36 @@
-"""The sign-in steps a browser takes through a site: hop, frame, frame check, bounce."""
+"""The sign-in steps a browser takes through a site (protocol v2): pull, authorize, hop,
+and auto mode's bounce. See :mod:`asgi_sessionsync.signin` and docs/design.md."""
 
 from __future__ import annotations
 
 import logging
 import secrets
+from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
-from asgi_sessionsync.cookies import find_cookie
+from asgi_sessionsync.cookies import CookiePolicy, find_cookie
 from asgi_sessionsync.endpoints.reply import Headers, Reply, html, page, redirect, text
 from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
+from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.identity.base import IdentityAdapter
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.pages import frame_result_page
-from asgi_sessionsync.protocol import BouncePayload, Endpoint, FrameCheckPayload, FramePayload, HopPayload
+from asgi_sessionsync.protocol import BouncePayload, ChainPayload, Endpoint, HopPayload, Mode, RequestPayload
 from asgi_sessionsync.sessions import ActiveSession
+from asgi_sessionsync.signin import BIND_LIFETIME, bind_hash, new_bind, take_bind
 from asgi_sessionsync.site import Site
-from asgi_sessionsync.urls import endpoint_url, local_url, safe_return
+from asgi_sessionsync.urls import local_url, origin_of, safe_return
 
 logger = logging.getLogger("asgi_sessionsync.endpoints")
 
 # Authentic envelopes refused for these reasons are skipped: the chain goes on.
 SKIPPABLE = frozenset({EnvelopeFailure.EXPIRED, EnvelopeFailure.NOT_YET_VALID, EnvelopeFailure.IP_MISMATCH})
+NOT_VALID = (
+    "This sign-in link is not valid",
+    "It may have been changed, cut short or used already. Nobody was signed in.",
+)
 
 
 class SignInSteps:
@@ -30,83 +38,218 @@ class SignInSteps:
         self.site = site
         self.identity = identity
         self.cookie_name = site.settings.cookie_name
-        self.frame_ancestors = ("frame-ancestors " + " ".join(site.tokens.all_members())).encode()
+        self.bind_name = site.settings.cookie_name + "-bind"
+        self.pending_name = site.settings.cookie_name + "-sync"
+        self.members = site.tokens.all_members()
+        self.frame_ancestors = ("frame-ancestors " + " ".join(self.members)).encode()
+        policy = site.cookies
+        self._bind_policy = {
+            Mode.PAGE: CookiePolicy(path=policy.path, domain=policy.domain, secure=policy.secure, samesite="lax"),
+            Mode.FRAME: CookiePolicy(path=policy.path, domain=policy.domain, secure=True, samesite="none"),
+        }
+
+    def _navigates(self, scope: Scope, mode: Mode) -> bool:
+        dest = b"iframe" if mode is Mode.FRAME else b"document"
+        return fetch_metadata(scope).navigates_to(dest, scope["method"])
+
+    def _frame_headers(self, mode: Mode) -> Headers:
+        return [(b"content-security-policy", self.frame_ancestors)] if mode is Mode.FRAME else []
+
+    # -- B: ask a peer ------------------------------------------------------------------
+
+    async def pull(self, scope: Scope, cookies: bytes | None, issuer: str, chain: str, mode_name: str) -> Reply:
+        """A peer that has the session sent the browser here: set the bind cookie, ask it."""
+        site = self.site
+        mode = Mode.FRAME if mode_name == Mode.FRAME else Mode.PAGE
+        if not self._navigates(scope, mode):
+            logger.warning("sign-in pull refused: not a %s navigation", "frame" if mode is Mode.FRAME else "top-level")
+            return text(400, "not a navigation", self._frame_headers(mode))
+        entry = site.signin.peer(issuer)
+        if entry is None or not chain:
+            return page(400, *NOT_VALID)
+        nonce, value = new_bind(find_cookie(cookies, self.bind_name))
+        url = site.signin.request_url(
+            entry, bind=bind_hash(nonce), chain=chain, return_url=None, mode=mode, ip=site.address.bind_value(scope)
+        )
+        cookie = self._bind_policy[mode].set(self.bind_name, value, BIND_LIFETIME)
+        return redirect(url, [(b"set-cookie", cookie), *self._frame_headers(mode)])
+
+    # -- A: answer with the session this browser has here --------------------------------
+
+    async def authorize(self, scope: Scope, cookies: bytes | None, token: str) -> Reply:
+        site = self.site
+        ip = site.address.bind_value(scope)
+        nobody = False
+        try:
+            claims = site.tokens.open(token, Purpose.REQUEST, ip=ip)
+        except EnvelopeError as error:
+            if error.claims is None or error.reason not in SKIPPABLE:
+                logger.warning("sign-in request refused: %s", error.reason)
+                return page(400, *NOT_VALID)
+            logger.info("sign-in request answered with nobody (%s)", error.reason)
+            claims, nobody = error.claims, True
+        request = RequestPayload.from_wire(claims.extra)
+        entry = site.signin.peer(claims.issuer)
+        if request is None or entry is None:
+            return page(400, *NOT_VALID)
+        if not self._navigates(scope, request.mode):
+            logger.warning("sign-in request refused: not a navigation")
+            return text(400, "not a navigation", self._frame_headers(request.mode))
+        session = None if nobody else await self._current(scope, cookies)
+        next_url = await self._onward_of_chain(request.chain, session, ip)
+        headers = self._frame_headers(request.mode)
+        if session is None and request.then is not None and not nobody:
+            # Catch-up: nobody here; ask the next peer (a URL the asking peer sealed).
+            onward = safe_return(request.then.url, self.members)
+            if onward is not None:
+                return redirect(f"{onward}?q={request.then.token}", headers)
+        if session is not None:
+            headers.append((b"set-cookie", site.cookies.delete(self.pending_name)))  # its sync is under way
+        network, asker = entry
+        url = site.signin.answer(
+            asker,
+            network.name,
+            request=request,
+            user=session.user if session else "",
+            chain=session.chain if session else "",
+            name=session.name if session else "",
+            next_url=next_url,
+            ip=ip,
+        )
+        return redirect(url, headers)
+
+    async def _onward_of_chain(self, chain_token: str | None, session: ActiveSession | None, ip: str) -> str | None:
+        """For a sign-in this site is carrying: where the browser goes after the asking peer."""
+        if not chain_token:
+            return None
+        try:
+            claims = self.site.tokens.open(chain_token, Purpose.CHAIN, ip=ip)
+        except EnvelopeError as error:
+            logger.info("sign-in chain note refused (%s); the chain ends at the asking site", error.reason)
+            return None
+        chain = ChainPayload.from_wire(claims.extra)
+        if chain is None:
+            return None
+        if session is None or session.sid != chain.sid:
+            # The session that started the chain is gone (signed out meanwhile): send the
+            # browser home, signing no one in on the way.
+            return safe_return(chain.return_url, self.site.origin)
+        return await self.site.signin.onward(chain, session, ip)
+
+    # -- B: the answer arrives --------------------------------------------------------
 
     async def hop(self, scope: Scope, cookies: bytes | None, token: str) -> Reply:
         site = self.site
         try:
             claims = site.tokens.open(token, Purpose.HOP, ip=site.address.bind_value(scope))
         except EnvelopeError as error:
-            onward = site.signin.next_url(error.claims) if error.claims and error.reason in SKIPPABLE else None
-            if onward:
+            skipped = HopPayload.from_wire(error.claims.extra) if error.claims and error.reason in SKIPPABLE else None
+            if skipped is not None and error.claims is not None:
                 logger.info("sign-in hop skipped here (%s); chain continues", error.reason)
-                return redirect(onward)
+                return self._go_on(skipped, error.claims.issuer, [])
             logger.warning("sign-in hop refused: %s", error.reason)
-            return page(
-                400,
-                "This sign-in link is not valid",
-                "It may have been changed or cut short. Signing in on this site was skipped.",
-            )
-        onward = site.signin.next_url(claims) or local_url(site.origin, "/")
+            return page(400, *NOT_VALID)
+        hop = HopPayload.from_wire(claims.extra)
+        if hop is None:
+            return page(400, *NOT_VALID)
+        if not self._navigates(scope, hop.mode):
+            logger.warning("sign-in hop refused: not a navigation; nobody signed in")
+            return text(400, "not a navigation", self._frame_headers(hop.mode))
+        bound, rest = take_bind(find_cookie(cookies, self.bind_name), hop.bind)
+        policy = self._bind_policy[hop.mode]
+        headers: Headers = [
+            (b"set-cookie", policy.set(self.bind_name, rest, BIND_LIFETIME) if rest else policy.delete(self.bind_name))
+        ]
+        if not bound:
+            logger.warning("sign-in hop refused: this browser did not ask for it (bind cookie missing or other)")
+            if hop.next_url is None and hop.mode is Mode.PAGE:
+                # Maybe a client that keeps no cookies: a link, not a redirect, so it cannot loop.
+                onward = safe_return(hop.return_url, site.origin) or local_url(site.origin, "/")
+                return page(200, "Continue", "Signing in on this site was skipped.", link=onward)
+            return self._go_on(hop, claims.issuer, headers)
         if not await site.stores.replay.use(claims.jti, claims.expires_at + site.settings.clock_skew):
             logger.info("sign-in hop skipped here (already used); chain continues")
-            return redirect(onward)
-        hop = HopPayload.from_wire(claims.extra)
-        _, cookies_set = await self._sign_in_here(scope, cookies, claims, hop.chain, hop.name, "hop")
-        return redirect(onward, cookies_set)
+            return self._go_on(hop, claims.issuer, headers)
+        session = None
+        if claims.subject:
+            session, cookies_set = await self._sign_in_here(scope, cookies, claims, hop)
+            headers += cookies_set
+        return self._go_on(hop, claims.issuer, headers, signed_in=session is not None)
 
-    async def frame(self, scope: Scope, cookies: bytes | None, token: str) -> Reply:
+    def _go_on(self, hop: HopPayload, issuer: str, headers: Headers, *, signed_in: bool = False) -> Reply:
+        if hop.mode is Mode.FRAME:
+            return self._frame_result(signed_in, issuer, headers)
         site = self.site
-        try:
-            claims = site.tokens.open(token, Purpose.FRAME, ip=site.address.bind_value(scope))
-        except EnvelopeError as error:
-            logger.warning("frame sign-in refused: %s", error.reason)
-            if error.claims is not None:
-                return self._frame_result(False, error.claims.issuer)
-            return text(400, "invalid sign-in frame", [(b"content-security-policy", self.frame_ancestors)])
-        if not await site.stores.replay.use(claims.jti, claims.expires_at + site.settings.clock_skew):
-            return self._frame_result(False, claims.issuer)
-        frame = FramePayload.from_wire(claims.extra)
-        session, headers = await self._sign_in_here(scope, cookies, claims, frame.chain, frame.name, "frame")
-        if session is None:
-            return self._frame_result(False, claims.issuer)
-        check = site.tokens.seal_for_self(
-            Purpose.STATE,
-            subject=session.user,
-            ttl=site.settings.hop_lifetime,
-            ip=site.address.bind_value(scope),
-            extra=FrameCheckPayload(session.sid, claims.issuer).to_wire(),
+        onward = (
+            safe_return(hop.next_url, issuer)
+            or self._next_pull(hop.next_url)
+            or safe_return(hop.return_url, site.origin)
+            or local_url(site.origin, "/")
         )
-        location = endpoint_url(site.origin, site.prefix, Endpoint.FRAMECHECK, f"e={check}")
-        return redirect(location, [*headers, (b"content-security-policy", self.frame_ancestors)])
+        return redirect(onward, headers)
 
-    async def frame_check(self, scope: Scope, cookies: bytes | None, token: str) -> Reply:
-        site = self.site
-        try:
-            claims = site.tokens.open(token, Purpose.STATE, ip=site.address.bind_value(scope))
-        except EnvelopeError as error:
-            logger.warning("frame check refused: %s", error.reason)
-            return text(400, "invalid frame check", [(b"content-security-policy", self.frame_ancestors)])
-        check = FrameCheckPayload.from_wire(claims.extra)
-        current = await self._current(scope, cookies)
-        stuck = current is not None and current.sid == check.sid
-        if not stuck:
-            # The browser refused the cookie (third-party cookies blocked): this session
-            # can never be used, so end it rather than leave it looking active.
-            await site.sessions.end(check.sid, "cookie refused in frame")
-        return self._frame_result(stuck, check.parent)
+    def _next_pull(self, url: str | None) -> str | None:
+        """The next step of a chain the issuer is carrying: another site's ``pull`` (maybe
+        one this site does not know, in another of the issuer's networks). Nothing but a
+        ``pull`` step, so that no peer can use this site as an open redirect."""
+        if url is None or safe_return(url, origin_of(url)) is None:
+            return None
+        path = urlsplit(url).path
+        return url if path.endswith(self.site.prefix + Endpoint.PULL) else None
 
-    def _frame_result(self, ok: bool, parent: str) -> Reply:
+    def _frame_result(self, ok: bool, parent: str, headers: Headers) -> Reply:
         nonce = secrets.token_urlsafe(16)
         policy = f"{self.frame_ancestors.decode()}; script-src 'nonce-{nonce}'; default-src 'none'"
         body = frame_result_page(ok=ok, peer_origin=self.site.origin, parent_origin=parent, nonce=nonce)
-        return html(200, body, [(b"content-security-policy", policy.encode())])
+        return html(200, body, [*headers, (b"content-security-policy", policy.encode())])
+
+    async def _sign_in_here(
+        self, scope: Scope, cookies: bytes | None, claims: Claims, hop: HopPayload
+    ) -> tuple[ActiveSession | None, Headers]:
+        """Make the user a peer vouches for signed in here; return the session and its cookies."""
+        site = self.site
+        issuer = claims.issuer
+        via = f"{'frame' if hop.mode is Mode.FRAME else 'hop'} from {issuer}"
+        user = await site.sessions.ensure_user(claims.subject, name=hop.name, vouched_by=issuer)
+        if user is None:
+            logger.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
+            return None, []
+        if issuer not in site.settings.trusted_for_privileged and await self._privileged(user.email, user.role):
+            logger.warning(
+                "sign-in of %s from %s refused: a privileged account here, and that peer is not trusted for it "
+                "(SESSIONSYNC_TRUSTED_FOR_PRIVILEGED)",
+                user.email,
+                issuer,
+            )
+            return None, []
+        current = await self._current(scope, cookies)
+        if current is not None:
+            if current.user == user.email and current.chain == hop.chain:
+                return current, []
+            if current.user != user.email:
+                logger.warning(
+                    "sign-in of %s from %s skipped: this browser is signed in here as another user", user.email, issuer
+                )
+                return None, []
+            await site.sessions.end(current.sid, f"replaced by sign-in {via}")
+        session, token = await site.sessions.start_synced(user, chain=hop.chain, scope=scope, via=via)
+        cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
+        app_login = await self.identity.login_cookies(user)
+        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_login)]
+
+    async def _privileged(self, email: str, role: str) -> bool:
+        if role in self.site.settings.privileged_roles:
+            return True
+        check = getattr(self.identity, "is_privileged", None)
+        return bool(check is not None and await check(email))
+
+    # -- A, auto mode: the peers whose frame failed ----------------------------------------
 
     async def bounce(self, scope: Scope, cookies: bytes | None, token: str, peers: str) -> Reply:
         site = self.site
         ip = site.address.bind_value(scope)
         try:
-            claims = site.tokens.open(token, Purpose.STATE, ip=ip)
+            claims = site.tokens.open(token, Purpose.BOUNCE, ip=ip)
         except EnvelopeError as error:
             logger.warning("bounce refused: %s", error.reason)
             return page(400, "This link is not valid", "Signing in on the other sites was skipped.")
@@ -116,34 +259,11 @@ class SignInSteps:
         if current is None or current.sid != state.sid:
             return redirect(back)
         wanted = [o for o in peers.split() if o]
-        chain = site.signin.hop_chain(
-            await site.signin.reachable_peers(wanted), session=current, return_url=back, ip=ip
-        )
-        return redirect(chain or back)
+        first = await site.signin.start_chain(current, return_url=back, ip=ip, origins=wanted)
+        return redirect(first or back)
 
     async def _current(self, scope: Scope, cookies: bytes | None) -> ActiveSession | None:
         token = find_cookie(cookies, self.cookie_name)
         if token is None:
             return None
         return await self.site.sessions.resolve(token, self.site.address.bind_value(scope))
-
-    async def _sign_in_here(
-        self, scope: Scope, cookies: bytes | None, claims: Claims, chain: str, name: str, step: str
-    ) -> tuple[ActiveSession | None, Headers]:
-        """Make the user a peer vouches for signed in here; return the session and its cookies."""
-        site = self.site
-        issuer = claims.issuer
-        via = f"{step} from {issuer}"
-        user = await site.sessions.ensure_user(claims.subject, name=name, vouched_by=issuer)
-        if user is None:
-            logger.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
-            return None, []
-        current = await self._current(scope, cookies)
-        if current is not None:
-            if current.user == user.email and current.chain == chain:
-                return current, []
-            await site.sessions.end(current.sid, f"replaced by sign-in {via}")
-        session, token = await site.sessions.start(user, chain=chain or None, scope=scope, via=via)
-        cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
-        app_login = await self.identity.login_cookies(user)
-        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_login)]

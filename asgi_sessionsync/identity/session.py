@@ -112,6 +112,12 @@ class SessionIdentity:
             return before, ""
         return intent[1], intent[2]
 
+    def signed_in_again(self, scope: Scope) -> bool:
+        """Whether the app called :func:`sign_in` in this request (even for the user
+        already signed in: every sign-in gets a new session id)."""
+        intent = scope.get(INTENT)
+        return intent is not None and intent[0] == "in"
+
     async def login_cookies(self, user: User) -> list[bytes]:
         return []
 

@@ -75,4 +75,4 @@ class StarletteSessionIdentity(AppCookieLogin):
     async def login_cookies(self, user: User) -> list[bytes]:
         data = b64encode(json.dumps({self.user_key: user.email}).encode("utf-8"))
         signed = self._signer.sign(data).decode("utf-8")
-        return [self.policy.set(self.cookie_name, signed, self.max_age or 14 * 24 * 3600)]
+        return [self.policy.set(self.cookie_name, signed, self.max_age)]

@@ -56,7 +56,8 @@ async def test_site_mounted_under_a_sub_path_shares_login_both_ways() -> None:
     browser = net.browser()
     landed = await browser.sign_in("f", *FRANK)
     assert str(landed.url) == "https://f.example/shop/"
-    assert [r.url.path for r in landed.history][1:] == ["/_sessionsync/hop", "/_sessionsync/hop"]
+    steps = ["/_sessionsync/pull", "/shop/_sessionsync/authorize", "/_sessionsync/hop"]
+    assert [r.url.path for r in landed.history][1:] == steps * 2
     assert await browser.everyone() == {"a": FRANK[0], "c": FRANK[0], "f": FRANK[0]}
     await browser.sign_out("a")
     assert await browser.everyone() == {"a": None, "c": None, "f": None}
