@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from asgi_sessionsync.cookies import CookiePolicy
 from asgi_sessionsync.identity.base import IdentityAdapter
 from asgi_sessionsync.identity.session import SessionIdentity, SyncUser, sign_in, sign_out
-
-from asgi_sessionsync.cookies import CookiePolicy
 
 if TYPE_CHECKING:
     from asgi_sessionsync.settings import Settings
