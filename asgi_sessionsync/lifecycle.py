@@ -31,11 +31,16 @@ class Worker:
         self._cancel: anyio.CancelScope | None = None
         self._task: asyncio.Task[None] | None = None  # when started without lifespan
 
-    def ensure_started(self) -> None:
-        """At the first request: start the worker if lifespan did not."""
+    async def _derive_keys(self) -> None:
+        # scrypt costs tens of ms per secret: never on the event loop.
+        await anyio.to_thread.run_sync(self.site.tokens.keychain.derive)
+
+    async def ensure_started(self) -> None:
+        """At the first request: derive the keys and start the worker if lifespan did not."""
         if self.started:
             return
         self.started = True
+        await self._derive_keys()
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not asyncio (trio)
@@ -60,6 +65,7 @@ class Worker:
                 message: Message = await receive()
                 if message["type"] == "lifespan.startup" and not self.started:
                     self.started = True
+                    await self._derive_keys()
                     group.start_soon(self._run)
                 elif message["type"] == "lifespan.shutdown":
                     await self.aclose()

@@ -122,7 +122,7 @@ class SessionSyncMiddleware:
         await self.worker.aclose()
 
     async def _http(self, scope: Scope, receive: Receive, send: Send, cookies: bytes | None) -> None:
-        self.worker.ensure_started()
+        await self.worker.ensure_started()
         path: str = scope["path"]
         if self.prefix in path:
             root: str = scope.get("root_path", "")
