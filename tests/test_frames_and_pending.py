@@ -21,22 +21,17 @@ from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in
+from asgi_sessionsync import SessionSyncMiddleware, Settings, sign_in
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.stores import memory_stores
-from demo.sites import Site
-from tests.sites import URLS, Browser, InProcessNetwork, make_sites
-
-ALICE = ("alice@example.com", "wonderland")
-Sites = tuple[InProcessNetwork, dict[str, Site]]
+from asgi_sessionsync.testing import SiteNetwork
+from tests.constants import ALICE
+from tests.sites import URLS, Browser, InProcessNetwork, Sites, make_sites, site_pair, three_sites
 
 
 @pytest.fixture(params=["frame", "auto"])
 async def frame_sites(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sites]:
-    network, built = await make_sites(tmp_path, sync_mode=request.param)
-    yield network, built
-    for site in built.values():
-        await site.app.aclose()
+    async with three_sites(tmp_path, sync_mode=request.param) as net:
+        yield site_pair(net)
 
 
 def frame_urls(page: str) -> list[str]:
@@ -130,25 +125,9 @@ async def make_api_network() -> tuple[InProcessNetwork, SessionSyncMiddleware, S
         user = request.user.email if request.user.is_authenticated else "nobody"
         return PlainTextResponse(f"user: {user}")
 
-    secret = generate_secret()
-    network = InProcessNetwork()
-    common = {"secret_keys": [secret], "store": "memory://"}
     app = Starlette(routes=[Route("/api/login", api_login, methods=["POST"]), Route("/", page)])
-    a = SessionSyncMiddleware(
-        app,
-        Settings.from_env({}, env_file=None, site_url=URLS["a"], peers=[Peer(URLS["b"])], **common),
-        stores=memory_stores(),
-        transport=network,
-    )
-    b = SessionSyncMiddleware(
-        Starlette(routes=[Route("/", page)]),
-        Settings.from_env({}, env_file=None, site_url=URLS["b"], peers=[Peer(URLS["a"])], **common),
-        stores=memory_stores(),
-        transport=network,
-    )
-    network.add(["a.example"], a)
-    network.add(["b.example"], b)
-    return network, a, b
+    net = SiteNetwork({"a": app, "b": Starlette(routes=[Route("/", page)])}, urls={"a": URLS["a"], "b": URLS["b"]})
+    return net.network, net.sites["a"], net.sites["b"]
 
 
 async def test_sign_in_by_api_starts_the_chain_at_the_next_page_navigation() -> None:

@@ -9,19 +9,16 @@ import httpx
 
 from asgi_sessionsync.envelope import seal
 from asgi_sessionsync.keys import Purpose
-from demo.sites import Site
-from tests.sites import URLS, Browser, InProcessNetwork
-
-Sites = tuple[InProcessNetwork, dict[str, Site]]
-ALICE = ("alice@example.com", "wonderland")
+from tests.constants import ALICE
+from tests.sites import URLS, Browser, InProcessNetwork, Site, Sites, hidden_fields
 
 
 async def first_hop(network: InProcessNetwork) -> tuple[Browser, str]:
     """Sign alice in on A without following the chain; return the browser and B's hop URL."""
     browser = Browser(network)
-    response = await browser.client.post(
-        f"{URLS['a']}/login", data={"email": ALICE[0], "password": ALICE[1], "next": "/"}, follow_redirects=False
-    )
+    form = await browser.get(f"{URLS['a']}/login")
+    fields = {**hidden_fields(form), "email": ALICE[0], "password": ALICE[1], "next": "/"}
+    response = await browser.submit(f"{URLS['a']}/login", fields, from_page=form, follow_redirects=False)
     assert response.status_code == 303
     location = response.headers["location"]
     assert location.startswith(f"{URLS['b']}/_sessionsync/hop?e=v1.")

@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from asgi_sessionsync.stores import User
-from demo.sites import Site
-from tests.sites import URLS, Browser, InProcessNetwork
-
-Sites = tuple[InProcessNetwork, dict[str, Site]]
-ALICE = ("alice@example.com", "wonderland")
-BOB = ("bob@example.com", "builder")
+from tests.constants import ALICE, BOB
+from tests.sites import URLS, Browser, Sites
 
 
 async def test_sign_in_on_a_signs_in_everywhere_and_returns_to_the_page_asked_for(
