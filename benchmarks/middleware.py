@@ -24,8 +24,8 @@ from starlette.middleware.sessions import SessionMiddleware
 from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
+from asgi_sessionsync.testing import SiteNetwork
 from benchmarks.timing import machine, per_call_async, us
-from tests.sites import InProcessNetwork
 
 Scope = dict[str, Any]
 Message = dict[str, Any]
@@ -175,28 +175,16 @@ async def per_request(number: int, rounds: int) -> list[Row]:
     return rows
 
 
-def peer_network(secret: str) -> tuple[InProcessNetwork, SessionSyncMiddleware]:
-    """Site B, a real peer in an in-process network, answering A's health checks and hops."""
-    network = InProcessNetwork()
-    peer = SessionSyncMiddleware(
-        make_app(HTML, b"text/html"),
-        Settings.from_env(
-            {}, env_file=None, site_url=PEER, secret_keys=[secret], peers=[Peer(SITE)], store="memory://"
-        ),
-        stores=memory_stores(),
-        transport=network,
-    )
-    network.add(["b.example"], peer)
-    return network, peer
+def with_peer(app: Any, secret: str) -> SiteNetwork:
+    """Site A wrapping ``app`` and site B, a real peer answering A's health checks and
+    hops, in an in-process network."""
+    return SiteNetwork({"a": app, "b": make_app(HTML, b"text/html")}, urls={"a": SITE, "b": PEER}, secret=secret)
 
 
 async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
     """The rare, heavy paths: a sign-in that injects the chain, and a hop on a peer."""
-    secret = generate_secret()
-    network, peer = peer_network(secret)
-    signer = SessionSyncMiddleware(
-        make_app(HTML, b"text/html", signs_in=True), sync_settings(secret), stores=memory_stores(), transport=network
-    )
+    net = with_peer(make_app(HTML, b"text/html", signs_in=True), generate_secret())
+    signer, peer = net.sites["a"], net.sites["b"]
     results = [
         (
             "sign-in answered with HTML: session + chain injected",
@@ -228,8 +216,7 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
             await per_call_async(hop, number=number // 4, rounds=rounds),
         )
     )
-    await signer.aclose()
-    await peer.aclose()
+    await net.aclose()
     return results
 
 
@@ -263,17 +250,12 @@ async def streaming(size: int = 10 * 1024 * 1024, chunk: int = 64 * 1024) -> lis
         tracemalloc.stop()
         return best, peak
 
-    network, peer = peer_network(secret)
     results = []
     for label, signs_in in (("10 MB HTML, nothing to inject", False), ("10 MB HTML, sign-in: chain injected", True)):
         bare_time, bare_peak = await run(streaming_app(signs_in=False))
-        wrapped = SessionSyncMiddleware(
-            streaming_app(signs_in), sync_settings(secret), stores=memory_stores(), transport=network
-        )
-        time_wrapped, peak_wrapped = await run(wrapped)
-        await wrapped.aclose()
+        async with with_peer(streaming_app(signs_in), secret) as net:
+            time_wrapped, peak_wrapped = await run(net.sites["a"])
         results.append((label, bare_time, time_wrapped, peak_wrapped - bare_peak))
-    await peer.aclose()
     return results
 
 
