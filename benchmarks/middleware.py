@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import Message, Receive, Scope, Send
 
 from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in
 from asgi_sessionsync.keys import generate_secret
@@ -27,8 +28,6 @@ from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
 from asgi_sessionsync.testing import SiteNetwork
 from benchmarks.timing import machine, per_call_async, us
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
 HTML = b"<!doctype html><html><head><title>t</title></head><body><h1>Hello</h1></body></html>"
 TEXT = b"Hello, world"
 SITE, PEER = "https://a.example", "https://b.example"
@@ -38,7 +37,7 @@ CLIENT = ("203.0.113.7", 40000)
 def make_app(body: bytes, content_type: bytes, *, touch_session: bool = False, signs_in: bool = False) -> Any:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
 
-    async def app(scope: Scope, receive: Any, send: Any) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if touch_session:
             scope["session"]["n"] = scope["session"].get("n", 0) + 1
         if signs_in:
@@ -101,7 +100,7 @@ async def session_cookie(mw: SessionSyncMiddleware) -> str:
         captured.append(message)
 
     await login(scope_for("/login"), _receive, send)
-    cookie = next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode()
+    cookie: str = next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode()
     await login.site.client.aclose()  # the stores are shared with ``mw``: leave them open
     return cookie.split(";", 1)[0]
 
@@ -113,7 +112,8 @@ async def starlette_cookie(app: Any) -> str:
         captured.append(message)
 
     await app(scope_for(), _receive, send)
-    return next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode().split(";", 1)[0]
+    cookie: str = next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode()
+    return cookie.split(";", 1)[0]
 
 
 Row = tuple[str, float, float | None, float | None, float | None]
@@ -227,7 +227,7 @@ async def streaming(size: int = 10 * 1024 * 1024, chunk: int = 64 * 1024) -> lis
     count = size // chunk
 
     def streaming_app(signs_in: bool) -> Any:
-        async def app(scope: Scope, receive: Any, send: Any) -> None:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if signs_in:
                 sign_in(scope, "alice@example.com")
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})

@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Message
 from starlette.websockets import WebSocket
 
 from asgi_sessionsync import SessionSyncMiddleware, Settings, sign_in
@@ -40,7 +42,7 @@ def frame_urls(page: str) -> list[str]:
 
 async def load_frames(
     network: InProcessNetwork, browser: Browser, page: str, *, cookies_allowed: bool
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """Load each injected frame as the browser would; return what each told its parent."""
     verdicts = []
     for url in frame_urls(page):
@@ -183,13 +185,13 @@ async def test_websocket_routes_work_and_see_the_signed_in_user() -> None:
             "server": ("a.example", 443),
             "subprotocols": [],
         }
-        inbox = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
-        sent: list[dict[str, object]] = []
+        inbox: list[Message] = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
+        sent: list[Message] = []
 
-        async def receive() -> dict[str, object]:
+        async def receive() -> Message:
             return inbox.pop(0)
 
-        async def send(message: dict[str, object]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
 
         await app(scope, receive, send)

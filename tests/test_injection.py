@@ -7,16 +7,14 @@ middleware sends on.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from starlette.applications import Starlette
+from starlette.types import Message, Receive, Scope, Send
 
 from asgi_sessionsync import sign_in
 from asgi_sessionsync.injection import HTMLInjector
 from asgi_sessionsync.testing import SiteNetwork
 
-Message = dict[str, Any]
 HOP = b"https://b.example/_sessionsync/hop?e=v1."
 
 
@@ -34,7 +32,7 @@ async def respond(messages: list[Message], *, mode: str = "bounce") -> tuple[lis
     sent: list[Message] = []
     seen_at_each: list[list[Message]] = []
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         sign_in(scope, "x@example.com")
         for message in messages:
             await send(message)

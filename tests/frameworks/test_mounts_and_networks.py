@@ -20,7 +20,7 @@ def subpath_app() -> Starlette:
     """A site that lives under a sub-path and builds its URLs from ``root_path``."""
 
     def here(request: Request, path: str) -> str:
-        return request.scope.get("root_path", "") + path
+        return str(request.scope.get("root_path", "")) + path
 
     async def index(request: Request) -> Response:
         return HTMLResponse(home(request.user.email if request.user.is_authenticated else None))
