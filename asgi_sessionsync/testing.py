@@ -345,8 +345,12 @@ class CookieJar:
         for cookie in self._select(domain, path, name):
             self._cookies.pop((cookie.domain, cookie.path, cookie.name), None)
 
-    def header(self, url: httpx.URL, context: _Context, *, third_party_cookies: bool = True) -> str | None:
-        """The ``Cookie`` header a request to ``url`` carries in ``context``."""
+    def header(
+        self, url: httpx.URL, context: _Context | None = None, *, third_party_cookies: bool = True
+    ) -> str | None:
+        """The ``Cookie`` header a request to ``url`` carries (in ``context``: by
+        default a same-site top-level request, which takes every cookie that matches)."""
+        context = context or _ANY_CONTEXT
         now = time.time()
         chosen = [
             c
@@ -359,10 +363,18 @@ class CookieJar:
         return "; ".join(f"{c.name}={c.value}" for c in chosen)
 
     def store(
-        self, headers: Iterable[str], url: httpx.URL, context: _Context, *, third_party_cookies: bool = True
+        self,
+        headers: Iterable[str],
+        url: httpx.URL | str,
+        context: _Context | None = None,
+        *,
+        third_party_cookies: bool = True,
     ) -> None:
         """Keep (or delete) what ``Set-Cookie`` headers of a response from ``url`` say,
-        as far as the browser accepts them in ``context``."""
+        as far as the browser accepts them in ``context`` (by default a same-site
+        top-level response, which may set anything)."""
+        context = context or _ANY_CONTEXT
+        url = httpx.URL(url)
         now = time.time()
         for header in headers:
             cookie = _parse_set_cookie(header, url, now)
