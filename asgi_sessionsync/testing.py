@@ -653,7 +653,8 @@ class Browser:
     ``client`` is an httpx client sharing this browser's cookies and address but
     sending only what it is given (no Fetch Metadata): for requests a browser would
     not make, or to look at one answer (``follow_redirects=False``). Its ``cookies``
-    are a view of :attr:`cookies`.
+    are a view of :attr:`cookies`. The ``Cookie`` header of every request, through
+    ``client`` or not, comes from the jar (one given in ``headers`` is replaced).
     """
 
     def __init__(
