@@ -11,7 +11,9 @@ Both follow one page contract, the one :class:`~asgi_sessionsync.testing.Browser
 - ``GET /account`` shows ``<h1>Account of EMAIL</h1>``, or a 303 to the login form.
 
 CSRF is a double-submit token: a ``kit-csrf`` cookie (``SameSite=Lax``) and the same value
-in the forms; a ``POST`` without both gets a 403.
+in the forms; a ``POST`` without both gets a 403. ``csrf_check=False`` still renders the
+field but accepts any post, for tests of what the middleware does with a sign-in that an
+unprotected app accepted (login CSRF from another site, a script's raw ``POST``).
 
 :func:`login_app` signs in through the middleware (``sign_in``/``sign_out``);
 :func:`session_login_app` is an ordinary ``request.session`` app that knows nothing of the
@@ -162,6 +164,8 @@ def _site(
     current: Callable[[Request], str | None],
     log_in: Callable[[Request, str], None],
     log_out: Callable[[Request], None],
+    *,
+    csrf_check: bool,
     middleware: list[Middleware] | None = None,
 ) -> Starlette:
     async def home(request: Request) -> Response:
@@ -174,7 +178,7 @@ def _site(
         if request.method == "GET":
             return pages.login_form(request, _safe_next(request.query_params.get("next")))
         form = await _form(request)
-        if not pages.csrf_ok(request, form):
+        if csrf_check and not pages.csrf_ok(request, form):
             return PlainTextResponse("CSRF check failed", status_code=403)
         next_path = _safe_next(form.get("next"))
         email = accounts.check(form.get("email", ""), form.get("password", ""))
@@ -184,7 +188,7 @@ def _site(
         return RedirectResponse(_here(request, next_path), status_code=303)
 
     async def logout(request: Request) -> Response:
-        if not pages.csrf_ok(request, await _form(request)):
+        if csrf_check and not pages.csrf_ok(request, await _form(request)):
             return PlainTextResponse("CSRF check failed", status_code=403)
         log_out(request)
         return RedirectResponse(_here(request, "/"), status_code=303)
@@ -199,7 +203,11 @@ def _site(
 
 
 def login_app(
-    site: str, accounts: Mapping[str, str] | None = None, others: Mapping[str, str] | None = None
+    site: str,
+    accounts: Mapping[str, str] | None = None,
+    others: Mapping[str, str] | None = None,
+    *,
+    csrf_check: bool = True,
 ) -> Starlette:
     """A site whose login is the middleware's own session: ``sign_in``/``sign_out`` and
     ``request.user``. Wrap it in :class:`~asgi_sessionsync.SessionSyncMiddleware`
@@ -207,7 +215,7 @@ def login_app(
 
     ``site`` names it on its pages; ``accounts`` maps email → password (none: users only
     arrive from peers); ``others`` maps the other sites' names to their URLs, linked
-    from every page."""
+    from every page; ``csrf_check=False`` accepts posts without the CSRF token."""
 
     def current(request: Request) -> str | None:
         user = request.user
@@ -219,7 +227,7 @@ def login_app(
     def log_out(request: Request) -> None:
         sign_out(request)
 
-    return _site(_Pages(site, others or {}), _Accounts(accounts or {}), current, log_in, log_out)
+    return _site(_Pages(site, others or {}), _Accounts(accounts or {}), current, log_in, log_out, csrf_check=csrf_check)
 
 
 def session_login_app(
@@ -229,6 +237,7 @@ def session_login_app(
     *,
     secret_key: str,
     user_key: str = "user",
+    csrf_check: bool = True,
 ) -> Starlette:
     """An ordinary Starlette app with its own ``request.session`` login (Starlette's
     ``SessionMiddleware`` with ``secret_key``; the email under ``user_key``); it knows
@@ -252,5 +261,6 @@ def session_login_app(
         current,
         log_in,
         log_out,
-        [Middleware(SessionMiddleware, secret_key=secret_key)],
+        csrf_check=csrf_check,
+        middleware=[Middleware(SessionMiddleware, secret_key=secret_key)],
     )

@@ -347,3 +347,11 @@ async def test_login_app_refuses_a_wrong_password_and_a_post_without_its_csrf_to
             "/login", {**hidden_fields(form), "email": ALICE[0], "password": ALICE[1]}, from_page=form
         )
         assert str(right.url) == f"{net.urls['a']}/account" and "Account of alice@example.com" in right.text
+
+
+async def test_login_app_without_its_csrf_check_takes_a_bare_post_as_an_unprotected_app_would() -> None:
+    async with SiteNetwork({"a": login_app("a", dict([ALICE]), csrf_check=False)}) as net:
+        browser = net.browser()
+        fields = {"email": ALICE[0], "password": ALICE[1], "next": "/"}
+        landed = await browser.submit(f"{net.urls['a']}/login", fields, from_page="https://evil.example/")
+        assert "Signed in as alice@example.com" in landed.text
