@@ -83,11 +83,15 @@ class Worker:
             task.cancel()
         return task
 
-    async def aclose(self) -> None:
-        """Stop the worker; close the HTTP client and the stores."""
+    async def stop(self) -> None:
+        """Stop the worker (the site stays open)."""
         task = self._stop()
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.started = False
+
+    async def aclose(self) -> None:
+        """Stop the worker; close the HTTP client and the stores."""
+        await self.stop()
         await self.site.aclose()

@@ -47,16 +47,25 @@ class SessionPayload(NamedTuple):
     chain: str
     name: str
     role: str
+    shared: bool = True  # False: a login that stays on this site (adopted, or cross-site)
+    network: str | None = None  # a login that came from a peer is shared in that network only
 
     def to_wire(self) -> Wire:
-        return {"s": self.sid, "c": self.chain, "n": self.name, "r": self.role}
+        wire: Wire = {"s": self.sid, "c": self.chain, "n": self.name, "r": self.role}
+        if not self.shared:
+            wire["l"] = True
+        if self.network is not None:
+            wire["w"] = self.network
+        return wire
 
     @classmethod
     def from_wire(cls, extra: Mapping[str, Any]) -> SessionPayload | None:
         sid = _str(extra, "s")
         if not sid:
             return None
-        return cls(sid, _text(extra, "c"), _text(extra, "n"), _text(extra, "r"))
+        return cls(
+            sid, _text(extra, "c"), _text(extra, "n"), _text(extra, "r"), extra.get("l") is not True, _str(extra, "w")
+        )
 
 
 class Mode(enum.StrEnum):

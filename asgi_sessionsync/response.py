@@ -84,14 +84,19 @@ class IdentityChange:
             user = await site.sessions.ensure_user(after, name=name)
             assert user is not None  # the app itself vouches: always provisioned
             adopting = after == state.adopted
-            via = "adopted from the app's own login" if adopting else "login"
-            session, token = await site.sessions.start(user, chain=None, scope=scope, via=via)
+            cross_site = not adopting and fetch_metadata(scope).is_cross_site(site.origin)
+            if cross_site:
+                # Login CSRF on one site must not become a login everywhere.
+                logger.warning("sign-in of %s came from another site's page: kept on this site", after)
+            via = "adopted from the app's own login" if adopting else "cross-site login" if cross_site else "login"
+            local = adopting or cross_site
+            session, token = await site.sessions.start(user, chain=None, scope=scope, via=via, shared=not local)
             cookie = site.cookies.set(mw.cookie_name, token, int(site.settings.session_lifetime))
             cookies.append((b"set-cookie", cookie))
             # An app login the middleware did not see being made (from before it was
             # installed, or a stolen app cookie) is recorded here but never synced: one
             # site's cookie must not become a login everywhere.
-            if not adopting:
+            if not local:
                 headers, snippet, wait = await self._start_sync(message, headers, session)
                 if wait:
                     pending = (b"set-cookie", self._pending_cookie(session))
@@ -123,10 +128,6 @@ class IdentityChange:
         if not site.peers:
             return headers, None, False
         meta = fetch_metadata(scope)
-        if meta.is_cross_site(site.origin):
-            # Login CSRF on one site must not become a login everywhere.
-            logger.warning("sign-in of %s came from another site's page: kept on this site, not synced", session.user)
-            return headers, None, False
         if meta.sent and meta.mode != b"navigate":
             return headers, None, True  # fetch(), XHR: the next top-level navigation starts it
         mode = site.settings.sync_mode

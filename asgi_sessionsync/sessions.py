@@ -38,6 +38,12 @@ class ActiveSession(NamedTuple):
     name: str
     role: str
     chain: str
+    # False for a login that must stay on this site: adopted from the app's own cookie,
+    # or made by a request from another site. Such a session is never vouched for.
+    shared: bool = True
+    # The network a peer's sign-in came through: vouched for in that network only, so
+    # that sign-in never crosses from one network into another. None: this site's own.
+    network: str | None = None
 
 
 class Sessions:
@@ -70,8 +76,18 @@ class Sessions:
             )
         )
 
-    async def start(self, user: User, *, chain: str | None, scope: Scope, via: str) -> tuple[ActiveSession, str]:
-        """Record a new session; return it and the value of its cookie."""
+    async def start(
+        self,
+        user: User,
+        *,
+        chain: str | None,
+        scope: Scope,
+        via: str,
+        shared: bool = True,
+        network: str | None = None,
+    ) -> tuple[ActiveSession, str]:
+        """Record a new session; return it and the value of its cookie. ``shared`` False
+        keeps it on this site: no peer is ever told of it."""
         now = time.time()
         host = self.address.host(scope) or ""
         record = SessionRecord(
@@ -91,19 +107,21 @@ class Sessions:
             subject=user.email,
             ttl=self.settings.session_lifetime,
             ip=self.address.binding.value(host or None),
-            extra=SessionPayload(record.sid, record.chain, user.name, user.role).to_wire(),
+            extra=SessionPayload(record.sid, record.chain, user.name, user.role, shared, network).to_wire(),
         )
         logger.info("session started for %s via %s", user.email, via)
-        return ActiveSession(record.sid, user.email, user.name, user.role, record.chain), token
+        return ActiveSession(record.sid, user.email, user.name, user.role, record.chain, shared, network), token
 
-    async def start_synced(self, user: User, *, chain: str, scope: Scope, via: str) -> tuple[ActiveSession, str]:
+    async def start_synced(
+        self, user: User, *, chain: str, scope: Scope, via: str, network: str
+    ) -> tuple[ActiveSession, str]:
         """A session that a peer's sign-in made here. Any other session of the same chain
         on this site is ended first: a chain is one browser, so those are orphans (their
         cookie was lost, for example purged by the browser's bounce-tracking protection)."""
         await self.stores.sessions.end_user(
             user.email, reason="replaced: this browser synced the same sign-in again", when=time.time(), chain=chain
         )
-        return await self.start(user, chain=chain, scope=scope, via=via)
+        return await self.start(user, chain=chain, scope=scope, via=via, network=network)
 
     async def resolve(self, token: str, ip: str) -> ActiveSession | None:
         """The active session a cookie names, or None (invalid, expired, ended, other IP).
@@ -126,7 +144,9 @@ class Sessions:
             payload = SessionPayload.from_wire(claims.extra)
             if payload is None:
                 return None
-            session = ActiveSession(payload.sid, claims.subject, payload.name, payload.role, payload.chain)
+            session = ActiveSession(
+                payload.sid, claims.subject, payload.name, payload.role, payload.chain, payload.shared, payload.network
+            )
             if len(self._opened) >= OPENED_MAX:
                 del self._opened[next(iter(self._opened))]
             self._opened[key] = (claims.expires_at + self.settings.clock_skew, session)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import Message, Receive, Scope, Send
 
 from asgi_sessionsync import SessionSyncMiddleware, sign_in
 
@@ -13,7 +14,7 @@ CHUNK = b"<p>" + b"x" * (64 * 1024 - 7) + b"</p>"
 CHUNKS = (10 * 1024 * 1024) // len(CHUNK)
 
 
-async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+async def app(scope: Scope, receive: Receive, send: Send) -> None:
     if scope["type"] != "http":
         return
     path = scope["path"]
@@ -41,8 +42,8 @@ def bare() -> Any:
 def send_wrapper_floor() -> Any:
     """The least any middleware that must see the response can do: wrap ``send``."""
 
-    async def middleware(scope: dict[str, Any], receive: Any, send: Any) -> None:
-        async def watch(message: dict[str, Any]) -> None:
+    async def middleware(scope: Scope, receive: Receive, send: Send) -> None:
+        async def watch(message: Message) -> None:
             if message["type"] == "http.response.start":
                 scope.get("sessionsync.intent")
             await send(message)

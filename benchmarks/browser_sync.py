@@ -22,17 +22,28 @@ from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import anyio
 import uvicorn
 
-from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.passwords import hash_password
 from asgi_sessionsync.stores import User, sqlite_stores
+from asgi_sessionsync.testing import SiteNetwork, free_ports, wait_until_answering
 from benchmarks.timing import machine
+from demo.passwords import hash_password
 from demo.sites import native_app
-from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, free_ports, wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
+# Debian's Chromium, started as the browser tests start it (tests/e2e/harness.py).
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 class _Server(uvicorn.Server):
@@ -44,23 +55,28 @@ class _Server(uvicorn.Server):
 async def serve_sites(ports: list[int], data_dir: Path, secret: str, mode: str) -> None:
     names = [f"s{i}" for i in range(len(ports))]
     urls = {n: f"http://{n}.localhost:{p}" for n, p in zip(names, ports, strict=True)}
-    servers = []
-    for name, port in zip(names, ports, strict=True):
-        stores = sqlite_stores(data_dir / f"{name}.sqlite3")
-        if name == "s0":
-            await stores.users.create(User("alice@example.com", "member", password_hash=hash_password("wonderland")))
-        others = {n: urls[n] for n in names if n != name}
-        settings = Settings.from_env(
-            {},
-            env_file=None,
-            site_url=urls[name],
-            secret_keys=[secret],
-            sync_mode=mode,
-            peers=[Peer(urls[n], f"http://127.0.0.1:{ports[names.index(n)]}") for n in others],
-        )
-        app = SessionSyncMiddleware(native_app(name, stores, others), settings, stores=stores)
-        servers.append(_Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning")))
-    await asyncio.gather(*(s.serve() for s in servers))
+    stores = {n: sqlite_stores(data_dir / f"{n}.sqlite3") for n in names}
+    password_hash = await anyio.to_thread.run_sync(hash_password, "wonderland")
+    await stores["s0"].users.create(User("alice@example.com", "member", password_hash=password_hash))
+    apps = {n: native_app(n, stores[n], {o: urls[o] for o in names if o != n}) for n in names}
+    # Real servers: the sites reach each other over loopback, not in process.
+    net = SiteNetwork(
+        apps,
+        urls=urls,
+        backchannel_urls={n: f"http://127.0.0.1:{p}" for n, p in zip(names, ports, strict=True)},
+        secret=secret,
+        settings={"sync_mode": mode},
+        stores=stores,
+        in_process=False,
+    )
+    servers = [
+        _Server(uvicorn.Config(net.sites[n], host="127.0.0.1", port=p, log_level="warning"))
+        for n, p in zip(names, ports, strict=True)
+    ]
+    try:
+        await asyncio.gather(*(s.serve() for s in servers))
+    finally:
+        await net.aclose()
 
 
 @contextmanager
@@ -83,7 +99,7 @@ def sites(count: int, mode: str) -> Iterator[list[int]]:
         process = subprocess.Popen(command, cwd=ROOT)
         try:
             for port in ports:
-                wait_until_answering(f"http://127.0.0.1:{port}/_sessionsync/ping", process)  # type: ignore[arg-type]
+                wait_until_answering(f"http://127.0.0.1:{port}/_sessionsync/ping", process)
             yield ports
         finally:
             process.terminate()

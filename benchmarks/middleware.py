@@ -20,15 +20,14 @@ from pathlib import Path
 from typing import Any
 
 from starlette.middleware.sessions import SessionMiddleware
+from starlette.types import Message, Receive, Scope, Send
 
 from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
+from asgi_sessionsync.testing import SiteNetwork
 from benchmarks.timing import machine, per_call_async, us
-from tests.sites import InProcessNetwork
 
-Scope = dict[str, Any]
-Message = dict[str, Any]
 HTML = b"<!doctype html><html><head><title>t</title></head><body><h1>Hello</h1></body></html>"
 TEXT = b"Hello, world"
 SITE, PEER = "https://a.example", "https://b.example"
@@ -38,7 +37,7 @@ CLIENT = ("203.0.113.7", 40000)
 def make_app(body: bytes, content_type: bytes, *, touch_session: bool = False, signs_in: bool = False) -> Any:
     headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode())]
 
-    async def app(scope: Scope, receive: Any, send: Any) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         if touch_session:
             scope["session"]["n"] = scope["session"].get("n", 0) + 1
         if signs_in:
@@ -101,8 +100,9 @@ async def session_cookie(mw: SessionSyncMiddleware) -> str:
         captured.append(message)
 
     await login(scope_for("/login"), _receive, send)
-    cookie = next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode()
-    await login.site.client.aclose()  # the stores are shared with ``mw``: leave them open
+    cookie: str = next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode()
+    await login.worker.stop()  # the stores are shared with ``mw``: leave them open
+    await login.site.client.aclose()
     return cookie.split(";", 1)[0]
 
 
@@ -113,7 +113,8 @@ async def starlette_cookie(app: Any) -> str:
         captured.append(message)
 
     await app(scope_for(), _receive, send)
-    return next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode().split(";", 1)[0]
+    cookie: str = next(v for k, v in captured[0]["headers"] if k == b"set-cookie").decode()
+    return cookie.split(";", 1)[0]
 
 
 Row = tuple[str, float, float | None, float | None, float | None]
@@ -175,28 +176,16 @@ async def per_request(number: int, rounds: int) -> list[Row]:
     return rows
 
 
-def peer_network(secret: str) -> tuple[InProcessNetwork, SessionSyncMiddleware]:
-    """Site B, a real peer in an in-process network, answering A's health checks and hops."""
-    network = InProcessNetwork()
-    peer = SessionSyncMiddleware(
-        make_app(HTML, b"text/html"),
-        Settings.from_env(
-            {}, env_file=None, site_url=PEER, secret_keys=[secret], peers=[Peer(SITE)], store="memory://"
-        ),
-        stores=memory_stores(),
-        transport=network,
-    )
-    network.add(["b.example"], peer)
-    return network, peer
+def with_peer(app: Any, secret: str) -> SiteNetwork:
+    """Site A wrapping ``app`` and site B, a real peer answering A's health checks and
+    hops, in an in-process network."""
+    return SiteNetwork({"a": app, "b": make_app(HTML, b"text/html")}, urls={"a": SITE, "b": PEER}, secret=secret)
 
 
 async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
     """The rare, heavy paths: a sign-in that injects the chain, and a hop on a peer."""
-    secret = generate_secret()
-    network, peer = peer_network(secret)
-    signer = SessionSyncMiddleware(
-        make_app(HTML, b"text/html", signs_in=True), sync_settings(secret), stores=memory_stores(), transport=network
-    )
+    net = with_peer(make_app(HTML, b"text/html", signs_in=True), generate_secret())
+    signer, peer = net.sites["a"], net.sites["b"]
     results = [
         (
             "sign-in answered with HTML: session + chain injected",
@@ -205,31 +194,37 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
     ]
 
     site = signer.site
-    from asgi_sessionsync.sessions import ActiveSession
+    a_cookie = await session_cookie(signer)
+    session = await site.sessions.resolve(a_cookie.split("=", 1)[1], site.address.bind_value(scope_for()))
+    assert session is not None
 
-    session = ActiveSession("sid", "alice@example.com", "Alice", "member", "chain")
-    ip = site.address.bind_value(scope_for())
-    hops = iter(
-        [
-            site.signin.hop_chain(site.peers, session=session, return_url=f"{SITE}/", ip=ip)
-            for _ in range((number // 4 + 2000) * rounds + 2000)
-        ]
-    )
+    async def location_of(app: Any, scope: Scope) -> tuple[str, list[str]]:
+        sent: list[Message] = []
 
-    async def hop() -> None:
-        url = next(hops)
-        assert url is not None
-        path = url.split("b.example", 1)[1]
-        await peer(scope_for(path), _receive, _send)
+        async def keep(message: Message) -> None:
+            sent.append(message)
+
+        await app(scope, _receive, keep)
+        headers = sent[0]["headers"]
+        location = next(v.decode("latin-1") for k, v in headers if k == b"location")
+        cookies = [v.decode("latin-1").split(";", 1)[0] for k, v in headers if k == b"set-cookie"]
+        return location, cookies
+
+    async def pull_round() -> None:
+        """One peer's whole v2 step: B's pull, A's authorize (A's own session), B's hop."""
+        first = await site.signin.start_chain(session, return_url=f"{SITE}/", ip=site.address.bind_value(scope_for()))
+        assert first is not None
+        authorize, bind = await location_of(peer, scope_for(first.split("b.example", 1)[1]))
+        hop, _ = await location_of(signer, scope_for(authorize.split("a.example", 1)[1], a_cookie))
+        await location_of(peer, scope_for(hop.split("b.example", 1)[1], "; ".join(bind)))
 
     results.append(
         (
-            "hop on a peer: open, replay check, provision, session",
-            await per_call_async(hop, number=number // 4, rounds=rounds),
+            "one peer's pull (v2): pull on the peer, authorize here, hop on the peer",
+            await per_call_async(pull_round, number=number // 4, rounds=rounds),
         )
     )
-    await signer.aclose()
-    await peer.aclose()
+    await net.aclose()
     return results
 
 
@@ -240,7 +235,7 @@ async def streaming(size: int = 10 * 1024 * 1024, chunk: int = 64 * 1024) -> lis
     count = size // chunk
 
     def streaming_app(signs_in: bool) -> Any:
-        async def app(scope: Scope, receive: Any, send: Any) -> None:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
             if signs_in:
                 sign_in(scope, "alice@example.com")
             await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
@@ -263,17 +258,12 @@ async def streaming(size: int = 10 * 1024 * 1024, chunk: int = 64 * 1024) -> lis
         tracemalloc.stop()
         return best, peak
 
-    network, peer = peer_network(secret)
     results = []
     for label, signs_in in (("10 MB HTML, nothing to inject", False), ("10 MB HTML, sign-in: chain injected", True)):
         bare_time, bare_peak = await run(streaming_app(signs_in=False))
-        wrapped = SessionSyncMiddleware(
-            streaming_app(signs_in), sync_settings(secret), stores=memory_stores(), transport=network
-        )
-        time_wrapped, peak_wrapped = await run(wrapped)
-        await wrapped.aclose()
+        async with with_peer(streaming_app(signs_in), secret) as net:
+            time_wrapped, peak_wrapped = await run(net.sites["a"])
         results.append((label, bare_time, time_wrapped, peak_wrapped - bare_peak))
-    await peer.aclose()
     return results
 
 

@@ -22,9 +22,9 @@ from pathlib import Path
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.testing import free_ports, wait_until_answering
 from benchmarks.apps import FACTORIES
 from benchmarks.timing import machine
-from tests.e2e.harness import free_ports, wait_until_answering
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +55,7 @@ def serve(variant: str, port: int, secret: str) -> Iterator[str]:
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
-        wait_until_answering(base + "/", process)  # type: ignore[arg-type]
+        wait_until_answering(base + "/", process)
         yield base
     finally:
         process.send_signal(signal.SIGTERM)

@@ -59,9 +59,14 @@ async def serve(
         _Server(uvicorn.Config(sites[n].app, host=host, port=ports[n], log_level="warning", lifespan="on"))
         for n in only
     ]
+
+    def stop() -> None:
+        for server in servers:
+            server.should_exit = True
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: [setattr(s, "should_exit", True) for s in servers])
+        loop.add_signal_handler(sig, stop)
 
     print(f"asgi-sessionsync demo: three sites sharing one login ({mode} mode), data in {data_dir}")
     for n in only:

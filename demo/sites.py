@@ -1,4 +1,4 @@
-"""The demo's three sites, built so that tests can run them in-process too.
+"""The demo's three sites (``python -m demo`` serves them; tests use ``asgi_sessionsync.testing``).
 
 - Site A: a Starlette app using the middleware's own session; alice@example.com signs in here.
 - Site B: the same kind of app with no accounts: users arrive from peers (auto-provisioned).
@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -23,8 +24,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in, sign_out
-from asgi_sessionsync.passwords import hash_password, verify_password
 from asgi_sessionsync.stores import Stores, User, memory_stores, sqlite_stores
+from demo.passwords import hash_password, verify_password
 
 NAMES = ("a", "b", "c")
 PORTS = {"a": 8001, "b": 8002, "c": 8003}
@@ -100,7 +101,7 @@ def native_app(site: str, stores: Stores, others: Mapping[str, str]) -> Starlett
         email, password = str(form.get("email", "")), str(form.get("password", ""))
         next_path = _safe_next(form.get("next"))
         user = await stores.users.get(email)
-        if user is None or not verify_password(password, user.password_hash):
+        if user is None or not await anyio.to_thread.run_sync(verify_password, password, user.password_hash):
             return login_form(site, others, next_path, "Wrong email or password.")
         sign_in(request, user.email, name=user.name)
         return RedirectResponse(next_path, status_code=303)
@@ -137,7 +138,7 @@ def session_app(site: str, users: Mapping[str, str], secret_key: str, others: Ma
         form = await request.form()
         email = str(form.get("email", "")).strip().lower()
         next_path = _safe_next(form.get("next"))
-        if not verify_password(str(form.get("password", "")), users.get(email)):
+        if not await anyio.to_thread.run_sync(verify_password, str(form.get("password", "")), users.get(email)):
             return login_form(site, others, next_path, "Wrong email or password.")
         request.session["user"] = email
         return RedirectResponse(next_path, status_code=303)
@@ -190,14 +191,17 @@ async def build_sites(
             **settings,
         }
         if name == "c":
-            hashes = {email: hash_password(password) for email, password in ACCOUNTS["c"]}
+            hashes = {
+                email: await anyio.to_thread.run_sync(hash_password, password) for email, password in ACCOUNTS["c"]
+            }
             inner = session_app(name, hashes, app_session_secret, others)
             options.update(identity="starlette-session", app_session_secret=app_session_secret)
         else:
             inner = native_app(name, stores, others)
             for email, password in ACCOUNTS[name]:
                 if await stores.users.get(email) is None:
-                    await stores.users.create(User(email=email, role="member", password_hash=hash_password(password)))
+                    password_hash = await anyio.to_thread.run_sync(hash_password, password)
+                    await stores.users.create(User(email=email, role="member", password_hash=password_hash))
         config = Settings.from_env({}, env_file=None, **options)
         app = SessionSyncMiddleware(inner, config, stores=stores, transport=transport)
         sites[name] = Site(name, urls[name], app, stores)

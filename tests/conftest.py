@@ -5,22 +5,17 @@ from pathlib import Path
 
 import pytest
 
-from demo.sites import Site
-from tests.sites import Browser, InProcessNetwork, make_sites
+from tests.sites import Browser, Sites, site_pair, three_sites
 
 
 @pytest.fixture(params=["sqlite", "memory"])
-async def sites(
-    request: pytest.FixtureRequest, tmp_path: Path
-) -> AsyncIterator[tuple[InProcessNetwork, dict[str, Site]]]:
-    network, built = await make_sites(tmp_path if request.param == "sqlite" else None)
-    yield network, built
-    for site in built.values():
-        await site.app.aclose()
+async def sites(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sites]:
+    async with three_sites(tmp_path if request.param == "sqlite" else None) as net:
+        yield site_pair(net)
 
 
 @pytest.fixture
-async def browser(sites: tuple[InProcessNetwork, dict[str, Site]]) -> AsyncIterator[Browser]:
+async def browser(sites: Sites) -> AsyncIterator[Browser]:
     client = Browser(sites[0])
     yield client
     await client.close()

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import httpx
 import pytest
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asgi_sessionsync.client_ip import (
     BindingMode,
@@ -15,13 +19,13 @@ from asgi_sessionsync.client_ip import (
 from asgi_sessionsync.exceptions import ConfigError
 
 
-def host_for(scope: dict[str, object], trusted: TrustedProxies) -> str | None:
+def host_for(scope: Mapping[str, Any], trusted: TrustedProxies) -> str | None:
     headers = scope.get("headers", [])
-    return client_host(scope.get("client"), forwarded_for_header(headers), trusted)  # type: ignore[arg-type]
+    return client_host(scope.get("client"), forwarded_for_header(headers), trusted)
 
 
-def make_echo_app(trusted: TrustedProxies):  # type: ignore[no-untyped-def]
-    async def app(scope, receive, send):  # type: ignore[no-untyped-def]
+def make_echo_app(trusted: TrustedProxies) -> ASGIApp:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         body = (host_for(scope, trusted) or "-").encode()
         await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/plain")]})
         await send({"type": "http.response.body", "body": body})

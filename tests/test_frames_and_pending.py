@@ -12,6 +12,7 @@ import re
 from collections.abc import AsyncIterator
 from html import unescape
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -19,24 +20,20 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
 from starlette.routing import Route, WebSocketRoute
+from starlette.types import Message
 from starlette.websockets import WebSocket
 
-from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in
+from asgi_sessionsync import SessionSyncMiddleware, Settings, sign_in
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.stores import memory_stores
-from demo.sites import Site
-from tests.sites import URLS, Browser, InProcessNetwork, make_sites
-
-ALICE = ("alice@example.com", "wonderland")
-Sites = tuple[InProcessNetwork, dict[str, Site]]
+from asgi_sessionsync.testing import SiteNetwork
+from tests.constants import ALICE
+from tests.sites import URLS, Browser, InProcessNetwork, Sites, make_sites, site_pair, three_sites
 
 
 @pytest.fixture(params=["frame", "auto"])
 async def frame_sites(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Sites]:
-    network, built = await make_sites(tmp_path, sync_mode=request.param)
-    yield network, built
-    for site in built.values():
-        await site.app.aclose()
+    async with three_sites(tmp_path, sync_mode=request.param) as net:
+        yield site_pair(net)
 
 
 def frame_urls(page: str) -> list[str]:
@@ -45,19 +42,14 @@ def frame_urls(page: str) -> list[str]:
 
 async def load_frames(
     network: InProcessNetwork, browser: Browser, page: str, *, cookies_allowed: bool
-) -> list[dict[str, object]]:
+) -> list[dict[str, Any]]:
     """Load each injected frame as the browser would; return what each told its parent."""
     verdicts = []
+    blocked = Browser(network, third_party_cookies=False)
+    blocked.cookies = browser.cookies  # the same browser, with third-party cookies blocked
+    frames_in = browser if cookies_allowed else blocked
     for url in frame_urls(page):
-        if cookies_allowed:
-            response = await browser.get(url)
-        else:
-            # Follow the frame's redirect without ever sending back what it set.
-            async with httpx.AsyncClient(transport=browser.network) as cookieless:
-                response = await cookieless.get(url)
-                while response.is_redirect:
-                    cookieless.cookies.clear()
-                    response = await cookieless.get(response.headers["location"])
+        response = await frames_in.frame(url, from_page=browser.urls["a"] + "/")
         match = re.search(r"parent\.postMessage\((\{.*?\}),(\".*?\")\)", response.text)
         assert match, response.text
         verdict = json.loads(match.group(1))
@@ -83,9 +75,11 @@ async def test_frames_report_failure_when_cookies_are_blocked_and_leave_no_orpha
     landing = await browser.sign_in("a", *ALICE)
     verdicts = await load_frames(network, browser, landing.text, cookies_allowed=False)
     assert [v["ok"] for v in verdicts] == [False, False]
-    assert await browser.who("b") is None and await browser.who("c") is None
     # v2: the bind cookie never came back, so no session was even made (none to end).
     assert await built["b"].stores.sessions.list(user=ALICE[0], include_ended=True) == []
+    assert await built["c"].stores.sessions.list(user=ALICE[0], include_ended=True) == []
+    # The first top-level visit to B and C catches up instead (a pull from A).
+    assert await browser.who("b") == ALICE[0] and await browser.who("c") == ALICE[0]
 
 
 async def test_auto_mode_bounces_through_the_peers_whose_frame_failed(tmp_path: Path) -> None:
@@ -130,25 +124,9 @@ async def make_api_network() -> tuple[InProcessNetwork, SessionSyncMiddleware, S
         user = request.user.email if request.user.is_authenticated else "nobody"
         return PlainTextResponse(f"user: {user}")
 
-    secret = generate_secret()
-    network = InProcessNetwork()
-    common = {"secret_keys": [secret], "store": "memory://"}
     app = Starlette(routes=[Route("/api/login", api_login, methods=["POST"]), Route("/", page)])
-    a = SessionSyncMiddleware(
-        app,
-        Settings.from_env({}, env_file=None, site_url=URLS["a"], peers=[Peer(URLS["b"])], **common),
-        stores=memory_stores(),
-        transport=network,
-    )
-    b = SessionSyncMiddleware(
-        Starlette(routes=[Route("/", page)]),
-        Settings.from_env({}, env_file=None, site_url=URLS["b"], peers=[Peer(URLS["a"])], **common),
-        stores=memory_stores(),
-        transport=network,
-    )
-    network.add(["a.example"], a)
-    network.add(["b.example"], b)
-    return network, a, b
+    net = SiteNetwork({"a": app, "b": Starlette(routes=[Route("/", page)])}, urls={"a": URLS["a"], "b": URLS["b"]})
+    return net.network, net.sites["a"], net.sites["b"]
 
 
 async def test_sign_in_by_api_starts_the_chain_at_the_next_page_navigation() -> None:
@@ -204,13 +182,13 @@ async def test_websocket_routes_work_and_see_the_signed_in_user() -> None:
             "server": ("a.example", 443),
             "subprotocols": [],
         }
-        inbox = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
-        sent: list[dict[str, object]] = []
+        inbox: list[Message] = [{"type": "websocket.connect"}, {"type": "websocket.disconnect", "code": 1000}]
+        sent: list[Message] = []
 
-        async def receive() -> dict[str, object]:
+        async def receive() -> Message:
             return inbox.pop(0)
 
-        async def send(message: dict[str, object]) -> None:
+        async def send(message: Message) -> None:
             sent.append(message)
 
         await app(scope, receive, send)

@@ -7,18 +7,14 @@ middleware sends on.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from starlette.applications import Starlette
+from starlette.types import Message, Receive, Scope, Send
 
-from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in
+from asgi_sessionsync import sign_in
 from asgi_sessionsync.injection import HTMLInjector
-from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.stores import memory_stores
-from tests.sites import InProcessNetwork
+from asgi_sessionsync.testing import SiteNetwork
 
-Message = dict[str, Any]
 HOP = b"https://b.example/_sessionsync/pull?i="
 
 
@@ -33,31 +29,17 @@ def body(data: bytes, more: bool = False) -> Message:
 async def respond(messages: list[Message], *, mode: str = "bounce") -> tuple[list[Message], list[list[Message]]]:
     """Run the messages through A's middleware; return what it sent, and what it had
     sent by the time the app handed over each message."""
-    secret = generate_secret()
-    network = InProcessNetwork()
-    common = {"secret_keys": [secret], "sync_mode": mode, "store": "memory://"}
-    peer = SessionSyncMiddleware(
-        Starlette(),
-        Settings.from_env({}, env_file=None, site_url="https://b.example", peers=[Peer("https://a.example")], **common),
-        stores=memory_stores(),
-        transport=network,
-    )
-    network.add(["b.example"], peer)
     sent: list[Message] = []
     seen_at_each: list[list[Message]] = []
 
-    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         sign_in(scope, "x@example.com")
         for message in messages:
             await send(message)
             seen_at_each.append(list(sent))
 
-    middleware = SessionSyncMiddleware(
-        app,
-        Settings.from_env({}, env_file=None, site_url="https://a.example", peers=[Peer("https://b.example")], **common),
-        stores=memory_stores(),
-        transport=network,
-    )
+    net = SiteNetwork({"a": app, "b": Starlette()}, settings={"sync_mode": mode})
+    middleware = net.sites["a"]
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -79,9 +61,8 @@ async def respond(messages: list[Message], *, mode: str = "bounce") -> tuple[lis
     async def send(message: Message) -> None:
         sent.append(message)
 
-    await middleware(scope, receive, send)
-    await middleware.aclose()
-    await peer.aclose()
+    async with net:
+        await middleware(scope, receive, send)
     return sent, seen_at_each
 
 

@@ -7,6 +7,7 @@ import os
 import secrets
 import string
 import time
+from collections.abc import Callable
 
 import pytest
 
@@ -91,7 +92,7 @@ def _non_canonical_trailing_bits() -> str:
     return text[:-1] + alphabet[last | 1]
 
 
-REFUSED = {
+REFUSED: dict[str, Callable[[], str]] = {
     "passphrase with spaces": lambda: "correct horse battery staple correct horse battery staple",
     "passphrase with punctuation": lambda: "Correct-Horse_Battery-Staple, Tr0ub4dor&3 and a few more words!",
     "hex string": lambda: os.urandom(32).hex(),
@@ -161,7 +162,7 @@ def _scrypt_counter(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     from asgi_sessionsync import keys
 
     calls: list[int] = []
-    real = keys.Scrypt
+    real = keys.Scrypt  # type: ignore[attr-defined]
 
     def counting(*args: object, **kwargs: object) -> object:
         calls.append(1)

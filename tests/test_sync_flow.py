@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from asgi_sessionsync.stores import User
-from demo.sites import Site
-from tests.sites import URLS, Browser, InProcessNetwork
-
-Sites = tuple[InProcessNetwork, dict[str, Site]]
-ALICE = ("alice@example.com", "wonderland")
-BOB = ("bob@example.com", "builder")
+from tests.constants import ALICE, BOB
+from tests.sites import URLS, Browser, Sites
 
 
 async def test_sign_in_on_a_signs_in_everywhere_and_returns_to_the_page_asked_for(
@@ -112,14 +108,19 @@ async def test_a_message_delivered_twice_is_applied_once(sites: Sites, browser: 
     assert replay.status_code == 200 and replay.text == "already applied"
 
 
-async def test_sign_in_response_without_peers_up_still_signs_in_here(sites: Sites, browser: Browser) -> None:
+async def test_sign_in_without_peers_up_signs_in_here_and_the_peers_catch_up_at_their_first_visit(
+    sites: Sites, browser: Browser
+) -> None:
     network, _ = sites
     network.down.update({"b", "c"})
     response = await browser.sign_in("a", *ALICE)
     assert str(response.url) == f"{URLS['a']}/"
     assert "Signed in as alice@example.com" in response.text
+    assert [r.url.host for r in response.history] == ["a.example"]  # no browser sent to a dead site
     network.down.clear()
-    assert await browser.who("b") is None
+    # v2: a peer that was down asks A at the browser's first visit (a top-level pull).
+    assert await browser.who("b") == ALICE[0]
+    assert await browser.who("c") == ALICE[0]
 
 
 async def test_app_login_made_without_the_middleware_is_adopted_here_but_never_synced(
@@ -146,7 +147,11 @@ async def test_app_login_that_ends_by_itself_ends_only_the_local_session(sites: 
     _, built = sites
     await browser.sign_in("a", *ALICE)
     browser.client.cookies.delete("session", domain="c.example")  # C's own cookie expired
-    assert await browser.who("c") is None
-    (record,) = await built["c"].stores.sessions.list(user=ALICE[0], include_ended=True)
-    assert record.end_reason == "app login ended"
+    # C ends its session quietly (A and B are not told); the user is still signed in on
+    # A, so C's catch-up signs the browser in again, with a new session.
+    assert await browser.who("c") == ALICE[0]
+    ended, active = sorted(
+        await built["c"].stores.sessions.list(user=ALICE[0], include_ended=True), key=lambda r: r.ended_at is None
+    )
+    assert ended.end_reason == "app login ended" and active.ended_at is None and active.sid != ended.sid
     assert await browser.who("a") == ALICE[0] and await browser.who("b") == ALICE[0]

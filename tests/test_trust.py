@@ -13,8 +13,7 @@ import httpx
 import pytest
 
 from asgi_sessionsync.stores import User
-from demo.sites import Site
-from tests.sites import URLS, Browser, InProcessNetwork, make_sites
+from tests.sites import URLS, Browser, InProcessNetwork, Site, make_sites
 
 Sites = tuple[InProcessNetwork, dict[str, Site]]
 ALICE = ("alice@example.com", "wonderland")
@@ -174,11 +173,12 @@ async def test_frame_mode_never_makes_the_apps_own_cookie_weaker(frame_sites: Si
     seen: list[str] = []
 
     async def spy(request: httpx.Request) -> httpx.Response:
-        response = await network.handle_async_request(request)
+        response = await transport.handle_async_request(request)
         if request.url.host == "c.example":
             seen.extend(v for k, v in response.headers.multi_items() if k == "set-cookie" and v.startswith("session="))
         return response
 
+    transport = browser.client._transport
     browser.client._transport = httpx.MockTransport(spy)  # a spy on the real network, not a stand-in
     page = await browser.sign_in("a", *ALICE)
     for url in re.findall(r'<iframe src="([^"]+)"', page.text):

@@ -95,7 +95,12 @@ class SignInSteps:
         if not self._navigates(scope, request.mode):
             logger.warning("sign-in request refused: not a navigation")
             return text(400, "not a navigation", self._frame_headers(request.mode))
+        network, asker = entry
         session = None if nobody else await self._current(scope, cookies)
+        if session is not None and (
+            not session.shared or (session.network is not None and session.network != network.name)
+        ):
+            session = None  # a login that stays here, or came from another network: not vouched for
         next_url = await self._onward_of_chain(request.chain, session, ip)
         headers = self._frame_headers(request.mode)
         if session is None and request.then is not None and not nobody:
@@ -105,7 +110,6 @@ class SignInSteps:
                 return redirect(f"{onward}?q={request.then.token}", headers)
         if session is not None:
             headers.append((b"set-cookie", site.cookies.delete(self.pending_name)))  # its sync is under way
-        network, asker = entry
         url = site.signin.answer(
             asker,
             network.name,
@@ -232,7 +236,9 @@ class SignInSteps:
                 )
                 return None, []
             await site.sessions.end(current.sid, f"replaced by sign-in {via}")
-        session, token = await site.sessions.start_synced(user, chain=hop.chain, scope=scope, via=via)
+        session, token = await site.sessions.start_synced(
+            user, chain=hop.chain, scope=scope, via=via, network=claims.network
+        )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
         app_login = await self.identity.login_cookies(user)
         return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_login)]

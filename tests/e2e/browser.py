@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Mapping
 from typing import Any
 
 from tests.e2e.harness import NAMES, OUTPUT, Demo
@@ -24,7 +25,9 @@ def who(context: Any, demo: Demo, site: str) -> str | None:
     return None
 
 
-def settle(context: Any, demo: Demo, expected: dict[str, str | None], timeout: float = 10.0) -> dict[str, str | None]:
+def settle(
+    context: Any, demo: Demo, expected: Mapping[str, str | None], timeout: float = 10.0
+) -> dict[str, str | None]:
     """The named sites' state once it matches ``expected``, or the last state seen at the timeout."""
     deadline = time.monotonic() + timeout
     while True:

@@ -8,10 +8,9 @@ from typing import Any
 
 import pytest
 
+from tests.constants import ALICE
 from tests.e2e.browser import screenshots, settle, sign_in, who
 from tests.e2e.harness import require_chromium, run_demo
-
-ALICE = ("alice@example.com", "wonderland")
 
 
 @pytest.mark.parametrize("mode", ["bounce", "frame", "auto"])

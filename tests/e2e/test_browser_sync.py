@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
+from tests.constants import ALICE, BOB
 from tests.e2e.browser import screenshots, settle, sign_in, sign_out
 from tests.e2e.harness import Demo
 
-ALICE = ("alice@example.com", "wonderland")
-BOB = ("bob@example.com", "builder")
 EVERYONE_OUT = dict.fromkeys("abc")
 
 

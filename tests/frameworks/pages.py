@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
+from tests.constants import FRANK
+
 
 def home(user: str | None, hidden: str = "") -> str:
     """``hidden``: extra hidden inputs for the forms (a CSRF token, for frameworks that want one)."""
@@ -27,4 +29,4 @@ def csrf_input(token: str) -> str:
     return f'<input type="hidden" name="csrfmiddlewaretoken" value="{escape(token)}">'
 
 
-USERS = {"frank@example.com": "fr4nk"}
+USERS = dict([FRANK])

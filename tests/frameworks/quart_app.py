@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from quart import Quart, redirect, request, session
+from quart.typing import ResponseReturnValue
 
 from tests.frameworks.pages import USERS, home, login_form
 
@@ -18,7 +19,7 @@ async def index() -> str:
 
 
 @app.route("/login", methods=["GET", "POST"])
-async def login() -> object:
+async def login() -> ResponseReturnValue:
     if request.method == "GET":
         return login_form()
     form = await request.form
@@ -32,6 +33,6 @@ async def login() -> object:
 
 
 @app.post("/logout")
-async def logout() -> object:
+async def logout() -> ResponseReturnValue:
     session.clear()
     return redirect("/")

@@ -58,12 +58,10 @@ async def litestar_network() -> FrameworkNetwork:
 
 
 async def starlette_network() -> FrameworkNetwork:
-    from asgi_sessionsync.passwords import hash_password
-    from demo.sites import session_app
+    from asgi_sessionsync.testing_apps import session_login_app
 
     secret = "starlette-app-session-secret"
-    users = {email: hash_password(password) for email, password in USERS.items()}
-    app = session_app("f", users, secret, {})
+    app = session_login_app("f", USERS, {}, secret_key=secret)
     return await join(app, identity_name="starlette-session", app_session_secret=secret)
 
 

@@ -7,22 +7,20 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from asgi_sessionsync import Network, Peer, SessionSyncMiddleware, Settings, sign_in, sign_out
+from asgi_sessionsync import Network, Peer, sign_in, sign_out
 from asgi_sessionsync.keys import generate_secret, parse_secret
-from asgi_sessionsync.passwords import hash_password
 from asgi_sessionsync.settings import Secret
-from asgi_sessionsync.stores import User, memory_stores
-from demo.sites import native_app
+from asgi_sessionsync.testing import Browser, SiteNetwork
+from asgi_sessionsync.testing_apps import login_app
 from tests.frameworks.harness import ALICE, FRANK, join
 from tests.frameworks.pages import USERS, home, login_form
-from tests.sites import Browser, InProcessNetwork
 
 
 def subpath_app() -> Starlette:
     """A site that lives under a sub-path and builds its URLs from ``root_path``."""
 
     def here(request: Request, path: str) -> str:
-        return request.scope.get("root_path", "") + path
+        return str(request.scope.get("root_path", "")) + path
 
     async def index(request: Request) -> Response:
         return HTMLResponse(home(request.user.email if request.user.is_authenticated else None))
@@ -74,7 +72,6 @@ async def test_two_networks_on_one_site_each_sync_only_with_their_own_peers() ->
     """X belongs to network "one" (with A) and "two" (with C); A and C share nothing."""
     one, two = generate_secret(), generate_secret()
     urls = {"a": "https://a.example", "x": "https://x.example", "c": "https://c.example"}
-    network = InProcessNetwork()
 
     def net(name: str, key: str, *peers: str) -> Network:
         return Network(name, (Secret(parse_secret(key, variable="TEST")),), tuple(Peer(urls[p]) for p in peers))
@@ -84,15 +81,12 @@ async def test_two_networks_on_one_site_each_sync_only_with_their_own_peers() ->
         "x": (net("one", one, "a"), net("two", two, "c")),
         "c": (net("two", two, "x"),),
     }
-    apps = {}
-    for name, networks in layout.items():
-        stores = memory_stores()
-        if name in ("a", "x", "c"):
-            await stores.users.create(User(ALICE[0], "member", password_hash=hash_password(ALICE[1])))
-        settings = Settings.from_env({}, env_file=None, site_url=urls[name], networks=networks, store="memory://")
-        others = {n: u for n, u in urls.items() if n != name}
-        apps[name] = SessionSyncMiddleware(native_app(name, stores, others), settings, stores=stores, transport=network)
-        network.add([f"{name}.example"], apps[name])
+    sites = SiteNetwork(
+        {name: login_app(name, dict([ALICE]), {n: u for n, u in urls.items() if n != name}) for name in layout},
+        urls=urls,
+        site_settings={name: {"networks": networks} for name, networks in layout.items()},
+    )
+    network, apps = sites.network, sites.sites
 
     browser = Browser(network, urls=urls)
     await browser.sign_in("x", *ALICE)

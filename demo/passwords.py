@@ -1,4 +1,8 @@
-"""Password hashes for users kept in the middleware's user store (scrypt, stdlib)."""
+"""The demo's password hashes for users kept in the middleware's user store (scrypt, stdlib).
+
+scrypt is slow on purpose (tens of milliseconds): call these off the event loop
+(:func:`anyio.to_thread.run_sync`), as the demo sites do.
+"""
 
 from __future__ import annotations
 
