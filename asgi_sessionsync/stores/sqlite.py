@@ -10,18 +10,24 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.stores.base import (
+    DROPPED_BY_OPERATOR,
+    EXPIRED,
     MessageStatus,
     OutboxMessage,
     SessionRecord,
     Stores,
     User,
+    finish_time,
     normalize_email,
 )
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -43,14 +49,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_seen_at REAL NOT NULL,
     via TEXT NOT NULL,
     ended_at REAL,
-    end_reason TEXT
+    end_reason TEXT,
+    expires_at REAL
 );
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user, ended_at);
 CREATE TABLE IF NOT EXISTS used_ids (
     jti BLOB PRIMARY KEY,
     expires_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY,
     network TEXT NOT NULL,
@@ -63,14 +68,35 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
     last_error TEXT,
-    delivered_at REAL
+    delivered_at REAL,
+    finished_at REAL
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 """
 
-_SESSION_COLUMNS = "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason"
+# Columns added after the first release, added to older files on open.
+_ADDED_COLUMNS = {
+    "sessions": [("expires_at", "REAL")],
+    "outbox": [("finished_at", "REAL")],
+}
+
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user, ended_at);
+CREATE INDEX IF NOT EXISTS sessions_chain ON sessions (chain) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS sessions_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at, sid);
+CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE status != 'pending';
+"""
+
+_SESSION_COLUMNS = (
+    "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at"
+)
 _OUTBOX_COLUMNS = (
-    "id, network, peer, url, kind, payload, created_at, next_attempt_at, attempts, status, last_error, delivered_at"
+    "id, network, peer, url, kind, payload, created_at, next_attempt_at, attempts, status, last_error,"
+    " delivered_at, finished_at"
 )
 
 
@@ -86,8 +112,42 @@ class SQLiteDatabase:
             self.connection.execute("PRAGMA journal_mode=WAL")
             self.connection.execute("PRAGMA synchronous=NORMAL")
             self.connection.executescript(_SCHEMA)
+            self._migrate()
+            self.connection.executescript(_INDEXES)
         except sqlite3.Error as error:
             raise StoreError(f"cannot open the SQLite store at {path}: {error}") from None
+
+    def _migrate(self) -> None:
+        # In a write transaction, so that two processes opening an old file at once
+        # do not both add a column.
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            for table, columns in _ADDED_COLUMNS.items():
+                present = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
+                for name, kind in columns:
+                    if name not in present:
+                        self.connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+            self.connection.execute(
+                "UPDATE outbox SET finished_at = COALESCE(delivered_at, created_at)"
+                " WHERE status != 'pending' AND finished_at IS NULL"
+            )
+            self.connection.execute("COMMIT")
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+
+    def transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            self.connection.execute("BEGIN IMMEDIATE")
+            try:
+                result = body(self.connection)
+            except BaseException:
+                self.connection.execute("ROLLBACK")
+                raise
+            self.connection.execute("COMMIT")
+            return result
+        except sqlite3.Error as error:
+            raise StoreError(f"SQLite store {self.path.name}: {error}") from None
 
     def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
         try:
@@ -118,15 +178,13 @@ class SQLiteUserStore:
             (email, user.role, user.name, user.password_hash, user.created_at or time.time(), user.provisioned_by),
         )
         stored = await self.get(email)
-        assert stored is not None
+        if stored is None:
+            raise StoreError(f"SQLite store {self.db.path.name}: a user vanished right after it was stored")
         return stored
 
-    async def list(self, limit: int = 1000) -> list[User]:
-        rows = self.db.execute(
-            "SELECT email, role, name, password_hash, created_at, provisioned_by FROM users ORDER BY email LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [User(*row) for row in rows]
+
+def _session(row: tuple[Any, ...]) -> SessionRecord:
+    return SessionRecord(*row)
 
 
 class SQLiteSessionRegistry:
@@ -135,10 +193,10 @@ class SQLiteSessionRegistry:
 
     async def create(self, record: SessionRecord) -> None:
         self.db.execute(
-            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.sid,
-                record.user,
+                normalize_email(record.user),
                 record.chain,
                 record.site,
                 record.ip,
@@ -148,12 +206,13 @@ class SQLiteSessionRegistry:
                 record.via,
                 record.ended_at,
                 record.end_reason,
+                record.expires_at,
             ),
         )
 
     async def get(self, sid: str) -> SessionRecord | None:
         row = self.db.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,)).fetchone()
-        return SessionRecord(*row) if row else None
+        return _session(row) if row else None
 
     async def touch(self, sid: str, when: float) -> None:
         self.db.execute("UPDATE sessions SET last_seen_at = ? WHERE sid = ?", (when, sid))
@@ -177,6 +236,23 @@ class SQLiteSessionRegistry:
             params.append(created_before)
         return self.db.execute(sql, tuple(params)).rowcount
 
+    async def end_chain_except(self, chain: str, keep_sid: str, *, reason: str, when: float) -> int:
+        return self.db.execute(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE chain = ? AND sid != ? AND ended_at IS NULL",
+            (when, reason, chain, keep_sid),
+        ).rowcount
+
+    async def expire(self, now: float) -> int:
+        return self.db.execute(
+            "UPDATE sessions SET ended_at = expires_at, end_reason = ? WHERE ended_at IS NULL AND expires_at < ?",
+            (EXPIRED, now),
+        ).rowcount
+
+    async def purge(self, ended_before: float) -> int:
+        return self.db.execute(
+            "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?", (ended_before,)
+        ).rowcount
+
     async def list(
         self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
     ) -> list[SessionRecord]:
@@ -187,9 +263,9 @@ class SQLiteSessionRegistry:
             params.append(normalize_email(user))
         if not include_ended:
             sql += " AND ended_at IS NULL"
-        sql += " ORDER BY created_at DESC LIMIT ?"
+        sql += " ORDER BY created_at DESC, sid DESC LIMIT ?"
         params.append(limit)
-        return [SessionRecord(*row) for row in self.db.execute(sql, tuple(params)).fetchall()]
+        return [_session(row) for row in self.db.execute(sql, tuple(params)).fetchall()]
 
 
 class SQLiteReplayCache:
@@ -200,13 +276,16 @@ class SQLiteReplayCache:
         self._uses = 0
 
     async def use(self, jti: bytes, expires_at: float) -> bool:
+        now = time.time()
         self._uses += 1
         if self._uses % self._PURGE_EVERY == 0:
-            self.db.execute("DELETE FROM used_ids WHERE expires_at < ?", (time.time(),))
+            await self.purge(now)
+        # Insert, or take over a record that expired: one statement, so exactly one
+        # of several concurrent users (connections, processes) wins.
         cursor = self.db.execute(
             "INSERT INTO used_ids (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO UPDATE"
             " SET expires_at = excluded.expires_at WHERE used_ids.expires_at < ?",
-            (jti, expires_at, time.time()),
+            (jti, expires_at, now),
         )
         return cursor.rowcount > 0
 
@@ -214,74 +293,127 @@ class SQLiteReplayCache:
         row = self.db.execute("SELECT expires_at FROM used_ids WHERE jti = ?", (jti,)).fetchone()
         return row is not None and row[0] >= time.time()
 
+    async def purge(self, now: float) -> int:
+        return self.db.execute("DELETE FROM used_ids WHERE expires_at < ?", (now,)).rowcount
+
+
+def _message(row: tuple[Any, ...]) -> OutboxMessage:
+    values = list(row)
+    values[5] = json.loads(values[5])
+    values[9] = MessageStatus(values[9])
+    return OutboxMessage(*values)
+
+
+def _claim(c: sqlite3.Connection, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
+    claimed = []
+    for message_id in dict.fromkeys(ids):
+        # The conditional UPDATE is the lease: only one claimer's succeeds.
+        row = c.execute(
+            f"UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'"
+            f" AND next_attempt_at <= ? RETURNING {_OUTBOX_COLUMNS}",
+            (now + lease, message_id, now),
+        ).fetchone()
+        if row is not None:
+            claimed.append(_message(row))
+    return claimed
+
 
 class SQLiteOutbox:
     def __init__(self, db: SQLiteDatabase) -> None:
         self.db = db
 
     async def add(self, messages: list[OutboxMessage]) -> None:
-        for m in messages:
-            self.db.execute(
-                f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    m.id,
-                    m.network,
-                    m.peer,
-                    m.url,
-                    m.kind,
-                    json.dumps(m.payload),
-                    m.created_at,
-                    m.next_attempt_at,
-                    m.attempts,
-                    m.status.value,
-                    m.last_error,
-                    m.delivered_at,
-                ),
+        rows = [
+            (
+                m.id,
+                m.network,
+                m.peer,
+                m.url,
+                m.kind,
+                json.dumps(m.payload),
+                m.created_at,
+                m.next_attempt_at,
+                m.attempts,
+                m.status.value,
+                m.last_error,
+                m.delivered_at,
+                m.finished_at if m.finished_at is not None or m.status is MessageStatus.PENDING else finish_time(m),
             )
+            for m in messages
+        ]
+        self.db.transaction(
+            lambda c: c.executemany(
+                f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+        )
 
-    def _row(self, row: tuple[Any, ...]) -> OutboxMessage:
-        values = list(row)
-        values[5] = json.loads(values[5])
-        values[9] = MessageStatus(values[9])
-        return OutboxMessage(*values)
+    async def get(self, message_id: str) -> OutboxMessage | None:
+        row = self.db.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (message_id,)).fetchone()
+        return _message(row) if row else None
 
     async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
-        rows = self.db.execute(
-            "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-            (now, limit),
-        ).fetchall()
-        return await self.claim([r[0] for r in rows], now, lease)
+        def claim_due(c: sqlite3.Connection) -> list[OutboxMessage]:
+            rows = c.execute(
+                "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            return _claim(c, [r[0] for r in rows], now, lease)
+
+        return self.db.transaction(claim_due)
 
     async def claim(self, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
-        claimed = []
-        for message_id in ids:
-            # The conditional UPDATE is the lease: only one worker's succeeds.
-            row = self.db.execute(
-                f"UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'"
-                f" AND next_attempt_at <= ? RETURNING {_OUTBOX_COLUMNS}",
-                (now + lease, message_id, now),
-            ).fetchone()
-            if row is not None:
-                claimed.append(self._row(row))
-        return claimed
+        return self.db.transaction(lambda c: _claim(c, ids, now, lease))
 
     async def delivered(self, message_id: str, when: float) -> None:
         self.db.execute(
-            "UPDATE outbox SET status = 'delivered', delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
-            (when, message_id),
+            "UPDATE outbox SET status = 'delivered', delivered_at = ?, finished_at = ?, attempts = attempts + 1"
+            " WHERE id = ? AND status != 'delivered'",
+            (when, when, message_id),
         )
 
     async def failed(self, message_id: str, *, error: str, next_attempt_at: float, abandon: bool = False) -> None:
         self.db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ? WHERE id = ?",
-            (error, next_attempt_at, "abandoned" if abandon else "pending", message_id),
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ?,"
+            " finished_at = ? WHERE id = ? AND status = 'pending'",
+            (
+                error,
+                next_attempt_at,
+                "abandoned" if abandon else "pending",
+                time.time() if abandon else None,
+                message_id,
+            ),
+        )
+
+    async def retry_now(self, peer: str, now: float) -> int:
+        return self.db.execute(
+            "UPDATE outbox SET next_attempt_at = ? WHERE peer = ? AND status = 'pending' AND next_attempt_at > ?",
+            (now, peer, now),
+        ).rowcount
+
+    async def drop(self, ids: list[str]) -> int:
+        now = time.time()
+        return self.db.transaction(
+            lambda c: sum(
+                c.execute(
+                    "UPDATE outbox SET status = 'abandoned', last_error = ?, finished_at = ?"
+                    " WHERE id = ? AND status = 'pending'",
+                    (DROPPED_BY_OPERATOR, now, message_id),
+                ).rowcount
+                for message_id in dict.fromkeys(ids)
+            )
         )
 
     async def pending(self) -> list[OutboxMessage]:
         rows = self.db.execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY created_at"
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY created_at, id"
         ).fetchall()
-        return [self._row(r) for r in rows]
+        return [_message(r) for r in rows]
+
+    async def purge(self, finished_before: float) -> int:
+        return self.db.execute(
+            "DELETE FROM outbox WHERE status != 'pending' AND finished_at < ?", (finished_before,)
+        ).rowcount
 
 
 def sqlite_stores(path: str | Path) -> Stores:
