@@ -171,8 +171,9 @@ class SessionRegistry(Protocol):
     async def get(self, sid: str) -> SessionRecord | None:
         """The session, active or ended, or ``None`` when unknown or purged.
 
-        Asked on every request: it must be cheap. A record's ``ended_at`` is seen by
-        every process as soon as :meth:`end` (or any method that ends) has returned.
+        Asked on every request: it must be cheap. An end (by any method, in any
+        process) is seen by every process sharing the store: at once for SQLite, and
+        within one pub/sub delivery (milliseconds) where a per-process cache is kept.
         """
         ...
 

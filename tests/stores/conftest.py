@@ -1,0 +1,51 @@
+"""Fixtures: every backend as a :class:`Backend` that opens ``Stores`` on one storage."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
+
+BACKENDS = ["memory", "sqlite"]
+
+
+@dataclass
+class Backend:
+    """One backend's storage. ``open()`` gives a ``Stores`` on it; for a shared backend
+    (a file, a server) every call is another independent client of the same data, as
+    another worker process would be."""
+
+    name: str
+    location: str
+    shared: bool
+    # Backends that delete expired replay ids by themselves report 0 from replay.purge.
+    replay_expires_by_itself: bool = False
+    opened: list[Stores] = field(default_factory=list)
+
+    def open(self) -> Stores:
+        stores = memory_stores() if self.name == "memory" else sqlite_stores(self.location)
+        self.opened.append(stores)
+        return stores
+
+    async def close(self) -> None:
+        for stores in self.opened:
+            await stores.close()
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        opened = Backend("memory", "memory://", shared=False)
+    else:
+        opened = Backend("sqlite", str(tmp_path / "stores.sqlite3"), shared=True)
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+def stores(backend: Backend) -> Stores:
+    return backend.open()
