@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
+from asgi_sessionsync.stores import Stores, open_stores
 
 BACKENDS = ["memory", "sqlite"]
 
@@ -20,14 +20,14 @@ class Backend:
     another worker process would be."""
 
     name: str
-    location: str
+    location: str  # a SESSIONSYNC_STORE URL
     shared: bool
     # Backends that delete expired replay ids by themselves report 0 from replay.purge.
     replay_expires_by_itself: bool = False
     opened: list[Stores] = field(default_factory=list)
 
     def open(self) -> Stores:
-        stores = memory_stores() if self.name == "memory" else sqlite_stores(self.location)
+        stores = open_stores(self.location)
         self.opened.append(stores)
         return stores
 
@@ -41,7 +41,7 @@ async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterat
     if request.param == "memory":
         opened = Backend("memory", "memory://", shared=False)
     else:
-        opened = Backend("sqlite", str(tmp_path / "stores.sqlite3"), shared=True)
+        opened = Backend("sqlite", f"sqlite:///{tmp_path / 'stores.sqlite3'}", shared=True)
     yield opened
     await opened.close()
 
