@@ -1,8 +1,17 @@
 """SQLite stores: the embedded default. One file per site, no server.
 
-Statements are short indexed point reads and writes on a local file in WAL mode, so
-they run directly on the event loop (tens of microseconds); a thread hop would cost
-more than the query. Several worker processes may share the file.
+Nothing runs on the event loop: every statement (or transaction) runs in a worker
+thread through anyio, at most one at a time per database, so asyncio and trio both
+work and a slow disk or a lock held by another process never stalls other requests.
+The hop costs tens of microseconds per call (``benchmarks/stores.py``), paid for a
+loop that never blocks.
+
+Several worker processes may share the file (WAL mode). A write that finds the
+database locked waits a short busy timeout in its thread, then gives the thread back
+and retries after an async sleep, for up to ``busy_timeout`` seconds in all.
+
+Opening (creating the file 0600, the schema, migrating an older file) is done at
+once by :func:`sqlite_stores`: it is start-up work.
 """
 
 from __future__ import annotations
@@ -10,10 +19,15 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+from anyio.lowlevel import RunVar
 
 from asgi_sessionsync.exceptions import ConfigError, StoreError
 from asgi_sessionsync.stores.base import (
@@ -92,6 +106,7 @@ CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer) WHERE status = 'pending'
 CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE status != 'pending';
 """
 
+_USER_COLUMNS = "email, role, name, password_hash, created_at, provisioned_by"
 _SESSION_COLUMNS = (
     "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at"
 )
@@ -167,62 +182,135 @@ def _prepare_file(path: str | Path, *, create: bool, variable: str) -> str:
     return str(resolved)
 
 
-class SQLiteDatabase:
-    """One connection to one file, shared by the four stores."""
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
 
-    def __init__(self, path: str | Path, *, create: bool = True, variable: str = "SESSIONSYNC_STORE") -> None:
+
+class SQLiteDatabase:
+    """One connection to one file, shared by the four stores; see the module docstring."""
+
+    BUSY_WAIT = 0.05  # seconds SQLite itself waits for a lock inside the worker thread
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        variable: str = "SESSIONSYNC_STORE",
+        busy_timeout: float = 10.0,
+    ) -> None:
         target = _prepare_file(path, create=create, variable=variable)
         self.path = Path(target)
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()  # one statement at a time, even from two event loops
+        self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"sqlite-limiter-{id(self)}")
         try:
-            self.connection = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=5.0)
-            self.connection.execute("PRAGMA journal_mode=WAL")
-            self.connection.execute("PRAGMA synchronous=NORMAL")
-            self.connection.executescript(_SCHEMA)
-            self._migrate()
-            self.connection.executescript(_INDEXES)
+            self.connection = sqlite3.connect(
+                target, isolation_level=None, check_same_thread=False, timeout=self.BUSY_WAIT
+            )
         except sqlite3.Error as error:
             raise StoreError(f"cannot open the SQLite store at {target}: {error}") from None
-
-    def _migrate(self) -> None:
-        # In a write transaction, so that two processes opening an old file at once
-        # do not both add a column.
-        self.connection.execute("BEGIN IMMEDIATE")
         try:
-            for table, columns in _ADDED_COLUMNS.items():
-                present = {row[1] for row in self.connection.execute(f"PRAGMA table_info({table})")}
-                for name, kind in columns:
-                    if name not in present:
-                        self.connection.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
-            self.connection.execute(
-                "UPDATE outbox SET finished_at = COALESCE(delivered_at, created_at)"
-                " WHERE status != 'pending' AND finished_at IS NULL"
-            )
-            self.connection.execute("COMMIT")
-        except BaseException:
-            self.connection.execute("ROLLBACK")
-            raise
+            self._call(self._setup)
+        except sqlite3.Error as error:
+            self.connection.close()
+            raise StoreError(f"cannot open the SQLite store at {target}: {error}") from None
 
-    def transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
-        try:
-            self.connection.execute("BEGIN IMMEDIATE")
+    def _setup(self, c: sqlite3.Connection) -> None:
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=NORMAL")
+        # Start-up may wait longer for a lock than a request would.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
             try:
-                result = body(self.connection)
-            except BaseException:
-                self.connection.execute("ROLLBACK")
-                raise
-            self.connection.execute("COMMIT")
-            return result
-        except sqlite3.Error as error:
-            raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+                c.executescript(_SCHEMA)
+                _transaction(c, _migrate)
+                c.executescript(_INDEXES)
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(self.BUSY_WAIT)
 
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def _call(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return job(self.connection)
+
+    def _current_limiter(self) -> anyio.CapacityLimiter:
+        # One limiter per event loop run: a limiter belongs to the loop that made it.
         try:
-            return self.connection.execute(sql, params)
-        except sqlite3.Error as error:
-            raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+            return self._limiter.get()
+        except LookupError:
+            limiter = anyio.CapacityLimiter(1)
+            self._limiter.set(limiter)
+            return limiter
+
+    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job(connection)`` in the worker thread; retry it while the database
+        is locked by another connection. ``job`` must be safe to run again from the
+        start (a single statement, or a :func:`_transaction`)."""
+        deadline: float | None = None
+        delay = 0.002
+        while True:
+            try:
+                return await anyio.to_thread.run_sync(self._call, job, limiter=self._current_limiter())
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF not in _BUSY:
+                    raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+                now = time.monotonic()
+                deadline = deadline or now + self.busy_timeout
+                if now >= deadline:
+                    raise StoreError(
+                        f"SQLite store {self.path}: locked by another connection for more than {self.busy_timeout:g} s"
+                    ) from None
+                await anyio.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, 0.1)
+            except sqlite3.Error as error:
+                raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+
+    async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = await self.run(lambda c: c.execute(sql, params).fetchone())
+        return row
+
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = await self.run(lambda c: c.execute(sql, params).fetchall())
+        return rows
+
+    async def change(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one writing statement; return how many rows it changed."""
+        return await self.run(lambda c: c.execute(sql, params).rowcount)
+
+    async def transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` inside BEGIN IMMEDIATE … COMMIT (rolled back if it raises)."""
+        return await self.run(lambda c: _transaction(c, body))
 
     async def close(self) -> None:
-        self.connection.close()
+        await anyio.to_thread.run_sync(self._call, lambda c: c.close())
+
+
+def _transaction(c: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(c)
+        c.execute("COMMIT")
+    except BaseException:
+        if c.in_transaction:
+            c.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _migrate(c: sqlite3.Connection) -> None:
+    # Inside a write transaction, so that two processes opening an older file at once
+    # do not both add a column.
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in present:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    c.execute(
+        "UPDATE outbox SET finished_at = COALESCE(delivered_at, created_at)"
+        " WHERE status != 'pending' AND finished_at IS NULL"
+    )
 
 
 class SQLiteUserStore:
@@ -230,23 +318,24 @@ class SQLiteUserStore:
         self.db = db
 
     async def get(self, email: str) -> User | None:
-        row = self.db.execute(
-            "SELECT email, role, name, password_hash, created_at, provisioned_by FROM users WHERE email = ?",
-            (normalize_email(email),),
-        ).fetchone()
+        row = await self.db.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (normalize_email(email),))
         return User(*row) if row else None
 
     async def create(self, user: User) -> User:
         email = normalize_email(user.email)
-        self.db.execute(
-            "INSERT OR IGNORE INTO users (email, role, name, password_hash, created_at, provisioned_by)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (email, user.role, user.name, user.password_hash, user.created_at or time.time(), user.provisioned_by),
-        )
-        stored = await self.get(email)
-        if stored is None:
+        values = (email, user.role, user.name, user.password_hash, user.created_at or time.time(), user.provisioned_by)
+
+        def create(c: sqlite3.Connection) -> tuple[Any, ...] | None:
+            c.execute(f"INSERT OR IGNORE INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", values)
+            row: tuple[Any, ...] | None = c.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (email,)
+            ).fetchone()
+            return row
+
+        row = await self.db.run(create)
+        if row is None:
             raise StoreError(f"SQLite store {self.db.path.name}: a user vanished right after it was stored")
-        return stored
+        return User(*row)
 
 
 def _session(row: tuple[Any, ...]) -> SessionRecord:
@@ -258,7 +347,7 @@ class SQLiteSessionRegistry:
         self.db = db
 
     async def create(self, record: SessionRecord) -> None:
-        self.db.execute(
+        await self.db.change(
             f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.sid,
@@ -277,17 +366,17 @@ class SQLiteSessionRegistry:
         )
 
     async def get(self, sid: str) -> SessionRecord | None:
-        row = self.db.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,)).fetchone()
+        row = await self.db.fetchone(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,))
         return _session(row) if row else None
 
     async def touch(self, sid: str, when: float) -> None:
-        self.db.execute("UPDATE sessions SET last_seen_at = ? WHERE sid = ?", (when, sid))
+        await self.db.change("UPDATE sessions SET last_seen_at = ? WHERE sid = ?", (when, sid))
 
     async def end(self, sid: str, *, reason: str, when: float) -> bool:
-        cursor = self.db.execute(
+        changed = await self.db.change(
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL", (when, reason, sid)
         )
-        return cursor.rowcount > 0
+        return changed > 0
 
     async def end_user(
         self, user: str, *, reason: str, when: float, chain: str | None = None, created_before: float | None = None
@@ -300,24 +389,22 @@ class SQLiteSessionRegistry:
         if created_before is not None:
             sql += " AND created_at <= ?"
             params.append(created_before)
-        return self.db.execute(sql, tuple(params)).rowcount
+        return await self.db.change(sql, tuple(params))
 
     async def end_chain_except(self, chain: str, keep_sid: str, *, reason: str, when: float) -> int:
-        return self.db.execute(
+        return await self.db.change(
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE chain = ? AND sid != ? AND ended_at IS NULL",
             (when, reason, chain, keep_sid),
-        ).rowcount
+        )
 
     async def expire(self, now: float) -> int:
-        return self.db.execute(
+        return await self.db.change(
             "UPDATE sessions SET ended_at = expires_at, end_reason = ? WHERE ended_at IS NULL AND expires_at < ?",
             (EXPIRED, now),
-        ).rowcount
+        )
 
     async def purge(self, ended_before: float) -> int:
-        return self.db.execute(
-            "DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?", (ended_before,)
-        ).rowcount
+        return await self.db.change("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?", (ended_before,))
 
     async def list(
         self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
@@ -331,7 +418,7 @@ class SQLiteSessionRegistry:
             sql += " AND ended_at IS NULL"
         sql += " ORDER BY created_at DESC, sid DESC LIMIT ?"
         params.append(limit)
-        return [_session(row) for row in self.db.execute(sql, tuple(params)).fetchall()]
+        return [_session(row) for row in await self.db.fetchall(sql, tuple(params))]
 
 
 class SQLiteReplayCache:
@@ -348,19 +435,19 @@ class SQLiteReplayCache:
             await self.purge(now)
         # Insert, or take over a record that expired: one statement, so exactly one
         # of several concurrent users (connections, processes) wins.
-        cursor = self.db.execute(
+        changed = await self.db.change(
             "INSERT INTO used_ids (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO UPDATE"
             " SET expires_at = excluded.expires_at WHERE used_ids.expires_at < ?",
             (jti, expires_at, now),
         )
-        return cursor.rowcount > 0
+        return changed > 0
 
     async def seen(self, jti: bytes) -> bool:
-        row = self.db.execute("SELECT expires_at FROM used_ids WHERE jti = ?", (jti,)).fetchone()
+        row = await self.db.fetchone("SELECT expires_at FROM used_ids WHERE jti = ?", (jti,))
         return row is not None and row[0] >= time.time()
 
     async def purge(self, now: float) -> int:
-        return self.db.execute("DELETE FROM used_ids WHERE expires_at < ?", (now,)).rowcount
+        return await self.db.change("DELETE FROM used_ids WHERE expires_at < ?", (now,))
 
 
 def _message(row: tuple[Any, ...]) -> OutboxMessage:
@@ -407,14 +494,14 @@ class SQLiteOutbox:
             )
             for m in messages
         ]
-        self.db.transaction(
+        await self.db.transaction(
             lambda c: c.executemany(
                 f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
             )
         )
 
     async def get(self, message_id: str) -> OutboxMessage | None:
-        row = self.db.execute(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (message_id,)).fetchone()
+        row = await self.db.fetchone(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (message_id,))
         return _message(row) if row else None
 
     async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
@@ -426,20 +513,20 @@ class SQLiteOutbox:
             ).fetchall()
             return _claim(c, [r[0] for r in rows], now, lease)
 
-        return self.db.transaction(claim_due)
+        return await self.db.transaction(claim_due)
 
     async def claim(self, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
-        return self.db.transaction(lambda c: _claim(c, ids, now, lease))
+        return await self.db.transaction(lambda c: _claim(c, ids, now, lease))
 
     async def delivered(self, message_id: str, when: float) -> None:
-        self.db.execute(
+        await self.db.change(
             "UPDATE outbox SET status = 'delivered', delivered_at = ?, finished_at = ?, attempts = attempts + 1"
             " WHERE id = ? AND status != 'delivered'",
             (when, when, message_id),
         )
 
     async def failed(self, message_id: str, *, error: str, next_attempt_at: float, abandon: bool = False) -> None:
-        self.db.execute(
+        await self.db.change(
             "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ?,"
             " finished_at = ? WHERE id = ? AND status = 'pending'",
             (
@@ -452,14 +539,14 @@ class SQLiteOutbox:
         )
 
     async def retry_now(self, peer: str, now: float) -> int:
-        return self.db.execute(
+        return await self.db.change(
             "UPDATE outbox SET next_attempt_at = ? WHERE peer = ? AND status = 'pending' AND next_attempt_at > ?",
             (now, peer, now),
-        ).rowcount
+        )
 
     async def drop(self, ids: list[str]) -> int:
         now = time.time()
-        return self.db.transaction(
+        return await self.db.transaction(
             lambda c: sum(
                 c.execute(
                     "UPDATE outbox SET status = 'abandoned', last_error = ?, finished_at = ?"
@@ -471,26 +558,28 @@ class SQLiteOutbox:
         )
 
     async def pending(self) -> list[OutboxMessage]:
-        rows = self.db.execute(
+        rows = await self.db.fetchall(
             f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY created_at, id"
-        ).fetchall()
+        )
         return [_message(r) for r in rows]
 
     async def purge(self, finished_before: float) -> int:
-        return self.db.execute(
+        return await self.db.change(
             "DELETE FROM outbox WHERE status != 'pending' AND finished_at < ?", (finished_before,)
-        ).rowcount
+        )
 
 
-def sqlite_stores(path: str | Path, *, create: bool = True, variable: str = "SESSIONSYNC_STORE") -> Stores:
+def sqlite_stores(
+    path: str | Path, *, create: bool = True, variable: str = "SESSIONSYNC_STORE", busy_timeout: float = 10.0
+) -> Stores:
     """Stores in the SQLite file at ``path`` (``":memory:"`` for a private in-memory one).
 
     The file and its directory are made when missing (file mode 0600) unless
     ``create`` is false: then a missing file is a :class:`StoreError` that names the
     path looked for. A path that cannot hold the file is a :class:`ConfigError` naming
-    ``variable``.
+    ``variable``. A write waits up to ``busy_timeout`` seconds for another process's lock.
     """
-    db = SQLiteDatabase(path, create=create, variable=variable)
+    db = SQLiteDatabase(path, create=create, variable=variable, busy_timeout=busy_timeout)
     return Stores(
         users=SQLiteUserStore(db),
         sessions=SQLiteSessionRegistry(db),
