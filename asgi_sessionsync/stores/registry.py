@@ -14,6 +14,7 @@ the same table, so ``config check`` accepts exactly the URLs that start.
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
 from urllib.parse import urlsplit, urlunsplit
@@ -45,9 +46,30 @@ def _check_sqlite(url: str, variable: str) -> None:
     check_sqlite_path(sqlite_path(url, variable), variable)
 
 
+def _check_redis(url: str, variable: str) -> None:
+    if importlib.util.find_spec("redis") is None:
+        raise ConfigError(
+            variable,
+            "the Redis store needs redis-py, which is not installed: pip install 'asgi-sessionsync[redis]'",
+            f"{variable}=redis://localhost:6379/0",
+        )
+    from asgi_sessionsync.stores.redis import check_redis_url
+
+    check_redis_url(url, variable)
+
+
+def _open_redis(url: str, create: bool) -> Stores:
+    # Imported only here: redis-py is an optional dependency.
+    from asgi_sessionsync.stores.redis import open_redis_url
+
+    return open_redis_url(url)
+
+
 BACKENDS: dict[str, Backend] = {
     "memory": Backend(_check_memory, lambda url, create: memory_stores()),
     "sqlite": Backend(_check_sqlite, lambda url, create: sqlite_stores(sqlite_path(url), create=create)),
+    "redis": Backend(_check_redis, _open_redis),
+    "rediss": Backend(_check_redis, _open_redis),
 }
 
 

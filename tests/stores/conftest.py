@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from asgi_sessionsync.stores import Stores, open_stores
+from asgi_sessionsync.stores import Stores, new_id, open_stores
+from tests.stores.redis_server import redis_server  # noqa: F401 - a fixture
 
-BACKENDS = ["memory", "sqlite"]
+BACKENDS = ["memory", "sqlite", "redis"]
 
 
 @dataclass
@@ -40,8 +41,13 @@ class Backend:
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     if request.param == "memory":
         opened = Backend("memory", "memory://", shared=False)
-    else:
+    elif request.param == "sqlite":
         opened = Backend("sqlite", f"sqlite:///{tmp_path / 'stores.sqlite3'}", shared=True)
+    else:
+        # One server for the session; a prefix of its own keeps each test's data apart.
+        server = request.getfixturevalue("redis_server")
+        prefix = "test-" + new_id().replace("-", "").replace("_", "")[:12]
+        opened = Backend("redis", f"{server}?prefix={prefix}", shared=True, replay_expires_by_itself=True)
     yield opened
     await opened.close()
 
