@@ -63,7 +63,7 @@ async def end_reaches_other_client(url: str, runs: int) -> list[float]:
         record = SessionRecord(new_id(), "ann@example.com", new_id(), "https://a", "ip", "ua", now, now)
         await first.sessions.create(record)
         for _ in range(5000):  # bounded: a few seconds at most
-            if record.sid in second.sessions._cache:  # type: ignore[attr-defined]
+            if second.sessions.cache.get(record.sid) is not None:  # type: ignore[attr-defined]
                 break
             await second.sessions.get(record.sid)
             await asyncio.sleep(0.001)

@@ -21,7 +21,7 @@ time by later writes, and wholesale by the ``purge`` methods.
 
 **Revocation without a round trip per request.** ``sessions.get`` is answered from a
 small per-process cache of *active* records. Every script that ends sessions publishes
-their sids on the channel ``{prefix}:ended`` in the same atomic step; each process
+their sids on the channel ``{prefix}:ended-sessions`` in the same atomic step; each process
 listens and drops them from its cache, so an end is seen everywhere within a pub/sub
 delivery. The cache is only used while the subscription is confirmed: it is emptied
 whenever the subscription is lost or made again (messages may have been missed), a
@@ -86,6 +86,7 @@ DEFAULT_PREFIX = "sessionsync"
 DEFAULT_RETENTION = 30 * 86400.0
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
 _OUR_OPTIONS = {"prefix", "retention"}
+_ENDED_CHANNEL = "ended-sessions"  # pub/sub: sids of sessions just ended, space-separated
 _BATCH = 500  # rows one script call works through, so no call holds the server long
 
 
@@ -168,7 +169,7 @@ class RedisConnection:
         self.client = client
         self.tag = "{" + prefix + "}"
         self.retention_ms = str(int(retention * 1000))
-        self.channel = self.tag + ":ended"
+        self.channel = f"{self.tag}:{_ENDED_CHANNEL}"
         self.shown_as = shown_as
         self.scripts: dict[str, AsyncScript] = {}
         self.closers: list[Callable[[], Awaitable[None]]] = []
@@ -279,7 +280,7 @@ local function finish(sid, when, reason)
   return f
 end
 local function announce(sids)
-  if #sids > 0 then redis.call('PUBLISH', T .. ':ended', table.concat(sids, ' ')) end
+  if #sids > 0 then redis.call('PUBLISH', T .. ':@CHANNEL@', table.concat(sids, ' ')) end
 end
 -- a finished outbox message: indexed by finish time, dropped after retention
 local function finished(id, peer, at)
@@ -295,7 +296,7 @@ local function finished(id, peer, at)
     redis.call('ZREM', T .. ':fin', old)
   end
 end
-"""
+""".replace("@CHANNEL@", _ENDED_CHANNEL)
 
 
 # -- users --------------------------------------------------------------------------------
@@ -475,55 +476,76 @@ def _session(h: dict[str, str]) -> SessionRecord:
     )
 
 
-class RedisSessionRegistry:
-    """See the module docstring for the per-process cache of active records."""
+class ActiveSessionCache:
+    """Active session records of this process, each dropped as soon as the channel
+    ``{prefix}:ended-sessions`` says it ended; used only while that subscription is confirmed.
+    See the module docstring."""
 
-    CACHE_SIZE = 10_000
+    SIZE = 10_000
     PING_EVERY = 5.0  # seconds between PINGs on the subscription
     SILENCE_LIMIT = 10.0  # seconds without any answer after which the subscription is lost
     RETRY_AFTER = 1.0
 
-    def __init__(self, conn: RedisConnection, *, cache_seconds: float = 30.0) -> None:
+    def __init__(self, conn: RedisConnection, *, max_age: float) -> None:
         self.conn = conn
-        self.cache_seconds = cache_seconds
-        self._cache: dict[str, tuple[float, SessionRecord]] = {}
+        self.max_age = max_age
+        self.epoch = 0  # bumped by every invalidation and (re)subscription
+        self._records: dict[str, tuple[float, SessionRecord]] = {}
         self._listening = False  # the subscription is confirmed: the cache may answer
-        self._epoch = 0  # bumped by every invalidation and (re)subscription
         self._listener: asyncio.Task[None] | None = None
         self._listener_loop: asyncio.AbstractEventLoop | None = None
         self._stopping = False
-        conn.closers.append(self._stop)
 
-    # -- the cache --------------------------------------------------------------------------
-
-    def _ensure_listener(self) -> None:
-        if self._stopping:
-            return
+    @property
+    def usable(self) -> bool:
+        """Listening now (the listener is started on first use)."""
+        if self.max_age <= 0 or self._stopping:
+            return False
         loop = asyncio.get_running_loop()
-        if self._listener is not None and self._listener_loop is loop and not self._listener.done():
+        if self._listener is None or self._listener_loop is not loop or self._listener.done():
+            # First use, or a listener of another (finished) event loop: start afresh.
+            self._forget_all()
+            self._listener_loop = loop
+            self._listener = loop.create_task(self._listen(), name="sessionsync-redis-invalidations")
+        return self._listening
+
+    def get(self, sid: str) -> SessionRecord | None:
+        hit = self._records.get(sid)
+        if hit is None or time.monotonic() - hit[0] >= self.max_age:
+            return None
+        return hit[1]
+
+    def remember(self, record: SessionRecord, epoch: int) -> None:
+        """Keep ``record`` if it is active and was read entirely after the subscription
+        was confirmed with no invalidation heard meanwhile (``epoch`` taken before the
+        read is still current): that invalidation might have been about this sid."""
+        if not (record.active and self._listening and epoch == self.epoch):
             return
-        # First use, or a listener of another (finished) event loop: start afresh.
-        self._forget_all()
-        self._listener_loop = loop
-        self._listener = loop.create_task(self._listen(), name="sessionsync-redis-invalidations")
+        if len(self._records) >= self.SIZE:
+            del self._records[next(iter(self._records))]
+        self._records[record.sid] = (time.monotonic(), record)
+
+    def touched(self, sid: str, when: float) -> None:
+        hit = self._records.get(sid)
+        if hit is not None:
+            self._records[sid] = (hit[0], dataclasses.replace(hit[1], last_seen_at=when))
+
+    def forget(self, sids: list[str]) -> None:
+        self.epoch += 1
+        for sid in sids:
+            self._records.pop(sid, None)
 
     def _forget_all(self) -> None:
         self._listening = False
-        self._epoch += 1
-        self._cache.clear()
-
-    def _forget(self, sids: list[str]) -> None:
-        self._epoch += 1
-        for sid in sids:
-            self._cache.pop(sid, None)
+        self.epoch += 1
+        self._records.clear()
 
     async def _listen(self) -> None:
         while not self._stopping:
             pubsub: PubSub = self.conn.client.pubsub()
             try:
                 await pubsub.subscribe(self.conn.channel)
-                heard = time.monotonic()
-                pinged = heard
+                heard = pinged = time.monotonic()
                 while not self._stopping:
                     message = await pubsub.get_message(timeout=self.PING_EVERY)
                     now = time.monotonic()
@@ -531,7 +553,7 @@ class RedisSessionRegistry:
                         heard = now
                         kind = message["type"]
                         if kind == "message":
-                            self._forget(str(message["data"]).split())
+                            self.forget(str(message["data"]).split())
                         elif kind == "subscribe":
                             # (Re)subscribed: what was published in between is lost.
                             self._forget_all()
@@ -562,7 +584,7 @@ class RedisSessionRegistry:
                 with contextlib.suppress(Exception):
                     await asyncio.shield(cast(Any, pubsub).aclose())
 
-    async def _stop(self) -> None:
+    async def close(self) -> None:
         self._stopping = True
         task, self._listener = self._listener, None
         self._forget_all()
@@ -576,12 +598,14 @@ class RedisSessionRegistry:
         with contextlib.suppress(asyncio.CancelledError, Exception):
             task.result()
 
-    def _remember(self, record: SessionRecord) -> None:
-        if len(self._cache) >= self.CACHE_SIZE:
-            del self._cache[next(iter(self._cache))]
-        self._cache[record.sid] = (time.monotonic(), record)
 
-    # -- the contract -----------------------------------------------------------------------
+class RedisSessionRegistry:
+    """Sessions in Redis, with :class:`ActiveSessionCache` in front of :meth:`get`."""
+
+    def __init__(self, conn: RedisConnection, *, cache_seconds: float = 30.0) -> None:
+        self.conn = conn
+        self.cache = ActiveSessionCache(conn, max_age=cache_seconds)
+        conn.closers.append(self.cache.close)
 
     async def create(self, record: SessionRecord) -> None:
         user = normalize_email(record.user)
@@ -616,34 +640,27 @@ class RedisSessionRegistry:
             raise StoreError("session registry: a session with this sid exists already")
 
     async def get(self, sid: str) -> SessionRecord | None:
-        epoch = -1
-        if self.cache_seconds > 0:
-            self._ensure_listener()
-            if self._listening:
-                hit = self._cache.get(sid)
-                if hit is not None and time.monotonic() - hit[0] < self.cache_seconds:
-                    return hit[1]
-                epoch = self._epoch
+        cache = self.cache
+        usable = cache.usable
+        if usable and (hit := cache.get(sid)) is not None:
+            return hit
+        epoch = cache.epoch
         async with self.conn.errors():
             h = await self.conn.hgetall(self.conn.key("s", sid))
         record = _session(h) if h else None
-        # Cache only what was read entirely after the subscription was confirmed and
-        # with no invalidation heard meanwhile (it might have been about this sid).
-        if record is not None and record.active and self._listening and epoch == self._epoch:
-            self._remember(record)
+        if usable and record is not None:
+            cache.remember(record, epoch)
         return record
 
     async def touch(self, sid: str, when: float) -> None:
         async with self.conn.errors():
             await self.conn.run("session_touch", _SESSION_TOUCH, [self.conn.key("s", sid)], [_f(when)])
-        hit = self._cache.get(sid)
-        if hit is not None:
-            self._cache[sid] = (hit[0], dataclasses.replace(hit[1], last_seen_at=when))
+        self.cache.touched(sid, when)
 
     async def end(self, sid: str, *, reason: str, when: float) -> bool:
         async with self.conn.errors():
             ended = await self.conn.run("session_end", _SESSION_END, [self.conn.key("s", sid)], [sid, _f(when), reason])
-        self._forget([sid])
+        self.cache.forget([sid])
         return bool(ended)
 
     async def end_user(
@@ -661,7 +678,7 @@ class RedisSessionRegistry:
             ended = await self.conn.run(
                 "session_end_user", _SESSION_END_USER, [self.conn.key("us", normalize_email(user))], args
             )
-        self._forget(ended)
+        self.cache.forget(ended)
         return len(ended)
 
     async def end_chain_except(self, chain: str, keep_sid: str, *, reason: str, when: float) -> int:
@@ -669,7 +686,7 @@ class RedisSessionRegistry:
             ended = await self.conn.run(
                 "session_end_chain", _SESSION_END_CHAIN, [self.conn.key("ch", chain)], [keep_sid, _f(when), reason]
             )
-        self._forget(ended)
+        self.cache.forget(ended)
         return len(ended)
 
     async def expire(self, now: float) -> int:
@@ -679,7 +696,7 @@ class RedisSessionRegistry:
                 seen, ended = await self.conn.run(
                     "session_expire", _SESSION_EXPIRE, [self.conn.key("exp")], [_f(now), _BATCH]
                 )
-            self._forget(ended)
+            self.cache.forget(ended)
             count += len(ended)
             if seen < _BATCH:
                 return count

@@ -58,7 +58,7 @@ async def cached(stores: Stores, sid: str) -> None:
     registry = stores.sessions
     assert isinstance(registry, RedisSessionRegistry)
     with anyio.fail_after(5):
-        while not (registry._listening and sid in registry._cache):
+        while registry.cache.get(sid) is None:
             await registry.get(sid)
             await anyio.sleep(0.005)
 
