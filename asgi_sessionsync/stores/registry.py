@@ -3,13 +3,11 @@
 Settings validation (:func:`check_store_url`) and start-up (:func:`open_stores`) read
 the same table, so ``config check`` accepts exactly the URLs that start.
 
-=====================  ===========================================================
-``memory://``          in-process, nothing survives a restart (tests, development)
-``sqlite:///rel/path``  a file relative to the working directory (SQLAlchemy style)
-``sqlite:////abs/path``  an absolute path; ``sqlite:///:memory:`` a private database
-``redis://…``           Redis (``pip install asgi-sessionsync[redis]``); ``rediss://``
-                       for TLS; ``?prefix=NAME`` to share a server between sites
-=====================  ===========================================================
+- ``memory://``: in-process; nothing survives a restart (tests, development).
+- ``sqlite:///relative/path`` (to the working directory), ``sqlite:////absolute/path``
+  or ``sqlite:///:memory:``, as SQLAlchemy spells them.
+- ``redis://…`` and ``rediss://…`` (TLS): see :mod:`.redis`; needs
+  ``pip install 'asgi-sessionsync[redis]'``.
 """
 
 from __future__ import annotations
