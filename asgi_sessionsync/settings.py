@@ -351,6 +351,12 @@ class Settings:
         (),
         "Peer origins allowed to sign in privileged accounts here (default: none).",
     )
+    retention: float = _field(
+        "RETENTION",
+        _positive_duration,
+        30 * 86400.0,
+        "How long ended sessions, used ids and finished back-channel messages are kept as history.",
+    )
 
     # -- derived views -------------------------------------------------------------------
 

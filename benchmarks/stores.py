@@ -2,7 +2,7 @@
 
 Run: python -m benchmarks.stores [--quick]
 
-Memory and SQLite (a file in a temporary directory, statements in a worker thread)
+Memory and SQLite (a file in a temporary directory, point reads on the loop, writes in a worker thread)
 have no cache of their own. Redis runs on a redis-server this script starts on a
 loopback port and stops at the end: "cached" is the per-process cache of active
 sessions (pub/sub invalidated), "uncached" one round trip per call. Also timed: how
@@ -87,7 +87,7 @@ async def main(quick: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         for name, stores in (
             ("memory", memory_stores()),
-            ("sqlite (worker thread)", sqlite_stores(Path(tmp) / "bench.sqlite3")),
+            ("sqlite (WAL read on the loop)", sqlite_stores(Path(tmp) / "bench.sqlite3")),
         ):
             print(f"{name:<28} {us(await time_get(stores, number))}")
             await stores.close()

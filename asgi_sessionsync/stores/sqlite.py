@@ -1,11 +1,16 @@
 """SQLite stores: the embedded default. One file per site, no server.
 
-Nothing runs on the event loop: every statement (or transaction) runs in a worker
-thread through anyio, at most one at a time per database, so asyncio and trio both
-work and a slow disk or a lock held by another process never stalls other requests.
-The hop costs about 0.1 ms per call on a small VM, against about 0.01 ms for the
-statement itself (``python -m benchmarks.stores``): the price of a loop that never
-blocks.
+Nothing that can wait runs on the event loop: every write (or transaction) runs in a
+worker thread through anyio, at most one at a time per database, so asyncio and trio
+both work and a lock held by another process never stalls other requests.
+
+Note: the point reads of the per-request path (``sessions.get``, ``users.get``,
+``replay.seen``) run on the loop, on a read-only connection of their own with no busy
+timeout. In WAL mode a reader never waits for a writer, so such a read is a few
+microseconds of page-cache work; the thread hop would cost about 0.1 ms on a small VM
+(``python -m benchmarks.stores``), ten times the statement. A read that SQLite answers
+with "busy" (a checkpoint resetting the log, recovery after a crash) is not retried on
+the loop: it goes to the worker thread like a write.
 
 Several worker processes may share the file (WAL mode). A write that finds the
 database locked waits a short busy timeout in its thread, then gives the thread back
@@ -215,6 +220,14 @@ class SQLiteDatabase:
         except sqlite3.Error as error:
             self.connection.close()
             raise StoreError(f"cannot open the SQLite store at {target}: {error}") from None
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+        if target != ":memory:":
+            try:
+                self._reader = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=0)
+                self._reader.execute("PRAGMA query_only=1")
+            except sqlite3.Error:
+                self._reader = None  # every read then goes to the worker thread
 
     def _setup(self, c: sqlite3.Connection) -> None:
         c.execute("PRAGMA journal_mode=WAL")
@@ -272,6 +285,22 @@ class SQLiteDatabase:
         row: tuple[Any, ...] | None = await self.run(lambda c: c.execute(sql, params).fetchone())
         return row
 
+    async def read_one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        """A point read on the loop (see the module's note); in the thread if it cannot."""
+        reader = self._reader
+        if reader is not None and self._reader_lock.acquire(blocking=False):
+            try:
+                row: tuple[Any, ...] | None = reader.execute(sql, params).fetchone()
+                return row
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF not in _BUSY:
+                    raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+            except sqlite3.Error as error:
+                raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+            finally:
+                self._reader_lock.release()
+        return await self.fetchone(sql, params)
+
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = await self.run(lambda c: c.execute(sql, params).fetchall())
         return rows
@@ -285,6 +314,10 @@ class SQLiteDatabase:
         return await self.run(lambda c: _transaction(c, body))
 
     async def close(self) -> None:
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with self._reader_lock:
+                reader.close()
         await anyio.to_thread.run_sync(self._call, lambda c: c.close())
 
 
@@ -319,7 +352,7 @@ class SQLiteUserStore:
         self.db = db
 
     async def get(self, email: str) -> User | None:
-        row = await self.db.fetchone(f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (normalize_email(email),))
+        row = await self.db.read_one(f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (normalize_email(email),))
         return User(*row) if row else None
 
     async def create(self, user: User) -> User:
@@ -367,7 +400,7 @@ class SQLiteSessionRegistry:
         )
 
     async def get(self, sid: str) -> SessionRecord | None:
-        row = await self.db.fetchone(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,))
+        row = await self.db.read_one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,))
         return _session(row) if row else None
 
     async def touch(self, sid: str, when: float) -> None:
@@ -444,7 +477,7 @@ class SQLiteReplayCache:
         return changed > 0
 
     async def seen(self, jti: bytes) -> bool:
-        row = await self.db.fetchone("SELECT expires_at FROM used_ids WHERE jti = ?", (jti,))
+        row = await self.db.read_one("SELECT expires_at FROM used_ids WHERE jti = ?", (jti,))
         return row is not None and row[0] >= time.time()
 
     async def purge(self, now: float) -> int:
