@@ -74,7 +74,7 @@ async def test_lifespan_worker_expires_sessions_and_purges_old_history() -> None
         shutdown.set()
 
     assert (await stores.sessions.get("recent-ended")) is not None  # within the retention period
-    assert expired.end_reason == "expired"
+    assert expired is not None and expired.end_reason == "expired"
     live = await stores.sessions.get("live")
     assert live is not None and live.ended_at is None
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
