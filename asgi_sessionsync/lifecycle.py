@@ -45,6 +45,7 @@ class Worker:
         self.site = site
         self.started = False
         self._cancel: anyio.CancelScope | None = None
+        self._ended: anyio.Event | None = None  # set when the running worker has ended
         self._task: asyncio.Task[None] | None = None  # when started without lifespan, on asyncio
         self._warned = False
 
@@ -74,14 +75,20 @@ class Worker:
             )
 
     async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
-        with anyio.CancelScope() as scope:
-            self._cancel = scope
-            await self.site.courier.run(task_status=task_status)
+        ended = self._ended
+        try:
+            with anyio.CancelScope() as scope:
+                self._cancel = scope
+                await self.site.courier.run(task_status=task_status)
+        finally:
+            if ended is not None:
+                ended.set()
 
     async def _start_in(self, group: TaskGroup) -> None:
         self.started = True
         try:
             await self._open()
+            self._ended = anyio.Event()
             await group.start(self._run)
         except BaseException:
             self._stop()
@@ -133,21 +140,24 @@ class Worker:
         if failure is not None:
             raise failure
 
-    def _stop(self) -> asyncio.Task[None] | None:
+    def _stop(self) -> tuple[asyncio.Task[None] | None, anyio.Event | None]:
         if self._cancel is not None:
             self._cancel.cancel()
             self._cancel = None
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-        return task
+        ended, self._ended = self._ended, None
+        return task, ended
 
     async def stop(self) -> None:
-        """Stop the worker (the site stays open)."""
-        task = self._stop()
+        """Stop the worker and wait until it has ended (the site stays open)."""
+        task, ended = self._stop()
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await task  # also when it was cancelled before it ever ran
+        elif ended is not None:
+            await ended.wait()
         self.started = False
 
     async def aclose(self) -> None:

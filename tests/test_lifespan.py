@@ -78,15 +78,32 @@ async def lifespan(app: ASGIApp) -> AsyncIterator[Started]:
             assert (await from_app.receive())["type"] == "lifespan.shutdown.complete"
 
 
+def telling(site: SessionSyncMiddleware, told: list[tuple[str, bool, bool]]) -> ASGIApp:
+    """``site``, noting for each lifespan message it sends the server whether the
+    worker runs and whether the site is closed at that moment."""
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        async def noting(message: Message) -> None:
+            told.append((message["type"], site.site.courier.running, site.site.closed))
+            await send(message)
+
+        await site(scope, receive, noting)
+
+    return app
+
+
 async def test_startup_runs_the_worker_and_shutdown_closes_the_stores_and_the_http_client(tmp_path: Path) -> None:
     site = middleware(login_app("a"), store=f"sqlite:///{tmp_path / 'a.sqlite3'}")
     assert not site.worker.started and not site.site.courier.running
-    async with LifespanManager(site):
+    told: list[tuple[str, bool, bool]] = []
+    async with LifespanManager(telling(site, told)):
         assert site.worker.started and site.site.courier.running  # before the app starts
         assert await site.site.health.alive(site.site.peers) == list(site.site.peers)
         client = site.site.client.http  # made by the health check
         await site.site.stores.users.create(CAROL)
     assert not site.worker.started and not site.site.courier.running
+    # The worker had ended and the site was closed before the server heard of it.
+    assert told == [("lifespan.startup.complete", True, False), ("lifespan.shutdown.complete", False, True)]
     assert client.is_closed
     with pytest.raises(StoreError, match="closed"):
         await site.site.stores.users.get(CAROL.email)
