@@ -78,6 +78,17 @@ async def lifespan(app: ASGIApp) -> AsyncIterator[Started]:
             assert (await from_app.receive())["type"] == "lifespan.shutdown.complete"
 
 
+def test_building_a_middleware_opens_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    made: list[object] = []
+
+    def client(*args: object, **kwargs: object) -> None:
+        made.append(args)
+
+    monkeypatch.setattr(httpx, "AsyncClient", client)
+    site = middleware(login_app("a"))
+    assert made == [] and not site.worker.started and not site.site.courier.running
+
+
 def telling(site: SessionSyncMiddleware, told: list[tuple[str, bool, bool]]) -> ASGIApp:
     """``site``, noting for each lifespan message it sends the server whether the
     worker runs and whether the site is closed at that moment."""
