@@ -27,7 +27,7 @@ import sniffio
 from anyio.abc import TaskGroup, TaskStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asgi_sessionsync.exceptions import SessionSyncError
+from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
 from asgi_sessionsync.site import Site
 
 logger = logging.getLogger("asgi_sessionsync")
@@ -52,6 +52,13 @@ class Worker:
         self._warned = False
 
     async def _open(self) -> None:
+        store = self.site.settings.store
+        if store.startswith(("redis://", "rediss://")) and sniffio.current_async_library() != "asyncio":
+            raise ConfigError(
+                "SESSIONSYNC_STORE",
+                "the Redis store runs on asyncio only (redis-py's client); serve the app with an asyncio "
+                "server (uvicorn, or Hypercorn's asyncio worker) or use the SQLite store",
+            )
         self.site.reopen()
         # scrypt costs tens of ms per secret: never on the event loop.
         await anyio.to_thread.run_sync(self.site.tokens.keychain.derive)
