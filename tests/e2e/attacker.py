@@ -48,7 +48,7 @@ class EvilSite:
         body = self.pages.get(request.url.path)
         if body is None:
             return PlainTextResponse("not found", status_code=404)
-        return HTMLResponse(f'<!doctype html><html lang="en"><head><title>Evil</title></head><body>{body}</body></html>')
+        return HTMLResponse(f'<!doctype html><html lang="en"><head><title>Evil</title></head><body>{body}</body>')
 
 
 @contextmanager
