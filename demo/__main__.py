@@ -50,11 +50,18 @@ def demo_secret(data_dir: Path) -> str:
 
 
 async def serve(
-    ports: dict[str, int], data_dir: Path, secret: str, mode: str, host: str, only: tuple[str, ...] = NAMES
+    ports: dict[str, int],
+    data_dir: Path,
+    secret: str,
+    mode: str,
+    host: str,
+    only: tuple[str, ...] = NAMES,
+    *,
+    csrf: bool = True,
 ) -> None:
     urls = {n: f"http://{n}.localhost:{ports[n]}" for n in NAMES}
     backchannel = {n: f"http://127.0.0.1:{ports[n]}" for n in NAMES}
-    sites = await build_sites(urls, backchannel, secret=secret, data_dir=data_dir, sync_mode=mode)
+    sites = await build_sites(urls, backchannel, secret=secret, data_dir=data_dir, sync_mode=mode, csrf=csrf)
     servers = [
         _Server(uvicorn.Config(sites[n].app, host=host, port=ports[n], log_level="warning", lifespan="on"))
         for n in only
@@ -69,6 +76,8 @@ async def serve(
         loop.add_signal_handler(sig, stop)
 
     print(f"asgi-sessionsync demo: three sites sharing one login ({mode} mode), data in {data_dir}")
+    if not csrf:
+        print("  --no-csrf: the forms accept posts from any site (to show the middleware's own defence)")
     for n in only:
         accounts = ", ".join(f"{e} / {p}" for e, p in ACCOUNTS[n]) or "no accounts: auto-provisions users from peers"
         print(f"  Site {n.upper()}  {urls[n]}/   ({accounts})")
@@ -99,13 +108,19 @@ def main() -> None:
         help="serve only these sites, e.g. a,c (the others stay configured as peers, as if down)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--no-csrf",
+        action="store_true",
+        default=os.environ.get("DEMO_NO_CSRF", "") == "1",
+        help="forms accept posts without a valid CSRF token (insecure; for the browser tests; env DEMO_NO_CSRF=1)",
+    )
     args = parser.parse_args()
     ports = dict(zip(NAMES, (int(p) for p in args.ports.split(",")), strict=True))
     logging.basicConfig(level=os.environ.get("SESSIONSYNC_DEMO_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
     install_redaction()  # hop, frame and bounce URLs carry envelopes: keep them out of access logs
     only = tuple(n for n in NAMES if n in args.only.split(","))
     secret = demo_secret(args.data_dir)
-    asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only))
+    asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only, csrf=not args.no_csrf))
 
 
 if __name__ == "__main__":
