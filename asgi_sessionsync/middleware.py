@@ -20,7 +20,7 @@ from asgi_sessionsync.cookies import cookie_header, find_cookie
 from asgi_sessionsync.endpoints import Endpoints
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.fetch_metadata import fetch_metadata
-from asgi_sessionsync.identity import IdentityAdapter, identity_from_settings
+from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.protocol import PendingPayload
@@ -57,6 +57,8 @@ class SessionSyncMiddleware:
         self.settings = settings
         self.site = Site(settings, stores=stores, transport=transport)
         self.identity = identity or identity_from_settings(settings, self.site.cookies)
+        # Decided once: does the app keep a login of its own to reconcile with ours?
+        self.app_login = app_login_of(self.identity)
         self.endpoints = Endpoints(self.site, self.identity)
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)
@@ -74,8 +76,7 @@ class SessionSyncMiddleware:
         self._anonymous = {k: v for k, v in probe.items() if k != "headers"}
         # An adapter whose sign-in is only ever an explicit call marks the scope with
         # this key: without it, nothing can have changed.
-        self._intent_key: str | None = getattr(self.identity, "intent_key", None)
-        self._signed_in_again = getattr(self.identity, "signed_in_again", lambda scope: False)
+        self._intent_key: str | None = self.identity.intent_key
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -135,7 +136,7 @@ class SessionSyncMiddleware:
             # A cross-site subresource or POST: a Lax cookie would not have come, so
             # neither the session nor the app's login is seen, and nothing is reconciled.
             cookies = None
-        if cookies is None or (not self.identity.separate_login and self._needle not in cookies):
+        if cookies is None or (self.app_login is None and self._needle not in cookies):
             state = RequestState()
             self.identity.expose(scope, None)  # anonymous (maybe with other cookies): no work
         else:
@@ -176,7 +177,7 @@ class SessionSyncMiddleware:
                 after, name = believed, ""  # no sign_in()/sign_out() call: nothing changed
             else:
                 after, name = await identity.signed_in_after(scope, believed, message.get("headers", []))
-                renewed = after is not None and after == before and self._signed_in_again(scope)
+                renewed = after is not None and after == before and identity.signed_in_again(scope)
             if quiet and after == before and not renewed:
                 forward = send  # nothing happened: the common case
                 await send(message)
@@ -198,13 +199,14 @@ class SessionSyncMiddleware:
                 state.stale = state.session is None
             if self._pending_needle in cookies:
                 state.pending = find_cookie(cookies, self.pending_name)
-        if self.identity.separate_login and cookies is not None:
-            app_user = await self.identity.app_user(scope, cookies)
+        app_login = self.app_login
+        if app_login is not None and cookies is not None:
+            app_user = await app_login.app_user(scope, cookies)
             session = state.session
             if app_user is not None and (state.stale or (session is not None and session.user != app_user)):
                 # The registry ended this login (signed out elsewhere), or the two disagree:
                 # the app must not see it; the registry is the authority.
-                state.forgotten = self.identity.forget(scope)
+                state.forgotten = app_login.forget(scope)
                 if session is not None:
                     await sessions.end(session.sid, "app login disagreed with the session")
                     state.session, state.stale = None, True

@@ -14,7 +14,7 @@ from asgi_sessionsync.endpoints.reply import Headers, Reply, html, page, redirec
 from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
 from asgi_sessionsync.fetch_metadata import fetch_metadata
-from asgi_sessionsync.identity.base import IdentityAdapter
+from asgi_sessionsync.identity.base import Account, IdentityAdapter, app_login_of
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.pages import frame_result_page
 from asgi_sessionsync.protocol import BouncePayload, ChainPayload, Endpoint, HopPayload, Mode, RequestPayload
@@ -37,6 +37,7 @@ class SignInSteps:
     def __init__(self, site: Site, identity: IdentityAdapter) -> None:
         self.site = site
         self.identity = identity
+        self.app_login = app_login_of(identity)
         self.cookie_name = site.settings.cookie_name
         self.bind_name = site.settings.cookie_name + "-bind"
         self.pending_name = site.settings.cookie_name + "-sync"
@@ -236,18 +237,21 @@ class SignInSteps:
                 )
                 return None, []
             await site.sessions.end(current.sid, f"replaced by sign-in {via}")
+        app_cookies: list[bytes] = []
+        if self.app_login is not None:
+            made = await self.app_login.login_cookies(scope, Account(user.email, user.name, user.role))
+            if made is None:
+                logger.warning("sign-in of %s from %s skipped: the app cannot sign this account in", user.email, issuer)
+                return None, []
+            app_cookies = made
         session, token = await site.sessions.start_synced(
             user, chain=hop.chain, scope=scope, via=via, network=claims.network
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
-        app_login = await self.identity.login_cookies(user)
-        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_login)]
+        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)]
 
     async def _privileged(self, email: str, role: str) -> bool:
-        if role in self.site.settings.privileged_roles:
-            return True
-        check = getattr(self.identity, "is_privileged", None)
-        return bool(check is not None and await check(email))
+        return role in self.site.settings.privileged_roles or await self.identity.is_privileged(email)
 
     # -- A, auto mode: the peers whose frame failed ----------------------------------------
 

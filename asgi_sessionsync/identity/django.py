@@ -20,12 +20,12 @@ from __future__ import annotations
 import time
 from importlib import import_module
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie
-from asgi_sessionsync.identity.base import AppCookieLogin
+from asgi_sessionsync.identity.base import Account, AppCookieLogin
 from asgi_sessionsync.stores import normalize_email
 
 try:
@@ -34,9 +34,6 @@ try:
     from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, aget_user, get_user_model
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError("the django identity needs Django: pip install 'asgi-sessionsync[django]'") from error
-
-if TYPE_CHECKING:
-    from asgi_sessionsync.stores import User
 
 
 CACHE_SECONDS = 30.0
@@ -97,8 +94,8 @@ class DjangoIdentity(AppCookieLogin):
             return before, ""
         return (await self._email_of_session(cookie) if cookie else None), ""
 
-    async def login_cookies(self, user: User) -> list[bytes]:
-        django_user = await self._find_or_create(user.email)
+    async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
+        django_user = await self._find_or_create(account.email)
         store = self._store_class()
         await store.aset(SESSION_KEY, django_user._meta.pk.value_to_string(django_user))
         await store.aset(BACKEND_SESSION_KEY, self.backend)

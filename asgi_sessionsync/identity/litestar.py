@@ -17,12 +17,12 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy
-from asgi_sessionsync.identity.base import AppCookieLogin
+from asgi_sessionsync.identity.base import Account, AppCookieLogin
 from asgi_sessionsync.stores import normalize_email
 
 try:
@@ -30,9 +30,6 @@ try:
     from litestar.middleware.session.client_side import ClientSideSessionBackend
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError("the litestar identity needs Litestar: pip install litestar") from error
-
-if TYPE_CHECKING:
-    from asgi_sessionsync.stores import User
 
 
 class LitestarSessionIdentity(AppCookieLogin):
@@ -112,8 +109,8 @@ class LitestarSessionIdentity(AppCookieLogin):
             return before, ""
         return self._user(chunks), ""
 
-    async def login_cookies(self, user: User) -> list[bytes]:
-        data = self._backend.dump_data({self.user_key: user.email})
+    async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
+        data = self._backend.dump_data({self.user_key: account.email})
         if len(data) == 1:
             return [self.policy.set(self.key, data[0].decode("latin-1"), self.max_age)]
         return [

@@ -11,22 +11,19 @@ Importable only with Quart installed: ``pip install quart``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie
 from asgi_sessionsync.exceptions import ConfigError
-from asgi_sessionsync.identity.base import AppCookieLogin
+from asgi_sessionsync.identity.base import Account, AppCookieLogin
 from asgi_sessionsync.stores import normalize_email
 
 try:
     from itsdangerous import BadSignature
 except ImportError as error:  # pragma: no cover - Quart depends on itsdangerous
     raise ImportError("the quart identity needs Quart: pip install quart") from error
-
-if TYPE_CHECKING:
-    from asgi_sessionsync.stores import User
 
 
 class QuartSessionIdentity(AppCookieLogin):
@@ -65,6 +62,6 @@ class QuartSessionIdentity(AppCookieLogin):
             return before, ""
         return (self._user(value) if value else None), ""
 
-    async def login_cookies(self, user: User) -> list[bytes]:
-        value = self._serializer.dumps({self.user_key: user.email})
+    async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
+        value = self._serializer.dumps({self.user_key: account.email})
         return [self.policy.set(self.cookie_name, value, self.max_age)]

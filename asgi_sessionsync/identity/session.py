@@ -16,7 +16,6 @@ from asgi_sessionsync.stores import normalize_email
 
 if TYPE_CHECKING:
     from asgi_sessionsync.sessions import ActiveSession
-    from asgi_sessionsync.stores import User
 
 INTENT = "sessionsync.intent"
 _ANONYMOUS = UnauthenticatedUser()
@@ -74,13 +73,10 @@ def _credentials(role: str) -> AuthCredentials:
 
 
 class SessionIdentity:
-    """The middleware's session cookie is the login (default)."""
+    """The middleware's session cookie is the login (default): an
+    :class:`~asgi_sessionsync.identity.IdentityAdapter`."""
 
-    separate_login = False
-    intent_key = INTENT  # the middleware's shortcut: no key in the scope, no change
-
-    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
-        return None
+    intent_key: str | None = INTENT  # the middleware's shortcut: no key in the scope, no change
 
     def __init__(self) -> None:
         # The user object of each recent session, made once: sessions are immutable.
@@ -101,9 +97,6 @@ class SessionIdentity:
             )
         scope["user"], scope["auth"] = shown
 
-    def forget(self, scope: Scope) -> list[bytes]:
-        return []
-
     async def signed_in_after(
         self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
     ) -> tuple[str | None, str]:
@@ -118,8 +111,5 @@ class SessionIdentity:
         intent = scope.get(INTENT)
         return intent is not None and intent[0] == "in"
 
-    async def login_cookies(self, user: User) -> list[bytes]:
-        return []
-
-    def logout_cookies(self) -> list[bytes]:
-        return []
+    async def is_privileged(self, email: str) -> bool:
+        return False  # roles are the registry's: SESSIONSYNC_PRIVILEGED_ROLES

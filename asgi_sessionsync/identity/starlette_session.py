@@ -10,16 +10,12 @@ from __future__ import annotations
 
 import json
 from base64 import b64decode, b64encode
-from typing import TYPE_CHECKING
 
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie
-from asgi_sessionsync.identity.base import AppCookieLogin
+from asgi_sessionsync.identity.base import Account, AppCookieLogin
 from asgi_sessionsync.stores import normalize_email
-
-if TYPE_CHECKING:
-    from asgi_sessionsync.stores import User
 
 try:
     import itsdangerous
@@ -72,7 +68,7 @@ class StarletteSessionIdentity(AppCookieLogin):
         user = session.get(self.user_key)
         return (normalize_email(user) if isinstance(user, str) and user else None), ""
 
-    async def login_cookies(self, user: User) -> list[bytes]:
-        data = b64encode(json.dumps({self.user_key: user.email}).encode("utf-8"))
+    async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
+        data = b64encode(json.dumps({self.user_key: account.email}).encode("utf-8"))
         signed = self._signer.sign(data).decode("utf-8")
         return [self.policy.set(self.cookie_name, signed, self.max_age)]

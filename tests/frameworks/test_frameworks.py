@@ -86,13 +86,15 @@ async def test_framework_login_is_shared_both_ways_and_sign_out_reaches_everyone
 
 
 async def test_django_login_made_without_the_middleware_is_adopted_but_not_synced() -> None:
+    from asgi_sessionsync.identity import Account
     from asgi_sessionsync.identity.django import DjangoIdentity
-    from asgi_sessionsync.stores import User
 
     net = await django_network()
     identity = net.apps["f"].identity
     assert isinstance(identity, DjangoIdentity)
-    cookie = (await identity.login_cookies(User(FRANK[0], "member")))[0].decode()
+    made = await identity.login_cookies({"type": "http", "headers": []}, Account(FRANK[0]))
+    assert made is not None
+    cookie = made[0].decode()
     name, value = cookie.split(";", 1)[0].split("=", 1)
     browser = net.browser()
     browser.client.cookies.set(name, value, domain="f.example")
