@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.frameworks.harness import ALICE, FRANK, FrameworkNetwork, join
+from tests.frameworks.harness import ALICE, FRANK, HOP_SCOPE, FrameworkNetwork, join
 from tests.frameworks.pages import USERS
 
 
@@ -92,7 +92,7 @@ async def test_django_login_made_without_the_middleware_is_adopted_but_not_synce
     net = await django_network()
     identity = net.apps["f"].identity
     assert isinstance(identity, DjangoIdentity)
-    made = await identity.login_cookies({"type": "http", "headers": []}, Account(FRANK[0]))
+    made = await identity.login_cookies(dict(HOP_SCOPE), Account(FRANK[0]))
     assert made is not None
     cookie = made[0].decode()
     name, value = cookie.split(";", 1)[0].split("=", 1)
