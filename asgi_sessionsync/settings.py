@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 from asgi_sessionsync.client_ip import BindingMode, TrustedProxies
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.keys import GENERATE_HINT, key_id, parse_secret
+from asgi_sessionsync.stores.registry import check_store_url
 
 PREFIX = "SESSIONSYNC_"
 
@@ -223,12 +224,7 @@ def _app_secret(variable: str, text: str) -> Secret | None:
 
 def _store(variable: str, text: str) -> str:
     value = text.strip()
-    if not re.match(r"^(memory://|sqlite:///.+|redis(s)?://.+)$", value):
-        raise ConfigError(
-            variable,
-            f"{value!r} is not a store location (memory://, sqlite:///PATH or redis://HOST)",
-            f"{variable}=sqlite:///var/lib/myapp/sessionsync.sqlite3",
-        )
+    check_store_url(value, variable=variable)  # the same check as start-up's open_stores
     return value
 
 
@@ -354,6 +350,12 @@ class Settings:
         _origins,
         (),
         "Peer origins allowed to sign in privileged accounts here (default: none).",
+    )
+    retention: float = _field(
+        "RETENTION",
+        _positive_duration,
+        30 * 86400.0,
+        "How long ended sessions, used ids and finished back-channel messages are kept as history.",
     )
 
     # -- derived views -------------------------------------------------------------------
