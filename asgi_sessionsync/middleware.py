@@ -20,7 +20,7 @@ from asgi_sessionsync.cookies import cookie_header, find_cookie
 from asgi_sessionsync.endpoints import Endpoints
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.fetch_metadata import fetch_metadata
-from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
+from asgi_sessionsync.identity import AppLoginAdapter, IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.protocol import PendingPayload
@@ -59,6 +59,9 @@ class SessionSyncMiddleware:
         self.identity = identity or identity_from_settings(settings, self.site.cookies)
         # Decided once: does the app keep a login of its own to reconcile with ours?
         self.app_login = app_login_of(self.identity)
+        if self.app_login is not None:
+            # Ending a session here ends the app's own login that goes with it.
+            self.site.sessions.end_app_login = self.app_login.end_app_login
         self.endpoints = Endpoints(self.site, self.identity)
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)
@@ -190,7 +193,7 @@ class SessionSyncMiddleware:
     async def _identify(self, scope: Scope, cookies: bytes | None) -> RequestState:
         """Resolve the session cookie, reconcile it with the app's own login, and show
         the result to the app."""
-        state = RequestState()
+        state = RequestState(cookies=cookies)
         sessions = self.site.sessions
         if cookies is not None and self._needle in cookies:
             token = find_cookie(cookies, self._cookie_key)
@@ -206,12 +209,18 @@ class SessionSyncMiddleware:
             if app_user is not None and (state.stale or (session is not None and session.user != app_user)):
                 # The registry ended this login (signed out elsewhere), or the two disagree:
                 # the app must not see it; the registry is the authority.
-                state.forgotten = app_login.forget(scope)
+                state.forgotten = await self._forget(scope, app_login, cookies)
                 if session is not None:
                     await sessions.end(session.sid, "app login disagreed with the session")
                     state.session, state.stale = None, True
             elif app_user is not None and session is None:
-                state.adopted = app_user
+                ref = app_login.app_ref(cookies)
+                if ref is not None and await sessions.app_login_ended(ref):
+                    # It came alone, but went with a session that ended (signed out,
+                    # revoked, expired): it is dead, never adopted again.
+                    state.forgotten = await self._forget(scope, app_login, cookies, ref)
+                else:
+                    state.adopted = app_user
             elif app_user is None and session is not None:
                 # The app's own login ended (expired, cleared by the app): end ours here
                 # too, quietly; that is not a sign-out to tell the peers about.
@@ -219,6 +228,17 @@ class SessionSyncMiddleware:
                 state.session, state.stale = None, True
         self.identity.expose(scope, state.session)
         return state
+
+    async def _forget(
+        self, scope: Scope, app_login: AppLoginAdapter, cookies: bytes, ref: str | None = None
+    ) -> list[bytes]:
+        """Hide the app login from this request and end it in the app; the ``Set-Cookie``
+        values that clear it in the browser."""
+        ref = ref if ref is not None else app_login.app_ref(cookies)
+        forgotten = app_login.forget(scope)
+        if ref is not None:
+            await self.site.sessions.end_app_logins([ref])
+        return forgotten
 
     async def _bounce_now(self, scope: Scope, send: Send, session: ActiveSession, pending: str) -> bool:
         """A sign-in earlier could not start the chain; start it from this navigation."""

@@ -238,14 +238,16 @@ class SignInSteps:
                 return None, []
             await site.sessions.end(current.sid, f"replaced by sign-in {via}")
         app_cookies: list[bytes] = []
+        app_ref = None
         if self.app_login is not None:
             made = await self.app_login.login_cookies(scope, Account(user.email, user.name, user.role))
             if made is None:
                 logger.warning("sign-in of %s from %s skipped: the app cannot sign this account in", user.email, issuer)
                 return None, []
             app_cookies = made
+            app_ref = self.app_login.response_app_ref([(b"set-cookie", c) for c in made])
         session, token = await site.sessions.start_synced(
-            user, chain=hop.chain, scope=scope, via=via, network=claims.network
+            user, chain=hop.chain, scope=scope, via=via, network=claims.network, app_ref=app_ref
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
         return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)]

@@ -15,6 +15,10 @@ The middleware decides once, when it is built, which kind an adapter is
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import json
+from base64 import urlsafe_b64encode
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
 from starlette.types import Scope
@@ -110,10 +114,48 @@ class AppLoginAdapter(IdentityAdapter, Protocol):
         """``Set-Cookie`` values that end the app's own login in the browser."""
         ...
 
+    def app_ref(self, cookie_header: bytes | None) -> str | None:
+        """The reference of the app login in a request's ``Cookie`` header, or ``None``.
+
+        A reference is what the registry records with the session the login goes with
+        (``SessionRecord.app_ref``) so that ending the session ends the login
+        (:meth:`end_app_login`) and a login whose session ended is never adopted again.
+        It must stay the same for the login's whole life: for Django the session key; for
+        a signed cookie, whose value changes whenever the app signs it again, a keyed hash
+        of what the app stores under its user key. Pure and cheap (no I/O); called only
+        when a session starts or an app login is adopted or forgotten, never per request."""
+        ...
+
+    def response_app_ref(self, headers: Headers) -> str | None:
+        """The reference of the app login a response (or :meth:`login_cookies`' values,
+        given as ``set-cookie`` headers) sets, or ``None`` when it sets none."""
+        ...
+
+    async def end_app_login(self, ref: str) -> None:
+        """End the app login ``ref`` names on the server (Django: delete that session
+        from its engine), because the session it went with ended here: signed out here
+        or by a peer, revoked, expired, or refused. Nothing to do for a login without
+        server-side state (a signed cookie): the registry then refuses it when it comes
+        back. Must not raise for a login that is already gone."""
+        ...
+
+
+def keyed_ref(key: str | bytes, cookie_name: str, stored: object) -> str:
+    """A stable reference for a signed-cookie login: a keyed hash (HMAC-SHA256 with the
+    app's own secret) of the value the app stores under its user key. The app signs its
+    cookie again on every answer, and keeps other things in the same session (a cart,
+    flash messages); the user key's value is what stays the same while the login lasts.
+    The registry learns nothing from it that the row does not say already."""
+    secret = key.encode("utf-8") if isinstance(key, str) else key
+    data = json.dumps(stored, sort_keys=True, separators=(",", ":"), default=repr)
+    digest = hmac.new(secret, f"asgi-sessionsync app login\0{cookie_name}\0{data}".encode(), hashlib.sha256)
+    return "k1." + urlsafe_b64encode(digest.digest()[:24]).decode("ascii")
+
 
 class AppCookieLogin:
     """Shared parts of adapters for apps whose login is one cookie of their own
-    (``cookie_name``, written with ``policy``): hide it, clear it, show nothing extra."""
+    (``cookie_name``, written with ``policy``): hide it, clear it, show nothing extra;
+    references from the cookie's value through :meth:`_ref`."""
 
     intent_key: str | None = None
     cookie_name: str
@@ -135,15 +177,32 @@ class AppCookieLogin:
     def logout_cookies(self) -> list[bytes]:
         return [self.policy.delete(self.cookie_name)]
 
-    def _request_value(self, cookie_header: bytes | None) -> str | None:
-        return find_cookie(cookie_header, self.cookie_name) or None
+    def app_ref(self, cookie_header: bytes | None) -> str | None:
+        value = find_cookie(cookie_header, self.cookie_name)
+        return self._ref(value) if value else None
 
-    def _response_value(self, headers: Headers) -> str | None:
-        return response_cookie(headers, self.cookie_name)[1]
+    def response_app_ref(self, headers: Headers) -> str | None:
+        value = response_cookie(headers, self.cookie_name)[1]
+        return self._ref(value) if value else None
+
+    async def end_app_login(self, ref: str) -> None:
+        return None  # a signed cookie has no server-side state: the registry refuses it
+
+    def _ref(self, value: str) -> str | None:
+        """The reference of the login a cookie value holds, or None (none, or invalid)."""
+        raise NotImplementedError
 
 
 _BASE_MEMBERS = ("intent_key", "expose", "signed_in_after", "signed_in_again", "is_privileged")
-_APP_LOGIN_MEMBERS = ("app_user", "forget", "login_cookies", "logout_cookies")
+_APP_LOGIN_MEMBERS = (
+    "app_user",
+    "forget",
+    "login_cookies",
+    "logout_cookies",
+    "app_ref",
+    "response_app_ref",
+    "end_app_login",
+)
 
 
 def app_login_of(identity: object) -> AppLoginAdapter | None:

@@ -91,6 +91,15 @@ class DjangoIdentity(AppCookieLogin):
             return None
         return email_or_none(getattr(user, user.get_email_field_name(), None))
 
+    def _ref(self, value: str) -> str | None:
+        return value  # the session key: what Django's engine deletes it by
+
+    async def end_app_login(self, ref: str) -> None:
+        """Delete the Django session ``ref`` from the session engine (its row in
+        ``django_session``, its cache entry): the session it went with ended."""
+        self._known.pop(ref, None)
+        await self._store_class().adelete(ref)
+
     async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
         key = find_cookie(cookie_header, self.cookie_name)
         return await self._email_of_session(key) if key else None

@@ -22,8 +22,8 @@ from typing import Any
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy
-from asgi_sessionsync.identity.base import Account, AppCookieLogin
-from asgi_sessionsync.stores import normalize_email
+from asgi_sessionsync.identity.base import Account, AppCookieLogin, Headers, keyed_ref
+from asgi_sessionsync.validation import email_or_none
 
 try:
     from cryptography.exceptions import InvalidTag
@@ -35,6 +35,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 class LitestarSessionIdentity(AppCookieLogin):
     def __init__(self, config: Any, *, user_key: str = "user", cookie_policy: CookiePolicy | None = None) -> None:
         self._backend = ClientSideSessionBackend(config)
+        self._key: bytes = config.secret
         self.key: str = config.key
         self.cookie_name = self.key
         self.user_key = user_key
@@ -55,15 +56,29 @@ class LitestarSessionIdentity(AppCookieLogin):
                 found.append((int(match.group(1) or 0), value.strip().strip('"')))
         return sorted(found)
 
-    def _user(self, chunks: list[tuple[int, str]]) -> str | None:
+    def _stored(self, chunks: list[tuple[int, str]]) -> object:
+        """What the app keeps under its user key in these cookie chunks (None: nothing,
+        or not a valid cookie of the app)."""
         if not chunks or any(value in ("", "null") for _, value in chunks):
             return None
         try:
             data = self._backend.load_data([value.encode("latin-1") for _, value in chunks])
         except (InvalidTag, binascii.Error, ValueError, TypeError, KeyError):
             return None
-        user = data.get(self.user_key) if isinstance(data, dict) else None
-        return normalize_email(user) if isinstance(user, str) and "@" in user else None
+        return data.get(self.user_key) if isinstance(data, dict) else None
+
+    def _user(self, chunks: list[tuple[int, str]]) -> str | None:
+        return email_or_none(self._stored(chunks))
+
+    def _ref_of(self, chunks: list[tuple[int, str]]) -> str | None:
+        stored = self._stored(chunks)
+        return keyed_ref(self._key, self.cookie_name, stored) if stored is not None else None
+
+    def app_ref(self, cookie_header: bytes | None) -> str | None:
+        return self._ref_of(self._chunks(self._request_cookies(cookie_header)))
+
+    def response_app_ref(self, headers: Headers) -> str | None:
+        return self._ref_of(self._chunks(self._response_cookies(headers)))
 
     @staticmethod
     def _request_cookies(header: bytes | None) -> list[tuple[str, str]]:
@@ -99,15 +114,19 @@ class LitestarSessionIdentity(AppCookieLogin):
     async def signed_in_after(
         self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
     ) -> tuple[str | None, str]:
+        chunks = self._chunks(self._response_cookies(headers))
+        if not chunks:
+            return before, ""
+        return self._user(chunks), ""
+
+    @staticmethod
+    def _response_cookies(headers: Headers) -> list[tuple[str, str]]:
         pairs = []
         for key, value in headers:
             if key.lower() == b"set-cookie":
                 name, _, rest = value.decode("latin-1").partition("=")
                 pairs.append((name, rest.split(";", 1)[0]))
-        chunks = self._chunks(pairs)
-        if not chunks:
-            return before, ""
-        return self._user(chunks), ""
+        return pairs
 
     async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
         data = self._backend.dump_data({self.user_key: account.email})

@@ -17,8 +17,8 @@ from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie
 from asgi_sessionsync.exceptions import ConfigError
-from asgi_sessionsync.identity.base import Account, AppCookieLogin
-from asgi_sessionsync.stores import normalize_email
+from asgi_sessionsync.identity.base import Account, AppCookieLogin, keyed_ref
+from asgi_sessionsync.validation import email_or_none
 
 try:
     from itsdangerous import BadSignature
@@ -32,6 +32,7 @@ class QuartSessionIdentity(AppCookieLogin):
         if serializer is None:
             raise ConfigError("secret_key", "the Quart app has no secret_key, so it has no session to share")
         self._serializer = serializer
+        self._key: str | bytes = app.secret_key
         self.user_key = user_key
         self.cookie_name: str = app.config["SESSION_COOKIE_NAME"]
         self.max_age = int(app.permanent_session_lifetime.total_seconds())
@@ -42,13 +43,21 @@ class QuartSessionIdentity(AppCookieLogin):
             samesite=(app.config["SESSION_COOKIE_SAMESITE"] or "lax").lower(),
         )
 
-    def _user(self, value: str) -> str | None:
+    def _stored(self, value: str) -> object:
+        """What the app keeps under its user key in this cookie (None: nothing, or not
+        a valid cookie of the app)."""
         try:
             data = self._serializer.loads(value, max_age=self.max_age)
         except (BadSignature, ValueError, TypeError):
             return None
-        user = data.get(self.user_key) if isinstance(data, dict) else None
-        return normalize_email(user) if isinstance(user, str) and "@" in user else None
+        return data.get(self.user_key) if isinstance(data, dict) else None
+
+    def _user(self, value: str) -> str | None:
+        return email_or_none(self._stored(value))
+
+    def _ref(self, value: str) -> str | None:
+        stored = self._stored(value)
+        return keyed_ref(self._key, self.cookie_name, stored) if stored is not None else None
 
     async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
         value = find_cookie(cookie_header, self.cookie_name)

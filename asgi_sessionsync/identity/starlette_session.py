@@ -14,7 +14,7 @@ from base64 import b64decode, b64encode
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie
-from asgi_sessionsync.identity.base import Account, AppCookieLogin
+from asgi_sessionsync.identity.base import Account, AppCookieLogin, keyed_ref
 from asgi_sessionsync.stores import normalize_email
 
 try:
@@ -37,6 +37,7 @@ class StarletteSessionIdentity(AppCookieLogin):
         cookie_policy: CookiePolicy | None = None,
     ) -> None:
         key = secret_key.decode() if isinstance(secret_key, bytes) else secret_key
+        self._key = key
         self._signer = itsdangerous.TimestampSigner(key)
         self.cookie_name = session_cookie
         self.user_key = user_key
@@ -50,6 +51,11 @@ class StarletteSessionIdentity(AppCookieLogin):
         except (BadSignature, ValueError, TypeError):
             return None
         return decoded if isinstance(decoded, dict) else None
+
+    def _ref(self, value: str) -> str | None:
+        session = self._decode(value)
+        stored = session.get(self.user_key) if session else None
+        return keyed_ref(self._key, self.cookie_name, stored) if stored is not None else None
 
     async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
         value = find_cookie(cookie_header, self.cookie_name)

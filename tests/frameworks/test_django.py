@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 
 from asgi_sessionsync.identity import Account
 from tests.frameworks.harness import ALICE, FRANK, HOP_SCOPE, URLS, FrameworkNetwork, join
@@ -25,7 +25,7 @@ async def net() -> AsyncIterator[FrameworkNetwork]:
 
 
 @sync_to_async
-def django_user(username: str, email: str, **flags: bool) -> Any:
+def django_user(username: str, email: str, password: str | None = None, **flags: bool) -> Any:
     from django.contrib.auth import get_user_model
 
     user, _ = get_user_model()._default_manager.update_or_create(
@@ -33,6 +33,7 @@ def django_user(username: str, email: str, **flags: bool) -> Any:
     )
     for name, value in flags.items():
         setattr(user, name, value)
+    user.set_password(password)
     user.save()
     return user
 
@@ -45,6 +46,14 @@ def sessions_of(email: str) -> list[str]:
 
     ids = {str(pk) for pk in get_user_model()._default_manager.filter(email__iexact=email).values_list("pk", flat=True)}
     return [s.session_key for s in Session.objects.all() if s.get_decoded().get("_auth_user_id") in ids]
+
+
+@sync_to_async
+def delete_sessions_of(email: str) -> None:
+    """Forget what earlier tests left in the shared test database."""
+    from django.contrib.sessions.models import Session
+
+    Session.objects.filter(session_key__in=async_to_sync(sessions_of)(email)).delete()
 
 
 @pytest.fixture
@@ -161,3 +170,61 @@ async def test_an_email_that_several_django_users_share_is_not_signed_in_by_a_pe
     await django_user("two", "Shared@example.com")
     assert await DjangoIdentity().login_cookies(dict(HOP_SCOPE), Account("shared@example.com")) is None
     assert await sessions_of("shared@example.com") == []
+
+
+ROOT = ("root@example.com", "r00t-password")  # a superuser who signs in on the Django site itself
+
+
+async def signed_in_superuser(net: FrameworkNetwork) -> tuple[Any, str]:
+    """Root signs in with Django's own form on f (and so everywhere); the browser and
+    the Django session key it got."""
+    await django_user(ROOT[0], ROOT[0], ROOT[1], is_superuser=True, is_staff=True)
+    await delete_sessions_of(ROOT[0])
+    browser = net.browser()
+    await browser.sign_in("f", *ROOT)
+    assert (await browser.get(f"{URLS['f']}/staff")).status_code == 200
+    key = browser.cookies.get("sessionid", "f.example")
+    assert key is not None and await sessions_of(ROOT[0]) == [key]
+    return browser, key
+
+
+async def replayed_alone(net: FrameworkNetwork, key: str) -> int:
+    """The status of /staff for a browser carrying only that ``sessionid``."""
+    thief = net.browser()
+    thief.cookies.set("sessionid", key, domain="f.example", secure=True)
+    return (await thief.get(f"{URLS['f']}/staff")).status_code
+
+
+async def test_a_sign_out_on_another_site_deletes_the_django_session_at_once(net: FrameworkNetwork) -> None:
+    browser, key = await signed_in_superuser(net)
+    await browser.sign_out("a")
+    assert await sessions_of(ROOT[0]) == []  # gone from django_session, not merely hidden
+    assert await replayed_alone(net, key) == 403
+    assert await browser.who("f") is None
+
+
+async def test_revoking_a_user_deletes_their_django_sessions(net: FrameworkNetwork) -> None:
+    _, key = await signed_in_superuser(net)
+    await net.sites["f"].site.sign_out_everywhere(ROOT[0], reason="revoked by administrator")
+    assert await sessions_of(ROOT[0]) == []
+    assert await replayed_alone(net, key) == 403
+
+
+async def test_a_django_login_whose_session_ended_is_never_adopted_again(net: FrameworkNetwork) -> None:
+    """Ended where the Django session could not be deleted (by a command in another
+    process, or housekeeping): the sessionid alone is refused and then deleted."""
+    browser, key = await signed_in_superuser(net)
+    registry = net.sites["f"].site.stores.sessions
+    assert await registry.expire(time.time() + 30 * 86400) == 1  # what housekeeping does at the end of its life
+    assert await sessions_of(ROOT[0]) == [key]
+    assert await replayed_alone(net, key) == 403
+    assert await sessions_of(ROOT[0]) == []
+    assert all(r.via != "adopted from the app's own login" for r in await registry.list(user=ROOT[0]))
+    assert await browser.who("f") is None
+
+
+async def test_a_django_login_that_comes_with_its_ended_sessions_cookie_is_deleted(net: FrameworkNetwork) -> None:
+    browser, _ = await signed_in_superuser(net)
+    assert await net.sites["f"].site.stores.sessions.expire(time.time() + 30 * 86400) == 1
+    assert await browser.who("f") is None  # hidden from Django, cleared in the browser …
+    assert await sessions_of(ROOT[0]) == []  # … and ended in Django

@@ -85,6 +85,25 @@ async def test_framework_login_is_shared_both_ways_and_sign_out_reaches_everyone
     await shared_login_works(net)
 
 
+async def test_an_app_login_replayed_alone_after_a_sign_out_elsewhere_signs_nobody_in(net: FrameworkNetwork) -> None:
+    """Issue #9: the app's own cookie of a session that ended (here Frank signed out on
+    another site) must not open the site again when it comes without the middleware's."""
+    browser = net.browser()
+    await browser.sign_in("f", *FRANK)
+    await browser.get(f"{net.urls['f']}/")  # an app may sign its cookie again on every answer
+    app_cookies = [(c.name, c.value) for c in browser.cookies if c.domain == "f.example" and "sync" not in c.name]
+    assert app_cookies
+    await browser.sign_out("a")
+    assert await browser.everyone() == {"a": None, "c": None, "f": None}
+
+    thief = net.browser()
+    for name, value in app_cookies:
+        thief.cookies.set(name, value, domain="f.example", secure=True)
+    assert await thief.who("f") is None
+    records = await net.apps["f"].site.stores.sessions.list(user=FRANK[0], include_ended=True)
+    assert records and all(r.via != "adopted from the app's own login" for r in records)
+
+
 async def test_django_login_made_without_the_middleware_is_adopted_but_not_synced() -> None:
     from asgi_sessionsync.identity import Account
     from asgi_sessionsync.identity.django import DjangoIdentity
