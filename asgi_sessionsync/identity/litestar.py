@@ -21,7 +21,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-from asgi_sessionsync.cookies import CookiePolicy
+from asgi_sessionsync.cookies import CookiePolicy, cookie_header
 from asgi_sessionsync.identity.base import Account, AppCookieLogin, Headers, keyed_ref
 from asgi_sessionsync.validation import email_or_none
 
@@ -56,16 +56,20 @@ class LitestarSessionIdentity(AppCookieLogin):
                 found.append((int(match.group(1) or 0), value.strip().strip('"')))
         return sorted(found)
 
-    def _stored(self, chunks: list[tuple[int, str]]) -> object:
-        """What the app keeps under its user key in these cookie chunks (None: nothing,
-        or not a valid cookie of the app)."""
+    def _session(self, chunks: list[tuple[int, str]]) -> dict[str, Any] | None:
         if not chunks or any(value in ("", "null") for _, value in chunks):
             return None
         try:
             data = self._backend.load_data([value.encode("latin-1") for _, value in chunks])
         except (InvalidTag, binascii.Error, ValueError, TypeError, KeyError):
             return None
-        return data.get(self.user_key) if isinstance(data, dict) else None
+        return data if isinstance(data, dict) else None
+
+    def _stored(self, chunks: list[tuple[int, str]]) -> object:
+        """What the app keeps under its user key in these cookie chunks (None: nothing,
+        or not a valid cookie of the app)."""
+        session = self._session(chunks)
+        return session.get(self.user_key) if session is not None else None
 
     def _user(self, chunks: list[tuple[int, str]]) -> str | None:
         return email_or_none(self._stored(chunks))
@@ -129,7 +133,12 @@ class LitestarSessionIdentity(AppCookieLogin):
         return pairs
 
     async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
-        data = self._backend.dump_data({self.user_key: account.email})
+        # The app's session is the app's: only the login changes (an anonymous visitor's
+        # cart stays); a session logged in as someone else is not carried over.
+        session = self._session(self._chunks(self._request_cookies(cookie_header(scope["headers"])))) or {}
+        if session.get(self.user_key) is not None and email_or_none(session[self.user_key]) != account.email:
+            session = {}
+        data = self._backend.dump_data({**session, self.user_key: account.email})
         if len(data) == 1:
             return [self.policy.set(self.key, data[0].decode("latin-1"), self.max_age)]
         return [

@@ -15,7 +15,7 @@ from typing import Any
 
 from starlette.types import Scope
 
-from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie
+from asgi_sessionsync.cookies import CookiePolicy, cookie_header, find_cookie, response_cookie
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.identity.base import Account, AppCookieLogin, keyed_ref
 from asgi_sessionsync.validation import email_or_none
@@ -43,14 +43,20 @@ class QuartSessionIdentity(AppCookieLogin):
             samesite=(app.config["SESSION_COOKIE_SAMESITE"] or "lax").lower(),
         )
 
-    def _stored(self, value: str) -> object:
-        """What the app keeps under its user key in this cookie (None: nothing, or not
-        a valid cookie of the app)."""
+    def _session(self, value: str | None) -> dict[str, Any] | None:
+        if not value:
+            return None
         try:
             data = self._serializer.loads(value, max_age=self.max_age)
         except (BadSignature, ValueError, TypeError):
             return None
-        return data.get(self.user_key) if isinstance(data, dict) else None
+        return data if isinstance(data, dict) else None
+
+    def _stored(self, value: str) -> object:
+        """What the app keeps under its user key in this cookie (None: nothing, or not
+        a valid cookie of the app)."""
+        session = self._session(value)
+        return session.get(self.user_key) if session is not None else None
 
     def _user(self, value: str) -> str | None:
         return email_or_none(self._stored(value))
@@ -72,5 +78,10 @@ class QuartSessionIdentity(AppCookieLogin):
         return (self._user(value) if value else None), ""
 
     async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
-        value = self._serializer.dumps({self.user_key: account.email})
+        # The app's session is the app's: only the login changes (an anonymous visitor's
+        # cart stays); a session logged in as someone else is not carried over.
+        session = self._session(find_cookie(cookie_header(scope["headers"]), self.cookie_name)) or {}
+        if session.get(self.user_key) is not None and email_or_none(session[self.user_key]) != account.email:
+            session = {}
+        value = self._serializer.dumps({**session, self.user_key: account.email})
         return [self.policy.set(self.cookie_name, value, self.max_age)]

@@ -104,6 +104,17 @@ async def test_an_app_login_replayed_alone_after_a_sign_out_elsewhere_signs_nobo
     assert records and all(r.via != "adopted from the app's own login" for r in records)
 
 
+@pytest.mark.parametrize("framework", ["fastapi", "quart", "litestar", "django"])
+async def test_a_peer_sign_in_changes_only_the_login_in_the_apps_own_session(framework: str) -> None:
+    """Issue #10: an anonymous visitor's cart survives a sign-in a peer makes here."""
+    net = await FRAMEWORKS[framework]()
+    browser = net.browser()
+    assert (await browser.get(f"{net.urls['f']}/cart", params={"add": "teapot"})).text == "cart: teapot; user: nobody"
+    await browser.sign_in("a", *ALICE)
+    assert (await browser.get(f"{net.urls['f']}/cart")).text == f"cart: teapot; user: {ALICE[0]}"
+    await net.close()
+
+
 async def test_django_login_made_without_the_middleware_is_adopted_but_not_synced() -> None:
     from asgi_sessionsync.identity import Account
     from asgi_sessionsync.identity.django import DjangoIdentity
