@@ -30,6 +30,7 @@ from asgi_sessionsync.settings import Settings, SyncMode
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Stores
 from asgi_sessionsync.urls import request_url
+from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync")
 
@@ -80,6 +81,7 @@ class SessionSyncMiddleware:
         # An adapter whose sign-in is only ever an explicit call marks the scope with
         # this key: without it, nothing can have changed.
         self._intent_key: str | None = self.identity.intent_key
+        self._said_not_an_email = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -105,6 +107,7 @@ class SessionSyncMiddleware:
                 nonlocal forward
                 if message["type"] == "http.response.start" and (self._intent_key is None or self._intent_key in scope):
                     after, name = await self.identity.signed_in_after(scope, None, message.get("headers", []))
+                    after = self._email(after)
                     if after is not None:
                         forward = await IdentityChange(self, scope, send, RequestState()).changed(
                             message, None, after, name
@@ -180,6 +183,8 @@ class SessionSyncMiddleware:
                 after, name = believed, ""  # no sign_in()/sign_out() call: nothing changed
             else:
                 after, name = await identity.signed_in_after(scope, believed, message.get("headers", []))
+                if after != believed:
+                    after = self._email(after)
                 renewed = after is not None and after == before and identity.signed_in_again(scope)
             if quiet and after == before and not renewed:
                 forward = send  # nothing happened: the common case
@@ -206,6 +211,8 @@ class SessionSyncMiddleware:
         if app_login is not None and cookies is not None:
             app_user = await app_login.app_user(scope, cookies)
             session = state.session
+            if app_user is not None and (session is None or app_user != session.user):
+                app_user = self._email(app_user)  # (a session's user is an email already)
             if app_user is not None and (state.stale or (session is not None and session.user != app_user)):
                 # The registry ended this login (signed out elsewhere), or the two disagree:
                 # the app must not see it; the registry is the authority.
@@ -228,6 +235,21 @@ class SessionSyncMiddleware:
                 state.session, state.stale = None, True
         self.identity.expose(scope, state.session)
         return state
+
+    def _email(self, value: str | None) -> str | None:
+        """An email the identity adapter reported, validated: anything else is nobody,
+        never a sign-in (said once)."""
+        if value is None:
+            return None
+        email = email_or_none(value)
+        if email is None and not self._said_not_an_email:
+            self._said_not_an_email = True
+            logger.warning(
+                "the identity adapter %s reported a user that is not an email address: ignored, never synced "
+                "(said once)",
+                type(self.identity).__name__,
+            )
+        return email
 
     async def _forget(
         self, scope: Scope, app_login: AppLoginAdapter, cookies: bytes, ref: str | None = None

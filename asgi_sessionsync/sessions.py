@@ -22,6 +22,7 @@ from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id, normalize_email
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.urls import header
+from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync")
 
@@ -63,8 +64,12 @@ class Sessions:
         self.end_app_login: Callable[[str], Awaitable[None]] | None = None
 
     async def ensure_user(self, email: str, *, name: str = "", vouched_by: str | None = None) -> User | None:
-        """The stored user; auto-provisioned (default role, never a peer's) when allowed."""
-        email = normalize_email(email)
+        """The stored user; auto-provisioned (default role, never a peer's) when allowed.
+        None for anything that is not a valid email: such a user is never made."""
+        address = email_or_none(email)
+        if address is None:
+            return None
+        email = address
         user = await self.stores.users.get(email)
         if user is not None:
             return user

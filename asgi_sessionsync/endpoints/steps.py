@@ -22,6 +22,7 @@ from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.signin import BIND_LIFETIME, bind_hash, new_bind, take_bind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.urls import local_url, origin_of, safe_return
+from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync.endpoints")
 
@@ -215,7 +216,11 @@ class SignInSteps:
         site = self.site
         issuer = claims.issuer
         via = f"{'frame' if hop.mode is Mode.FRAME else 'hop'} from {issuer}"
-        user = await site.sessions.ensure_user(claims.subject, name=hop.name, vouched_by=issuer)
+        email = email_or_none(claims.subject)
+        if email is None:
+            logger.warning("sign-in from %s refused: the peer vouched for something that is not an email", issuer)
+            return None, []
+        user = await site.sessions.ensure_user(email, name=hop.name, vouched_by=issuer)
         if user is None:
             logger.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
             return None, []

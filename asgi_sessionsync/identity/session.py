@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import Scope
 
-from asgi_sessionsync.stores import normalize_email
+from asgi_sessionsync.validation import email_or_none
 
 if TYPE_CHECKING:
     from asgi_sessionsync.sessions import ActiveSession
@@ -57,9 +57,10 @@ def sign_in(request_or_scope: Any, email: str, *, name: str = "") -> None:
     Call it from the handler that checked the user's credentials; the session cookie
     and the sync start with the response.
     """
-    if "@" not in email:
-        raise ValueError("sign_in needs the user's email")
-    _scope_of(request_or_scope)[INTENT] = ("in", normalize_email(email), name)
+    address = email_or_none(email)
+    if address is None:
+        raise ValueError("sign_in needs the user's email (a valid address)")
+    _scope_of(request_or_scope)[INTENT] = ("in", address, name)
 
 
 def sign_out(request_or_scope: Any) -> None:

@@ -18,7 +18,7 @@ from asgi_sessionsync.identity import Account, ActiveSession, AppLoginAdapter, I
 from asgi_sessionsync.identity.starlette_session import StarletteSessionIdentity
 from asgi_sessionsync.testing import SiteNetwork
 from asgi_sessionsync.testing_apps import login_app, session_login_app
-from tests.frameworks.harness import ALICE, FRANK, join
+from tests.frameworks.harness import ALICE, FRANK, HOP_SCOPE, join
 from tests.frameworks.pages import USERS, home, login_form
 
 LOGIN_KEY = "app.login"
@@ -150,4 +150,80 @@ async def test_an_adapter_is_handed_a_public_account_never_the_stored_user_recor
     assert await browser.who("f") == ALICE[0]
     assert identity.made == [Account(ALICE[0], "", "member")]
     assert all(type(made) is Account for made in identity.made)
+    await net.close()
+
+
+# -- emails are validated, from adapters and from peers (#10) ------------------------------
+
+
+class TokenReportingIdentity(ScopeIdentity):
+    """An adapter that reports what the app stores (a token), not an email."""
+
+    async def signed_in_after(
+        self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str | None, str]:
+        if LOGIN_KEY not in scope:
+            return before, ""
+        return ("tok_8f3a9c" if scope[LOGIN_KEY] else None), ""
+
+
+async def no_trace_of(net: Any, value: str) -> None:
+    for app in net.apps.values():
+        assert await app.site.stores.users.get(value) is None
+        assert await app.site.stores.sessions.list(user=value, include_ended=True) == []
+
+
+async def test_an_adapter_value_that_is_not_an_email_is_never_a_sign_in() -> None:
+    net = await join(scope_login_app(), identity=TokenReportingIdentity())
+    browser = net.browser()
+    await browser.sign_in("f", *FRANK)
+    assert await browser.who("a") is None and await browser.who("c") is None
+    await no_trace_of(net, "tok_8f3a9c")
+    await net.close()
+
+
+class TokenAppUser(StarletteSessionIdentity):
+    """Reports a token for whoever the app's cookie names."""
+
+    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+        found = await super().app_user(scope, cookie_header)
+        return "tok_8f3a9c" if found else None
+
+    async def signed_in_after(
+        self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
+    ) -> tuple[str | None, str]:
+        found, name = await super().signed_in_after(scope, before, headers)
+        return ("tok_8f3a9c" if found else None), name
+
+
+async def test_an_app_login_that_names_no_email_is_not_adopted() -> None:
+    secret = "f-app-secret"
+    identity = TokenAppUser(secret)
+    net = await join(session_login_app("f", USERS, {}, secret_key=secret), identity=identity)
+    made = await identity.login_cookies(dict(HOP_SCOPE), Account(FRANK[0]))
+    assert made is not None
+    name, value = made[0].decode().split(";", 1)[0].split("=", 1)
+    browser = net.browser()
+    browser.cookies.set(name, value, domain="f.example", secure=True)
+    await browser.get(f"{net.urls['f']}/")
+    await no_trace_of(net, "tok_8f3a9c")
+    await net.close()
+
+
+async def test_a_peer_that_vouches_for_something_that_is_not_an_email_signs_nobody_in() -> None:
+    from asgi_sessionsync.stores import User
+    from asgi_sessionsync.testing import DEFAULT_CLIENT_IP
+
+    net = await join(scope_login_app(), identity=ScopeIdentity())
+    # Site a has (from a bug, or an older version) a session for a user that is no email.
+    a = net.apps["a"].site
+    scope = {"type": "http", "headers": [], "client": (DEFAULT_CLIENT_IP, 50000)}
+    _, token = await a.sessions.start(User("tok_8f3a9c", "member"), chain=None, scope=scope, via="test")
+    browser = net.browser()
+    browser.cookies.set("sessionsync", token, domain="a.example", secure=True)
+    page = await browser.get(f"{net.urls['f']}/")  # catch-up asks a, which vouches for it
+    assert "/_sessionsync/hop" in " ".join(str(r.url) for r in page.history)
+    assert await browser.who("f") is None
+    for name in ("c", "f"):
+        assert await net.apps[name].site.stores.users.get("tok_8f3a9c") is None
     await net.close()
