@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 import time
 from collections.abc import Sequence
+
+import anyio
 
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
 from asgi_sessionsync.keys import generate_secret
@@ -44,7 +45,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(env_file=args.env_file)
         if args.command == "config":
             return _config_check(settings)
-        return asyncio.run(_store_command(settings, args))
+        return anyio.run(_store_command, settings, args)
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

@@ -12,7 +12,9 @@ from asgiref.sync import async_to_sync, sync_to_async
 
 from asgi_sessionsync.identity import Account
 from tests.frameworks.harness import ALICE, FRANK, HOP_SCOPE, URLS, FrameworkNetwork, join
-from tests.frameworks.test_frameworks import django_network
+from tests.frameworks.test_frameworks import DJANGO_ON_ASYNCIO, django_network
+
+pytestmark = pytest.mark.asyncio_only(DJANGO_ON_ASYNCIO)
 
 BOSS = ("boss@example.com", "b0ss-password")  # an account on A; a superuser on the Django site
 
