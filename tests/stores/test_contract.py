@@ -343,6 +343,64 @@ async def test_concurrent_end_user_and_create_leave_no_matching_session_active(b
     assert await clients[0].sessions.list(user="ann@example.com") == []
 
 
+# -- app login references ----------------------------------------------------------------
+
+
+async def test_a_session_keeps_its_app_login_reference_and_has_none_by_default(stores: Stores) -> None:
+    referenced, plain = replace(session(), app_ref="k3y-Of.the_app~login/1"), session()
+    for record in (referenced, plain):
+        await stores.sessions.create(record)
+    assert await stores.sessions.get(referenced.sid) == referenced
+    stored = await stores.sessions.get(plain.sid)
+    assert stored == plain and stored.app_ref is None
+
+
+async def test_find_by_app_ref_finds_the_session_with_exactly_that_reference(stores: Stores) -> None:
+    record = replace(session(), app_ref="Ref-1")
+    await stores.sessions.create(record)
+    await stores.sessions.create(session())
+    assert await stores.sessions.find_by_app_ref("Ref-1") == record
+    for other in ("ref-1", "Ref", "Ref-10", ""):
+        assert await stores.sessions.find_by_app_ref(other) is None
+
+
+async def test_find_by_app_ref_prefers_an_ended_session_then_the_newest(stores: Stores) -> None:
+    older = replace(session(created_at=T0 - 10), app_ref="r")
+    newer = replace(session(created_at=T0), app_ref="r")
+    elsewhere = replace(session(created_at=T0 + 5), app_ref="s")
+    for record in (older, newer, elsewhere):
+        await stores.sessions.create(record)
+    assert await stores.sessions.find_by_app_ref("r") == newer
+    # An app login whose session ended is dead, whatever other session carries it.
+    await stores.sessions.end(older.sid, reason="signed out", when=T0 + 1)
+    found = await stores.sessions.find_by_app_ref("r")
+    assert found == replace(older, ended_at=T0 + 1, end_reason="signed out")
+    await stores.sessions.end_user("ann@example.com", reason="revoked", when=T0 + 2)
+    found = await stores.sessions.find_by_app_ref("r")
+    assert found is not None and not found.active
+
+
+async def test_a_purged_session_is_no_longer_found_by_its_app_ref(stores: Stores) -> None:
+    record = replace(session(), app_ref="gone")
+    await stores.sessions.create(record)
+    await stores.sessions.end(record.sid, reason="x", when=T0 - 100)
+    assert await stores.sessions.purge(T0) == 1
+    assert await stores.sessions.find_by_app_ref("gone") is None
+
+
+async def test_an_end_in_one_client_is_seen_by_an_app_ref_lookup_in_another(backend: Backend) -> None:
+    if not backend.shared:
+        pytest.skip("one process only: nothing to share")
+    first, second = backend.open(), backend.open()
+    record = replace(session(), app_ref="shared-ref")
+    await first.sessions.create(record)
+    found = await second.sessions.find_by_app_ref("shared-ref")
+    assert found is not None and found.active
+    await first.sessions.end(record.sid, reason="signed out", when=T0 + 1)
+    found = await second.sessions.find_by_app_ref("shared-ref")
+    assert found is not None and found.end_reason == "signed out"
+
+
 # -- replay cache ------------------------------------------------------------------------
 
 
