@@ -183,6 +183,8 @@ class SessionSyncMiddleware:
                 after, name = believed, ""  # no sign_in()/sign_out() call: nothing changed
             else:
                 after, name = await identity.signed_in_after(scope, believed, message.get("headers", []))
+                if after is None and state.app_blind:
+                    after = before
                 if after != believed:
                     after = self._email(after)
                 renewed = after is not None and after == before and identity.signed_in_again(scope)
@@ -226,8 +228,12 @@ class SessionSyncMiddleware:
                     # It came alone, but went with a session that ended (signed out,
                     # revoked, expired): it is dead, never adopted again.
                     state.forgotten = await self._forget(scope, app_login, cookies, ref)
-                else:
+                elif not self._cross_site(scope):
                     state.adopted = app_user
+                # A cross-site request may carry one of the two cookies and not the other
+                # only because their SameSite differ: nothing is concluded from it.
+            elif app_user is None and session is not None and self._cross_site(scope):
+                state.app_blind = True
             elif app_user is None and session is not None:
                 # The app's own login ended (expired, cleared by the app): end ours here
                 # too, quietly; that is not a sign-out to tell the peers about.
@@ -235,6 +241,9 @@ class SessionSyncMiddleware:
                 state.session, state.stale = None, True
         self.identity.expose(scope, state.session)
         return state
+
+    def _cross_site(self, scope: Scope) -> bool:
+        return fetch_metadata(scope).is_cross_site(self.site.origin)
 
     def _email(self, value: str | None) -> str | None:
         """An email the identity adapter reported, validated: anything else is nobody,

@@ -43,6 +43,9 @@ class RequestState:
     forgotten: list[bytes] = field(default_factory=list)  # Set-Cookie values removing an app login
     adopted: str | None = None  # the user of an app login made without the middleware seeing it
     cookies: bytes | None = field(default=None, repr=False)  # the request's Cookie header
+    # The app did not see its own login only because the request came from another site
+    # (its cookie's SameSite kept it home): an app that answers "nobody" did not sign out.
+    app_blind: bool = False
 
     @property
     def quiet(self) -> bool:
