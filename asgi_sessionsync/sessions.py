@@ -170,11 +170,14 @@ class Sessions:
         return await self.stores.sessions.end_user(normalize_email(email), reason=reason, when=when)
 
     async def apply_logout(self, email: str, *, chain: str | None, signed_out_at: float, issuer: str) -> int:
-        """A peer said a user signed out: end the matching sessions made before then."""
+        """A peer said a user signed out. A chain's sign-out ends every session of that
+        chain whatever the clocks say (its issuing session is gone: no newer session can
+        join it); a sign-out of all the user's sessions (``chain`` None) ends those made
+        before ``signed_out_at`` (this site's time), so a late message spares a newer login."""
         return await self.stores.sessions.end_user(
             email,
             reason=f"signed out on {issuer}",
             when=time.time(),
             chain=chain,
-            created_before=signed_out_at,
+            created_before=signed_out_at if chain is None else None,
         )

@@ -49,7 +49,14 @@ class Site:
         self.stores = stores if stores is not None else open_stores(settings.store)
         self.sessions = Sessions(settings, self.stores, self.tokens, self.address)
         self.client = PeerClient(settings.peer_timeout, transport)
-        self.health = PeerHealth(self.client, self.prefix, settings.peer_timeout)
+        self.health = PeerHealth(
+            self.tokens,
+            self.prefix,
+            settings.peer_timeout,
+            transport=transport,
+            clock_skew=settings.clock_skew,
+            peers=len(self.peers),
+        )
         self.courier = Courier(settings, self.stores.outbox, self.tokens, self.client, self.health, self.peers)
         self.signin = SignInSync(settings, self.tokens, self.health, self.peers)
 
@@ -72,4 +79,5 @@ class Site:
     async def aclose(self) -> None:
         """Close the HTTP client and the stores (the worker is stopped by its owner)."""
         await self.client.aclose()
+        await self.health.aclose()
         await self.stores.close()

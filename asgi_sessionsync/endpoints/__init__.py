@@ -10,16 +10,19 @@ traceback in the log, never in the page).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
+import anyio
 from starlette.types import Receive, Scope, Send
 
-from asgi_sessionsync.endpoints.receiver import BackchannelReceiver
-from asgi_sessionsync.endpoints.reply import Reply, empty, page, text
+from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
+from asgi_sessionsync.endpoints.reply import TEXT, Reply, empty, page, text
 from asgi_sessionsync.endpoints.steps import SignInSteps
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.identity.base import IdentityAdapter
+from asgi_sessionsync.peers import MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.site import Site
 
@@ -52,8 +55,33 @@ class Endpoints:
         async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await receiver(receive)
 
+        refusals_logged: dict[str, float] = {}
+
         async def ping(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            return empty()
+            if scope["method"] != "POST":
+                return empty()  # plain liveness
+            # The authenticated ping: a peer (or `peers check`) asks whether we share the
+            # key, list it, and what time it is here.
+            body = None
+            with anyio.move_on_after(max(site.settings.peer_timeout, 1.0) * 5):
+                body = await _read_body(receive)
+            if body is None or len(body) > MAX_PING_BYTES:
+                return text(413, "too large")
+            status, answer, refused = answer_ping(site.tokens, body)
+            if refused is not None:
+                now = time.monotonic()
+                if now - refusals_logged.get(refused, -60.0) >= 60.0:
+                    refusals_logged[refused] = now
+                    logger.warning(
+                        "ping refused: %s (a site or `peers check` that %s; repeats are not logged for a minute)",
+                        refused,
+                        _REFUSAL_WORDS.get(refused, "sent something unreadable"),
+                    )
+            headers = [
+                (TIME_HEADER.encode(), f"{site.tokens.clock():.3f}".encode()),
+                (SITE_HEADER.encode(), site.origin.encode("latin-1")),
+            ]
+            return Reply(status, answer, TEXT, headers)
 
         self.routes: dict[str, tuple[tuple[str, ...], Handler]] = {
             Endpoint.PULL: (("GET",), pull),
@@ -61,7 +89,7 @@ class Endpoints:
             Endpoint.HOP: (("GET",), hop),
             Endpoint.BOUNCE: (("GET",), bounce),
             Endpoint.BACKCHANNEL: (("POST",), backchannel),
-            Endpoint.PING: (("GET", "HEAD"), ping),
+            Endpoint.PING: (("GET", "HEAD", "POST"), ping),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str, cookies: bytes | None) -> None:
@@ -87,6 +115,14 @@ class Endpoints:
         except Exception:
             logger.exception("sessionsync endpoint %s failed", name)
             return page(500, "Something went wrong", "This site could not complete the sign-in step.")
+
+
+_REFUSAL_WORDS = {
+    "unknown key": "seals with a key this site does not hold",
+    "bad tag": "seals with a key this site does not hold",
+    "wrong issuer": "this site does not list among its peers",
+    "wrong audience": "takes another site for this one",
+}
 
 
 def _query(scope: Scope) -> dict[str, list[str]]:

@@ -64,8 +64,11 @@ class BackchannelReceiver:
         logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)
         if logout is None or not claims.subject:
             return self._refuse("unknown message kind")
+        # The sign-out's age, from two times of the sender's (sealed in one clock): the
+        # clocks of the two sites may differ, an age does not.
+        age = max(0.0, claims.issued_at - logout.when)
         ended = await site.sessions.apply_logout(
-            claims.subject, chain=logout.chain, signed_out_at=logout.when, issuer=claims.issuer
+            claims.subject, chain=logout.chain, signed_out_at=time.time() - age, issuer=claims.issuer
         )
         logger.info("sign-out of %s from %s: %d session(s) ended here", claims.subject, claims.issuer, ended)
         # Applied first, remembered second: a crash between the two makes the sender
