@@ -31,6 +31,19 @@ NOT_VALID = (
     "This sign-in link is not valid",
     "It may have been changed, cut short or used already. Nobody was signed in.",
 )
+# A configuration mismatch between two sites (another key, a site not listed as a peer),
+# not something the user did: said as such.
+NOT_SET_UP = (
+    "These sites do not share sign-in",
+    "The site that sent you here is not set up to share sign-in with this one. Nobody was signed in; "
+    "you can sign in on this site directly.",
+)
+MISMATCH = frozenset({EnvelopeFailure.UNKNOWN_KEY, EnvelopeFailure.WRONG_ISSUER, EnvelopeFailure.WRONG_AUDIENCE})
+
+
+def refused(reason: EnvelopeFailure | None) -> Reply:
+    """The page for a refused sign-in step, in words that fit why."""
+    return page(400, *(NOT_SET_UP if reason in MISMATCH else NOT_VALID))
 
 
 class SignInSteps:
@@ -65,9 +78,13 @@ class SignInSteps:
             logger.warning("sign-in pull refused: not a %s navigation", "frame" if mode is Mode.FRAME else "top-level")
             return text(400, "not a navigation", self._frame_headers(mode))
         entry = site.signin.peer(issuer)
-        if entry is None or not chain:
+        if entry is None:
+            logger.warning("sign-in pull refused: %s is not a peer of this site", issuer[:100] or "(no issuer)")
+            return refused(EnvelopeFailure.WRONG_ISSUER)
+        if not chain:
             return page(400, *NOT_VALID)
         nonce, value = new_bind(find_cookie(cookies, self.bind_name))
+        await site.health.offset(entry)  # the request is sealed in the asked site's time
         url = site.signin.request_url(
             entry, bind=bind_hash(nonce), chain=chain, return_url=None, mode=mode, ip=site.address.bind_value(scope)
         )
@@ -85,12 +102,14 @@ class SignInSteps:
         except EnvelopeError as error:
             if error.claims is None or error.reason not in SKIPPABLE:
                 logger.warning("sign-in request refused: %s", error.reason)
-                return page(400, *NOT_VALID)
+                return refused(error.reason)
             logger.info("sign-in request answered with nobody (%s)", error.reason)
             claims, nobody = error.claims, True
         request = RequestPayload.from_wire(claims.extra)
         entry = site.signin.peer(claims.issuer)
-        if request is None or entry is None:
+        if entry is None:
+            return refused(EnvelopeFailure.WRONG_ISSUER)
+        if request is None:
             return page(400, *NOT_VALID)
         if not self._navigates(scope, request.mode):
             logger.warning("sign-in request refused: not a navigation")
@@ -110,6 +129,7 @@ class SignInSteps:
                 return redirect(f"{onward}?q={request.then.token}", headers)
         if session is not None:
             headers.append((b"set-cookie", site.cookies.delete(self.pending_name)))  # its sync is under way
+        await site.health.offset(entry)  # the hop is sealed in the asking site's time
         url = site.signin.answer(
             asker,
             network.name,
@@ -152,7 +172,7 @@ class SignInSteps:
                 logger.info("sign-in hop skipped here (%s); chain continues", error.reason)
                 return self._go_on(skipped, error.claims.issuer, [])
             logger.warning("sign-in hop refused: %s", error.reason)
-            return page(400, *NOT_VALID)
+            return refused(error.reason)
         hop = HopPayload.from_wire(claims.extra)
         if hop is None:
             return page(400, *NOT_VALID)
