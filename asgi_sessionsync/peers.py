@@ -222,7 +222,7 @@ def explain(
     )
 
 
-def _transport_problem(error: httpx.HTTPError) -> tuple[Problem, str]:
+def transport_problem(error: httpx.HTTPError) -> tuple[Problem, str]:
     if isinstance(error, httpx.TimeoutException):
         return Problem.TIMEOUT, type(error).__name__
     cause: BaseException | None = error
@@ -257,7 +257,7 @@ async def ping(
     try:
         response = await http.post(target, content=token, headers={"content-type": "text/plain"}, timeout=limit)
     except httpx.HTTPError as error:
-        problem, detail = _transport_problem(error)
+        problem, detail = transport_problem(error)
         return PingResult(peer.origin, target, problem, detail, seconds=time.monotonic() - started)
     seconds = time.monotonic() - started
     answered_at = tokens.clock()
@@ -277,7 +277,7 @@ async def ping(
         try:
             plain = await http.get(target, timeout=limit)
         except httpx.HTTPError as error:
-            return failed(*_transport_problem(error))
+            return failed(*transport_problem(error))
         if plain.status_code == 204:
             return PingResult(peer.origin, target, None, "", None, peer_site, seconds, legacy=True)
         return failed(Problem.NO_PING, f"HTTP {plain.status_code}")
@@ -732,7 +732,7 @@ class Courier:
         try:
             response = await self.client.http.post(url, content=token, headers={"content-type": "text/plain"})
         except httpx.HTTPError as exc:
-            problem, _detail = _transport_problem(exc)
+            problem, _detail = transport_problem(exc)
             error = type(exc).__name__
             if problem in (Problem.REFUSED, Problem.UNRESOLVED):
                 self.health.mark_down(entry, problem, error)

@@ -27,7 +27,8 @@ def hop_from(issuer: str, ring: KeyRing) -> str:
 async def test_a_hop_sealed_with_another_key_says_the_sites_do_not_share_sign_in(sites: Sites) -> None:
     network, _ = sites
     browser = Browser(network)
-    response = await browser.get(hop_from(URLS["a"], KeyRing([parse_secret(generate_secret(), variable="test")], network="default")))
+    other = KeyRing([parse_secret(generate_secret(), variable="test")], network="default")
+    response = await browser.get(hop_from(URLS["a"], other))
     assert response.status_code == 400
     assert NOT_SET_UP in response.text and "tamper" not in response.text.lower()
     assert "Nobody was signed in" in response.text
