@@ -251,3 +251,26 @@ class Refusing(httpx.AsyncBaseTransport):
         if request.url.path.endswith("/backchannel"):
             return httpx.Response(400, text="refused")
         return await self.inner.handle_async_request(request)
+
+
+async def test_a_burst_of_150_sign_ins_takes_every_browser_through_every_peer(
+    net: SiteNetwork, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from asgi_sessionsync.peers import PeerHealth
+
+    monkeypatch.setattr(PeerHealth, "UP_FOR", 1.0)
+    browsers = [net.browser(ip=f"198.51.100.{i % 250 + 1}") for i in range(150)]
+    started = time.monotonic()
+
+    async def sign_in(browser: Any) -> None:
+        await browser.sign_in("a", *ALICE)
+
+    async with anyio.create_task_group() as group:
+        for browser in browsers:
+            group.start_soon(sign_in, browser)
+    for name in "bc":
+        sessions = await site(net, name).stores.sessions.list(user=ALICE[0], limit=1000)
+        assert len(sessions) == 150, name  # every chain went through every peer
+    # One probe per peer per second at most, whatever the number of sign-ins.
+    seconds = time.monotonic() - started
+    assert site(net, "a").health.probes <= 2 * (int(seconds / PeerHealth.UP_FOR) + 2)

@@ -104,6 +104,16 @@ async def _check(
     if not report.checks:
         if problem is None:
             report.checks.append(Check("browser URL", Status.OK, f"{peer.url} answers"))
+        elif problem is Problem.UNRESOLVED and not is_localhost_name(host):
+            # Only browsers need this name; a server may not resolve it (split DNS).
+            report.checks.append(
+                Check(
+                    "browser URL",
+                    Status.WARN,
+                    f"{host} does not resolve on this server, so it cannot be checked from here",
+                    "make sure browsers can reach it",
+                )
+            )
         else:
             report.checks.append(failed("browser URL", problem, browser_ping, detail))
 
