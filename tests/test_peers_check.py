@@ -16,7 +16,7 @@ from starlette.types import ASGIApp
 
 from asgi_sessionsync.cli.peers import Status, check_peers
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.settings import Peer, Settings
+from asgi_sessionsync.settings import Peer
 from asgi_sessionsync.testing import SiteNetwork, free_ports, wait_until_answering
 from asgi_sessionsync.testing_apps import login_app
 from tests.cli import run_cli
