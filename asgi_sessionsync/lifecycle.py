@@ -13,13 +13,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.site import Site
 
 logger = logging.getLogger("asgi_sessionsync")
+
+HOUSEKEEPING_EVERY = 3600.0  # seconds between two purges of old history
 
 
 class Worker:
@@ -56,7 +60,21 @@ class Worker:
     async def _run(self) -> None:
         with anyio.CancelScope() as scope:
             self._cancel = scope
-            await self.site.courier.run()
+            async with anyio.create_task_group() as group:
+                group.start_soon(self.site.courier.run)
+                group.start_soon(self._housekeeping)
+
+    async def _housekeeping(self) -> None:
+        """Every hour: mark sessions past their lifetime ended, delete history older than
+        the retention period (nothing grows without bound)."""
+        while True:
+            try:
+                done = await self.site.stores.purge(time.time(), self.site.settings.retention)
+                if any(done.values()):
+                    logger.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
+            except SessionSyncError as error:
+                logger.error("store housekeeping failed (%s); trying again in an hour", error)
+            await anyio.sleep(HOUSEKEEPING_EVERY)
 
     async def lifespan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         async with anyio.create_task_group() as group:

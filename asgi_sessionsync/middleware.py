@@ -179,7 +179,7 @@ class SessionSyncMiddleware:
                 renewed = after is not None and after == before and self._signed_in_again(scope)
             if quiet and after == before and not renewed:
                 forward = send  # nothing happened: the common case
-                await send(message)
+                await send(_vary_cookie(message) if before is not None else message)
                 return
             change = IdentityChange(self, scope, send, state)
             forward = await change.changed(message, before, after, name, renewed=renewed)
@@ -244,3 +244,17 @@ class SessionSyncMiddleware:
         else:
             await self._identify(scope, cookies)
         await self.app(scope, receive, send)
+
+
+def _vary_cookie(message: Message) -> Message:
+    """The response start, saying that its content depends on the Cookie header (it was
+    made for a signed-in user), as Starlette's and Django's session middlewares do."""
+    headers = list(message.get("headers", ()))
+    for index, (key, value) in enumerate(headers):
+        if key.lower() == b"vary":
+            if b"cookie" in value.lower() or value.strip() == b"*":
+                return message
+            headers[index] = (key, value + b", Cookie")
+            return {**message, "headers": headers}
+    headers.append((b"vary", b"Cookie"))
+    return {**message, "headers": headers}

@@ -29,10 +29,12 @@ Everything here runs on any async library anyio supports (asyncio, trio).
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import os
 import random
 import socket
+import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -62,7 +64,6 @@ SKEW_LOG_EVERY = 60.0  # seconds between two clock-offset errors about one peer
 TIME_HEADER = "x-sessionsync-time"
 SITE_HEADER = "x-sessionsync-site"
 MAX_PING_BYTES = 16 * 1024
-DROPPED = "dropped by operator"
 
 PeerEntry = tuple[Network, Peer]
 
@@ -84,16 +85,25 @@ class PeerClient:
     @property
     def http(self) -> httpx.AsyncClient:
         if self._client is None:
-            if self._limits is not None and self._transport is None:
-                self._client = httpx.AsyncClient(timeout=self._timeout, limits=self._limits)
-            else:
+            if self._transport is not None:
                 self._client = httpx.AsyncClient(transport=self._transport, timeout=self._timeout)
+            else:
+                self._client = httpx.AsyncClient(
+                    verify=_tls_context(), timeout=self._timeout, limits=self._limits or httpx.Limits()
+                )
         return self._client
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:
             await client.aclose()
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client of the process: loading the CA bundle costs tens
+    of milliseconds, and a site has two clients (deliveries, health)."""
+    return httpx.create_ssl_context()
 
 
 # --- the ping -------------------------------------------------------------------------
@@ -462,7 +472,7 @@ class PeerHealth:
                     origin,
                 )
             state.logged = None
-            if was_up is not True and self.on_recovered is not None:
+            if was_up is False and self.on_recovered is not None:
                 await self.on_recovered(origin)
             return
         problem = result.problem
@@ -512,28 +522,12 @@ class PeerHealth:
 
 async def retry_now(outbox: Outbox, peer: str, now: float) -> int:
     """Make every pending message for ``peer`` due at ``now``; how many moved earlier."""
-    method = getattr(outbox, "retry_now", None)
-    if method is not None:
-        return int(await method(peer, now))
-    # A store without ``retry_now`` (older than that contract): claiming a message at its
-    # own due time with a lease that ends ``now`` moves it to ``now``.
-    moved = 0
-    for message in await outbox.pending():
-        if message.peer == peer and message.next_attempt_at > now:
-            moved += len(await outbox.claim([message.id], message.next_attempt_at, now - message.next_attempt_at))
-    return moved
+    return await outbox.retry_now(peer, now)
 
 
-async def drop(outbox: Outbox, ids: Sequence[str], now: float) -> int:
+async def drop(outbox: Outbox, ids: Sequence[str]) -> int:
     """Abandon these pending messages ("dropped by operator"); how many."""
-    method = getattr(outbox, "drop", None)
-    if method is not None:
-        return int(await method(list(ids)))
-    pending = {m.id for m in await outbox.pending()}
-    dropped = [i for i in ids if i in pending]
-    for message_id in dropped:
-        await outbox.failed(message_id, error=DROPPED, next_attempt_at=now, abandon=True)
-    return len(dropped)
+    return await outbox.drop(list(ids))
 
 
 @dataclass
@@ -682,13 +676,20 @@ class Courier:
                 self._group = self._wake = None
 
     async def _probe_waiting(self) -> None:
-        later = time.time() + RECOVERY_EVERY
+        """Ask after each peer whose messages wait in a long back-off (past any lease: not
+        in flight); one that answers well gets them now."""
+        later = time.time() + self.lease + RECOVERY_EVERY
         waiting = {m.peer for m in await self.outbox.pending() if m.next_attempt_at > later}
         entries = [self._by_origin[o] for o in sorted(waiting) if o in self._by_origin]
+
+        async def probe(entry: PeerEntry) -> None:
+            if (await self.health.check(entry, RECOVERY_EVERY)).ok:
+                await self.peer_recovered(entry[1].origin)
+
         if entries:
             async with anyio.create_task_group() as group:
                 for entry in entries:
-                    group.start_soon(self.health.check, entry, RECOVERY_EVERY)
+                    group.start_soon(probe, entry)
 
     async def _send(self, message: OutboxMessage) -> Delivery:
         entry = self._by_origin.get(message.peer)

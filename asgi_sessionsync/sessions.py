@@ -100,6 +100,7 @@ class Sessions:
             created_at=now,
             last_seen_at=now,
             via=via,
+            expires_at=now + self.settings.session_lifetime,
         )
         await self.stores.sessions.create(record)
         token = self.tokens.seal_for_self(

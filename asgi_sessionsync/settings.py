@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 from asgi_sessionsync.client_ip import BindingMode, TrustedProxies
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.keys import GENERATE_HINT, key_id, parse_secret
+from asgi_sessionsync.stores.registry import check_store_url
 
 PREFIX = "SESSIONSYNC_"
 
@@ -226,12 +227,7 @@ def _app_secret(variable: str, text: str) -> Secret | None:
 
 def _store(variable: str, text: str) -> str:
     value = text.strip()
-    if not re.match(r"^(memory://|sqlite:///.+|redis(s)?://.+)$", value):
-        raise ConfigError(
-            variable,
-            f"{value!r} is not a store location (memory://, sqlite:///PATH or redis://HOST)",
-            f"{variable}=sqlite:///var/lib/myapp/sessionsync.sqlite3",
-        )
+    check_store_url(value, variable=variable)  # the same check as start-up's open_stores
     return value
 
 
@@ -357,6 +353,12 @@ class Settings:
         _origins,
         (),
         "Peer origins allowed to sign in privileged accounts here (default: none).",
+    )
+    retention: float = _field(
+        "RETENTION",
+        _positive_duration,
+        30 * 86400.0,
+        "How long ended sessions, used ids and finished back-channel messages are kept as history.",
     )
     log_format: str = _field(
         "LOG_FORMAT",
@@ -667,6 +669,7 @@ class SettingsOptions(TypedDict, total=False):
     catchup_interval: float | str
     privileged_roles: Sequence[str] | str
     trusted_for_privileged: Sequence[str] | str
+    retention: float | str
     log_format: str
     clock: Callable[[], float]
     secret_keys: Sequence[str | bytes | Secret] | str

@@ -9,6 +9,8 @@ from pathlib import Path
 from asgi_sessionsync.cli.output import print_json
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.settings import Settings, read_env_file, unknown_variables
+from asgi_sessionsync.stores import check_store_url
+from asgi_sessionsync.stores.sqlite import sqlite_path
 
 STORE = "SESSIONSYNC_STORE"
 
@@ -41,18 +43,13 @@ def config_check(env_file: Path | None, output: str) -> int:
 
 
 def check_store(location: str) -> None:
-    """Raise :class:`ConfigError` unless the store can be opened (its file created)."""
-    try:
-        from asgi_sessionsync.stores import check_store_url  # type: ignore[attr-defined,unused-ignore]
-    except ImportError:
-        pass
-    else:
-        check_store_url(location)
-        return
+    """Raise :class:`ConfigError` unless the store can be opened: the backend exists, and
+    a SQLite file can be created (or written) by this user. Creates nothing."""
+    check_store_url(location)
     if location.startswith("sqlite:///"):
-        path = location.removeprefix("sqlite:///")
+        path = sqlite_path(location)
         if path != ":memory:":
-            _check_creatable(Path(path))
+            _check_creatable(Path(os.path.abspath(path)))
 
 
 def _check_creatable(path: Path) -> None:

@@ -116,6 +116,6 @@ async def outbox_drop(site: Site, args: argparse.Namespace) -> int:
     else:
         print("error: name message ids, or give --peer URL or --all", file=sys.stderr)
         return 2
-    count = await drop(site.stores.outbox, chosen, time.time())
+    count = await drop(site.stores.outbox, chosen)
     print(f"dropped {count} message(s); they will not be sent")
     return 0

@@ -1,9 +1,11 @@
-"""Stores: users, session registry, replay cache, outbox. See :mod:`.base` for the protocols."""
+"""Stores: users, session registry, replay cache, outbox. See :mod:`.base` for the protocols
+and :mod:`.registry` for the ``SESSIONSYNC_STORE`` URLs that name a backend."""
 
 from __future__ import annotations
 
-from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.stores.base import (
+    DROPPED_BY_OPERATOR,
+    EXPIRED,
     MessageStatus,
     Outbox,
     OutboxMessage,
@@ -13,13 +15,17 @@ from asgi_sessionsync.stores.base import (
     Stores,
     User,
     UserStore,
+    finish_time,
     new_id,
     normalize_email,
 )
 from asgi_sessionsync.stores.memory import memory_stores
+from asgi_sessionsync.stores.registry import check_store_url, open_stores, redact
 from asgi_sessionsync.stores.sqlite import sqlite_stores
 
 __all__ = [
+    "DROPPED_BY_OPERATOR",
+    "EXPIRED",
     "MessageStatus",
     "Outbox",
     "OutboxMessage",
@@ -29,22 +35,12 @@ __all__ = [
     "Stores",
     "User",
     "UserStore",
+    "check_store_url",
+    "finish_time",
     "memory_stores",
     "new_id",
     "normalize_email",
     "open_stores",
+    "redact",
     "sqlite_stores",
 ]
-
-
-def open_stores(location: str) -> Stores:
-    """Stores for a ``SESSIONSYNC_STORE`` location: ``memory://`` or ``sqlite:///PATH``."""
-    if location == "memory://":
-        return memory_stores()
-    if location.startswith("sqlite:///"):
-        return sqlite_stores(location.removeprefix("sqlite:///"))
-    raise ConfigError(
-        "SESSIONSYNC_STORE",
-        f"no store implementation for {location.split(':', 1)[0]!r} in this version",
-        "SESSIONSYNC_STORE=sqlite:///sessionsync.sqlite3",
-    )

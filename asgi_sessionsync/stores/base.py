@@ -2,8 +2,28 @@
 
 Four stores, each a :class:`typing.Protocol`: users, the session registry, the
 replay cache of used envelope ids, and the outbox of back-channel messages. Every
-implementation (memory, SQLite, Redis) keeps the same contracts, so callers never
-change with the backend.
+backend (memory, SQLite, Redis) keeps exactly the contracts written here, and
+``tests/stores/test_contract.py`` holds each backend to them, so callers never change
+with the backend.
+
+Conventions that hold for every method below:
+
+* **Times** are epoch seconds as ``float`` (``time.time()``), given by the caller and
+  stored exactly as given. A store reads the clock itself only where a method says so.
+* **Emails** are keys in the spelling of :func:`normalize_email`; every method that
+  takes an email normalizes it first, so ``"Ann@X.org "`` and ``"ann@x.org"`` are one.
+* **Errors**: a store that cannot be reached, or whose data is unusable, raises
+  :class:`~asgi_sessionsync.exceptions.StoreError`, never a driver's own exception.
+  Messages name the store and the problem, never a token, a password hash or a payload.
+  Asking about something unknown (an id, a sid, an email) is not an error: the method
+  returns ``None``, ``False`` or ``0`` as documented.
+* **Idempotency**: every method that ends, finishes or deletes something can be
+  repeated; the repetition changes nothing and reports ``0``/``False``.
+* **Expiry and retention**: nothing is kept forever. Sessions past ``expires_at`` are
+  ended by :meth:`SessionRegistry.expire`; ended sessions, finished messages and
+  expired replay ids are deleted by the ``purge`` methods, which :meth:`Stores.purge`
+  runs together. Backends that expire rows by themselves (Redis TTLs) may have deleted
+  a row before ``purge`` is asked to.
 """
 
 from __future__ import annotations
@@ -12,7 +32,7 @@ import base64
 import enum
 import os
 from dataclasses import dataclass, field
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 
 def new_id() -> str:
@@ -27,6 +47,12 @@ def normalize_email(email: str) -> str:
 
 @dataclass(frozen=True, slots=True)
 class User:
+    """A user of this site.
+
+    ``created_at`` of ``0.0`` means "not stamped yet": :meth:`UserStore.create` stamps
+    the time of creation; any other value is stored exactly as given.
+    """
+
     email: str
     role: str
     name: str = ""
@@ -38,7 +64,11 @@ class User:
 @dataclass(frozen=True, slots=True)
 class SessionRecord:
     """One session on this site. ``chain`` groups the sessions one browser sign-in made
-    across sites, so signing out of one ends exactly those everywhere."""
+    across sites, so signing out of one ends exactly those everywhere.
+
+    ``expires_at`` is the absolute end of the session's life (``None``: no end of its
+    own); ``ended_at``/``end_reason`` are set once, when it ends, and never change after.
+    """
 
     sid: str
     user: str
@@ -51,10 +81,17 @@ class SessionRecord:
     via: str = "login"  # "login", or "hop from ORIGIN", "frame from ORIGIN"
     ended_at: float | None = None
     end_reason: str | None = None
+    expires_at: float | None = None
 
     @property
     def active(self) -> bool:
+        """Not ended. (A session past ``expires_at`` stays active until
+        :meth:`SessionRegistry.expire` ends it; see :meth:`live`.)"""
         return self.ended_at is None
+
+    def live(self, now: float) -> bool:
+        """Active and not past its lifetime at ``now``."""
+        return self.ended_at is None and (self.expires_at is None or now <= self.expires_at)
 
 
 class MessageStatus(enum.StrEnum):
@@ -65,7 +102,11 @@ class MessageStatus(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class OutboxMessage:
-    """A back-channel message waiting for (or done with) delivery to one peer."""
+    """A back-channel message waiting for (or done with) delivery to one peer.
+
+    ``finished_at`` is when it was delivered or abandoned (``None`` while pending);
+    :meth:`Outbox.purge` deletes by it.
+    """
 
     id: str
     network: str
@@ -79,70 +120,214 @@ class OutboxMessage:
     status: MessageStatus = MessageStatus.PENDING
     last_error: str | None = None
     delivered_at: float | None = None
+    finished_at: float | None = None
 
 
-@runtime_checkable
+def finish_time(message: OutboxMessage) -> float:
+    """When a finished message finished, for messages stored before ``finished_at``
+    existed too: ``finished_at``, else ``delivered_at``, else ``created_at``."""
+    if message.finished_at is not None:
+        return message.finished_at
+    return message.delivered_at if message.delivered_at is not None else message.created_at
+
+
+DROPPED_BY_OPERATOR = "dropped by operator"
+EXPIRED = "expired"
+
+
 class UserStore(Protocol):
-    async def get(self, email: str) -> User | None: ...
+    """The users of this site, keyed by normalized email."""
 
-    async def create(self, user: User) -> User:
-        """Insert ``user``; if the email exists already, return the stored user unchanged."""
+    async def get(self, email: str) -> User | None:
+        """The user with this email, or ``None``."""
         ...
 
-    async def list(self, limit: int = 1000) -> list[User]: ...
+    async def create(self, user: User) -> User:
+        """Insert ``user`` and return it as stored.
+
+        The email is normalized; ``created_at == 0`` is stamped with the current time,
+        any other value kept. If the email exists already nothing is written and the
+        stored user is returned unchanged (so two processes provisioning one user at
+        once both get the same row). Idempotent.
+        """
+        ...
 
 
-@runtime_checkable
 class SessionRegistry(Protocol):
-    async def create(self, record: SessionRecord) -> None: ...
+    """The sessions of one site: active ones, and ended ones until purged.
 
-    async def get(self, sid: str) -> SessionRecord | None: ...
+    A registry holds one site's sessions: two sites never share one (one SQLite file,
+    one Redis prefix per site).
+    """
 
-    async def touch(self, sid: str, when: float) -> None: ...
+    async def create(self, record: SessionRecord) -> None:
+        """Store a new session exactly as given (the user's email normalized).
+
+        Raises :class:`StoreError` when ``record.sid`` exists already: sids are random,
+        so a duplicate is a bug, and a registry never overwrites a session.
+        """
+        ...
+
+    async def get(self, sid: str) -> SessionRecord | None:
+        """The session, active or ended, or ``None`` when unknown or purged.
+
+        Asked on every request: it must be cheap. An end (by any method, in any
+        process) is seen by every process sharing the store: at once for SQLite, and
+        within one pub/sub delivery (milliseconds) where a per-process cache is kept.
+        """
+        ...
+
+    async def touch(self, sid: str, when: float) -> None:
+        """Set ``last_seen_at = when``. Unknown sid: no-op. Never revives an ended session."""
+        ...
 
     async def end(self, sid: str, *, reason: str, when: float) -> bool:
-        """End one active session; False when it was not active."""
+        """End one active session (``ended_at = when``, ``end_reason = reason``).
+
+        True when it was active; False when unknown or already ended (then nothing
+        changes: the first end's time and reason stay). Idempotent.
+        """
         ...
 
     async def end_user(
         self, user: str, *, reason: str, when: float, chain: str | None = None, created_before: float | None = None
     ) -> int:
-        """End the user's active sessions (only ``chain``'s, only those created before
-        ``created_before``, when given); return how many ended."""
+        """End the user's active sessions and return how many ended.
+
+        ``chain`` limits it to that sign-in's sessions; ``created_before`` to sessions
+        with ``created_at <= created_before`` (inclusive: a peer's sign-out at time T
+        ends what was made up to T, never a later sign-in). Atomic: no session of the
+        user that matches escapes because it was being ended concurrently. Idempotent.
+        """
+        ...
+
+    async def end_chain_except(self, chain: str, keep_sid: str, *, reason: str, when: float) -> int:
+        """End every active session of ``chain`` except ``keep_sid``; return how many.
+
+        Used when a browser re-syncs: its older sessions of the same sign-in here are
+        orphans. ``keep_sid`` need not exist. Atomic like :meth:`end_user`. Idempotent.
+        """
+        ...
+
+    async def expire(self, now: float) -> int:
+        """End active sessions whose ``expires_at < now`` with reason ``"expired"`` and
+        ``ended_at = expires_at`` (when they really ended, not when this ran); return
+        how many. Sessions without ``expires_at`` never expire. Idempotent."""
+        ...
+
+    async def purge(self, ended_before: float) -> int:
+        """Delete ended sessions with ``ended_at < ended_before``; return how many this
+        call deleted. Active sessions are never deleted. Idempotent."""
         ...
 
     async def list(
         self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
-    ) -> list[SessionRecord]: ...
+    ) -> list[SessionRecord]:
+        """Sessions, newest first: ``created_at`` descending, ties by ``sid`` descending.
 
-
-@runtime_checkable
-class ReplayCache(Protocol):
-    async def use(self, jti: bytes, expires_at: float) -> bool:
-        """Record ``jti`` as used until ``expires_at``; True only the first time."""
+        Only ``user``'s when given; only active ones unless ``include_ended``; at most
+        ``limit``. For administration, not the request path: may scan.
+        """
         ...
 
-    async def seen(self, jti: bytes) -> bool: ...
+
+class ReplayCache(Protocol):
+    """Ids of envelopes already used, each remembered until its own expiry.
+
+    An id is *recorded* from :meth:`use` until ``expires_at`` inclusive; after that it
+    is as if never used. ``jti`` is opaque bytes.
+    """
+
+    async def use(self, jti: bytes, expires_at: float) -> bool:
+        """Record ``jti`` until ``expires_at``; True only when it was not recorded.
+
+        Exactly one of any number of concurrent calls with one ``jti`` returns True,
+        across processes sharing the store. An id whose record expired can be used
+        again. ``expires_at`` in the past still returns True and records nothing lasting.
+        Reads the clock to tell expired records.
+        """
+        ...
+
+    async def seen(self, jti: bytes) -> bool:
+        """True while ``jti`` is recorded; False when never used or expired. Reads the clock."""
+        ...
+
+    async def purge(self, now: float) -> int:
+        """Delete ids that expired before ``now``; return how many this call deleted
+        (``0`` where the backend deletes them by itself, like Redis)."""
+        ...
 
 
-@runtime_checkable
 class Outbox(Protocol):
-    async def add(self, messages: list[OutboxMessage]) -> None: ...
+    """Back-channel messages, durable until delivered or abandoned.
+
+    A pending message is *due* when ``next_attempt_at <= now``. Claiming one is a lease:
+    its ``next_attempt_at`` moves to ``now + lease`` so that no other claimer gets it
+    until the lease ends; the claimer then reports :meth:`delivered` or :meth:`failed`.
+    """
+
+    async def add(self, messages: list[OutboxMessage]) -> None:
+        """Store new messages exactly as given: all of them or, on error, none.
+
+        Raises :class:`StoreError` when an id exists already."""
+        ...
+
+    async def get(self, message_id: str) -> OutboxMessage | None:
+        """The message, in any status, or ``None`` when unknown or purged."""
+        ...
 
     async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
-        """Pending messages due by ``now``; each is leased (hidden from other claimers)
-        for ``lease`` seconds so that several workers do not send it at once."""
+        """Lease up to ``limit`` pending messages due by ``now`` (earliest
+        ``next_attempt_at`` first, ties by id) and return them as stored after the
+        lease (``next_attempt_at == now + lease``). Concurrent claimers never get the
+        same message."""
         ...
 
     async def claim(self, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
-        """Lease these pending messages (a subset when others hold them)."""
+        """Lease these messages, in the order given, skipping those unknown, not
+        pending or not due (held by another claimer's lease); returned as by
+        :meth:`claim_due`."""
         ...
 
-    async def delivered(self, message_id: str, when: float) -> None: ...
+    async def delivered(self, message_id: str, when: float) -> None:
+        """Mark delivered: ``status = delivered``, ``delivered_at = finished_at = when``,
+        ``attempts + 1``. Applies to a pending or abandoned message (a message dropped
+        while in flight that did arrive is recorded as delivered); unknown or already
+        delivered: no-op."""
+        ...
 
-    async def failed(self, message_id: str, *, error: str, next_attempt_at: float, abandon: bool = False) -> None: ...
+    async def failed(self, message_id: str, *, error: str, next_attempt_at: float, abandon: bool = False) -> None:
+        """Record a failed attempt of a pending message: ``attempts + 1``,
+        ``last_error = error``, due again at ``next_attempt_at``; with ``abandon`` it
+        becomes abandoned instead (``finished_at`` = now, read from the clock).
+        Unknown or finished (delivered, abandoned): no-op, so a late report never
+        resurrects a message."""
+        ...
 
-    async def pending(self) -> list[OutboxMessage]: ...
+    async def retry_now(self, peer: str, now: float) -> int:
+        """Make every pending message for ``peer`` (its origin) due at ``now``: a peer
+        seen alive again gets its queue at once. Returns how many were moved earlier.
+        A message under a lease is made due too, so it may be sent twice: receivers
+        apply a message id once."""
+        ...
+
+    async def drop(self, ids: list[str]) -> int:
+        """Abandon these pending messages (``last_error = "dropped by operator"``,
+        ``finished_at`` = now, read from the clock); return how many. Others: ignored."""
+        ...
+
+    async def pending(self) -> list[OutboxMessage]:
+        """Every pending message, oldest first (``created_at``, ties by id)."""
+        ...
+
+    async def purge(self, finished_before: float) -> int:
+        """Delete delivered and abandoned messages with ``finished_at < finished_before``;
+        return how many this call deleted. Pending messages are never deleted."""
+        ...
+
+
+class Closable(Protocol):
+    async def close(self) -> None: ...
 
 
 @dataclass
@@ -153,9 +338,22 @@ class Stores:
     sessions: SessionRegistry
     replay: ReplayCache
     outbox: Outbox
-    closer: Any = None
+    closer: Closable | None = None
+
+    async def purge(self, now: float, retention: float) -> dict[str, int]:
+        """Expire sessions past their lifetime, then delete what is older than
+        ``retention`` seconds: ended sessions, finished messages; and expired replay ids.
+
+        Returns the counts: ``expired_sessions``, ``purged_sessions``,
+        ``purged_replay_ids``, ``purged_messages``. Safe to run from several processes.
+        """
+        return {
+            "expired_sessions": await self.sessions.expire(now),
+            "purged_sessions": await self.sessions.purge(now - retention),
+            "purged_replay_ids": await self.replay.purge(now),
+            "purged_messages": await self.outbox.purge(now - retention),
+        }
 
     async def close(self) -> None:
-        closer = getattr(self.closer, "close", None)
-        if closer is not None:
-            await closer()
+        if self.closer is not None:
+            await self.closer.close()

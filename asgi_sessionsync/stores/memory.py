@@ -1,19 +1,37 @@
-"""In-memory stores: for tests and single-process development. Nothing survives a restart."""
+"""In-memory stores: for tests and single-process development. Nothing survives a restart.
+
+Bounded like the others: expired replay ids are freed as new ones come in, and
+:meth:`Stores.purge` frees ended sessions and finished messages (the dicts are
+rebuilt after a large purge, since a Python dict never gives back its table by itself).
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import heapq
 import time
+from typing import TypeVar
 
+from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.stores.base import (
+    DROPPED_BY_OPERATOR,
+    EXPIRED,
     MessageStatus,
     OutboxMessage,
     SessionRecord,
     Stores,
     User,
+    finish_time,
     normalize_email,
 )
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+def _compacted(table: dict[K, V], deleted: int) -> dict[K, V]:
+    # A dict keeps its grown table after deletions; copy it when most of it is gone.
+    return dict(table) if deleted > len(table) else table
 
 
 class MemoryUserStore:
@@ -25,10 +43,10 @@ class MemoryUserStore:
 
     async def create(self, user: User) -> User:
         key = normalize_email(user.email)
-        return self._users.setdefault(key, dataclasses.replace(user, email=key))
-
-    async def list(self, limit: int = 1000) -> list[User]:
-        return sorted(self._users.values(), key=lambda u: u.email)[:limit]
+        stored = self._users.get(key)
+        if stored is None:
+            stored = self._users[key] = dataclasses.replace(user, email=key, created_at=user.created_at or time.time())
+        return stored
 
 
 class MemorySessionRegistry:
@@ -36,7 +54,9 @@ class MemorySessionRegistry:
         self._sessions: dict[str, SessionRecord] = {}
 
     async def create(self, record: SessionRecord) -> None:
-        self._sessions[record.sid] = record
+        if record.sid in self._sessions:
+            raise StoreError("session registry: a session with this sid exists already")
+        self._sessions[record.sid] = dataclasses.replace(record, user=normalize_email(record.user))
 
     async def get(self, sid: str) -> SessionRecord | None:
         return self._sessions.get(sid)
@@ -46,28 +66,51 @@ class MemorySessionRegistry:
         if record is not None:
             self._sessions[sid] = dataclasses.replace(record, last_seen_at=when)
 
+    def _end(self, record: SessionRecord, reason: str, when: float) -> None:
+        self._sessions[record.sid] = dataclasses.replace(record, ended_at=when, end_reason=reason)
+
     async def end(self, sid: str, *, reason: str, when: float) -> bool:
         record = self._sessions.get(sid)
         if record is None or not record.active:
             return False
-        self._sessions[sid] = dataclasses.replace(record, ended_at=when, end_reason=reason)
+        self._end(record, reason, when)
         return True
 
     async def end_user(
         self, user: str, *, reason: str, when: float, chain: str | None = None, created_before: float | None = None
     ) -> int:
         user = normalize_email(user)
-        ended = 0
-        for record in list(self._sessions.values()):
-            if (
-                record.user == user
-                and record.active
-                and (chain is None or record.chain == chain)
-                and (created_before is None or record.created_at <= created_before)
-            ):
-                self._sessions[record.sid] = dataclasses.replace(record, ended_at=when, end_reason=reason)
-                ended += 1
-        return ended
+        matching = [
+            r
+            for r in self._sessions.values()
+            if r.user == user
+            and r.active
+            and (chain is None or r.chain == chain)
+            and (created_before is None or r.created_at <= created_before)
+        ]
+        for record in matching:
+            self._end(record, reason, when)
+        return len(matching)
+
+    async def end_chain_except(self, chain: str, keep_sid: str, *, reason: str, when: float) -> int:
+        matching = [r for r in self._sessions.values() if r.chain == chain and r.sid != keep_sid and r.active]
+        for record in matching:
+            self._end(record, reason, when)
+        return len(matching)
+
+    async def expire(self, now: float) -> int:
+        matching = [r for r in self._sessions.values() if r.active and r.expires_at is not None and r.expires_at < now]
+        for record in matching:
+            assert record.expires_at is not None
+            self._end(record, EXPIRED, record.expires_at)
+        return len(matching)
+
+    async def purge(self, ended_before: float) -> int:
+        old = [sid for sid, r in self._sessions.items() if r.ended_at is not None and r.ended_at < ended_before]
+        for sid in old:
+            del self._sessions[sid]
+        self._sessions = _compacted(self._sessions, len(old))
+        return len(old)
 
     async def list(
         self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
@@ -76,28 +119,45 @@ class MemorySessionRegistry:
         records = [
             r for r in self._sessions.values() if (wanted is None or r.user == wanted) and (include_ended or r.active)
         ]
-        return sorted(records, key=lambda r: r.created_at, reverse=True)[:limit]
+        return sorted(records, key=lambda r: (r.created_at, r.sid), reverse=True)[:limit]
 
 
 class MemoryReplayCache:
+    """Used ids with their expiry, and a heap of expiries so that each ``use`` frees
+    the ids that expired (amortized O(log n), no scan)."""
+
     def __init__(self) -> None:
         self._used: dict[bytes, float] = {}
         self._expiries: list[tuple[float, bytes]] = []
 
+    def _sweep(self, now: float) -> int:
+        freed = 0
+        while self._expiries and self._expiries[0][0] < now:
+            expires_at, jti = heapq.heappop(self._expiries)
+            # A stale heap entry (the id was used again later) leaves the newer record alone.
+            if self._used.get(jti) == expires_at:
+                del self._used[jti]
+                freed += 1
+        if freed:
+            self._used = _compacted(self._used, freed)
+        return freed
+
     async def use(self, jti: bytes, expires_at: float) -> bool:
         now = time.time()
-        while self._expiries and self._expiries[0][0] < now:
-            _, old = heapq.heappop(self._expiries)
-            if self._used.get(old, now) < now:
-                del self._used[old]
-        if jti in self._used:
+        self._sweep(now)
+        recorded = self._used.get(jti)
+        if recorded is not None and recorded >= now:
             return False
         self._used[jti] = expires_at
         heapq.heappush(self._expiries, (expires_at, jti))
         return True
 
     async def seen(self, jti: bytes) -> bool:
-        return jti in self._used
+        recorded = self._used.get(jti)
+        return recorded is not None and recorded >= time.time()
+
+    async def purge(self, now: float) -> int:
+        return self._sweep(now)
 
 
 class MemoryOutbox:
@@ -105,12 +165,21 @@ class MemoryOutbox:
         self._messages: dict[str, OutboxMessage] = {}
 
     async def add(self, messages: list[OutboxMessage]) -> None:
+        ids = [m.id for m in messages]
+        if len(set(ids)) != len(ids) or any(i in self._messages for i in ids):
+            raise StoreError("outbox: a message with this id exists already")
         for message in messages:
             self._messages[message.id] = message
 
+    async def get(self, message_id: str) -> OutboxMessage | None:
+        return self._messages.get(message_id)
+
     async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
-        due = [m.id for m in self._messages.values() if m.status is MessageStatus.PENDING and m.next_attempt_at <= now]
-        return await self.claim(due[:limit], now, lease)
+        due = sorted(
+            (m for m in self._messages.values() if m.status is MessageStatus.PENDING and m.next_attempt_at <= now),
+            key=lambda m: (m.next_attempt_at, m.id),
+        )
+        return await self.claim([m.id for m in due[:limit]], now, lease)
 
     async def claim(self, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
         claimed = []
@@ -118,31 +187,69 @@ class MemoryOutbox:
             message = self._messages.get(message_id)
             if message is None or message.status is not MessageStatus.PENDING or message.next_attempt_at > now:
                 continue
-            self._messages[message_id] = dataclasses.replace(message, next_attempt_at=now + lease)
+            message = self._messages[message_id] = dataclasses.replace(message, next_attempt_at=now + lease)
             claimed.append(message)
         return claimed
 
     async def delivered(self, message_id: str, when: float) -> None:
-        message = self._messages[message_id]
+        message = self._messages.get(message_id)
+        if message is None or message.status is MessageStatus.DELIVERED:
+            return
         self._messages[message_id] = dataclasses.replace(
-            message, status=MessageStatus.DELIVERED, delivered_at=when, attempts=message.attempts + 1
+            message, status=MessageStatus.DELIVERED, delivered_at=when, finished_at=when, attempts=message.attempts + 1
         )
 
     async def failed(self, message_id: str, *, error: str, next_attempt_at: float, abandon: bool = False) -> None:
-        message = self._messages[message_id]
+        message = self._messages.get(message_id)
+        if message is None or message.status is not MessageStatus.PENDING:
+            return
         self._messages[message_id] = dataclasses.replace(
             message,
             attempts=message.attempts + 1,
             last_error=error,
             next_attempt_at=next_attempt_at,
             status=MessageStatus.ABANDONED if abandon else MessageStatus.PENDING,
+            finished_at=time.time() if abandon else None,
         )
+
+    async def retry_now(self, peer: str, now: float) -> int:
+        moved = [
+            m
+            for m in self._messages.values()
+            if m.peer == peer and m.status is MessageStatus.PENDING and m.next_attempt_at > now
+        ]
+        for message in moved:
+            self._messages[message.id] = dataclasses.replace(message, next_attempt_at=now)
+        return len(moved)
+
+    async def drop(self, ids: list[str]) -> int:
+        now = time.time()
+        dropped = 0
+        for message_id in dict.fromkeys(ids):
+            message = self._messages.get(message_id)
+            if message is not None and message.status is MessageStatus.PENDING:
+                self._messages[message_id] = dataclasses.replace(
+                    message, status=MessageStatus.ABANDONED, last_error=DROPPED_BY_OPERATOR, finished_at=now
+                )
+                dropped += 1
+        return dropped
 
     async def pending(self) -> list[OutboxMessage]:
         return sorted(
             (m for m in self._messages.values() if m.status is MessageStatus.PENDING),
-            key=lambda m: m.created_at,
+            key=lambda m: (m.created_at, m.id),
         )
+
+    async def purge(self, finished_before: float) -> int:
+        old = [
+            m.id
+            for m in self._messages.values()
+            if m.status is not MessageStatus.PENDING and finish_time(m) < finished_before
+        ]
+        for message_id in old:
+            del self._messages[message_id]
+        self._messages = _compacted(self._messages, len(old))
+        return len(old)
 
 
 def memory_stores() -> Stores:

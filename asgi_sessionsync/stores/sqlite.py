@@ -1,27 +1,54 @@
 """SQLite stores: the embedded default. One file per site, no server.
 
-Statements are short indexed point reads and writes on a local file in WAL mode, so
-they run directly on the event loop (tens of microseconds); a thread hop would cost
-more than the query. Several worker processes may share the file.
+Nothing that can wait runs on the event loop: every write (or transaction) runs in a
+worker thread through anyio, at most one at a time per database, so asyncio and trio
+both work and a lock held by another process never stalls other requests.
+
+Note: the point reads of the per-request path (``sessions.get``, ``users.get``,
+``replay.seen``) run on the loop, on a read-only connection of their own with no busy
+timeout. In WAL mode a reader never waits for a writer, so such a read is a few
+microseconds of page-cache work; the thread hop would cost about 0.1 ms on a small VM
+(``python -m benchmarks.stores``), ten times the statement. A read that SQLite answers
+with "busy" (a checkpoint resetting the log, recovery after a crash) is not retried on
+the loop: it goes to the worker thread like a write.
+
+Several worker processes may share the file (WAL mode). A write that finds the
+database locked waits a short busy timeout in its thread, then gives the thread back
+and retries after an async sleep, for up to ``busy_timeout`` seconds in all.
+
+Opening (creating the file 0600, the schema, migrating an older file) is done at
+once by :func:`sqlite_stores`: it is start-up work.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from asgi_sessionsync.exceptions import StoreError
+import anyio
+import anyio.to_thread
+from anyio.lowlevel import RunVar
+
+from asgi_sessionsync.exceptions import ConfigError, StoreError
 from asgi_sessionsync.stores.base import (
+    DROPPED_BY_OPERATOR,
+    EXPIRED,
     MessageStatus,
     OutboxMessage,
     SessionRecord,
     Stores,
     User,
+    finish_time,
     normalize_email,
 )
+
+T = TypeVar("T")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS users (
@@ -43,14 +70,13 @@ CREATE TABLE IF NOT EXISTS sessions (
     last_seen_at REAL NOT NULL,
     via TEXT NOT NULL,
     ended_at REAL,
-    end_reason TEXT
+    end_reason TEXT,
+    expires_at REAL
 );
-CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user, ended_at);
 CREATE TABLE IF NOT EXISTS used_ids (
     jti BLOB PRIMARY KEY,
     expires_at REAL NOT NULL
 );
-CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
 CREATE TABLE IF NOT EXISTS outbox (
     id TEXT PRIMARY KEY,
     network TEXT NOT NULL,
@@ -63,40 +89,262 @@ CREATE TABLE IF NOT EXISTS outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     status TEXT NOT NULL,
     last_error TEXT,
-    delivered_at REAL
+    delivered_at REAL,
+    finished_at REAL
 );
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 """
 
-_SESSION_COLUMNS = "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason"
+# Columns added after the first release, added to older files on open.
+_ADDED_COLUMNS = {
+    "sessions": [("expires_at", "REAL")],
+    "outbox": [("finished_at", "REAL")],
+}
+
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user, ended_at);
+CREATE INDEX IF NOT EXISTS sessions_chain ON sessions (chain) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS sessions_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at, sid);
+CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer) WHERE status = 'pending';
+CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE status != 'pending';
+"""
+
+_USER_COLUMNS = "email, role, name, password_hash, created_at, provisioned_by"
+_SESSION_COLUMNS = (
+    "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at"
+)
 _OUTBOX_COLUMNS = (
-    "id, network, peer, url, kind, payload, created_at, next_attempt_at, attempts, status, last_error, delivered_at"
+    "id, network, peer, url, kind, payload, created_at, next_attempt_at, attempts, status, last_error,"
+    " delivered_at, finished_at"
 )
 
 
+EXAMPLE = "SESSIONSYNC_STORE=sqlite:////var/lib/myapp/sessionsync.sqlite3"
+_PREFIX = "sqlite:///"
+
+
+def sqlite_path(url: str, variable: str = "SESSIONSYNC_STORE") -> str:
+    """The file a ``sqlite:///`` URL names, in SQLAlchemy's convention:
+    ``sqlite:///relative/path`` (to the working directory), ``sqlite:////absolute/path``,
+    ``sqlite:///:memory:``."""
+    if not url.startswith(_PREFIX):
+        raise ConfigError(variable, "a SQLite store location starts with sqlite:/// (three slashes)", EXAMPLE)
+    path = url[len(_PREFIX) :]
+    if not path:
+        raise ConfigError(variable, "sqlite:/// names no file", EXAMPLE)
+    if "?" in path or "#" in path:
+        raise ConfigError(variable, "a SQLite store location takes no ?options or #fragment", EXAMPLE)
+    return path
+
+
+def check_sqlite_path(path: str | Path, variable: str = "SESSIONSYNC_STORE") -> None:
+    """Refuse, without creating anything, a path that can never hold the database:
+    a directory, or one under a parent that is a file."""
+    if str(path) == ":memory:":
+        return
+    resolved = Path(os.path.abspath(path))
+    try:
+        if resolved.is_dir():
+            raise ConfigError(variable, f"{resolved} is a directory, not a database file", EXAMPLE)
+        ancestor = resolved.parent
+        while not ancestor.exists():
+            ancestor = ancestor.parent
+        if not ancestor.is_dir():
+            raise ConfigError(
+                variable, f"the directory {resolved.parent} cannot be created: {ancestor} is not a directory", EXAMPLE
+            )
+    except OSError as error:
+        raise ConfigError(variable, f"cannot check {resolved}: {error.strerror}", EXAMPLE) from None
+
+
+def _prepare_file(path: str | Path, *, create: bool, variable: str) -> str:
+    """The path to connect to, the file made (mode 0600) or its absence refused."""
+    if str(path) == ":memory:":
+        return ":memory:"
+    check_sqlite_path(path, variable)
+    resolved = Path(os.path.abspath(path))
+    if not create:
+        if not resolved.is_file():
+            raise StoreError(f"no SQLite store at {resolved} (nothing was created): check {variable}")
+        return str(resolved)
+    try:
+        resolved.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise ConfigError(
+            variable, f"the directory {resolved.parent} cannot be created: {error.strerror}", EXAMPLE
+        ) from None
+    try:
+        # Created owner-only before SQLite opens it: sessions and password hashes are
+        # never readable by others, not even for a moment; SQLite gives the -wal and
+        # -shm files the same mode. An existing file keeps the mode it has.
+        os.close(os.open(resolved, os.O_RDWR | os.O_CREAT, 0o600))
+    except IsADirectoryError:
+        raise ConfigError(variable, f"{resolved} is a directory, not a database file", EXAMPLE) from None
+    except OSError as error:
+        raise ConfigError(variable, f"cannot create the database file {resolved}: {error.strerror}", EXAMPLE) from None
+    return str(resolved)
+
+
+_BUSY = (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+
+
 class SQLiteDatabase:
-    """One connection to one file, shared by the four stores."""
+    """One connection to one file, shared by the four stores; see the module docstring."""
 
-    def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
-        try:
-            if str(path) != ":memory:":
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            self.connection = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False, timeout=5.0)
-            self.connection.execute("PRAGMA journal_mode=WAL")
-            self.connection.execute("PRAGMA synchronous=NORMAL")
-            self.connection.executescript(_SCHEMA)
-        except sqlite3.Error as error:
-            raise StoreError(f"cannot open the SQLite store at {path}: {error}") from None
+    BUSY_WAIT = 0.05  # seconds SQLite itself waits for a lock inside the worker thread
 
-    def execute(self, sql: str, params: tuple[Any, ...] = ()) -> sqlite3.Cursor:
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        create: bool = True,
+        variable: str = "SESSIONSYNC_STORE",
+        busy_timeout: float = 10.0,
+    ) -> None:
+        target = _prepare_file(path, create=create, variable=variable)
+        self.path = Path(target)
+        self.busy_timeout = busy_timeout
+        self._lock = threading.Lock()  # one statement at a time, even from two event loops
+        self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"sqlite-limiter-{id(self)}")
         try:
-            return self.connection.execute(sql, params)
+            self.connection = sqlite3.connect(
+                target, isolation_level=None, check_same_thread=False, timeout=self.BUSY_WAIT
+            )
         except sqlite3.Error as error:
-            raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+            raise StoreError(f"cannot open the SQLite store at {target}: {error}") from None
+        try:
+            self._call(self._setup)
+        except sqlite3.Error as error:
+            self.connection.close()
+            raise StoreError(f"cannot open the SQLite store at {target}: {error}") from None
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
+        if target != ":memory:":
+            try:
+                self._reader = sqlite3.connect(target, isolation_level=None, check_same_thread=False, timeout=0)
+                self._reader.execute("PRAGMA query_only=1")
+            except sqlite3.Error:
+                self._reader = None  # every read then goes to the worker thread
+
+    def _setup(self, c: sqlite3.Connection) -> None:
+        c.execute("PRAGMA journal_mode=WAL")
+        c.execute("PRAGMA synchronous=NORMAL")
+        # Start-up may wait longer for a lock than a request would.
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                c.executescript(_SCHEMA)
+                _transaction(c, _migrate)
+                c.executescript(_INDEXES)
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() > deadline:
+                    raise
+                time.sleep(self.BUSY_WAIT)
+
+    def _call(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        with self._lock:
+            return job(self.connection)
+
+    def _current_limiter(self) -> anyio.CapacityLimiter:
+        # One limiter per event loop run: a limiter belongs to the loop that made it.
+        try:
+            return self._limiter.get()
+        except LookupError:
+            limiter = anyio.CapacityLimiter(1)
+            self._limiter.set(limiter)
+            return limiter
+
+    async def run(self, job: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``job(connection)`` in the worker thread; retry it while the database
+        is locked by another connection. ``job`` must be safe to run again from the
+        start (a single statement, or a :func:`_transaction`)."""
+        deadline: float | None = None
+        delay = 0.002
+        while True:
+            try:
+                return await anyio.to_thread.run_sync(self._call, job, limiter=self._current_limiter())
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF not in _BUSY:
+                    raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+                now = time.monotonic()
+                deadline = deadline or now + self.busy_timeout
+                if now >= deadline:
+                    raise StoreError(
+                        f"SQLite store {self.path}: locked by another connection for more than {self.busy_timeout:g} s"
+                    ) from None
+                await anyio.sleep(min(delay, deadline - now))
+                delay = min(delay * 2, 0.1)
+            except sqlite3.Error as error:
+                raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+
+    async def fetchone(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        row: tuple[Any, ...] | None = await self.run(lambda c: c.execute(sql, params).fetchone())
+        return row
+
+    async def read_one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        """A point read on the loop (see the module's note); in the thread if it cannot."""
+        reader = self._reader
+        if reader is not None and self._reader_lock.acquire(blocking=False):
+            try:
+                row: tuple[Any, ...] | None = reader.execute(sql, params).fetchone()
+                return row
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode & 0xFF not in _BUSY:
+                    raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+            except sqlite3.Error as error:
+                raise StoreError(f"SQLite store {self.path.name}: {error}") from None
+            finally:
+                self._reader_lock.release()
+        return await self.fetchone(sql, params)
+
+    async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = await self.run(lambda c: c.execute(sql, params).fetchall())
+        return rows
+
+    async def change(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        """Run one writing statement; return how many rows it changed."""
+        return await self.run(lambda c: c.execute(sql, params).rowcount)
+
+    async def transaction(self, body: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``body`` inside BEGIN IMMEDIATE … COMMIT (rolled back if it raises)."""
+        return await self.run(lambda c: _transaction(c, body))
 
     async def close(self) -> None:
-        self.connection.close()
+        reader, self._reader = self._reader, None
+        if reader is not None:
+            with self._reader_lock:
+                reader.close()
+        await anyio.to_thread.run_sync(self._call, lambda c: c.close())
+
+
+def _transaction(c: sqlite3.Connection, body: Callable[[sqlite3.Connection], T]) -> T:
+    c.execute("BEGIN IMMEDIATE")
+    try:
+        result = body(c)
+        c.execute("COMMIT")
+    except BaseException:
+        if c.in_transaction:
+            c.execute("ROLLBACK")
+        raise
+    return result
+
+
+def _migrate(c: sqlite3.Connection) -> None:
+    # Inside a write transaction, so that two processes opening an older file at once
+    # do not both add a column.
+    for table, columns in _ADDED_COLUMNS.items():
+        present = {row[1] for row in c.execute(f"PRAGMA table_info({table})")}
+        for name, kind in columns:
+            if name not in present:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN {name} {kind}")
+    c.execute(
+        "UPDATE outbox SET finished_at = COALESCE(delivered_at, created_at)"
+        " WHERE status != 'pending' AND finished_at IS NULL"
+    )
 
 
 class SQLiteUserStore:
@@ -104,29 +352,28 @@ class SQLiteUserStore:
         self.db = db
 
     async def get(self, email: str) -> User | None:
-        row = self.db.execute(
-            "SELECT email, role, name, password_hash, created_at, provisioned_by FROM users WHERE email = ?",
-            (normalize_email(email),),
-        ).fetchone()
+        row = await self.db.read_one(f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (normalize_email(email),))
         return User(*row) if row else None
 
     async def create(self, user: User) -> User:
         email = normalize_email(user.email)
-        self.db.execute(
-            "INSERT OR IGNORE INTO users (email, role, name, password_hash, created_at, provisioned_by)"
-            " VALUES (?, ?, ?, ?, ?, ?)",
-            (email, user.role, user.name, user.password_hash, user.created_at or time.time(), user.provisioned_by),
-        )
-        stored = await self.get(email)
-        assert stored is not None
-        return stored
+        values = (email, user.role, user.name, user.password_hash, user.created_at or time.time(), user.provisioned_by)
 
-    async def list(self, limit: int = 1000) -> list[User]:
-        rows = self.db.execute(
-            "SELECT email, role, name, password_hash, created_at, provisioned_by FROM users ORDER BY email LIMIT ?",
-            (limit,),
-        ).fetchall()
-        return [User(*row) for row in rows]
+        def create(c: sqlite3.Connection) -> tuple[Any, ...] | None:
+            c.execute(f"INSERT OR IGNORE INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)", values)
+            row: tuple[Any, ...] | None = c.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (email,)
+            ).fetchone()
+            return row
+
+        row = await self.db.run(create)
+        if row is None:
+            raise StoreError(f"SQLite store {self.db.path.name}: a user vanished right after it was stored")
+        return User(*row)
+
+
+def _session(row: tuple[Any, ...]) -> SessionRecord:
+    return SessionRecord(*row)
 
 
 class SQLiteSessionRegistry:
@@ -134,11 +381,11 @@ class SQLiteSessionRegistry:
         self.db = db
 
     async def create(self, record: SessionRecord) -> None:
-        self.db.execute(
-            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        await self.db.change(
+            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.sid,
-                record.user,
+                normalize_email(record.user),
                 record.chain,
                 record.site,
                 record.ip,
@@ -148,21 +395,22 @@ class SQLiteSessionRegistry:
                 record.via,
                 record.ended_at,
                 record.end_reason,
+                record.expires_at,
             ),
         )
 
     async def get(self, sid: str) -> SessionRecord | None:
-        row = self.db.execute(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,)).fetchone()
-        return SessionRecord(*row) if row else None
+        row = await self.db.read_one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,))
+        return _session(row) if row else None
 
     async def touch(self, sid: str, when: float) -> None:
-        self.db.execute("UPDATE sessions SET last_seen_at = ? WHERE sid = ?", (when, sid))
+        await self.db.change("UPDATE sessions SET last_seen_at = ? WHERE sid = ?", (when, sid))
 
     async def end(self, sid: str, *, reason: str, when: float) -> bool:
-        cursor = self.db.execute(
+        changed = await self.db.change(
             "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE sid = ? AND ended_at IS NULL", (when, reason, sid)
         )
-        return cursor.rowcount > 0
+        return changed > 0
 
     async def end_user(
         self, user: str, *, reason: str, when: float, chain: str | None = None, created_before: float | None = None
@@ -175,7 +423,22 @@ class SQLiteSessionRegistry:
         if created_before is not None:
             sql += " AND created_at <= ?"
             params.append(created_before)
-        return self.db.execute(sql, tuple(params)).rowcount
+        return await self.db.change(sql, tuple(params))
+
+    async def end_chain_except(self, chain: str, keep_sid: str, *, reason: str, when: float) -> int:
+        return await self.db.change(
+            "UPDATE sessions SET ended_at = ?, end_reason = ? WHERE chain = ? AND sid != ? AND ended_at IS NULL",
+            (when, reason, chain, keep_sid),
+        )
+
+    async def expire(self, now: float) -> int:
+        return await self.db.change(
+            "UPDATE sessions SET ended_at = expires_at, end_reason = ? WHERE ended_at IS NULL AND expires_at < ?",
+            (EXPIRED, now),
+        )
+
+    async def purge(self, ended_before: float) -> int:
+        return await self.db.change("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?", (ended_before,))
 
     async def list(
         self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
@@ -187,9 +450,9 @@ class SQLiteSessionRegistry:
             params.append(normalize_email(user))
         if not include_ended:
             sql += " AND ended_at IS NULL"
-        sql += " ORDER BY created_at DESC LIMIT ?"
+        sql += " ORDER BY created_at DESC, sid DESC LIMIT ?"
         params.append(limit)
-        return [SessionRecord(*row) for row in self.db.execute(sql, tuple(params)).fetchall()]
+        return [_session(row) for row in await self.db.fetchall(sql, tuple(params))]
 
 
 class SQLiteReplayCache:
@@ -200,19 +463,46 @@ class SQLiteReplayCache:
         self._uses = 0
 
     async def use(self, jti: bytes, expires_at: float) -> bool:
+        now = time.time()
         self._uses += 1
         if self._uses % self._PURGE_EVERY == 0:
-            self.db.execute("DELETE FROM used_ids WHERE expires_at < ?", (time.time(),))
-        cursor = self.db.execute(
+            await self.purge(now)
+        # Insert, or take over a record that expired: one statement, so exactly one
+        # of several concurrent users (connections, processes) wins.
+        changed = await self.db.change(
             "INSERT INTO used_ids (jti, expires_at) VALUES (?, ?) ON CONFLICT (jti) DO UPDATE"
             " SET expires_at = excluded.expires_at WHERE used_ids.expires_at < ?",
-            (jti, expires_at, time.time()),
+            (jti, expires_at, now),
         )
-        return cursor.rowcount > 0
+        return changed > 0
 
     async def seen(self, jti: bytes) -> bool:
-        row = self.db.execute("SELECT expires_at FROM used_ids WHERE jti = ?", (jti,)).fetchone()
+        row = await self.db.read_one("SELECT expires_at FROM used_ids WHERE jti = ?", (jti,))
         return row is not None and row[0] >= time.time()
+
+    async def purge(self, now: float) -> int:
+        return await self.db.change("DELETE FROM used_ids WHERE expires_at < ?", (now,))
+
+
+def _message(row: tuple[Any, ...]) -> OutboxMessage:
+    values = list(row)
+    values[5] = json.loads(values[5])
+    values[9] = MessageStatus(values[9])
+    return OutboxMessage(*values)
+
+
+def _claim(c: sqlite3.Connection, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
+    claimed = []
+    for message_id in dict.fromkeys(ids):
+        # The conditional UPDATE is the lease: only one claimer's succeeds.
+        row = c.execute(
+            f"UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'"
+            f" AND next_attempt_at <= ? RETURNING {_OUTBOX_COLUMNS}",
+            (now + lease, message_id, now),
+        ).fetchone()
+        if row is not None:
+            claimed.append(_message(row))
+    return claimed
 
 
 class SQLiteOutbox:
@@ -220,72 +510,110 @@ class SQLiteOutbox:
         self.db = db
 
     async def add(self, messages: list[OutboxMessage]) -> None:
-        for m in messages:
-            self.db.execute(
-                f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    m.id,
-                    m.network,
-                    m.peer,
-                    m.url,
-                    m.kind,
-                    json.dumps(m.payload),
-                    m.created_at,
-                    m.next_attempt_at,
-                    m.attempts,
-                    m.status.value,
-                    m.last_error,
-                    m.delivered_at,
-                ),
+        rows = [
+            (
+                m.id,
+                m.network,
+                m.peer,
+                m.url,
+                m.kind,
+                json.dumps(m.payload),
+                m.created_at,
+                m.next_attempt_at,
+                m.attempts,
+                m.status.value,
+                m.last_error,
+                m.delivered_at,
+                m.finished_at if m.finished_at is not None or m.status is MessageStatus.PENDING else finish_time(m),
             )
+            for m in messages
+        ]
+        await self.db.transaction(
+            lambda c: c.executemany(
+                f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+        )
 
-    def _row(self, row: tuple[Any, ...]) -> OutboxMessage:
-        values = list(row)
-        values[5] = json.loads(values[5])
-        values[9] = MessageStatus(values[9])
-        return OutboxMessage(*values)
+    async def get(self, message_id: str) -> OutboxMessage | None:
+        row = await self.db.fetchone(f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE id = ?", (message_id,))
+        return _message(row) if row else None
 
     async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
-        rows = self.db.execute(
-            "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ? ORDER BY next_attempt_at LIMIT ?",
-            (now, limit),
-        ).fetchall()
-        return await self.claim([r[0] for r in rows], now, lease)
+        def claim_due(c: sqlite3.Connection) -> list[OutboxMessage]:
+            rows = c.execute(
+                "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
+                " ORDER BY next_attempt_at, id LIMIT ?",
+                (now, limit),
+            ).fetchall()
+            return _claim(c, [r[0] for r in rows], now, lease)
+
+        return await self.db.transaction(claim_due)
 
     async def claim(self, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
-        claimed = []
-        for message_id in ids:
-            # The conditional UPDATE is the lease: only one worker's succeeds.
-            row = self.db.execute(
-                f"UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'"
-                f" AND next_attempt_at <= ? RETURNING {_OUTBOX_COLUMNS}",
-                (now + lease, message_id, now),
-            ).fetchone()
-            if row is not None:
-                claimed.append(self._row(row))
-        return claimed
+        return await self.db.transaction(lambda c: _claim(c, ids, now, lease))
 
     async def delivered(self, message_id: str, when: float) -> None:
-        self.db.execute(
-            "UPDATE outbox SET status = 'delivered', delivered_at = ?, attempts = attempts + 1 WHERE id = ?",
-            (when, message_id),
+        await self.db.change(
+            "UPDATE outbox SET status = 'delivered', delivered_at = ?, finished_at = ?, attempts = attempts + 1"
+            " WHERE id = ? AND status != 'delivered'",
+            (when, when, message_id),
         )
 
     async def failed(self, message_id: str, *, error: str, next_attempt_at: float, abandon: bool = False) -> None:
-        self.db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ? WHERE id = ?",
-            (error, next_attempt_at, "abandoned" if abandon else "pending", message_id),
+        await self.db.change(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ?, status = ?,"
+            " finished_at = ? WHERE id = ? AND status = 'pending'",
+            (
+                error,
+                next_attempt_at,
+                "abandoned" if abandon else "pending",
+                time.time() if abandon else None,
+                message_id,
+            ),
+        )
+
+    async def retry_now(self, peer: str, now: float) -> int:
+        return await self.db.change(
+            "UPDATE outbox SET next_attempt_at = ? WHERE peer = ? AND status = 'pending' AND next_attempt_at > ?",
+            (now, peer, now),
+        )
+
+    async def drop(self, ids: list[str]) -> int:
+        now = time.time()
+        return await self.db.transaction(
+            lambda c: sum(
+                c.execute(
+                    "UPDATE outbox SET status = 'abandoned', last_error = ?, finished_at = ?"
+                    " WHERE id = ? AND status = 'pending'",
+                    (DROPPED_BY_OPERATOR, now, message_id),
+                ).rowcount
+                for message_id in dict.fromkeys(ids)
+            )
         )
 
     async def pending(self) -> list[OutboxMessage]:
-        rows = self.db.execute(
-            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY created_at"
-        ).fetchall()
-        return [self._row(r) for r in rows]
+        rows = await self.db.fetchall(
+            f"SELECT {_OUTBOX_COLUMNS} FROM outbox WHERE status = 'pending' ORDER BY created_at, id"
+        )
+        return [_message(r) for r in rows]
+
+    async def purge(self, finished_before: float) -> int:
+        return await self.db.change(
+            "DELETE FROM outbox WHERE status != 'pending' AND finished_at < ?", (finished_before,)
+        )
 
 
-def sqlite_stores(path: str | Path) -> Stores:
-    db = SQLiteDatabase(path)
+def sqlite_stores(
+    path: str | Path, *, create: bool = True, variable: str = "SESSIONSYNC_STORE", busy_timeout: float = 10.0
+) -> Stores:
+    """Stores in the SQLite file at ``path`` (``":memory:"`` for a private in-memory one).
+
+    The file and its directory are made when missing (file mode 0600) unless
+    ``create`` is false: then a missing file is a :class:`StoreError` that names the
+    path looked for. A path that cannot hold the file is a :class:`ConfigError` naming
+    ``variable``. A write waits up to ``busy_timeout`` seconds for another process's lock.
+    """
+    db = SQLiteDatabase(path, create=create, variable=variable, busy_timeout=busy_timeout)
     return Stores(
         users=SQLiteUserStore(db),
         sessions=SQLiteSessionRegistry(db),

@@ -1,0 +1,654 @@
+"""The store contract of ``stores/base.py``, held against every backend.
+
+Each test runs once per backend (see ``conftest.py``). Times are near the real clock,
+since backends with their own expiry (Redis TTLs) drop rows by real time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import replace
+
+import anyio
+import pytest
+
+from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.stores import (
+    MessageStatus,
+    OutboxMessage,
+    SessionRecord,
+    Stores,
+    User,
+    new_id,
+)
+from tests.stores.conftest import Backend
+
+# A float with all its digits: stores keep times exactly as given.
+T0 = round(time.time(), 6) + 0.000123
+
+
+def session(
+    *,
+    user: str = "ann@example.com",
+    chain: str | None = None,
+    created_at: float = T0,
+    expires_at: float | None = None,
+    sid: str | None = None,
+) -> SessionRecord:
+    return SessionRecord(
+        sid=sid or new_id(),
+        user=user,
+        chain=chain or new_id(),
+        site="https://a.example",
+        ip="203.0.113.9",
+        user_agent="Browser/1.0 (ünïcode)",
+        created_at=created_at,
+        last_seen_at=created_at,
+        via="hop from https://b.example",
+        expires_at=expires_at,
+    )
+
+
+def message(*, peer: str = "https://b.example", created_at: float = T0, due: float | None = None) -> OutboxMessage:
+    return OutboxMessage(
+        id=new_id(),
+        network="default",
+        peer=peer,
+        url=peer.replace("https://", "http://") + ".internal",
+        kind="logout",
+        payload={"sub": "ann@example.com", "c": None, "t": created_at, "nested": {"list": [1, 2.5, "x"]}},
+        created_at=created_at,
+        next_attempt_at=created_at if due is None else due,
+    )
+
+
+# -- users -------------------------------------------------------------------------------
+
+
+async def test_unknown_user_is_none(stores: Stores) -> None:
+    assert await stores.users.get("nobody@example.com") is None
+
+
+async def test_created_user_round_trips_with_every_field(stores: Stores) -> None:
+    user = User("ann@example.com", "admin", "Ann Ö", "pbkdf2$hash", T0, "https://b.example")
+    assert await stores.users.create(user) == user
+    assert await stores.users.get("ann@example.com") == user
+
+
+async def test_user_email_is_normalized_on_create_and_get(stores: Stores) -> None:
+    stored = await stores.users.create(User("  Ann@Example.COM ", "member", created_at=T0))
+    assert stored.email == "ann@example.com"
+    assert await stores.users.get("ANN@example.com ") == stored
+
+
+async def test_user_created_at_zero_is_stamped_now(stores: Stores) -> None:
+    before = time.time()
+    stored = await stores.users.create(User("ann@example.com", "member"))
+    assert before <= stored.created_at <= time.time()
+    assert await stores.users.get("ann@example.com") == stored
+
+
+async def test_creating_an_existing_user_returns_the_stored_one_unchanged(stores: Stores) -> None:
+    first = await stores.users.create(User("ann@example.com", "member", "Ann", created_at=T0))
+    again = await stores.users.create(User("ANN@example.com", "admin", "Mallory", created_at=T0 + 5))
+    assert again == first
+    assert await stores.users.get("ann@example.com") == first
+
+
+async def test_concurrent_creates_of_one_user_all_return_the_same_row(backend: Backend) -> None:
+    clients = [backend.open() for _ in range(2)] if backend.shared else [backend.open()]
+    results = await asyncio.gather(
+        *(clients[i % len(clients)].users.create(User("ann@example.com", f"role{i}", created_at=T0)) for i in range(20))
+    )
+    assert len(set(results)) == 1
+
+
+# -- sessions ----------------------------------------------------------------------------
+
+
+async def test_created_session_is_returned_exactly(stores: Stores) -> None:
+    record = session(expires_at=T0 + 3600.000001)
+    await stores.sessions.create(record)
+    assert await stores.sessions.get(record.sid) == record
+
+
+async def test_unknown_sid_is_none(stores: Stores) -> None:
+    assert await stores.sessions.get("no-such-sid") is None
+
+
+async def test_session_user_is_normalized_on_create(stores: Stores) -> None:
+    record = session(user=" Ann@Example.com")
+    await stores.sessions.create(record)
+    stored = await stores.sessions.get(record.sid)
+    assert stored is not None and stored.user == "ann@example.com"
+    assert [r.sid for r in await stores.sessions.list(user="ann@example.com")] == [record.sid]
+
+
+async def test_creating_an_existing_sid_raises_and_keeps_the_first(stores: Stores) -> None:
+    record = session()
+    await stores.sessions.create(record)
+    with pytest.raises(StoreError):
+        await stores.sessions.create(session(sid=record.sid, user="mallory@example.com"))
+    assert await stores.sessions.get(record.sid) == record
+
+
+async def test_touch_sets_last_seen_and_ignores_unknown_sids(stores: Stores) -> None:
+    record = session()
+    await stores.sessions.create(record)
+    await stores.sessions.touch(record.sid, T0 + 60.5)
+    await stores.sessions.touch("no-such-sid", T0 + 60.5)
+    assert await stores.sessions.get(record.sid) == replace(record, last_seen_at=T0 + 60.5)
+    assert await stores.sessions.get("no-such-sid") is None
+
+
+async def test_touch_does_not_revive_an_ended_session(stores: Stores) -> None:
+    record = session()
+    await stores.sessions.create(record)
+    await stores.sessions.end(record.sid, reason="signed out", when=T0 + 1)
+    await stores.sessions.touch(record.sid, T0 + 2)
+    stored = await stores.sessions.get(record.sid)
+    assert stored is not None and stored.ended_at == T0 + 1 and not stored.active
+
+
+async def test_end_ends_an_active_session_once_and_keeps_the_first_reason(stores: Stores) -> None:
+    record = session()
+    await stores.sessions.create(record)
+    assert await stores.sessions.end(record.sid, reason="signed out", when=T0 + 1.25) is True
+    assert await stores.sessions.end(record.sid, reason="revoked", when=T0 + 9) is False
+    stored = await stores.sessions.get(record.sid)
+    assert stored == replace(record, ended_at=T0 + 1.25, end_reason="signed out")
+    assert not stored.active
+
+
+async def test_ending_an_unknown_sid_is_false(stores: Stores) -> None:
+    assert await stores.sessions.end("no-such-sid", reason="signed out", when=T0) is False
+
+
+async def test_end_user_ends_every_active_session_of_that_user_only(stores: Stores) -> None:
+    mine = [session(chain="c1"), session(chain="c2"), session(chain="c3")]
+    other = session(user="bob@example.com", chain="c1")
+    for record in [*mine, other]:
+        await stores.sessions.create(record)
+    await stores.sessions.end(mine[2].sid, reason="earlier", when=T0 + 1)
+
+    assert await stores.sessions.end_user("ANN@example.com ", reason="revoked", when=T0 + 2) == 2
+    for record in mine[:2]:
+        stored = await stores.sessions.get(record.sid)
+        assert stored is not None and (stored.ended_at, stored.end_reason) == (T0 + 2, "revoked")
+    earlier = await stores.sessions.get(mine[2].sid)
+    assert earlier is not None and (earlier.ended_at, earlier.end_reason) == (T0 + 1, "earlier")
+    untouched = await stores.sessions.get(other.sid)
+    assert untouched is not None and untouched.active
+    assert await stores.sessions.end_user("ann@example.com", reason="again", when=T0 + 3) == 0
+
+
+async def test_end_user_with_chain_ends_only_that_sign_in(stores: Stores) -> None:
+    same, other = session(chain="c1"), session(chain="c2")
+    for record in (same, other):
+        await stores.sessions.create(record)
+    assert await stores.sessions.end_user("ann@example.com", reason="signed out", when=T0 + 1, chain="c1") == 1
+    assert [r.sid for r in await stores.sessions.list(user="ann@example.com")] == [other.sid]
+
+
+async def test_end_user_created_before_is_inclusive_and_spares_later_sign_ins(stores: Stores) -> None:
+    older, at_cutoff, later = session(created_at=T0 - 10), session(created_at=T0), session(created_at=T0 + 0.001)
+    for record in (older, at_cutoff, later):
+        await stores.sessions.create(record)
+    assert await stores.sessions.end_user("ann@example.com", reason="peer", when=T0 + 5, created_before=T0) == 2
+    assert [r.sid for r in await stores.sessions.list(user="ann@example.com")] == [later.sid]
+
+
+async def test_end_user_with_chain_and_created_before_needs_both(stores: Stores) -> None:
+    records = [
+        session(chain="c1", created_at=T0 - 1),  # ends
+        session(chain="c1", created_at=T0 + 1),  # too new
+        session(chain="c2", created_at=T0 - 1),  # other chain
+    ]
+    for record in records:
+        await stores.sessions.create(record)
+    ended = await stores.sessions.end_user("ann@example.com", reason="p", when=T0 + 2, chain="c1", created_before=T0)
+    assert ended == 1
+    assert {r.sid for r in await stores.sessions.list(user="ann@example.com")} == {records[1].sid, records[2].sid}
+
+
+async def test_end_chain_except_ends_the_chains_other_sessions(stores: Stores) -> None:
+    keep, orphan, orphan2 = session(chain="c1"), session(chain="c1"), session(chain="c1", user="bob@example.com")
+    other_chain = session(chain="c2")
+    for record in (keep, orphan, orphan2, other_chain):
+        await stores.sessions.create(record)
+    assert await stores.sessions.end_chain_except("c1", keep.sid, reason="re-synced", when=T0 + 1) == 2
+    for record in (orphan, orphan2):
+        stored = await stores.sessions.get(record.sid)
+        assert stored is not None and (stored.ended_at, stored.end_reason) == (T0 + 1, "re-synced")
+    for record in (keep, other_chain):
+        stored = await stores.sessions.get(record.sid)
+        assert stored is not None and stored.active
+    assert await stores.sessions.end_chain_except("c1", keep.sid, reason="again", when=T0 + 2) == 0
+
+
+async def test_end_chain_except_an_unknown_sid_ends_the_whole_chain(stores: Stores) -> None:
+    records = [session(chain="c1"), session(chain="c1")]
+    for record in records:
+        await stores.sessions.create(record)
+    assert await stores.sessions.end_chain_except("c1", "no-such-sid", reason="re-synced", when=T0 + 1) == 2
+
+
+async def test_expire_ends_sessions_past_their_lifetime_at_their_expiry(stores: Stores) -> None:
+    past = session(expires_at=T0 - 30.5)
+    at_now = session(expires_at=T0)  # not past: expires_at < now is what expires
+    future = session(expires_at=T0 + 3600)
+    forever = session(expires_at=None, created_at=T0 - 86400)
+    already_ended = session(expires_at=T0 - 60)
+    for record in (past, at_now, future, forever, already_ended):
+        await stores.sessions.create(record)
+    await stores.sessions.end(already_ended.sid, reason="signed out", when=T0 - 70)
+
+    assert await stores.sessions.expire(T0) == 1
+    expired = await stores.sessions.get(past.sid)
+    assert expired == replace(past, ended_at=T0 - 30.5, end_reason="expired")
+    for record in (at_now, future, forever):
+        stored = await stores.sessions.get(record.sid)
+        assert stored is not None and stored.active
+    ended = await stores.sessions.get(already_ended.sid)
+    assert ended is not None and ended.end_reason == "signed out"
+    assert await stores.sessions.expire(T0) == 0
+
+
+async def test_live_tells_an_expired_but_not_yet_ended_session(stores: Stores) -> None:
+    record = session(expires_at=T0 + 10)
+    await stores.sessions.create(record)
+    stored = await stores.sessions.get(record.sid)
+    assert stored is not None and stored.live(T0 + 10) and not stored.live(T0 + 10.5) and stored.active
+
+
+async def test_purge_deletes_sessions_ended_before_the_cutoff_only(stores: Stores) -> None:
+    old, at_cutoff, recent = session(), session(), session()
+    old_but_active = session(created_at=T0 - 86400)
+    for record in (old, at_cutoff, recent, old_but_active):
+        await stores.sessions.create(record)
+    await stores.sessions.end(old.sid, reason="x", when=T0 - 100)
+    await stores.sessions.end(at_cutoff.sid, reason="x", when=T0 - 50)
+    await stores.sessions.end(recent.sid, reason="x", when=T0 - 1)
+
+    assert await stores.sessions.purge(T0 - 50) == 1
+    assert await stores.sessions.get(old.sid) is None
+    for record in (at_cutoff, recent, old_but_active):
+        assert await stores.sessions.get(record.sid) is not None
+    assert old.sid not in {r.sid for r in await stores.sessions.list(include_ended=True)}
+    assert await stores.sessions.purge(T0 - 50) == 0
+
+
+async def test_list_is_newest_first_with_ties_by_sid_descending(stores: Stores) -> None:
+    tied = [session(created_at=T0, sid=f"tie-{c}") for c in "bca"]
+    records = [session(created_at=T0 - 5), *tied, session(created_at=T0 + 5)]
+    for record in records:
+        await stores.sessions.create(record)
+    listed = await stores.sessions.list()
+    assert [r.sid for r in listed] == [records[-1].sid, "tie-c", "tie-b", "tie-a", records[0].sid]
+
+
+async def test_list_filters_by_user_and_state_and_honours_the_limit(stores: Stores) -> None:
+    ann = [session(created_at=T0 + i) for i in range(5)]
+    bob = session(user="bob@example.com", created_at=T0 + 10)
+    for record in [*ann, bob]:
+        await stores.sessions.create(record)
+    await stores.sessions.end(ann[4].sid, reason="x", when=T0 + 20)
+
+    assert [r.sid for r in await stores.sessions.list(user="Ann@example.com")] == [r.sid for r in ann[3::-1]]
+    assert [r.sid for r in await stores.sessions.list(user="ann@example.com", include_ended=True, limit=2)] == [
+        ann[4].sid,
+        ann[3].sid,
+    ]
+    assert [r.sid for r in await stores.sessions.list(limit=2)] == [bob.sid, ann[3].sid]
+    assert await stores.sessions.list(user="nobody@example.com", include_ended=True) == []
+
+
+async def test_an_end_in_one_client_is_seen_by_another_at_once(backend: Backend) -> None:
+    if not backend.shared:
+        pytest.skip("one process only: nothing to share")
+    first, second = backend.open(), backend.open()
+    record = session()
+    await first.sessions.create(record)
+    seen = await second.sessions.get(record.sid)
+    assert seen is not None and seen.active
+    await first.sessions.end_user("ann@example.com", reason="revoked", when=T0 + 1)
+    # Seen at once, or (a per-process cache told through pub/sub) within milliseconds.
+    for _ in range(2000):
+        stored = await second.sessions.get(record.sid)
+        if stored is None or not stored.active:
+            break
+        await anyio.sleep(0.001)
+    assert stored is not None and stored.end_reason == "revoked"
+
+
+async def test_concurrent_end_user_and_create_leave_no_matching_session_active(backend: Backend) -> None:
+    clients = [backend.open(), backend.open()] if backend.shared else [backend.open()]
+    records = [session(chain="c1", created_at=T0 - 1) for _ in range(30)]
+    for record in records[:10]:
+        await clients[0].sessions.create(record)
+
+    async def create_rest() -> None:
+        for record in records[10:]:
+            await clients[-1].sessions.create(record)
+
+    ended = await asyncio.gather(
+        create_rest(),
+        *(clients[i % len(clients)].sessions.end_user("ann@example.com", reason="r", when=T0) for i in range(5)),
+    )
+    # Every session either ended in one of the calls or was created after all of them;
+    # a last call after the dust settles ends the rest, and the counts add up exactly.
+    tail = await clients[0].sessions.end_user("ann@example.com", reason="r", when=T0)
+    assert sum(n for n in ended[1:] if n is not None) + tail == 30
+    assert await clients[0].sessions.list(user="ann@example.com") == []
+
+
+# -- replay cache ------------------------------------------------------------------------
+
+
+async def test_an_id_can_be_used_once(stores: Stores) -> None:
+    jti = b"\x00\xffid-1"
+    assert await stores.replay.use(jti, time.time() + 60) is True
+    assert await stores.replay.use(jti, time.time() + 60) is False
+    assert await stores.replay.use(b"\x00\xffid-2", time.time() + 60) is True
+
+
+async def test_seen_tells_used_ids_from_unknown_ones(stores: Stores) -> None:
+    await stores.replay.use(b"used", time.time() + 60)
+    assert await stores.replay.seen(b"used") is True
+    assert await stores.replay.seen(b"never") is False
+
+
+async def test_an_expired_id_is_not_seen_and_can_be_used_again(stores: Stores) -> None:
+    assert await stores.replay.use(b"short", time.time() + 0.2) is True
+    assert await stores.replay.seen(b"short") is True
+    await anyio.sleep(0.35)
+    assert await stores.replay.seen(b"short") is False
+    assert await stores.replay.use(b"short", time.time() + 60) is True
+    assert await stores.replay.use(b"short", time.time() + 60) is False
+
+
+async def test_an_id_used_with_a_past_expiry_records_nothing_lasting(stores: Stores) -> None:
+    assert await stores.replay.use(b"stale", time.time() - 1) is True
+    assert await stores.replay.seen(b"stale") is False
+    assert await stores.replay.use(b"stale", time.time() + 60) is True
+
+
+async def test_fifty_concurrent_uses_of_one_id_let_exactly_one_win(backend: Backend) -> None:
+    clients = [backend.open(), backend.open()] if backend.shared else [backend.open()]
+    expires_at = time.time() + 60
+    results = await asyncio.gather(*(clients[i % len(clients)].replay.use(b"race", expires_at) for i in range(50)))
+    assert results.count(True) == 1
+
+
+async def test_replay_purge_deletes_expired_ids_and_keeps_live_ones(backend: Backend, stores: Stores) -> None:
+    now = time.time()
+    for i in range(3):
+        await stores.replay.use(b"old-%d" % i, now + 0.1)
+    await stores.replay.use(b"live", now + 60)
+    await anyio.sleep(0.2)
+    purged = await stores.replay.purge(time.time())
+    assert purged == (0 if backend.replay_expires_by_itself else 3)
+    assert await stores.replay.seen(b"live") is True
+    assert await stores.replay.use(b"live", now + 60) is False
+    assert await stores.replay.purge(time.time()) == 0
+
+
+# -- outbox ------------------------------------------------------------------------------
+
+
+async def test_added_messages_round_trip_and_unknown_ids_are_none(stores: Stores) -> None:
+    messages = [message(), message(peer="https://c.example")]
+    await stores.outbox.add(messages)
+    for m in messages:
+        assert await stores.outbox.get(m.id) == m
+    assert await stores.outbox.get("no-such-id") is None
+
+
+async def test_adding_an_existing_id_raises_and_adds_none_of_the_batch(stores: Stores) -> None:
+    first = message()
+    await stores.outbox.add([first])
+    fresh = message()
+    with pytest.raises(StoreError):
+        await stores.outbox.add([fresh, replace(first, kind="other")])
+    assert await stores.outbox.get(fresh.id) is None
+    assert await stores.outbox.get(first.id) == first
+
+
+async def test_claim_due_leases_due_messages_earliest_first(stores: Stores) -> None:
+    later, earlier, not_due = message(due=T0 - 1), message(due=T0 - 5), message(due=T0 + 10)
+    await stores.outbox.add([later, earlier, not_due])
+    claimed = await stores.outbox.claim_due(T0, lease=30)
+    assert [m.id for m in claimed] == [earlier.id, later.id]
+    assert all(m.next_attempt_at == T0 + 30 and m.status is MessageStatus.PENDING for m in claimed)
+    assert await stores.outbox.get(earlier.id) == claimed[0]
+
+
+async def test_a_claimed_message_is_hidden_from_other_claimers_until_its_lease_ends(backend: Backend) -> None:
+    first = backend.open()
+    second = backend.open() if backend.shared else first
+    m = message(due=T0)
+    await first.outbox.add([m])
+    assert [c.id for c in await first.outbox.claim_due(T0, lease=30)] == [m.id]
+    assert await second.outbox.claim_due(T0 + 29.9, lease=30) == []
+    assert await second.outbox.claim([m.id], T0 + 29.9, lease=30) == []
+    assert [c.id for c in await second.outbox.claim_due(T0 + 30, lease=30)] == [m.id]
+
+
+async def test_claim_due_honours_the_limit(stores: Stores) -> None:
+    messages = [message(due=T0 - i) for i in range(5)]
+    await stores.outbox.add(messages)
+    claimed = await stores.outbox.claim_due(T0, lease=30, limit=2)
+    assert [m.id for m in claimed] == [messages[4].id, messages[3].id]
+    assert len(await stores.outbox.claim_due(T0, lease=30, limit=100)) == 3
+
+
+async def test_claim_takes_the_given_ids_in_order_and_skips_the_unclaimable(stores: Stores) -> None:
+    a, b, done, not_due = message(), message(), message(), message(due=T0 + 60)
+    await stores.outbox.add([a, b, done, not_due])
+    await stores.outbox.delivered(done.id, T0)
+    claimed = await stores.outbox.claim([b.id, "no-such-id", done.id, not_due.id, a.id, b.id], T0, lease=5)
+    assert [m.id for m in claimed] == [b.id, a.id]
+
+
+async def test_concurrent_claimers_never_get_the_same_message(backend: Backend) -> None:
+    clients = [backend.open(), backend.open()] if backend.shared else [backend.open()]
+    messages = [message(due=T0 - i * 0.001) for i in range(40)]
+    await clients[0].outbox.add(messages)
+    batches = await asyncio.gather(
+        *(clients[i % len(clients)].outbox.claim_due(T0, lease=30, limit=7) for i in range(10))
+    )
+    ids = [m.id for batch in batches for m in batch]
+    assert len(ids) == len(set(ids)) == 40
+
+
+async def test_delivered_finishes_a_message_and_counts_the_attempt(stores: Stores) -> None:
+    m = message()
+    await stores.outbox.add([m])
+    await stores.outbox.claim([m.id], T0, lease=30)
+    await stores.outbox.delivered(m.id, T0 + 1.5)
+    stored = await stores.outbox.get(m.id)
+    assert stored is not None
+    assert (stored.status, stored.delivered_at, stored.finished_at, stored.attempts) == (
+        MessageStatus.DELIVERED,
+        T0 + 1.5,
+        T0 + 1.5,
+        1,
+    )
+    assert await stores.outbox.pending() == []
+    assert await stores.outbox.claim_due(T0 + 3600, lease=30) == []
+
+
+async def test_delivered_twice_keeps_the_first_delivery(stores: Stores) -> None:
+    m = message()
+    await stores.outbox.add([m])
+    await stores.outbox.delivered(m.id, T0 + 1)
+    await stores.outbox.delivered(m.id, T0 + 2)
+    stored = await stores.outbox.get(m.id)
+    assert stored is not None and (stored.delivered_at, stored.attempts) == (T0 + 1, 1)
+
+
+async def test_reports_about_unknown_messages_are_no_ops(stores: Stores) -> None:
+    await stores.outbox.delivered("no-such-id", T0)
+    await stores.outbox.failed("no-such-id", error="HTTP 500", next_attempt_at=T0 + 1)
+    await stores.outbox.failed("no-such-id", error="HTTP 500", next_attempt_at=T0 + 1, abandon=True)
+    assert await stores.outbox.get("no-such-id") is None
+    assert await stores.outbox.pending() == []
+
+
+async def test_failed_reschedules_a_pending_message(stores: Stores) -> None:
+    m = message()
+    await stores.outbox.add([m])
+    await stores.outbox.claim([m.id], T0, lease=30)
+    await stores.outbox.failed(m.id, error="ConnectError", next_attempt_at=T0 + 2.5)
+    stored = await stores.outbox.get(m.id)
+    assert stored is not None
+    assert (stored.status, stored.attempts, stored.last_error, stored.next_attempt_at, stored.finished_at) == (
+        MessageStatus.PENDING,
+        1,
+        "ConnectError",
+        T0 + 2.5,
+        None,
+    )
+    assert await stores.outbox.claim_due(T0 + 2.4, lease=30) == []
+    assert [c.id for c in await stores.outbox.claim_due(T0 + 2.5, lease=30)] == [m.id]
+
+
+async def test_failed_with_abandon_finishes_the_message(stores: Stores) -> None:
+    m = message()
+    await stores.outbox.add([m])
+    before = time.time()
+    await stores.outbox.failed(m.id, error="HTTP 503", next_attempt_at=T0 + 10, abandon=True)
+    stored = await stores.outbox.get(m.id)
+    assert stored is not None and stored.status is MessageStatus.ABANDONED
+    assert (stored.attempts, stored.last_error) == (1, "HTTP 503")
+    assert stored.finished_at is not None and before <= stored.finished_at <= time.time()
+    assert await stores.outbox.pending() == []
+    assert await stores.outbox.claim_due(T0 + 3600, lease=30) == []
+
+
+async def test_a_late_failure_report_never_resurrects_a_finished_message(stores: Stores) -> None:
+    delivered, dropped = message(), message()
+    await stores.outbox.add([delivered, dropped])
+    await stores.outbox.delivered(delivered.id, T0 + 1)
+    await stores.outbox.drop([dropped.id])
+    expected = {m.id: await stores.outbox.get(m.id) for m in (delivered, dropped)}
+    for m in (delivered, dropped):
+        await stores.outbox.failed(m.id, error="late", next_attempt_at=T0 + 5)
+        assert await stores.outbox.get(m.id) == expected[m.id]
+    assert await stores.outbox.pending() == []
+
+
+async def test_a_dropped_message_that_arrives_anyway_is_recorded_delivered(stores: Stores) -> None:
+    m = message()
+    await stores.outbox.add([m])
+    await stores.outbox.claim([m.id], T0, lease=30)
+    await stores.outbox.drop([m.id])
+    await stores.outbox.delivered(m.id, T0 + 1)
+    stored = await stores.outbox.get(m.id)
+    assert stored is not None and (stored.status, stored.delivered_at) == (MessageStatus.DELIVERED, T0 + 1)
+
+
+async def test_retry_now_makes_one_peers_pending_messages_due_at_once(stores: Stores) -> None:
+    waiting = [message(due=T0 + 100), message(due=T0 + 200)]
+    due_already = message(due=T0 - 1)
+    other_peer = message(peer="https://c.example", due=T0 + 100)
+    finished = message(due=T0 + 100)
+    await stores.outbox.add([*waiting, due_already, other_peer, finished])
+    await stores.outbox.delivered(finished.id, T0)
+
+    assert await stores.outbox.retry_now("https://b.example", T0) == 2
+    for m in waiting:
+        stored = await stores.outbox.get(m.id)
+        assert stored is not None and stored.next_attempt_at == T0
+    stored_due = await stores.outbox.get(due_already.id)
+    assert stored_due is not None and stored_due.next_attempt_at == T0 - 1
+    claimed = await stores.outbox.claim_due(T0, lease=30)
+    assert {m.id for m in claimed} == {waiting[0].id, waiting[1].id, due_already.id}
+
+
+async def test_drop_abandons_pending_messages_as_dropped_by_operator(stores: Stores) -> None:
+    pending, delivered = message(), message()
+    await stores.outbox.add([pending, delivered])
+    await stores.outbox.delivered(delivered.id, T0)
+    before = time.time()
+    assert await stores.outbox.drop([pending.id, delivered.id, "no-such-id", pending.id]) == 1
+    stored = await stores.outbox.get(pending.id)
+    assert stored is not None
+    assert (stored.status, stored.last_error) == (MessageStatus.ABANDONED, "dropped by operator")
+    assert stored.finished_at is not None and before <= stored.finished_at <= time.time()
+    still = await stores.outbox.get(delivered.id)
+    assert still is not None and still.status is MessageStatus.DELIVERED
+    assert await stores.outbox.drop([pending.id]) == 0
+
+
+async def test_pending_lists_only_pending_messages_oldest_first(stores: Stores) -> None:
+    newest, oldest = message(created_at=T0 + 5), message(created_at=T0 - 5)
+    tied = [replace(message(created_at=T0), id=f"tie-{c}") for c in "ba"]
+    done = message(created_at=T0 - 10)
+    await stores.outbox.add([newest, *tied, oldest, done])
+    await stores.outbox.claim([newest.id], T0, lease=30)  # leased messages are still pending
+    await stores.outbox.delivered(done.id, T0)
+    assert [m.id for m in await stores.outbox.pending()] == [oldest.id, "tie-a", "tie-b", newest.id]
+
+
+async def test_outbox_purge_deletes_messages_finished_before_the_cutoff_only(stores: Stores) -> None:
+    old, at_cutoff, old_pending = message(), message(), message(created_at=T0 - 86400)
+    await stores.outbox.add([old, at_cutoff, old_pending])
+    await stores.outbox.delivered(old.id, T0 - 100)
+    await stores.outbox.delivered(at_cutoff.id, T0 - 50)
+    assert await stores.outbox.purge(T0 - 50) == 1
+    assert await stores.outbox.get(old.id) is None
+    assert await stores.outbox.get(at_cutoff.id) is not None
+    assert [m.id for m in await stores.outbox.pending()] == [old_pending.id]
+    assert await stores.outbox.purge(T0 - 50) == 0
+
+
+async def test_outbox_purge_deletes_abandoned_messages_by_when_they_were_abandoned(stores: Stores) -> None:
+    m = message(created_at=T0 - 86400)
+    await stores.outbox.add([m])
+    await stores.outbox.drop([m.id])
+    assert await stores.outbox.purge(time.time() - 60) == 0
+    assert await stores.outbox.purge(time.time() + 1) == 1
+    assert await stores.outbox.get(m.id) is None
+
+
+# -- all four ----------------------------------------------------------------------------
+
+
+async def test_stores_purge_expires_sessions_and_purges_everything_older_than_retention(
+    backend: Backend, stores: Stores
+) -> None:
+    now = time.time()
+    expired = session(expires_at=now - 7200)  # expired two hours ago: past a one-hour retention
+    recently_expired = session(expires_at=now - 60)
+    ended_long_ago, active = session(), session(expires_at=now + 3600)
+    for record in (expired, recently_expired, ended_long_ago, active):
+        await stores.sessions.create(record)
+    await stores.sessions.end(ended_long_ago.sid, reason="x", when=now - 7200)
+    await stores.replay.use(b"kept", now + 60)
+    await stores.replay.use(b"gone", now - 1)
+    old, fresh = message(), message()
+    await stores.outbox.add([old, fresh])
+    await stores.outbox.delivered(old.id, now - 7200)
+    await stores.outbox.delivered(fresh.id, now - 60)
+
+    counts = await stores.purge(now, retention=3600)
+
+    replay_purged = 0 if backend.replay_expires_by_itself else 1
+    assert counts == {
+        "expired_sessions": 2,
+        "purged_sessions": 2,
+        "purged_replay_ids": replay_purged,
+        "purged_messages": 1,
+    }
+    assert await stores.sessions.get(expired.sid) is None
+    assert await stores.sessions.get(ended_long_ago.sid) is None
+    kept = await stores.sessions.get(recently_expired.sid)
+    assert kept is not None and (kept.ended_at, kept.end_reason) == (now - 60, "expired")
+    still = await stores.sessions.get(active.sid)
+    assert still is not None and still.active
+    assert await stores.replay.seen(b"kept") is True
+    assert await stores.outbox.get(old.id) is None
+    assert await stores.outbox.get(fresh.id) is not None
+    assert await stores.purge(now, retention=3600) == dict.fromkeys(counts, 0)

@@ -1,0 +1,277 @@
+"""What only the Redis backend promises: revocation across processes through pub/sub,
+TTLs on everything, URL options. Against a real redis-server."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import anyio
+import pytest
+from redis.asyncio import Redis
+from redis.crc import key_slot
+
+from asgi_sessionsync.exceptions import ConfigError, StoreError
+from asgi_sessionsync.stores import OutboxMessage, SessionRecord, Stores, check_store_url, new_id, open_stores
+from asgi_sessionsync.stores.redis import RedisSessionRegistry
+
+
+def record(**fields: object) -> SessionRecord:
+    now = time.time()
+    values: dict[str, object] = {
+        "sid": new_id(),
+        "user": "ann@example.com",
+        "chain": new_id(),
+        "site": "https://a.example",
+        "ip": "203.0.113.9",
+        "user_agent": "Browser/1",
+        "created_at": now,
+        "last_seen_at": now,
+    }
+    values.update(fields)
+    return SessionRecord(**values)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def prefix() -> str:
+    return "t" + new_id().replace("-", "").replace("_", "")[:10]
+
+
+@pytest.fixture
+async def raw(redis_server: str) -> AsyncIterator[Redis]:
+    client = Redis.from_url(redis_server, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+async def two_processes(redis_server: str, prefix: str) -> AsyncIterator[tuple[Stores, Stores]]:
+    """Two independent Stores on one server and prefix, as two worker processes have."""
+    first, second = open_stores(f"{redis_server}?prefix={prefix}"), open_stores(f"{redis_server}?prefix={prefix}")
+    yield first, second
+    await first.close()
+    await second.close()
+
+
+async def cached(stores: Stores, sid: str) -> None:
+    """Read ``sid`` until the registry answers it from its cache (subscription confirmed)."""
+    registry = stores.sessions
+    assert isinstance(registry, RedisSessionRegistry)
+    with anyio.fail_after(5):
+        while registry.cache.get(sid) is None:
+            await registry.get(sid)
+            await anyio.sleep(0.005)
+
+
+async def seen_ended(stores: Stores, sid: str, *, within: float) -> SessionRecord:
+    """Poll ``get(sid)`` until it reports the session ended; fail after ``within`` s."""
+    deadline = time.monotonic() + within
+    while (seen := await stores.sessions.get(sid)) is not None and seen.active:
+        assert time.monotonic() < deadline, "the end was never seen"
+        await anyio.sleep(0.0005)
+    assert seen is not None
+    return seen
+
+
+async def commands_processed(raw: Redis) -> int:
+    return int((await raw.info("stats"))["total_commands_processed"])
+
+
+async def test_cached_gets_make_no_round_trip(two_processes: tuple[Stores, Stores], raw: Redis) -> None:
+    first, _ = two_processes
+    session = record()
+    await first.sessions.create(session)
+    await cached(first, session.sid)
+    before = await commands_processed(raw)
+    for _ in range(200):
+        assert await first.sessions.get(session.sid) == session
+    # The INFO call itself counts; a PING of the subscription might.
+    assert await commands_processed(raw) - before <= 3
+
+
+Ending = Callable[[Stores, SessionRecord], Awaitable[object]]
+ENDINGS: dict[str, Ending] = {
+    "end": lambda s, r: s.sessions.end(r.sid, reason="signed out", when=time.time()),
+    "end_user": lambda s, r: s.sessions.end_user(r.user, reason="revoked", when=time.time()),
+    "end_chain_except": lambda s, r: s.sessions.end_chain_except(
+        r.chain, "other", reason="re-synced", when=time.time()
+    ),
+    "expire": lambda s, r: s.sessions.expire(time.time() + 7200),
+}
+
+
+@pytest.mark.parametrize("ending", ENDINGS)
+async def test_an_end_in_one_process_is_seen_by_get_in_another_within_milliseconds(
+    two_processes: tuple[Stores, Stores], ending: str
+) -> None:
+    first, second = two_processes
+    session = record(expires_at=time.time() + 3600)
+    await first.sessions.create(session)
+    await cached(second, session.sid)
+
+    await ENDINGS[ending](first, session)
+    started = time.monotonic()
+    await seen_ended(second, session.sid, within=2)
+    elapsed = time.monotonic() - started
+    # Generous: the promise is one pub/sub delivery, about a millisecond on loopback.
+    assert elapsed < 0.5, f"took {elapsed * 1000:.1f} ms"
+    # And the process that ended it sees it at once, without waiting for the message.
+    own = await first.sessions.get(session.sid)
+    assert own is not None and not own.active
+
+
+async def test_a_lost_subscription_empties_the_cache(two_processes: tuple[Stores, Stores], raw: Redis) -> None:
+    first, second = two_processes
+    session = record()
+    await first.sessions.create(session)
+    await cached(second, session.sid)
+
+    await raw.client_kill_filter(_type="pubsub")  # every subscriber's connection drops
+    await first.sessions.end(session.sid, reason="signed out", when=time.time())
+    await seen_ended(second, session.sid, within=2)
+    # Once subscribed again, the cache serves again.
+    fresh = record()
+    await first.sessions.create(fresh)
+    await cached(second, fresh.sid)
+
+
+async def test_touch_is_seen_by_the_touching_process_at_once(two_processes: tuple[Stores, Stores]) -> None:
+    first, _ = two_processes
+    session = record()
+    await first.sessions.create(session)
+    await cached(first, session.sid)
+    await first.sessions.touch(session.sid, session.last_seen_at + 90)
+    touched = await first.sessions.get(session.sid)
+    assert touched is not None and touched.last_seen_at == session.last_seen_at + 90
+
+
+async def test_every_row_has_a_ttl_from_its_lifetime_and_retention(redis_server: str, prefix: str, raw: Redis) -> None:
+    stores = open_stores(f"{redis_server}?prefix={prefix}&retention=3600")
+    now = time.time()
+    lasting, forever = record(expires_at=now + 600), record(chain="c-forever")
+    for r in (lasting, forever):
+        await stores.sessions.create(r)
+    tag = "{" + prefix + "}"
+    assert await raw.pexpiretime(f"{tag}:s:{lasting.sid}") == pytest.approx((now + 600 + 3600) * 1000, abs=2)
+    assert await raw.pexpiretime(f"{tag}:s:{forever.sid}") == -1  # active with no lifetime: kept
+    assert await raw.pexpiretime(f"{tag}:ch:c-forever") == -1
+
+    await stores.sessions.end(forever.sid, reason="signed out", when=now)
+    assert await raw.pexpiretime(f"{tag}:s:{forever.sid}") == pytest.approx((now + 3600) * 1000, abs=2)
+    assert await raw.pexpiretime(f"{tag}:ch:c-forever") == pytest.approx((now + 3600) * 1000, abs=2)
+    assert await raw.pexpiretime(f"{tag}:us:ann@example.com") == pytest.approx((now + 4200) * 1000, abs=2)
+
+    await stores.replay.use(b"id", now + 60)
+    assert await raw.pexpiretime(f"{tag}:j:{b'id'.hex()}") == pytest.approx((now + 60) * 1000, abs=2)
+
+    pending, done = _message(now), _message(now)
+    await stores.outbox.add([pending, done])
+    await stores.outbox.delivered(done.id, now)
+    assert await raw.pexpiretime(f"{tag}:m:{pending.id}") == -1
+    assert await raw.pexpiretime(f"{tag}:m:{done.id}") == pytest.approx((now + 3600) * 1000, abs=2)
+    await stores.close()
+
+
+async def test_nothing_outlives_retention_even_without_purge(redis_server: str, prefix: str, raw: Redis) -> None:
+    stores = open_stores(f"{redis_server}?prefix={prefix}&retention=0.5")
+    now = time.time()
+    for _ in range(5):
+        gone = record(expires_at=now + 0.1)
+        await stores.sessions.create(gone)
+        await stores.sessions.end(gone.sid, reason="x", when=now)
+    messages = [_message(now) for _ in range(5)]
+    await stores.outbox.add(messages)
+    for m in messages:
+        await stores.outbox.delivered(m.id, now)
+    await stores.replay.use(b"short", now + 0.2)
+    await anyio.sleep(1.0)
+
+    # Later writes sweep the indexes of what Redis dropped.
+    kept = record()
+    await stores.sessions.create(kept)
+    last = _message(time.time())
+    await stores.outbox.add([last])
+    await stores.outbox.delivered(last.id, time.time())
+    tag = "{" + prefix + "}"
+    keys = sorted(await raw.keys(f"{tag}*"))
+    assert keys == sorted(
+        [
+            f"{tag}:s:{kept.sid}",
+            f"{tag}:all",
+            f"{tag}:us:ann@example.com",
+            f"{tag}:ch:{kept.chain}",
+            f"{tag}:m:{last.id}",
+            f"{tag}:fin",
+        ]
+    )
+    assert await raw.zrange(f"{tag}:all", 0, -1) == [kept.sid]
+    assert await raw.zrange(f"{tag}:fin", 0, -1) == [last.id]
+    await stores.close()
+
+
+async def test_purge_cleans_what_redis_dropped_by_itself(redis_server: str, prefix: str, raw: Redis) -> None:
+    stores = open_stores(f"{redis_server}?prefix={prefix}&retention=0.3")
+    for _ in range(3):
+        expiring = record(expires_at=time.time() + 0.05)
+        await stores.sessions.create(expiring)
+    await anyio.sleep(0.6)
+    counts = await stores.purge(time.time(), retention=0.3)
+    assert counts["purged_sessions"] == 0  # Redis had dropped them already
+    tag = "{" + prefix + "}"
+    assert await raw.keys(f"{tag}*") == []
+    await stores.close()
+
+
+def test_all_keys_of_a_site_share_one_cluster_slot(prefix: str) -> None:
+    tag = "{" + prefix + "}"
+    keys = [f"{tag}:s:abc", f"{tag}:us:ann@example.com", f"{tag}:ch:x", f"{tag}:all", f"{tag}:m:1", f"{tag}:j:00"]
+    assert len({key_slot(k.encode()) for k in keys}) == 1
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("redis://", "names no host"),
+        ("redis://h:6379/zero", "database number"),
+        ("redis://h/0?prefix={oops}", "no braces"),
+        ("redis://h/0?prefix=", "prefix"),
+        ("redis://h/0?retention=-5", "positive number"),
+        ("redis://h/0?retention=soon", "positive number"),
+        ("redis://h/0?colour=blue", "unknown Redis URL option 'colour'"),
+        ("redis://h:99999/0", "valid Redis URL"),
+    ],
+)
+def test_bad_redis_urls_are_config_errors(url: str, problem: str) -> None:
+    with pytest.raises(ConfigError, match="SESSIONSYNC_STORE") as caught:
+        check_store_url(url)
+    assert problem in str(caught.value)
+
+
+def test_good_redis_urls_are_accepted() -> None:
+    for url in (
+        "redis://localhost",
+        "redis://:secret@cache.internal:6380/2?prefix=shop.eu&retention=86400",
+        "rediss://user:secret@cache.internal/0?socket_timeout=2",
+    ):
+        check_store_url(url)
+
+
+async def test_an_unreachable_server_is_a_store_error_without_the_password() -> None:
+    stores = open_stores("redis://:hunter2@127.0.0.1:9/0?socket_connect_timeout=1")
+    with pytest.raises(StoreError) as caught:
+        await stores.sessions.get("sid")
+    assert "hunter2" not in str(caught.value) and "127.0.0.1:9" in str(caught.value)
+    await stores.close()
+
+
+def _message(now: float) -> OutboxMessage:
+    return OutboxMessage(
+        id=new_id(),
+        network="default",
+        peer="https://b.example",
+        url="http://b.internal",
+        kind="logout",
+        payload={"sub": "ann@example.com"},
+        created_at=now,
+        next_attempt_at=now,
+    )

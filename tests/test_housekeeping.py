@@ -1,0 +1,80 @@
+"""Nothing grows without bound: the worker started by lifespan marks sessions past their
+lifetime ended and deletes history older than the retention period."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+from starlette.types import Message
+
+from asgi_sessionsync import SessionSyncMiddleware
+from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.stores import SessionRecord, memory_stores
+from asgi_sessionsync.testing_apps import login_app
+
+
+def record(sid: str, *, created: float, ended: float | None = None, expires: float | None = None) -> SessionRecord:
+    return SessionRecord(
+        sid=sid,
+        user="ann@example.com",
+        chain="c",
+        site="https://a.example",
+        ip="203.0.113.7",
+        user_agent="test",
+        created_at=created,
+        last_seen_at=created,
+        ended_at=ended,
+        end_reason="signed out" if ended else None,
+        expires_at=expires,
+    )
+
+
+async def test_lifespan_worker_expires_sessions_and_purges_old_history() -> None:
+    now = time.time()
+    day = 86400.0
+    stores = memory_stores()
+    await stores.sessions.create(record("old-ended", created=now - 40 * day, ended=now - 39 * day))
+    await stores.sessions.create(record("recent-ended", created=now - 2 * day, ended=now - day))
+    await stores.sessions.create(record("past-lifetime", created=now - 20 * day, expires=now - 6 * day))
+    await stores.sessions.create(record("live", created=now - day, expires=now + 13 * day))
+    app = SessionSyncMiddleware(
+        login_app("a", {}),
+        site_url="https://a.example",
+        secret_keys=[generate_secret()],
+        store="memory://",
+        retention="30d",
+        stores=stores,
+        env_file=None,
+    )
+    sent: list[Message] = []
+    startup_done = anyio.Event()
+    shutdown = anyio.Event()
+
+    async def receive() -> Message:
+        if not startup_done.is_set():
+            return {"type": "lifespan.startup"}
+        await shutdown.wait()
+        return {"type": "lifespan.shutdown"}
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+        if message["type"] == "lifespan.startup.complete":
+            startup_done.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(app, {"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+        with anyio.fail_after(10):
+            while True:  # the first housekeeping pass runs at start-up
+                old = await stores.sessions.get("old-ended")
+                expired = await stores.sessions.get("past-lifetime")
+                if old is None and expired is not None and expired.ended_at is not None:
+                    break
+                await anyio.sleep(0.01)
+        shutdown.set()
+
+    assert (await stores.sessions.get("recent-ended")) is not None  # within the retention period
+    assert expired is not None and expired.end_reason == "expired"
+    live = await stores.sessions.get("live")
+    assert live is not None and live.ended_at is None
+    assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
