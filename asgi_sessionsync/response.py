@@ -8,6 +8,7 @@ carry it, from the next navigation (the pending cookie).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -16,6 +17,7 @@ from urllib.parse import urljoin
 from starlette.types import Message, Scope, Send
 
 from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.identity.session import intended_role
 from asgi_sessionsync.injection import HTMLInjector, csp_nonce, is_injectable
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.pages import bounce_snippet, frames_snippet
@@ -83,6 +85,9 @@ class IdentityChange:
         if after is not None and (after != before or renewed):
             user = await site.sessions.ensure_user(after, name=name)
             assert user is not None  # the app itself vouches: always provisioned
+            role = intended_role(scope)
+            if role is not None and role != user.role:
+                user = dataclasses.replace(user, role=role)  # this session's role, given by the app
             adopting = after == state.adopted
             cross_site = not adopting and fetch_metadata(scope).is_cross_site(site.origin)
             if cross_site:

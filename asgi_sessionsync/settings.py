@@ -628,11 +628,12 @@ def exit_on_config_error() -> Iterator[None]:
         raise SystemExit(f"asgi-sessionsync: configuration error: {error}") from None
 
 
-class SettingsOptions(TypedDict, total=False):
-    """The keyword options of :class:`~asgi_sessionsync.SessionSyncMiddleware` and
-    :meth:`Settings.from_env`: every setting by its field name (text is parsed as the
-    variable's value would be), plus ``secret_keys`` and ``peers`` of the default
-    network. A misspelled option is a type error."""
+class MiddlewareOptions(TypedDict, total=False):
+    """The keyword options of :class:`~asgi_sessionsync.SessionSyncMiddleware`: every
+    setting by its field name (text is parsed as the variable's value would be), plus
+    ``secret_keys`` and ``peers`` of the default network; all but ``identity``, which
+    there is the adapter object (the identity setting is ``SESSIONSYNC_IDENTITY``, or
+    :meth:`Settings.from_env`'s ``identity=``). A misspelled option is a type error."""
 
     site_url: str
     networks: Sequence[Network]
@@ -652,7 +653,6 @@ class SettingsOptions(TypedDict, total=False):
     backchannel_lifetime: float | str
     clock_skew: float | str
     store: str
-    identity: str
     app_session_secret: Secret | str | None
     app_session_cookie: str
     app_session_user_key: str
@@ -674,3 +674,9 @@ class SettingsOptions(TypedDict, total=False):
     clock: Callable[[], float]
     secret_keys: Sequence[str | bytes | Secret] | str
     peers: Sequence[str | Peer] | str
+
+
+class SettingsOptions(MiddlewareOptions, total=False):
+    """The keyword options of :meth:`Settings.from_env`: the middleware's, and ``identity``."""
+
+    identity: str
