@@ -19,6 +19,7 @@ import anyio
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.exceptions import SessionSyncError
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.site import Site
 
 logger = logging.getLogger("asgi_sessionsync")
@@ -31,6 +32,7 @@ class Worker:
 
     def __init__(self, site: Site) -> None:
         self.site = site
+        self.log = site_log(logger.name, site.origin)
         self.started = False
         self._cancel: anyio.CancelScope | None = None
         self._task: asyncio.Task[None] | None = None  # when started without lifespan
@@ -52,7 +54,7 @@ class Worker:
         if loop is not None:
             self._task = loop.create_task(self._run(), name="sessionsync-outbox")
         else:
-            logger.warning(
+            self.log.warning(
                 "no ASGI lifespan: the outbox worker is not running, so failed sign-out messages "
                 "are retried only when the server runs lifespan (enable it in your server)"
             )
@@ -71,9 +73,9 @@ class Worker:
             try:
                 done = await self.site.stores.purge(time.time(), self.site.settings.retention)
                 if any(done.values()):
-                    logger.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
+                    self.log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
             except SessionSyncError as error:
-                logger.error("store housekeeping failed (%s); trying again in an hour", error)
+                self.log.error("store housekeeping failed (%s); trying again in an hour", error)
             await anyio.sleep(HOUSEKEEPING_EVERY)
 
     async def lifespan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:

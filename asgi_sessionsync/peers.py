@@ -46,6 +46,7 @@ from anyio.abc import TaskGroup
 
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure, SessionSyncError
 from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import Endpoint, LogoutPayload, PingAnswer
 from asgi_sessionsync.settings import Network, Peer, Settings
 from asgi_sessionsync.stores import Outbox, OutboxMessage, new_id
@@ -385,6 +386,7 @@ class PeerHealth:
             self.timeout, transport, httpx.Limits(max_connections=max(4, 2 * peers), max_keepalive_connections=peers)
         )
         self.on_recovered: Callable[[str], Awaitable[None]] | None = None
+        self.log = site_log(health_logger.name, tokens.origin)
         self.probes = 0  # pings sent, for tests and benchmarks
         self._states: dict[str, _State] = {}
 
@@ -464,9 +466,9 @@ class PeerHealth:
                 state.offset_at = now
                 self._check_skew(origin, state, result.offset)
             if state.logged is not None:
-                health_logger.info("peer %s answers well again; back in sign-in sync", origin)
+                self.log.info("peer %s answers well again; back in sign-in sync", origin)
             elif result.legacy and was_up is None:
-                health_logger.warning(
+                self.log.warning(
                     "peer %s answers only the plain ping (an older asgi-sessionsync): its key, its peer list and its "
                     "clock cannot be checked; upgrade it",
                     origin,
@@ -480,7 +482,7 @@ class PeerHealth:
         if state.logged is not problem:
             state.logged = problem
             what, fix = result.explain(self.tokens.origin)
-            log = health_logger.warning if problem.down else health_logger.error
+            log = self.log.warning if problem.down else self.log.error
             log(
                 "peer %s left out of sign-in sync: %s%s; to fix: %s",
                 origin,
@@ -496,7 +498,7 @@ class PeerHealth:
         if now - state.skew_logged_at < SKEW_LOG_EVERY:
             return
         state.skew_logged_at = now
-        health_logger.error(
+        self.log.error(
             "clock of peer %s is %.1f s %s this site's (tolerance SESSIONSYNC_CLOCK_SKEW=%gs): envelopes for it are "
             "sealed in its time, but set both clocks right (NTP)",
             origin,
@@ -561,6 +563,7 @@ class Courier:
         self.peers = tuple(peers)
         self._by_origin = {peer.origin: (network, peer) for network, peer in self.peers}
         self.lease = settings.peer_timeout * 2 + 5.0
+        self.log = site_log(logger.name, settings.origin)
         health.on_recovered = self.peer_recovered
         # Made by the running worker (anyio objects need a running event loop).
         self._wake: anyio.Event | None = None
@@ -628,7 +631,7 @@ class Courier:
         """A peer answers again: its queued messages are due now, and the worker wakes."""
         moved = await retry_now(self.outbox, origin, time.time())
         if moved:
-            logger.info("peer %s is reachable again: %d queued message(s) sent now", origin, moved)
+            self.log.info("peer %s is reachable again: %d queued message(s) sent now", origin, moved)
             if self._wake is not None:
                 self._wake.set()
 
@@ -667,9 +670,9 @@ class Courier:
                             last_probe = time.monotonic()
                             await self._probe_waiting()
                     except SessionSyncError as error:  # a store hiccup: say so, try again next round
-                        logger.error("outbox delivery round failed (%s); retrying", error)
+                        self.log.error("outbox delivery round failed (%s); retrying", error)
                     except Exception:  # the worker must outlive anything; a bug deserves its traceback
-                        logger.exception("outbox delivery round failed; retrying")
+                        self.log.exception("outbox delivery round failed; retrying")
                     with anyio.move_on_after(POLL_INTERVAL):
                         await self._wake.wait()
             finally:
@@ -698,7 +701,7 @@ class Courier:
             await self.outbox.failed(
                 message.id, error="peer no longer configured", next_attempt_at=time.time(), abandon=True
             )
-            logger.error(
+            self.log.error(
                 "%s message %s to %s abandoned: that peer is no longer configured (SESSIONSYNC_PEERS)",
                 message.kind,
                 message.id[:12],
@@ -740,7 +743,7 @@ class Courier:
         else:
             if 200 <= response.status_code < 300:
                 await self.outbox.delivered(message.id, time.time())
-                logger.info("%s message delivered to %s", message.kind, message.peer)
+                self.log.info("%s message delivered to %s", message.kind, message.peer)
                 if message.attempts > 0:
                     # It had failed before: the peer is back, so the rest of its queue goes now.
                     await self.peer_recovered(message.peer)
@@ -753,7 +756,7 @@ class Courier:
         delay = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
         abandon = now - message.created_at > MESSAGE_MAX_AGE
         await self.outbox.failed(message.id, error=error, next_attempt_at=now + delay, abandon=abandon)
-        log = logger.error if abandon else logger.warning
+        log = self.log.error if abandon else self.log.warning
         log(
             "%s message to %s failed (%s), attempt %d; %s",
             message.kind,

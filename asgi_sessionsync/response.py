@@ -20,6 +20,7 @@ from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.identity.session import intended_role
 from asgi_sessionsync.injection import HTMLInjector, csp_nonce, is_injectable
 from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.pages import bounce_snippet, frames_snippet
 from asgi_sessionsync.protocol import BouncePayload, Endpoint, PendingPayload
 from asgi_sessionsync.sessions import ActiveSession
@@ -92,7 +93,9 @@ class IdentityChange:
             cross_site = not adopting and fetch_metadata(scope).is_cross_site(site.origin)
             if cross_site:
                 # Login CSRF on one site must not become a login everywhere.
-                logger.warning("sign-in of %s came from another site's page: kept on this site", after)
+                site_log(logger.name, site.origin).warning(
+                    "sign-in of %s came from another site's page: kept on this site", after
+                )
             via = "adopted from the app's own login" if adopting else "cross-site login" if cross_site else "login"
             local = adopting or cross_site
             session, token = await site.sessions.start(user, chain=None, scope=scope, via=via, shared=not local)

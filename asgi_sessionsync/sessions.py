@@ -16,6 +16,7 @@ from starlette.types import Scope
 from asgi_sessionsync.client_ip import ClientAddress
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import SessionPayload
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id, normalize_email
@@ -55,6 +56,7 @@ class Sessions:
         self.tokens = tokens
         self.address = address
         self.origin = settings.origin
+        self.log = site_log(logger.name, settings.origin)
         self._opened: dict[tuple[str, str], tuple[float, ActiveSession]] = {}
 
     async def ensure_user(self, email: str, *, name: str = "", vouched_by: str | None = None) -> User | None:
@@ -65,7 +67,7 @@ class Sessions:
             return user
         if vouched_by is not None and not self.settings.auto_provision:
             return None
-        logger.info("provisioning user %s (vouched for by %s)", email, vouched_by or "this site's app")
+        self.log.info("provisioning user %s (vouched for by %s)", email, vouched_by or "this site's app")
         return await self.stores.users.create(
             User(
                 email=email,
@@ -110,7 +112,7 @@ class Sessions:
             ip=self.address.binding.value(host or None),
             extra=SessionPayload(record.sid, record.chain, user.name, user.role, shared, network).to_wire(),
         )
-        logger.info("session started for %s via %s", user.email, via)
+        self.log.info("session started for %s via %s", user.email, via)
         return ActiveSession(record.sid, user.email, user.name, user.role, record.chain, shared, network), token
 
     async def start_synced(
@@ -140,7 +142,7 @@ class Sessions:
             try:
                 claims = self.tokens.open(token, Purpose.SESSION, ip=ip)
             except EnvelopeError as error:
-                logger.debug("session cookie refused: %s", error.reason)
+                self.log.debug("session cookie refused: %s", error.reason)
                 return None
             payload = SessionPayload.from_wire(claims.extra)
             if payload is None:

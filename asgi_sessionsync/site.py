@@ -13,6 +13,7 @@ import httpx
 
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookiePolicy
+from asgi_sessionsync.logs import use_json_logs
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
 from asgi_sessionsync.sessions import Sessions
 from asgi_sessionsync.settings import Settings
@@ -33,6 +34,8 @@ class Site:
     ) -> None:
         self.settings = settings
         self.origin = settings.origin
+        if settings.log_format == "json":
+            use_json_logs()
         self.prefix = settings.path_prefix
         self.peers = tuple(settings.peers())
         self.tokens = Tokens(settings)

@@ -8,6 +8,8 @@ import sys
 import time
 from typing import Any
 
+import anyio
+
 from asgi_sessionsync.cli.output import print_json, print_table, when
 from asgi_sessionsync.peers import drop, retry_now
 from asgi_sessionsync.settings import Settings, origin_of
@@ -51,6 +53,11 @@ async def sessions_list(site: Site, args: argparse.Namespace) -> int:
 
 
 async def sessions_revoke(site: Site, args: argparse.Namespace) -> int:
+    # Ready before the clock starts: a sign-out waits for the peers only so long
+    # (SESSIONSYNC_LOGOUT_WAIT), so keys, clients and clock offsets are made first.
+    await anyio.to_thread.run_sync(site.tokens.keychain.derive)
+    site.client.http  # noqa: B018 - made now, not inside the wait
+    await site.health.alive(list(site.peers))
     count = await site.sign_out_everywhere(args.user, reason="revoked by administrator")
     print(f"revoked {count} session(s) of {args.user} here; peers notified through the outbox")
     return 0

@@ -22,6 +22,7 @@ from asgi_sessionsync.endpoints.reply import TEXT, Reply, empty, page, text
 from asgi_sessionsync.endpoints.steps import SignInSteps
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.identity.base import IdentityAdapter
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.peers import MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.site import Site
@@ -37,6 +38,7 @@ class Endpoints:
     def __init__(self, site: Site, identity: IdentityAdapter) -> None:
         steps = SignInSteps(site, identity)
         receiver = BackchannelReceiver(site)
+        self.log = log = site_log(logger.name, site.origin)
 
         async def pull(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             query = _query(scope)
@@ -72,7 +74,7 @@ class Endpoints:
                 now = time.monotonic()
                 if now - refusals_logged.get(refused, -60.0) >= 60.0:
                     refusals_logged[refused] = now
-                    logger.warning(
+                    log.warning(
                         "ping refused: %s (a site or `peers check` that %s; repeats are not logged for a minute)",
                         refused,
                         _REFUSAL_WORDS.get(refused, "sent something unreadable"),
@@ -102,18 +104,17 @@ class Endpoints:
             reply = await self._run(route[1], scope, receive, cookies, name)
         await reply.send(send)
 
-    @staticmethod
-    async def _run(handler: Handler, scope: Scope, receive: Receive, cookies: bytes | None, name: str) -> Reply:
+    async def _run(self, handler: Handler, scope: Scope, receive: Receive, cookies: bytes | None, name: str) -> Reply:
         try:
             return await handler(scope, receive, cookies)
         except SessionSyncError as error:
             # A store or peer failure: say so plainly, keep the details in the log.
-            logger.error("sessionsync endpoint %s failed: %s", name, error)
+            self.log.error("sessionsync endpoint %s failed: %s", name, error)
             return page(
                 503, "Sign-in is unavailable", "This site could not complete the sign-in step. Please try again."
             )
         except Exception:
-            logger.exception("sessionsync endpoint %s failed", name)
+            self.log.exception("sessionsync endpoint %s failed", name)
             return page(500, "Something went wrong", "This site could not complete the sign-in step.")
 
 

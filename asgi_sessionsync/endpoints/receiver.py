@@ -17,6 +17,7 @@ from starlette.types import Receive
 from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import LogoutPayload
 from asgi_sessionsync.site import Site
 
@@ -32,13 +33,14 @@ REFUSED = text(400, "refused")
 class BackchannelReceiver:
     def __init__(self, site: Site) -> None:
         self.site = site
+        self.log = site_log(logger.name, site.origin)
         self._logged: dict[str, float] = {}
 
     def _refuse(self, reason: str) -> Reply:
         now = time.monotonic()
         if now - self._logged.get(reason, -LOG_EVERY) >= LOG_EVERY:
             self._logged[reason] = now
-            logger.warning("back-channel message refused: %s (repeats are not logged for a minute)", reason)
+            self.log.warning("back-channel message refused: %s (repeats are not logged for a minute)", reason)
         return REFUSED
 
     async def __call__(self, receive: Receive) -> Reply:
@@ -70,7 +72,7 @@ class BackchannelReceiver:
         ended = await site.sessions.apply_logout(
             claims.subject, chain=logout.chain, signed_out_at=time.time() - age, issuer=claims.issuer
         )
-        logger.info("sign-out of %s from %s: %d session(s) ended here", claims.subject, claims.issuer, ended)
+        self.log.info("sign-out of %s from %s: %d session(s) ended here", claims.subject, claims.issuer, ended)
         # Applied first, remembered second: a crash between the two makes the sender
         # retry, and applying a sign-out twice changes nothing.
         await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
