@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import difflib
 import enum
+import logging
 import os
 import re
 import time
@@ -27,6 +28,7 @@ from asgi_sessionsync.keys import GENERATE_HINT, key_id, parse_secret
 from asgi_sessionsync.stores.registry import check_store_url
 
 PREFIX = "SESSIONSYNC_"
+logger = logging.getLogger("asgi_sessionsync")
 
 
 class SyncMode(enum.StrEnum):
@@ -415,6 +417,12 @@ class Settings:
         """
         env = dict(read_env_file(env_file) if env_file else {})
         env.update(os.environ if environ is None else environ)
+        if environ is None:
+            # A server started with a misspelled variable runs on the default: say so.
+            for name, close in unknown_variables(env):
+                logger.warning(
+                    "%s is not a setting and is ignored%s", name, f": did you mean {close}?" if close else ""
+                )
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name == "networks":

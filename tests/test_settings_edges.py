@@ -58,3 +58,15 @@ def test_other_errors_pass_through_exit_on_config_error() -> None:
     with pytest.raises(ValueError, match="not a config error"), exit_on_config_error():
         raise ValueError("not a config error")
     assert issubclass(ConfigError, Exception)
+
+
+def test_a_server_started_with_a_misspelled_variable_says_so(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    for name, value in {**BASE, "SESSIONSYNC_LOGOUT_WAITS": "2"}.items():
+        monkeypatch.setenv(name, value)
+    with caplog.at_level("WARNING", logger="asgi_sessionsync"):
+        Settings.from_env(env_file=None)
+    assert "SESSIONSYNC_LOGOUT_WAITS is not a setting and is ignored: did you mean SESSIONSYNC_LOGOUT_WAIT?" in (
+        caplog.text
+    )
