@@ -145,6 +145,7 @@ def main() -> None:
     ports = dict(zip(NAMES, (int(p) for p in args.ports.split(",")), strict=True))
     logging.basicConfig(level=os.environ.get("SESSIONSYNC_DEMO_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
     install_redaction()  # hop, frame and bounce URLs carry envelopes: keep them out of access logs
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per peer ping
     only = tuple(n for n in NAMES if n in args.only.split(","))
     sockets = listen(args.host, ports, only)
     secret = demo_secret(args.data_dir)
