@@ -37,7 +37,7 @@ import socket
 import ssl
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 import anyio
@@ -175,8 +175,9 @@ def explain(
     problem: Problem, *, url: str, origin: str, asker: str, detail: str = "", peer_site: str | None = None
 ) -> tuple[str, str]:
     """What a :class:`Problem` means and what to fix, for logs and ``peers check``."""
-    host = urlsplit(url).hostname or ""
-    base = url.split("/_", 1)[0] if "/_" in url else url
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    base = f"{parts.scheme}://{parts.netloc}"
     peers_example = f'SESSIONSYNC_PEERS="{origin}|http://127.0.0.1:PORT"'
     if problem is Problem.UNRESOLVED:
         if is_localhost_name(host):
@@ -540,7 +541,6 @@ class Delivery:
     delivered: bool
     error: str = ""
     abandoned: bool = False
-    notes: list[str] = field(default_factory=list)
 
 
 class Courier:
