@@ -22,7 +22,7 @@ from asgi_sessionsync.identity import (
 )
 from asgi_sessionsync.keys import Purpose, generate_secret
 from asgi_sessionsync.middleware import SessionSyncMiddleware
-from asgi_sessionsync.settings import Network, Peer, Settings, SyncMode
+from asgi_sessionsync.settings import Network, Peer, Settings, SyncMode, exit_on_config_error
 
 __all__ = [
     "Account",
@@ -43,6 +43,7 @@ __all__ = [
     "StoreError",
     "SyncMode",
     "SyncUser",
+    "exit_on_config_error",
     "generate_secret",
     "sign_in",
     "sign_out",

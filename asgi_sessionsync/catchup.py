@@ -19,6 +19,7 @@ import logging
 from starlette.types import Scope, Send
 
 from asgi_sessionsync.cookies import find_cookie
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.signin import BIND_LIFETIME, bind_hash, new_bind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.urls import request_url
@@ -29,6 +30,7 @@ logger = logging.getLogger("asgi_sessionsync")
 class CatchUp:
     def __init__(self, site: Site) -> None:
         self.site = site
+        self.log = site_log(logger.name, site.origin)
         settings = site.settings
         self.enabled = settings.catchup and bool(site.peers)
         self.seen_name = settings.cookie_name + "-seen"
@@ -76,7 +78,7 @@ class CatchUp:
             (b"set-cookie", _lax(lax.set(self.bind_name, value, BIND_LIFETIME))),
             (b"set-cookie", _lax(lax.set(self.seen_name, "1", self.interval))),
         ]
-        logger.debug("catch-up: asking %d peer(s) whether this browser is signed in", len(peers))
+        self.log.debug("catch-up: asking %d peer(s) whether this browser is signed in", len(peers))
         await send({"type": "http.response.start", "status": 303, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return True

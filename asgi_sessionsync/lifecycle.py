@@ -28,6 +28,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.site import Site
 
 logger = logging.getLogger("asgi_sessionsync")
@@ -45,6 +46,7 @@ class Worker:
 
     def __init__(self, site: Site) -> None:
         self.site = site
+        self.log = site_log(logger.name, site.origin)
         self.started = False
         self._cancel: anyio.CancelScope | None = None
         self._ended: anyio.Event | None = None  # set when the running worker has ended
@@ -78,7 +80,7 @@ class Worker:
             self._task = asyncio.get_running_loop().create_task(self._run(), name="sessionsync-outbox")
         elif not self._warned:
             self._warned = True
-            logger.warning(
+            self.log.warning(
                 "no ASGI lifespan: the outbox worker is not running, so failed sign-out messages "
                 "are retried only when the server runs lifespan (enable it in your server)"
             )
@@ -113,9 +115,9 @@ class Worker:
             try:
                 done = await self.site.stores.purge(time.time(), self.site.settings.retention)
                 if any(done.values()):
-                    logger.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
+                    self.log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
             except SessionSyncError as error:
-                logger.error("store housekeeping failed (%s); trying again in an hour", error)
+                self.log.error("store housekeeping failed (%s); trying again in an hour", error)
             await anyio.sleep(HOUSEKEEPING_EVERY)
 
     async def lifespan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:

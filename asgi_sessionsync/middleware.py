@@ -10,7 +10,7 @@ browser's sessions here and, through the back-channel, on every peer.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Unpack
 
 import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,7 +26,7 @@ from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.protocol import PendingPayload
 from asgi_sessionsync.response import IdentityChange, RequestState
 from asgi_sessionsync.sessions import ActiveSession
-from asgi_sessionsync.settings import Settings, SyncMode
+from asgi_sessionsync.settings import MiddlewareOptions, Settings, SyncMode
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Stores
 from asgi_sessionsync.urls import request_url
@@ -48,7 +48,7 @@ class SessionSyncMiddleware:
         stores: Stores | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         env_file: str | None = ".env",
-        **overrides: Any,
+        **overrides: Unpack[MiddlewareOptions],
     ) -> None:
         if settings is None:
             settings = Settings.from_env(env_file=env_file, **overrides)

@@ -27,7 +27,7 @@ class Endpoint(enum.StrEnum):
     HOP = "hop"  # the answer arrives at the asking site: checked against the bind cookie
     BOUNCE = "bounce"  # auto mode: the redirect chain through the peers whose frame failed
     BACKCHANNEL = "backchannel"  # POST: a signed message from a peer
-    PING = "ping"  # liveness, for peers deciding whom to send browsers to
+    PING = "ping"  # GET: liveness; POST: the authenticated ping (same key, listed back, clocks)
 
 
 def _str(extra: Mapping[str, Any], key: str) -> str | None:
@@ -225,6 +225,25 @@ class LogoutPayload(NamedTuple):
             return None
         when = extra.get("t", issued_at)
         return cls(_str(extra, "c"), float(when) if isinstance(when, int | float) else float(issued_at))
+
+
+class PingAnswer(NamedTuple):
+    """A peer's answer to an authenticated ping (purpose ``ping``, sealed by the asked
+    site for the asker): the asker's nonce (the ping's jti: the answer is fresh) and the
+    asked site's time when it answered (the asker estimates the clock offset from it)."""
+
+    nonce: bytes
+    time: float
+
+    def to_wire(self) -> Wire:
+        return {"n": self.nonce, "t": self.time}
+
+    @classmethod
+    def from_wire(cls, extra: Mapping[str, Any]) -> PingAnswer | None:
+        nonce, when = extra.get("n"), extra.get("t")
+        if not isinstance(nonce, bytes) or not isinstance(when, int | float) or isinstance(when, bool):
+            return None
+        return cls(nonce, float(when))
 
 
 def message_kind(extra: Mapping[str, Any]) -> str | None:

@@ -8,6 +8,7 @@ carry it, from the next navigation (the pending cookie).
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -16,8 +17,10 @@ from urllib.parse import urljoin
 from starlette.types import Message, Scope, Send
 
 from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.identity.session import intended_role
 from asgi_sessionsync.injection import HTMLInjector, csp_nonce, is_injectable
 from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.pages import bounce_snippet, frames_snippet
 from asgi_sessionsync.protocol import BouncePayload, Endpoint, PendingPayload
 from asgi_sessionsync.sessions import ActiveSession
@@ -89,11 +92,16 @@ class IdentityChange:
         if after is not None and (after != before or renewed):
             user = await site.sessions.ensure_user(after, name=name)
             assert user is not None  # the app itself vouches: always provisioned
+            role = intended_role(scope)
+            if role is not None and role != user.role:
+                user = dataclasses.replace(user, role=role)  # this session's role, given by the app
             adopting = after == state.adopted
             cross_site = not adopting and fetch_metadata(scope).is_cross_site(site.origin)
             if cross_site:
                 # Login CSRF on one site must not become a login everywhere.
-                logger.warning("sign-in of %s came from another site's page: kept on this site", after)
+                site_log(logger.name, site.origin).warning(
+                    "sign-in of %s came from another site's page: kept on this site", after
+                )
             via = "adopted from the app's own login" if adopting else "cross-site login" if cross_site else "login"
             local = adopting or cross_site
             app_login, app_ref = mw.app_login, None

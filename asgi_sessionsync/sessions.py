@@ -17,6 +17,7 @@ from starlette.types import Scope
 from asgi_sessionsync.client_ip import ClientAddress
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import SessionPayload
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id, normalize_email
@@ -57,6 +58,7 @@ class Sessions:
         self.tokens = tokens
         self.address = address
         self.origin = settings.origin
+        self.log = site_log(logger.name, settings.origin)
         self._opened: dict[tuple[str, str], tuple[float, ActiveSession]] = {}
         #: Ends the app's own login by its reference (``SessionRecord.app_ref``) when the
         #: session it goes with ends here. Set by the middleware when its identity adapter
@@ -75,7 +77,7 @@ class Sessions:
             return user
         if vouched_by is not None and not self.settings.auto_provision:
             return None
-        logger.info("provisioning user %s (vouched for by %s)", email, vouched_by or "this site's app")
+        self.log.info("provisioning user %s (vouched for by %s)", email, vouched_by or "this site's app")
         return await self.stores.users.create(
             User(
                 email=email,
@@ -123,7 +125,7 @@ class Sessions:
             ip=self.address.binding.value(host or None),
             extra=SessionPayload(record.sid, record.chain, user.name, user.role, shared, network).to_wire(),
         )
-        logger.info("session started for %s via %s", user.email, via)
+        self.log.info("session started for %s via %s", user.email, via)
         return ActiveSession(record.sid, user.email, user.name, user.role, record.chain, shared, network), token
 
     async def start_synced(
@@ -153,7 +155,7 @@ class Sessions:
             try:
                 claims = self.tokens.open(token, Purpose.SESSION, ip=ip)
             except EnvelopeError as error:
-                logger.debug("session cookie refused: %s", error.reason)
+                self.log.debug("session cookie refused: %s", error.reason)
                 return None
             payload = SessionPayload.from_wire(claims.extra)
             if payload is None:
@@ -188,13 +190,16 @@ class Sessions:
         return await self._end_user(email, reason=reason, when=when)
 
     async def apply_logout(self, email: str, *, chain: str | None, signed_out_at: float, issuer: str) -> int:
-        """A peer said a user signed out: end the matching sessions made before then."""
+        """A peer said a user signed out. A chain's sign-out ends every session of that
+        chain whatever the clocks say (its issuing session is gone: no newer session can
+        join it); a sign-out of all the user's sessions (``chain`` None) ends those made
+        before ``signed_out_at`` (this site's time), so a late message spares a newer login."""
         return await self._end_user(
             email,
             reason=f"signed out on {issuer}",
             when=time.time(),
             chain=chain,
-            created_before=signed_out_at,
+            created_before=signed_out_at if chain is None else None,
         )
 
     async def _end_user(

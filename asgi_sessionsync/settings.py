@@ -8,14 +8,18 @@ repr, an error or a log line.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
+import difflib
 import enum
+import logging
 import os
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict
 from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode, TrustedProxies
@@ -24,6 +28,7 @@ from asgi_sessionsync.keys import GENERATE_HINT, key_id, parse_secret
 from asgi_sessionsync.stores.registry import check_store_url
 
 PREFIX = "SESSIONSYNC_"
+logger = logging.getLogger("asgi_sessionsync")
 
 
 class SyncMode(enum.StrEnum):
@@ -357,6 +362,18 @@ class Settings:
         30 * 86400.0,
         "How long ended sessions, used ids and finished back-channel messages are kept as history.",
     )
+    log_format: str = _field(
+        "LOG_FORMAT",
+        _one_of("plain", "json"),
+        "plain",
+        "plain: the package configures no logging (your server's does); json: the asgi_sessionsync loggers "
+        "write one JSON object a line to stderr (see docs/operations.md).",
+    )
+    # Code only (no variable): where this site reads the time. Tests give a clock that is
+    # off to play a site whose clock is wrong; everything sealed or opened here uses it.
+    clock: Callable[[], float] = field(
+        default=time.time, compare=False, repr=False, metadata={"doc": "This site's clock (code only)."}
+    )
 
     # -- derived views -------------------------------------------------------------------
 
@@ -400,9 +417,19 @@ class Settings:
         """
         env = dict(read_env_file(env_file) if env_file else {})
         env.update(os.environ if environ is None else environ)
+        if environ is None:
+            # A server started with a misspelled variable runs on the default: say so.
+            for name, close in unknown_variables(env):
+                logger.warning(
+                    "%s is not a setting and is ignored%s", name, f": did you mean {close}?" if close else ""
+                )
         values: dict[str, Any] = {}
         for f in dataclasses.fields(cls):
             if f.name == "networks":
+                continue
+            if "env" not in f.metadata:  # code only
+                if f.name in overrides:
+                    values[f.name] = overrides.pop(f.name)
                 continue
             variable = f.metadata["env"]
             if f.name in overrides:
@@ -462,6 +489,8 @@ class Settings:
                         p.url + (f" | {p.backchannel_url}" if p.backchannel_url != p.url else "") for p in network.peers
                     )
                     rows.append((_peers_var(network.name), peers or "(none)"))
+                continue
+            if "env" not in f.metadata:
                 continue
             if f.metadata.get("secret"):
                 shown = "(not set)" if value is None else "********"
@@ -559,3 +588,103 @@ def documented_variables() -> list[tuple[str, str, str]]:
         shown = default.value if isinstance(default, enum.Enum) else default
         rows.append((f.metadata["env"], "" if shown in (None, "", ()) else str(shown), f.metadata["doc"]))
     return rows
+
+
+# Variables read by the parts around the middleware (the demo), not by :class:`Settings`.
+OTHER_VARIABLES = frozenset({PREFIX + "DEMO_LOG"})
+_NETWORK_VARIABLE = re.compile(rf"^{PREFIX}NETWORK_([A-Za-z0-9_]+?)_(SECRET_KEYS|PEERS)$")
+
+
+def known_variables(env: Mapping[str, str] | None = None) -> set[str]:
+    """Every ``SESSIONSYNC_*`` name that means something (with ``env``: the variables of
+    the networks it names, too)."""
+    names = {f.metadata["env"] for f in dataclasses.fields(Settings) if "env" in f.metadata}
+    names |= {PREFIX + "SECRET_KEYS", PREFIX + "PEERS", PREFIX + "NETWORKS"} | OTHER_VARIABLES
+    for network in _list(PREFIX + "NETWORKS", (env or {}).get(PREFIX + "NETWORKS", "")):
+        names |= {_keys_var(network), _peers_var(network)}
+    return names
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``SESSIONSYNC_*`` names in ``env`` that no setting reads, each with the closest
+    known name (a likely misspelling) or None; sorted by name."""
+    known = known_variables(env)
+    found: list[tuple[str, str | None]] = []
+    for name in sorted(n for n in env if n.startswith(PREFIX) and n not in known):
+        candidates = sorted(known)
+        if _NETWORK_VARIABLE.match(name):
+            candidates = [*candidates, PREFIX + "NETWORKS"]
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
+        found.append((name, close[0] if close else None))
+    return found
+
+
+@contextlib.contextmanager
+def exit_on_config_error() -> Iterator[None]:
+    """Turn a :class:`ConfigError` raised inside into ``SystemExit`` with one line.
+
+    For the code that builds the app, at import or in an app factory: a server such
+    as uvicorn prints an exception from there with its whole traceback, but prints a
+    ``SystemExit`` message as it is, and stops::
+
+        with exit_on_config_error():
+            app = SessionSyncMiddleware(app)
+    """
+    try:
+        yield
+    except ConfigError as error:
+        raise SystemExit(f"asgi-sessionsync: configuration error: {error}") from None
+
+
+class MiddlewareOptions(TypedDict, total=False):
+    """The keyword options of :class:`~asgi_sessionsync.SessionSyncMiddleware`: every
+    setting by its field name (text is parsed as the variable's value would be), plus
+    ``secret_keys`` and ``peers`` of the default network; all but ``identity``, which
+    there is the adapter object (the identity setting is ``SESSIONSYNC_IDENTITY``, or
+    :meth:`Settings.from_env`'s ``identity=``). A misspelled option is a type error."""
+
+    site_url: str
+    networks: Sequence[Network]
+    trusted_proxies: Sequence[str] | str
+    ip_binding: BindingMode | str
+    ip_prefix_v4: int | str
+    ip_prefix_v6: int | str
+    sync_mode: SyncMode | str
+    path_prefix: str
+    cookie_name: str
+    cookie_domain: str | None
+    cookie_path: str
+    cookie_secure: str
+    cookie_samesite: str
+    session_lifetime: float | str
+    hop_lifetime: float | str
+    backchannel_lifetime: float | str
+    clock_skew: float | str
+    store: str
+    app_session_secret: Secret | str | None
+    app_session_cookie: str
+    app_session_user_key: str
+    app_session_max_age: float | str
+    app_session_samesite: str
+    app_session_https_only: bool | str
+    app_session_path: str
+    app_session_domain: str | None
+    auto_provision: bool | str
+    default_role: str
+    peer_timeout: float | str
+    logout_wait: float | str
+    catchup: bool | str
+    catchup_interval: float | str
+    privileged_roles: Sequence[str] | str
+    trusted_for_privileged: Sequence[str] | str
+    retention: float | str
+    log_format: str
+    clock: Callable[[], float]
+    secret_keys: Sequence[str | bytes | Secret] | str
+    peers: Sequence[str | Peer] | str
+
+
+class SettingsOptions(MiddlewareOptions, total=False):
+    """The keyword options of :meth:`Settings.from_env`: the middleware's, and ``identity``."""
+
+    identity: str

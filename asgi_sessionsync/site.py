@@ -14,6 +14,7 @@ import httpx
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookiePolicy
 from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.logs import use_json_logs
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
 from asgi_sessionsync.sessions import Sessions
 from asgi_sessionsync.settings import Settings
@@ -34,6 +35,8 @@ class Site:
     ) -> None:
         self.settings = settings
         self.origin = settings.origin
+        if settings.log_format == "json":
+            use_json_logs()
         self.prefix = settings.path_prefix
         self.peers = tuple(settings.peers())
         self.tokens = Tokens(settings)
@@ -48,7 +51,14 @@ class Site:
             samesite=settings.samesite,
         )
         self.client = PeerClient(settings.peer_timeout, transport)
-        self.health = PeerHealth(self.client, self.prefix, settings.peer_timeout)
+        self.health = PeerHealth(
+            self.tokens,
+            self.prefix,
+            settings.peer_timeout,
+            transport=transport,
+            clock_skew=settings.clock_skew,
+            peers=len(self.peers),
+        )
         self.signin = SignInSync(settings, self.tokens, self.health, self.peers)
         # Stores opened here from the settings are opened again after a close; stores
         # given by the caller cannot be, and a closed site using them refuses to start.
@@ -100,4 +110,5 @@ class Site:
         The HTTP client is made again when next needed; see :meth:`reopen` for the stores."""
         self.closed = True
         await self.client.aclose()
+        await self.health.aclose()
         await self.stores.close()

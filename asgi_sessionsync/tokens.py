@@ -8,7 +8,8 @@ envelopes a site writes for itself must come from this site.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from asgi_sessionsync.envelope import Claims, open_envelope, seal
@@ -23,11 +24,15 @@ FROM_PEERS = frozenset({Purpose.HOP, Purpose.REQUEST, Purpose.BACKCHANNEL, Purpo
 class Tokens:
     """Seal envelopes for this site or its peers; open those addressed to it."""
 
-    __slots__ = ("clock_skew", "home_ring", "keychain", "members", "origin", "rings")
+    __slots__ = ("clock", "clock_skew", "home_ring", "keychain", "members", "offsets", "origin", "rings")
 
     def __init__(self, settings: Settings) -> None:
         self.origin = settings.origin
         self.clock_skew = settings.clock_skew
+        self.clock: Callable[[], float] = settings.clock
+        # Each peer's clock minus ours, in seconds, as measured by peer health pings:
+        # what is sealed for a peer is sealed in the peer's time.
+        self.offsets: dict[str, float] = {}
         self.rings: dict[str, KeyRing] = {
             n.name: KeyRing([k.reveal() for k in n.secret_keys], network=n.name) for n in settings.networks
         }
@@ -41,15 +46,19 @@ class Tokens:
         """Every origin of every network of this site, itself included, sorted."""
         return sorted({o for origins in self.members.values() for o in origins})
 
-    def open(self, token: str, purpose: Purpose, *, ip: str | None) -> Claims:
-        """Open an envelope addressed to this site and check who sealed it."""
+    def open(self, token: str, purpose: Purpose, *, ip: str | None, any_time: bool = False) -> Claims:
+        """Open an envelope addressed to this site and check who sealed it.
+
+        ``any_time`` skips the expiry checks, for a message whose freshness is proven
+        otherwise (a ping answer echoes the asker's nonce)."""
         claims = open_envelope(
             self.keychain,
             token,
             purpose=purpose,
             audience=self.origin,
             ip=ip,
-            clock_skew=self.clock_skew,
+            clock_skew=math.inf if any_time else self.clock_skew,
+            now=self.clock(),
             audiences_of=self._audiences_of,
         )
         if purpose in FROM_PEERS:
@@ -73,7 +82,12 @@ class Tokens:
             ttl=ttl,
             ip=ip,
             extra=extra,
+            now=self.clock(),
         )
+
+    def peer_time(self, peer_origin: str) -> float:
+        """Now, on ``peer_origin``'s clock as last measured (ours when never measured)."""
+        return self.clock() + self.offsets.get(peer_origin, 0.0)
 
     def seal_for_peer(
         self,
@@ -86,8 +100,10 @@ class Tokens:
         ip: str,
         extra: Mapping[str, Any],
         jti: bytes | None = None,
+        now: float | None = None,
     ) -> str:
-        """An envelope for one peer, sealed with that network's key."""
+        """An envelope for one peer, sealed with that network's key, in the peer's time
+        (``now``, else :meth:`peer_time`), so that a peer whose clock is off opens it."""
         return seal(
             self.rings[network],
             purpose,
@@ -98,4 +114,5 @@ class Tokens:
             ip=ip,
             extra=extra,
             jti=jti,
+            now=self.peer_time(peer_origin) if now is None else now,
         )

@@ -10,14 +10,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import logging
 import os
 import signal
+import socket
+import sys
 from collections.abc import Generator
 from pathlib import Path
 
 import uvicorn
 
+from asgi_sessionsync import exit_on_config_error
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.logfilter import install_redaction
 from asgi_sessionsync.validation import write_private_file
@@ -49,6 +53,32 @@ def demo_secret(data_dir: Path) -> str:
     return path.read_text().strip()
 
 
+def listen(host: str, ports: dict[str, int], only: tuple[str, ...]) -> dict[str, socket.socket]:
+    """Bind every site's port before anything starts, so that a busy port is one line."""
+    sockets: dict[str, socket.socket] = {}
+    for name in only:
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, ports[name]))
+        except OSError as error:
+            sock.close()
+            for other in sockets.values():
+                other.close()
+            taken = error.errno == errno.EADDRINUSE
+            problem = "is in use" if taken else f"cannot be used ({error.strerror})"
+            print(
+                f"demo: port {ports[name]} (site {name.upper()}) {problem}; pick free ports with --ports, "
+                "e.g. --ports 9001,9002,9003",
+                file=sys.stderr,
+            )
+            raise SystemExit(2) from None
+        sock.listen(128)
+        sock.set_inheritable(True)
+        sockets[name] = sock
+    return sockets
+
+
 async def serve(
     ports: dict[str, int],
     data_dir: Path,
@@ -56,12 +86,19 @@ async def serve(
     mode: str,
     host: str,
     only: tuple[str, ...] = NAMES,
+    sockets: dict[str, socket.socket] | None = None,
     *,
     csrf: bool = True,
 ) -> None:
     urls = {n: f"http://{n}.localhost:{ports[n]}" for n in NAMES}
     backchannel = {n: f"http://127.0.0.1:{ports[n]}" for n in NAMES}
-    sites = await build_sites(urls, backchannel, secret=secret, data_dir=data_dir, sync_mode=mode, csrf=csrf)
+    # The pattern for start-up errors (docs/operations.md): a bad SESSIONSYNC_* variable
+    # ends the demo on one line, as it would end a server started by uvicorn.
+    with exit_on_config_error():
+        sites = await build_sites(
+            urls, backchannel, secret=secret, data_dir=data_dir, sync_mode=mode, environ=os.environ, csrf=csrf
+        )
+    bound = sockets if sockets is not None else listen(host, ports, only)
     servers = [
         _Server(uvicorn.Config(sites[n].app, host=host, port=ports[n], log_level="warning", lifespan="on"))
         for n in only
@@ -79,11 +116,11 @@ async def serve(
     if not csrf:
         print("  --no-csrf: the forms accept posts from any site (to show the middleware's own defence)")
     for n in only:
-        accounts = ", ".join(f"{e} / {p}" for e, p in ACCOUNTS[n]) or "no accounts: auto-provisions users from peers"
+        accounts = ", ".join(f"{e} / {p}" for e, p in ACCOUNTS[n]) or "no accounts: users arrive from the other sites"
         print(f"  Site {n.upper()}  {urls[n]}/   ({accounts})")
     print("Open site A, sign in, then open B and C. Press Ctrl+C to stop.", flush=True)
     try:
-        await asyncio.gather(*(s.serve() for s in servers))
+        await asyncio.gather(*(s.serve(sockets=[bound[n]]) for s, n in zip(servers, only, strict=True)))
     finally:
         for site in sites.values():
             await site.app.aclose()
@@ -118,9 +155,14 @@ def main() -> None:
     ports = dict(zip(NAMES, (int(p) for p in args.ports.split(",")), strict=True))
     logging.basicConfig(level=os.environ.get("SESSIONSYNC_DEMO_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
     install_redaction()  # hop, frame and bounce URLs carry envelopes: keep them out of access logs
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per peer ping
     only = tuple(n for n in NAMES if n in args.only.split(","))
+    sockets = listen(args.host, ports, only)
     secret = demo_secret(args.data_dir)
-    asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only, csrf=not args.no_csrf))
+    try:
+        asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only, sockets, csrf=not args.no_csrf))
+    except BrokenPipeError:  # `python -m demo | head`: the reader went away
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
 if __name__ == "__main__":

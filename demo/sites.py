@@ -136,32 +136,91 @@ def login_form(request: Request, site: str, others: Mapping[str, str], next_path
     return with_csrf_cookie(request, response, token, new)
 
 
-def home_page(request: Request, site: str, others: Mapping[str, str], email: str | None) -> Response:
+FLASH = "demo-flash"
+
+
+def _names(others: Mapping[str, str]) -> str:
+    return " and ".join(f"Site {n.upper()}" for n in others)
+
+
+def flash_line(request: Request, others: Mapping[str, str]) -> str:
+    """What the last sign-in or sign-out did to the other sites, said once."""
+    what = request.cookies.get(FLASH)
+    if what == "in":
+        text = (
+            f"You are signed in on {_names(others)} too: this site took your browser through them just now "
+            "(a site that was down signs you in on your next visit there)."
+        )
+    elif what == "out":
+        text = f"You are signed out of {_names(others)} too: this site told them directly, server to server."
+    else:
+        return ""
+    return f'<p class="flash" role="status">{html.escape(text)}</p>'
+
+
+def with_flash(response: Response, what: str | None) -> Response:
+    """Set (``in``/``out``) or clear (None) the flash cookie on ``response``."""
+    if what is None:
+        response.delete_cookie(FLASH)
+    else:
+        response.set_cookie(FLASH, what, max_age=300, httponly=True, samesite="lax")
+    return response
+
+
+def shown(request: Request, response: Response) -> Response:
+    return with_flash(response, None) if FLASH in request.cookies else response
+
+
+def no_accounts_body(others: Mapping[str, str]) -> str:
+    links = " or ".join(f'<a href="{html.escape(u)}/login">sign in on Site {n.upper()}</a>' for n, u in others.items())
+    return f"""<h1>Not signed in</h1>
+<p>This site has no accounts of its own: users arrive from {_names(others)}. To be signed in
+here, {links}; you are signed in here too.</p>"""
+
+
+def home_page(
+    request: Request,
+    site: str,
+    others: Mapping[str, str],
+    email: str | None,
+    *,
+    no_accounts: bool = False,
+) -> Response:
+    flash = flash_line(request, others)
     if not email:
-        return page(site, '<h1>Not signed in</h1><p><a href="/login">Sign in</a></p>', others)
+        body = no_accounts_body(others) if no_accounts else '<h1>Not signed in</h1><p><a href="/login">Sign in</a></p>'
+        return shown(request, page(site, flash + body, others))
     token, new = csrf_token(request)
     body = f"""<h1>Signed in as {html.escape(email)}</h1>
 <p><a href="/account">Your account</a></p>
 <form method="post" action="/logout">{csrf_field(token)}<button type="submit">Sign out</button></form>"""
-    return with_csrf_cookie(request, page(site, body, others), token, new)
+    return shown(request, with_csrf_cookie(request, page(site, flash + body, others), token, new))
 
 
-def native_app(site: str, stores: Stores, others: Mapping[str, str], *, csrf: bool = True) -> Starlette:
-    """A site whose login is the middleware's own session (``request.user``)."""
+def native_app(
+    site: str, stores: Stores, others: Mapping[str, str], *, csrf: bool = True, has_accounts: bool = True
+) -> Starlette:
+    """A site whose login is the middleware's own session (``request.user``). Without
+    accounts of its own (site B) it has no sign-in form: it says where users come from."""
 
     def current(request: Request) -> str | None:
         return request.user.email if request.user.is_authenticated else None
 
     async def home(request: Request) -> Response:
-        return home_page(request, site, others, current(request))
+        return home_page(request, site, others, current(request), no_accounts=not has_accounts)
 
     async def account(request: Request) -> Response:
         email = current(request)
         if email is None:
             return RedirectResponse("/login?next=/account", status_code=303)
-        return page(site, f"<h1>Account of {html.escape(email)}</h1><p>Signed in as {html.escape(email)}</p>", others)
+        body = f"<h1>Account of {html.escape(email)}</h1><p>Signed in as {html.escape(email)}</p>"
+        return shown(request, page(site, flash_line(request, others) + body, others))
 
     async def login(request: Request) -> Response:
+        if not has_accounts:
+            response = page(site, no_accounts_body(others), others)
+            response.status_code = 200 if request.method == "GET" else 403
+            return response
         if request.method == "GET":
             return login_form(request, site, others, _safe_next(request.query_params.get("next")))
         form = await request.form()
@@ -173,13 +232,13 @@ def native_app(site: str, stores: Stores, others: Mapping[str, str], *, csrf: bo
         if user is None or not await anyio.to_thread.run_sync(verify_password, password, user.password_hash):
             return login_form(request, site, others, next_path, "Wrong email or password.")
         sign_in(request, user.email, name=user.name)
-        return RedirectResponse(next_path, status_code=303)
+        return with_flash(RedirectResponse(next_path, status_code=303), "in")
 
     async def logout(request: Request) -> Response:
         if csrf and not csrf_ok(request, await request.form()):
             return csrf_refused(site, others, "/")
         sign_out(request)
-        return RedirectResponse("/", status_code=303)
+        return with_flash(RedirectResponse("/", status_code=303), "out")
 
     return Starlette(
         routes=[
@@ -203,7 +262,8 @@ def session_app(
         email = request.session.get("user")
         if not email:
             return RedirectResponse("/login?next=/account", status_code=303)
-        return page(site, f"<h1>Account of {html.escape(email)}</h1><p>Signed in as {html.escape(email)}</p>", others)
+        body = f"<h1>Account of {html.escape(email)}</h1><p>Signed in as {html.escape(email)}</p>"
+        return shown(request, page(site, flash_line(request, others) + body, others))
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
@@ -216,13 +276,13 @@ def session_app(
         if not await anyio.to_thread.run_sync(verify_password, str(form.get("password", "")), users.get(email)):
             return login_form(request, site, others, next_path, "Wrong email or password.")
         request.session["user"] = email
-        return RedirectResponse(next_path, status_code=303)
+        return with_flash(RedirectResponse(next_path, status_code=303), "in")
 
     async def logout(request: Request) -> Response:
         if csrf and not csrf_ok(request, await request.form()):
             return csrf_refused(site, others, "/")
         request.session.clear()
-        return RedirectResponse("/", status_code=303)
+        return with_flash(RedirectResponse("/", status_code=303), "out")
 
     return Starlette(
         routes=[
@@ -253,10 +313,13 @@ async def build_sites(
     transport: httpx.AsyncBaseTransport | None = None,
     app_session_secret: str = "site-c-own-session-secret",
     csrf: bool = True,
+    environ: Mapping[str, str] | None = None,
     **settings: Any,
 ) -> dict[str, Site]:
     """The three wrapped sites. ``data_dir`` None keeps everything in memory; ``csrf``
-    False makes the forms accept posts without a valid token (see the module's doc)."""
+    False makes the forms accept posts without a valid token (see the module's doc).
+    ``environ``: ``SESSIONSYNC_*`` variables for what the demo does not set itself (its
+    URLs, keys, peers, stores and sync mode are its own)."""
     sites: dict[str, Site] = {}
     for name in NAMES:
         stores = sqlite_stores(data_dir / f"site-{name}.sqlite3") if data_dir else memory_stores()
@@ -276,12 +339,12 @@ async def build_sites(
             inner = session_app(name, hashes, app_session_secret, others, csrf=csrf)
             options.update(identity="starlette-session", app_session_secret=app_session_secret)
         else:
-            inner = native_app(name, stores, others, csrf=csrf)
+            inner = native_app(name, stores, others, csrf=csrf, has_accounts=bool(ACCOUNTS[name]))
             for email, password in ACCOUNTS[name]:
                 if await stores.users.get(email) is None:
                     password_hash = await anyio.to_thread.run_sync(hash_password, password)
                     await stores.users.create(User(email=email, role="member", password_hash=password_hash))
-        config = Settings.from_env({}, env_file=None, **options)
+        config = Settings.from_env(environ or {}, env_file=None, **options)
         app = SessionSyncMiddleware(inner, config, stores=stores, transport=transport)
         sites[name] = Site(name, urls[name], app, stores)
     return sites

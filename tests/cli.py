@@ -10,14 +10,21 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, env: dict[str, str], env_file: str | None = os.devnull, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    """``python -m asgi_sessionsync ARGS`` from the work tree (so this tree's code runs),
+    with ``env`` and no other SESSIONSYNC_ variable; ``env_file`` given first (default: an
+    empty file, so no ``.env`` of the machine's is read; None: none given)."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSYNC_")}
     clean.update(env)
+    first = ["--env-file", env_file] if env_file is not None else []
     return subprocess.run(
-        [sys.executable, "-m", "asgi_sessionsync", "--env-file", "/nonexistent", *args],
+        [sys.executable, "-m", "asgi_sessionsync", *first, *args],
         env=clean,
         capture_output=True,
         text=True,
         timeout=60,
         cwd=ROOT,
+        input=stdin,
     )

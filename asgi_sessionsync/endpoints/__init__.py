@@ -10,16 +10,20 @@ traceback in the log, never in the page).
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
 
+import anyio
 from starlette.types import Receive, Scope, Send
 
-from asgi_sessionsync.endpoints.receiver import BackchannelReceiver
-from asgi_sessionsync.endpoints.reply import Reply, empty, page, text
+from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
+from asgi_sessionsync.endpoints.reply import TEXT, Reply, empty, page, text
 from asgi_sessionsync.endpoints.steps import SignInSteps
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.identity.base import IdentityAdapter
+from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.peers import MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.site import Site
 
@@ -34,6 +38,7 @@ class Endpoints:
     def __init__(self, site: Site, identity: IdentityAdapter) -> None:
         steps = SignInSteps(site, identity)
         receiver = BackchannelReceiver(site)
+        self.log = log = site_log(logger.name, site.origin)
 
         async def pull(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             query = _query(scope)
@@ -52,8 +57,33 @@ class Endpoints:
         async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await receiver(receive)
 
+        refusals_logged: dict[str, float] = {}
+
         async def ping(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            return empty()
+            if scope["method"] != "POST":
+                return empty()  # plain liveness
+            # The authenticated ping: a peer (or `peers check`) asks whether we share the
+            # key, list it, and what time it is here.
+            body = None
+            with anyio.move_on_after(max(site.settings.peer_timeout, 1.0) * 5):
+                body = await _read_body(receive)
+            if body is None or len(body) > MAX_PING_BYTES:
+                return text(413, "too large")
+            status, answer, refused = answer_ping(site.tokens, body)
+            if refused is not None:
+                now = time.monotonic()
+                if now - refusals_logged.get(refused, -60.0) >= 60.0:
+                    refusals_logged[refused] = now
+                    log.warning(
+                        "ping refused: %s (a site or `peers check` that %s; repeats are not logged for a minute)",
+                        refused,
+                        _REFUSAL_WORDS.get(refused, "sent something unreadable"),
+                    )
+            headers = [
+                (TIME_HEADER.encode(), f"{site.tokens.clock():.3f}".encode()),
+                (SITE_HEADER.encode(), site.origin.encode("latin-1")),
+            ]
+            return Reply(status, answer, TEXT, headers)
 
         self.routes: dict[str, tuple[tuple[str, ...], Handler]] = {
             Endpoint.PULL: (("GET",), pull),
@@ -61,7 +91,7 @@ class Endpoints:
             Endpoint.HOP: (("GET",), hop),
             Endpoint.BOUNCE: (("GET",), bounce),
             Endpoint.BACKCHANNEL: (("POST",), backchannel),
-            Endpoint.PING: (("GET", "HEAD"), ping),
+            Endpoint.PING: (("GET", "HEAD", "POST"), ping),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str, cookies: bytes | None) -> None:
@@ -74,19 +104,26 @@ class Endpoints:
             reply = await self._run(route[1], scope, receive, cookies, name)
         await reply.send(send)
 
-    @staticmethod
-    async def _run(handler: Handler, scope: Scope, receive: Receive, cookies: bytes | None, name: str) -> Reply:
+    async def _run(self, handler: Handler, scope: Scope, receive: Receive, cookies: bytes | None, name: str) -> Reply:
         try:
             return await handler(scope, receive, cookies)
         except SessionSyncError as error:
             # A store or peer failure: say so plainly, keep the details in the log.
-            logger.error("sessionsync endpoint %s failed: %s", name, error)
+            self.log.error("sessionsync endpoint %s failed: %s", name, error)
             return page(
                 503, "Sign-in is unavailable", "This site could not complete the sign-in step. Please try again."
             )
         except Exception:
-            logger.exception("sessionsync endpoint %s failed", name)
+            self.log.exception("sessionsync endpoint %s failed", name)
             return page(500, "Something went wrong", "This site could not complete the sign-in step.")
+
+
+_REFUSAL_WORDS = {
+    "unknown key": "seals with a key this site does not hold",
+    "bad tag": "seals with a key this site does not hold",
+    "wrong issuer": "this site does not list among its peers",
+    "wrong audience": "takes another site for this one",
+}
 
 
 def _query(scope: Scope) -> dict[str, list[str]]:

@@ -17,6 +17,7 @@ from starlette.types import Receive
 from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import LogoutPayload
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.validation import email_or_none
@@ -33,13 +34,14 @@ REFUSED = text(400, "refused")
 class BackchannelReceiver:
     def __init__(self, site: Site) -> None:
         self.site = site
+        self.log = site_log(logger.name, site.origin)
         self._logged: dict[str, float] = {}
 
     def _refuse(self, reason: str) -> Reply:
         now = time.monotonic()
         if now - self._logged.get(reason, -LOG_EVERY) >= LOG_EVERY:
             self._logged[reason] = now
-            logger.warning("back-channel message refused: %s (repeats are not logged for a minute)", reason)
+            self.log.warning("back-channel message refused: %s (repeats are not logged for a minute)", reason)
         return REFUSED
 
     async def __call__(self, receive: Receive) -> Reply:
@@ -69,13 +71,16 @@ class BackchannelReceiver:
         if email is None:
             # Authentic, but it names no user anyone could have: nothing to end. Taken as
             # applied, so that the peer does not send it again for days.
-            logger.warning("sign-out from %s ignored: it names something that is not an email", claims.issuer)
+            self.log.warning("sign-out from %s ignored: it names something that is not an email", claims.issuer)
             ended = 0
         else:
+            # The sign-out's age, from two times of the sender's (sealed in one clock): the
+            # clocks of the two sites may differ, an age does not.
+            age = max(0.0, claims.issued_at - logout.when)
             ended = await site.sessions.apply_logout(
-                email, chain=logout.chain, signed_out_at=logout.when, issuer=claims.issuer
+                email, chain=logout.chain, signed_out_at=time.time() - age, issuer=claims.issuer
             )
-            logger.info("sign-out of %s from %s: %d session(s) ended here", email, claims.issuer, ended)
+            self.log.info("sign-out of %s from %s: %d session(s) ended here", email, claims.issuer, ended)
         # Applied first, remembered second: a crash between the two makes the sender
         # retry, and applying a sign-out twice changes nothing.
         await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)

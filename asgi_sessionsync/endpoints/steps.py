@@ -16,6 +16,7 @@ from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.identity.base import Account, IdentityAdapter, app_login_of
 from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.pages import frame_result_page
 from asgi_sessionsync.protocol import BouncePayload, ChainPayload, Endpoint, HopPayload, Mode, RequestPayload
 from asgi_sessionsync.sessions import ActiveSession
@@ -32,6 +33,19 @@ NOT_VALID = (
     "This sign-in link is not valid",
     "It may have been changed, cut short or used already. Nobody was signed in.",
 )
+# A configuration mismatch between two sites (another key, a site not listed as a peer),
+# not something the user did: said as such.
+NOT_SET_UP = (
+    "These sites do not share sign-in",
+    "The site that sent you here is not set up to share sign-in with this one. Nobody was signed in; "
+    "you can sign in on this site directly.",
+)
+MISMATCH = frozenset({EnvelopeFailure.UNKNOWN_KEY, EnvelopeFailure.WRONG_ISSUER, EnvelopeFailure.WRONG_AUDIENCE})
+
+
+def refused(reason: EnvelopeFailure | None) -> Reply:
+    """The page for a refused sign-in step, in words that fit why."""
+    return page(400, *(NOT_SET_UP if reason in MISMATCH else NOT_VALID))
 
 
 class SignInSteps:
@@ -39,6 +53,7 @@ class SignInSteps:
         self.site = site
         self.identity = identity
         self.app_login = app_login_of(identity)
+        self.log = site_log(logger.name, site.origin)
         self.cookie_name = site.settings.cookie_name
         self.bind_name = site.settings.cookie_name + "-bind"
         self.pending_name = site.settings.cookie_name + "-sync"
@@ -64,12 +79,18 @@ class SignInSteps:
         site = self.site
         mode = Mode.FRAME if mode_name == Mode.FRAME else Mode.PAGE
         if not self._navigates(scope, mode):
-            logger.warning("sign-in pull refused: not a %s navigation", "frame" if mode is Mode.FRAME else "top-level")
+            self.log.warning(
+                "sign-in pull refused: not a %s navigation", "frame" if mode is Mode.FRAME else "top-level"
+            )
             return text(400, "not a navigation", self._frame_headers(mode))
         entry = site.signin.peer(issuer)
-        if entry is None or not chain:
+        if entry is None:
+            self.log.warning("sign-in pull refused: %s is not a peer of this site", issuer[:100] or "(no issuer)")
+            return refused(EnvelopeFailure.WRONG_ISSUER)
+        if not chain:
             return page(400, *NOT_VALID)
         nonce, value = new_bind(find_cookie(cookies, self.bind_name))
+        await site.health.offset(entry)  # the request is sealed in the asked site's time
         url = site.signin.request_url(
             entry, bind=bind_hash(nonce), chain=chain, return_url=None, mode=mode, ip=site.address.bind_value(scope)
         )
@@ -86,16 +107,18 @@ class SignInSteps:
             claims = site.tokens.open(token, Purpose.REQUEST, ip=ip)
         except EnvelopeError as error:
             if error.claims is None or error.reason not in SKIPPABLE:
-                logger.warning("sign-in request refused: %s", error.reason)
-                return page(400, *NOT_VALID)
-            logger.info("sign-in request answered with nobody (%s)", error.reason)
+                self.log.warning("sign-in request refused: %s", error.reason)
+                return refused(error.reason)
+            self.log.info("sign-in request answered with nobody (%s)", error.reason)
             claims, nobody = error.claims, True
         request = RequestPayload.from_wire(claims.extra)
         entry = site.signin.peer(claims.issuer)
-        if request is None or entry is None:
+        if entry is None:
+            return refused(EnvelopeFailure.WRONG_ISSUER)
+        if request is None:
             return page(400, *NOT_VALID)
         if not self._navigates(scope, request.mode):
-            logger.warning("sign-in request refused: not a navigation")
+            self.log.warning("sign-in request refused: not a navigation")
             return text(400, "not a navigation", self._frame_headers(request.mode))
         network, asker = entry
         session = None if nobody else await self._current(scope, cookies)
@@ -112,6 +135,7 @@ class SignInSteps:
                 return redirect(f"{onward}?q={request.then.token}", headers)
         if session is not None:
             headers.append((b"set-cookie", site.cookies.delete(self.pending_name)))  # its sync is under way
+        await site.health.offset(entry)  # the hop is sealed in the asking site's time
         url = site.signin.answer(
             asker,
             network.name,
@@ -131,7 +155,7 @@ class SignInSteps:
         try:
             claims = self.site.tokens.open(chain_token, Purpose.CHAIN, ip=ip)
         except EnvelopeError as error:
-            logger.info("sign-in chain note refused (%s); the chain ends at the asking site", error.reason)
+            self.log.info("sign-in chain note refused (%s); the chain ends at the asking site", error.reason)
             return None
         chain = ChainPayload.from_wire(claims.extra)
         if chain is None:
@@ -151,15 +175,15 @@ class SignInSteps:
         except EnvelopeError as error:
             skipped = HopPayload.from_wire(error.claims.extra) if error.claims and error.reason in SKIPPABLE else None
             if skipped is not None and error.claims is not None:
-                logger.info("sign-in hop skipped here (%s); chain continues", error.reason)
+                self.log.info("sign-in hop skipped here (%s); chain continues", error.reason)
                 return self._go_on(skipped, error.claims.issuer, [])
-            logger.warning("sign-in hop refused: %s", error.reason)
-            return page(400, *NOT_VALID)
+            self.log.warning("sign-in hop refused: %s", error.reason)
+            return refused(error.reason)
         hop = HopPayload.from_wire(claims.extra)
         if hop is None:
             return page(400, *NOT_VALID)
         if not self._navigates(scope, hop.mode):
-            logger.warning("sign-in hop refused: not a navigation; nobody signed in")
+            self.log.warning("sign-in hop refused: not a navigation; nobody signed in")
             return text(400, "not a navigation", self._frame_headers(hop.mode))
         bound, rest = take_bind(find_cookie(cookies, self.bind_name), hop.bind)
         policy = self._bind_policy[hop.mode]
@@ -167,14 +191,14 @@ class SignInSteps:
             (b"set-cookie", policy.set(self.bind_name, rest, BIND_LIFETIME) if rest else policy.delete(self.bind_name))
         ]
         if not bound:
-            logger.warning("sign-in hop refused: this browser did not ask for it (bind cookie missing or other)")
+            self.log.warning("sign-in hop refused: this browser did not ask for it (bind cookie missing or other)")
             if hop.next_url is None and hop.mode is Mode.PAGE:
                 # Maybe a client that keeps no cookies: a link, not a redirect, so it cannot loop.
                 onward = safe_return(hop.return_url, site.origin) or local_url(site.origin, "/")
                 return page(200, "Continue", "Signing in on this site was skipped.", link=onward)
             return self._go_on(hop, claims.issuer, headers)
         if not await site.stores.replay.use(claims.jti, claims.expires_at + site.settings.clock_skew):
-            logger.info("sign-in hop skipped here (already used); chain continues")
+            self.log.info("sign-in hop skipped here (already used); chain continues")
             return self._go_on(hop, claims.issuer, headers)
         session = None
         if claims.subject:
@@ -218,14 +242,14 @@ class SignInSteps:
         via = f"{'frame' if hop.mode is Mode.FRAME else 'hop'} from {issuer}"
         email = email_or_none(claims.subject)
         if email is None:
-            logger.warning("sign-in from %s refused: the peer vouched for something that is not an email", issuer)
+            self.log.warning("sign-in from %s refused: the peer vouched for something that is not an email", issuer)
             return None, []
         user = await site.sessions.ensure_user(email, name=hop.name, vouched_by=issuer)
         if user is None:
-            logger.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
+            self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
             return None, []
         if issuer not in site.settings.trusted_for_privileged and await self._privileged(user.email, user.role):
-            logger.warning(
+            self.log.warning(
                 "sign-in of %s from %s refused: a privileged account here, and that peer is not trusted for it "
                 "(SESSIONSYNC_TRUSTED_FOR_PRIVILEGED)",
                 user.email,
@@ -237,7 +261,7 @@ class SignInSteps:
             if current.user == user.email and current.chain == hop.chain:
                 return current, []
             if current.user != user.email:
-                logger.warning(
+                self.log.warning(
                     "sign-in of %s from %s skipped: this browser is signed in here as another user", user.email, issuer
                 )
                 return None, []
@@ -268,7 +292,7 @@ class SignInSteps:
         try:
             claims = site.tokens.open(token, Purpose.BOUNCE, ip=ip)
         except EnvelopeError as error:
-            logger.warning("bounce refused: %s", error.reason)
+            self.log.warning("bounce refused: %s", error.reason)
             return page(400, "This link is not valid", "Signing in on the other sites was skipped.")
         state = BouncePayload.from_wire(claims.extra)
         back = safe_return(state.return_url, site.origin) or local_url(site.origin, "/")

@@ -51,16 +51,24 @@ def _scope_of(request_or_scope: Any) -> Scope:
     return scope
 
 
-def sign_in(request_or_scope: Any, email: str, *, name: str = "") -> None:
+def sign_in(request_or_scope: Any, email: str, *, name: str = "", role: str | None = None) -> None:
     """Sign ``email`` in on this site (and, through the middleware, on every peer).
 
     Call it from the handler that checked the user's credentials; the session cookie
-    and the sync start with the response.
+    and the sync start with the response. ``role`` is the role of this session here
+    (``request.user.role``, and a scope of ``request.auth``); None: the stored user's.
+    Peers never take it: a user signed in there gets their default role.
     """
     address = email_or_none(email)
     if address is None:
         raise ValueError("sign_in needs the user's email (a valid address)")
-    _scope_of(request_or_scope)[INTENT] = ("in", address, name)
+    _scope_of(request_or_scope)[INTENT] = ("in", address, name, role)
+
+
+def intended_role(scope: Scope) -> str | None:
+    """The role the app gave :func:`sign_in` in this request, if any."""
+    intent = scope.get(INTENT)
+    return intent[3] if intent is not None and len(intent) > 3 else None
 
 
 def sign_out(request_or_scope: Any) -> None:

@@ -1,0 +1,69 @@
+"""``config check``: validate everything that can be checked without a peer."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+from asgi_sessionsync.cli.output import print_json
+from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.settings import Settings, read_env_file, unknown_variables
+from asgi_sessionsync.stores import check_store_url
+from asgi_sessionsync.stores.sqlite import sqlite_path
+
+STORE = "SESSIONSYNC_STORE"
+
+
+def config_check(env_file: Path | None, output: str) -> int:
+    env = dict(read_env_file(env_file) if env_file else {})
+    env.update(os.environ)
+    problems = [
+        f"{name} is not a setting" + (f": did you mean {close}?" if close else "")
+        for name, close in unknown_variables(env)
+    ]
+    settings = Settings.from_env(env, env_file=None)  # a ConfigError says the first problem
+    try:
+        check_store(settings.store)
+    except ConfigError as error:
+        problems.append(str(error))
+    if problems:
+        for problem in problems:
+            print(f"configuration error: {problem}", file=sys.stderr)
+        return 2
+    rows = settings.describe()
+    if output == "json":
+        print_json({"valid": True, "settings": dict(rows)})
+        return 0
+    width = max(len(name) for name, _ in rows)
+    print("configuration is valid; effective settings:")
+    for name, value in rows:
+        print(f"  {name.ljust(width)}  {value}")
+    return 0
+
+
+def check_store(location: str) -> None:
+    """Raise :class:`ConfigError` unless the store can be opened: the backend exists, and
+    a SQLite file can be created (or written) by this user. Creates nothing."""
+    check_store_url(location)
+    if location.startswith("sqlite:///"):
+        path = sqlite_path(location)
+        if path != ":memory:":
+            _check_creatable(Path(os.path.abspath(path)))
+
+
+def _check_creatable(path: Path) -> None:
+    example = f"{STORE}=sqlite:///var/lib/myapp/sessionsync.sqlite3"
+    if path.exists():
+        if not path.is_file():
+            raise ConfigError(STORE, f"{path} exists and is not a file", example)
+        if not os.access(path, os.R_OK | os.W_OK):
+            raise ConfigError(STORE, f"{path} is not readable and writable by this user", example)
+        return
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        raise ConfigError(STORE, f"{path} cannot be created: {parent} is not a directory", example)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise ConfigError(STORE, f"{path} cannot be created: {parent} is not writable by this user", example)
