@@ -50,13 +50,31 @@ def demo_secret(data_dir: Path) -> str:
 
 
 async def serve(
-    ports: dict[str, int], data_dir: Path, secret: str, mode: str, host: str, only: tuple[str, ...] = NAMES
+    ports: dict[str, int],
+    data_dir: Path,
+    secret: str,
+    mode: str,
+    host: str,
+    only: tuple[str, ...] = NAMES,
+    tls: tuple[Path, Path] | None = None,
 ) -> None:
-    urls = {n: f"http://{n}.localhost:{ports[n]}" for n in NAMES}
-    backchannel = {n: f"http://127.0.0.1:{ports[n]}" for n in NAMES}
+    scheme = "https" if tls else "http"
+    urls = {n: f"{scheme}://{n}.localhost:{ports[n]}" for n in NAMES}
+    backchannel = {n: f"{scheme}://127.0.0.1:{ports[n]}" for n in NAMES}
     sites = await build_sites(urls, backchannel, secret=secret, data_dir=data_dir, sync_mode=mode)
+    certfile, keyfile = tls or (None, None)
     servers = [
-        _Server(uvicorn.Config(sites[n].app, host=host, port=ports[n], log_level="warning", lifespan="on"))
+        _Server(
+            uvicorn.Config(
+                sites[n].app,
+                host=host,
+                port=ports[n],
+                log_level="warning",
+                lifespan="on",
+                ssl_certfile=certfile,
+                ssl_keyfile=keyfile,
+            )
+        )
         for n in only
     ]
 
@@ -99,13 +117,23 @@ def main() -> None:
         help="serve only these sites, e.g. a,c (the others stay configured as peers, as if down)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        help="serve https with this certificate (PEM, valid for a.localhost, b.localhost, c.localhost and "
+        "127.0.0.1; the sites check each other's, so the issuing CA must be trusted, e.g. SSL_CERT_FILE=ca.pem)",
+    )
+    parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     args = parser.parse_args()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     ports = dict(zip(NAMES, (int(p) for p in args.ports.split(",")), strict=True))
     logging.basicConfig(level=os.environ.get("SESSIONSYNC_DEMO_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
     install_redaction()  # hop, frame and bounce URLs carry envelopes: keep them out of access logs
     only = tuple(n for n in NAMES if n in args.only.split(","))
     secret = demo_secret(args.data_dir)
-    asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only))
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only, tls))
 
 
 if __name__ == "__main__":
