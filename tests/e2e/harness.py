@@ -7,6 +7,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import ssl
 import subprocess
 import sys
 import time
@@ -147,7 +148,7 @@ def run_demo(
             env=env,
         )
     demo = Demo(ports, process, log, data_dir, tls)
-    verify: str | bool = str(tls.ca) if tls else True
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=tls.ca) if tls else True
     try:
         deadline = time.monotonic() + 30
         for name in only.split(","):

@@ -85,7 +85,7 @@ class WebKit:
         if itp:
             options.add_argument("--enable-itp")
         options.set_capability("acceptInsecureCerts", True)
-        env = {**os.environ, "DISPLAY": display, "WEBKIT_DISABLE_COMPOSITING_MODE": "1"}
+        env = {**os.environ, "DISPLAY": display}
         service = Service(executable_path=WEBKIT_DRIVER, port=0, log_output=str(log), env=env)
         self.driver: Any = webdriver.WebKitGTK(options=options, service=service)
         self.driver.set_page_load_timeout(30)
@@ -124,7 +124,8 @@ class WebKit:
 
     def delete_cookies(self) -> None:
         """Delete every cookie of the current page's site (what a purge of its website data does)."""
-        self.driver.delete_all_cookies()
+        for cookie in self.driver.get_cookies():
+            self.driver.delete_cookie(cookie["name"])
 
     def screenshot(self, path: Path) -> None:
         self.driver.save_screenshot(str(path))
