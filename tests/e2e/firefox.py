@@ -9,11 +9,13 @@ the chrome context, as ``about:config`` and the storage inspector would show the
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -22,6 +24,7 @@ from typing import Any, NamedTuple
 import pytest
 
 FIREFOX = "/usr/bin/firefox-esr"
+FLAGS = ("--headless", "--marionette", "-remote-allow-system-access", "--no-remote")
 
 # Quiet, deterministic start-up. Marionette's own "recommended" prefs are turned off:
 # one of them (private-browsing tracking protection off) makes Firefox report its
@@ -85,7 +88,7 @@ def require_firefox() -> None:
         else:
             return
     else:
-        message = "Firefox ESR is not installed: apt-get install firefox-esr (the Firefox tests drive /usr/bin/firefox-esr)"
+        message = "Firefox ESR is not installed: apt-get install firefox-esr (the tests drive /usr/bin/firefox-esr)"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
@@ -110,7 +113,7 @@ class Firefox:
         self.profile = profile
         self.log = (profile.parent / f"{profile.name}.log").open("wb")
         self.process = subprocess.Popen(
-            [FIREFOX, "--headless", "--marionette", "-remote-allow-system-access", "--no-remote", "--profile", str(profile)],
+            [FIREFOX, *FLAGS, "--profile", str(profile)],
             stdout=self.log,
             stderr=subprocess.STDOUT,
             env={**os.environ, "MOZ_HEADLESS": "1", "MOZ_CRASHREPORTER_DISABLE": "1"},
@@ -123,7 +126,10 @@ class Firefox:
             raise
 
     def _connect(self) -> None:
-        from marionette_driver.marionette import Marionette
+        with warnings.catch_warnings():
+            # mozinfo and mozrunner, imported by the client, use deprecated distro/telnetlib calls.
+            warnings.simplefilter("ignore", DeprecationWarning)
+            from marionette_driver.marionette import Marionette
 
         active = self.profile / "MarionetteActivePort"
         deadline = time.monotonic() + 60
@@ -138,10 +144,9 @@ class Firefox:
 
     def close(self) -> None:
         if self.client is not None:
-            try:
+            # The session may already be gone with the process.
+            with contextlib.suppress(Exception):
                 self.client.delete_session()
-            except Exception:  # the session may already be gone with the process
-                pass
         self.process.terminate()
         try:
             self.process.wait(timeout=15)
