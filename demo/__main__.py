@@ -71,6 +71,9 @@ async def serve(
                 port=ports[n],
                 log_level="warning",
                 lifespan="on",
+                # Peers keep idle keep-alive connections to each other; over TLS uvicorn would
+                # wait for their close_notify far longer than a demo should take to stop.
+                timeout_graceful_shutdown=2,
                 ssl_certfile=certfile,
                 ssl_keyfile=keyfile,
             )

@@ -10,6 +10,7 @@ the chrome context, as ``about:config`` and the storage inspector would show the
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 import json
 import os
 import shutil
@@ -81,12 +82,9 @@ def fast_bounce_tracking_protection(grace_seconds: int = 1, purge_seconds: int =
 def require_firefox() -> None:
     """Skip without Firefox ESR on a developer machine; fail in CI, where it must be there."""
     if Path(FIREFOX).exists():
-        try:
-            import marionette_driver  # noqa: F401
-        except ImportError:
-            message = "marionette-driver is not installed: pip install -e '.[test]'"
-        else:
+        if importlib.util.find_spec("marionette_driver") is not None:
             return
+        message = "marionette-driver is not installed: pip install -e '.[test]'"
     else:
         message = "Firefox ESR is not installed: apt-get install firefox-esr (the tests drive /usr/bin/firefox-esr)"
     if os.environ.get("CI", "").lower() == "true":

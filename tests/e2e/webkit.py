@@ -14,9 +14,11 @@ certificate (``acceptInsecureCerts``); the sites themselves check each other's.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import time
+import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,11 +34,8 @@ XVFB = "/usr/bin/Xvfb"
 def require_webkit() -> None:
     """Skip without WebKitGTK's driver on a developer machine; fail in CI."""
     missing = [p for p in (WEBKIT_DRIVER, MINIBROWSER, XVFB) if not Path(p).exists()]
-    if not missing:
-        try:
-            import selenium  # noqa: F401
-        except ImportError:
-            missing.append("selenium (pip install -e '.[test]')")
+    if not missing and importlib.util.find_spec("selenium") is None:
+        missing.append("selenium (pip install -e '.[test]')")
     if not missing:
         return
     message = f"WebKitGTK is not installed ({', '.join(missing)}): apt-get install webkit2gtk-driver xvfb"
@@ -87,7 +86,10 @@ class WebKit:
         options.set_capability("acceptInsecureCerts", True)
         env = {**os.environ, "DISPLAY": display}
         service = Service(executable_path=WEBKIT_DRIVER, port=0, log_output=str(log), env=env)
-        self.driver: Any = webdriver.WebKitGTK(options=options, service=service)
+        with warnings.catch_warnings():
+            # Selenium's own WebKitGTK driver still passes remote_server_addr the deprecated way.
+            warnings.filterwarnings("ignore", "setting remote_server_addr", DeprecationWarning)
+            self.driver: Any = webdriver.WebKitGTK(options=options, service=service)
         self.driver.set_page_load_timeout(30)
 
     def close(self) -> None:
