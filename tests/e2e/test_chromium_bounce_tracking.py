@@ -107,7 +107,7 @@ def test_frame_mode_with_third_party_cookies_blocked_leaves_nothing_to_purge(
         sign_in(page, demo, "a", *ALICE)
         assert first_party(context, "b") == []
         assert settle(context, demo, EVERYONE_IN) == EVERYONE_IN
-        time.sleep(5)  # two grace periods and timer runs
+        time.sleep(6)  # three grace periods and timer runs: a purge would have happened
         assert "sessionsync" in first_party(context, "b")
         assert "sessionsync" in first_party(context, "a")
         sign_out(page, demo, "b")
@@ -122,7 +122,7 @@ def test_third_party_cookies_allowed_the_mitigation_deletes_nothing(
         context = open_chromium(third_party_cookies=True)
         page = context.new_page()
         sign_in(page, demo, "a", *ALICE)
-        time.sleep(5)  # two grace periods and timer runs
+        time.sleep(6)  # three grace periods and timer runs: a purge would have happened
         assert first_party(context, "b") == ["sessionsync"]
         assert first_party(context, "c") == ["session", "sessionsync"]
 
