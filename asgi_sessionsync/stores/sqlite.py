@@ -22,6 +22,7 @@ once by :func:`sqlite_stores`: it is start-up work.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -47,6 +48,7 @@ from asgi_sessionsync.stores.base import (
     finish_time,
     normalize_email,
 )
+from asgi_sessionsync.stores.stats import BLOCKED, DAY, SessionStats, StatsBuilder
 
 T = TypeVar("T")
 
@@ -71,7 +73,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     via TEXT NOT NULL,
     ended_at REAL,
     end_reason TEXT,
-    expires_at REAL
+    expires_at REAL,
+    country TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS used_ids (
     jti BLOB PRIMARY KEY,
@@ -96,7 +100,11 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 # Columns added after the first release, added to older files on open.
 _ADDED_COLUMNS = {
-    "sessions": [("expires_at", "REAL")],
+    "sessions": [
+        ("expires_at", "REAL"),
+        ("country", "TEXT NOT NULL DEFAULT ''"),
+        ("device", "TEXT NOT NULL DEFAULT ''"),
+    ],
     "outbox": [("finished_at", "REAL")],
 }
 
@@ -106,6 +114,8 @@ CREATE INDEX IF NOT EXISTS sessions_chain ON sessions (chain) WHERE ended_at IS 
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS sessions_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at, sid);
+CREATE INDEX IF NOT EXISTS sessions_seen ON sessions (last_seen_at, sid) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS sessions_ip ON sessions (ip, created_at);
 CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer) WHERE status = 'pending';
@@ -114,7 +124,8 @@ CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE status 
 
 _USER_COLUMNS = "email, role, name, password_hash, created_at, provisioned_by"
 _SESSION_COLUMNS = (
-    "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at"
+    "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at,"
+    " country, device"
 )
 _OUTBOX_COLUMNS = (
     "id, network, peer, url, kind, payload, created_at, next_attempt_at, attempts, status, last_error,"
@@ -382,7 +393,7 @@ class SQLiteSessionRegistry:
 
     async def create(self, record: SessionRecord) -> None:
         await self.db.change(
-            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.sid,
                 normalize_email(record.user),
@@ -396,6 +407,8 @@ class SQLiteSessionRegistry:
                 record.ended_at,
                 record.end_reason,
                 record.expires_at,
+                record.country,
+                record.device,
             ),
         )
 
@@ -453,6 +466,89 @@ class SQLiteSessionRegistry:
         sql += " ORDER BY created_at DESC, sid DESC LIMIT ?"
         params.append(limit)
         return [_session(row) for row in await self.db.fetchall(sql, tuple(params))]
+
+    # -- governance ------------------------------------------------------------------------
+
+    async def search(
+        self,
+        *,
+        user: str | None = None,
+        ip: str | None = None,
+        since: float | None = None,
+        active: bool = False,
+        limit: int = 1000,
+    ) -> builtins.list[SessionRecord]:
+        sql = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE 1 = 1"
+        params: list[Any] = []
+        if user:
+            sql += " AND user = ?"
+            params.append(normalize_email(user))
+        if ip:
+            sql += " AND ip = ?"
+            params.append(ip)
+        if since is not None:
+            sql += " AND created_at >= ?"
+            params.append(since)
+        if active:
+            sql += " AND ended_at IS NULL"
+        sql += " ORDER BY created_at DESC, sid DESC LIMIT ?"
+        params.append(limit)
+        return [_session(row) for row in await self.db.fetchall(sql, tuple(params))]
+
+    async def idle(self, seen_before: float, limit: int = 500) -> builtins.list[SessionRecord]:
+        rows = await self.db.fetchall(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL AND last_seen_at < ?"
+            " ORDER BY last_seen_at, sid LIMIT ?",
+            (seen_before, limit),
+        )
+        return [_session(row) for row in rows]
+
+    async def erase_user(self, user: str) -> int:
+        return await self.db.change("DELETE FROM sessions WHERE user = ?", (normalize_email(user),))
+
+    async def analytics(self, since: float, until: float, *, top: int = 10) -> SessionStats:
+        day = f"CAST(created_at / {DAY} AS INTEGER)"
+        started = (
+            f"SELECT via, substr(end_reason, 1, {len(BLOCKED)}) = '{BLOCKED}', {day}, COUNT(*)"
+            " FROM sessions WHERE created_at >= ? AND created_at < ? GROUP BY 1, 2, 3"
+        )
+        not_blocked = f"(end_reason IS NULL OR substr(end_reason, 1, {len(BLOCKED)}) != '{BLOCKED}')"
+        by_device = (
+            "SELECT substr(device, 1, instr(device || '/', '/') - 1), COUNT(*) FROM sessions"
+            f" WHERE created_at >= ? AND created_at < ? AND {not_blocked} GROUP BY 1"
+        )
+        by_country = (
+            "SELECT country, COUNT(*) FROM sessions"
+            f" WHERE created_at >= ? AND created_at < ? AND {not_blocked} GROUP BY 1"
+        )
+        ended = (
+            f"SELECT end_reason, CAST(ended_at / {DAY} AS INTEGER), COUNT(*) FROM sessions"
+            " WHERE ended_at IS NOT NULL AND ended_at >= ? AND ended_at < ? GROUP BY 1, 2"
+        )
+        # Active at `until`: made before it, not ended by then, not past its lifetime.
+        active = (
+            "SELECT COUNT(*), COUNT(DISTINCT user) FROM sessions WHERE created_at < ?"
+            " AND (ended_at IS NULL OR ended_at >= ?) AND (expires_at IS NULL OR expires_at >= ?)"
+            f" AND {not_blocked}"
+        )
+
+        def run(c: sqlite3.Connection) -> SessionStats:
+            builder = StatsBuilder(since, until, top)
+            period = (since, until)
+            for via, blocked, number, count in c.execute(started, period):
+                builder.started(via, BLOCKED if blocked else None, "", "", number * DAY, count)
+            builder.devices.clear()
+            builder.countries.clear()
+            for kind, count in c.execute(by_device, period):
+                builder.devices[kind] += count
+            for country, count in c.execute(by_country, period):
+                builder.countries[country] += count
+            for reason, number, count in c.execute(ended, period):
+                builder.ended(reason, number * DAY, count)
+            builder.active_sessions, builder.active_user_count = c.execute(active, (until, until, until)).fetchone()
+            return builder.build()
+
+        return await self.db.run(run)
 
 
 class SQLiteReplayCache:
