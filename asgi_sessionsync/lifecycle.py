@@ -38,6 +38,7 @@ class Worker:
     async def _derive_keys(self) -> None:
         # scrypt costs tens of ms per secret: never on the event loop.
         await anyio.to_thread.run_sync(self.site.tokens.keychain.derive)
+        await self.site.governor.start()  # the user-agent rules, in a thread too
 
     async def ensure_started(self) -> None:
         """At the first request: derive the keys and start the worker if lifespan did not."""
@@ -63,6 +64,7 @@ class Worker:
             async with anyio.create_task_group() as group:
                 group.start_soon(self.site.courier.run)
                 group.start_soon(self._housekeeping)
+                group.start_soon(self.site.governor.run)
 
     async def _housekeeping(self) -> None:
         """Every hour: mark sessions past their lifetime ended, delete history older than

@@ -20,6 +20,7 @@ from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode, TrustedProxies
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.keys import GENERATE_HINT, key_id, parse_secret
 from asgi_sessionsync.stores.registry import check_store_url
 
@@ -228,6 +229,10 @@ def _store(variable: str, text: str) -> str:
     return value
 
 
+def _policy(variable: str, text: str) -> Policy | None:
+    return Policy.load(text.strip(), variable=variable) if text.strip() else None
+
+
 def _field(env: str, parse: Callable[[str, str], Any], default: Any, doc: str, *, secret: bool = False) -> Any:
     return field(default=default, metadata={"env": PREFIX + env, "parse": parse, "doc": doc, "secret": secret})
 
@@ -356,6 +361,22 @@ class Settings:
         _positive_duration,
         30 * 86400.0,
         "How long ended sessions, used ids and finished back-channel messages are kept as history.",
+    )
+    # -- governance (asgi_sessionsync.governance) --------------------------------------
+    policy: Policy | None = _field(
+        "POLICY_FILE",
+        _policy,
+        None,
+        "Session policy (TOML): limits, IP ranges and idle timeouts, per role; see docs/governance.md.",
+    )
+    geoip_database: str | None = _field(
+        "GEOIP_DATABASE", _optional_str, None, "MaxMind-format database giving a session's country (needs maxminddb)."
+    )
+    country_header: str | None = _field(
+        "COUNTRY_HEADER",
+        _optional_str,
+        None,
+        "Header giving the country (e.g. CF-IPCountry), believed only from SESSIONSYNC_TRUSTED_PROXIES.",
     )
 
     # -- derived views -------------------------------------------------------------------

@@ -13,6 +13,7 @@ import httpx
 
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookiePolicy
+from asgi_sessionsync.governance.governor import Governor
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
 from asgi_sessionsync.sessions import Sessions
 from asgi_sessionsync.settings import Settings
@@ -52,6 +53,11 @@ class Site:
         self.health = PeerHealth(self.client, self.prefix, settings.peer_timeout)
         self.courier = Courier(settings, self.stores.outbox, self.tokens, self.client, self.health, self.peers)
         self.signin = SignInSync(settings, self.tokens, self.health, self.peers)
+        # Governance: the session policy at every session start; idle limits per request.
+        self.governor = Governor(settings, self.stores, self.address, self.courier)
+        self.sessions.idle_after = self.governor.idle_after
+        self.sessions.idle_default = self.governor.idle_default
+        self.sessions.on_idle = self.governor.session_idle
 
     async def sign_out(self, email: str, chain: str, *, reason: str = "signed out") -> None:
         """End this browser's sessions (one chain) here, and tell every peer to end theirs."""
@@ -73,3 +79,4 @@ class Site:
         """Close the HTTP client and the stores (the worker is stopped by its owner)."""
         await self.client.aclose()
         await self.stores.close()
+        self.governor.close()

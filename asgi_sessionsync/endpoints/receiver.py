@@ -65,7 +65,12 @@ class BackchannelReceiver:
         if logout is None or not claims.subject:
             return self._refuse("unknown message kind")
         ended = await site.sessions.apply_logout(
-            claims.subject, chain=logout.chain, signed_out_at=logout.when, issuer=claims.issuer
+            claims.subject,
+            chain=logout.chain,
+            signed_out_at=logout.when,
+            issuer=claims.issuer,
+            reason=logout.reason,
+            seen_before=logout.seen_before,
         )
         logger.info("sign-out of %s from %s: %d session(s) ended here", claims.subject, claims.issuer, ended)
         # Applied first, remembered second: a crash between the two makes the sender

@@ -235,9 +235,22 @@ class SignInSteps:
                     "sign-in of %s from %s skipped: this browser is signed in here as another user", user.email, issuer
                 )
                 return None, []
+        # The session policy: refused, nobody is signed in here and the chain goes on.
+        admission = await site.governor.admit(
+            user, scope=scope, via=via, chain=hop.chain, replacing=(current.chain,) if current else ()
+        )
+        if admission.refusal is not None:
+            return None, []
+        if current is not None:
             await site.sessions.end(current.sid, f"replaced by sign-in {via}")
         session, token = await site.sessions.start_synced(
-            user, chain=hop.chain, scope=scope, via=via, network=claims.network
+            user,
+            chain=hop.chain,
+            scope=scope,
+            via=via,
+            network=claims.network,
+            country=admission.country,
+            device=admission.device,
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
         app_login = await self.identity.login_cookies(user)

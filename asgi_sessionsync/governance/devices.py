@@ -43,7 +43,7 @@ class Device(NamedTuple):
     def parse(cls, text: str) -> Device:
         """The stored form (``class/browser/os``) back; unknown for anything else."""
         parts = text.split("/")
-        return cls(*parts) if len(parts) == 3 else UNKNOWN
+        return cls(parts[0], parts[1], parts[2]) if len(parts) == 3 else cls("", "", "")
 
 
 UNKNOWN = Device("other", "Other", "Other")

@@ -72,7 +72,7 @@ class Countries:
             if client and str(client[0]) in self.trusted:
                 for key, value in scope["headers"]:
                     if key == self.header:
-                        code = value.decode("latin-1").strip()
+                        code: str = value.decode("latin-1").strip()
                         if _CODE.fullmatch(code):
                             return code.upper()
                         break

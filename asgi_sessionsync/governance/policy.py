@@ -127,7 +127,7 @@ class RolePolicy:
         return {d for d, _ in self.limits}
 
     def describe(self) -> list[tuple[str, str]]:
-        rows = [(_limit_name(d), str(n)) for d, n in self.limits]
+        rows = [(limit_name(d), str(n)) for d, n in self.limits]
         if self.max_ips:
             rows.append(("max_ips", f"{self.max_ips} over {_show_duration(self.ip_window)}"))
         rows.append(("on_limit", self.on_limit.value + (f" → {self.redirect_to}" if self.redirect_to else "")))
@@ -199,7 +199,7 @@ class Policy:
         return cls(defaults, tuple(sorted(roles.items())), source)
 
 
-def _limit_name(dimension: Dimension) -> str:
+def limit_name(dimension: Dimension) -> str:
     return next(k for k, d in _LIMIT_KEYS.items() if d is dimension)
 
 

@@ -254,9 +254,12 @@ class SessionRegistry(Protocol):
         ``active``; at most ``limit``. For administration: may scan."""
         ...
 
-    async def idle(self, seen_before: float, limit: int = 500) -> builtins.list[SessionRecord]:
+    async def idle(
+        self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None
+    ) -> builtins.list[SessionRecord]:
         """Active sessions with ``last_seen_at < seen_before``, least recently seen
-        first (ties by sid), at most ``limit``. Ended sessions are never returned."""
+        first (ties by sid), at most ``limit``; with ``after``, only those after that
+        ``(last_seen_at, sid)`` in this order (to page on). Ended sessions never."""
         ...
 
     async def erase_user(self, user: str) -> int:

@@ -773,8 +773,14 @@ class RedisSessionRegistry:
                     break
         return found
 
-    async def idle(self, seen_before: float, limit: int = 500) -> builtins.list[SessionRecord]:
-        found = [r async for r in self._scan(self.conn.key("all")) if r.active and r.last_seen_at < seen_before]
+    async def idle(
+        self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None
+    ) -> builtins.list[SessionRecord]:
+        found = [
+            r
+            async for r in self._scan(self.conn.key("all"))
+            if r.active and r.last_seen_at < seen_before and (after is None or (r.last_seen_at, r.sid) > after)
+        ]
         return sorted(found, key=lambda r: (r.last_seen_at, r.sid))[:limit]
 
     async def erase_user(self, user: str) -> int:

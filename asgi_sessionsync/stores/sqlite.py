@@ -495,11 +495,14 @@ class SQLiteSessionRegistry:
         params.append(limit)
         return [_session(row) for row in await self.db.fetchall(sql, tuple(params))]
 
-    async def idle(self, seen_before: float, limit: int = 500) -> builtins.list[SessionRecord]:
+    async def idle(
+        self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None
+    ) -> builtins.list[SessionRecord]:
+        start = after or (float("-inf"), "")
         rows = await self.db.fetchall(
             f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL AND last_seen_at < ?"
-            " ORDER BY last_seen_at, sid LIMIT ?",
-            (seen_before, limit),
+            " AND (last_seen_at, sid) > (?, ?) ORDER BY last_seen_at, sid LIMIT ?",
+            (seen_before, *start, limit),
         )
         return [_session(row) for row in rows]
 

@@ -698,6 +698,9 @@ async def test_idle_lists_active_sessions_not_seen_since_least_recent_first(stor
     idle = await stores.sessions.idle(T0 + 50)
     assert [r.sid for r in idle] == [staler.sid, stale.sid]
     assert [r.sid for r in await stores.sessions.idle(T0 + 50, limit=1)] == [staler.sid]
+    assert [r.sid for r in await stores.sessions.idle(T0 + 50, after=(idle[0].last_seen_at, idle[0].sid))] == [
+        stale.sid
+    ]
     assert await stores.sessions.idle(T0) == []
 
 
