@@ -283,9 +283,10 @@ class Governor:
 
     async def session_idle(self, session: ActiveSession, record: SessionRecord) -> None:
         """A request found its session idle (``Sessions.resolve``): end it everywhere its
-        chain has not been used since. The request does not wait for the peers."""
+        chain has not been used since (waiting at most ``logout_wait`` for the peers, as a
+        sign-out does, so the next page elsewhere already knows)."""
         logger.info("session of %s ended: idle since %s", record.user, time.ctime(record.last_seen_at))
-        await self.end_chain(record.user, record.chain, reason="idle", seen_before=record.last_seen_at, wait=False)
+        await self.end_chain(record.user, record.chain, reason="idle", seen_before=record.last_seen_at)
 
     async def end_idle(self, now: float) -> int:
         """One pass over sessions that never came back: end those idle past their role's
@@ -304,9 +305,7 @@ class Governor:
                     user = await self.stores.users.get(r.user)
                     role = roles[r.user] = user.role if user is not None else self.settings.default_role
                 if now - r.last_seen_at > self.idle_limit(role):
-                    ended += await self.end_chain(
-                        r.user, r.chain, reason="idle", seen_before=r.last_seen_at, wait=False
-                    )
+                    ended += await self.end_chain(r.user, r.chain, reason="idle", seen_before=r.last_seen_at)
             if len(page) < PAGE:
                 return ended
             after = (page[-1].last_seen_at, page[-1].sid)
