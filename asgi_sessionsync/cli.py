@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from collections.abc import Sequence
 
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
+from asgi_sessionsync.governance import commands as governance
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.settings import Settings
 
@@ -28,9 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     sessions = commands.add_parser("sessions", help="the session registry").add_subparsers(dest="action", required=True)
     listing = sessions.add_parser("list", help="list sessions")
     listing.add_argument("--user", help="only this user's sessions (email)")
-    listing.add_argument("--all", action="store_true", help="include ended sessions")
+    listing.add_argument("--all", action="store_true", help="kept for compatibility: ended sessions are listed anyway")
     revoke = sessions.add_parser("revoke", help="end a user's sessions on this site and tell every peer")
     revoke.add_argument("--user", required=True, help="email of the user")
+    governance.register(commands, sessions, listing)
 
     outbox = commands.add_parser("outbox", help="back-channel messages").add_subparsers(dest="action", required=True)
     outbox.add_parser("list", help="list messages not yet delivered")
@@ -44,6 +45,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env(env_file=args.env_file)
         if args.command == "config":
             return _config_check(settings)
+        handled = governance.dispatch(settings, args)
+        if handled is not None:
+            return handled
         return asyncio.run(_store_command(settings, args))
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
@@ -67,13 +71,6 @@ async def _store_command(settings: Settings, args: argparse.Namespace) -> int:
 
     service = Site(settings)
     try:
-        if args.command == "sessions" and args.action == "list":
-            records = await service.stores.sessions.list(user=args.user, include_ended=args.all)
-            print(f"{'session':<14} {'user':<28} {'ip':<16} {'created':<20} {'ended / reason'}")
-            for r in records:
-                ended = f"{_when(r.ended_at)} {r.end_reason}" if r.ended_at else "active"
-                print(f"{r.sid[:12]:<14} {r.user:<28} {r.ip:<16} {_when(r.created_at):<20} {ended}")
-            return 0
         if args.command == "sessions" and args.action == "revoke":
             count = await service.sign_out_everywhere(args.user, reason="revoked by administrator")
             print(f"revoked {count} session(s) of {args.user} here; peers notified through the outbox")
@@ -89,7 +86,3 @@ async def _store_command(settings: Settings, args: argparse.Namespace) -> int:
     finally:
         await service.aclose()
     return 2
-
-
-def _when(timestamp: float) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))

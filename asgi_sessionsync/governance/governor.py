@@ -37,6 +37,7 @@ from starlette.types import Scope
 from asgi_sessionsync.client_ip import ClientAddress
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
 from asgi_sessionsync.governance.devices import Device, Devices
+from asgi_sessionsync.governance.devices import available as devices_available
 from asgi_sessionsync.governance.geo import Countries
 from asgi_sessionsync.governance.policy import VARIABLE, Dimension, OnLimit, Policy, RolePolicy, limit_name
 from asgi_sessionsync.peers import Courier
@@ -102,6 +103,25 @@ def _key(dimension: Dimension, ip: str, country: str, device: Device) -> str:
     return ""
 
 
+def check_requirements(settings: Settings) -> None:
+    """Refuse (ConfigError) a policy whose rules this installation cannot apply."""
+    policy = settings.policy
+    if policy is None:
+        return
+    if policy.uses(Dimension.DEVICE_CLASS, Dimension.BROWSER, Dimension.OS) and not devices_available():
+        raise ConfigError(
+            VARIABLE, f"{policy.source}: device rules need ua-parser: pip install 'asgi-sessionsync[governance]'"
+        )
+    if policy.uses(Dimension.COUNTRY) and not (
+        settings.geoip_database or (settings.country_header and settings.trusted_proxies)
+    ):
+        raise ConfigError(
+            VARIABLE,
+            f"{policy.source}: country rules need SESSIONSYNC_GEOIP_DATABASE, or SESSIONSYNC_COUNTRY_HEADER"
+            " with SESSIONSYNC_TRUSTED_PROXIES",
+        )
+
+
 class Governor:
     """Applies the policy of one site; see the module docstring."""
 
@@ -114,19 +134,8 @@ class Governor:
         self.origin = settings.origin
         self.devices = Devices()
         self.countries = Countries(settings.geoip_database, settings.country_header, address.trusted)
+        check_requirements(settings)
         policy = self.policy
-        if policy is not None:
-            if policy.uses(Dimension.DEVICE_CLASS, Dimension.BROWSER, Dimension.OS) and not self.devices.enabled:
-                raise ConfigError(
-                    VARIABLE,
-                    f"{policy.source}: device rules need ua-parser: pip install 'asgi-sessionsync[governance]'",
-                )
-            if policy.uses(Dimension.COUNTRY) and not self.countries.enabled:
-                raise ConfigError(
-                    VARIABLE,
-                    f"{policy.source}: country rules need SESSIONSYNC_GEOIP_DATABASE, or SESSIONSYNC_COUNTRY_HEADER"
-                    " with SESSIONSYNC_TRUSTED_PROXIES",
-                )
         # Idle limits as the request path compares them: widened by the granularity of
         # last_seen_at (written at most once a minute), so no session ends early.
         self.idle_after: dict[str, float] = {}
