@@ -268,8 +268,9 @@ class SessionRegistry(Protocol):
         ...
 
     async def analytics(self, since: float, until: float, *, top: int = 10) -> SessionStats:
-        """The figures of :class:`~asgi_sessionsync.stores.stats.SessionStats` for
-        sessions started, ended or active in ``[since, until)``; see there for each.
+        """The figures of :class:`~asgi_sessionsync.stores.stats.SessionStats` for the
+        UTC days from ``since``'s through ``until``'s (sessions started or ended on them),
+        and the sessions active at ``until``; see there for each.
         Computed by the store (SQL aggregates where it has SQL); backends that compute
         in Python look at no more than ``SessionStats.MAX_ROWS`` rows and say so
         (``truncated``)."""

@@ -116,11 +116,87 @@ CREATE INDEX IF NOT EXISTS sessions_ended ON sessions (ended_at) WHERE ended_at 
 CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at, sid);
 CREATE INDEX IF NOT EXISTS sessions_seen ON sessions (last_seen_at, sid) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS sessions_ip ON sessions (ip, created_at);
+CREATE INDEX IF NOT EXISTS sessions_active ON sessions (user, expires_at, created_at) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE status != 'pending';
 """
+
+# Governance: per UTC day, how many sessions started (by via, device class, country),
+# were refused ("blocked") and ended (by reason), kept by triggers in the same statement
+# as the change, so analytics read a few hundred rows instead of scanning the registry.
+# Counts hold no personal data and outlive purges and erasures of the rows they counted.
+_NOT_BLOCKED = "(NEW.end_reason IS NULL OR substr(NEW.end_reason, 1, 7) != 'blocked')"
+_GOVERNANCE = f"""
+CREATE TABLE IF NOT EXISTS session_counts (
+    day INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (day, kind, key)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS session_counts_started AFTER INSERT ON sessions BEGIN
+  INSERT INTO session_counts (day, kind, key, n)
+  SELECT CAST(NEW.created_at / 86400 AS INTEGER), k, v, 1 FROM (
+    SELECT 'blocked' AS k, '' AS v WHERE NOT {_NOT_BLOCKED}
+    UNION ALL SELECT 'via', NEW.via WHERE {_NOT_BLOCKED}
+    UNION ALL SELECT 'device', substr(NEW.device, 1, instr(NEW.device || '/', '/') - 1) WHERE {_NOT_BLOCKED}
+    UNION ALL SELECT 'country', NEW.country WHERE {_NOT_BLOCKED}
+  ) WHERE true
+  ON CONFLICT (day, kind, key) DO UPDATE SET n = n + 1;
+  INSERT INTO session_counts (day, kind, key, n)
+  SELECT CAST(NEW.ended_at / 86400 AS INTEGER), 'end', COALESCE(NEW.end_reason, ''), 1
+  WHERE NEW.ended_at IS NOT NULL AND {_NOT_BLOCKED}
+  ON CONFLICT (day, kind, key) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS session_counts_ended AFTER UPDATE OF ended_at ON sessions
+WHEN OLD.ended_at IS NULL AND NEW.ended_at IS NOT NULL BEGIN
+  INSERT INTO session_counts (day, kind, key, n)
+  VALUES (CAST(NEW.ended_at / 86400 AS INTEGER), 'end', COALESCE(NEW.end_reason, ''), 1)
+  ON CONFLICT (day, kind, key) DO UPDATE SET n = n + 1;
+END;
+"""
+_BACKFILL = """
+INSERT INTO session_counts (day, kind, key, n)
+SELECT day, kind, key, SUM(n) FROM (
+  SELECT CAST(created_at / 86400 AS INTEGER) AS day,
+         CASE WHEN substr(end_reason, 1, 7) = 'blocked' THEN 'blocked' ELSE 'via' END AS kind,
+         CASE WHEN substr(end_reason, 1, 7) = 'blocked' THEN '' ELSE via END AS key, COUNT(*) AS n
+    FROM sessions GROUP BY 1, 2, 3
+  UNION ALL SELECT CAST(created_at / 86400 AS INTEGER), 'device', substr(device, 1, instr(device || '/', '/') - 1),
+         COUNT(*) FROM sessions WHERE end_reason IS NULL OR substr(end_reason, 1, 7) != 'blocked' GROUP BY 1, 3
+  UNION ALL SELECT CAST(created_at / 86400 AS INTEGER), 'country', country, COUNT(*) FROM sessions
+   WHERE end_reason IS NULL OR substr(end_reason, 1, 7) != 'blocked' GROUP BY 1, 3
+  UNION ALL SELECT CAST(ended_at / 86400 AS INTEGER), 'end', COALESCE(end_reason, ''), COUNT(*) FROM sessions
+   WHERE ended_at IS NOT NULL AND (end_reason IS NULL OR substr(end_reason, 1, 7) != 'blocked') GROUP BY 1, 3
+) GROUP BY 1, 2, 3
+"""
+
+
+def _governance_setup(c: sqlite3.Connection) -> None:
+    """The daily counts and their triggers; counted from the rows once for an older file."""
+
+    def setup(c: sqlite3.Connection) -> None:
+        new = c.execute("SELECT 1 FROM sqlite_master WHERE name = 'session_counts'").fetchone() is None
+        for statement in _split_statements(_GOVERNANCE):
+            c.execute(statement)
+        if new:
+            c.execute(_BACKFILL)
+
+    _transaction(c, setup)
+
+
+def _split_statements(script: str) -> list[str]:
+    """The statements of ``script`` (triggers hold inner semicolons: split at complete ones)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
 
 _USER_COLUMNS = "email, role, name, password_hash, created_at, provisioned_by"
 _SESSION_COLUMNS = (
@@ -250,6 +326,7 @@ class SQLiteDatabase:
                 c.executescript(_SCHEMA)
                 _transaction(c, _migrate)
                 c.executescript(_INDEXES)
+                _governance_setup(c)
                 return
             except sqlite3.OperationalError as error:
                 if error.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() > deadline:
@@ -510,45 +587,35 @@ class SQLiteSessionRegistry:
         return await self.db.change("DELETE FROM sessions WHERE user = ?", (normalize_email(user),))
 
     async def analytics(self, since: float, until: float, *, top: int = 10) -> SessionStats:
-        day = f"CAST(created_at / {DAY} AS INTEGER)"
-        started = (
-            f"SELECT via, substr(end_reason, 1, {len(BLOCKED)}) = '{BLOCKED}', {day}, COUNT(*)"
-            " FROM sessions WHERE created_at >= ? AND created_at < ? GROUP BY 1, 2, 3"
-        )
-        not_blocked = f"(end_reason IS NULL OR substr(end_reason, 1, {len(BLOCKED)}) != '{BLOCKED}')"
-        by_device = (
-            "SELECT substr(device, 1, instr(device || '/', '/') - 1), COUNT(*) FROM sessions"
-            f" WHERE created_at >= ? AND created_at < ? AND {not_blocked} GROUP BY 1"
-        )
-        by_country = (
-            "SELECT country, COUNT(*) FROM sessions"
-            f" WHERE created_at >= ? AND created_at < ? AND {not_blocked} GROUP BY 1"
-        )
-        ended = (
-            f"SELECT end_reason, CAST(ended_at / {DAY} AS INTEGER), COUNT(*) FROM sessions"
-            " WHERE ended_at IS NOT NULL AND ended_at >= ? AND ended_at < ? GROUP BY 1, 2"
-        )
-        # Active at `until`: made before it, not ended by then, not past its lifetime.
+        # Per-day figures from the daily counts (a few hundred rows); the active sessions
+        # and users from the partial index of active sessions.
+        counts = "SELECT day, kind, key, n FROM session_counts WHERE day >= ? AND day < ?"
+        not_blocked = "(end_reason IS NULL OR substr(end_reason, 1, 7) != 'blocked')"
         active = (
-            "SELECT COUNT(*), COUNT(DISTINCT user) FROM sessions WHERE created_at < ?"
-            " AND (ended_at IS NULL OR ended_at >= ?) AND (expires_at IS NULL OR expires_at >= ?)"
-            f" AND {not_blocked}"
+            "SELECT COUNT(*), COUNT(DISTINCT user) FROM (SELECT user FROM sessions INDEXED BY sessions_active"
+            " WHERE ended_at IS NULL AND created_at < ? AND (expires_at IS NULL OR expires_at >= ?)"
+            " UNION ALL SELECT user FROM sessions WHERE ended_at IS NOT NULL AND ended_at >= ? AND created_at < ?"
+            f" AND (expires_at IS NULL OR expires_at >= ?) AND {not_blocked})"
         )
 
         def run(c: sqlite3.Connection) -> SessionStats:
             builder = StatsBuilder(since, until, top)
-            period = (since, until)
-            for via, blocked, number, count in c.execute(started, period):
-                builder.started(via, BLOCKED if blocked else None, "", "", number * DAY, count)
-            builder.devices.clear()
-            builder.countries.clear()
-            for kind, count in c.execute(by_device, period):
-                builder.devices[kind] += count
-            for country, count in c.execute(by_country, period):
-                builder.countries[country] += count
-            for reason, number, count in c.execute(ended, period):
-                builder.ended(reason, number * DAY, count)
-            builder.active_sessions, builder.active_user_count = c.execute(active, (until, until, until)).fetchone()
+            first, last = int(builder.since // DAY), int(builder.day_until // DAY)
+            for number, kind, key, n in c.execute(counts, (first, last)):
+                at = number * DAY
+                if kind == "via":
+                    builder.counted_start(key, at, n)
+                elif kind == "blocked":
+                    builder.started("", BLOCKED, "", "", at, n)
+                elif kind == "device":
+                    builder.devices[key] += n
+                elif kind == "country":
+                    builder.countries[key] += n
+                elif kind == "end":
+                    builder.ended(key, at, n)
+            builder.active_sessions, builder.active_user_count = c.execute(
+                active, (until, until, until, until, until)
+            ).fetchone()
             return builder.build()
 
         return await self.db.run(run)

@@ -75,7 +75,8 @@ class DayCounts:
 
 @dataclass
 class SessionStats:
-    """Figures over ``[since, until)``.
+    """Figures over whole UTC days: from the start of the day of ``since`` through the
+    day of ``until`` (``since`` here is that start); active ones at ``until``.
 
     - ``logins``: sessions started in the period by how (here, via a peer, adopted);
       refused sign-ins are not logins, they are ``blocked``.
@@ -171,7 +172,11 @@ class StatsBuilder:
     from already grouped counts (SQLite)."""
 
     def __init__(self, since: float, until: float, top: int) -> None:
-        self.since, self.until, self.top = since, until, top
+        # Whole UTC days: from the start of the day of ``since`` to the end of the day of
+        # ``until`` (rows do not come from the future); active sessions at ``until``.
+        self.since = (since // DAY) * DAY
+        self.day_until = (max(since, until - 1e-6) // DAY + 1) * DAY
+        self.until, self.top = until, top
         self.how: Counter[str] = Counter()
         self.reasons: Counter[str] = Counter()
         self.devices: Counter[str] = Counter()
@@ -197,6 +202,11 @@ class StatsBuilder:
         self.countries[country] += n
         self.day_logins[day_of(created_at)] += n
 
+    def counted_start(self, via: str, at: float, n: int) -> None:
+        """``n`` sessions that started on the day of ``at`` (device and country counted apart)."""
+        self.how[how_of(via)] += n
+        self.day_logins[day_of(at)] += n
+
     def ended(self, reason: str, ended_at: float, n: int = 1) -> None:
         category = reason_of(reason)
         if category == BLOCKED:
@@ -210,9 +220,9 @@ class StatsBuilder:
             self.truncated = True
             return False
         self.rows += 1
-        if self.since <= r.created_at < self.until:
+        if self.since <= r.created_at < self.day_until:
             self.started(r.via, r.end_reason, r.device, r.country, r.created_at)
-        if r.ended_at is not None and r.end_reason is not None and self.since <= r.ended_at < self.until:
+        if r.ended_at is not None and r.end_reason is not None and self.since <= r.ended_at < self.day_until:
             self.ended(r.end_reason, r.ended_at)
         if (
             r.created_at < self.until
