@@ -302,7 +302,7 @@ class Governor:
         timeout, everywhere. Pages through the candidates; returns how many ended."""
         if self.idle_default == math.inf and all(v == math.inf for v in self.idle_after.values()):
             return 0
-        shortest = min(self.idle_default, *self.idle_after.values())
+        shortest = min([self.idle_default, *self.idle_after.values()])
         roles: dict[str, str] = {}
         ended = 0
         after: tuple[float, str] | None = None
@@ -332,6 +332,8 @@ class Governor:
                     logger.info("sessions ended: %d expired, %d idle", expired, idle)
             except SessionSyncError as error:
                 logger.error("idle and expiry pass failed (%s); trying again later", error)
+            except Exception:  # the worker must outlive anything; a bug deserves its traceback
+                logger.exception("idle and expiry pass failed; trying again later")
             await anyio.sleep(IDLE_PASS_EVERY)
 
     def close(self) -> None:

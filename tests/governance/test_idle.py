@@ -94,3 +94,13 @@ async def test_the_workers_pass_ends_idle_sessions_that_never_come_back(net: Sit
     assert [r.end_reason for r in await row(net, "c")] == ["idle"]
     assert [r.end_reason for r in await row(net, "a")] == [f"idle (on {URLS['c']})"]
     assert await net.sites["c"].site.governor.end_idle(time.time()) == 0
+
+
+async def test_the_pass_with_only_a_default_idle_timeout_ends_what_is_idle(tmp_path: Path) -> None:
+    policy = Policy.from_mapping({"defaults": {"idle_timeout": "5m"}})
+    async with three_sites(tmp_path, policy=policy) as net:
+        browser = net.browser()
+        await browser.sign_in("a", *ALICE)
+        await last_seen(net, "a", HOUR)
+        assert await net.sites["a"].site.governor.end_idle(time.time()) == 1
+        assert [r.end_reason for r in await row(net, "a")] == ["idle"]
