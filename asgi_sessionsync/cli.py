@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Sequence
+
+import anyio
 
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
 from asgi_sessionsync.governance import commands as governance
@@ -48,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         handled = governance.dispatch(settings, args)
         if handled is not None:
             return handled
-        return asyncio.run(_store_command(settings, args))
+        return anyio.run(_store_command, settings, args)
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

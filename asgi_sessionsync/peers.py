@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import anyio
 import httpx
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.keys import Purpose
@@ -200,11 +200,13 @@ class Courier:
     def running(self) -> bool:
         return self._group is not None
 
-    async def run(self) -> None:
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The retry worker: deliver what is due, forever (cancel to stop). Sign-outs
-        also deliver in its task group, so they outlive the request that made them."""
+        also deliver in its task group, so they outlive the request that made them.
+        ``task_status`` is told once the worker takes sign-outs (for ``TaskGroup.start``)."""
         async with anyio.create_task_group() as group:
             self._group = group
+            task_status.started()
             try:
                 while True:
                     self._wake = anyio.Event()

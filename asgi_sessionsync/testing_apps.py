@@ -40,10 +40,11 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.identity import sign_in, sign_out
 
-__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "login_app", "session_login_app"]
+__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "login_app", "session_login_app", "site_from_env"]
 
 CSRF_COOKIE = "kit-csrf"
 CSRF_FIELD = "csrf"
@@ -264,3 +265,35 @@ def session_login_app(
         csrf_check=csrf_check,
         middleware=[Middleware(SessionMiddleware, secret_key=secret_key)],
     )
+
+
+def site_from_env() -> ASGIApp:
+    """A :func:`login_app` wrapped in the middleware, all from the environment: for real
+    servers in tests and benchmarks (``uvicorn --factory
+    asgi_sessionsync.testing_apps:site_from_env``).
+
+    ``KIT_SITE_NAME`` names the site (default ``a``); ``KIT_ACCOUNTS`` lists
+    ``email:password`` pairs, comma-separated; ``KIT_CSRF_CHECK=false`` accepts posts
+    without the CSRF token; every ``SESSIONSYNC_*`` variable configures the middleware.
+    """
+    from asgi_sessionsync.middleware import SessionSyncMiddleware
+
+    accounts = dict(pair.split(":", 1) for pair in os.environ.get("KIT_ACCOUNTS", "").split(",") if ":" in pair)
+    app = login_app(
+        os.environ.get("KIT_SITE_NAME", "a"),
+        accounts,
+        csrf_check=os.environ.get("KIT_CSRF_CHECK", "true").lower() != "false",
+    )
+    wrapped = SessionSyncMiddleware(app, env_file=None)
+    process = str(os.getpid()).encode()
+
+    async def site(scope: Scope, receive: Receive, send: Send) -> None:
+        # Which worker process answered: multi-process tests check that each did.
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (b"x-kit-process", process)]}
+            await send(message)
+
+        await wrapped(scope, receive, tagged if scope["type"] == "http" else send)
+
+    return site

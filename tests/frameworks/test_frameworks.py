@@ -74,7 +74,20 @@ FRAMEWORKS: dict[str, Callable[[], Any]] = {
 }
 
 
-@pytest.fixture(params=sorted(FRAMEWORKS))
+# Django's ASGI handler (asgiref) and Quart (its own asyncio server classes) run on
+# asyncio only: their runs under trio are skipped. Starlette, FastAPI and Litestar
+# (anyio) run on both.
+DJANGO_ON_ASYNCIO = "Django's ASGI handler and sync_to_async (asgiref) need an asyncio loop"
+QUART_ON_ASYNCIO = "Quart serves requests with asyncio tasks and asyncio.wait"
+ASYNCIO_ONLY = {"django": DJANGO_ON_ASYNCIO, "quart": QUART_ON_ASYNCIO}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=pytest.mark.asyncio_only(ASYNCIO_ONLY[name])) if name in ASYNCIO_ONLY else name
+        for name in sorted(FRAMEWORKS)
+    ]
+)
 async def net(request: pytest.FixtureRequest) -> AsyncIterator[FrameworkNetwork]:
     built = await FRAMEWORKS[request.param]()
     yield built
@@ -85,6 +98,7 @@ async def test_framework_login_is_shared_both_ways_and_sign_out_reaches_everyone
     await shared_login_works(net)
 
 
+@pytest.mark.asyncio_only(DJANGO_ON_ASYNCIO)
 async def test_django_login_made_without_the_middleware_is_adopted_but_not_synced() -> None:
     from asgi_sessionsync.identity.django import DjangoIdentity
     from asgi_sessionsync.stores import User

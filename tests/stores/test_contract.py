@@ -6,7 +6,6 @@ since backends with their own expiry (Redis TTLs) drop rows by real time.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 
@@ -22,6 +21,7 @@ from asgi_sessionsync.stores import (
     User,
     new_id,
 )
+from tests.concurrently import gather
 from tests.stores.conftest import Backend
 
 # A float with all its digits: stores keep times exactly as given.
@@ -98,7 +98,7 @@ async def test_creating_an_existing_user_returns_the_stored_one_unchanged(stores
 
 async def test_concurrent_creates_of_one_user_all_return_the_same_row(backend: Backend) -> None:
     clients = [backend.open() for _ in range(2)] if backend.shared else [backend.open()]
-    results = await asyncio.gather(
+    results = await gather(
         *(clients[i % len(clients)].users.create(User("ann@example.com", f"role{i}", created_at=T0)) for i in range(20))
     )
     assert len(set(results)) == 1
@@ -332,7 +332,7 @@ async def test_concurrent_end_user_and_create_leave_no_matching_session_active(b
         for record in records[10:]:
             await clients[-1].sessions.create(record)
 
-    ended = await asyncio.gather(
+    ended = await gather(
         create_rest(),
         *(clients[i % len(clients)].sessions.end_user("ann@example.com", reason="r", when=T0) for i in range(5)),
     )
@@ -377,7 +377,7 @@ async def test_an_id_used_with_a_past_expiry_records_nothing_lasting(stores: Sto
 async def test_fifty_concurrent_uses_of_one_id_let_exactly_one_win(backend: Backend) -> None:
     clients = [backend.open(), backend.open()] if backend.shared else [backend.open()]
     expires_at = time.time() + 60
-    results = await asyncio.gather(*(clients[i % len(clients)].replay.use(b"race", expires_at) for i in range(50)))
+    results = await gather(*(clients[i % len(clients)].replay.use(b"race", expires_at) for i in range(50)))
     assert results.count(True) == 1
 
 
@@ -455,9 +455,7 @@ async def test_concurrent_claimers_never_get_the_same_message(backend: Backend) 
     clients = [backend.open(), backend.open()] if backend.shared else [backend.open()]
     messages = [message(due=T0 - i * 0.001) for i in range(40)]
     await clients[0].outbox.add(messages)
-    batches = await asyncio.gather(
-        *(clients[i % len(clients)].outbox.claim_due(T0, lease=30, limit=7) for i in range(10))
-    )
+    batches = await gather(*(clients[i % len(clients)].outbox.claim_due(T0, lease=30, limit=7) for i in range(10)))
     ids = [m.id for batch in batches for m in batch]
     assert len(ids) == len(set(ids)) == 40
 

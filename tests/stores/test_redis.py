@@ -15,6 +15,8 @@ from asgi_sessionsync.exceptions import ConfigError, StoreError
 from asgi_sessionsync.stores import OutboxMessage, SessionRecord, Stores, check_store_url, new_id, open_stores
 from asgi_sessionsync.stores.redis import RedisSessionRegistry
 
+pytestmark = pytest.mark.asyncio_only("redis-py's asyncio client runs on asyncio only")
+
 
 def record(**fields: object) -> SessionRecord:
     now = time.time()

@@ -1,0 +1,178 @@
+"""A burst of concurrent sign-ins against a site with two peers, over real sockets.
+
+``python -m benchmarks.load_signin [--count 150 400] [--workers 1 2]``: for each count
+and each number of worker processes of site A, that many browsers sign in on A at once
+and follow the whole sync chain (B and C each pull the sign-in from A). Then every
+browser asks B and C who it is. A sign-in counts as synced when both peers say the
+right user: the point is that a busy site never skips a live peer. With two workers,
+site A keeps its stores in a real ``redis-server`` (started here) so both share them;
+with one, in SQLite. Everything runs on loopback, bounded in count and time, and stops
+by itself.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.testing import free_ports, wait_until_answering
+
+ROOT = Path(__file__).resolve().parent.parent
+DEADLINE = 180.0  # seconds one round may take at most
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], host: str, port: int, log: Path, workers: int = 1) -> Iterator[None]:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONSYNC_", "KIT_"))}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", "--factory", "asgi_sessionsync.testing_apps:site_from_env"),
+                *("--host", host, "--port", str(port), "--workers", str(workers), "--log-level", "warning"),
+                "--backlog",
+                "4096",
+            ],
+            cwd=ROOT,
+            env={**clean, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_answering(f"http://{host}:{port}/_sessionsync/ping", process, timeout=30)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+@contextlib.contextmanager
+def redis(directory: Path) -> Iterator[str]:
+    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
+    (port,) = free_ports(1)
+    process = subprocess.Popen(
+        [
+            binary,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(directory),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with httpx.Client() as probe:
+                    probe.get(f"http://127.0.0.1:{port}/", timeout=0.2)
+            except httpx.RemoteProtocolError:
+                break  # it answers (not HTTP): up
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("redis-server did not start") from None
+                time.sleep(0.05)
+        yield f"redis://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def who(text: str) -> str | None:
+    return text.split("Signed in as ", 1)[1].split("<", 1)[0] if "Signed in as " in text else None
+
+
+async def one_browser(index: int, urls: dict[str, str]) -> tuple[bool, float]:
+    email = f"user{index}@example.com"
+    limits = httpx.Limits(max_connections=4)
+    async with httpx.AsyncClient(follow_redirects=True, timeout=60, limits=limits) as browser:
+        started = time.perf_counter()
+        landed = await browser.post(f"{urls['a']}/login", data={"email": email, "password": "pw", "next": "/"})
+        elapsed = time.perf_counter() - started
+        if who(landed.text) != email:
+            return False, elapsed
+        on_b = who((await browser.get(f"{urls['b']}/")).text)
+        on_c = who((await browser.get(f"{urls['c']}/")).text)
+        return on_b == email and on_c == email, elapsed
+
+
+async def burst(count: int, urls: dict[str, str]) -> tuple[int, list[float], float]:
+    started = time.perf_counter()
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(DEADLINE):
+            results = await asyncio.gather(*(one_browser(i, urls) for i in range(count)), return_exceptions=True)
+    wall = time.perf_counter() - started
+    ok = [r for r in results if isinstance(r, tuple)]
+    return sum(1 for synced, _ in ok if synced), sorted(t for _, t in ok), wall
+
+
+def run(count: int, workers: int, tmp: Path) -> str:
+    pa, pb, pc = free_ports(3)
+    urls = {"a": f"http://127.0.0.1:{pa}", "b": f"http://127.0.0.2:{pb}", "c": f"http://127.0.0.3:{pc}"}
+    secret = generate_secret()
+    accounts = ",".join(f"user{i}@example.com:pw" for i in range(count))
+    common = {"SESSIONSYNC_SECRET_KEYS": secret, "KIT_CSRF_CHECK": "false", "SESSIONSYNC_CATCHUP": "false"}
+
+    def env(name: str, store: str) -> dict[str, str]:
+        peers = ",".join(u for n, u in urls.items() if n != name)
+        return {
+            **common,
+            "SESSIONSYNC_SITE_URL": urls[name],
+            "SESSIONSYNC_PEERS": peers,
+            "SESSIONSYNC_STORE": store,
+            "KIT_SITE_NAME": name,
+            "KIT_ACCOUNTS": accounts if name == "a" else "",
+        }
+
+    with contextlib.ExitStack() as stack:
+        store_a = f"sqlite:///{tmp / 'a.sqlite3'}"
+        if workers > 1:
+            store_a = stack.enter_context(redis(tmp)) + "?prefix=a"
+        for name, host, port in (("b", "127.0.0.2", pb), ("c", "127.0.0.3", pc)):
+            stack.enter_context(
+                serve(env(name, f"sqlite:///{tmp / (name + '.sqlite3')}"), host, port, tmp / f"{name}.log")
+            )
+        stack.enter_context(serve(env("a", store_a), "127.0.0.1", pa, tmp / "a.log", workers=workers))
+        synced, times, wall = asyncio.run(burst(count, urls))
+    p50 = times[len(times) // 2] if times else float("nan")
+    p95 = times[int(len(times) * 0.95)] if times else float("nan")
+    return f"| {count} | {workers} | {synced}/{count} | {wall:.1f} s | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms |"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--count", type=int, nargs="+", default=[150, 400])
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    args = parser.parse_args()
+    print("Concurrent sign-ins on A, each synced to B and C (bounce mode, real sockets on loopback)\n")
+    print("| sign-ins | A's workers | synced to both peers | wall time | sign-in chain p50 | p95 |")
+    print("|---|---|---|---|---|---|")
+    for workers in args.workers:
+        for count in args.count:
+            with tempfile.TemporaryDirectory() as tmp:
+                print(run(count, workers, Path(tmp)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
