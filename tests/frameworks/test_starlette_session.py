@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from starlette.applications import Starlette
@@ -116,7 +116,7 @@ def test_to_email_and_from_email_come_together() -> None:
         StarletteSessionIdentity(SECRET, to_email=token_app.to_email)
 
 
-def plain_session_app(same_site: str) -> Starlette:
+def plain_session_app(same_site: Literal["lax", "strict", "none"]) -> Starlette:
     """A ``request.session`` login whose cookie has the given ``SameSite``."""
 
     async def index(request: Request) -> Response:
