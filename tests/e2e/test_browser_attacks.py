@@ -169,7 +169,7 @@ def test_a_peer_loaded_as_an_image_from_another_site_is_still_signed_out_with_th
 # -- A login form posted from another site --------------------------------------------------
 
 
-def post_alices_login_from_evil(context: Any, demo: Demo, evil: EvilSite) -> tuple[int, str]:
+def post_alices_login_from_evil(context: Any, demo: Demo, evil: EvilSite, shot: str) -> tuple[int, str]:
     """The attacker's page auto-submits a login form to A with alice's credentials (and a
     made-up CSRF value) in the victim's browser; the status of the answer to that POST,
     and the text of the page the victim ends on."""
@@ -185,6 +185,8 @@ def post_alices_login_from_evil(context: Any, demo: Demo, evil: EvilSite) -> tup
     settled_page(page)
     status = posted.value.status
     shown = page.locator("body").inner_text()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"{shot}-landing.png"))  # the page the victim ends on
     page.close()
     return status, shown
 
@@ -193,12 +195,13 @@ def test_a_login_form_posted_from_another_site_is_refused_and_signs_the_victim_i
     demo: Demo, open_browser: Callable[..., Any], evil: EvilSite
 ) -> None:
     context = open_browser(third_party_cookies=True)
-    status, shown = post_alices_login_from_evil(context, demo, evil)
+    shot = label(demo, "cross-site-login-post")
+    status, shown = post_alices_login_from_evil(context, demo, evil, shot)
     assert status == 403
     assert "Request refused" in shown
     time.sleep(0.5)
     assert state(context, demo) == EVERYONE_OUT
-    screenshots(context, demo, label(demo, "cross-site-login-post"))
+    screenshots(context, demo, shot)
 
 
 @pytest.mark.parametrize("mode", ["bounce", "frame", "auto"])
@@ -212,8 +215,9 @@ def test_a_login_form_posted_from_another_site_to_an_app_without_csrf_checks_sta
     with run_demo(tmp_path, mode=mode) as demo:
         demo.mode = mode  # type: ignore[attr-defined]
         context = open_browser(third_party_cookies=True)
-        status, _ = post_alices_login_from_evil(context, demo, evil)
+        shot = label(demo, "cross-site-login-post-no-csrf")
+        status, _ = post_alices_login_from_evil(context, demo, evil, shot)
         assert status == 303
         time.sleep(0.5)
         assert state(context, demo) == {"a": ALICE[0], "b": None, "c": None}
-        screenshots(context, demo, label(demo, "cross-site-login-post-no-csrf"))
+        screenshots(context, demo, shot)
