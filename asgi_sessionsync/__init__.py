@@ -10,12 +10,24 @@ from asgi_sessionsync.exceptions import (
     SessionSyncError,
     StoreError,
 )
-from asgi_sessionsync.identity import IdentityAdapter, SessionIdentity, SyncUser, sign_in, sign_out
+from asgi_sessionsync.identity import (
+    Account,
+    ActiveSession,
+    AppLoginAdapter,
+    IdentityAdapter,
+    SessionIdentity,
+    SyncUser,
+    sign_in,
+    sign_out,
+)
 from asgi_sessionsync.keys import Purpose, generate_secret
 from asgi_sessionsync.middleware import SessionSyncMiddleware
 from asgi_sessionsync.settings import Network, Peer, Settings, SyncMode, exit_on_config_error
 
 __all__ = [
+    "Account",
+    "ActiveSession",
+    "AppLoginAdapter",
     "ConfigError",
     "EnvelopeError",
     "EnvelopeFailure",

@@ -71,9 +71,12 @@ class CookiePolicy:
     domain: str | None = None
     secure: bool = True
     samesite: str = "lax"
+    httponly: bool = True  # False only for an app's own cookie whose settings say so
 
     def _attributes(self) -> str:
         parts = [f"Path={self.path}", "HttpOnly", f"SameSite={self.samesite.capitalize()}"]
+        if not self.httponly:
+            del parts[1]
         if self.secure:
             parts.append("Secure")
         if self.domain:

@@ -1,11 +1,17 @@
 """Starting and stopping what runs beside the app: the outbox worker, then closing.
 
 Under ASGI lifespan (uvicorn, Hypercorn, any backend anyio supports) the worker runs in
-a task group that wraps the app's own lifespan, and shutdown stops it and closes the
-stores and the HTTP client. A server without lifespan on asyncio gets the worker as a
-background task at the first request (the reference is kept); on trio without
-lifespan there is nowhere to run one, so sign-outs are delivered inline and retried
-only by a later sign-out (this is logged once).
+a task group that wraps the app's own lifespan. At start-up the site is opened (again,
+after an earlier shutdown), its keys derived and the worker started, all before the
+app starts. Once the app has shut down (or failed to start) the worker is stopped and
+the stores and the HTTP client are closed, and only then is the server told, so the
+app's own shutdown still has the stores. A site that cannot start (stores given to it
+were closed by an earlier shutdown) answers ``lifespan.startup.failed`` with the reason.
+
+A server without lifespan on asyncio gets the worker as a background task at the first
+request (the reference is kept); on trio without lifespan there is nowhere to run one,
+so sign-outs are delivered inline and retried only by a later sign-out (this is logged
+once).
 """
 
 from __future__ import annotations
@@ -16,55 +22,91 @@ import logging
 import time
 
 import anyio
+import anyio.to_thread
+import sniffio
+from anyio.abc import TaskGroup, TaskStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asgi_sessionsync.exceptions import SessionSyncError
+from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.site import Site
 
 logger = logging.getLogger("asgi_sessionsync")
 
 HOUSEKEEPING_EVERY = 3600.0  # seconds between two purges of old history
+_CLOSING = frozenset({"lifespan.startup.failed", "lifespan.shutdown.complete", "lifespan.shutdown.failed"})
+
+
+class _Refused(Exception):
+    """Raised into the app's lifespan when the site cannot start (the server was told)."""
 
 
 class Worker:
-    """Owns the outbox worker of one site and the site's closing."""
+    """Owns the outbox worker of one site and the site's opening and closing."""
 
     def __init__(self, site: Site) -> None:
         self.site = site
         self.log = site_log(logger.name, site.origin)
         self.started = False
         self._cancel: anyio.CancelScope | None = None
-        self._task: asyncio.Task[None] | None = None  # when started without lifespan
+        self._ended: anyio.Event | None = None  # set when the running worker has ended
+        self._task: asyncio.Task[None] | None = None  # when started without lifespan, on asyncio
+        self._warned = False
 
-    async def _derive_keys(self) -> None:
+    async def _open(self) -> None:
+        store = self.site.settings.store
+        if store.startswith(("redis://", "rediss://")) and sniffio.current_async_library() != "asyncio":
+            raise ConfigError(
+                "SESSIONSYNC_STORE",
+                "the Redis store runs on asyncio only (redis-py's client); serve the app with an asyncio "
+                "server (uvicorn, or Hypercorn's asyncio worker) or use the SQLite store",
+            )
+        self.site.reopen()
         # scrypt costs tens of ms per secret: never on the event loop.
         await anyio.to_thread.run_sync(self.site.tokens.keychain.derive)
 
     async def ensure_started(self) -> None:
-        """At the first request: derive the keys and start the worker if lifespan did not."""
+        """At the first request: open the site and start the worker if lifespan did not."""
         if self.started:
             return
         self.started = True
-        await self._derive_keys()
         try:
-            loop = asyncio.get_running_loop()
-        except RuntimeError:  # not asyncio (trio)
-            loop = None
-        if loop is not None:
-            self._task = loop.create_task(self._run(), name="sessionsync-outbox")
-        else:
+            await self._open()
+        except BaseException:
+            self.started = False
+            raise
+        if sniffio.current_async_library() == "asyncio":
+            # No task group outlives this request: a task of the loop, kept here.
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="sessionsync-outbox")
+        elif not self._warned:
+            self._warned = True
             self.log.warning(
                 "no ASGI lifespan: the outbox worker is not running, so failed sign-out messages "
                 "are retried only when the server runs lifespan (enable it in your server)"
             )
 
-    async def _run(self) -> None:
-        with anyio.CancelScope() as scope:
-            self._cancel = scope
-            async with anyio.create_task_group() as group:
-                group.start_soon(self.site.courier.run)
-                group.start_soon(self._housekeeping)
+    async def _run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        ended = self._ended
+        try:
+            with anyio.CancelScope() as scope:
+                self._cancel = scope
+                async with anyio.create_task_group() as group:
+                    group.start_soon(self._housekeeping)
+                    await self.site.courier.run(task_status=task_status)
+        finally:
+            if ended is not None:
+                ended.set()
+
+    async def _start_in(self, group: TaskGroup) -> None:
+        self.started = True
+        try:
+            await self._open()
+            self._ended = anyio.Event()
+            await group.start(self._run)
+        except BaseException:
+            self._stop()
+            self.started = False
+            raise
 
     async def _housekeeping(self) -> None:
         """Every hour: mark sessions past their lifetime ended, delete history older than
@@ -79,36 +121,68 @@ class Worker:
             await anyio.sleep(HOUSEKEEPING_EVERY)
 
     async def lifespan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+        refused = shutting_down = False
+        failure: Exception | None = None
         async with anyio.create_task_group() as group:
 
             async def watched_receive() -> Message:
+                nonlocal refused, shutting_down
                 message: Message = await receive()
-                if message["type"] == "lifespan.startup" and not self.started:
-                    self.started = True
-                    await self._derive_keys()
-                    group.start_soon(self._run)
-                elif message["type"] == "lifespan.shutdown":
-                    await self.aclose()
+                if message["type"] == "lifespan.shutdown":
+                    shutting_down = True
+                elif message["type"] == "lifespan.startup" and not self.started:
+                    try:
+                        await self._start_in(group)
+                    except SessionSyncError as error:
+                        refused = True
+                        await send({"type": "lifespan.startup.failed", "message": f"asgi-sessionsync: {error}"})
+                        raise _Refused(str(error)) from None
                 return message
 
-            await app(scope, watched_receive, send)
-            self._stop()
+            async def watched_send(message: Message) -> None:
+                if refused:
+                    return  # the server heard why already
+                if message["type"] in _CLOSING:
+                    await self.aclose()
+                await send(message)
 
-    def _stop(self) -> asyncio.Task[None] | None:
+            try:
+                await app(scope, watched_receive, watched_send)
+            except Exception as error:
+                # Raised again below, outside the task group, so that the server sees the
+                # app's own error (an app without lifespan support, a failed start-up),
+                # not an exception group of ours.
+                if not refused:
+                    failure = error
+            finally:
+                # However the app's lifespan ended, nothing started for it runs on; an
+                # app that failed at shutdown without saying so is closed after all.
+                self._stop()
+                self.started = False
+                if shutting_down and not self.site.closed:
+                    with anyio.CancelScope(shield=True):
+                        await self.site.aclose()
+        if failure is not None:
+            raise failure
+
+    def _stop(self) -> tuple[asyncio.Task[None] | None, anyio.Event | None]:
         if self._cancel is not None:
             self._cancel.cancel()
             self._cancel = None
         task, self._task = self._task, None
         if task is not None:
             task.cancel()
-        return task
+        ended, self._ended = self._ended, None
+        return task, ended
 
     async def stop(self) -> None:
-        """Stop the worker (the site stays open)."""
-        task = self._stop()
+        """Stop the worker and wait until it has ended (the site stays open)."""
+        task, ended = self._stop()
         if task is not None:
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await task  # also when it was cancelled before it ever ran
+        elif ended is not None:
+            await ended.wait()
         self.started = False
 
     async def aclose(self) -> None:

@@ -20,7 +20,7 @@ from asgi_sessionsync.cookies import cookie_header, find_cookie
 from asgi_sessionsync.endpoints import Endpoints
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.fetch_metadata import fetch_metadata
-from asgi_sessionsync.identity import IdentityAdapter, identity_from_settings
+from asgi_sessionsync.identity import AppLoginAdapter, IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.protocol import PendingPayload
@@ -30,6 +30,7 @@ from asgi_sessionsync.settings import MiddlewareOptions, Settings, SyncMode
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Stores
 from asgi_sessionsync.urls import request_url
+from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync")
 
@@ -57,6 +58,11 @@ class SessionSyncMiddleware:
         self.settings = settings
         self.site = Site(settings, stores=stores, transport=transport)
         self.identity = identity or identity_from_settings(settings, self.site.cookies)
+        # Decided once: does the app keep a login of its own to reconcile with ours?
+        self.app_login = app_login_of(self.identity)
+        if self.app_login is not None:
+            # Ending a session here ends the app's own login that goes with it.
+            self.site.sessions.end_app_login = self.app_login.end_app_login
         self.endpoints = Endpoints(self.site, self.identity)
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)
@@ -74,8 +80,8 @@ class SessionSyncMiddleware:
         self._anonymous = {k: v for k, v in probe.items() if k != "headers"}
         # An adapter whose sign-in is only ever an explicit call marks the scope with
         # this key: without it, nothing can have changed.
-        self._intent_key: str | None = getattr(self.identity, "intent_key", None)
-        self._signed_in_again = getattr(self.identity, "signed_in_again", lambda scope: False)
+        self._intent_key: str | None = self.identity.intent_key
+        self._said_not_an_email = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -101,6 +107,7 @@ class SessionSyncMiddleware:
                 nonlocal forward
                 if message["type"] == "http.response.start" and (self._intent_key is None or self._intent_key in scope):
                     after, name = await self.identity.signed_in_after(scope, None, message.get("headers", []))
+                    after = self._email(after)
                     if after is not None:
                         forward = await IdentityChange(self, scope, send, RequestState()).changed(
                             message, None, after, name
@@ -135,7 +142,7 @@ class SessionSyncMiddleware:
             # A cross-site subresource or POST: a Lax cookie would not have come, so
             # neither the session nor the app's login is seen, and nothing is reconciled.
             cookies = None
-        if cookies is None or (not self.identity.separate_login and self._needle not in cookies):
+        if cookies is None or (self.app_login is None and self._needle not in cookies):
             state = RequestState()
             self.identity.expose(scope, None)  # anonymous (maybe with other cookies): no work
         else:
@@ -176,7 +183,11 @@ class SessionSyncMiddleware:
                 after, name = believed, ""  # no sign_in()/sign_out() call: nothing changed
             else:
                 after, name = await identity.signed_in_after(scope, believed, message.get("headers", []))
-                renewed = after is not None and after == before and self._signed_in_again(scope)
+                if after is None and state.app_blind:
+                    after = before
+                if after != believed:
+                    after = self._email(after)
+                renewed = after is not None and after == before and identity.signed_in_again(scope)
             if quiet and after == before and not renewed:
                 forward = send  # nothing happened: the common case
                 await send(_vary_cookie(message) if before is not None else message)
@@ -189,7 +200,7 @@ class SessionSyncMiddleware:
     async def _identify(self, scope: Scope, cookies: bytes | None) -> RequestState:
         """Resolve the session cookie, reconcile it with the app's own login, and show
         the result to the app."""
-        state = RequestState()
+        state = RequestState(cookies=cookies)
         sessions = self.site.sessions
         if cookies is not None and self._needle in cookies:
             token = find_cookie(cookies, self._cookie_key)
@@ -198,18 +209,31 @@ class SessionSyncMiddleware:
                 state.stale = state.session is None
             if self._pending_needle in cookies:
                 state.pending = find_cookie(cookies, self.pending_name)
-        if self.identity.separate_login and cookies is not None:
-            app_user = await self.identity.app_user(scope, cookies)
+        app_login = self.app_login
+        if app_login is not None and cookies is not None:
+            app_user = await app_login.app_user(scope, cookies)
             session = state.session
+            if app_user is not None and (session is None or app_user != session.user):
+                app_user = self._email(app_user)  # (a session's user is an email already)
             if app_user is not None and (state.stale or (session is not None and session.user != app_user)):
                 # The registry ended this login (signed out elsewhere), or the two disagree:
                 # the app must not see it; the registry is the authority.
-                state.forgotten = self.identity.forget(scope)
+                state.forgotten = await self._forget(scope, app_login, cookies)
                 if session is not None:
                     await sessions.end(session.sid, "app login disagreed with the session")
                     state.session, state.stale = None, True
             elif app_user is not None and session is None:
-                state.adopted = app_user
+                ref = app_login.app_ref(cookies)
+                if ref is not None and await sessions.app_login_ended(ref):
+                    # It came alone, but went with a session that ended (signed out,
+                    # revoked, expired): it is dead, never adopted again.
+                    state.forgotten = await self._forget(scope, app_login, cookies, ref)
+                elif not self._cross_site(scope):
+                    state.adopted = app_user
+                # A cross-site request may carry one of the two cookies and not the other
+                # only because their SameSite differ: nothing is concluded from it.
+            elif app_user is None and session is not None and self._cross_site(scope):
+                state.app_blind = True
             elif app_user is None and session is not None:
                 # The app's own login ended (expired, cleared by the app): end ours here
                 # too, quietly; that is not a sign-out to tell the peers about.
@@ -217,6 +241,35 @@ class SessionSyncMiddleware:
                 state.session, state.stale = None, True
         self.identity.expose(scope, state.session)
         return state
+
+    def _cross_site(self, scope: Scope) -> bool:
+        return fetch_metadata(scope).is_cross_site(self.site.origin)
+
+    def _email(self, value: str | None) -> str | None:
+        """An email the identity adapter reported, validated: anything else is nobody,
+        never a sign-in (said once)."""
+        if value is None:
+            return None
+        email = email_or_none(value)
+        if email is None and not self._said_not_an_email:
+            self._said_not_an_email = True
+            logger.warning(
+                "the identity adapter %s reported a user that is not an email address: ignored, never synced "
+                "(said once)",
+                type(self.identity).__name__,
+            )
+        return email
+
+    async def _forget(
+        self, scope: Scope, app_login: AppLoginAdapter, cookies: bytes, ref: str | None = None
+    ) -> list[bytes]:
+        """Hide the app login from this request and end it in the app; the ``Set-Cookie``
+        values that clear it in the browser."""
+        ref = ref if ref is not None else app_login.app_ref(cookies)
+        forgotten = app_login.forget(scope)
+        if ref is not None:
+            await self.site.sessions.end_app_logins([ref])
+        return forgotten
 
     async def _bounce_now(self, scope: Scope, send: Send, session: ActiveSession, pending: str) -> bool:
         """A sign-in earlier could not start the chain; start it from this navigation."""

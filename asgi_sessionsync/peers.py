@@ -42,7 +42,7 @@ from urllib.parse import urlsplit
 
 import anyio
 import httpx
-from anyio.abc import TaskGroup
+from anyio.abc import TaskGroup, TaskStatus
 
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure, SessionSyncError
 from asgi_sessionsync.keys import Purpose
@@ -284,6 +284,9 @@ async def ping(
 
     if status >= 500:
         return failed(Problem.SERVER_ERROR, f"HTTP {status}")
+    if status == 204:
+        # A plain liveness answer to the authenticated ping: alive, nothing verified.
+        return PingResult(peer.origin, target, None, "", None, peer_site, seconds, legacy=True)
     if status == 405:
         # An older peer: it answers GET ping only. Up, but nothing could be verified.
         try:
@@ -653,14 +656,16 @@ class Courier:
     def running(self) -> bool:
         return self._group is not None
 
-    async def run(self) -> None:
+    async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The retry worker: deliver what is due, forever (cancel to stop). Sign-outs
         also deliver in its task group, so they outlive the request that made them.
         Every few seconds it asks after the peers whose messages wait, so that a peer
-        back up gets them at once rather than at the end of its back-off."""
+        back up gets them at once rather than at the end of its back-off. ``task_status``
+        is told once the worker takes sign-outs (for ``TaskGroup.start``)."""
         async with anyio.create_task_group() as group:
             self._group = group
             last_probe = time.monotonic()
+            task_status.started()
             try:
                 while True:
                     self._wake = anyio.Event()

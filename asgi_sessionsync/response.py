@@ -45,6 +45,10 @@ class RequestState:
     pending: str | None = None  # the pending-sync cookie
     forgotten: list[bytes] = field(default_factory=list)  # Set-Cookie values removing an app login
     adopted: str | None = None  # the user of an app login made without the middleware seeing it
+    cookies: bytes | None = field(default=None, repr=False)  # the request's Cookie header
+    # The app did not see its own login only because the request came from another site
+    # (its cookie's SameSite kept it home): an app that answers "nobody" did not sign out.
+    app_blind: bool = False
 
     @property
     def quiet(self) -> bool:
@@ -78,7 +82,9 @@ class IdentityChange:
             # The same user signed in again: a new session id (and chain), never the old one.
             await site.sessions.end(state.session.sid, "signed in again")
         elif state.session is not None and after != before:
+            ended_app_logins = await site.sessions.app_refs(state.session.user, chain=state.session.chain)
             await site.sign_out(state.session.user, state.session.chain)
+            await site.sessions.end_app_logins(ended_app_logins)
             cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_name)))
         elif state.stale and after is None:
             cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_name)))
@@ -98,7 +104,12 @@ class IdentityChange:
                 )
             via = "adopted from the app's own login" if adopting else "cross-site login" if cross_site else "login"
             local = adopting or cross_site
-            session, token = await site.sessions.start(user, chain=None, scope=scope, via=via, shared=not local)
+            app_login, app_ref = mw.app_login, None
+            if app_login is not None:  # the app's own login that goes with the new session
+                app_ref = app_login.response_app_ref(headers) or app_login.app_ref(state.cookies)
+            session, token = await site.sessions.start(
+                user, chain=None, scope=scope, via=via, shared=not local, app_ref=app_ref
+            )
             cookie = site.cookies.set(mw.cookie_name, token, int(site.settings.session_lifetime))
             cookies.append((b"set-cookie", cookie))
             # An app login the middleware did not see being made (from before it was

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
 
 from starlette.types import Scope
@@ -22,6 +23,7 @@ from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id, normalize_email
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.urls import header
+from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync")
 
@@ -58,10 +60,18 @@ class Sessions:
         self.origin = settings.origin
         self.log = site_log(logger.name, settings.origin)
         self._opened: dict[tuple[str, str], tuple[float, ActiveSession]] = {}
+        #: Ends the app's own login by its reference (``SessionRecord.app_ref``) when the
+        #: session it goes with ends here. Set by the middleware when its identity adapter
+        #: is an ``AppLoginAdapter``; None (no app login of its own) otherwise.
+        self.end_app_login: Callable[[str], Awaitable[None]] | None = None
 
     async def ensure_user(self, email: str, *, name: str = "", vouched_by: str | None = None) -> User | None:
-        """The stored user; auto-provisioned (default role, never a peer's) when allowed."""
-        email = normalize_email(email)
+        """The stored user; auto-provisioned (default role, never a peer's) when allowed.
+        None for anything that is not a valid email: such a user is never made."""
+        address = email_or_none(email)
+        if address is None:
+            return None
+        email = address
         user = await self.stores.users.get(email)
         if user is not None:
             return user
@@ -87,9 +97,11 @@ class Sessions:
         via: str,
         shared: bool = True,
         network: str | None = None,
+        app_ref: str | None = None,
     ) -> tuple[ActiveSession, str]:
         """Record a new session; return it and the value of its cookie. ``shared`` False
-        keeps it on this site: no peer is ever told of it."""
+        keeps it on this site: no peer is ever told of it. ``app_ref``: the app's own
+        login that goes with it (ended with it)."""
         now = time.time()
         host = self.address.host(scope) or ""
         record = SessionRecord(
@@ -103,6 +115,7 @@ class Sessions:
             last_seen_at=now,
             via=via,
             expires_at=now + self.settings.session_lifetime,
+            app_ref=app_ref,
         )
         await self.stores.sessions.create(record)
         token = self.tokens.seal_for_self(
@@ -116,15 +129,15 @@ class Sessions:
         return ActiveSession(record.sid, user.email, user.name, user.role, record.chain, shared, network), token
 
     async def start_synced(
-        self, user: User, *, chain: str, scope: Scope, via: str, network: str
+        self, user: User, *, chain: str, scope: Scope, via: str, network: str, app_ref: str | None = None
     ) -> tuple[ActiveSession, str]:
         """A session that a peer's sign-in made here. Any other session of the same chain
         on this site is ended first: a chain is one browser, so those are orphans (their
         cookie was lost, for example purged by the browser's bounce-tracking protection)."""
-        await self.stores.sessions.end_user(
+        await self._end_user(
             user.email, reason="replaced: this browser synced the same sign-in again", when=time.time(), chain=chain
         )
-        return await self.start(user, chain=chain, scope=scope, via=via, network=network)
+        return await self.start(user, chain=chain, scope=scope, via=via, network=network, app_ref=app_ref)
 
     async def resolve(self, token: str, ip: str) -> ActiveSession | None:
         """The active session a cookie names, or None (invalid, expired, ended, other IP).
@@ -160,27 +173,75 @@ class Sessions:
             await self.stores.sessions.touch(record.sid, now)
         return session
 
+    # -- ending sessions, and the app's own logins that go with them ------------------------
+
     async def end(self, sid: str, reason: str) -> None:
         """End one session here, quietly (peers are not told)."""
-        await self.stores.sessions.end(sid, reason=reason, when=time.time())
+        record = await self.stores.sessions.get(sid) if self.end_app_login is not None else None
+        if await self.stores.sessions.end(sid, reason=reason, when=time.time()) and record and record.app_ref:
+            await self.end_app_logins([record.app_ref])
 
     async def end_chain(self, session: ActiveSession, *, reason: str, when: float) -> int:
         """End this browser's sessions here: the user's sessions of ``session``'s chain."""
-        return await self.stores.sessions.end_user(session.user, reason=reason, when=when, chain=session.chain)
+        return await self._end_user(session.user, reason=reason, when=when, chain=session.chain)
 
     async def end_user(self, email: str, *, reason: str, when: float) -> int:
         """End every session of a user here (every browser)."""
-        return await self.stores.sessions.end_user(normalize_email(email), reason=reason, when=when)
+        return await self._end_user(email, reason=reason, when=when)
 
     async def apply_logout(self, email: str, *, chain: str | None, signed_out_at: float, issuer: str) -> int:
         """A peer said a user signed out. A chain's sign-out ends every session of that
         chain whatever the clocks say (its issuing session is gone: no newer session can
         join it); a sign-out of all the user's sessions (``chain`` None) ends those made
         before ``signed_out_at`` (this site's time), so a late message spares a newer login."""
-        return await self.stores.sessions.end_user(
+        return await self._end_user(
             email,
             reason=f"signed out on {issuer}",
             when=time.time(),
             chain=chain,
             created_before=signed_out_at if chain is None else None,
         )
+
+    async def _end_user(
+        self, email: str, *, reason: str, when: float, chain: str | None = None, created_before: float | None = None
+    ) -> int:
+        refs = await self.app_refs(email, chain=chain, created_before=created_before)
+        ended = await self.stores.sessions.end_user(
+            normalize_email(email), reason=reason, when=when, chain=chain, created_before=created_before
+        )
+        await self.end_app_logins(refs)
+        return ended
+
+    async def app_refs(self, email: str, *, chain: str | None = None, created_before: float | None = None) -> list[str]:
+        """The app logins of the user's active sessions (of ``chain``, created up to
+        ``created_before``): what ending those sessions must end too. Empty when the app
+        has no login of its own."""
+        if self.end_app_login is None:
+            return []
+        return [
+            r.app_ref
+            for r in await self.stores.sessions.list(user=email)
+            if r.app_ref is not None
+            and (chain is None or r.chain == chain)
+            and (created_before is None or r.created_at <= created_before)
+        ]
+
+    async def end_app_logins(self, refs: Iterable[str]) -> None:
+        """End these app logins on the app's side. A failure is logged (never the
+        reference) and does not stop the rest: the registry refuses such a login anyway
+        when it comes back, since its session has ended."""
+        end = self.end_app_login
+        if end is None:
+            return
+        for ref in dict.fromkeys(refs):
+            try:
+                await end(ref)
+            except Exception as error:
+                kind = type(error).__name__
+                self.log.error("ending the app's own login failed (%s); it is refused when it comes back", kind)
+
+    async def app_login_ended(self, ref: str) -> bool:
+        """Whether the app login ``ref`` went with a session that has ended (or outlived
+        its lifetime): such a login is dead, never adopted again."""
+        record = await self.stores.sessions.find_by_app_ref(ref)
+        return record is not None and not record.live(time.time())

@@ -13,6 +13,7 @@ import httpx
 
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookiePolicy
+from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.logs import use_json_logs
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
 from asgi_sessionsync.sessions import Sessions
@@ -49,8 +50,6 @@ class Site:
             secure=settings.secure,
             samesite=settings.samesite,
         )
-        self.stores = stores if stores is not None else open_stores(settings.store)
-        self.sessions = Sessions(settings, self.stores, self.tokens, self.address)
         self.client = PeerClient(settings.peer_timeout, transport)
         self.health = PeerHealth(
             self.tokens,
@@ -60,8 +59,34 @@ class Site:
             clock_skew=settings.clock_skew,
             peers=len(self.peers),
         )
-        self.courier = Courier(settings, self.stores.outbox, self.tokens, self.client, self.health, self.peers)
         self.signin = SignInSync(settings, self.tokens, self.health, self.peers)
+        # Stores opened here from the settings are opened again after a close; stores
+        # given by the caller cannot be, and a closed site using them refuses to start.
+        self._owns_stores = stores is None
+        self._use_stores(stores if stores is not None else open_stores(settings.store))
+        self.closed = False
+
+    def _use_stores(self, stores: Stores) -> None:
+        self.stores = stores
+        self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
+        self.courier = Courier(self.settings, stores.outbox, self.tokens, self.client, self.health, self.peers)
+
+    def reopen(self) -> None:
+        """Before serving again after :meth:`aclose`: open the stores again.
+
+        Stores with nothing to close (memory) carry on as they are. Stores this site
+        opened from ``SESSIONSYNC_STORE`` are opened again; stores given to it that it
+        closed cannot be, and :class:`StoreError` says so."""
+        if not self.closed:
+            return
+        if self.stores.closer is not None:
+            if not self._owns_stores:
+                raise StoreError(
+                    "the stores given to SessionSyncMiddleware(stores=...) were closed when it shut down "
+                    "and cannot be opened again: build the middleware again with new stores to serve again"
+                )
+            self._use_stores(open_stores(self.settings.store))
+        self.closed = False
 
     async def sign_out(self, email: str, chain: str, *, reason: str = "signed out") -> None:
         """End this browser's sessions (one chain) here, and tell every peer to end theirs."""
@@ -80,7 +105,10 @@ class Site:
         return count
 
     async def aclose(self) -> None:
-        """Close the HTTP client and the stores (the worker is stopped by its owner)."""
+        """Close the HTTP client and the stores (the worker is stopped by its owner).
+
+        The HTTP client is made again when next needed; see :meth:`reopen` for the stores."""
+        self.closed = True
         await self.client.aclose()
         await self.health.aclose()
         await self.stores.close()

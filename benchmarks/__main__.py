@@ -10,7 +10,7 @@ import asyncio
 import shutil
 import sys
 
-from benchmarks import envelopes, middleware
+from benchmarks import construction, envelopes, middleware
 
 
 def main() -> None:
@@ -19,6 +19,8 @@ def main() -> None:
     parser.add_argument("--browser", action="store_true", help="also time the sign-in sync in Chromium")
     args = parser.parse_args()
     envelopes.main()
+    print()
+    construction.main(args.quick)
     print()
     asyncio.run(middleware.main(args.quick))
     print()

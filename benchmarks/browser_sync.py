@@ -5,7 +5,13 @@ s0.localhost … sN.localhost, then in headless Chromium: open the login form on
 submit, and time until the browser is back on s0's account page after the bounce
 chain through every peer. Fresh cookies every run; median of the runs.
 
-Run: python -m benchmarks.browser_sync [--peers 2 5] [--runs 7] [--mode bounce]
+Then the first-visit catch-up: three sites, s1 down while the user signs in on s0 (so
+the chain leaves it out); s1 comes up, and the time is from opening s1's home page to
+its "Signed in as" (s1 asks s0 through the browser: three redirects), next to an
+ordinary visit of that page once signed in. A fresh set of servers every run, so that
+no site remembers another's health.
+
+Run: python -m benchmarks.browser_sync [--peers 2 5] [--runs 7] [--mode bounce] [--no-catchup]
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import signal
 import statistics
 import subprocess
 import sys
@@ -21,6 +28,7 @@ import time
 from collections.abc import Generator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import uvicorn
@@ -52,7 +60,8 @@ class _Server(uvicorn.Server):
         yield
 
 
-async def serve_sites(ports: list[int], data_dir: Path, secret: str, mode: str) -> None:
+async def serve_sites(ports: list[int], data_dir: Path, secret: str, mode: str, late: tuple[int, ...] = ()) -> None:
+    """Serve every site; those in ``late`` only once the process gets SIGUSR1 (down until then)."""
     names = [f"s{i}" for i in range(len(ports))]
     urls = {n: f"http://{n}.localhost:{p}" for n, p in zip(names, ports, strict=True)}
     stores = {n: sqlite_stores(data_dir / f"{n}.sqlite3") for n in names}
@@ -73,14 +82,23 @@ async def serve_sites(ports: list[int], data_dir: Path, secret: str, mode: str) 
         _Server(uvicorn.Config(net.sites[n], host="127.0.0.1", port=p, log_level="warning"))
         for n, p in zip(names, ports, strict=True)
     ]
+    started = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, started.set)
+
+    async def serve(index: int) -> None:
+        if index in late:
+            await started.wait()
+        await servers[index].serve()
+
     try:
-        await asyncio.gather(*(s.serve() for s in servers))
+        await asyncio.gather(*(serve(i) for i in range(len(servers))))
     finally:
         await net.aclose()
 
 
 @contextmanager
-def sites(count: int, mode: str) -> Iterator[list[int]]:
+def sites(count: int, mode: str, late: tuple[int, ...] = ()) -> Iterator[tuple[list[int], subprocess.Popen[bytes]]]:
+    """Serve ``count`` sites in a subprocess; the sites in ``late`` start on SIGUSR1."""
     ports = free_ports(count)
     with tempfile.TemporaryDirectory() as data:
         command = [
@@ -95,12 +113,15 @@ def sites(count: int, mode: str) -> Iterator[list[int]]:
             generate_secret(),
             "--mode",
             mode,
+            "--late",
+            ",".join(map(str, late)),
         ]
         process = subprocess.Popen(command, cwd=ROOT)
         try:
-            for port in ports:
-                wait_until_answering(f"http://127.0.0.1:{port}/_sessionsync/ping", process)
-            yield ports
+            for index, port in enumerate(ports):
+                if index not in late:
+                    wait_until_answering(f"http://127.0.0.1:{port}/_sessionsync/ping", process)
+            yield ports, process
         finally:
             process.terminate()
             process.wait(timeout=10)
@@ -109,7 +130,7 @@ def sites(count: int, mode: str) -> Iterator[list[int]]:
 def measure(peers: int, runs: int, mode: str) -> list[float]:
     from playwright.sync_api import sync_playwright
 
-    with sites(peers + 1, mode) as ports, sync_playwright() as p:
+    with sites(peers + 1, mode) as (ports, _), sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
         home = f"http://s0.localhost:{ports[0]}"
         last = f"http://s{peers}.localhost:{ports[-1]}/"
@@ -135,30 +156,84 @@ def measure(peers: int, runs: int, mode: str) -> list[float]:
     return samples
 
 
+def sign_in(page: Any, home: str) -> None:
+    page.goto(f"{home}/login?next=/account")
+    page.fill("input[name=email]", "alice@example.com")
+    page.fill("input[name=password]", "wonderland")
+    with page.expect_navigation(url=f"{home}/account", wait_until="load"):
+        page.click("button[type=submit]")
+
+
+def measure_catchup(runs: int) -> tuple[list[float], list[float]]:
+    """Seconds from opening s1 (down during the sign-in on s0) to its signed-in page; and
+    of an ordinary visit to that page afterwards."""
+    from playwright.sync_api import sync_playwright
+
+    catchup, visit = [], []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        for run in range(runs + 1):  # the first run warms the browser
+            with sites(3, "bounce", late=(1,)) as (ports, process):
+                home, late = (f"http://s{i}.localhost:{ports[i]}" for i in (0, 1))
+                context = browser.new_context()
+                page = context.new_page()
+                sign_in(page, home)
+                process.send_signal(signal.SIGUSR1)
+                wait_until_answering(f"http://127.0.0.1:{ports[1]}/_sessionsync/ping", process)
+                start = time.perf_counter()
+                page.goto(f"{late}/", wait_until="load")
+                elapsed = time.perf_counter() - start
+                assert page.url == f"{late}/", page.url
+                assert page.locator("h1").inner_text() == "Signed in as alice@example.com", "no catch-up"
+                start = time.perf_counter()
+                page.goto(f"{late}/", wait_until="load")
+                again = time.perf_counter() - start
+                assert page.locator("h1").inner_text() == "Signed in as alice@example.com"
+                context.close()
+            if run:
+                catchup.append(elapsed)
+                visit.append(again)
+        browser.close()
+    return catchup, visit
+
+
+def row(label: str, samples: list[float]) -> str:
+    return (
+        f"| {label} | {statistics.median(samples) * 1e3:.0f} ms | {min(samples) * 1e3:.0f} ms "
+        f"| {max(samples) * 1e3:.0f} ms |"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--peers", type=int, nargs="+", default=[0, 2, 5], help="0 = the sign-in alone, the baseline")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--mode", default="bounce", choices=["bounce"])
+    parser.add_argument("--no-catchup", action="store_true", help="skip the first-visit catch-up measurement")
     parser.add_argument("--serve", help=argparse.SUPPRESS)
+    parser.add_argument("--late", default="", help=argparse.SUPPRESS)
     parser.add_argument("--data-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--secret", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
         ports = [int(p) for p in args.serve.split(",")]
         with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(serve_sites(ports, args.data_dir, args.secret, args.mode))
+            late = tuple(int(i) for i in args.late.split(",") if i)
+            asyncio.run(serve_sites(ports, args.data_dir, args.secret, args.mode, late))
         return
     print(f"Sign-in sync in headless Chromium, {args.mode} mode, median of {args.runs} ({machine()})\n")
     print("| peers | median | min | max |")
     print("|---|---|---|---|")
     for peers in args.peers:
-        samples = measure(peers, args.runs, args.mode)
-        print(
-            f"| {peers} | {statistics.median(samples) * 1e3:.0f} ms | {min(samples) * 1e3:.0f} ms "
-            f"| {max(samples) * 1e3:.0f} ms |",
-            flush=True,
-        )
+        print(row(str(peers), measure(peers, args.runs, args.mode)), flush=True)
+    if args.no_catchup:
+        return
+    print(f"\nFirst-visit catch-up in headless Chromium: s1 was down during the sign-in on s0, median of {args.runs}\n")
+    print("| opening s1 | median | min | max |")
+    print("|---|---|---|---|")
+    catchup, visit = measure_catchup(args.runs)
+    print(row("first visit: catch-up through s0", catchup), flush=True)
+    print(row("next visit, signed in", visit), flush=True)
 
 
 if __name__ == "__main__":

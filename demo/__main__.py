@@ -87,6 +87,8 @@ async def serve(
     host: str,
     only: tuple[str, ...] = NAMES,
     sockets: dict[str, socket.socket] | None = None,
+    *,
+    csrf: bool = True,
 ) -> None:
     urls = {n: f"http://{n}.localhost:{ports[n]}" for n in NAMES}
     backchannel = {n: f"http://127.0.0.1:{ports[n]}" for n in NAMES}
@@ -94,7 +96,7 @@ async def serve(
     # ends the demo on one line, as it would end a server started by uvicorn.
     with exit_on_config_error():
         sites = await build_sites(
-            urls, backchannel, secret=secret, data_dir=data_dir, sync_mode=mode, environ=os.environ
+            urls, backchannel, secret=secret, data_dir=data_dir, sync_mode=mode, csrf=csrf, environ=os.environ
         )
     bound = sockets if sockets is not None else listen(host, ports, only)
     servers = [
@@ -111,6 +113,8 @@ async def serve(
         loop.add_signal_handler(sig, stop)
 
     print(f"asgi-sessionsync demo: three sites sharing one login ({mode} mode), data in {data_dir}")
+    if not csrf:
+        print("  --no-csrf: the forms accept posts from any site (to show the middleware's own defence)")
     for n in only:
         accounts = ", ".join(f"{e} / {p}" for e, p in ACCOUNTS[n]) or "no accounts: users arrive from the other sites"
         print(f"  Site {n.upper()}  {urls[n]}/   ({accounts})")
@@ -141,6 +145,12 @@ def main() -> None:
         help="serve only these sites, e.g. a,c (the others stay configured as peers, as if down)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument(
+        "--no-csrf",
+        action="store_true",
+        default=os.environ.get("DEMO_NO_CSRF", "") == "1",
+        help="forms accept posts without a valid CSRF token (insecure; for the browser tests; env DEMO_NO_CSRF=1)",
+    )
     args = parser.parse_args()
     ports = dict(zip(NAMES, (int(p) for p in args.ports.split(",")), strict=True))
     logging.basicConfig(level=os.environ.get("SESSIONSYNC_DEMO_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
@@ -150,7 +160,7 @@ def main() -> None:
     sockets = listen(args.host, ports, only)
     secret = demo_secret(args.data_dir)
     try:
-        asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only, sockets))
+        asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only, sockets, csrf=not args.no_csrf))
     except BrokenPipeError:  # `python -m demo | head`: the reader went away
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 

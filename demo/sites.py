@@ -4,19 +4,31 @@
 - Site B: the same kind of app with no accounts: users arrive from peers (auto-provisioned).
 - Site C: an ordinary Starlette app with its own ``request.session`` login that knows
   nothing of the middleware (bob@example.com); only wrapped by it.
+
+Every form (sign in, sign out) carries a CSRF token: a random value in a ``demo-csrf``
+cookie (HttpOnly, ``SameSite=Lax``) and the same value in a hidden ``csrf`` field,
+compared in constant time; a ``POST`` whose ``Origin`` is another site is refused too (so
+a cookie planted by a sibling domain is not enough). A ``POST`` that fails either check
+gets a 403 page and changes nothing. ``csrf=False`` (``python -m demo --no-csrf``) keeps
+the field but accepts any post: it shows what the middleware alone does with an app that
+has no CSRF protection (a cross-site sign-in stays on that site).
 """
 
 from __future__ import annotations
 
+import hmac
 import html
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import anyio
 import httpx
 from starlette.applications import Starlette
+from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
 from starlette.requests import Request
@@ -36,7 +48,11 @@ ACCOUNTS: dict[str, list[tuple[str, str]]] = {
 }
 
 
-def page(site: str, body: str, others: Mapping[str, str]) -> HTMLResponse:
+CSRF_COOKIE = "demo-csrf"
+CSRF_FIELD = "csrf"
+
+
+def page(site: str, body: str, others: Mapping[str, str], status: int = 200) -> HTMLResponse:
     links = " · ".join(f'<a href="{html.escape(u)}/">Site {n.upper()}</a>' for n, u in others.items())
     return HTMLResponse(
         f"""<!doctype html>
@@ -45,7 +61,8 @@ def page(site: str, body: str, others: Mapping[str, str]) -> HTMLResponse:
 .site{{font-size:.9rem;color:#666}} form{{margin:1rem 0}} label{{display:block;margin:.5rem 0}}</style>
 </head><body><p class="site">Site {site.upper()} · other sites: {links}</p>
 {body}
-</body></html>"""
+</body></html>""",
+        status_code=status,
     )
 
 
@@ -54,21 +71,69 @@ def _safe_next(value: object) -> str:
     return text if text.startswith("/") and not text.startswith("//") and "\\" not in text else "/"
 
 
-def login_form(site: str, others: Mapping[str, str], next_path: str, error: str = "") -> HTMLResponse:
+# -- CSRF: a double-submit token, and the Origin of a post -------------------------------
+
+
+def csrf_token(request: Request) -> tuple[str, bool]:
+    """This browser's CSRF token, and whether it is new (to be set as a cookie)."""
+    existing = request.cookies.get(CSRF_COOKIE, "")
+    if 32 <= len(existing) <= 64 and existing.isascii() and existing.replace("-", "").replace("_", "").isalnum():
+        return existing, False
+    return secrets.token_urlsafe(32), True
+
+
+def with_csrf_cookie(request: Request, response: Response, token: str, new: bool) -> Response:
+    if new:
+        response.set_cookie(
+            CSRF_COOKIE, token, path="/", httponly=True, samesite="lax", secure=request.url.scheme == "https"
+        )
+    return response
+
+
+def csrf_field(token: str) -> str:
+    return f'<input type="hidden" name="{CSRF_FIELD}" value="{html.escape(token)}">'
+
+
+def csrf_ok(request: Request, form: FormData) -> bool:
+    """The form's token equals the cookie's, and the post comes from this site's own page."""
+    cookie = request.cookies.get(CSRF_COOKIE, "")
+    sent = form.get(CSRF_FIELD)
+    if not cookie or not isinstance(sent, str):
+        return False
+    if not hmac.compare_digest(cookie.encode("utf-8", "replace"), sent.encode("utf-8", "replace")):
+        return False
+    origin = request.headers.get("origin")
+    return origin is None or origin == f"{request.url.scheme}://{request.url.netloc}"
+
+
+def csrf_refused(site: str, others: Mapping[str, str], back: str) -> HTMLResponse:
+    return page(
+        site,
+        f"""<h1>Request refused</h1>
+<p role="alert">This form did not come from this site's own page, or the page was too old.
+Nothing was changed.</p>
+<p><a href="{html.escape(back)}">Open the page again</a> and send the form from there.</p>""",
+        others,
+        status=403,
+    )
+
+
+def login_form(request: Request, site: str, others: Mapping[str, str], next_path: str, error: str = "") -> Response:
     message = f'<p role="alert">{html.escape(error)}</p>' if error else ""
+    token, new = csrf_token(request)
     response = page(
         site,
         f"""<h1>Sign in to site {site.upper()}</h1>{message}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{html.escape(next_path)}">
+{csrf_field(token)}
 <label>Email <input type="email" name="email" required autofocus></label>
 <label>Password <input type="password" name="password" required></label>
 <button type="submit">Sign in</button></form>""",
         others,
+        status=401 if error else 200,
     )
-    if error:
-        response.status_code = 401
-    return response
+    return with_csrf_cookie(request, response, token, new)
 
 
 FLASH = "demo-flash"
@@ -113,17 +178,23 @@ def no_accounts_body(others: Mapping[str, str]) -> str:
 here, {links}; you are signed in here too.</p>"""
 
 
-def home_body(email: str | None, others: Mapping[str, str] | None = None) -> str:
-    if email:
-        return f"""<h1>Signed in as {html.escape(email)}</h1>
+def home_page(
+    request: Request, site: str, others: Mapping[str, str], email: str | None, *, has_accounts: bool = True
+) -> Response:
+    flash = flash_line(request, others)
+    if not email:
+        body = '<h1>Not signed in</h1><p><a href="/login">Sign in</a></p>' if has_accounts else no_accounts_body(others)
+        return shown(request, page(site, flash + body, others))
+    token, new = csrf_token(request)
+    body = f"""<h1>Signed in as {html.escape(email)}</h1>
 <p><a href="/account">Your account</a></p>
-<form method="post" action="/logout"><button type="submit">Sign out</button></form>"""
-    if others is not None:
-        return no_accounts_body(others)
-    return '<h1>Not signed in</h1><p><a href="/login">Sign in</a></p>'
+<form method="post" action="/logout">{csrf_field(token)}<button type="submit">Sign out</button></form>"""
+    return shown(request, with_csrf_cookie(request, page(site, flash + body, others), token, new))
 
 
-def native_app(site: str, stores: Stores, others: Mapping[str, str], *, has_accounts: bool = True) -> Starlette:
+def native_app(
+    site: str, stores: Stores, others: Mapping[str, str], *, csrf: bool = True, has_accounts: bool = True
+) -> Starlette:
     """A site whose login is the middleware's own session (``request.user``). Without
     accounts of its own (site B) it has no sign-in form: it says where users come from."""
 
@@ -131,8 +202,7 @@ def native_app(site: str, stores: Stores, others: Mapping[str, str], *, has_acco
         return request.user.email if request.user.is_authenticated else None
 
     async def home(request: Request) -> Response:
-        body = flash_line(request, others) + home_body(current(request), None if has_accounts else others)
-        return shown(request, page(site, body, others))
+        return home_page(request, site, others, current(request), has_accounts=has_accounts)
 
     async def account(request: Request) -> Response:
         email = current(request)
@@ -147,17 +217,21 @@ def native_app(site: str, stores: Stores, others: Mapping[str, str], *, has_acco
             response.status_code = 200 if request.method == "GET" else 403
             return response
         if request.method == "GET":
-            return login_form(site, others, _safe_next(request.query_params.get("next")))
+            return login_form(request, site, others, _safe_next(request.query_params.get("next")))
         form = await request.form()
-        email, password = str(form.get("email", "")), str(form.get("password", ""))
         next_path = _safe_next(form.get("next"))
+        if csrf and not csrf_ok(request, form):
+            return csrf_refused(site, others, "/login?" + urlencode({"next": next_path}))
+        email, password = str(form.get("email", "")), str(form.get("password", ""))
         user = await stores.users.get(email)
         if user is None or not await anyio.to_thread.run_sync(verify_password, password, user.password_hash):
-            return login_form(site, others, next_path, "Wrong email or password.")
+            return login_form(request, site, others, next_path, "Wrong email or password.")
         sign_in(request, user.email, name=user.name)
         return with_flash(RedirectResponse(next_path, status_code=303), "in")
 
     async def logout(request: Request) -> Response:
+        if csrf and not csrf_ok(request, await request.form()):
+            return csrf_refused(site, others, "/")
         sign_out(request)
         return with_flash(RedirectResponse("/", status_code=303), "out")
 
@@ -171,11 +245,13 @@ def native_app(site: str, stores: Stores, others: Mapping[str, str], *, has_acco
     )
 
 
-def session_app(site: str, users: Mapping[str, str], secret_key: str, others: Mapping[str, str]) -> Starlette:
+def session_app(
+    site: str, users: Mapping[str, str], secret_key: str, others: Mapping[str, str], *, csrf: bool = True
+) -> Starlette:
     """An ordinary Starlette app with its own request.session login; knows nothing of sync."""
 
     async def home(request: Request) -> Response:
-        return shown(request, page(site, flash_line(request, others) + home_body(request.session.get("user")), others))
+        return home_page(request, site, others, request.session.get("user"))
 
     async def account(request: Request) -> Response:
         email = request.session.get("user")
@@ -186,16 +262,20 @@ def session_app(site: str, users: Mapping[str, str], secret_key: str, others: Ma
 
     async def login(request: Request) -> Response:
         if request.method == "GET":
-            return login_form(site, others, _safe_next(request.query_params.get("next")))
+            return login_form(request, site, others, _safe_next(request.query_params.get("next")))
         form = await request.form()
-        email = str(form.get("email", "")).strip().lower()
         next_path = _safe_next(form.get("next"))
+        if csrf and not csrf_ok(request, form):
+            return csrf_refused(site, others, "/login?" + urlencode({"next": next_path}))
+        email = str(form.get("email", "")).strip().lower()
         if not await anyio.to_thread.run_sync(verify_password, str(form.get("password", "")), users.get(email)):
-            return login_form(site, others, next_path, "Wrong email or password.")
+            return login_form(request, site, others, next_path, "Wrong email or password.")
         request.session["user"] = email
         return with_flash(RedirectResponse(next_path, status_code=303), "in")
 
     async def logout(request: Request) -> Response:
+        if csrf and not csrf_ok(request, await request.form()):
+            return csrf_refused(site, others, "/")
         request.session.clear()
         return with_flash(RedirectResponse("/", status_code=303), "out")
 
@@ -228,11 +308,13 @@ async def build_sites(
     transport: httpx.AsyncBaseTransport | None = None,
     app_session_secret: str = "site-c-own-session-secret",
     environ: Mapping[str, str] | None = None,
+    csrf: bool = True,
     **settings: Any,
 ) -> dict[str, Site]:
-    """The three wrapped sites. ``data_dir`` None keeps everything in memory. ``environ``:
-    ``SESSIONSYNC_*`` variables for what the demo does not set itself (its URLs, keys,
-    peers, stores and sync mode are its own)."""
+    """The three wrapped sites. ``data_dir`` None keeps everything in memory; ``csrf``
+    False makes the forms accept posts without a valid token (see the module's doc).
+    ``environ``: ``SESSIONSYNC_*`` variables for what the demo does not set itself (its
+    URLs, keys, peers, stores and sync mode are its own)."""
     sites: dict[str, Site] = {}
     for name in NAMES:
         stores = sqlite_stores(data_dir / f"site-{name}.sqlite3") if data_dir else memory_stores()
@@ -249,10 +331,10 @@ async def build_sites(
             hashes = {
                 email: await anyio.to_thread.run_sync(hash_password, password) for email, password in ACCOUNTS["c"]
             }
-            inner = session_app(name, hashes, app_session_secret, others)
+            inner = session_app(name, hashes, app_session_secret, others, csrf=csrf)
             options.update(identity="starlette-session", app_session_secret=app_session_secret)
         else:
-            inner = native_app(name, stores, others, has_accounts=bool(ACCOUNTS[name]))
+            inner = native_app(name, stores, others, csrf=csrf, has_accounts=bool(ACCOUNTS[name]))
             for email, password in ACCOUNTS[name]:
                 if await stores.users.get(email) is None:
                     password_hash = await anyio.to_thread.run_sync(hash_password, password)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from asgi_sessionsync.stores import User
+from asgi_sessionsync.identity import Account
 from tests.constants import ALICE, BOB
 from tests.sites import URLS, Browser, Sites
 
@@ -129,8 +129,11 @@ async def test_app_login_made_without_the_middleware_is_adopted_here_but_never_s
     _, built = sites
     # An app session cookie for C made without the middleware: from before it was
     # installed, or stolen. It is honoured on C, recorded, and not spread to A or B.
-    identity = built["c"].app.identity
-    cookie = (await identity.login_cookies(User("mallory@example.com", "member")))[0].decode()
+    identity = built["c"].app.app_login
+    assert identity is not None
+    made = await identity.login_cookies({"type": "http", "headers": []}, Account("mallory@example.com"))
+    assert made is not None
+    cookie = made[0].decode()
     name, value = cookie.split(";", 1)[0].split("=", 1)
     browser.client.cookies.set(name, value, domain="c.example")
     page = await browser.get(f"{URLS['c']}/")

@@ -8,11 +8,12 @@ wrong. Output piped into ``head`` ends quietly.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+
+import anyio
 
 from asgi_sessionsync import __version__
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
@@ -103,10 +104,10 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "peers":
             from asgi_sessionsync.cli.peers import peers_check
 
-            return asyncio.run(peers_check(settings, args.format, args.timeout))
+            return anyio.run(peers_check, settings, args.format, args.timeout)
         from asgi_sessionsync.cli.store import store_command
 
-        return asyncio.run(store_command(settings, args))
+        return anyio.run(store_command, settings, args)
     except ConfigError as error:
         print(f"configuration error: {error}", file=sys.stderr)
         return 2

@@ -20,6 +20,7 @@ from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import LogoutPayload
 from asgi_sessionsync.site import Site
+from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync.endpoints")
 
@@ -66,13 +67,20 @@ class BackchannelReceiver:
         logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)
         if logout is None or not claims.subject:
             return self._refuse("unknown message kind")
-        # The sign-out's age, from two times of the sender's (sealed in one clock): the
-        # clocks of the two sites may differ, an age does not.
-        age = max(0.0, claims.issued_at - logout.when)
-        ended = await site.sessions.apply_logout(
-            claims.subject, chain=logout.chain, signed_out_at=time.time() - age, issuer=claims.issuer
-        )
-        self.log.info("sign-out of %s from %s: %d session(s) ended here", claims.subject, claims.issuer, ended)
+        email = email_or_none(claims.subject)
+        if email is None:
+            # Authentic, but it names no user anyone could have: nothing to end. Taken as
+            # applied, so that the peer does not send it again for days.
+            self.log.warning("sign-out from %s ignored: it names something that is not an email", claims.issuer)
+            ended = 0
+        else:
+            # The sign-out's age, from two times of the sender's (sealed in one clock): the
+            # clocks of the two sites may differ, an age does not.
+            age = max(0.0, claims.issued_at - logout.when)
+            ended = await site.sessions.apply_logout(
+                email, chain=logout.chain, signed_out_at=time.time() - age, issuer=claims.issuer
+            )
+            self.log.info("sign-out of %s from %s: %d session(s) ended here", email, claims.issuer, ended)
         # Applied first, remembered second: a crash between the two makes the sender
         # retry, and applying a sign-out twice changes nothing.
         await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)

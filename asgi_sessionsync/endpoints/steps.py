@@ -14,7 +14,7 @@ from asgi_sessionsync.endpoints.reply import Headers, Reply, html, page, redirec
 from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
 from asgi_sessionsync.fetch_metadata import fetch_metadata
-from asgi_sessionsync.identity.base import IdentityAdapter
+from asgi_sessionsync.identity.base import Account, IdentityAdapter, app_login_of
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.pages import frame_result_page
@@ -23,6 +23,7 @@ from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.signin import BIND_LIFETIME, bind_hash, new_bind, take_bind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.urls import local_url, origin_of, safe_return
+from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync.endpoints")
 
@@ -52,6 +53,7 @@ class SignInSteps:
         self.site = site
         self.identity = identity
         self.log = site_log(logger.name, site.origin)
+        self.app_login = app_login_of(identity)
         self.cookie_name = site.settings.cookie_name
         self.bind_name = site.settings.cookie_name + "-bind"
         self.pending_name = site.settings.cookie_name + "-sync"
@@ -238,7 +240,11 @@ class SignInSteps:
         site = self.site
         issuer = claims.issuer
         via = f"{'frame' if hop.mode is Mode.FRAME else 'hop'} from {issuer}"
-        user = await site.sessions.ensure_user(claims.subject, name=hop.name, vouched_by=issuer)
+        email = email_or_none(claims.subject)
+        if email is None:
+            self.log.warning("sign-in from %s refused: the peer vouched for something that is not an email", issuer)
+            return None, []
+        user = await site.sessions.ensure_user(email, name=hop.name, vouched_by=issuer)
         if user is None:
             self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
             return None, []
@@ -260,18 +266,25 @@ class SignInSteps:
                 )
                 return None, []
             await site.sessions.end(current.sid, f"replaced by sign-in {via}")
+        app_cookies: list[bytes] = []
+        app_ref = None
+        if self.app_login is not None:
+            made = await self.app_login.login_cookies(scope, Account(user.email, user.name, user.role))
+            if made is None:
+                self.log.warning(
+                    "sign-in of %s from %s skipped: the app cannot sign this account in", user.email, issuer
+                )
+                return None, []
+            app_cookies = made
+            app_ref = self.app_login.response_app_ref([(b"set-cookie", c) for c in made])
         session, token = await site.sessions.start_synced(
-            user, chain=hop.chain, scope=scope, via=via, network=claims.network
+            user, chain=hop.chain, scope=scope, via=via, network=claims.network, app_ref=app_ref
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
-        app_login = await self.identity.login_cookies(user)
-        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_login)]
+        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)]
 
     async def _privileged(self, email: str, role: str) -> bool:
-        if role in self.site.settings.privileged_roles:
-            return True
-        check = getattr(self.identity, "is_privileged", None)
-        return bool(check is not None and await check(email))
+        return role in self.site.settings.privileged_roles or await self.identity.is_privileged(email)
 
     # -- A, auto mode: the peers whose frame failed ----------------------------------------
 

@@ -5,13 +5,26 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from asgi_sessionsync.cookies import CookiePolicy
-from asgi_sessionsync.identity.base import IdentityAdapter
+from asgi_sessionsync.identity.base import Account, AppCookieLogin, AppLoginAdapter, IdentityAdapter, app_login_of
 from asgi_sessionsync.identity.session import SessionIdentity, SyncUser, sign_in, sign_out
+from asgi_sessionsync.sessions import ActiveSession
 
 if TYPE_CHECKING:
     from asgi_sessionsync.settings import Settings
 
-__all__ = ["IdentityAdapter", "SessionIdentity", "SyncUser", "identity_from_settings", "sign_in", "sign_out"]
+__all__ = [
+    "Account",
+    "ActiveSession",
+    "AppCookieLogin",
+    "AppLoginAdapter",
+    "IdentityAdapter",
+    "SessionIdentity",
+    "SyncUser",
+    "app_login_of",
+    "identity_from_settings",
+    "sign_in",
+    "sign_out",
+]
 
 
 def identity_from_settings(settings: Settings, policy: CookiePolicy) -> IdentityAdapter:

@@ -7,37 +7,42 @@ logout view ``logout(request)``). Wrap the ASGI application::
 
 or set ``SESSIONSYNC_IDENTITY=django``. The adapter reads the ``sessionid`` cookie with
 Django's session engine and ``aget_user`` (so Django's own checks apply: the backend,
-the session auth hash), sees a sign-in or sign-out in the ``sessionid`` cookie the
-response sets, and, when a peer signs a user in, creates a Django session for the
-Django user with that email (creating the user, with an unusable password and no
-staff or superuser rights, when it is missing).
+the session auth hash), and sees a sign-in or sign-out in the ``sessionid`` cookie the
+response sets. When a peer signs a user in, it logs the Django user with that email in
+the way Django's own login view does: ``alogin`` on the browser's request (so
+``user_logged_in`` receivers run and ``last_login`` is set), in a session saved by
+Django's session engine, sent in a cookie written as Django's settings say
+(``SESSION_COOKIE_*``, ``SESSION_EXPIRE_AT_BROWSER_CLOSE``). A missing user is created
+with an unusable password and no staff or superuser rights; a staff member or superuser
+is never signed in by a peer that is not trusted for it.
 
 Importable only with Django installed and configured: ``pip install 'asgi-sessionsync[django]'``.
 """
 
 from __future__ import annotations
 
+import io
+import logging
 import time
 from importlib import import_module
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.types import Scope
 
-from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie
-from asgi_sessionsync.identity.base import AppCookieLogin
-from asgi_sessionsync.stores import normalize_email
+from asgi_sessionsync.cookies import CookiePolicy, cookie_header, find_cookie, response_cookie
+from asgi_sessionsync.identity.base import Account, AppCookieLogin
+from asgi_sessionsync.validation import email_or_none
 
 try:
     from asgiref.sync import sync_to_async
     from django.conf import settings as django_settings
-    from django.contrib.auth import BACKEND_SESSION_KEY, HASH_SESSION_KEY, SESSION_KEY, aget_user, get_user_model
+    from django.contrib.auth import SESSION_KEY, aget_user, alogin, get_user_model
+    from django.core.handlers.asgi import ASGIRequest
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError("the django identity needs Django: pip install 'asgi-sessionsync[django]'") from error
 
-if TYPE_CHECKING:
-    from asgi_sessionsync.stores import User
-
+logger = logging.getLogger("asgi_sessionsync")
 
 CACHE_SECONDS = 30.0
 CACHE_SIZE = 10_000
@@ -59,6 +64,7 @@ class DjangoIdentity(AppCookieLogin):
             domain=django_settings.SESSION_COOKIE_DOMAIN,
             secure=django_settings.SESSION_COOKIE_SECURE,
             samesite=(django_settings.SESSION_COOKIE_SAMESITE or "lax").lower(),
+            httponly=bool(django_settings.SESSION_COOKIE_HTTPONLY),
         )
 
     async def _email_of_session(self, key: str) -> str | None:
@@ -70,18 +76,29 @@ class DjangoIdentity(AppCookieLogin):
         if known is not None and now - known[1] < CACHE_SECONDS:
             return known[0]
         email = await self._load_email(key)
+        self._remember(key, email, now)
+        return email
+
+    def _remember(self, key: str, email: str | None, now: float) -> None:
         if len(self._known) >= CACHE_SIZE:
             self._known.clear()
         self._known[key] = (email, now)
-        return email
 
     async def _load_email(self, key: str) -> str | None:
         request = SimpleNamespace(session=self._store_class(session_key=key))
         user = await aget_user(request)
         if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
             return None
-        email = getattr(user, "email", "") or ""
-        return normalize_email(email) if "@" in email else None
+        return email_or_none(getattr(user, user.get_email_field_name(), None))
+
+    def _ref(self, value: str) -> str | None:
+        return value  # the session key: what Django's engine deletes it by
+
+    async def end_app_login(self, ref: str) -> None:
+        """Delete the Django session ``ref`` from the session engine (its row in
+        ``django_session``, its cache entry): the session it went with ended."""
+        self._known.pop(ref, None)
+        await self._store_class().adelete(ref)
 
     async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
         key = find_cookie(cookie_header, self.cookie_name)
@@ -97,25 +114,66 @@ class DjangoIdentity(AppCookieLogin):
             return before, ""
         return (await self._email_of_session(cookie) if cookie else None), ""
 
-    async def login_cookies(self, user: User) -> list[bytes]:
-        django_user = await self._find_or_create(user.email)
-        store = self._store_class()
-        await store.aset(SESSION_KEY, django_user._meta.pk.value_to_string(django_user))
-        await store.aset(BACKEND_SESSION_KEY, self.backend)
-        await store.aset(HASH_SESSION_KEY, django_user.get_session_auth_hash())
-        await store.asave()
-        return [self.policy.set(self.cookie_name, store.session_key, int(django_settings.SESSION_COOKIE_AGE))]
+    async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
+        user = await self._user_to_log_in(account.email)
+        if user is None:
+            return None
+        # The browser's own request, as Django's login view would have it: receivers of
+        # user_logged_in see its address and headers.
+        request = ASGIRequest(scope, io.BytesIO())
+        request.session = await self._session_to_log_in(scope)
+        await alogin(request, user, backend=self.backend)
+        session = request.session
+        await session.asave()
+        self._remember(session.session_key, account.email, time.monotonic())
+        # As Django's SessionMiddleware writes the cookie: the session's own expiry.
+        browser_session = await session.aget_expire_at_browser_close()
+        max_age = None if browser_session else int(await session.aget_expiry_age())
+        return [self.policy.set(self.cookie_name, session.session_key, max_age)]
 
-    async def _find_or_create(self, email: str) -> Any:
+    async def _session_to_log_in(self, scope: Scope) -> Any:
+        """The browser's Django session when it is anonymous (its data is kept, under a
+        new key, as Django's ``login()`` keeps it); otherwise a new one. A session that was
+        logged in is ended, as ``login()`` ends another user's."""
+        key = find_cookie(cookie_header(scope["headers"]), self.cookie_name)
+        store = self._store_class(session_key=key or None)
+        if key and await store.ahas_key(SESSION_KEY):
+            self._known.pop(key, None)
+            await store.aflush()
+        return store
+
+    async def _user_to_log_in(self, email: str) -> Any:
+        """The one Django user with this email (created when there is none), or None when
+        several share it (Django does not make emails unique: which one the peer's user
+        is cannot be known) or that user is inactive."""
         model = get_user_model()
-        found = await model._default_manager.filter(email__iexact=email).afirst()
-        if found is not None:
-            return found
+        found = [user async for user in model._default_manager.filter(**{_email_lookup(model): email})[:2]]
+        if len(found) > 1:
+            logger.warning("sign-in of %s not made in Django: several Django users have that email", email)
+            return None
+        if not found:
+            return await sync_to_async(_create_user)(model, email)
+        if not getattr(found[0], "is_active", True):
+            logger.warning("sign-in of %s not made in Django: that Django user is inactive", email)
+            return None
+        return found[0]
 
-        def create() -> Any:
-            fields = {model.USERNAME_FIELD: email}
-            if model.get_email_field_name() != model.USERNAME_FIELD:
-                fields[model.get_email_field_name()] = email
-            return model._default_manager.create_user(**fields, password=None)
+    async def is_privileged(self, email: str) -> bool:
+        """True when any Django user with this email (any spelling of its case) is staff
+        or a superuser."""
+        model = get_user_model()
+        async for user in model._default_manager.filter(**{_email_lookup(model): email}):
+            if getattr(user, "is_staff", False) or getattr(user, "is_superuser", False):
+                return True
+        return False
 
-        return await sync_to_async(create)()
+
+def _email_lookup(model: Any) -> str:
+    return f"{model.get_email_field_name()}__iexact"
+
+
+def _create_user(model: Any, email: str) -> Any:
+    fields = {model.USERNAME_FIELD: email}
+    if model.get_email_field_name() != model.USERNAME_FIELD:
+        fields[model.get_email_field_name()] = email
+    return model._default_manager.create_user(**fields, password=None)

@@ -17,13 +17,13 @@ from __future__ import annotations
 import binascii
 import re
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from starlette.types import Scope
 
-from asgi_sessionsync.cookies import CookiePolicy
-from asgi_sessionsync.identity.base import AppCookieLogin
-from asgi_sessionsync.stores import normalize_email
+from asgi_sessionsync.cookies import CookiePolicy, cookie_header
+from asgi_sessionsync.identity.base import Account, AppCookieLogin, Headers, keyed_ref
+from asgi_sessionsync.validation import email_or_none
 
 try:
     from cryptography.exceptions import InvalidTag
@@ -31,13 +31,11 @@ try:
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError("the litestar identity needs Litestar: pip install litestar") from error
 
-if TYPE_CHECKING:
-    from asgi_sessionsync.stores import User
-
 
 class LitestarSessionIdentity(AppCookieLogin):
     def __init__(self, config: Any, *, user_key: str = "user", cookie_policy: CookiePolicy | None = None) -> None:
         self._backend = ClientSideSessionBackend(config)
+        self._key: bytes = config.secret
         self.key: str = config.key
         self.cookie_name = self.key
         self.user_key = user_key
@@ -58,15 +56,33 @@ class LitestarSessionIdentity(AppCookieLogin):
                 found.append((int(match.group(1) or 0), value.strip().strip('"')))
         return sorted(found)
 
-    def _user(self, chunks: list[tuple[int, str]]) -> str | None:
+    def _session(self, chunks: list[tuple[int, str]]) -> dict[str, Any] | None:
         if not chunks or any(value in ("", "null") for _, value in chunks):
             return None
         try:
             data = self._backend.load_data([value.encode("latin-1") for _, value in chunks])
         except (InvalidTag, binascii.Error, ValueError, TypeError, KeyError):
             return None
-        user = data.get(self.user_key) if isinstance(data, dict) else None
-        return normalize_email(user) if isinstance(user, str) and "@" in user else None
+        return data if isinstance(data, dict) else None
+
+    def _stored(self, chunks: list[tuple[int, str]]) -> object:
+        """What the app keeps under its user key in these cookie chunks (None: nothing,
+        or not a valid cookie of the app)."""
+        session = self._session(chunks)
+        return session.get(self.user_key) if session is not None else None
+
+    def _user(self, chunks: list[tuple[int, str]]) -> str | None:
+        return email_or_none(self._stored(chunks))
+
+    def _ref_of(self, chunks: list[tuple[int, str]]) -> str | None:
+        stored = self._stored(chunks)
+        return keyed_ref(self._key, self.cookie_name, stored) if stored is not None else None
+
+    def app_ref(self, cookie_header: bytes | None) -> str | None:
+        return self._ref_of(self._chunks(self._request_cookies(cookie_header)))
+
+    def response_app_ref(self, headers: Headers) -> str | None:
+        return self._ref_of(self._chunks(self._response_cookies(headers)))
 
     @staticmethod
     def _request_cookies(header: bytes | None) -> list[tuple[str, str]]:
@@ -102,18 +118,27 @@ class LitestarSessionIdentity(AppCookieLogin):
     async def signed_in_after(
         self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
     ) -> tuple[str | None, str]:
+        chunks = self._chunks(self._response_cookies(headers))
+        if not chunks:
+            return before, ""
+        return self._user(chunks), ""
+
+    @staticmethod
+    def _response_cookies(headers: Headers) -> list[tuple[str, str]]:
         pairs = []
         for key, value in headers:
             if key.lower() == b"set-cookie":
                 name, _, rest = value.decode("latin-1").partition("=")
                 pairs.append((name, rest.split(";", 1)[0]))
-        chunks = self._chunks(pairs)
-        if not chunks:
-            return before, ""
-        return self._user(chunks), ""
+        return pairs
 
-    async def login_cookies(self, user: User) -> list[bytes]:
-        data = self._backend.dump_data({self.user_key: user.email})
+    async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
+        # The app's session is the app's: only the login changes (an anonymous visitor's
+        # cart stays); a session logged in as someone else is not carried over.
+        session = self._session(self._chunks(self._request_cookies(cookie_header(scope["headers"])))) or {}
+        if session.get(self.user_key) is not None and email_or_none(session[self.user_key]) != account.email:
+            session = {}
+        data = self._backend.dump_data({**session, self.user_key: account.email})
         if len(data) == 1:
             return [self.policy.set(self.key, data[0].decode("latin-1"), self.max_age)]
         return [

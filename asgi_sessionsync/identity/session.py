@@ -12,11 +12,10 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from starlette.authentication import AuthCredentials, UnauthenticatedUser
 from starlette.types import Scope
 
-from asgi_sessionsync.stores import normalize_email
+from asgi_sessionsync.validation import email_or_none
 
 if TYPE_CHECKING:
     from asgi_sessionsync.sessions import ActiveSession
-    from asgi_sessionsync.stores import User
 
 INTENT = "sessionsync.intent"
 _ANONYMOUS = UnauthenticatedUser()
@@ -60,9 +59,10 @@ def sign_in(request_or_scope: Any, email: str, *, name: str = "", role: str | No
     (``request.user.role``, and a scope of ``request.auth``); None: the stored user's.
     Peers never take it: a user signed in there gets their default role.
     """
-    if "@" not in email:
-        raise ValueError("sign_in needs the user's email")
-    _scope_of(request_or_scope)[INTENT] = ("in", normalize_email(email), name, role)
+    address = email_or_none(email)
+    if address is None:
+        raise ValueError("sign_in needs the user's email (a valid address)")
+    _scope_of(request_or_scope)[INTENT] = ("in", address, name, role)
 
 
 def intended_role(scope: Scope) -> str | None:
@@ -82,13 +82,10 @@ def _credentials(role: str) -> AuthCredentials:
 
 
 class SessionIdentity:
-    """The middleware's session cookie is the login (default)."""
+    """The middleware's session cookie is the login (default): an
+    :class:`~asgi_sessionsync.identity.IdentityAdapter`."""
 
-    separate_login = False
-    intent_key = INTENT  # the middleware's shortcut: no key in the scope, no change
-
-    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
-        return None
+    intent_key: str | None = INTENT  # the middleware's shortcut: no key in the scope, no change
 
     def __init__(self) -> None:
         # The user object of each recent session, made once: sessions are immutable.
@@ -109,9 +106,6 @@ class SessionIdentity:
             )
         scope["user"], scope["auth"] = shown
 
-    def forget(self, scope: Scope) -> list[bytes]:
-        return []
-
     async def signed_in_after(
         self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
     ) -> tuple[str | None, str]:
@@ -126,8 +120,5 @@ class SessionIdentity:
         intent = scope.get(INTENT)
         return intent is not None and intent[0] == "in"
 
-    async def login_cookies(self, user: User) -> list[bytes]:
-        return []
-
-    def logout_cookies(self) -> list[bytes]:
-        return []
+    async def is_privileged(self, email: str) -> bool:
+        return False  # roles are the registry's: SESSIONSYNC_PRIVILEGED_ROLES

@@ -2,24 +2,28 @@
 
 The app stays as it is: an ordinary Starlette app with ``SessionMiddleware`` whose
 login handler sets ``request.session["user"] = email``. Given the same ``secret_key``,
-this adapter reads that signed cookie, writes it when a peer signs the user in, and
-hides it when the session registry says the session has ended.
+this adapter reads that signed cookie, writes the login into it when a peer signs the
+user in (only the login key changes: the rest of the app's session stays), and hides it
+when the session registry says the session has ended.
+
+An app that keeps something else under its key (a user id, or a token as sqladmin's
+authentication backends do) gives the adapter ``to_email`` and ``from_email``, a pair of
+async functions mapping the stored value to an email and back (docs/identity.md).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 from base64 import b64decode, b64encode
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from starlette.types import Scope
 
-from asgi_sessionsync.cookies import CookiePolicy, find_cookie
-from asgi_sessionsync.identity.base import AppCookieLogin
-from asgi_sessionsync.stores import normalize_email
-
-if TYPE_CHECKING:
-    from asgi_sessionsync.stores import User
+from asgi_sessionsync.cookies import CookiePolicy, cookie_header, find_cookie
+from asgi_sessionsync.identity.base import Account, AppCookieLogin, keyed_ref
+from asgi_sessionsync.validation import email_or_none
 
 try:
     import itsdangerous
@@ -29,8 +33,25 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "the starlette-session identity needs itsdangerous: pip install 'asgi-sessionsync[starlette-session]'"
     ) from error
 
+logger = logging.getLogger("asgi_sessionsync")
+
+ToEmail = Callable[[Any], Awaitable[str | None]]
+FromEmail = Callable[[str], Awaitable[Any]]
+_SEEN = "sessionsync.app_login"  # scope key: (stored value, email) as read before the app ran
+
 
 class StarletteSessionIdentity(AppCookieLogin):
+    """The app's ``request.session`` login.
+
+    ``to_email(value)``: the email of what the app stores under ``user_key`` (None: no
+    one); ``from_email(email)``: what to store there to sign that user in (None: the app
+    cannot, and the peer's sign-in is skipped). Give both or neither; without them the
+    stored value must be the email itself. Both are called rarely: ``to_email`` once per
+    request that carries the app's cookie (cache it if it does I/O), ``from_email`` once
+    per sign-in a peer makes here. A value that is not a valid email is ignored (never
+    synced), and said once in the log.
+    """
+
     def __init__(
         self,
         secret_key: str | bytes,
@@ -39,15 +60,25 @@ class StarletteSessionIdentity(AppCookieLogin):
         user_key: str = "user",
         max_age: int | None = 14 * 24 * 3600,
         cookie_policy: CookiePolicy | None = None,
+        to_email: ToEmail | None = None,
+        from_email: FromEmail | None = None,
     ) -> None:
+        if (to_email is None) != (from_email is None):
+            raise ValueError("give StarletteSessionIdentity both to_email and from_email, or neither")
         key = secret_key.decode() if isinstance(secret_key, bytes) else secret_key
+        self._key = key
         self._signer = itsdangerous.TimestampSigner(key)
         self.cookie_name = session_cookie
         self.user_key = user_key
         self.max_age = max_age
         self.policy = cookie_policy or CookiePolicy()
+        self._to_email = to_email
+        self._from_email = from_email
+        self._said_not_an_email = False
 
-    def _decode(self, value: str) -> dict[str, object] | None:
+    def _decode(self, value: str | None) -> dict[str, Any] | None:
+        if not value:
+            return None
         try:
             data = self._signer.unsign(value.encode("utf-8"), max_age=self.max_age)
             decoded = json.loads(b64decode(data))
@@ -55,13 +86,35 @@ class StarletteSessionIdentity(AppCookieLogin):
             return None
         return decoded if isinstance(decoded, dict) else None
 
-    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
-        value = find_cookie(cookie_header, self.cookie_name)
-        if value is None:
+    async def _email(self, stored: Any) -> str | None:
+        """The email a stored value names; None for nothing, or for a value that is not
+        an email (said once: the value itself is never logged, it may be a token)."""
+        if stored is None:
             return None
+        email = email_or_none(stored if self._to_email is None else await self._to_email(stored))
+        if email is None and not self._said_not_an_email:
+            self._said_not_an_email = True
+            logger.warning(
+                "the app's session holds a value under %r that is not an email address: it is ignored, never "
+                "synced. An app that keeps a user id or a token there gives StarletteSessionIdentity to_email= "
+                "and from_email= (see docs/identity.md). Said once.",
+                self.user_key,
+            )
+        return email
+
+    def _ref(self, value: str) -> str | None:
         session = self._decode(value)
-        user = session.get(self.user_key) if session else None
-        return normalize_email(user) if isinstance(user, str) and user else None
+        stored = session.get(self.user_key) if session else None
+        return keyed_ref(self._key, self.cookie_name, stored) if stored is not None else None
+
+    async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
+        session = self._decode(find_cookie(cookie_header, self.cookie_name))
+        if session is None:
+            return None
+        stored = session.get(self.user_key)
+        email = await self._email(stored)
+        scope[_SEEN] = (stored, email)
+        return email
 
     async def signed_in_after(
         self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
@@ -69,10 +122,24 @@ class StarletteSessionIdentity(AppCookieLogin):
         session = scope.get("session")
         if not isinstance(session, dict):
             return before, ""  # the app's SessionMiddleware did not run (an endpoint of ours)
-        user = session.get(self.user_key)
-        return (normalize_email(user) if isinstance(user, str) and user else None), ""
+        stored = session.get(self.user_key)
+        seen = scope.get(_SEEN)
+        if seen is not None and seen[0] == stored:
+            return seen[1], ""  # the same login as before the app ran: no second look-up
+        return await self._email(stored), ""
 
-    async def login_cookies(self, user: User) -> list[bytes]:
-        data = b64encode(json.dumps({self.user_key: user.email}).encode("utf-8"))
+    async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
+        stored = account.email if self._from_email is None else await self._from_email(account.email)
+        if stored is None:
+            return None
+        # The app's session is the app's: only the login changes (an anonymous visitor's
+        # cart stays). A session logged in as someone else is not carried over, as
+        # Django's login() does not carry another user's session over.
+        session = self._decode(find_cookie(cookie_header(scope["headers"]), self.cookie_name)) or {}
+        current = session.get(self.user_key)
+        if current is not None and await self._email(current) != account.email:
+            session = {}
+        session[self.user_key] = stored
+        data = b64encode(json.dumps(session).encode("utf-8"))
         signed = self._signer.sign(data).decode("utf-8")
         return [self.policy.set(self.cookie_name, signed, self.max_age)]

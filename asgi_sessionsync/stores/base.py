@@ -68,6 +68,12 @@ class SessionRecord:
 
     ``expires_at`` is the absolute end of the session's life (``None``: no end of its
     own); ``ended_at``/``end_reason`` are set once, when it ends, and never change after.
+
+    ``app_ref`` names the app's own login that goes with the session, for apps that have
+    one (see docs/identity.md): an opaque string the identity adapter chose, such as a
+    Django session key, so that ending the session can end that login too and a login
+    whose session ended is never adopted again. ``None``: no app login of its own. It is
+    as sensitive as the app's own session table: never logged.
     """
 
     sid: str
@@ -82,6 +88,7 @@ class SessionRecord:
     ended_at: float | None = None
     end_reason: str | None = None
     expires_at: float | None = None
+    app_ref: str | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
@@ -218,6 +225,18 @@ class SessionRegistry(Protocol):
     async def purge(self, ended_before: float) -> int:
         """Delete ended sessions with ``ended_at < ended_before``; return how many this
         call deleted. Active sessions are never deleted. Idempotent."""
+        ...
+
+    async def find_by_app_ref(self, ref: str) -> SessionRecord | None:
+        """A session recorded with ``app_ref == ref`` (exactly), or ``None`` when no
+        session carries it (active or ended, until purged).
+
+        When several do (an app login adopted again, or an adapter whose reference names
+        the app's user rather than one login), an ended one is returned if any has ended
+        (an app login whose session ended is dead), otherwise the newest (``created_at``,
+        ties by ``sid`` descending). Not on the per-request path, but must not scan: an
+        index by reference. An end in any process is seen at once.
+        """
         ...
 
     async def list(

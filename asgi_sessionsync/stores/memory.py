@@ -52,11 +52,20 @@ class MemoryUserStore:
 class MemorySessionRegistry:
     def __init__(self) -> None:
         self._sessions: dict[str, SessionRecord] = {}
+        self._by_ref: dict[str, set[str]] = {}  # app_ref -> sids
 
     async def create(self, record: SessionRecord) -> None:
         if record.sid in self._sessions:
             raise StoreError("session registry: a session with this sid exists already")
         self._sessions[record.sid] = dataclasses.replace(record, user=normalize_email(record.user))
+        if record.app_ref is not None:
+            self._by_ref.setdefault(record.app_ref, set()).add(record.sid)
+
+    async def find_by_app_ref(self, ref: str) -> SessionRecord | None:
+        records = [self._sessions[sid] for sid in self._by_ref.get(ref, ())]
+        if not records:
+            return None
+        return max(records, key=lambda r: (not r.active, r.created_at, r.sid))
 
     async def get(self, sid: str) -> SessionRecord | None:
         return self._sessions.get(sid)
@@ -108,7 +117,12 @@ class MemorySessionRegistry:
     async def purge(self, ended_before: float) -> int:
         old = [sid for sid, r in self._sessions.items() if r.ended_at is not None and r.ended_at < ended_before]
         for sid in old:
-            del self._sessions[sid]
+            ref = self._sessions.pop(sid).app_ref
+            if ref is not None:
+                sids = self._by_ref.get(ref, set())
+                sids.discard(sid)
+                if not sids:
+                    self._by_ref.pop(ref, None)
         self._sessions = _compacted(self._sessions, len(old))
         return len(old)
 

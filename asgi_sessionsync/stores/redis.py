@@ -29,10 +29,11 @@ connection that answers no PING for 10 s counts as lost, and no entry is older t
 ``cache_seconds`` (default 30; 0 turns the cache off).
 
 **Keys, Sentinel and Cluster.** Every key starts with the hash tag ``{prefix}``:
-``{prefix}:s:<sid>`` (a session hash), ``{prefix}:us:<email>`` and ``{prefix}:ch:<chain>``
-(a user's and a chain's sessions), ``{prefix}:all``/``:exp``/``:ended`` (sessions by
-creation, lifetime end and end), ``{prefix}:user:<email>``, ``{prefix}:j:<hex id>``,
-``{prefix}:m:<id>``, ``{prefix}:due``, ``{prefix}:pq:<peer>``, ``{prefix}:fin``.
+``{prefix}:s:<sid>`` (a session hash), ``{prefix}:us:<email>``, ``{prefix}:ch:<chain>``
+and ``{prefix}:ref:<app_ref>`` (a user's, a chain's and an app login's sessions),
+``{prefix}:all``/``:exp``/``:ended`` (sessions by creation, lifetime end and end),
+``{prefix}:user:<email>``, ``{prefix}:j:<hex id>``, ``{prefix}:m:<id>``, ``{prefix}:due``,
+``{prefix}:pq:<peer>``, ``{prefix}:fin``.
 
 Note: one tag per prefix puts a whole site's data in one hash slot, so one user's
 data (and everything else of the site) shares a slot and every script is valid on
@@ -256,11 +257,12 @@ local function sweep(limit)
   local cutoff = (now_ms() - RET) / 1000
   for _, z in ipairs({T .. ':ended', T .. ':exp'}) do
     for _, sid in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', '(' .. cutoff, 'LIMIT', 0, limit)) do
-      local f = redis.call('HMGET', skey(sid), 'user', 'chain')
+      local f = redis.call('HMGET', skey(sid), 'user', 'chain', 'app_ref')
       if f[1] then
         redis.call('DEL', skey(sid))
         redis.call('ZREM', T .. ':us:' .. f[1], sid)
         redis.call('ZREM', T .. ':ch:' .. f[2], sid)
+        if f[3] then redis.call('ZREM', T .. ':ref:' .. f[3], sid) end
       end
       redis.call('ZREM', T .. ':all', sid)
       redis.call('ZREM', T .. ':ended', sid)
@@ -268,16 +270,20 @@ local function sweep(limit)
     end
   end
 end
--- end one active session; its user and chain, or nil when it was not active
+-- end one active session; its user, chain, (nil) and app_ref, or nil when it was not active
 local function finish(sid, when, reason)
   local k = skey(sid)
-  local f = redis.call('HMGET', k, 'user', 'chain', 'ended_at')
+  local f = redis.call('HMGET', k, 'user', 'chain', 'ended_at', 'app_ref')
   if not f[1] or f[3] then return nil end
   redis.call('HSET', k, 'ended_at', when, 'end_reason', reason)
   redis.call('PEXPIREAT', k, drop_at(when))
   redis.call('ZREM', T .. ':exp', sid)
   redis.call('ZADD', T .. ':ended', when, sid)
   return f
+end
+-- the app login index of a session just ended (f from finish), if it has one
+local function refresh_ref(f)
+  if f[4] then refresh_if_forever(T .. ':ref:' .. f[4]) end
 end
 local function announce(sids)
   if #sids > 0 then redis.call('PUBLISH', T .. ':@CHANNEL@', table.concat(sids, ' ')) end
@@ -351,14 +357,16 @@ class RedisUserStore:
 
 _SESSION_CREATE = """
 local sid, user, chain, created, ended, expires = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
+local ref = ARGV[9]
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('HSET', KEYS[1], unpack(ARGV, 10))
 local drop = nil
 if ended ~= '' then drop = drop_at(ended) elseif expires ~= '' then drop = drop_at(expires) end
 if drop then redis.call('PEXPIREAT', KEYS[1], drop) end
 redis.call('ZADD', T .. ':all', created, sid)
 index(T .. ':us:' .. user, sid, created, drop)
 index(T .. ':ch:' .. chain, sid, created, drop)
+if ref ~= '' then index(T .. ':ref:' .. ref, sid, created, drop) end
 if ended ~= '' then redis.call('ZADD', T .. ':ended', ended, sid)
 elseif expires ~= '' then redis.call('ZADD', T .. ':exp', expires, sid) end
 sweep(16)
@@ -375,6 +383,7 @@ local f = finish(ARGV[3], ARGV[4], ARGV[5])
 if not f then return 0 end
 refresh_if_forever(T .. ':us:' .. f[1])
 refresh_if_forever(T .. ':ch:' .. f[2])
+refresh_ref(f)
 announce({ARGV[3]})
 return 1
 """
@@ -387,7 +396,7 @@ local ended, chains = {}, {}
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
   local f = redis.call('HMGET', skey(sid), 'chain', 'created_at', 'ended_at')
   if f[1] and not f[3] and (any_chain or f[1] == chain) and (any_time or tonumber(f[2]) <= before) then
-    finish(sid, when, reason)
+    refresh_ref(finish(sid, when, reason))
     ended[#ended + 1] = sid
     chains[f[1]] = true
   end
@@ -407,6 +416,7 @@ for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
     if f then
       ended[#ended + 1] = sid
       users[f[1]] = true
+      refresh_ref(f)
     end
   end
 end
@@ -426,6 +436,7 @@ for _, sid in ipairs(sids) do
     ended[#ended + 1] = sid
     refresh_if_forever(T .. ':us:' .. f[1])
     refresh_if_forever(T .. ':ch:' .. f[2])
+    refresh_ref(f)
   else  -- already ended, or dropped by Redis: no longer expiring
     redis.call('ZREM', KEYS[1], sid)
     if not at then redis.call('ZREM', T .. ':all', sid) end
@@ -439,11 +450,13 @@ _SESSION_PURGE = """
 local sids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
 local deleted = 0
 for _, sid in ipairs(sids) do
-  local f = redis.call('HMGET', skey(sid), 'user', 'chain', 'ended_at')
+  local f = redis.call('HMGET', skey(sid), 'user', 'chain', 'ended_at', 'app_ref')
   if f[1] and f[3] then
     redis.call('DEL', skey(sid))
     deleted = deleted + 1
-    for _, idx in ipairs({T .. ':us:' .. f[1], T .. ':ch:' .. f[2]}) do
+    local indexes = {T .. ':us:' .. f[1], T .. ':ch:' .. f[2]}
+    if f[4] then indexes[3] = T .. ':ref:' .. f[4] end
+    for _, idx in ipairs(indexes) do
       redis.call('ZREM', idx, sid)
       refresh_if_forever(idx)
     end
@@ -473,6 +486,7 @@ def _session(h: dict[str, str]) -> SessionRecord:
         ended_at=_opt(h.get("ended_at")),
         end_reason=h.get("end_reason"),
         expires_at=_opt(h.get("expires_at")),
+        app_ref=h.get("app_ref"),
     )
 
 
@@ -622,6 +636,7 @@ class RedisSessionRegistry:
             "ended_at": None if record.ended_at is None else _f(record.ended_at),
             "end_reason": record.end_reason,
             "expires_at": None if record.expires_at is None else _f(record.expires_at),
+            "app_ref": record.app_ref,
         }
         flat = [x for k, v in fields.items() if v is not None for x in (k, v)]
         head = [
@@ -631,6 +646,7 @@ class RedisSessionRegistry:
             _f(record.created_at),
             fields["ended_at"] or "",
             fields["expires_at"] or "",
+            record.app_ref or "",
         ]
         async with self.conn.errors():
             created = await self.conn.run(
@@ -651,6 +667,17 @@ class RedisSessionRegistry:
         if usable and record is not None:
             cache.remember(record, epoch)
         return record
+
+    async def find_by_app_ref(self, ref: str) -> SessionRecord | None:
+        if not ref:
+            return None
+        async with self.conn.errors():
+            # Newest first, ties by sid descending (ZREVRANGE's order); rows Redis has
+            # dropped are skipped (later writes sweep them from the index).
+            sids = await self.conn.zrange(self.conn.key("ref", ref), 0, -1, desc=True)
+            found = [_session(h) for h in await self.conn.hgetall_many([self.conn.key("s", sid) for sid in sids]) if h]
+        ended = [r for r in found if not r.active]
+        return (ended or found)[0] if found else None
 
     async def touch(self, sid: str, when: float) -> None:
         async with self.conn.errors():

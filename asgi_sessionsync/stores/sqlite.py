@@ -71,7 +71,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     via TEXT NOT NULL,
     ended_at REAL,
     end_reason TEXT,
-    expires_at REAL
+    expires_at REAL,
+    app_ref TEXT
 );
 CREATE TABLE IF NOT EXISTS used_ids (
     jti BLOB PRIMARY KEY,
@@ -96,7 +97,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 # Columns added after the first release, added to older files on open.
 _ADDED_COLUMNS = {
-    "sessions": [("expires_at", "REAL")],
+    "sessions": [("expires_at", "REAL"), ("app_ref", "TEXT")],
     "outbox": [("finished_at", "REAL")],
 }
 
@@ -106,6 +107,7 @@ CREATE INDEX IF NOT EXISTS sessions_chain ON sessions (chain) WHERE ended_at IS 
 CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS sessions_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at, sid);
+CREATE INDEX IF NOT EXISTS sessions_app_ref ON sessions (app_ref) WHERE app_ref IS NOT NULL;
 CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer) WHERE status = 'pending';
@@ -114,7 +116,7 @@ CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE status 
 
 _USER_COLUMNS = "email, role, name, password_hash, created_at, provisioned_by"
 _SESSION_COLUMNS = (
-    "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at"
+    "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at, app_ref"
 )
 _OUTBOX_COLUMNS = (
     "id, network, peer, url, kind, payload, created_at, next_attempt_at, attempts, status, last_error,"
@@ -382,7 +384,7 @@ class SQLiteSessionRegistry:
 
     async def create(self, record: SessionRecord) -> None:
         await self.db.change(
-            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.sid,
                 normalize_email(record.user),
@@ -396,11 +398,21 @@ class SQLiteSessionRegistry:
                 record.ended_at,
                 record.end_reason,
                 record.expires_at,
+                record.app_ref,
             ),
         )
 
     async def get(self, sid: str) -> SessionRecord | None:
         row = await self.db.read_one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,))
+        return _session(row) if row else None
+
+    async def find_by_app_ref(self, ref: str) -> SessionRecord | None:
+        # Ended first (ended_at IS NULL is 0 for them), then the newest.
+        row = await self.db.read_one(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE app_ref = ?"
+            " ORDER BY ended_at IS NULL, created_at DESC, sid DESC LIMIT 1",
+            (ref,),
+        )
         return _session(row) if row else None
 
     async def touch(self, sid: str, when: float) -> None:

@@ -28,16 +28,19 @@ def playwright() -> Iterator[Any]:
 
 @pytest.fixture
 def open_browser(playwright: Any, tmp_path: Path) -> Iterator[Callable[..., Any]]:
-    """Start Chromium with a fresh persistent profile; third-party cookies allowed or blocked."""
+    """Start Chromium with a fresh persistent profile; third-party cookies allowed or blocked;
+    ``proxy``: an HTTP proxy for all its traffic, loopback included (Playwright makes
+    Chromium send loopback through it too)."""
     contexts: list[Any] = []
 
-    def start(*, third_party_cookies: bool, javascript: bool = True) -> Any:
+    def start(*, third_party_cookies: bool, javascript: bool = True, proxy: str | None = None) -> Any:
         context = playwright.chromium.launch_persistent_context(
             str(profile_dir(tmp_path, third_party_cookies=third_party_cookies)),
             executable_path=CHROMIUM,
             args=CHROMIUM_ARGS,
             headless=True,
             java_script_enabled=javascript,
+            **({"proxy": {"server": proxy}} if proxy else {}),
         )
         context.set_default_timeout(15000)
         contexts.append(context)

@@ -46,7 +46,30 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("/")
 
 
-urlpatterns = [path("", index), path("login", login_view), path("logout", logout_view)]
+def cart(request: HttpRequest) -> HttpResponse:
+    """An anonymous visitor's cart, kept in Django's session: ``?add=ITEM`` adds one."""
+    items = list(request.session.get("cart", []))
+    if "add" in request.GET:
+        items.append(request.GET["add"])
+        request.session["cart"] = items
+    user = request.user.email if request.user.is_authenticated else "nobody"
+    return HttpResponse(f"cart: {','.join(items)}; user: {user}", content_type="text/plain")
+
+
+def staff(request: HttpRequest) -> HttpResponse:
+    """What Django's admin asks of a user, without the admin's templates."""
+    if not (request.user.is_active and request.user.is_staff):
+        return HttpResponse("staff only", status=403, content_type="text/plain")
+    return HttpResponse(f"staff page for {request.user.email}", content_type="text/plain")
+
+
+urlpatterns = [
+    path("", index),
+    path("login", login_view),
+    path("logout", logout_view),
+    path("cart", cart),
+    path("staff", staff),
+]
 
 
 def application() -> Any:

@@ -7,7 +7,7 @@ import secrets
 from typing import Annotated
 
 from fastapi import FastAPI, Form, Request
-from fastapi.responses import HTMLResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, PlainTextResponse, RedirectResponse
 from starlette.middleware.sessions import SessionMiddleware
 
 from tests.frameworks.pages import USERS, home, login_form
@@ -45,3 +45,13 @@ async def login(
 async def logout(request: Request) -> RedirectResponse:
     request.session.clear()
     return RedirectResponse("/", status_code=303)
+
+
+@app.get("/cart", response_class=PlainTextResponse)
+async def cart(request: Request, add: str | None = None) -> str:
+    """An anonymous visitor's cart, kept in the same session as the login."""
+    items = list(request.session.get("cart", []))
+    if add is not None:
+        items.append(add)
+        request.session["cart"] = items
+    return f"cart: {','.join(items)}; user: {request.session.get('user') or 'nobody'}"

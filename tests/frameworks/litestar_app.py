@@ -46,4 +46,16 @@ async def logout(request: Request[Any, Any, Any]) -> Redirect:
     return Redirect("/", status_code=303)
 
 
-app = Litestar(route_handlers=[index, login_page, login, logout], middleware=[session_config.middleware])
+@get("/cart", media_type=MediaType.TEXT)
+async def cart(request: Request[Any, Any, Any]) -> str:
+    """An anonymous visitor's cart, kept in the same session as the login."""
+    add = request.query_params.get("add")
+    session = dict(request.session)
+    items = list(session.get("cart", []))
+    if add is not None:
+        items.append(add)
+        request.set_session({**session, "cart": items})
+    return f"cart: {','.join(items)}; user: {session.get('user') or 'nobody'}"
+
+
+app = Litestar(route_handlers=[index, login_page, login, logout, cart], middleware=[session_config.middleware])

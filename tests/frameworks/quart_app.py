@@ -36,3 +36,13 @@ async def login() -> ResponseReturnValue:
 async def logout() -> ResponseReturnValue:
     session.clear()
     return redirect("/")
+
+
+@app.route("/cart")
+async def cart() -> ResponseReturnValue:
+    """An anonymous visitor's cart, kept in the same session as the login."""
+    items = list(session.get("cart", []))
+    if "add" in request.args:
+        items.append(request.args["add"])
+        session["cart"] = items
+    return f"cart: {','.join(items)}; user: {session.get('user') or 'nobody'}", 200, {"content-type": "text/plain"}

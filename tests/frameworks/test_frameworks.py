@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.frameworks.harness import ALICE, FRANK, FrameworkNetwork, join
+from tests.frameworks.harness import ALICE, FRANK, HOP_SCOPE, FrameworkNetwork, join
 from tests.frameworks.pages import USERS
 
 
@@ -74,7 +74,20 @@ FRAMEWORKS: dict[str, Callable[[], Any]] = {
 }
 
 
-@pytest.fixture(params=sorted(FRAMEWORKS))
+# Django's ASGI handler (asgiref) and Quart (its own asyncio server classes) run on
+# asyncio only: their runs under trio are skipped. Starlette, FastAPI and Litestar
+# (anyio) run on both.
+DJANGO_ON_ASYNCIO = "Django's ASGI handler and sync_to_async (asgiref) need an asyncio loop"
+QUART_ON_ASYNCIO = "Quart serves requests with asyncio tasks and asyncio.wait"
+ASYNCIO_ONLY = {"django": DJANGO_ON_ASYNCIO, "quart": QUART_ON_ASYNCIO}
+
+
+@pytest.fixture(
+    params=[
+        pytest.param(name, marks=pytest.mark.asyncio_only(ASYNCIO_ONLY[name])) if name in ASYNCIO_ONLY else name
+        for name in sorted(FRAMEWORKS)
+    ]
+)
 async def net(request: pytest.FixtureRequest) -> AsyncIterator[FrameworkNetwork]:
     built = await FRAMEWORKS[request.param]()
     yield built
@@ -85,14 +98,55 @@ async def test_framework_login_is_shared_both_ways_and_sign_out_reaches_everyone
     await shared_login_works(net)
 
 
+async def test_an_app_login_replayed_alone_after_a_sign_out_elsewhere_signs_nobody_in(net: FrameworkNetwork) -> None:
+    """Issue #9: the app's own cookie of a session that ended (here Frank signed out on
+    another site) must not open the site again when it comes without the middleware's."""
+    browser = net.browser()
+    await browser.sign_in("f", *FRANK)
+    await browser.get(f"{net.urls['f']}/")  # an app may sign its cookie again on every answer
+    app_cookies = [(c.name, c.value) for c in browser.cookies if c.domain == "f.example" and "sync" not in c.name]
+    assert app_cookies
+    await browser.sign_out("a")
+    assert await browser.everyone() == {"a": None, "c": None, "f": None}
+
+    thief = net.browser()
+    for name, value in app_cookies:
+        thief.cookies.set(name, value, domain="f.example", secure=True)
+    assert await thief.who("f") is None
+    records = await net.apps["f"].site.stores.sessions.list(user=FRANK[0], include_ended=True)
+    assert records and all(r.via != "adopted from the app's own login" for r in records)
+
+
+@pytest.mark.parametrize(
+    "framework",
+    [
+        "fastapi",
+        pytest.param("quart", marks=pytest.mark.asyncio_only(QUART_ON_ASYNCIO)),
+        "litestar",
+        pytest.param("django", marks=pytest.mark.asyncio_only(DJANGO_ON_ASYNCIO)),
+    ],
+)
+async def test_a_peer_sign_in_changes_only_the_login_in_the_apps_own_session(framework: str) -> None:
+    """Issue #10: an anonymous visitor's cart survives a sign-in a peer makes here."""
+    net = await FRAMEWORKS[framework]()
+    browser = net.browser()
+    assert (await browser.get(f"{net.urls['f']}/cart", params={"add": "teapot"})).text == "cart: teapot; user: nobody"
+    await browser.sign_in("a", *ALICE)
+    assert (await browser.get(f"{net.urls['f']}/cart")).text == f"cart: teapot; user: {ALICE[0]}"
+    await net.close()
+
+
+@pytest.mark.asyncio_only(DJANGO_ON_ASYNCIO)
 async def test_django_login_made_without_the_middleware_is_adopted_but_not_synced() -> None:
+    from asgi_sessionsync.identity import Account
     from asgi_sessionsync.identity.django import DjangoIdentity
-    from asgi_sessionsync.stores import User
 
     net = await django_network()
     identity = net.apps["f"].identity
     assert isinstance(identity, DjangoIdentity)
-    cookie = (await identity.login_cookies(User(FRANK[0], "member")))[0].decode()
+    made = await identity.login_cookies(dict(HOP_SCOPE), Account(FRANK[0]))
+    assert made is not None
+    cookie = made[0].decode()
     name, value = cookie.split(";", 1)[0].split("=", 1)
     browser = net.browser()
     browser.client.cookies.set(name, value, domain="f.example")

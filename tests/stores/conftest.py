@@ -11,7 +11,8 @@ import pytest
 from asgi_sessionsync.stores import Stores, new_id, open_stores
 from tests.stores.redis_server import redis_server  # noqa: F401 - a fixture
 
-BACKENDS = ["memory", "sqlite", "redis"]
+REDIS_ONLY_ASYNCIO = pytest.mark.asyncio_only("redis-py's asyncio client runs on asyncio only")
+BACKENDS = ["memory", "sqlite", pytest.param("redis", marks=REDIS_ONLY_ASYNCIO)]
 
 
 @dataclass

@@ -6,7 +6,6 @@ since backends with their own expiry (Redis TTLs) drop rows by real time.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import replace
 
@@ -22,6 +21,7 @@ from asgi_sessionsync.stores import (
     User,
     new_id,
 )
+from tests.concurrently import gather
 from tests.stores.conftest import Backend
 
 # A float with all its digits: stores keep times exactly as given.
@@ -98,7 +98,7 @@ async def test_creating_an_existing_user_returns_the_stored_one_unchanged(stores
 
 async def test_concurrent_creates_of_one_user_all_return_the_same_row(backend: Backend) -> None:
     clients = [backend.open() for _ in range(2)] if backend.shared else [backend.open()]
-    results = await asyncio.gather(
+    results = await gather(
         *(clients[i % len(clients)].users.create(User("ann@example.com", f"role{i}", created_at=T0)) for i in range(20))
     )
     assert len(set(results)) == 1
@@ -332,7 +332,7 @@ async def test_concurrent_end_user_and_create_leave_no_matching_session_active(b
         for record in records[10:]:
             await clients[-1].sessions.create(record)
 
-    ended = await asyncio.gather(
+    ended = await gather(
         create_rest(),
         *(clients[i % len(clients)].sessions.end_user("ann@example.com", reason="r", when=T0) for i in range(5)),
     )
@@ -341,6 +341,64 @@ async def test_concurrent_end_user_and_create_leave_no_matching_session_active(b
     tail = await clients[0].sessions.end_user("ann@example.com", reason="r", when=T0)
     assert sum(n for n in ended[1:] if n is not None) + tail == 30
     assert await clients[0].sessions.list(user="ann@example.com") == []
+
+
+# -- app login references ----------------------------------------------------------------
+
+
+async def test_a_session_keeps_its_app_login_reference_and_has_none_by_default(stores: Stores) -> None:
+    referenced, plain = replace(session(), app_ref="k3y-Of.the_app~login/1"), session()
+    for record in (referenced, plain):
+        await stores.sessions.create(record)
+    assert await stores.sessions.get(referenced.sid) == referenced
+    stored = await stores.sessions.get(plain.sid)
+    assert stored == plain and stored.app_ref is None
+
+
+async def test_find_by_app_ref_finds_the_session_with_exactly_that_reference(stores: Stores) -> None:
+    record = replace(session(), app_ref="Ref-1")
+    await stores.sessions.create(record)
+    await stores.sessions.create(session())
+    assert await stores.sessions.find_by_app_ref("Ref-1") == record
+    for other in ("ref-1", "Ref", "Ref-10", ""):
+        assert await stores.sessions.find_by_app_ref(other) is None
+
+
+async def test_find_by_app_ref_prefers_an_ended_session_then_the_newest(stores: Stores) -> None:
+    older = replace(session(created_at=T0 - 10), app_ref="r")
+    newer = replace(session(created_at=T0), app_ref="r")
+    elsewhere = replace(session(created_at=T0 + 5), app_ref="s")
+    for record in (older, newer, elsewhere):
+        await stores.sessions.create(record)
+    assert await stores.sessions.find_by_app_ref("r") == newer
+    # An app login whose session ended is dead, whatever other session carries it.
+    await stores.sessions.end(older.sid, reason="signed out", when=T0 + 1)
+    found = await stores.sessions.find_by_app_ref("r")
+    assert found == replace(older, ended_at=T0 + 1, end_reason="signed out")
+    await stores.sessions.end_user("ann@example.com", reason="revoked", when=T0 + 2)
+    found = await stores.sessions.find_by_app_ref("r")
+    assert found is not None and not found.active
+
+
+async def test_a_purged_session_is_no_longer_found_by_its_app_ref(stores: Stores) -> None:
+    record = replace(session(), app_ref="gone")
+    await stores.sessions.create(record)
+    await stores.sessions.end(record.sid, reason="x", when=T0 - 100)
+    assert await stores.sessions.purge(T0) == 1
+    assert await stores.sessions.find_by_app_ref("gone") is None
+
+
+async def test_an_end_in_one_client_is_seen_by_an_app_ref_lookup_in_another(backend: Backend) -> None:
+    if not backend.shared:
+        pytest.skip("one process only: nothing to share")
+    first, second = backend.open(), backend.open()
+    record = replace(session(), app_ref="shared-ref")
+    await first.sessions.create(record)
+    found = await second.sessions.find_by_app_ref("shared-ref")
+    assert found is not None and found.active
+    await first.sessions.end(record.sid, reason="signed out", when=T0 + 1)
+    found = await second.sessions.find_by_app_ref("shared-ref")
+    assert found is not None and found.end_reason == "signed out"
 
 
 # -- replay cache ------------------------------------------------------------------------
@@ -377,7 +435,7 @@ async def test_an_id_used_with_a_past_expiry_records_nothing_lasting(stores: Sto
 async def test_fifty_concurrent_uses_of_one_id_let_exactly_one_win(backend: Backend) -> None:
     clients = [backend.open(), backend.open()] if backend.shared else [backend.open()]
     expires_at = time.time() + 60
-    results = await asyncio.gather(*(clients[i % len(clients)].replay.use(b"race", expires_at) for i in range(50)))
+    results = await gather(*(clients[i % len(clients)].replay.use(b"race", expires_at) for i in range(50)))
     assert results.count(True) == 1
 
 
@@ -455,9 +513,7 @@ async def test_concurrent_claimers_never_get_the_same_message(backend: Backend) 
     clients = [backend.open(), backend.open()] if backend.shared else [backend.open()]
     messages = [message(due=T0 - i * 0.001) for i in range(40)]
     await clients[0].outbox.add(messages)
-    batches = await asyncio.gather(
-        *(clients[i % len(clients)].outbox.claim_due(T0, lease=30, limit=7) for i in range(10))
-    )
+    batches = await gather(*(clients[i % len(clients)].outbox.claim_due(T0, lease=30, limit=7) for i in range(10)))
     ids = [m.id for batch in batches for m in batch]
     assert len(ids) == len(set(ids)) == 40
 

@@ -15,6 +15,8 @@ from asgi_sessionsync.exceptions import ConfigError, StoreError
 from asgi_sessionsync.stores import OutboxMessage, SessionRecord, Stores, check_store_url, new_id, open_stores
 from asgi_sessionsync.stores.redis import RedisSessionRegistry
 
+pytestmark = pytest.mark.asyncio_only("redis-py's asyncio client runs on asyncio only")
+
 
 def record(**fields: object) -> SessionRecord:
     now = time.time()
@@ -219,6 +221,35 @@ async def test_purge_cleans_what_redis_dropped_by_itself(redis_server: str, pref
     assert counts["purged_sessions"] == 0  # Redis had dropped them already
     tag = "{" + prefix + "}"
     assert await raw.keys(f"{tag}*") == []
+    await stores.close()
+
+
+async def test_the_app_ref_index_lives_and_goes_with_its_sessions(redis_server: str, prefix: str, raw: Redis) -> None:
+    stores = open_stores(f"{redis_server}?prefix={prefix}&retention=3600")
+    now = time.time()
+    referenced = record(expires_at=now + 600, app_ref="k1")
+    await stores.sessions.create(referenced)
+    tag = "{" + prefix + "}"
+    assert await raw.zrange(f"{tag}:ref:k1", 0, -1) == [referenced.sid]
+    assert await raw.pexpiretime(f"{tag}:ref:k1") == pytest.approx((now + 600 + 3600) * 1000, abs=2)
+    await stores.sessions.end(referenced.sid, reason="x", when=now - 10)
+    assert await raw.pexpiretime(f"{tag}:ref:k1") == pytest.approx((now + 600 + 3600) * 1000, abs=2)
+    assert await stores.sessions.purge(now) == 1
+    assert await raw.keys(f"{tag}:ref:*") == []
+    await stores.close()
+
+
+async def test_the_app_ref_index_of_sessions_redis_dropped_is_swept(redis_server: str, prefix: str, raw: Redis) -> None:
+    stores = open_stores(f"{redis_server}?prefix={prefix}&retention=0.3")
+    now = time.time()
+    gone = record(app_ref="k2")
+    await stores.sessions.create(gone)
+    await stores.sessions.end(gone.sid, reason="x", when=now)
+    await anyio.sleep(0.6)
+    await stores.sessions.create(record())  # a later write sweeps what Redis dropped
+    tag = "{" + prefix + "}"
+    assert await raw.keys(f"{tag}:ref:*") == []
+    assert await stores.sessions.find_by_app_ref("k2") is None
     await stores.close()
 
 

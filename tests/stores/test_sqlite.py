@@ -132,11 +132,16 @@ async def test_a_database_made_by_the_first_release_is_migrated_on_open(tmp_path
     await stores.sessions.create(record(sid="s2", expires_at=time.time() - 1))
     assert await stores.sessions.expire(time.time()) == 1
     assert await stores.outbox.purge(2001.5) == 1
+    await stores.sessions.create(record(sid="s3", app_ref="app-login-3"))
+    found = await stores.sessions.find_by_app_ref("app-login-3")
+    assert found is not None and found.sid == "s3"
+    migrated = await stores.sessions.get("s1")
+    assert migrated is not None and migrated.app_ref is None
     await stores.close()
     check = sqlite3.connect(path)
     columns = {row[1] for row in check.execute("PRAGMA table_info(sessions)")}
     check.close()
-    assert "expires_at" in columns
+    assert {"expires_at", "app_ref"} <= columns
 
 
 async def test_a_locked_database_makes_writes_wait_without_blocking_the_event_loop(tmp_path: Path) -> None:

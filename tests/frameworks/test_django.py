@@ -1,0 +1,232 @@
+"""The Django adapter logs users in the way Django does, and never makes an administrator
+for a peer (issues #9, #10)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from asgiref.sync import async_to_sync, sync_to_async
+
+from asgi_sessionsync.identity import Account
+from tests.frameworks.harness import ALICE, FRANK, HOP_SCOPE, URLS, FrameworkNetwork, join
+from tests.frameworks.test_frameworks import DJANGO_ON_ASYNCIO, django_network
+
+pytestmark = pytest.mark.asyncio_only(DJANGO_ON_ASYNCIO)
+
+BOSS = ("boss@example.com", "b0ss-password")  # an account on A; a superuser on the Django site
+
+
+@pytest.fixture
+async def net() -> AsyncIterator[FrameworkNetwork]:
+    built = await django_network()
+    yield built
+    await built.close()
+
+
+@sync_to_async
+def django_user(username: str, email: str, password: str | None = None, **flags: bool) -> Any:
+    from django.contrib.auth import get_user_model
+
+    user, _ = get_user_model()._default_manager.update_or_create(
+        username=username, defaults={"email": email, "is_active": True, "is_staff": False, "is_superuser": False}
+    )
+    for name, value in flags.items():
+        setattr(user, name, value)
+    user.set_password(password)
+    user.save()
+    return user
+
+
+@sync_to_async
+def sessions_of(email: str) -> list[str]:
+    """The keys of the Django sessions logged in as a user with this email."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.sessions.models import Session
+
+    ids = {str(pk) for pk in get_user_model()._default_manager.filter(email__iexact=email).values_list("pk", flat=True)}
+    return [s.session_key for s in Session.objects.all() if s.get_decoded().get("_auth_user_id") in ids]
+
+
+@sync_to_async
+def delete_sessions_of(email: str) -> None:
+    """Forget what earlier tests left in the shared test database."""
+    from django.contrib.sessions.models import Session
+
+    Session.objects.filter(session_key__in=async_to_sync(sessions_of)(email)).delete()
+
+
+@pytest.fixture
+def logged_in() -> Iterator[list[tuple[str, str, str | None]]]:
+    from django.contrib.auth.signals import user_logged_in
+
+    seen: list[tuple[str, str, str | None]] = []
+
+    def receiver(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+        seen.append((user.email, type(request).__name__, request.META.get("REMOTE_ADDR")))
+
+    user_logged_in.connect(receiver, weak=False, dispatch_uid="test-receiver")
+    yield seen
+    user_logged_in.disconnect(dispatch_uid="test-receiver")
+
+
+async def test_a_peer_sign_in_is_a_django_login_signals_run_and_last_login_is_set(
+    net: FrameworkNetwork, logged_in: list[tuple[str, str, str | None]]
+) -> None:
+    from django.contrib.auth import get_user_model
+
+    started = time.time()
+    browser = net.browser()
+    await browser.sign_in("a", *ALICE)
+    assert await browser.who("f") == ALICE[0]
+    assert [(email, kind) for email, kind, _ in logged_in] == [(ALICE[0], "ASGIRequest")]
+    assert logged_in[0][2] is not None  # the request is the browser's: its address, its headers
+    user = await get_user_model()._default_manager.aget(email=ALICE[0])
+    assert user.last_login is not None and user.last_login.timestamp() >= started - 1
+
+
+def cookie_of(made: list[bytes] | None, name: str = "sessionid") -> str:
+    assert made is not None
+    (cookie,) = [c.decode() for c in made if c.startswith(name.encode() + b"=")]
+    return cookie
+
+
+@pytest.mark.parametrize(
+    ("overrides", "httponly", "max_age"),
+    [
+        ({}, True, "Max-Age=1209600"),
+        ({"SESSION_COOKIE_HTTPONLY": False}, False, "Max-Age=1209600"),
+        ({"SESSION_EXPIRE_AT_BROWSER_CLOSE": True}, True, None),
+        ({"SESSION_COOKIE_AGE": 3600}, True, "Max-Age=3600"),
+    ],
+)
+async def test_the_session_cookie_of_a_peer_sign_in_follows_djangos_settings(
+    net: FrameworkNetwork, overrides: dict[str, Any], httponly: bool, max_age: str | None
+) -> None:
+    from django.test import override_settings
+
+    from asgi_sessionsync.identity.django import DjangoIdentity
+
+    with override_settings(**overrides):
+        cookie = cookie_of(await DjangoIdentity().login_cookies(dict(HOP_SCOPE), Account(FRANK[0])), "sessionid")
+    attributes = [part.strip() for part in cookie.split(";")]
+    assert ("HttpOnly" in attributes) is httponly
+    assert [a for a in attributes if a.startswith("Max-Age")] == ([max_age] if max_age else [])
+    assert "Secure" in attributes  # SESSION_COOKIE_SECURE=True on the test site
+
+
+async def test_an_anonymous_visitors_django_session_is_kept_by_a_peer_sign_in(net: FrameworkNetwork) -> None:
+    browser = net.browser()
+    cart = await browser.get(f"{URLS['f']}/cart", params={"add": "teapot"})
+    assert cart.text == "cart: teapot; user: nobody"
+    anonymous = browser.cookies.get("sessionid", "f.example")
+    await browser.sign_in("a", *ALICE)
+    assert (await browser.get(f"{URLS['f']}/cart")).text == f"cart: teapot; user: {ALICE[0]}"
+    assert browser.cookies.get("sessionid", "f.example") != anonymous  # a new key, as Django's login() makes
+
+
+async def test_a_peer_never_signs_in_a_django_administrator(net: FrameworkNetwork) -> None:
+    await django_user("boss", "Boss@Example.com", is_superuser=True, is_staff=True)
+    network = await join(net.sites["f"].app, identity_name="django", a_accounts=dict([BOSS]))
+    browser = network.browser()
+    await browser.sign_in("a", *BOSS)
+    assert await browser.who("c") == BOSS[0]
+    assert await browser.who("f") is None
+    assert (await browser.get(f"{URLS['f']}/staff")).status_code == 403
+    assert await sessions_of(BOSS[0]) == []
+    await network.close()
+
+
+async def test_a_peer_trusted_for_privileged_accounts_signs_a_django_administrator_in(net: FrameworkNetwork) -> None:
+    await django_user("boss", "Boss@Example.com", is_superuser=True, is_staff=True)
+    network = await join(
+        net.sites["f"].app, identity_name="django", a_accounts=dict([BOSS]), trusted_for_privileged=[URLS["a"]]
+    )
+    browser = network.browser()
+    await browser.sign_in("a", *BOSS)
+    assert await browser.who("f") == "Boss@Example.com"  # as Django has it
+    assert (await browser.get(f"{URLS['f']}/staff")).text == "staff page for Boss@Example.com"
+    assert len(await sessions_of(BOSS[0])) == 1
+    await network.close()
+
+
+async def test_privileged_means_any_django_user_with_that_email_is_staff_or_superuser(net: FrameworkNetwork) -> None:
+    from asgi_sessionsync.identity.django import DjangoIdentity
+
+    identity = DjangoIdentity()
+    await django_user("plain-twin", "twin@example.com")
+    assert not await identity.is_privileged("twin@example.com")
+    await django_user("staff-twin", "TWIN@example.com", is_staff=True)  # Django allows the same email twice
+    assert await identity.is_privileged("twin@example.com")
+    await django_user("staff-twin", "TWIN@example.com", is_superuser=True)
+    assert await identity.is_privileged("Twin@Example.com")
+    assert not await identity.is_privileged("nobody-here@example.com")
+
+
+async def test_an_email_that_several_django_users_share_is_not_signed_in_by_a_peer(net: FrameworkNetwork) -> None:
+    from asgi_sessionsync.identity.django import DjangoIdentity
+
+    await django_user("one", "shared@example.com")
+    await django_user("two", "Shared@example.com")
+    assert await DjangoIdentity().login_cookies(dict(HOP_SCOPE), Account("shared@example.com")) is None
+    assert await sessions_of("shared@example.com") == []
+
+
+ROOT = ("root@example.com", "r00t-password")  # a superuser who signs in on the Django site itself
+
+
+async def signed_in_superuser(net: FrameworkNetwork) -> tuple[Any, str]:
+    """Root signs in with Django's own form on f (and so everywhere); the browser and
+    the Django session key it got."""
+    await django_user(ROOT[0], ROOT[0], ROOT[1], is_superuser=True, is_staff=True)
+    await delete_sessions_of(ROOT[0])
+    browser = net.browser()
+    await browser.sign_in("f", *ROOT)
+    assert (await browser.get(f"{URLS['f']}/staff")).status_code == 200
+    key = browser.cookies.get("sessionid", "f.example")
+    assert key is not None and await sessions_of(ROOT[0]) == [key]
+    return browser, key
+
+
+async def replayed_alone(net: FrameworkNetwork, key: str) -> int:
+    """The status of /staff for a browser carrying only that ``sessionid``."""
+    thief = net.browser()
+    thief.cookies.set("sessionid", key, domain="f.example", secure=True)
+    return (await thief.get(f"{URLS['f']}/staff")).status_code
+
+
+async def test_a_sign_out_on_another_site_deletes_the_django_session_at_once(net: FrameworkNetwork) -> None:
+    browser, key = await signed_in_superuser(net)
+    await browser.sign_out("a")
+    assert await sessions_of(ROOT[0]) == []  # gone from django_session, not merely hidden
+    assert await replayed_alone(net, key) == 403
+    assert await browser.who("f") is None
+
+
+async def test_revoking_a_user_deletes_their_django_sessions(net: FrameworkNetwork) -> None:
+    _, key = await signed_in_superuser(net)
+    await net.sites["f"].site.sign_out_everywhere(ROOT[0], reason="revoked by administrator")
+    assert await sessions_of(ROOT[0]) == []
+    assert await replayed_alone(net, key) == 403
+
+
+async def test_a_django_login_whose_session_ended_is_never_adopted_again(net: FrameworkNetwork) -> None:
+    """Ended where the Django session could not be deleted (by a command in another
+    process, or housekeeping): the sessionid alone is refused and then deleted."""
+    browser, key = await signed_in_superuser(net)
+    registry = net.sites["f"].site.stores.sessions
+    assert await registry.expire(time.time() + 30 * 86400) == 1  # what housekeeping does at the end of its life
+    assert await sessions_of(ROOT[0]) == [key]
+    assert await replayed_alone(net, key) == 403
+    assert await sessions_of(ROOT[0]) == []
+    assert all(r.via != "adopted from the app's own login" for r in await registry.list(user=ROOT[0]))
+    assert await browser.who("f") is None
+
+
+async def test_a_django_login_that_comes_with_its_ended_sessions_cookie_is_deleted(net: FrameworkNetwork) -> None:
+    browser, _ = await signed_in_superuser(net)
+    assert await net.sites["f"].site.stores.sessions.expire(time.time() + 30 * 86400) == 1
+    assert await browser.who("f") is None  # hidden from Django, cleared in the browser …
+    assert await sessions_of(ROOT[0]) == []  # … and ended in Django
