@@ -664,8 +664,8 @@ class Courier:
         is told once the worker takes sign-outs (for ``TaskGroup.start``)."""
         async with anyio.create_task_group() as group:
             self._group = group
-            last_probe = time.monotonic()
             task_status.started()
+            last_probe = time.monotonic()
             try:
                 while True:
                     self._wake = anyio.Event()

@@ -89,18 +89,34 @@ async def serve(
     sockets: dict[str, socket.socket] | None = None,
     *,
     csrf: bool = True,
+    tls: tuple[Path, Path] | None = None,
 ) -> None:
-    urls = {n: f"http://{n}.localhost:{ports[n]}" for n in NAMES}
-    backchannel = {n: f"http://127.0.0.1:{ports[n]}" for n in NAMES}
+    scheme = "https" if tls else "http"
+    urls = {n: f"{scheme}://{n}.localhost:{ports[n]}" for n in NAMES}
+    backchannel = {n: f"{scheme}://127.0.0.1:{ports[n]}" for n in NAMES}
     # The pattern for start-up errors (docs/operations.md): a bad SESSIONSYNC_* variable
     # ends the demo on one line, as it would end a server started by uvicorn.
     with exit_on_config_error():
         sites = await build_sites(
-            urls, backchannel, secret=secret, data_dir=data_dir, sync_mode=mode, csrf=csrf, environ=os.environ
+            urls, backchannel, secret=secret, data_dir=data_dir, sync_mode=mode, environ=os.environ, csrf=csrf
         )
     bound = sockets if sockets is not None else listen(host, ports, only)
+    certfile, keyfile = tls or (None, None)
     servers = [
-        _Server(uvicorn.Config(sites[n].app, host=host, port=ports[n], log_level="warning", lifespan="on"))
+        _Server(
+            uvicorn.Config(
+                sites[n].app,
+                host=host,
+                port=ports[n],
+                log_level="warning",
+                lifespan="on",
+                # Peers keep idle keep-alive connections to each other; over TLS uvicorn would
+                # wait for their close_notify far longer than a demo should take to stop.
+                timeout_graceful_shutdown=2,
+                ssl_certfile=certfile,
+                ssl_keyfile=keyfile,
+            )
+        )
         for n in only
     ]
 
@@ -151,7 +167,16 @@ def main() -> None:
         default=os.environ.get("DEMO_NO_CSRF", "") == "1",
         help="forms accept posts without a valid CSRF token (insecure; for the browser tests; env DEMO_NO_CSRF=1)",
     )
+    parser.add_argument(
+        "--tls-cert",
+        type=Path,
+        help="serve https with this certificate (PEM, valid for a.localhost, b.localhost, c.localhost and "
+        "127.0.0.1; the sites check each other's, so the issuing CA must be trusted, e.g. SSL_CERT_FILE=ca.pem)",
+    )
+    parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
     args = parser.parse_args()
+    if (args.tls_cert is None) != (args.tls_key is None):
+        parser.error("--tls-cert and --tls-key go together")
     ports = dict(zip(NAMES, (int(p) for p in args.ports.split(",")), strict=True))
     logging.basicConfig(level=os.environ.get("SESSIONSYNC_DEMO_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
     install_redaction()  # hop, frame and bounce URLs carry envelopes: keep them out of access logs
@@ -159,8 +184,11 @@ def main() -> None:
     only = tuple(n for n in NAMES if n in args.only.split(","))
     sockets = listen(args.host, ports, only)
     secret = demo_secret(args.data_dir)
+    tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     try:
-        asyncio.run(serve(ports, args.data_dir, secret, args.mode, args.host, only, sockets, csrf=not args.no_csrf))
+        asyncio.run(
+            serve(ports, args.data_dir, secret, args.mode, args.host, only, sockets, csrf=not args.no_csrf, tls=tls)
+        )
     except BrokenPipeError:  # `python -m demo | head`: the reader went away
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 

@@ -179,11 +179,16 @@ here, {links}; you are signed in here too.</p>"""
 
 
 def home_page(
-    request: Request, site: str, others: Mapping[str, str], email: str | None, *, has_accounts: bool = True
+    request: Request,
+    site: str,
+    others: Mapping[str, str],
+    email: str | None,
+    *,
+    no_accounts: bool = False,
 ) -> Response:
     flash = flash_line(request, others)
     if not email:
-        body = '<h1>Not signed in</h1><p><a href="/login">Sign in</a></p>' if has_accounts else no_accounts_body(others)
+        body = no_accounts_body(others) if no_accounts else '<h1>Not signed in</h1><p><a href="/login">Sign in</a></p>'
         return shown(request, page(site, flash + body, others))
     token, new = csrf_token(request)
     body = f"""<h1>Signed in as {html.escape(email)}</h1>
@@ -202,7 +207,7 @@ def native_app(
         return request.user.email if request.user.is_authenticated else None
 
     async def home(request: Request) -> Response:
-        return home_page(request, site, others, current(request), has_accounts=has_accounts)
+        return home_page(request, site, others, current(request), no_accounts=not has_accounts)
 
     async def account(request: Request) -> Response:
         email = current(request)
@@ -307,8 +312,8 @@ async def build_sites(
     sync_mode: str = "bounce",
     transport: httpx.AsyncBaseTransport | None = None,
     app_session_secret: str = "site-c-own-session-secret",
-    environ: Mapping[str, str] | None = None,
     csrf: bool = True,
+    environ: Mapping[str, str] | None = None,
     **settings: Any,
 ) -> dict[str, Site]:
     """The three wrapped sites. ``data_dir`` None keeps everything in memory; ``csrf``

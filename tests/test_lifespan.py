@@ -109,8 +109,7 @@ async def test_startup_runs_the_worker_and_shutdown_closes_the_stores_and_the_ht
     told: list[tuple[str, bool, bool]] = []
     async with LifespanManager(telling(site, told)):
         assert site.worker.started and site.site.courier.running  # before the app starts
-        assert await site.site.health.alive(site.site.peers) == list(site.site.peers)
-        client = site.site.client.http  # made by the health check
+        client = site.site.client.http  # the back-channel client, made on first use
         await site.site.stores.users.create(CAROL)
     assert not site.worker.started and not site.site.courier.running
     # The worker had ended and the site was closed before the server heard of it.
@@ -214,3 +213,4 @@ async def test_without_lifespan_support_the_first_request_starts_the_worker_on_a
     finally:
         await site.aclose()
     assert not site.site.courier.running
+

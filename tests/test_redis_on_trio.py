@@ -25,4 +25,5 @@ async def test_the_redis_store_refuses_to_start_on_trio_with_a_clear_reason() ->
     with pytest.raises(ConfigError, match="runs on asyncio only") as caught:
         await app.worker.ensure_started()
     assert caught.value.variable == "SESSIONSYNC_STORE"
-    await app.aclose()
+    # Nothing was opened (the Redis client connects on first use), so nothing to close;
+    # closing redis-py's client would itself need asyncio.

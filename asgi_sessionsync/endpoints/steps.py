@@ -52,8 +52,8 @@ class SignInSteps:
     def __init__(self, site: Site, identity: IdentityAdapter) -> None:
         self.site = site
         self.identity = identity
-        self.log = site_log(logger.name, site.origin)
         self.app_login = app_login_of(identity)
+        self.log = site_log(logger.name, site.origin)
         self.cookie_name = site.settings.cookie_name
         self.bind_name = site.settings.cookie_name + "-bind"
         self.pending_name = site.settings.cookie_name + "-sync"

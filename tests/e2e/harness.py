@@ -6,11 +6,14 @@ import json
 import os
 import shutil
 import signal
+import sqlite3
+import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -43,21 +46,86 @@ def require_chromium() -> None:
     pytest.skip(message)
 
 
+@dataclass(frozen=True)
+class Tls:
+    """A certificate for the demo's three hosts and 127.0.0.1 (the back-channel), made
+    for one test run by a throwaway CA (``trustme``); nothing is installed anywhere."""
+
+    ca: Path
+    cert: Path
+    key: Path
+
+    @classmethod
+    def make(cls, tmp: Path) -> Tls:
+        import trustme
+
+        authority = trustme.CA()
+        issued = authority.issue_cert(*(f"{n}.localhost" for n in NAMES), "127.0.0.1")
+        paths = cls(tmp / "ca.pem", tmp / "cert.pem", tmp / "key.pem")
+        authority.cert_pem.write_to_path(str(paths.ca))
+        issued.cert_chain_pems[0].write_to_path(str(paths.cert))
+        issued.private_key_pem.write_to_path(str(paths.key))
+        return paths
+
+
+@dataclass(frozen=True)
+class Session:
+    """A row of a demo site's session registry."""
+
+    sid: str
+    user: str
+    chain: str
+    via: str
+    ended_at: float | None
+    end_reason: str | None
+
+
 class Demo:
-    def __init__(self, ports: list[int], process: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(
+        self,
+        ports: list[int],
+        process: subprocess.Popen[bytes],
+        log: Path,
+        data_dir: Path | None = None,
+        tls: Tls | None = None,
+    ) -> None:
         self.ports = dict(zip(NAMES, ports, strict=True))
         self.process = process
         self.log = log
+        self.data_dir = data_dir
+        self.tls = tls
+        self.scheme = "https" if tls else "http"
 
     def url(self, name: str, path: str = "/") -> str:
-        return f"http://{name}.localhost:{self.ports[name]}{path}"
+        return f"{self.scheme}://{name}.localhost:{self.ports[name]}{path}"
+
+    def sessions(self, name: str, user: str) -> list[Session]:
+        """Site ``name``'s registry of ``user``'s sessions, oldest first (read from its SQLite file)."""
+        assert self.data_dir is not None
+        with sqlite3.connect(self.data_dir / f"site-{name}.sqlite3", timeout=5) as db:
+            rows = db.execute(
+                "SELECT sid, user, chain, via, ended_at, end_reason FROM sessions WHERE user = ? ORDER BY created_at",
+                (user,),
+            ).fetchall()
+        return [Session(*row) for row in rows]
 
 
 @contextmanager
-def run_demo(tmp: Path, *, mode: str, only: str = "a,b,c") -> Iterator[Demo]:
-    ports = free_ports(3)
-    log = tmp / f"demo-{mode}.log"
+def run_demo(
+    tmp: Path, *, mode: str, only: str = "a,b,c", ports: Sequence[int] | None = None, tls: Tls | None = None
+) -> Iterator[Demo]:
+    """The demo's sites ``only`` in a subprocess. Another ``run_demo`` with the same
+    ``tmp``, ``mode`` and ``ports`` serves more sites of the same network (same secret,
+    same SQLite files): a peer that was down coming back."""
+    ports = list(ports) if ports is not None else free_ports(3)
+    suffix = "" if only == "a,b,c" else "-" + only.replace(",", "")
+    log = tmp / f"demo-{mode}{suffix}.log"
+    data_dir = tmp / f"data-{mode}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSYNC_")}
+    tls_args: list[str] = []
+    if tls is not None:
+        tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
+        env["SSL_CERT_FILE"] = str(tls.ca)  # the sites check each other's certificate on the back-channel
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
@@ -67,27 +135,27 @@ def run_demo(tmp: Path, *, mode: str, only: str = "a,b,c") -> Iterator[Demo]:
                 "--ports",
                 ",".join(map(str, ports)),
                 "--data-dir",
-                str(tmp / f"data-{mode}"),
+                str(data_dir),
                 "--mode",
                 mode,
                 "--only",
                 only,
+                *tls_args,
             ],
             cwd=ROOT,
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
         )
-    demo = Demo(ports, process, log)
+    demo = Demo(ports, process, log, data_dir, tls)
+    verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=tls.ca) if tls else True
     try:
         deadline = time.monotonic() + 30
         for name in only.split(","):
             while True:
                 try:
-                    if (
-                        httpx.get(f"http://127.0.0.1:{demo.ports[name]}/_sessionsync/ping", timeout=1).status_code
-                        == 204
-                    ):
+                    ping = f"{demo.scheme}://127.0.0.1:{demo.ports[name]}/_sessionsync/ping"
+                    if httpx.get(ping, timeout=1, verify=verify).status_code == 204:
                         break
                 except httpx.HTTPError:
                     pass

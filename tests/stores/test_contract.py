@@ -513,7 +513,9 @@ async def test_concurrent_claimers_never_get_the_same_message(backend: Backend) 
     clients = [backend.open(), backend.open()] if backend.shared else [backend.open()]
     messages = [message(due=T0 - i * 0.001) for i in range(40)]
     await clients[0].outbox.add(messages)
-    batches = await gather(*(clients[i % len(clients)].outbox.claim_due(T0, lease=30, limit=7) for i in range(10)))
+    batches = await gather(
+        *(clients[i % len(clients)].outbox.claim_due(T0, lease=30, limit=7) for i in range(10))
+    )
     ids = [m.id for batch in batches for m in batch]
     assert len(ids) == len(set(ids)) == 40
 
