@@ -284,6 +284,9 @@ async def ping(
 
     if status >= 500:
         return failed(Problem.SERVER_ERROR, f"HTTP {status}")
+    if status == 204:
+        # A plain liveness answer to the authenticated ping: alive, nothing verified.
+        return PingResult(peer.origin, target, None, "", None, peer_site, seconds, legacy=True)
     if status == 405:
         # An older peer: it answers GET ping only. Up, but nothing could be verified.
         try:

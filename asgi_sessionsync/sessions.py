@@ -290,7 +290,7 @@ class Sessions:
                 await end(ref)
             except Exception as error:
                 kind = type(error).__name__
-                logger.error("ending the app's own login failed (%s); it is refused when it comes back", kind)
+                self.log.error("ending the app's own login failed (%s); it is refused when it comes back", kind)
 
     async def app_login_ended(self, ref: str) -> bool:
         """Whether the app login ``ref`` went with a session that has ended (or outlived

@@ -108,7 +108,11 @@ def live() -> Iterator[Callable[..., Any]]:
     run.urls, run.back, run.down = urls, back, f"http://d.localhost:{pd}|http://127.0.0.1:{pd}"  # type: ignore[attr-defined]
     with serving({pb: net.sites["b"], pc: net.sites["c"]}):
         yield run
-    asyncio.run(net.aclose())
+    # In a thread of its own: asyncio.run in the main thread would leave it without an
+    # event loop for the tests that follow.
+    closing = threading.Thread(target=asyncio.run, args=(net.aclose(),))
+    closing.start()
+    closing.join(timeout=10)
 
 
 def test_peers_check_against_live_sites(live: Any) -> None:

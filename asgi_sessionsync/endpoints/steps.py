@@ -278,7 +278,9 @@ class SignInSteps:
         if self.app_login is not None:
             made = await self.app_login.login_cookies(scope, Account(user.email, user.name, user.role))
             if made is None:
-                logger.warning("sign-in of %s from %s skipped: the app cannot sign this account in", user.email, issuer)
+                self.log.warning(
+                    "sign-in of %s from %s skipped: the app cannot sign this account in", user.email, issuer
+                )
                 return None, []
             app_cookies = made
             app_ref = self.app_login.response_app_ref([(b"set-cookie", c) for c in made])
