@@ -109,8 +109,7 @@ def sites(count: int, mode: str, late: tuple[int, ...] = ()) -> Iterator[tuple[l
             ",".join(map(str, ports)),
             "--data-dir",
             data,
-            "--secret",
-            generate_secret(),
+            f"--secret={generate_secret()}",  # one "=" so that a secret starting with "-" is no option
             "--mode",
             mode,
             "--late",
