@@ -6,7 +6,6 @@ from asgi_sessionsync.exceptions import (
     ConfigError,
     EnvelopeError,
     EnvelopeFailure,
-    PeerError,
     SessionSyncError,
     StoreError,
 )
@@ -34,7 +33,6 @@ __all__ = [
     "IdentityAdapter",
     "Network",
     "Peer",
-    "PeerError",
     "Purpose",
     "SessionIdentity",
     "SessionSyncError",

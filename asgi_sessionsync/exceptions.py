@@ -69,9 +69,5 @@ class StoreError(SessionSyncError):
     """A store could not be reached or returned something unusable."""
 
 
-class PeerError(SessionSyncError):
-    """A peer could not be reached or refused a back-channel message."""
-
-
 class InvalidEmail(SessionSyncError):
     """Text that is not a valid email address; the message names the problem, never the text."""

@@ -223,15 +223,21 @@ class SessionSyncMiddleware:
                     await sessions.end(session.sid, "app login disagreed with the session")
                     state.session, state.stale = None, True
             elif app_user is not None and session is None:
+                # A cross-site request may carry one of the two cookies and not the other
+                # only because their SameSite differ: nothing is concluded from it.
+                cross_site = self._cross_site(scope)
                 ref = app_login.app_ref(cookies)
                 if ref is not None and await sessions.app_login_ended(ref):
                     # It came alone, but went with a session that ended (signed out,
-                    # revoked, expired): it is dead, never adopted again.
-                    state.forgotten = await self._forget(scope, app_login, cookies, ref)
-                elif not self._cross_site(scope):
+                    # revoked, expired): it is dead, never adopted again. Across sites it
+                    # is only hidden: a reference may name the user rather than one login
+                    # (docs/identity.md), and ours may have stayed home.
+                    if cross_site:
+                        app_login.forget(scope)
+                    else:
+                        state.forgotten = await self._forget(scope, app_login, cookies, ref)
+                elif not cross_site:
                     state.adopted = app_user
-                # A cross-site request may carry one of the two cookies and not the other
-                # only because their SameSite differ: nothing is concluded from it.
             elif app_user is None and session is not None and self._cross_site(scope):
                 state.app_blind = True
             elif app_user is None and session is not None:

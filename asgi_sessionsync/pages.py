@@ -74,3 +74,12 @@ def error_page(title: str, message: str, *, link: str | None = None) -> bytes:
         f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
         f"<p>{escape(message)}</p>{back}</body></html>"
     ).encode()
+
+
+def refused_page(message: str) -> bytes:
+    """The page a sign-in refused by the session policy gets instead of the app's answer."""
+    return error_page(
+        "Sign-in refused",
+        f"{message} You have not been signed in. Sign out on another device, or ask the site's"
+        " administrator, then try again.",
+    )

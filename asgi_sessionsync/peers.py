@@ -572,7 +572,16 @@ class Courier:
         self._wake: anyio.Event | None = None
         self._group: TaskGroup | None = None
 
-    async def broadcast_logout(self, email: str, *, chain: str | None, when: float, wait: bool = True) -> None:
+    async def broadcast_logout(
+        self,
+        email: str,
+        *,
+        chain: str | None,
+        when: float,
+        wait: bool = True,
+        reason: str | None = None,
+        seen_before: float | None = None,
+    ) -> None:
         """Queue a sign-out for every peer, then try to deliver it now.
 
         With ``wait``, the caller waits at most ``logout_wait`` for the peers to confirm,
@@ -580,7 +589,7 @@ class Courier:
         then stays queued for the worker (its lease runs out, then it is due again).
         """
         now = time.time()
-        payload = LogoutPayload(chain, when).to_wire()
+        payload = LogoutPayload(chain, when, reason, seen_before).to_wire()
         payload.pop("k")  # the message's kind has its own column
         messages = [
             OutboxMessage(

@@ -211,20 +211,37 @@ LOGOUT = "logout"
 
 
 class LogoutPayload(NamedTuple):
-    """Server to server: end this chain's sessions (or all of the user's, chain None)."""
+    """Server to server: end this chain's sessions (or all of the user's, chain None).
+
+    Optional (governance; left out when not set, and ignored by older peers): ``reason``,
+    why it ended (``"idle"``, ``"limit: …"``, ``"revoked"``) for the peer's history; and
+    ``seen_before``, for an idle chain: end only sessions not seen after that time."""
 
     chain: str | None
     when: float
+    reason: str | None = None
+    seen_before: float | None = None
 
     def to_wire(self) -> Wire:
-        return {"k": LOGOUT, "c": self.chain, "t": self.when}
+        wire: Wire = {"k": LOGOUT, "c": self.chain, "t": self.when}
+        if self.reason is not None:
+            wire["r"] = self.reason
+        if self.seen_before is not None:
+            wire["s"] = self.seen_before
+        return wire
 
     @classmethod
     def from_wire(cls, extra: Mapping[str, Any], issued_at: float) -> LogoutPayload | None:
         if extra.get("k") != LOGOUT:
             return None
         when = extra.get("t", issued_at)
-        return cls(_str(extra, "c"), float(when) if isinstance(when, int | float) else float(issued_at))
+        seen = extra.get("s")
+        return cls(
+            _str(extra, "c"),
+            float(when) if isinstance(when, int | float) else float(issued_at),
+            _str(extra, "r"),
+            float(seen) if isinstance(seen, int | float) and not isinstance(seen, bool) else None,
+        )
 
 
 class PingAnswer(NamedTuple):

@@ -16,12 +16,15 @@ from urllib.parse import urljoin
 
 from starlette.types import Message, Scope, Send
 
+from asgi_sessionsync.endpoints.reply import HTML, Reply, redirect
 from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.governance.governor import Refusal
+from asgi_sessionsync.governance.policy import OnLimit
 from asgi_sessionsync.identity.session import intended_role
 from asgi_sessionsync.injection import HTMLInjector, csp_nonce, is_injectable
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
-from asgi_sessionsync.pages import bounce_snippet, frames_snippet
+from asgi_sessionsync.pages import bounce_snippet, frames_snippet, refused_page
 from asgi_sessionsync.protocol import BouncePayload, Endpoint, PendingPayload
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.settings import SyncMode
@@ -107,8 +110,18 @@ class IdentityChange:
             app_login, app_ref = mw.app_login, None
             if app_login is not None:  # the app's own login that goes with the new session
                 app_ref = app_login.response_app_ref(headers) or app_login.app_ref(state.cookies)
+            admission = await site.governor.admit(user, scope=scope, via=via)
+            if admission.refusal is not None:
+                return await self._refuse(admission.refusal, cookies)
             session, token = await site.sessions.start(
-                user, chain=None, scope=scope, via=via, shared=not local, app_ref=app_ref
+                user,
+                chain=None,
+                scope=scope,
+                via=via,
+                shared=not local,
+                app_ref=app_ref,
+                country=admission.country,
+                device=admission.device,
             )
             cookie = site.cookies.set(mw.cookie_name, token, int(site.settings.session_lifetime))
             cookies.append((b"set-cookie", cookie))
@@ -137,6 +150,27 @@ class IdentityChange:
             await self.raw_send(start)
             return self.raw_send
         return HTMLInjector(self.raw_send, start, snippet, fallback)
+
+    async def _refuse(self, refusal: Refusal, cookies: Headers) -> Send:
+        """The session policy refused this sign-in: the response becomes the block page
+        (or a redirect to the site's page for it) and the app's login is undone: none of
+        the app's headers or body go out, its login cookie is cleared, no session."""
+        site, scope = self.mw.site, self.scope
+        gone = site.cookies.delete(self.mw.cookie_name)  # whatever session cookie this browser had
+        app_login = self.mw.app_login
+        undone = app_login.logout_cookies() if app_login is not None else []
+        headers = [*(c for c in cookies if c[1] != gone), (b"set-cookie", gone), *((b"set-cookie", c) for c in undone)]
+        if refusal.action is OnLimit.REDIRECT and refusal.redirect_to is not None:
+            target = local_url(site.origin, scope.get("root_path", "") + refusal.redirect_to)
+            reply = redirect(target, headers)
+        else:
+            reply = Reply(403, refused_page(refusal.message), HTML, headers)
+        await reply.send(self.raw_send)
+
+        async def discard(message: Message) -> None:
+            return None  # the app's own answer: never sent
+
+        return discard
 
     async def _start_sync(
         self, message: Message, headers: Headers, session: ActiveSession

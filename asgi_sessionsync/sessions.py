@@ -8,6 +8,7 @@ on every request, so that a sign-out anywhere takes effect at once.
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import NamedTuple
@@ -23,7 +24,7 @@ from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id, normalize_email
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.urls import header
-from asgi_sessionsync.validation import email_or_none
+from asgi_sessionsync.validation import email_or_none, printable
 
 logger = logging.getLogger("asgi_sessionsync")
 
@@ -59,11 +60,16 @@ class Sessions:
         self.address = address
         self.origin = settings.origin
         self.log = site_log(logger.name, settings.origin)
-        self._opened: dict[tuple[str, str], tuple[float, ActiveSession]] = {}
+        self._opened: dict[tuple[str, str], tuple[float, ActiveSession, float]] = {}
         #: Ends the app's own login by its reference (``SessionRecord.app_ref``) when the
         #: session it goes with ends here. Set by the middleware when its identity adapter
         #: is an ``AppLoginAdapter``; None (no app login of its own) otherwise.
         self.end_app_login: Callable[[str], Awaitable[None]] | None = None
+        # Governance: seconds without a recorded request after which a session of a role
+        # is idle (already widened by TOUCH_EVERY), and who ends it everywhere. Set by Site.
+        self.idle_after: dict[str, float] = {}
+        self.idle_default = math.inf
+        self.on_idle: Callable[[ActiveSession, SessionRecord], Awaitable[None]] | None = None
 
     async def ensure_user(self, email: str, *, name: str = "", vouched_by: str | None = None) -> User | None:
         """The stored user; auto-provisioned (default role, never a peer's) when allowed.
@@ -98,10 +104,13 @@ class Sessions:
         shared: bool = True,
         network: str | None = None,
         app_ref: str | None = None,
+        country: str = "",
+        device: str = "",
     ) -> tuple[ActiveSession, str]:
         """Record a new session; return it and the value of its cookie. ``shared`` False
         keeps it on this site: no peer is ever told of it. ``app_ref``: the app's own
-        login that goes with it (ended with it)."""
+        login that goes with it (ended with it). ``country`` and ``device`` are recorded
+        as the governor found them."""
         now = time.time()
         host = self.address.host(scope) or ""
         record = SessionRecord(
@@ -116,6 +125,8 @@ class Sessions:
             via=via,
             expires_at=now + self.settings.session_lifetime,
             app_ref=app_ref,
+            country=country,
+            device=device,
         )
         await self.stores.sessions.create(record)
         token = self.tokens.seal_for_self(
@@ -129,7 +140,16 @@ class Sessions:
         return ActiveSession(record.sid, user.email, user.name, user.role, record.chain, shared, network), token
 
     async def start_synced(
-        self, user: User, *, chain: str, scope: Scope, via: str, network: str, app_ref: str | None = None
+        self,
+        user: User,
+        *,
+        chain: str,
+        scope: Scope,
+        via: str,
+        network: str,
+        app_ref: str | None = None,
+        country: str = "",
+        device: str = "",
     ) -> tuple[ActiveSession, str]:
         """A session that a peer's sign-in made here. Any other session of the same chain
         on this site is ended first: a chain is one browser, so those are orphans (their
@@ -137,7 +157,9 @@ class Sessions:
         await self._end_user(
             user.email, reason="replaced: this browser synced the same sign-in again", when=time.time(), chain=chain
         )
-        return await self.start(user, chain=chain, scope=scope, via=via, network=network, app_ref=app_ref)
+        return await self.start(
+            user, chain=chain, scope=scope, via=via, network=network, app_ref=app_ref, country=country, device=device
+        )
 
     async def resolve(self, token: str, ip: str) -> ActiveSession | None:
         """The active session a cookie names, or None (invalid, expired, ended, other IP).
@@ -150,7 +172,7 @@ class Sessions:
         key = (token, ip)
         cached = self._opened.get(key)
         if cached is not None and now <= cached[0]:
-            session = cached[1]
+            session, idle_after = cached[1], cached[2]
         else:
             try:
                 claims = self.tokens.open(token, Purpose.SESSION, ip=ip)
@@ -165,13 +187,23 @@ class Sessions:
             )
             if len(self._opened) >= OPENED_MAX:
                 del self._opened[next(iter(self._opened))]
-            self._opened[key] = (claims.expires_at + self.settings.clock_skew, session)
+            idle_after = self.idle_after.get(session.role, self.idle_default)
+            self._opened[key] = (claims.expires_at + self.settings.clock_skew, session, idle_after)
         record = await self.stores.sessions.get(session.sid)
         if record is None or record.ended_at is not None or record.user != session.user:
+            return None
+        if now - record.last_seen_at > idle_after:  # inf without an idle timeout: one comparison
+            await self._idle(session, record)
             return None
         if now - record.last_seen_at > TOUCH_EVERY:
             await self.stores.sessions.touch(record.sid, now)
         return session
+
+    async def _idle(self, session: ActiveSession, record: SessionRecord) -> None:
+        if self.on_idle is not None:
+            await self.on_idle(session, record)
+        else:
+            await self.stores.sessions.end(record.sid, reason="idle", when=time.time())
 
     # -- ending sessions, and the app's own logins that go with them ------------------------
 
@@ -189,18 +221,38 @@ class Sessions:
         """End every session of a user here (every browser)."""
         return await self._end_user(email, reason=reason, when=when)
 
-    async def apply_logout(self, email: str, *, chain: str | None, signed_out_at: float, issuer: str) -> int:
-        """A peer said a user signed out. A chain's sign-out ends every session of that
+    async def apply_logout(
+        self,
+        email: str,
+        *,
+        chain: str | None,
+        signed_out_at: float,
+        issuer: str,
+        reason: str | None = None,
+        seen_before: float | None = None,
+    ) -> int:
+        """A peer said a user signed out (or, with ``reason``, that a session of theirs
+        ended for it: idle, limit, revoked). A chain's sign-out ends every session of that
         chain whatever the clocks say (its issuing session is gone: no newer session can
         join it); a sign-out of all the user's sessions (``chain`` None) ends those made
-        before ``signed_out_at`` (this site's time), so a late message spares a newer login."""
-        return await self._end_user(
-            email,
-            reason=f"signed out on {issuer}",
-            when=time.time(),
-            chain=chain,
-            created_before=signed_out_at if chain is None else None,
-        )
+        before ``signed_out_at`` (this site's time), so a late message spares a newer login.
+        With ``seen_before`` (an idle chain), only those not seen here after that time
+        (within the one-minute granularity of ``last_seen_at``): a session still in use
+        here stays, and goes idle here in its own time."""
+        why = f"signed out on {issuer}"
+        if reason:
+            why = f"{printable(reason, 80)} (on {issuer})"
+        if seen_before is None or chain is None:
+            before = signed_out_at if chain is None else None
+            return await self._end_user(email, reason=why, when=time.time(), chain=chain, created_before=before)
+        ended = 0
+        for record in await self.stores.sessions.search(user=email, active=True):
+            idle_here = record.chain == chain and record.last_seen_at <= seen_before + TOUCH_EVERY
+            if idle_here and await self.stores.sessions.end(record.sid, reason=why, when=time.time()):
+                ended += 1
+                if record.app_ref is not None:
+                    await self.end_app_logins([record.app_ref])
+        return ended
 
     async def _end_user(
         self, email: str, *, reason: str, when: float, chain: str | None = None, created_before: float | None = None

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode, TrustedProxies
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.keys import GENERATE_HINT, key_id, parse_secret
 from asgi_sessionsync.stores.registry import check_store_url
 
@@ -233,6 +234,10 @@ def _store(variable: str, text: str) -> str:
     return value
 
 
+def _policy(variable: str, text: str) -> Policy | None:
+    return Policy.load(text.strip(), variable=variable) if text.strip() else None
+
+
 def _field(env: str, parse: Callable[[str, str], Any], default: Any, doc: str, *, secret: bool = False) -> Any:
     return field(default=default, metadata={"env": PREFIX + env, "parse": parse, "doc": doc, "secret": secret})
 
@@ -373,6 +378,22 @@ class Settings:
     # off to play a site whose clock is wrong; everything sealed or opened here uses it.
     clock: Callable[[], float] = field(
         default=time.time, compare=False, repr=False, metadata={"doc": "This site's clock (code only)."}
+    )
+    # -- governance (asgi_sessionsync.governance) --------------------------------------
+    policy: Policy | None = _field(
+        "POLICY_FILE",
+        _policy,
+        None,
+        "Session policy (TOML): limits, IP ranges and idle timeouts, per role; see docs/governance.md.",
+    )
+    geoip_database: str | None = _field(
+        "GEOIP_DATABASE", _optional_str, None, "MaxMind-format database giving a session's country (needs maxminddb)."
+    )
+    country_header: str | None = _field(
+        "COUNTRY_HEADER",
+        _optional_str,
+        None,
+        "Header giving the country (e.g. CF-IPCountry), believed only from SESSIONSYNC_TRUSTED_PROXIES.",
     )
 
     # -- derived views -------------------------------------------------------------------
@@ -680,6 +701,9 @@ class MiddlewareOptions(TypedDict, total=False):
     retention: float | str
     log_format: str
     clock: Callable[[], float]
+    policy: Policy | str | None
+    geoip_database: str | None
+    country_header: str | None
     secret_keys: Sequence[str | bytes | Secret] | str
     peers: Sequence[str | Peer] | str
 

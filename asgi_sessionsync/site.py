@@ -14,6 +14,7 @@ import httpx
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookiePolicy
 from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.governance.governor import Governor
 from asgi_sessionsync.logs import use_json_logs
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
 from asgi_sessionsync.sessions import Sessions
@@ -70,6 +71,11 @@ class Site:
         self.stores = stores
         self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
         self.courier = Courier(self.settings, stores.outbox, self.tokens, self.client, self.health, self.peers)
+        # Governance: the session policy at every session start; idle limits per request.
+        self.governor = Governor(self.settings, stores, self.address, self.courier)
+        self.sessions.idle_after = self.governor.idle_after
+        self.sessions.idle_default = self.governor.idle_default
+        self.sessions.on_idle = self.governor.session_idle
 
     def reopen(self) -> None:
         """Before serving again after :meth:`aclose`: open the stores again.
@@ -112,3 +118,4 @@ class Site:
         await self.client.aclose()
         await self.health.aclose()
         await self.stores.close()
+        self.governor.close()

@@ -23,6 +23,7 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.types import Message, Receive, Scope, Send
 
 from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in
+from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
 from asgi_sessionsync.testing import SiteNetwork
@@ -171,9 +172,59 @@ async def per_request(number: int, rounds: int) -> list[Row]:
         caller(mw, scope_for(cookie=cookie)),
         caller(mw_sql, scope_for(cookie=cookie_sql)),
     )
-    for m in (mw, mw_sql):
+    # The same signed-in request with a session policy that uses every rule loaded: the
+    # request path only compares last_seen_at with the role's idle limit.
+    policy = every_rule_policy()
+    mw_pol = ours(app, memory_stores(), policy=policy, geoip_database=str(country_database(tmp)))
+    mw_pol_sql = ours(
+        app, sqlite_stores(tmp / "policy.sqlite3"), policy=policy, geoip_database=str(country_database(tmp))
+    )
+    cookie_pol, cookie_pol_sql = await session_cookie(mw_pol), await session_cookie(mw_pol_sql)
+    await measure(
+        "signed in, session policy with every rule loaded",
+        caller(app, scope_for(cookie=cookie_pol)),
+        None,
+        caller(mw_pol, scope_for(cookie=cookie_pol)),
+        caller(mw_pol_sql, scope_for(cookie=cookie_pol_sql)),
+    )
+    for m in (mw, mw_sql, mw_pol, mw_pol_sql):
         await m.aclose()
     return rows
+
+
+def every_rule_policy() -> Policy:
+    """A policy that uses every rule (limits high enough that none is hit)."""
+    return Policy.from_mapping(
+        {
+            "defaults": {
+                "max_sessions": 50,
+                "max_sessions_per_ip": 50,
+                "max_sessions_per_country": 50,
+                "max_sessions_per_device_class": 50,
+                "max_sessions_per_browser": 50,
+                "max_sessions_per_os": 50,
+                "max_ips": 50,
+                "ip_window": "1d",
+                "on_limit": "end-oldest",
+                "block_ips": ["192.0.2.0/24"],
+                "allow_ips": ["private", "public"],
+                "idle_timeout": "30m",
+            }
+        }
+    )
+
+
+def country_database(folder: Path) -> Path:
+    """A tiny MaxMind-format country database (needs mmdb-writer, a test dependency)."""
+    path = folder / "countries.mmdb"
+    if not path.exists():
+        from mmdb_writer import MMDBWriter
+        from netaddr import IPSet
+
+        writer = MMDBWriter(ip_version=6, ipv4_compatible=True, database_type="GeoLite2-Country")
+        writer.insert_network(IPSet(["203.0.113.0/24"]), {"country": {"iso_code": "NL"}})
+        writer.to_db_file(str(path))
+    return path
 
 
 def with_peer(app: Any, secret: str) -> SiteNetwork:
@@ -217,6 +268,50 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
         authorize, bind = await location_of(peer, scope_for(first.split("b.example", 1)[1]))
         hop, _ = await location_of(signer, scope_for(authorize.split("a.example", 1)[1], a_cookie))
         await location_of(peer, scope_for(hop.split("b.example", 1)[1], "; ".join(bind)))
+
+    # A sign-in with every policy rule evaluated (device read, country looked up, the
+    # user's sessions counted, IP ranges checked), a new user each time so none is hit.
+    users = iter(range(10**9))
+
+    def governed_app() -> Any:
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            sign_in(scope, f"user{next(users)}@example.com")
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+            await send({"type": "http.response.body", "body": HTML})
+
+        return app
+
+    tmp = Path(tempfile.mkdtemp(prefix="sessionsync-bench-"))
+    for label, store in (("memory", memory_stores()), ("SQLite", sqlite_stores(tmp / "governed.sqlite3"))):
+        governed = SessionSyncMiddleware(
+            governed_app(),
+            sync_settings(generate_secret(), policy=every_rule_policy(), geoip_database=str(country_database(tmp))),
+            stores=store,
+        )
+        governed.site.signin.peers = ()  # the session and its checks, not the chain
+        await governed.site.governor.start()
+        scope = scope_for("/login")
+        scope["headers"] = [*scope["headers"], (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0")]
+        results.append(
+            (
+                f"sign-in with every policy rule on ({label}): device, country, counts, IP ranges, session",
+                await per_call_async(caller(governed, scope), number=number // 10, rounds=rounds),
+            )
+        )
+        bare = SessionSyncMiddleware(
+            governed_app(),
+            sync_settings(generate_secret()),
+            stores=memory_stores() if label == "memory" else sqlite_stores(tmp / "plain.sqlite3"),
+        )
+        bare.site.signin.peers = ()
+        results.append(
+            (
+                f"the same sign-in without a policy ({label})",
+                await per_call_async(caller(bare, scope), number=number // 10, rounds=rounds),
+            )
+        )
+        for m in (governed, bare):
+            await m.aclose()
 
     results.append(
         (

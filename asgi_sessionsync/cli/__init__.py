@@ -53,13 +53,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--timeout", type=float, default=None, help="seconds per request (default: the peer timeout)")
 
     sessions = commands.add_parser("sessions", help="the session registry").add_subparsers(dest="action", required=True)
-    session_list = sessions.add_parser("list", help="list sessions", parents=[listing])
+    session_list = sessions.add_parser("list", help="list sessions", parents=[common])
     session_list.add_argument("--user", help="only this user's sessions (email)")
-    session_list.add_argument("--all", action="store_true", help="include ended sessions")
+    session_list.add_argument(
+        "--all", action="store_true", help="kept for compatibility: ended sessions are listed anyway"
+    )
     revoke = sessions.add_parser(
         "revoke", help="end a user's sessions on this site and tell every peer", parents=[common]
     )
     revoke.add_argument("--user", required=True, help="email of the user")
+    from asgi_sessionsync.governance import commands as governance
+
+    governance.register(commands, sessions, session_list)
 
     outbox = commands.add_parser("outbox", help="back-channel messages").add_subparsers(dest="action", required=True)
     outbox.add_parser("list", help="list messages not yet delivered", parents=[listing])
@@ -105,6 +110,11 @@ def _main(argv: Sequence[str] | None) -> int:
             from asgi_sessionsync.cli.peers import peers_check
 
             return anyio.run(peers_check, settings, args.format, args.timeout)
+        from asgi_sessionsync.governance import commands as governance
+
+        handled = governance.dispatch(settings, args)
+        if handled is not None:
+            return handled
         from asgi_sessionsync.cli.store import store_command
 
         return anyio.run(store_command, settings, args)

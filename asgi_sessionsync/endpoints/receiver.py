@@ -77,8 +77,14 @@ class BackchannelReceiver:
             # The sign-out's age, from two times of the sender's (sealed in one clock): the
             # clocks of the two sites may differ, an age does not.
             age = max(0.0, claims.issued_at - logout.when)
+            now = time.time()
             ended = await site.sessions.apply_logout(
-                email, chain=logout.chain, signed_out_at=time.time() - age, issuer=claims.issuer
+                email,
+                chain=logout.chain,
+                signed_out_at=now - age,
+                issuer=claims.issuer,
+                reason=logout.reason,
+                seen_before=None if logout.seen_before is None else now - (claims.issued_at - logout.seen_before),
             )
             self.log.info("sign-out of %s from %s: %d session(s) ended here", email, claims.issuer, ended)
         # Applied first, remembered second: a crash between the two makes the sender

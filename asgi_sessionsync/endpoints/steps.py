@@ -265,6 +265,13 @@ class SignInSteps:
                     "sign-in of %s from %s skipped: this browser is signed in here as another user", user.email, issuer
                 )
                 return None, []
+        # The session policy: refused, nobody is signed in here and the chain goes on.
+        admission = await site.governor.admit(
+            user, scope=scope, via=via, chain=hop.chain, replacing=(current.chain,) if current else ()
+        )
+        if admission.refusal is not None:
+            return None, []
+        if current is not None:
             await site.sessions.end(current.sid, f"replaced by sign-in {via}")
         app_cookies: list[bytes] = []
         app_ref = None
@@ -278,7 +285,14 @@ class SignInSteps:
             app_cookies = made
             app_ref = self.app_login.response_app_ref([(b"set-cookie", c) for c in made])
         session, token = await site.sessions.start_synced(
-            user, chain=hop.chain, scope=scope, via=via, network=claims.network, app_ref=app_ref
+            user,
+            chain=hop.chain,
+            scope=scope,
+            via=via,
+            network=claims.network,
+            app_ref=app_ref,
+            country=admission.country,
+            device=admission.device,
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
         return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)]

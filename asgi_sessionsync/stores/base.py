@@ -29,10 +29,14 @@ Conventions that hold for every method below:
 from __future__ import annotations
 
 import base64
+import builtins
 import enum
 import os
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.stores.stats import SessionStats
 
 
 def new_id() -> str:
@@ -89,6 +93,10 @@ class SessionRecord:
     end_reason: str | None = None
     expires_at: float | None = None
     app_ref: str | None = field(default=None, repr=False)
+    # Governance: the country (ISO code) and device ("class/browser/os") the session
+    # started from, "" when unknown; recorded at the start, never changed.
+    country: str = ""
+    device: str = ""
 
     @property
     def active(self) -> bool:
@@ -247,6 +255,44 @@ class SessionRegistry(Protocol):
         Only ``user``'s when given; only active ones unless ``include_ended``; at most
         ``limit``. For administration, not the request path: may scan.
         """
+        ...
+
+    # -- governance (history, idle sessions, analytics) ---------------------------------
+
+    async def search(
+        self,
+        *,
+        user: str | None = None,
+        ip: str | None = None,
+        since: float | None = None,
+        active: bool = False,
+        limit: int = 1000,
+    ) -> builtins.list[SessionRecord]:
+        """Sessions, newest first as :meth:`list`, active and ended: only ``user``'s,
+        only from ``ip``, only created at or after ``since``, only active ones with
+        ``active``; at most ``limit``. For administration: may scan."""
+        ...
+
+    async def idle(
+        self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None
+    ) -> builtins.list[SessionRecord]:
+        """Active sessions with ``last_seen_at < seen_before``, least recently seen
+        first (ties by sid), at most ``limit``; with ``after``, only those after that
+        ``(last_seen_at, sid)`` in this order (to page on). Ended sessions never."""
+        ...
+
+    async def erase_user(self, user: str) -> int:
+        """Delete every session of ``user``, active or ended (a request for erasure);
+        return how many. Idempotent. End the active ones first if they must end."""
+        ...
+
+    async def analytics(self, since: float, until: float, *, top: int = 10) -> SessionStats:
+        """The figures of :class:`~asgi_sessionsync.stores.stats.SessionStats` for the
+        UTC days from ``since``'s through ``until``'s (sessions started or ended on them),
+        and the sessions active at ``until``; see there for each.
+        Computed by the store (SQL aggregates where it has SQL); backends that compute
+        in Python look at no more than ``SessionStats.MAX_ROWS`` rows and say so
+        (``truncated``)."""
         ...
 
 

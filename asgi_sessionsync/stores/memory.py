@@ -7,6 +7,7 @@ rebuilt after a large purge, since a Python dict never gives back its table by i
 
 from __future__ import annotations
 
+import builtins
 import dataclasses
 import heapq
 import time
@@ -24,6 +25,7 @@ from asgi_sessionsync.stores.base import (
     finish_time,
     normalize_email,
 )
+from asgi_sessionsync.stores.stats import SessionStats, StatsBuilder
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -134,6 +136,52 @@ class MemorySessionRegistry:
             r for r in self._sessions.values() if (wanted is None or r.user == wanted) and (include_ended or r.active)
         ]
         return sorted(records, key=lambda r: (r.created_at, r.sid), reverse=True)[:limit]
+
+    # -- governance ------------------------------------------------------------------------
+
+    async def search(
+        self,
+        *,
+        user: str | None = None,
+        ip: str | None = None,
+        since: float | None = None,
+        active: bool = False,
+        limit: int = 1000,
+    ) -> builtins.list[SessionRecord]:
+        wanted = normalize_email(user) if user else None
+        records = [
+            r
+            for r in self._sessions.values()
+            if (wanted is None or r.user == wanted)
+            and (ip is None or r.ip == ip)
+            and (since is None or r.created_at >= since)
+            and (not active or r.active)
+        ]
+        return sorted(records, key=lambda r: (r.created_at, r.sid), reverse=True)[:limit]
+
+    async def idle(
+        self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None
+    ) -> builtins.list[SessionRecord]:
+        found = [
+            r
+            for r in self._sessions.values()
+            if r.active and r.last_seen_at < seen_before and (after is None or (r.last_seen_at, r.sid) > after)
+        ]
+        return sorted(found, key=lambda r: (r.last_seen_at, r.sid))[:limit]
+
+    async def erase_user(self, user: str) -> int:
+        wanted = normalize_email(user)
+        gone = [sid for sid, r in self._sessions.items() if r.user == wanted]
+        for sid in gone:
+            del self._sessions[sid]
+        return len(gone)
+
+    async def analytics(self, since: float, until: float, *, top: int = 10) -> SessionStats:
+        builder = StatsBuilder(since, until, top)
+        for record in list(self._sessions.values()):
+            if not builder.record(record):
+                break
+        return builder.build()
 
 
 class MemoryReplayCache:

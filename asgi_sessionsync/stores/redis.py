@@ -50,6 +50,7 @@ or a ``redis.asyncio.RedisCluster`` (``decode_responses=True`` in every case).
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import dataclasses
 import json
@@ -78,6 +79,7 @@ from asgi_sessionsync.stores.base import (
     finish_time,
     normalize_email,
 )
+from asgi_sessionsync.stores.stats import SessionStats, StatsBuilder
 
 logger = logging.getLogger("asgi_sessionsync.stores.redis")
 
@@ -487,6 +489,8 @@ def _session(h: dict[str, str]) -> SessionRecord:
         end_reason=h.get("end_reason"),
         expires_at=_opt(h.get("expires_at")),
         app_ref=h.get("app_ref"),
+        country=h.get("country", ""),
+        device=h.get("device", ""),
     )
 
 
@@ -637,6 +641,8 @@ class RedisSessionRegistry:
             "end_reason": record.end_reason,
             "expires_at": None if record.expires_at is None else _f(record.expires_at),
             "app_ref": record.app_ref,
+            "country": record.country or None,
+            "device": record.device or None,
         }
         flat = [x for k, v in fields.items() if v is not None for x in (k, v)]
         head = [
@@ -756,6 +762,83 @@ class RedisSessionRegistry:
                     if h and (include_ended or "ended_at" not in h):
                         found.append(_session(h))
         return found[:limit]
+
+    # -- governance ------------------------------------------------------------------------
+    # Redis keeps no index by address or by last request: these scan the site's sessions
+    # (``{prefix}:all``, or the user's index), in batches of pipelined reads.
+
+    async def _scan(self, index: str, *, newest_first: bool = True) -> AsyncIterator[SessionRecord]:
+        start = 0
+        while True:
+            async with self.conn.errors():
+                sids = await self.conn.zrange(index, start, start + _BATCH - 1, desc=newest_first)
+                if not sids:
+                    return
+                rows = await self.conn.hgetall_many([self.conn.key("s", sid) for sid in sids])
+            start += len(sids)
+            for h in rows:
+                if h:
+                    yield _session(h)
+
+    async def search(
+        self,
+        *,
+        user: str | None = None,
+        ip: str | None = None,
+        since: float | None = None,
+        active: bool = False,
+        limit: int = 1000,
+    ) -> builtins.list[SessionRecord]:
+        index = self.conn.key("us", normalize_email(user)) if user else self.conn.key("all")
+        found: builtins.list[SessionRecord] = []
+        async for r in self._scan(index):
+            if since is not None and r.created_at < since:
+                break  # newest first: the rest are older
+            if (ip is None or r.ip == ip) and (not active or r.active):
+                found.append(r)
+                if len(found) >= limit:
+                    break
+        return found
+
+    async def idle(
+        self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None
+    ) -> builtins.list[SessionRecord]:
+        found = [
+            r
+            async for r in self._scan(self.conn.key("all"))
+            if r.active and r.last_seen_at < seen_before and (after is None or (r.last_seen_at, r.sid) > after)
+        ]
+        return sorted(found, key=lambda r: (r.last_seen_at, r.sid))[:limit]
+
+    async def erase_user(self, user: str) -> int:
+        async with self.conn.errors():
+            erased = await self.conn.run(
+                "session_erase_user", _SESSION_ERASE_USER, [self.conn.key("us", normalize_email(user))], []
+            )
+        self.cache.forget(erased)
+        return len(erased)
+
+    async def analytics(self, since: float, until: float, *, top: int = 10) -> SessionStats:
+        builder = StatsBuilder(since, until, top)
+        async for record in self._scan(self.conn.key("all")):
+            if not builder.record(record):
+                break
+        return builder.build()
+
+
+_SESSION_ERASE_USER = """
+local erased = {}
+for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
+  local chain = redis.call('HGET', skey(sid), 'chain')
+  redis.call('DEL', skey(sid))
+  if chain then redis.call('ZREM', T .. ':ch:' .. chain, sid) end
+  for _, idx in ipairs({T .. ':all', T .. ':ended', T .. ':exp'}) do redis.call('ZREM', idx, sid) end
+  erased[#erased + 1] = sid
+end
+redis.call('DEL', KEYS[1])
+announce(erased)
+return erased
+"""
 
 
 # -- replay cache -------------------------------------------------------------------------

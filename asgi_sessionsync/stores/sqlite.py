@@ -22,6 +22,7 @@ once by :func:`sqlite_stores`: it is start-up work.
 
 from __future__ import annotations
 
+import builtins
 import json
 import os
 import sqlite3
@@ -47,6 +48,7 @@ from asgi_sessionsync.stores.base import (
     finish_time,
     normalize_email,
 )
+from asgi_sessionsync.stores.stats import BLOCKED, DAY, SessionStats, StatsBuilder
 
 T = TypeVar("T")
 
@@ -72,7 +74,9 @@ CREATE TABLE IF NOT EXISTS sessions (
     ended_at REAL,
     end_reason TEXT,
     expires_at REAL,
-    app_ref TEXT
+    app_ref TEXT,
+    country TEXT NOT NULL DEFAULT '',
+    device TEXT NOT NULL DEFAULT ''
 );
 CREATE TABLE IF NOT EXISTS used_ids (
     jti BLOB PRIMARY KEY,
@@ -97,7 +101,12 @@ CREATE TABLE IF NOT EXISTS outbox (
 
 # Columns added after the first release, added to older files on open.
 _ADDED_COLUMNS = {
-    "sessions": [("expires_at", "REAL"), ("app_ref", "TEXT")],
+    "sessions": [
+        ("expires_at", "REAL"),
+        ("app_ref", "TEXT"),
+        ("country", "TEXT NOT NULL DEFAULT ''"),
+        ("device", "TEXT NOT NULL DEFAULT ''"),
+    ],
     "outbox": [("finished_at", "REAL")],
 }
 
@@ -108,15 +117,94 @@ CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions (expires_at) WHERE ended_
 CREATE INDEX IF NOT EXISTS sessions_ended ON sessions (ended_at) WHERE ended_at IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at, sid);
 CREATE INDEX IF NOT EXISTS sessions_app_ref ON sessions (app_ref) WHERE app_ref IS NOT NULL;
+CREATE INDEX IF NOT EXISTS sessions_seen ON sessions (last_seen_at, sid) WHERE ended_at IS NULL;
+CREATE INDEX IF NOT EXISTS sessions_ip ON sessions (ip, created_at);
+CREATE INDEX IF NOT EXISTS sessions_active ON sessions (user, expires_at, created_at) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE status != 'pending';
 """
 
+# Governance: per UTC day, how many sessions started (by via, device class, country),
+# were refused ("blocked") and ended (by reason), kept by triggers in the same statement
+# as the change, so analytics read a few hundred rows instead of scanning the registry.
+# Counts hold no personal data and outlive purges and erasures of the rows they counted.
+_NOT_BLOCKED = "(NEW.end_reason IS NULL OR substr(NEW.end_reason, 1, 7) != 'blocked')"
+_GOVERNANCE = f"""
+CREATE TABLE IF NOT EXISTS session_counts (
+    day INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (day, kind, key)
+) WITHOUT ROWID;
+CREATE TRIGGER IF NOT EXISTS session_counts_started AFTER INSERT ON sessions BEGIN
+  INSERT INTO session_counts (day, kind, key, n)
+  SELECT CAST(NEW.created_at / 86400 AS INTEGER), k, v, 1 FROM (
+    SELECT 'blocked' AS k, '' AS v WHERE NOT {_NOT_BLOCKED}
+    UNION ALL SELECT 'via', NEW.via WHERE {_NOT_BLOCKED}
+    UNION ALL SELECT 'device', substr(NEW.device, 1, instr(NEW.device || '/', '/') - 1) WHERE {_NOT_BLOCKED}
+    UNION ALL SELECT 'country', NEW.country WHERE {_NOT_BLOCKED}
+  ) WHERE true
+  ON CONFLICT (day, kind, key) DO UPDATE SET n = n + 1;
+  INSERT INTO session_counts (day, kind, key, n)
+  SELECT CAST(NEW.ended_at / 86400 AS INTEGER), 'end', COALESCE(NEW.end_reason, ''), 1
+  WHERE NEW.ended_at IS NOT NULL AND {_NOT_BLOCKED}
+  ON CONFLICT (day, kind, key) DO UPDATE SET n = n + 1;
+END;
+CREATE TRIGGER IF NOT EXISTS session_counts_ended AFTER UPDATE OF ended_at ON sessions
+WHEN OLD.ended_at IS NULL AND NEW.ended_at IS NOT NULL BEGIN
+  INSERT INTO session_counts (day, kind, key, n)
+  VALUES (CAST(NEW.ended_at / 86400 AS INTEGER), 'end', COALESCE(NEW.end_reason, ''), 1)
+  ON CONFLICT (day, kind, key) DO UPDATE SET n = n + 1;
+END;
+"""
+_BACKFILL = """
+INSERT INTO session_counts (day, kind, key, n)
+SELECT day, kind, key, SUM(n) FROM (
+  SELECT CAST(created_at / 86400 AS INTEGER) AS day,
+         CASE WHEN substr(end_reason, 1, 7) = 'blocked' THEN 'blocked' ELSE 'via' END AS kind,
+         CASE WHEN substr(end_reason, 1, 7) = 'blocked' THEN '' ELSE via END AS key, COUNT(*) AS n
+    FROM sessions GROUP BY 1, 2, 3
+  UNION ALL SELECT CAST(created_at / 86400 AS INTEGER), 'device', substr(device, 1, instr(device || '/', '/') - 1),
+         COUNT(*) FROM sessions WHERE end_reason IS NULL OR substr(end_reason, 1, 7) != 'blocked' GROUP BY 1, 3
+  UNION ALL SELECT CAST(created_at / 86400 AS INTEGER), 'country', country, COUNT(*) FROM sessions
+   WHERE end_reason IS NULL OR substr(end_reason, 1, 7) != 'blocked' GROUP BY 1, 3
+  UNION ALL SELECT CAST(ended_at / 86400 AS INTEGER), 'end', COALESCE(end_reason, ''), COUNT(*) FROM sessions
+   WHERE ended_at IS NOT NULL AND (end_reason IS NULL OR substr(end_reason, 1, 7) != 'blocked') GROUP BY 1, 3
+) GROUP BY 1, 2, 3
+"""
+
+
+def _governance_setup(c: sqlite3.Connection) -> None:
+    """The daily counts and their triggers; counted from the rows once for an older file."""
+
+    def setup(c: sqlite3.Connection) -> None:
+        new = c.execute("SELECT 1 FROM sqlite_master WHERE name = 'session_counts'").fetchone() is None
+        for statement in _split_statements(_GOVERNANCE):
+            c.execute(statement)
+        if new:
+            c.execute(_BACKFILL)
+
+    _transaction(c, setup)
+
+
+def _split_statements(script: str) -> list[str]:
+    """The statements of ``script`` (triggers hold inner semicolons: split at complete ones)."""
+    statements, current = [], ""
+    for line in script.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            statements.append(current.strip())
+            current = ""
+    return statements
+
+
 _USER_COLUMNS = "email, role, name, password_hash, created_at, provisioned_by"
 _SESSION_COLUMNS = (
-    "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at, app_ref"
+    "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at,"
+    " app_ref, country, device"
 )
 _OUTBOX_COLUMNS = (
     "id, network, peer, url, kind, payload, created_at, next_attempt_at, attempts, status, last_error,"
@@ -241,6 +329,7 @@ class SQLiteDatabase:
                 c.executescript(_SCHEMA)
                 _transaction(c, _migrate)
                 c.executescript(_INDEXES)
+                _governance_setup(c)
                 return
             except sqlite3.OperationalError as error:
                 if error.sqlite_errorcode & 0xFF not in _BUSY or time.monotonic() > deadline:
@@ -384,7 +473,7 @@ class SQLiteSessionRegistry:
 
     async def create(self, record: SessionRecord) -> None:
         await self.db.change(
-            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.sid,
                 normalize_email(record.user),
@@ -399,6 +488,8 @@ class SQLiteSessionRegistry:
                 record.end_reason,
                 record.expires_at,
                 record.app_ref,
+                record.country,
+                record.device,
             ),
         )
 
@@ -465,6 +556,82 @@ class SQLiteSessionRegistry:
         sql += " ORDER BY created_at DESC, sid DESC LIMIT ?"
         params.append(limit)
         return [_session(row) for row in await self.db.fetchall(sql, tuple(params))]
+
+    # -- governance ------------------------------------------------------------------------
+
+    async def search(
+        self,
+        *,
+        user: str | None = None,
+        ip: str | None = None,
+        since: float | None = None,
+        active: bool = False,
+        limit: int = 1000,
+    ) -> builtins.list[SessionRecord]:
+        sql = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE 1 = 1"
+        params: list[Any] = []
+        if user:
+            sql += " AND user = ?"
+            params.append(normalize_email(user))
+        if ip:
+            sql += " AND ip = ?"
+            params.append(ip)
+        if since is not None:
+            sql += " AND created_at >= ?"
+            params.append(since)
+        if active:
+            sql += " AND ended_at IS NULL"
+        sql += " ORDER BY created_at DESC, sid DESC LIMIT ?"
+        params.append(limit)
+        return [_session(row) for row in await self.db.fetchall(sql, tuple(params))]
+
+    async def idle(
+        self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None
+    ) -> builtins.list[SessionRecord]:
+        start = after or (float("-inf"), "")
+        rows = await self.db.fetchall(
+            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL AND last_seen_at < ?"
+            " AND (last_seen_at, sid) > (?, ?) ORDER BY last_seen_at, sid LIMIT ?",
+            (seen_before, *start, limit),
+        )
+        return [_session(row) for row in rows]
+
+    async def erase_user(self, user: str) -> int:
+        return await self.db.change("DELETE FROM sessions WHERE user = ?", (normalize_email(user),))
+
+    async def analytics(self, since: float, until: float, *, top: int = 10) -> SessionStats:
+        # Per-day figures from the daily counts (a few hundred rows); the active sessions
+        # and users from the partial index of active sessions.
+        counts = "SELECT day, kind, key, n FROM session_counts WHERE day >= ? AND day < ?"
+        not_blocked = "(end_reason IS NULL OR substr(end_reason, 1, 7) != 'blocked')"
+        active = (
+            "SELECT COUNT(*), COUNT(DISTINCT user) FROM (SELECT user FROM sessions INDEXED BY sessions_active"
+            " WHERE ended_at IS NULL AND created_at < ? AND (expires_at IS NULL OR expires_at >= ?)"
+            " UNION ALL SELECT user FROM sessions WHERE ended_at IS NOT NULL AND ended_at >= ? AND created_at < ?"
+            f" AND (expires_at IS NULL OR expires_at >= ?) AND {not_blocked})"
+        )
+
+        def run(c: sqlite3.Connection) -> SessionStats:
+            builder = StatsBuilder(since, until, top)
+            first, last = int(builder.since // DAY), int(builder.day_until // DAY)
+            for number, kind, key, n in c.execute(counts, (first, last)):
+                at = number * DAY
+                if kind == "via":
+                    builder.counted_start(key, at, n)
+                elif kind == "blocked":
+                    builder.started("", BLOCKED, "", "", at, n)
+                elif kind == "device":
+                    builder.devices[key] += n
+                elif kind == "country":
+                    builder.countries[key] += n
+                elif kind == "end":
+                    builder.ended(key, at, n)
+            builder.active_sessions, builder.active_user_count = c.execute(
+                active, (until, until, until, until, until)
+            ).fetchone()
+            return builder.build()
+
+        return await self.db.run(run)
 
 
 class SQLiteReplayCache:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -58,10 +59,14 @@ def settled_page(page: Any) -> None:
 # -- A sign-in captured in one browser, opened in another at the same address ------------
 
 
-def capture_alices_sign_in(open_browser: Callable[..., Any], demo: Demo, third_party: bool, shot: str) -> list[str]:
+@contextmanager
+def alices_captured_sign_in(
+    open_browser: Callable[..., Any], demo: Demo, third_party: bool, shot: str
+) -> Iterator[tuple[list[str], str, Any]]:
     """The attacker signs in as alice on A in their own browser, through a proxy that keeps
-    the first sign-in step meant for B from reaching B; every /_sessionsync/ URL of the
-    chain, in order."""
+    the first sign-in step meant for B from reaching B. Yields every /_sessionsync/ URL
+    of the chain in order, the step kept, and the attacker's browser (open until the end
+    of the block)."""
     with capturing_proxy(demo.url("b", "")) as proxy:
         attacker = open_browser(third_party_cookies=third_party, proxy=proxy.server)
         page = attacker.new_page()
@@ -70,11 +75,13 @@ def capture_alices_sign_in(open_browser: Callable[..., Any], demo: Demo, third_p
         page.fill("input[name=password]", ALICE[1])
         page.click("button[type=submit]")
         captured = proxy.wait_for_capture()
+        assert proxy.stopped is not None
         OUTPUT.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(OUTPUT / f"{shot}-attacker.png"))
-        attacker.close()  # before its proxy goes
-    assert proxy.stopped is not None
-    return captured
+        try:
+            yield captured, proxy.stopped, attacker
+        finally:
+            attacker.close()  # before its proxy goes
 
 
 def open_captured(victim: Any, urls: list[str]) -> list[str]:
@@ -113,18 +120,25 @@ def test_a_sign_in_captured_in_one_browser_signs_no_other_browser_in_at_the_same
 
     after: dict[str, dict[str, str | None]] = {}
     showed_alice: list[str] = []
+    control: dict[str, str | None] = {}
     for name, victim in (("bob", bob), ("fresh", fresh)):
         shot = label(demo, f"captured-sign-in-{name}", third_party)
         # A chain of its own for each victim: a step used by one victim cannot spare the next.
-        captured = capture_alices_sign_in(open_browser, demo, third_party, shot)
-        assert any(url.startswith(demo.url("b", "/_sessionsync/")) for url in captured), captured
-        showed_alice += open_captured(victim, captured)
+        with alices_captured_sign_in(open_browser, demo, third_party, shot) as (captured, kept, attacker):
+            assert any(url.startswith(demo.url("b", "/_sessionsync/")) for url in captured), captured
+            showed_alice += open_captured(victim, captured)
+            if mode_of(demo) == "bounce":
+                # The control: the step the victim could not use still signs alice in on B in
+                # the browser it was made for (frame mode's steps are for frames only).
+                attacker.new_page().goto(kept)
+                control[name] = who(attacker, demo, "b")
         after[name] = state(victim, demo)
         screenshots(victim, demo, shot)
     # Nobody became alice anywhere; bob stayed bob wherever he was signed in.
     assert after == before
     assert not showed_alice
     assert before["bob"] == everyone_bob  # and sign-in sync itself worked in this mode
+    assert all(user == ALICE[0] for user in control.values()), control
 
 
 # -- An <img> of a peer from another site, then sign-out elsewhere -------------------------
@@ -169,7 +183,7 @@ def test_a_peer_loaded_as_an_image_from_another_site_is_still_signed_out_with_th
 # -- A login form posted from another site --------------------------------------------------
 
 
-def post_alices_login_from_evil(context: Any, demo: Demo, evil: EvilSite) -> tuple[int, str]:
+def post_alices_login_from_evil(context: Any, demo: Demo, evil: EvilSite, shot: str) -> tuple[int, str]:
     """The attacker's page auto-submits a login form to A with alice's credentials (and a
     made-up CSRF value) in the victim's browser; the status of the answer to that POST,
     and the text of the page the victim ends on."""
@@ -185,6 +199,8 @@ def post_alices_login_from_evil(context: Any, demo: Demo, evil: EvilSite) -> tup
     settled_page(page)
     status = posted.value.status
     shown = page.locator("body").inner_text()
+    OUTPUT.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(OUTPUT / f"{shot}-landing.png"))  # the page the victim ends on
     page.close()
     return status, shown
 
@@ -193,12 +209,13 @@ def test_a_login_form_posted_from_another_site_is_refused_and_signs_the_victim_i
     demo: Demo, open_browser: Callable[..., Any], evil: EvilSite
 ) -> None:
     context = open_browser(third_party_cookies=True)
-    status, shown = post_alices_login_from_evil(context, demo, evil)
+    shot = label(demo, "cross-site-login-post")
+    status, shown = post_alices_login_from_evil(context, demo, evil, shot)
     assert status == 403
     assert "Request refused" in shown
     time.sleep(0.5)
     assert state(context, demo) == EVERYONE_OUT
-    screenshots(context, demo, label(demo, "cross-site-login-post"))
+    screenshots(context, demo, shot)
 
 
 @pytest.mark.parametrize("mode", ["bounce", "frame", "auto"])
@@ -212,8 +229,9 @@ def test_a_login_form_posted_from_another_site_to_an_app_without_csrf_checks_sta
     with run_demo(tmp_path, mode=mode) as demo:
         demo.mode = mode  # type: ignore[attr-defined]
         context = open_browser(third_party_cookies=True)
-        status, _ = post_alices_login_from_evil(context, demo, evil)
+        shot = label(demo, "cross-site-login-post-no-csrf")
+        status, _ = post_alices_login_from_evil(context, demo, evil, shot)
         assert status == 303
         time.sleep(0.5)
         assert state(context, demo) == {"a": ALICE[0], "b": None, "c": None}
-        screenshots(context, demo, label(demo, "cross-site-login-post-no-csrf"))
+        screenshots(context, demo, shot)

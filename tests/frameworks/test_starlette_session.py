@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from starlette.applications import Starlette
@@ -114,3 +114,58 @@ def test_to_email_and_from_email_come_together() -> None:
     token_app = TokenApp()
     with pytest.raises(ValueError, match="from_email"):
         StarletteSessionIdentity(SECRET, to_email=token_app.to_email)
+
+
+def plain_session_app(same_site: Literal["lax", "strict", "none"]) -> Starlette:
+    """A ``request.session`` login whose cookie has the given ``SameSite``."""
+
+    async def index(request: Request) -> Response:
+        return HTMLResponse(home(request.session.get("user")))
+
+    async def logout(request: Request) -> Response:
+        request.session.clear()
+        return RedirectResponse("/", status_code=303)
+
+    return Starlette(
+        routes=[Route("/", index), Route("/logout", logout, methods=["POST"])],
+        middleware=[Middleware(SessionMiddleware, secret_key=SECRET, same_site=same_site)],
+    )
+
+
+@pytest.mark.parametrize("catchup", [True, False])
+async def test_with_our_cookie_strict_a_cross_site_link_never_ends_a_live_app_login(catchup: bool) -> None:
+    """The app's cookie (Lax) comes alone on a link from another site when ours is Strict.
+    Its reference names the user, and an earlier session of the user ended: that must not
+    end today's login (nothing is concluded from a cross-site request), yet must not let a
+    replayed dead cookie through either."""
+    from asgi_sessionsync.testing import SiteNetwork
+    from asgi_sessionsync.testing_apps import login_app
+
+    settings = {
+        "identity": "starlette-session",
+        "app_session_secret": SECRET,
+        "cookie_samesite": "strict",
+        "catchup": catchup,  # off: the link's own answer is C's page, not a round trip
+    }
+    async with SiteNetwork(
+        {"a": login_app("a", dict([ALICE])), "c": plain_session_app("lax")}, site_settings={"c": settings}
+    ) as net:
+        browser = net.browser()
+        await browser.sign_in("a", *ALICE)
+        dead = browser.cookies.get("session", "c.example")
+        await browser.sign_out("a")  # that session of alice's ended on c
+        await browser.sign_in("a", *ALICE)
+        assert await browser.everyone() == {"a": ALICE[0], "c": ALICE[0]}
+
+        page_on_a = await browser.get(f"{net.urls['a']}/")
+        await browser.get(f"{net.urls['c']}/", from_page=page_on_a)  # a link from A to C
+        assert await browser.who("c") == ALICE[0]  # C typed again: still signed in
+
+        thief = net.browser()  # the cookie of the ended session, sent as from another site
+        assert dead is not None
+        thief.cookies.set("session", dead, domain="c.example", secure=True)
+        page = await thief.get(f"{net.urls['c']}/", headers={"sec-fetch-site": "cross-site"})
+        assert "Not signed in" in page.text
+
+        await browser.sign_out("a")
+        assert await browser.everyone() == {"a": None, "c": None}

@@ -513,9 +513,7 @@ async def test_concurrent_claimers_never_get_the_same_message(backend: Backend) 
     clients = [backend.open(), backend.open()] if backend.shared else [backend.open()]
     messages = [message(due=T0 - i * 0.001) for i in range(40)]
     await clients[0].outbox.add(messages)
-    batches = await gather(
-        *(clients[i % len(clients)].outbox.claim_due(T0, lease=30, limit=7) for i in range(10))
-    )
+    batches = await gather(*(clients[i % len(clients)].outbox.claim_due(T0, lease=30, limit=7) for i in range(10)))
     ids = [m.id for batch in batches for m in batch]
     assert len(ids) == len(set(ids)) == 40
 
@@ -710,3 +708,108 @@ async def test_stores_purge_expires_sessions_and_purges_everything_older_than_re
     assert await stores.outbox.get(old.id) is None
     assert await stores.outbox.get(fresh.id) is not None
     assert await stores.purge(now, retention=3600) == dict.fromkeys(counts, 0)
+
+
+# -- governance: search, idle, erasure, analytics ------------------------------------------
+
+
+async def test_country_and_device_round_trip_and_default_to_empty(stores: Stores) -> None:
+    record = replace(session(), country="DE", device="mobile/Mobile Safari/iOS")
+    plain = session()
+    for r in (record, plain):
+        await stores.sessions.create(r)
+    assert await stores.sessions.get(record.sid) == record
+    stored = await stores.sessions.get(plain.sid)
+    assert stored is not None and (stored.country, stored.device) == ("", "")
+
+
+async def test_search_filters_by_user_ip_time_and_state_newest_first(stores: Stores) -> None:
+    old = session(created_at=T0 - 100)
+    mine = [replace(session(created_at=T0 + i), ip="198.51.100.1") for i in range(3)]
+    bob = replace(session(user="bob@example.com", created_at=T0 + 5), ip="198.51.100.1")
+    for record in (old, *mine, bob):
+        await stores.sessions.create(record)
+    await stores.sessions.end(mine[2].sid, reason="signed out", when=T0 + 10)
+
+    assert [r.sid for r in await stores.sessions.search(user="ANN@example.com")] == [
+        *(r.sid for r in mine[::-1]),
+        old.sid,
+    ]
+    assert [r.sid for r in await stores.sessions.search(ip="198.51.100.1", active=True)] == [
+        bob.sid,
+        mine[1].sid,
+        mine[0].sid,
+    ]
+    assert [r.sid for r in await stores.sessions.search(since=T0 + 1, limit=2)] == [bob.sid, mine[2].sid]
+    assert await stores.sessions.search(user="nobody@example.com") == []
+
+
+async def test_idle_lists_active_sessions_not_seen_since_least_recent_first(stores: Stores) -> None:
+    stale, staler, fresh, ended = (session(expires_at=T0 + 3600) for _ in range(4))
+    for record in (stale, staler, fresh, ended):
+        await stores.sessions.create(record)
+    await stores.sessions.touch(stale.sid, T0 + 10)
+    await stores.sessions.touch(fresh.sid, T0 + 100)
+    await stores.sessions.end(ended.sid, reason="signed out", when=T0 + 1)
+    idle = await stores.sessions.idle(T0 + 50)
+    assert [r.sid for r in idle] == [staler.sid, stale.sid]
+    assert [r.sid for r in await stores.sessions.idle(T0 + 50, limit=1)] == [staler.sid]
+    assert [r.sid for r in await stores.sessions.idle(T0 + 50, after=(idle[0].last_seen_at, idle[0].sid))] == [
+        stale.sid
+    ]
+    assert await stores.sessions.idle(T0) == []
+
+
+async def test_erase_user_deletes_all_of_one_users_sessions_active_or_ended(stores: Stores) -> None:
+    active, ended = session(chain="c1"), session(chain="c2")
+    bob = session(user="bob@example.com", chain="c1")
+    for record in (active, ended, bob):
+        await stores.sessions.create(record)
+    await stores.sessions.end(ended.sid, reason="signed out", when=T0 + 1)
+    assert await stores.sessions.erase_user(" Ann@Example.com") == 2
+    assert await stores.sessions.get(active.sid) is None and await stores.sessions.get(ended.sid) is None
+    assert await stores.sessions.list(user="ann@example.com", include_ended=True) == []
+    assert await stores.sessions.search(user="ann@example.com") == []
+    assert [r.sid for r in await stores.sessions.list(include_ended=True)] == [bob.sid]
+    assert await stores.sessions.end_chain_except("c1", "none", reason="x", when=T0 + 2) == 1
+    assert await stores.sessions.erase_user("ann@example.com") == 0
+
+
+async def test_analytics_counts_logins_blocks_active_ends_devices_countries_and_days(stores: Stores) -> None:
+    day = 86400.0
+    start = (T0 // day) * day - 2 * day  # midnight UTC two days ago
+    until = start + 3 * day
+    records = [
+        replace(session(created_at=start + 10), via="login", country="DE", device="desktop/Chrome/Linux"),
+        replace(session(created_at=start + 20), via="hop from https://b.example", country="DE", device="mobile/X/iOS"),
+        replace(session(created_at=start + day + 5), via="frame from https://b.example", country="FR"),
+        replace(session(user="bob@example.com", created_at=start + day + 6), via="adopted from the app's own login"),
+        replace(session(created_at=start + 2 * day), via="login", device="desktop/Firefox/Windows"),
+        session(created_at=start - day),  # before the period, still active
+        session(created_at=start - day, expires_at=start + day),  # past its lifetime at the end: not active
+    ]
+    for record in records:
+        await stores.sessions.create(record)
+    blocked = replace(
+        session(created_at=start + 2 * day + 1), ended_at=start + 2 * day + 1, end_reason="blocked: max_sessions"
+    )
+    await stores.sessions.create(blocked)
+    await stores.sessions.end(records[0].sid, reason="signed out", when=start + 100)
+    await stores.sessions.end(records[1].sid, reason="signed out on https://b.example", when=start + day + 1)
+    await stores.sessions.end(records[2].sid, reason="idle", when=start + 2 * day + 2)
+    await stores.sessions.end(records[5].sid, reason="limit: max_sessions (on https://b.example)", when=start + 3)
+
+    stats = await stores.sessions.analytics(start, until)
+
+    assert stats.logins == {"here": 2, "via a peer": 2, "adopted": 1}
+    assert stats.blocked == 1
+    assert stats.ended == {"signed out here": 1, "signed out on a peer": 1, "idle": 1, "limit": 1}
+    # Active at the end: records 3 (bob) and 4; record 6 is past its lifetime.
+    assert (stats.active_sessions, stats.active_users) == (2, 2)
+    assert stats.devices == {"desktop": 2, "": 2, "mobile": 1}
+    assert stats.countries == {"": 2, "DE": 2, "FR": 1}
+    assert [(d.logins, d.ends, d.blocked) for d in stats.days] == [(2, 2, 0), (2, 1, 0), (1, 1, 1)]
+    assert stats.turnover == 4 / 6
+    assert not stats.truncated
+    empty = await stores.sessions.analytics(until + day, until + 2 * day)
+    assert (empty.total_logins, empty.total_ended, empty.blocked, empty.turnover) == (0, 0, 0, 0.0)
