@@ -57,10 +57,21 @@ def sign_in(tab: Tab, demo: Demo, site: str, email: str, password: str, path: st
     return time.perf_counter() - start
 
 
-def sign_out(tab: Tab, demo: Demo, site: str) -> None:
+def sign_out(tab: Tab, demo: Demo, site: str, timeout: float = 15.0) -> None:
     tab.goto(demo.url(site))
     tab.click("form[action='/logout'] button")
-    tab.wait_for_url(demo.url(site))
+    # The post lands back on the same URL: wait for the signed-out page itself, or the
+    # next navigation may cut the post short.
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if tab.url == demo.url(site) and tab.text("h1") == "Not signed in":
+                return
+        except Exception:  # the page is being replaced  # noqa: S110
+            pass
+        if time.monotonic() > deadline:
+            raise AssertionError(f"signing out on {site} did not land on a signed-out page")
+        time.sleep(0.05)
 
 
 def screenshots(tab: Tab, demo: Demo, scenario: str) -> None:
