@@ -27,12 +27,16 @@ Forms are read as ``application/x-www-form-urlencoded`` without ``python-multipa
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import html
 import os
 import secrets
-from collections.abc import Callable, Mapping
+import subprocess
+import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -44,7 +48,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.identity import sign_in, sign_out
 
-__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "login_app", "session_login_app", "site_from_env"]
+__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "login_app", "serve_site_from_env", "session_login_app", "site_from_env"]
 
 CSRF_COOKIE = "kit-csrf"
 CSRF_FIELD = "csrf"
@@ -297,3 +301,42 @@ def site_from_env() -> ASGIApp:
         await wrapped(scope, receive, tagged if scope["type"] == "http" else send)
 
     return site
+
+
+@contextlib.contextmanager
+def serve_site_from_env(
+    env: Mapping[str, str],
+    host: str,
+    port: int,
+    log: Path,
+    *,
+    workers: int = 1,
+    log_level: str = "info",
+    extra_args: Sequence[str] = (),
+) -> Iterator[None]:
+    """Run :func:`site_from_env` under ``uvicorn`` (``workers`` processes) on ``host:port``
+    with ``env`` (on top of this process's environment, less its ``SESSIONSYNC_*`` and
+    ``KIT_*`` variables), its output in ``log``; return once it answers, stop it on exit."""
+    from asgi_sessionsync.testing import wait_until_answering
+
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONSYNC_", "KIT_"))}
+    with log.open("wb") as out:
+        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
+            [
+                *(sys.executable, "-m", "uvicorn", "--factory", "asgi_sessionsync.testing_apps:site_from_env"),
+                *("--host", host, "--port", str(port), "--workers", str(workers), "--log-level", log_level),
+                *extra_args,
+            ],
+            env={**clean, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_answering(f"http://{host}:{port}/_sessionsync/ping", process, timeout=30)
+        yield
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()

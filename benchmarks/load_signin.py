@@ -15,49 +15,23 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import os
 import shutil
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import free_ports, wait_until_answering
+from asgi_sessionsync.testing import free_ports
+from asgi_sessionsync.testing_apps import serve_site_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 180.0  # seconds one round may take at most
-
-
-@contextlib.contextmanager
-def serve(env: dict[str, str], host: str, port: int, log: Path, workers: int = 1) -> Iterator[None]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONSYNC_", "KIT_"))}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "--factory", "asgi_sessionsync.testing_apps:site_from_env"),
-                *("--host", host, "--port", str(port), "--workers", str(workers), "--log-level", "warning"),
-                "--backlog",
-                "4096",
-            ],
-            cwd=ROOT,
-            env={**clean, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_answering(f"http://{host}:{port}/_sessionsync/ping", process, timeout=30)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
+quiet: dict[str, Any] = {"log_level": "warning", "extra_args": ("--backlog", "4096")}
 
 
 @contextlib.contextmanager
@@ -151,9 +125,13 @@ def run(count: int, workers: int, tmp: Path) -> str:
             store_a = stack.enter_context(redis(tmp)) + "?prefix=a"
         for name, host, port in (("b", "127.0.0.2", pb), ("c", "127.0.0.3", pc)):
             stack.enter_context(
-                serve(env(name, f"sqlite:///{tmp / (name + '.sqlite3')}"), host, port, tmp / f"{name}.log")
+                serve_site_from_env(
+                    env(name, f"sqlite:///{tmp / (name + '.sqlite3')}"), host, port, tmp / f"{name}.log", **quiet
+                )
             )
-        stack.enter_context(serve(env("a", store_a), "127.0.0.1", pa, tmp / "a.log", workers=workers))
+        stack.enter_context(
+            serve_site_from_env(env("a", store_a), "127.0.0.1", pa, tmp / "a.log", workers=workers, **quiet)
+        )
         synced, times, wall = asyncio.run(burst(count, urls))
     p50 = times[len(times) // 2] if times else float("nan")
     p95 = times[int(len(times) * 0.95)] if times else float("nan")

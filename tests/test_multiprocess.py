@@ -4,47 +4,18 @@ both; a sign-out made by whichever worker is seen by both and reaches the peer o
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import free_ports, wait_until_answering
+from asgi_sessionsync.testing import free_ports
+from asgi_sessionsync.testing_apps import serve_site_from_env
 from tests.constants import ALICE
 from tests.stores.redis_server import start_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-@contextmanager
-def serve(env: dict[str, str], port: int, host: str, log: Path, workers: int = 1) -> Iterator[None]:
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONSYNC_", "KIT_"))}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [
-                *(sys.executable, "-m", "uvicorn", "--factory", "asgi_sessionsync.testing_apps:site_from_env"),
-                *("--host", host, "--port", str(port), "--workers", str(workers), "--log-level", "info"),
-            ],
-            cwd=ROOT,
-            env={**clean, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_answering(f"http://{host}:{port}/_sessionsync/ping", process, timeout=30)
-        yield
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
 
 
 def who(client: httpx.Client, url: str) -> str | None:
@@ -86,7 +57,10 @@ def test_two_workers_on_one_redis_share_sessions_and_deliver_a_sign_out_once(tmp
             "KIT_SITE_NAME": "b",
         }
         log_a, log_b = tmp_path / "a.log", tmp_path / "b.log"
-        with serve(env_b, pb, "127.0.0.2", log_b), serve(env_a, pa, "127.0.0.1", log_a, workers=2):
+        with (
+            serve_site_from_env(env_b, "127.0.0.2", pb, log_b),
+            serve_site_from_env(env_a, "127.0.0.1", pa, log_a, workers=2),
+        ):
             # No keep-alive: every request is a new connection, so both workers answer.
             fresh = httpx.Limits(max_keepalive_connections=0)
             with httpx.Client(follow_redirects=True, timeout=10, limits=fresh) as browser:
