@@ -112,10 +112,14 @@ class Worker:
 
     async def _housekeeping(self) -> None:
         """Every hour: mark sessions past their lifetime ended, delete history older than
-        the retention period (nothing grows without bound)."""
+        the retention period and activity entries older than theirs (nothing grows
+        without bound)."""
         while True:
             try:
-                done = await self.site.stores.purge(time.time(), self.site.settings.retention)
+                settings = self.site.settings
+                done = await self.site.stores.purge(
+                    time.time(), settings.retention, activity_retention=settings.activity_retention
+                )
                 if any(done.values()):
                     self.log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
             except SessionSyncError as error:

@@ -11,6 +11,7 @@ import time
 
 import httpx
 
+from asgi_sessionsync.activity import ActivityRecorder, recorder
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookiePolicy
 from asgi_sessionsync.exceptions import StoreError
@@ -69,8 +70,11 @@ class Site:
 
     def _use_stores(self, stores: Stores) -> None:
         self.stores = stores
+        # The activity log: every cross-site message and its outcome (SESSIONSYNC_ACTIVITY_LOG).
+        self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=self.settings.activity_log)
         self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
         self.courier = Courier(self.settings, stores.outbox, self.tokens, self.client, self.health, self.peers)
+        self.courier.activity = self.activity
         # Governance: the session policy at every session start; idle limits per request.
         self.governor = Governor(self.settings, stores, self.address, self.courier)
         self.sessions.idle_after = self.governor.idle_after

@@ -4,6 +4,12 @@ Every refusal gets one uniform answer (``400 refused``): a prober learns nothing
 why. The reason goes to the log, at most once per reason per minute so that a flood
 of bad requests cannot flood the log. A body that stalls is given up after the peer
 timeout; a body over the size limit is refused without reading the rest.
+
+Each message's outcome goes to the activity log (:mod:`asgi_sessionsync.activity`),
+recorded in one place, :meth:`BackchannelReceiver.__call__`, from the
+:class:`~asgi_sessionsync.activity.Receipt` filled on the way. A refusal of something
+that is not an authentic envelope is recorded only when it is logged, for the same
+reason (nobody can fill the activity log by posting garbage).
 """
 
 from __future__ import annotations
@@ -14,12 +20,14 @@ import time
 import anyio
 from starlette.types import Receive
 
+from asgi_sessionsync.activity import Receipt
 from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import LogoutPayload
 from asgi_sessionsync.site import Site
+from asgi_sessionsync.stores import Outcome
 from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync.endpoints")
@@ -37,42 +45,55 @@ class BackchannelReceiver:
         self.log = site_log(logger.name, site.origin)
         self._logged: dict[str, float] = {}
 
-    def _refuse(self, reason: str) -> Reply:
+    def _refuse(self, reason: str, receipt: Receipt | None = None) -> Reply:
         now = time.monotonic()
-        if now - self._logged.get(reason, -LOG_EVERY) >= LOG_EVERY:
+        logged = now - self._logged.get(reason, -LOG_EVERY) >= LOG_EVERY
+        if logged:
             self._logged[reason] = now
             self.log.warning("back-channel message refused: %s (repeats are not logged for a minute)", reason)
+        if receipt is not None and (receipt.peer or logged):
+            receipt.done(Outcome.REFUSED, reason)
         return REFUSED
 
     async def __call__(self, receive: Receive) -> Reply:
+        receipt = Receipt()
+        reply: Reply | None = None
         with anyio.move_on_after(max(self.site.settings.peer_timeout, 1.0) * 5):
             body = await _read_body(receive)
-            return await self._handle(body)
-        return self._refuse("the body did not arrive in time")
+            reply = await self._handle(body, receipt)
+        if reply is None:
+            reply = self._refuse("the body did not arrive in time", receipt)
+        await self.site.activity.received(receipt)  # the one place a received message is recorded
+        return reply
 
-    async def _handle(self, body: bytes | None) -> Reply:
+    async def _handle(self, body: bytes | None, receipt: Receipt) -> Reply:
         site = self.site
         if body is None:
             return text(413, "message too large")
         try:
             token = body.decode("ascii").strip()
         except UnicodeDecodeError:
-            return self._refuse("not an envelope")
+            return self._refuse("not an envelope", receipt)
         try:
             claims = site.tokens.open(token, Purpose.BACKCHANNEL, ip=None)
         except EnvelopeError as error:
-            return self._refuse(str(error.reason))
+            if error.claims is not None:  # authentic, refused for its time or a replay
+                receipt.about(error.claims)
+            return self._refuse(str(error.reason), receipt)
+        receipt.about(claims)
         if await site.stores.replay.seen(claims.jti):
+            receipt.done(Outcome.ALREADY_APPLIED)
             return text(200, "already applied")
         logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)
         if logout is None or not claims.subject:
-            return self._refuse("unknown message kind")
+            return self._refuse("unknown message kind", receipt)
         email = email_or_none(claims.subject)
         if email is None:
             # Authentic, but it names no user anyone could have: nothing to end. Taken as
             # applied, so that the peer does not send it again for days.
             self.log.warning("sign-out from %s ignored: it names something that is not an email", claims.issuer)
             ended = 0
+            receipt.done(Outcome.APPLIED, "not an email: nothing to end")
         else:
             # The sign-out's age, from two times of the sender's (sealed in one clock): the
             # clocks of the two sites may differ, an age does not.
@@ -87,6 +108,7 @@ class BackchannelReceiver:
                 seen_before=None if logout.seen_before is None else now - (claims.issued_at - logout.seen_before),
             )
             self.log.info("sign-out of %s from %s: %d session(s) ended here", email, claims.issuer, ended)
+            receipt.done(Outcome.APPLIED, f"{ended} session(s) ended")
         # Applied first, remembered second: a crash between the two makes the sender
         # retry, and applying a sign-out twice changes nothing.
         await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)

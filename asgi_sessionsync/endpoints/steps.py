@@ -146,6 +146,8 @@ class SignInSteps:
             next_url=next_url,
             ip=ip,
         )
+        if session is not None:
+            await site.activity.login_sent(asker.origin, session.user)
         return redirect(url, headers)
 
     async def _onward_of_chain(self, chain_token: str | None, session: ActiveSession | None, ip: str) -> str | None:
@@ -192,6 +194,10 @@ class SignInSteps:
         ]
         if not bound:
             self.log.warning("sign-in hop refused: this browser did not ask for it (bind cookie missing or other)")
+            if claims.subject:
+                await site.activity.login_received(
+                    claims.issuer, email_or_none(claims.subject) or "", refused="not asked by this browser"
+                )
             if hop.next_url is None and hop.mode is Mode.PAGE:
                 # Maybe a client that keeps no cookies: a link, not a redirect, so it cannot loop.
                 onward = safe_return(hop.return_url, site.origin) or local_url(site.origin, "/")
@@ -202,8 +208,12 @@ class SignInSteps:
             return self._go_on(hop, claims.issuer, headers)
         session = None
         if claims.subject:
-            session, cookies_set = await self._sign_in_here(scope, cookies, claims, hop)
+            session, cookies_set, refusal = await self._sign_in_here(scope, cookies, claims, hop)
             headers += cookies_set
+            # The one place an arriving sign-in is recorded (the user only when an email).
+            await site.activity.login_received(
+                claims.issuer, email_or_none(claims.subject) or "", refused=refusal, reason=f"by {hop.mode} hop"
+            )
         return self._go_on(hop, claims.issuer, headers, signed_in=session is not None)
 
     def _go_on(self, hop: HopPayload, issuer: str, headers: Headers, *, signed_in: bool = False) -> Reply:
@@ -235,19 +245,20 @@ class SignInSteps:
 
     async def _sign_in_here(
         self, scope: Scope, cookies: bytes | None, claims: Claims, hop: HopPayload
-    ) -> tuple[ActiveSession | None, Headers]:
-        """Make the user a peer vouches for signed in here; return the session and its cookies."""
+    ) -> tuple[ActiveSession | None, Headers, str]:
+        """Make the user a peer vouches for signed in here; return the session and its
+        cookies, or no session and why (a few words, for the activity log)."""
         site = self.site
         issuer = claims.issuer
         via = f"{'frame' if hop.mode is Mode.FRAME else 'hop'} from {issuer}"
         email = email_or_none(claims.subject)
         if email is None:
             self.log.warning("sign-in from %s refused: the peer vouched for something that is not an email", issuer)
-            return None, []
+            return None, [], "not an email"
         user = await site.sessions.ensure_user(email, name=hop.name, vouched_by=issuer)
         if user is None:
             self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
-            return None, []
+            return None, [], "unknown user, auto-provisioning off"
         if issuer not in site.settings.trusted_for_privileged and await self._privileged(user.email, user.role):
             self.log.warning(
                 "sign-in of %s from %s refused: a privileged account here, and that peer is not trusted for it "
@@ -255,22 +266,22 @@ class SignInSteps:
                 user.email,
                 issuer,
             )
-            return None, []
+            return None, [], "privileged account, peer not trusted for it"
         current = await self._current(scope, cookies)
         if current is not None:
             if current.user == user.email and current.chain == hop.chain:
-                return current, []
+                return current, [], ""
             if current.user != user.email:
                 self.log.warning(
                     "sign-in of %s from %s skipped: this browser is signed in here as another user", user.email, issuer
                 )
-                return None, []
+                return None, [], "browser signed in here as another user"
         # The session policy: refused, nobody is signed in here and the chain goes on.
         admission = await site.governor.admit(
             user, scope=scope, via=via, chain=hop.chain, replacing=(current.chain,) if current else ()
         )
         if admission.refusal is not None:
-            return None, []
+            return None, [], f"session policy ({admission.refusal.rule})"
         if current is not None:
             await site.sessions.end(current.sid, f"replaced by sign-in {via}")
         app_cookies: list[bytes] = []
@@ -281,7 +292,7 @@ class SignInSteps:
                 self.log.warning(
                     "sign-in of %s from %s skipped: the app cannot sign this account in", user.email, issuer
                 )
-                return None, []
+                return None, [], "the app cannot sign this account in"
             app_cookies = made
             app_ref = self.app_login.response_app_ref([(b"set-cookie", c) for c in made])
         session, token = await site.sessions.start_synced(
@@ -295,7 +306,7 @@ class SignInSteps:
             device=admission.device,
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
-        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)]
+        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)], ""
 
     async def _privileged(self, email: str, role: str) -> bool:
         return role in self.site.settings.privileged_roles or await self.identity.is_privileged(email)

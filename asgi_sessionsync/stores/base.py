@@ -1,7 +1,8 @@
 """Store protocols and the records they keep.
 
-Four stores, each a :class:`typing.Protocol`: users, the session registry, the
-replay cache of used envelope ids, and the outbox of back-channel messages. Every
+Five stores, each a :class:`typing.Protocol`: users, the session registry, the
+replay cache of used envelope ids, the outbox of back-channel messages, and the
+activity log of cross-site messages. Every
 backend (memory, SQLite, Redis) keeps exactly the contracts written here, and
 ``tests/stores/test_contract.py`` holds each backend to them, so callers never change
 with the backend.
@@ -20,9 +21,9 @@ Conventions that hold for every method below:
 * **Idempotency**: every method that ends, finishes or deletes something can be
   repeated; the repetition changes nothing and reports ``0``/``False``.
 * **Expiry and retention**: nothing is kept forever. Sessions past ``expires_at`` are
-  ended by :meth:`SessionRegistry.expire`; ended sessions, finished messages and
-  expired replay ids are deleted by the ``purge`` methods, which :meth:`Stores.purge`
-  runs together. Backends that expire rows by themselves (Redis TTLs) may have deleted
+  ended by :meth:`SessionRegistry.expire`; ended sessions, finished messages,
+  expired replay ids and old activity entries are deleted by the ``purge`` methods,
+  which :meth:`Stores.purge` runs together. Backends that expire rows by themselves (Redis TTLs) may have deleted
   a row before ``purge`` is asked to.
 """
 
@@ -32,6 +33,7 @@ import base64
 import builtins
 import enum
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -164,6 +166,28 @@ class UserStore(Protocol):
         any other value kept. If the email exists already nothing is written and the
         stored user is returned unchanged (so two processes provisioning one user at
         once both get the same row). Idempotent.
+        """
+        ...
+
+    # -- import and export (``python -m asgi_sessionsync users``) ---------------------------
+
+    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
+        """Users ordered by email (as stored: normalized), only those with ``role`` when
+        given; the ``limit`` users after skipping ``offset`` of them. Paging with
+        ``offset`` is stable while nobody adds or removes users. For administration:
+        may scan, but must not load every user to return a page."""
+        ...
+
+    async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
+        """Store many users at once: every email normalized, ``created_at`` of ``0``
+        stamped with the current time, any other value kept, like :meth:`create`.
+
+        A user whose email exists already is left unchanged (``skipped``), or with
+        ``replace`` overwritten with every field given (``updated``). All of them or, on
+        error, none (one transaction, or one atomic step). An email given twice in one
+        call counts once, the later one winning. Built for batches of thousands:
+        one round trip (SQLite: one transaction of ``executemany`` off the event loop;
+        Redis: one pipeline), never a round trip per user.
         """
         ...
 
@@ -391,33 +415,159 @@ class Outbox(Protocol):
         ...
 
 
+class Direction(enum.StrEnum):
+    SENT = "sent"
+    RECEIVED = "received"
+
+
+class Outcome(enum.StrEnum):
+    """What became of one cross-site message, as the activity log says it."""
+
+    SENT = "sent"  # handed over with no answer to wait for (a sign-in hop, through the browser)
+    DELIVERED = "delivered"  # the peer confirmed a back-channel message
+    FAILED = "failed"  # one attempt failed; the courier tries again
+    ABANDONED = "abandoned"  # given up: too old, peer removed, dropped by an operator
+    APPLIED = "applied"  # received and applied here
+    ALREADY_APPLIED = "already applied"  # received again (a retry): nothing more done
+    STALE = "stale"  # received, but older than what this site holds: nothing changed
+    REFUSED = "refused"  # received and refused (the reason says why)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEntry:
+    """One cross-site message, sent or received, and what became of it.
+
+    ``site`` is this site's origin (a log read from a shared store names its site),
+    ``peer`` the other site's origin ("" when a refused message named none that could be
+    trusted), ``kind`` what the message was (``login``, ``logout``, ``user.create``, …),
+    ``user`` the normalized email it was about ("" when none), ``reason`` a short
+    explanation ("HTTP 503", "bad tag", "2 session(s) ended"), ``message_id`` the outbox
+    id of a back-channel message (the same on both sites; "" for sign-in hops).
+
+    Never a token, a cookie, a password hash or a secret: callers put none in, and the
+    stores keep exactly what they are given.
+    """
+
+    id: str
+    at: float
+    site: str
+    direction: Direction
+    peer: str
+    kind: str
+    user: str
+    outcome: Outcome
+    reason: str = ""
+    message_id: str = ""
+
+    @property
+    def said(self) -> str:
+        """The outcome with its reason: ``refused: bad tag``."""
+        return f"{self.outcome}: {self.reason}" if self.reason else str(self.outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityFilter:
+    """Which entries :meth:`ActivityLog.list` returns; every field given must match.
+
+    ``since <= at < until``; ``peer``, ``direction``, ``outcome`` exactly; ``user``
+    normalized, exactly; ``kind`` exactly or as the part before a dot (``user``
+    matches ``user.create`` and ``user.delete``)."""
+
+    since: float | None = None
+    until: float | None = None
+    peer: str | None = None
+    user: str | None = None
+    kind: str | None = None
+    direction: Direction | None = None
+    outcome: Outcome | None = None
+
+    def matches(self, entry: ActivityEntry) -> bool:
+        """The one definition of the filter, for backends that filter in Python."""
+        return (
+            (self.since is None or entry.at >= self.since)
+            and (self.until is None or entry.at < self.until)
+            and (self.peer is None or entry.peer == self.peer)
+            and (self.user is None or entry.user == normalize_email(self.user))
+            and (self.kind is None or entry.kind == self.kind or entry.kind.startswith(self.kind + "."))
+            and (self.direction is None or entry.direction == self.direction)
+            and (self.outcome is None or entry.outcome == self.outcome)
+        )
+
+
+class ActivityLog(Protocol):
+    """Every cross-site message sent and received, with its outcome, kept for a
+    retention period (see :class:`ActivityEntry`).
+
+    Written only when a message crosses between sites, never on a signed-in request.
+    Bounded: :meth:`purge` deletes by age, and backends that cannot wait for it (Redis)
+    also keep at most a fixed number of entries, dropping the oldest.
+    """
+
+    async def record(self, entries: Sequence[ActivityEntry]) -> None:
+        """Store these entries exactly as given (``user`` as given: callers normalize),
+        in one write. An id that exists already is kept as it was (a retry of the
+        same write changes nothing)."""
+        ...
+
+    async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
+        """Entries matching ``where``, newest first (``at`` descending, ties by ``id``
+        descending), at most ``limit``. For administration: may scan, but backends
+        index by time (SQLite) or scan in time order (Redis) so a time window is cheap."""
+        ...
+
+    async def purge(self, before: float) -> int:
+        """Delete entries with ``at < before``; return how many this call deleted.
+        Idempotent."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    """What :meth:`UserStore.import_users` did: users created, overwritten, left alone."""
+
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+
+    def __add__(self, other: ImportCounts) -> ImportCounts:
+        return ImportCounts(self.created + other.created, self.updated + other.updated, self.skipped + other.skipped)
+
+
 class Closable(Protocol):
     async def close(self) -> None: ...
 
 
 @dataclass
 class Stores:
-    """The four stores of one site, closed together."""
+    """The five stores of one site, closed together. ``activity`` is ``None`` only
+    for a bundle built by hand without one: nothing is then recorded."""
 
     users: UserStore
     sessions: SessionRegistry
     replay: ReplayCache
     outbox: Outbox
+    activity: ActivityLog | None = None
     closer: Closable | None = None
 
-    async def purge(self, now: float, retention: float) -> dict[str, int]:
+    async def purge(self, now: float, retention: float, *, activity_retention: float | None = None) -> dict[str, int]:
         """Expire sessions past their lifetime, then delete what is older than
-        ``retention`` seconds: ended sessions, finished messages; and expired replay ids.
+        ``retention`` seconds: ended sessions, finished messages; expired replay ids;
+        and activity entries older than ``activity_retention`` (default: ``retention``).
 
         Returns the counts: ``expired_sessions``, ``purged_sessions``,
-        ``purged_replay_ids``, ``purged_messages``. Safe to run from several processes.
+        ``purged_replay_ids``, ``purged_messages``, ``purged_activity``. Safe to run
+        from several processes.
         """
-        return {
+        done = {
             "expired_sessions": await self.sessions.expire(now),
             "purged_sessions": await self.sessions.purge(now - retention),
             "purged_replay_ids": await self.replay.purge(now),
             "purged_messages": await self.outbox.purge(now - retention),
         }
+        if self.activity is not None:
+            keep = retention if activity_retention is None else activity_retention
+            done["purged_activity"] = await self.activity.purge(now - keep)
+        return done
 
     async def close(self) -> None:
         if self.closer is not None:

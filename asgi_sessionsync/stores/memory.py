@@ -7,16 +7,21 @@ rebuilt after a large purge, since a Python dict never gives back its table by i
 
 from __future__ import annotations
 
+import bisect
 import builtins
 import dataclasses
 import heapq
 import time
+from collections.abc import Sequence
 from typing import TypeVar
 
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.stores.base import (
     DROPPED_BY_OPERATOR,
     EXPIRED,
+    ActivityEntry,
+    ActivityFilter,
+    ImportCounts,
     MessageStatus,
     OutboxMessage,
     SessionRecord,
@@ -49,6 +54,25 @@ class MemoryUserStore:
         if stored is None:
             stored = self._users[key] = dataclasses.replace(user, email=key, created_at=user.created_at or time.time())
         return stored
+
+    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
+        emails = sorted(e for e, u in self._users.items() if role is None or u.role == role)
+        return [self._users[e] for e in emails[offset : offset + limit]]
+
+    async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
+        now = time.time()
+        batch = {normalize_email(u.email): u for u in users}  # the later one wins
+        created = updated = skipped = 0
+        for key, user in batch.items():
+            if key not in self._users:
+                created += 1
+            elif replace:
+                updated += 1
+            else:
+                skipped += 1
+                continue
+            self._users[key] = dataclasses.replace(user, email=key, created_at=user.created_at or now)
+        return ImportCounts(created, updated, skipped)
 
 
 class MemorySessionRegistry:
@@ -314,10 +338,50 @@ class MemoryOutbox:
         return len(old)
 
 
+class MemoryActivityLog:
+    """Entries kept sorted by ``(at, id)``; bounded by :meth:`purge` and by
+    ``max_entries`` (the oldest go first), since a process may run without housekeeping."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._entries: list[ActivityEntry] = []
+        self._ids: set[str] = set()
+        self.max_entries = max_entries
+
+    async def record(self, entries: Sequence[ActivityEntry]) -> None:
+        for entry in entries:
+            if entry.id in self._ids:
+                continue
+            self._ids.add(entry.id)
+            bisect.insort(self._entries, entry, key=lambda e: (e.at, e.id))
+        excess = len(self._entries) - self.max_entries
+        if excess > 0:
+            for entry in self._entries[:excess]:
+                self._ids.discard(entry.id)
+            del self._entries[:excess]
+
+    async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
+        where = where or ActivityFilter()
+        found: list[ActivityEntry] = []
+        for entry in reversed(self._entries):
+            if len(found) >= limit:
+                break
+            if where.matches(entry):
+                found.append(entry)
+        return found
+
+    async def purge(self, before: float) -> int:
+        cut = bisect.bisect_left(self._entries, before, key=lambda e: e.at)
+        for entry in self._entries[:cut]:
+            self._ids.discard(entry.id)
+        del self._entries[:cut]
+        return cut
+
+
 def memory_stores() -> Stores:
     return Stores(
         users=MemoryUserStore(),
         sessions=MemorySessionRegistry(),
         replay=MemoryReplayCache(),
         outbox=MemoryOutbox(),
+        activity=MemoryActivityLog(),
     )
