@@ -1,0 +1,379 @@
+"""Users to and from JSON Lines files: ``python -m asgi_sessionsync users export|import``.
+
+One user a line, one JSON object with these keys, in this order::
+
+    {"email": "ann@example.com", "name": "Ann", "role": "member", "created_at": 1767225600.25,
+     "provisioned_by": null, "metadata": {...}, "password_hash": "scrypt$..."}
+
+``role`` is left out with ``--no-roles``; ``metadata`` is written only when asked and
+only by a user store that keeps metadata; ``password_hash`` only with
+``--password-hashes`` (and never for a user without one). A plain-text password never
+exists here: an imported ``password_hash`` must look like a hash (``SCHEME$…``).
+
+Export files are created readable by their owner only (mode 0600 from the first byte,
+``O_CREAT | O_EXCL``); an existing file is replaced only with ``force``, through a new
+0600 file renamed over it. Reading and writing run in a worker thread a batch at a time,
+and the store is written a batch at a time (:meth:`UserStore.import_users`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import anyio.to_thread
+
+from asgi_sessionsync.exceptions import InvalidEmail
+from asgi_sessionsync.stores.base import ImportCounts, User, UserStore
+from asgi_sessionsync.validation import printable, require_email
+
+PAGE = 1000  # users read from the store per call when exporting
+ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
+MAX_HASH = 1024
+MAX_NAME = 200
+MAX_LINE = 64 * 1024
+FIELDS = ("email", "name", "role", "created_at", "provisioned_by", "metadata", "password_hash")
+_HASH = re.compile(r"[\x21-\x7e]+")
+
+
+def has_metadata() -> bool:
+    """Whether this version's users carry metadata (a ``metadata`` field on :class:`User`)."""
+    return any(f.name == "metadata" for f in dataclasses.fields(User))
+
+
+def check_role(role: object) -> str:
+    """``role`` if it is a valid role name (1-64 of ``A-Z a-z 0-9 _ . : -``, starting
+    with a letter or digit), else :class:`ValueError` saying so."""
+    if not isinstance(role, str) or not ROLE.fullmatch(role):
+        raise ValueError("role must be 1-64 of A-Z a-z 0-9 _ . : - starting with a letter or digit")
+    return role
+
+
+# -- export --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ExportOptions:
+    roles: tuple[str, ...] = ()  # only these roles (none: every role)
+    with_roles: bool = True
+    metadata: bool = False
+    password_hashes: bool = False
+    limit: int | None = None
+    offset: int = 0
+
+
+def user_line(user: User, options: ExportOptions) -> str:
+    """One user as one JSON line (without the newline)."""
+    row: dict[str, Any] = {"email": user.email, "name": user.name}
+    if options.with_roles:
+        row["role"] = user.role
+    row["created_at"] = user.created_at
+    row["provisioned_by"] = user.provisioned_by
+    if options.metadata:
+        metadata = getattr(user, "metadata", None)
+        if metadata:
+            row["metadata"] = metadata
+    if options.password_hashes and user.password_hash is not None:
+        row["password_hash"] = user.password_hash
+    return json.dumps(row, ensure_ascii=False, separators=(", ", ": "))
+
+
+async def selected_users(store: UserStore, options: ExportOptions, page: int = PAGE) -> AsyncIterator[list[User]]:
+    """The users ``options`` select, by email, a page at a time. One role (or none) is
+    filtered and paged by the store; several roles are filtered here, over every user."""
+    single = options.roles[0] if len(options.roles) == 1 else None
+    wanted = set(options.roles) if len(options.roles) > 1 else None
+    remaining = math.inf if options.limit is None else options.limit
+    skip = options.offset if wanted is not None else 0
+    position = options.offset if wanted is None else 0
+    while remaining > 0:
+        asked = page if wanted is not None else int(min(page, remaining))
+        batch = await store.list_users(role=single, limit=asked, offset=position)
+        position += len(batch)
+        chosen = batch if wanted is None else [u for u in batch if u.role in wanted]
+        if skip:
+            dropped = min(skip, len(chosen))
+            chosen, skip = chosen[dropped:], skip - dropped
+        if remaining < len(chosen):
+            chosen = chosen[: int(remaining)]
+        remaining -= len(chosen)
+        if chosen:
+            yield chosen
+        if len(batch) < asked:
+            return
+
+
+class PrivateFile:
+    """A file created 0600 (never readable by others, not even for a moment), written in
+    a worker thread; with ``force`` an existing file is replaced when the export ends
+    (a new 0600 file renamed over it), so a failed export leaves the old one."""
+
+    def __init__(self, path: Path, *, force: bool) -> None:
+        self.path = path
+        self._target: Path | None = None
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(path, flags, 0o600)
+        except FileExistsError:
+            if not force:
+                raise FileExistsError(f"{path} exists: give --force to replace it") from None
+            if path.is_dir() or path.is_symlink():
+                raise FileExistsError(f"{path} is a directory or a symbolic link: not replaced") from None
+            self._target = path
+            self.path = path.with_name(f".{path.name}.{os.getpid()}.partial")
+            self.path.unlink(missing_ok=True)
+            fd = os.open(self.path, flags, 0o600)
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)  # an odd umask cannot have narrowed it oddly
+        self._file: IO[str] = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+
+    async def write(self, text: str) -> None:
+        await anyio.to_thread.run_sync(self._file.write, text)
+
+    async def close(self, *, keep: bool = True) -> None:
+        def finish() -> None:
+            self._file.flush()
+            os.fsync(self._file.fileno())
+            self._file.close()
+            if not keep:
+                self.path.unlink(missing_ok=True)
+            elif self._target is not None:
+                os.replace(self.path, self._target)
+
+        await anyio.to_thread.run_sync(finish)
+
+
+async def export_users(
+    store: UserStore,
+    options: ExportOptions,
+    write: Callable[[str], Any],
+    progress: Callable[[int], None] | None = None,
+) -> int:
+    """Write the selected users with ``write`` (an async or plain callable taking text), a
+    page at a time; return how many. ``progress`` is told how many so far."""
+    count = 0
+    async for batch in selected_users(store, options):
+        text = "".join(user_line(u, options) + "\n" for u in batch)
+        done = write(text)
+        if done is not None and hasattr(done, "__await__"):
+            await done
+        count += len(batch)
+        if progress is not None:
+            progress(count)
+    return count
+
+
+# -- import --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LineError:
+    line: int
+    problem: str
+
+    def __str__(self) -> str:
+        return f"line {self.line}: {self.problem}"
+
+
+def parse_user(text: str, *, default_role: str, metadata: bool) -> User:
+    """One line as a :class:`User`, or :class:`ValueError` naming the problem (never a
+    password hash or the line itself)."""
+    if len(text) > MAX_LINE:
+        raise ValueError(f"longer than {MAX_LINE} characters")
+    try:
+        row = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"not JSON ({error.msg} at column {error.colno})") from None
+    if not isinstance(row, dict):
+        raise ValueError("not a JSON object")
+    unknown = sorted(set(row) - set(FIELDS))
+    if unknown:
+        raise ValueError(
+            f"unknown field(s): {', '.join(printable(k, 40) for k in unknown)} (known: {', '.join(FIELDS)})"
+        )
+    if "email" not in row:
+        raise ValueError("no email")
+    try:
+        email = require_email(row["email"])
+    except InvalidEmail as error:
+        raise ValueError(f"invalid email ({error})") from None
+    name = row.get("name", "")
+    if not isinstance(name, str) or len(name) > MAX_NAME:
+        raise ValueError(f"name must be text of at most {MAX_NAME} characters")
+    role = check_role(row.get("role", default_role))
+    created_at = row.get("created_at", 0.0)
+    if isinstance(created_at, bool) or not isinstance(created_at, int | float) or not 0 <= created_at < 1e11:
+        raise ValueError("created_at must be epoch seconds (a number, 0 for now)")
+    provisioned_by = row.get("provisioned_by")
+    if provisioned_by is not None and (not isinstance(provisioned_by, str) or len(provisioned_by) > 300):
+        raise ValueError("provisioned_by must be an origin (text) or null")
+    password_hash = row.get("password_hash")
+    if password_hash is not None and (
+        not isinstance(password_hash, str)
+        or len(password_hash) > MAX_HASH
+        or not _HASH.fullmatch(password_hash)
+        or "$" not in password_hash
+    ):
+        raise ValueError("password_hash must be a hash (SCHEME$..., printable ASCII, no spaces); never a password")
+    extra: dict[str, Any] = {}
+    if metadata and row.get("metadata") is not None:
+        if not isinstance(row["metadata"], dict):
+            raise ValueError("metadata must be a JSON object")
+        extra["metadata"] = row["metadata"]
+    return User(
+        email=email,
+        role=role,
+        name=name,
+        password_hash=password_hash,
+        created_at=float(created_at),
+        provisioned_by=provisioned_by,
+        **extra,
+    )
+
+
+@dataclass
+class ImportReport:
+    counts: ImportCounts = field(default_factory=ImportCounts)
+    lines: int = 0
+    errors: list[LineError] = field(default_factory=list)
+    error_count: int = 0
+    metadata_ignored: int = 0
+
+    MAX_KEPT = 1000  # errors kept for the report (all are counted)
+
+    def refuse(self, error: LineError) -> None:
+        self.error_count += 1
+        if len(self.errors) < self.MAX_KEPT:
+            self.errors.append(error)
+
+
+class LineReader:
+    """Lines of a file (or stdin), read a batch at a time in a worker thread, with the
+    number of bytes read so far (for a progress bar)."""
+
+    def __init__(self, source: IO[bytes]) -> None:
+        self.source = source
+        self.number = 0
+        self.bytes_read = 0
+
+    def _read(self, count: int) -> list[tuple[int, bytes]]:
+        lines = []
+        for _ in range(count):
+            raw = self.source.readline(MAX_LINE + 2)
+            if not raw:
+                break
+            self.bytes_read += len(raw)
+            self.number += 1
+            if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
+                # Too long: skip to the end of this line, report it as one.
+                while raw and not raw.endswith(b"\n"):
+                    raw = self.source.readline(MAX_LINE)
+                    self.bytes_read += len(raw)
+                lines.append((self.number, b"\xff too long"))
+                continue
+            lines.append((self.number, raw))
+        return lines
+
+    async def batch(self, count: int) -> list[tuple[int, bytes]]:
+        return await anyio.to_thread.run_sync(self._read, count)
+
+
+def _decode(raw: bytes) -> str:
+    if raw == b"\xff too long":
+        raise ValueError(f"longer than {MAX_LINE} characters")
+    try:
+        return raw.decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise ValueError("not UTF-8") from None
+
+
+async def import_users(
+    store: UserStore | None,
+    reader: LineReader,
+    *,
+    batch: int = 1000,
+    replace: bool = False,
+    strict: bool = False,
+    default_role: str = "member",
+    on_error: Callable[[LineError], None] | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Read users from ``reader`` and store them ``batch`` at a time (``store`` None:
+    only check the lines).
+
+    A bad line is reported (``on_error``) and skipped; with ``strict`` the first one
+    stops the import before the batch it is in is written (the command checks a whole
+    file first, so that nothing is written). An email seen on an earlier line is
+    refused on the later one (the first wins). ``progress`` is told the bytes read."""
+    keeps_metadata = has_metadata()
+    report = ImportReport()
+    seen: dict[str, int] = {}
+    while True:
+        lines = await reader.batch(batch)
+        if not lines:
+            break
+        users: list[User] = []
+        for number, raw in lines:
+            report.lines += 1
+            try:
+                text = _decode(raw)
+                if not text:
+                    continue  # blank lines are allowed
+                user = parse_user(text, default_role=default_role, metadata=keeps_metadata)
+                if user.email in seen:
+                    raise ValueError(f"{user.email} is on line {seen[user.email]} already (the first is kept)")
+            except ValueError as error:
+                problem = LineError(number, str(error))
+                report.refuse(problem)
+                if on_error is not None:
+                    on_error(problem)
+                if strict:
+                    return report
+                continue
+            if not keeps_metadata and b'"metadata"' in raw:
+                report.metadata_ignored += 1
+            seen[user.email] = number
+            users.append(user)
+        if users and store is not None:
+            report.counts += await store.import_users(users, replace=replace)
+        if progress is not None:
+            progress(reader.bytes_read)
+    return report
+
+
+def open_input(name: str) -> IO[bytes]:
+    """The file to import (``-``: standard input)."""
+    if name == "-":
+        return sys.stdin.buffer
+    return open(name, "rb")  # closed by the caller, after the import
+
+
+def input_size(source: IO[bytes]) -> int | None:
+    try:
+        return os.fstat(source.fileno()).st_size or None
+    except (OSError, ValueError):
+        return None
+
+
+__all__ = [
+    "ExportOptions",
+    "ImportReport",
+    "LineError",
+    "LineReader",
+    "PrivateFile",
+    "check_role",
+    "export_users",
+    "import_users",
+    "open_input",
+    "parse_user",
+    "selected_users",
+    "user_line",
+]
