@@ -182,7 +182,7 @@ async def test_export_file_is_created_0600_and_never_overwritten_without_force(t
         await replaced.close()
         assert target.read_text() == "two\n"
         assert stat.S_IMODE(target.stat().st_mode) == 0o600
-        assert sorted(p.name for p in tmp_path.iterdir()) == ["users.jsonl"]
+        assert sorted(os.listdir(tmp_path)) == ["users.jsonl"]
     finally:
         os.umask(old_umask)
 
@@ -194,4 +194,4 @@ async def test_a_failed_export_with_force_leaves_the_old_file(tmp_path: Path) ->
     await out.write("partial")
     await out.close(keep=False)
     assert target.read_text() == "old\n"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["users.jsonl"]
+    assert sorted(os.listdir(tmp_path)) == ["users.jsonl"]
