@@ -14,7 +14,7 @@ from asgi_sessionsync.cli.output import print_json, print_table, when
 from asgi_sessionsync.peers import drop, retry_now
 from asgi_sessionsync.settings import Settings, origin_of
 from asgi_sessionsync.site import Site
-from asgi_sessionsync.stores import DROPPED_BY_OPERATOR, MessageStatus, Outcome, OutboxMessage
+from asgi_sessionsync.stores import DROPPED_BY_OPERATOR, MessageStatus, OutboxMessage, Outcome
 
 
 async def store_command(settings: Settings, args: argparse.Namespace) -> int:
