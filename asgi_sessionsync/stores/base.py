@@ -505,8 +505,9 @@ class ActivityLog(Protocol):
 
     async def record(self, entries: Sequence[ActivityEntry]) -> None:
         """Store these entries exactly as given (``user`` as given: callers normalize),
-        in one write. An id that exists already is kept as it was (a retry of the
-        same write changes nothing)."""
+        in one write. Ids are unique (the recorder makes a new one for every entry);
+        recording an entry that is stored already changes nothing (a retry of the same
+        write)."""
         ...
 
     async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:

@@ -55,7 +55,8 @@ def _entry(row: tuple[Any, ...]) -> ActivityEntry:
 
 
 def _where(where: ActivityFilter) -> tuple[str, list[Any]]:
-    sql, params = [], []
+    sql: list[str] = []
+    params: list[Any] = []
     if where.since is not None:
         sql.append("at >= ?")
         params.append(where.since)

@@ -4,7 +4,6 @@ backend like ``test_contract.py`` (the same ``backend`` fixture: memory, SQLite,
 from __future__ import annotations
 
 import time
-from dataclasses import replace
 
 from asgi_sessionsync.stores import ActivityEntry, ActivityFilter, ActivityLog, Direction, Outcome, Stores, new_id
 from tests.stores.conftest import Backend
@@ -55,10 +54,10 @@ async def test_ties_in_time_are_ordered_by_id_descending(stores: Stores) -> None
     assert [e.id for e in await log(stores).list()] == ["id-9", "id-4", "id-2"]
 
 
-async def test_recording_an_id_again_keeps_the_first(stores: Stores) -> None:
+async def test_recording_an_entry_again_changes_nothing(stores: Stores) -> None:
     first = entry(T0)
     await log(stores).record([first])
-    await log(stores).record([replace(first, outcome=Outcome.ABANDONED)])
+    await log(stores).record([first])
     assert await log(stores).list() == [first]
 
 
