@@ -43,7 +43,7 @@ from asgi_sessionsync.validation import email_or_none, printable
 
 if TYPE_CHECKING:
     from asgi_sessionsync.envelope import Claims
-    from asgi_sessionsync.peers import Delivery
+    from asgi_sessionsync.peers.delivery import Delivery
 
 logger = logging.getLogger("asgi_sessionsync.activity")
 

@@ -1,15 +1,13 @@
-"""The activity log in the SQLite store: one table in the site's file, indexed by time.
+"""The activity log in SQLite: the ``activity`` table (see :mod:`.schema`), indexed by time.
 
 Writes (a record, a purge) run in the database's worker thread like every other write;
-reads (``log``, an administration command) too. The table and its indexes are made
-when the store is opened.
+reads (``log``, an administration command) too.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from asgi_sessionsync.stores.base import (
     ActivityEntry,
@@ -18,33 +16,9 @@ from asgi_sessionsync.stores.base import (
     Outcome,
     normalize_email,
 )
+from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
 
-if TYPE_CHECKING:
-    from asgi_sessionsync.stores.sqlite import SQLiteDatabase
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS activity (
-    id TEXT PRIMARY KEY,
-    at REAL NOT NULL,
-    site TEXT NOT NULL,
-    direction TEXT NOT NULL,
-    peer TEXT NOT NULL,
-    kind TEXT NOT NULL,
-    user TEXT NOT NULL,
-    outcome TEXT NOT NULL,
-    reason TEXT NOT NULL,
-    message_id TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS activity_at ON activity (at, id);
-CREATE INDEX IF NOT EXISTS activity_user ON activity (user, at) WHERE user != '';
-CREATE INDEX IF NOT EXISTS activity_peer ON activity (peer, at);
-"""
 _COLUMNS = "id, at, site, direction, peer, kind, user, outcome, reason, message_id"
-
-
-def create_schema(connection: sqlite3.Connection) -> None:
-    """The table and indexes (idempotent): start-up work, run once when the file is opened."""
-    connection.executescript(SCHEMA)
 
 
 def _entry(row: tuple[Any, ...]) -> ActivityEntry:
