@@ -7,7 +7,7 @@ One user a line, one JSON object with these keys, in this order::
 
 ``role`` is left out with ``--no-roles``; ``metadata`` is written only when asked and
 only by a user store that keeps metadata; ``password_hash`` only with
-``--password-hashes`` (and never for a user without one). A plain-text password never
+``--password-hashes`` (``null`` for a user without one). A plain-text password never
 exists here: an imported ``password_hash`` must look like a hash (``SCHEME$…``).
 
 Export files are created readable by their owner only (mode 0600 from the first byte,
@@ -81,7 +81,7 @@ def user_line(user: User, options: ExportOptions) -> str:
         metadata = getattr(user, "metadata", None)
         if metadata:
             row["metadata"] = metadata
-    if options.password_hashes and user.password_hash is not None:
+    if options.password_hashes:  # null for a user without one: said, not left out
         row["password_hash"] = user.password_hash
     return json.dumps(row, ensure_ascii=False, separators=(", ", ": "))
 
@@ -185,7 +185,13 @@ class LineError:
 
 def parse_user(text: str, *, default_role: str, metadata: bool) -> User:
     """One line as a :class:`User`, or :class:`ValueError` naming the problem (never a
-    password hash or the line itself)."""
+    password hash or the line itself). See :func:`parse_line` for which keys it had."""
+    return parse_line(text, default_role=default_role, metadata=metadata)[0]
+
+
+def parse_line(text: str, *, default_role: str, metadata: bool) -> tuple[User, frozenset[str]]:
+    """One line as a :class:`User` (absent keys filled with defaults) and the keys the
+    line had: an update keeps the stored value of every key a line leaves out."""
     if len(text) > MAX_LINE:
         raise ValueError(f"longer than {MAX_LINE} characters")
     try:
@@ -228,7 +234,7 @@ def parse_user(text: str, *, default_role: str, metadata: bool) -> User:
         if not isinstance(row["metadata"], dict):
             raise ValueError("metadata must be a JSON object")
         extra["metadata"] = row["metadata"]
-    return User(
+    user = User(
         email=email,
         role=role,
         name=name,
@@ -237,6 +243,7 @@ def parse_user(text: str, *, default_role: str, metadata: bool) -> User:
         provisioned_by=provisioned_by,
         **extra,
     )
+    return user, frozenset(row)
 
 
 @dataclass
@@ -312,8 +319,10 @@ async def import_users(
     A bad line is reported (``on_error``) and skipped; with ``strict`` the first one
     stops the import before the batch it is in is written (the command checks a whole
     file first, so that nothing is written). An email seen on an earlier line is
-    refused on the later one (the first wins). ``progress`` is told the bytes read."""
+    refused on the later one (the first wins). With ``replace``, a field a line leaves
+    out keeps its stored value. ``progress`` is told the bytes read."""
     keeps_metadata = has_metadata()
+    needed = _KEPT_ON_UPDATE | ({"metadata"} if keeps_metadata else set())
     report = ImportReport()
     seen: dict[str, int] = {}
     while True:
@@ -327,7 +336,7 @@ async def import_users(
                 text = _decode(raw)
                 if not text:
                     continue  # blank lines are allowed
-                user = parse_user(text, default_role=default_role, metadata=keeps_metadata)
+                user, present = parse_line(text, default_role=default_role, metadata=keeps_metadata)
                 if user.email in seen:
                     raise ValueError(f"{user.email} is on line {seen[user.email]} already (the first is kept)")
             except ValueError as error:
@@ -341,12 +350,29 @@ async def import_users(
             if not keeps_metadata and b'"metadata"' in raw:
                 report.metadata_ignored += 1
             seen[user.email] = number
+            if replace and store is not None and not present >= needed:
+                user = await _kept(store, user, present)
             users.append(user)
         if users and store is not None:
             report.counts += await store.import_users(users, replace=replace)
         if progress is not None:
             progress(reader.bytes_read)
     return report
+
+
+_KEPT_ON_UPDATE = frozenset({"name", "role", "created_at", "provisioned_by", "password_hash"})
+
+
+async def _kept(store: UserStore, user: User, present: frozenset[str]) -> User:
+    """For an update: the stored values of the fields the line left out (an export made
+    ``--no-roles`` or without ``--password-hashes`` must not reset roles or hashes)."""
+    stored = await store.get(user.email)
+    if stored is None:
+        return user
+    kept = {name: getattr(stored, name) for name in _KEPT_ON_UPDATE - present}
+    if "metadata" not in present and has_metadata():
+        kept["metadata"] = getattr(stored, "metadata", None)
+    return dataclasses.replace(user, **kept)
 
 
 def open_input(name: str) -> IO[bytes]:

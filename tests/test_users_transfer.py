@@ -68,7 +68,7 @@ async def test_export_writes_one_json_object_a_line_ordered_by_email_without_has
 
 async def test_password_hashes_are_exported_only_when_asked() -> None:
     rows = [json.loads(x) for x in (await exported(await filled(), ExportOptions(password_hashes=True))).splitlines()]
-    assert [r.get("password_hash") for r in rows] == ["scrypt$1$abc", None, "pbkdf2_sha256$9$xyz", "scrypt$1$def"]
+    assert [r["password_hash"] for r in rows] == ["scrypt$1$abc", None, "pbkdf2_sha256$9$xyz", "scrypt$1$def"]
 
 
 async def test_filters_by_role_roles_limit_and_offset() -> None:
@@ -195,3 +195,18 @@ async def test_a_failed_export_with_force_leaves_the_old_file(tmp_path: Path) ->
     await out.close(keep=False)
     assert target.read_text() == "old\n"
     assert sorted(os.listdir(tmp_path)) == ["users.jsonl"]
+
+
+async def test_update_keeps_the_stored_value_of_every_field_a_line_leaves_out() -> None:
+    store = await filled()
+    partial = await exported(store, ExportOptions(with_roles=False))  # no roles, no hashes
+    changed = partial.replace('"name": "Ann Ö"', '"name": "Ann B"')
+    counts, errors = await imported(store, changed, replace=True, default_role="guest")
+    assert errors == [] and counts == ImportCounts(updated=4)
+    ann = await store.get("ann@example.com")
+    assert ann == User("ann@example.com", "admin", "Ann B", "scrypt$1$abc", T0, None)
+    assert [u.role for u in await store.list_users()] == ["admin", "member", "editor", "member"]
+    # Said explicitly, a value is taken: null removes a hash.
+    await imported(store, '{"email": "ann@example.com", "password_hash": null}\n', replace=True)
+    ann = await store.get("ann@example.com")
+    assert ann is not None and ann.password_hash is None and ann.role == "admin"
