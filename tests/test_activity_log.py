@@ -39,6 +39,12 @@ async def test_sign_in_and_sign_out_are_recorded_on_every_site(sites: Sites, bro
         assert said(await entries(built[name].stores)) == {
             ("received", URLS["a"], "login", alice, "applied: by page hop")
         }
+    # Signed-in requests carry no cross-site message: nothing more is written.
+    before = {name: len(await entries(site.stores)) for name, site in built.items()}
+    for name in "abc":
+        for _ in range(3):
+            await browser.get(f"{URLS[name]}/")
+    assert {name: len(await entries(site.stores)) for name, site in built.items()} == before
     await browser.sign_out("b")
     sent = await entries(built["b"].stores, direction=Direction.SENT)
     assert said(sent) == {
