@@ -231,3 +231,16 @@ async def test_no_token_cookie_hash_or_secret_is_ever_in_the_activity_log_or_the
         await browser.close()
     finally:
         await net.aclose()
+
+
+async def test_a_captured_hop_opened_again_and_again_is_one_refusal(sites: Sites, browser: Browser) -> None:
+    network, built = sites
+    response = await browser.sign_in("a", *ALICE)
+    hop = next(str(r.url) for r in response.history if str(r.url).startswith(f"{URLS['b']}/_sessionsync/hop"))
+    thief = Browser(network)
+    for _ in range(3):
+        await thief.get(hop)
+    refused = await entries(built["b"].stores, outcome=Outcome.REFUSED)
+    assert said(refused) == {("received", URLS["a"], "login", ALICE[0], "refused: not asked by this browser")}
+    assert len(refused) == 1
+    await thief.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+from collections import OrderedDict
 from urllib.parse import urlsplit
 
 from starlette.types import Scope
@@ -59,6 +60,9 @@ class SignInSteps:
         self.pending_name = site.settings.cookie_name + "-sync"
         self.members = site.tokens.all_members()
         self.frame_ancestors = ("frame-ancestors " + " ".join(self.members)).encode()
+        # Hops refused as not asked by this browser, already recorded in the activity log:
+        # a captured hop URL opened again and again is one entry, not a flood.
+        self._unbound_recorded: OrderedDict[bytes, None] = OrderedDict()
         policy = site.cookies
         self._bind_policy = {
             Mode.PAGE: CookiePolicy(path=policy.path, domain=policy.domain, secure=policy.secure, samesite="lax"),
@@ -194,7 +198,7 @@ class SignInSteps:
         ]
         if not bound:
             self.log.warning("sign-in hop refused: this browser did not ask for it (bind cookie missing or other)")
-            if claims.subject:
+            if claims.subject and self._first_refusal(claims.jti):
                 await site.activity.login_received(
                     claims.issuer, email_or_none(claims.subject) or "", refused="not asked by this browser"
                 )
@@ -215,6 +219,15 @@ class SignInSteps:
                 claims.issuer, email_or_none(claims.subject) or "", refused=refusal, reason=f"by {hop.mode} hop"
             )
         return self._go_on(hop, claims.issuer, headers, signed_in=session is not None)
+
+    def _first_refusal(self, jti: bytes) -> bool:
+        """Whether this hop's refusal is new (the last 1024 are remembered)."""
+        if jti in self._unbound_recorded:
+            return False
+        self._unbound_recorded[jti] = None
+        if len(self._unbound_recorded) > 1024:
+            self._unbound_recorded.popitem(last=False)
+        return True
 
     def _go_on(self, hop: HopPayload, issuer: str, headers: Headers, *, signed_in: bool = False) -> Reply:
         if hop.mode is Mode.FRAME:
