@@ -10,10 +10,9 @@ only by a user store that keeps metadata; ``password_hash`` only with
 ``--password-hashes`` (``null`` for a user without one). A plain-text password never
 exists here: an imported ``password_hash`` must look like a hash (``SCHEME$…``).
 
-Export files are created readable by their owner only (mode 0600 from the first byte,
-``O_CREAT | O_EXCL``); an existing file is replaced only with ``force``, through a new
-0600 file renamed over it. Reading and writing run in a worker thread a batch at a time,
-and the store is written a batch at a time (:meth:`UserStore.import_users`).
+Export files are created readable by their owner only, and files are read and written a
+batch at a time in a worker thread (:mod:`asgi_sessionsync.userio`); the store is
+written a batch at a time (:meth:`UserStore.import_users`).
 """
 
 from __future__ import annotations
@@ -21,25 +20,20 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-import os
 import re
-import sys
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
-
-import anyio.to_thread
+from typing import Any
 
 from asgi_sessionsync.exceptions import InvalidEmail
 from asgi_sessionsync.stores.base import ImportCounts, User, UserStore
+from asgi_sessionsync.userio import MAX_LINE, LineReader, decode
 from asgi_sessionsync.validation import printable, require_email
 
 PAGE = 1000  # users read from the store per call when exporting
 ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 MAX_HASH = 1024
 MAX_NAME = 200
-MAX_LINE = 64 * 1024
 FIELDS = ("email", "name", "role", "created_at", "provisioned_by", "metadata", "password_hash")
 _HASH = re.compile(r"[\x21-\x7e]+")
 
@@ -109,46 +103,6 @@ async def selected_users(store: UserStore, options: ExportOptions, page: int = P
             yield chosen
         if len(batch) < asked:
             return
-
-
-class PrivateFile:
-    """A file created 0600 (never readable by others, not even for a moment), written in
-    a worker thread; with ``force`` an existing file is replaced when the export ends
-    (a new 0600 file renamed over it), so a failed export leaves the old one."""
-
-    def __init__(self, path: Path, *, force: bool) -> None:
-        self.path = path
-        self._target: Path | None = None
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = os.open(path, flags, 0o600)
-        except FileExistsError:
-            if not force:
-                raise FileExistsError(f"{path} exists: give --force to replace it") from None
-            if path.is_dir() or path.is_symlink():
-                raise FileExistsError(f"{path} is a directory or a symbolic link: not replaced") from None
-            self._target = path
-            self.path = path.with_name(f".{path.name}.{os.getpid()}.partial")
-            self.path.unlink(missing_ok=True)
-            fd = os.open(self.path, flags, 0o600)
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, 0o600)  # an odd umask cannot have narrowed it oddly
-        self._file: IO[str] = os.fdopen(fd, "w", encoding="utf-8", newline="\n")
-
-    async def write(self, text: str) -> None:
-        await anyio.to_thread.run_sync(self._file.write, text)
-
-    async def close(self, *, keep: bool = True) -> None:
-        def finish() -> None:
-            self._file.flush()
-            os.fsync(self._file.fileno())
-            self._file.close()
-            if not keep:
-                self.path.unlink(missing_ok=True)
-            elif self._target is not None:
-                os.replace(self.path, self._target)
-
-        await anyio.to_thread.run_sync(finish)
 
 
 async def export_users(
@@ -262,46 +216,6 @@ class ImportReport:
             self.errors.append(error)
 
 
-class LineReader:
-    """Lines of a file (or stdin), read a batch at a time in a worker thread, with the
-    number of bytes read so far (for a progress bar)."""
-
-    def __init__(self, source: IO[bytes]) -> None:
-        self.source = source
-        self.number = 0
-        self.bytes_read = 0
-
-    def _read(self, count: int) -> list[tuple[int, bytes]]:
-        lines = []
-        for _ in range(count):
-            raw = self.source.readline(MAX_LINE + 2)
-            if not raw:
-                break
-            self.bytes_read += len(raw)
-            self.number += 1
-            if len(raw) > MAX_LINE and not raw.endswith(b"\n"):
-                # Too long: skip to the end of this line, report it as one.
-                while raw and not raw.endswith(b"\n"):
-                    raw = self.source.readline(MAX_LINE)
-                    self.bytes_read += len(raw)
-                lines.append((self.number, b"\xff too long"))
-                continue
-            lines.append((self.number, raw))
-        return lines
-
-    async def batch(self, count: int) -> list[tuple[int, bytes]]:
-        return await anyio.to_thread.run_sync(self._read, count)
-
-
-def _decode(raw: bytes) -> str:
-    if raw == b"\xff too long":
-        raise ValueError(f"longer than {MAX_LINE} characters")
-    try:
-        return raw.decode("utf-8").strip()
-    except UnicodeDecodeError:
-        raise ValueError("not UTF-8") from None
-
-
 async def import_users(
     store: UserStore | None,
     reader: LineReader,
@@ -333,7 +247,7 @@ async def import_users(
         for number, raw in lines:
             report.lines += 1
             try:
-                text = _decode(raw)
+                text = decode(raw)
                 if not text:
                     continue  # blank lines are allowed
                 user, present = parse_line(text, default_role=default_role, metadata=keeps_metadata)
@@ -375,30 +289,15 @@ async def _kept(store: UserStore, user: User, present: frozenset[str]) -> User:
     return dataclasses.replace(user, **kept)
 
 
-def open_input(name: str) -> IO[bytes]:
-    """The file to import (``-``: standard input)."""
-    if name == "-":
-        return sys.stdin.buffer
-    return open(name, "rb")  # closed by the caller, after the import
-
-
-def input_size(source: IO[bytes]) -> int | None:
-    try:
-        return os.fstat(source.fileno()).st_size or None
-    except (OSError, ValueError):
-        return None
-
-
 __all__ = [
     "ExportOptions",
     "ImportReport",
     "LineError",
-    "LineReader",
-    "PrivateFile",
     "check_role",
     "export_users",
+    "has_metadata",
     "import_users",
-    "open_input",
+    "parse_line",
     "parse_user",
     "selected_users",
     "user_line",

@@ -11,15 +11,8 @@ from pathlib import Path
 import pytest
 
 from asgi_sessionsync.stores import ImportCounts, User, UserStore, memory_stores
-from asgi_sessionsync.userfile import (
-    ExportOptions,
-    LineError,
-    LineReader,
-    PrivateFile,
-    export_users,
-    import_users,
-    parse_user,
-)
+from asgi_sessionsync.userfile import ExportOptions, LineError, export_users, import_users, parse_user
+from asgi_sessionsync.userio import LineReader, PrivateFile
 
 T0 = 1_767_225_600.123456
 

@@ -14,18 +14,8 @@ from asgi_sessionsync.cli.progress import Progress
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import open_stores
-from asgi_sessionsync.userfile import (
-    ExportOptions,
-    LineError,
-    LineReader,
-    PrivateFile,
-    check_role,
-    export_users,
-    has_metadata,
-    import_users,
-    input_size,
-    open_input,
-)
+from asgi_sessionsync.userfile import ExportOptions, LineError, check_role, export_users, has_metadata, import_users
+from asgi_sessionsync.userio import LineReader, PrivateFile, input_size, open_input
 
 SHOWN_ERRORS = 50  # per-line errors printed before they are only counted
 

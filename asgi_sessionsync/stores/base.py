@@ -106,16 +106,11 @@ class UserStore(Protocol):
         ...
 
     async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
-        """Store many users at once: every email normalized, ``created_at`` of ``0``
-        stamped with the current time, any other value kept, like :meth:`create`.
-
-        A user whose email exists already is left unchanged (``skipped``), or with
-        ``replace`` overwritten with every field given (``updated``). All of them or, on
-        error, none (one transaction, or one atomic step). An email given twice in one
-        call counts once, the later one winning. Built for batches of thousands:
-        one round trip (SQLite: one transaction of ``executemany`` off the event loop;
-        Redis: one pipeline), never a round trip per user.
-        """
+        """Store many users at once, emails and ``created_at`` as :meth:`create` does. An
+        existing email is left unchanged (``skipped``), or with ``replace`` overwritten with
+        every field given (``updated``); an email twice in one call counts once, the later
+        winning. All or, on error, none, in one round trip (SQLite: one transaction of
+        ``executemany`` off the loop; Redis: one script call), never one per user."""
         ...
 
 
@@ -343,19 +338,13 @@ class Outbox(Protocol):
 
 
 class ActivityLog(Protocol):
-    """Every cross-site message sent and received, with its outcome, kept for a
-    retention period (see :class:`ActivityEntry`).
-
-    Written only when a message crosses between sites, never on a signed-in request.
-    Bounded: :meth:`purge` deletes by age, and backends that cannot wait for it (Redis)
-    also keep at most a fixed number of entries, dropping the oldest.
-    """
+    """Every cross-site message sent and received, with its outcome (:class:`ActivityEntry`),
+    written only when a message crosses between sites. Bounded: :meth:`purge` deletes by
+    age; Redis and memory also keep at most a fixed number of entries, the oldest going."""
 
     async def record(self, entries: Sequence[ActivityEntry]) -> None:
-        """Store these entries exactly as given (``user`` as given: callers normalize),
-        in one write. Ids are unique (the recorder makes a new one for every entry);
-        recording an entry that is stored already changes nothing (a retry of the same
-        write)."""
+        """Store these entries exactly as given (callers normalize ``user``), in one write.
+        Ids are unique (the recorder makes them); recording a stored entry again changes nothing."""
         ...
 
     async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
@@ -365,8 +354,7 @@ class ActivityLog(Protocol):
         ...
 
     async def purge(self, before: float) -> int:
-        """Delete entries with ``at < before``; return how many this call deleted.
-        Idempotent."""
+        """Delete entries with ``at < before``; return how many this call deleted. Idempotent."""
         ...
 
 
