@@ -28,6 +28,7 @@ class Endpoint(enum.StrEnum):
     BOUNCE = "bounce"  # auto mode: the redirect chain through the peers whose frame failed
     BACKCHANNEL = "backchannel"  # POST: a signed message from a peer
     PING = "ping"  # GET: liveness; POST: the authenticated ping (same key, listed back, clocks)
+    VERIFY = "verify"  # the code page of a peer's sign-in held until this site verified the address
 
 
 def _str(extra: Mapping[str, Any], key: str) -> str | None:
@@ -49,6 +50,10 @@ class SessionPayload(NamedTuple):
     role: str
     shared: bool = True  # False: a login that stays on this site (adopted, or cross-site)
     network: str | None = None  # a login that came from a peer is shared in that network only
+    # Whether the address is known to be verified (by this site's app, by this site's own
+    # code check, or by the peer the sign-in came from). Written only when true: absent
+    # means unknown, which counts as not verified.
+    email_verified: bool = False
 
     def to_wire(self) -> Wire:
         wire: Wire = {"s": self.sid, "c": self.chain, "n": self.name, "r": self.role}
@@ -56,6 +61,8 @@ class SessionPayload(NamedTuple):
             wire["l"] = True
         if self.network is not None:
             wire["w"] = self.network
+        if self.email_verified:
+            wire["ev"] = True
         return wire
 
     @classmethod
@@ -64,7 +71,13 @@ class SessionPayload(NamedTuple):
         if not sid:
             return None
         return cls(
-            sid, _text(extra, "c"), _text(extra, "n"), _text(extra, "r"), extra.get("l") is not True, _str(extra, "w")
+            sid,
+            _text(extra, "c"),
+            _text(extra, "n"),
+            _text(extra, "r"),
+            extra.get("l") is not True,
+            _str(extra, "w"),
+            extra.get("ev") is True,
         )
 
 
@@ -153,7 +166,11 @@ class HopPayload(NamedTuple):
     """The answer to a request (purpose ``hop``, sealed by the asked site for the asking
     one): who is signed in (the envelope's subject; empty for nobody), the chain, and
     where the browser goes next (``next_url``, chosen by the asked site, else the
-    asking site's own ``return_url``)."""
+    asking site's own ``return_url``).
+
+    ``email_verified`` (``ev``, optional): the asked site vouches that the address was
+    verified. Written only when true; absent (an older peer, or not verified) is read as
+    not verified, and older peers ignore it."""
 
     bind: bytes
     chain: str
@@ -161,9 +178,10 @@ class HopPayload(NamedTuple):
     next_url: str | None
     return_url: str | None
     mode: Mode
+    email_verified: bool = False
 
     def to_wire(self) -> Wire:
-        return {
+        wire: Wire = {
             "b": self.bind,
             "c": self.chain,
             "n": self.name,
@@ -171,13 +189,24 @@ class HopPayload(NamedTuple):
             "w": self.return_url,
             "m": self.mode.value,
         }
+        if self.email_verified:
+            wire["ev"] = True
+        return wire
 
     @classmethod
     def from_wire(cls, extra: Mapping[str, Any]) -> HopPayload | None:
         bind = extra.get("b")
         if not isinstance(bind, bytes) or not bind:
             return None
-        return cls(bind, _text(extra, "c"), _text(extra, "n"), _str(extra, "o"), _str(extra, "w"), _mode(extra))
+        return cls(
+            bind,
+            _text(extra, "c"),
+            _text(extra, "n"),
+            _str(extra, "o"),
+            _str(extra, "w"),
+            _mode(extra),
+            extra.get("ev") is True,
+        )
 
 
 class PendingPayload(NamedTuple):
@@ -191,6 +220,70 @@ class PendingPayload(NamedTuple):
     @classmethod
     def from_wire(cls, extra: Mapping[str, Any]) -> PendingPayload:
         return cls(_text(extra, "s"))
+
+
+class HeldPayload(NamedTuple):
+    """A peer's sign-in held until this site has verified the address itself (purpose
+    ``held``, the held-sign-in cookie; the subject is the email). What the hop brought
+    (issuer, network, chain, name), where the browser goes once it is done (``onward``),
+    the form's CSRF token, the hold's id (stable across codes) and end, and the code
+    now out (``code_id``, its HMAC, when it expires; all None before one is sent)."""
+
+    issuer: str
+    network: str
+    chain: str
+    name: str
+    onward: str | None
+    csrf: bytes
+    hold_id: bytes
+    until: float
+    code_id: bytes | None = None
+    code_mac: bytes | None = None
+    code_expires: float | None = None
+
+    def to_wire(self) -> Wire:
+        wire: Wire = {
+            "i": self.issuer,
+            "w": self.network,
+            "c": self.chain,
+            "n": self.name,
+            "o": self.onward,
+            "x": self.csrf,
+            "h": self.hold_id,
+            "u": self.until,
+        }
+        if self.code_id is not None and self.code_mac is not None and self.code_expires is not None:
+            wire.update({"k": self.code_id, "a": self.code_mac, "e": self.code_expires})
+        return wire
+
+    @classmethod
+    def from_wire(cls, extra: Mapping[str, Any]) -> HeldPayload | None:
+        issuer, network = _str(extra, "i"), _str(extra, "w")
+        csrf, hold, until = extra.get("x"), extra.get("h"), extra.get("u")
+        if not issuer or not network or not isinstance(csrf, bytes) or not isinstance(hold, bytes):
+            return None
+        if not isinstance(until, int | float) or isinstance(until, bool):
+            return None
+        code, mac, expires = extra.get("k"), extra.get("a"), extra.get("e")
+        has_code = (
+            isinstance(code, bytes)
+            and isinstance(mac, bytes)
+            and isinstance(expires, int | float)
+            and not isinstance(expires, bool)
+        )
+        return cls(
+            issuer,
+            network,
+            _text(extra, "c"),
+            _text(extra, "n"),
+            _str(extra, "o"),
+            csrf,
+            hold,
+            float(until),
+            code if has_code else None,
+            mac if has_code else None,
+            float(expires) if has_code and isinstance(expires, int | float) else None,
+        )
 
 
 class BouncePayload(NamedTuple):

@@ -20,6 +20,7 @@ from asgi_sessionsync.endpoints.reply import HTML, Reply, redirect
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.governance.governor import Refusal
 from asgi_sessionsync.governance.policy import OnLimit
+from asgi_sessionsync.identity.base import reported_verified
 from asgi_sessionsync.identity.session import intended_role
 from asgi_sessionsync.injection import HTMLInjector, csp_nonce, is_injectable
 from asgi_sessionsync.keys import Purpose
@@ -113,6 +114,10 @@ class IdentityChange:
             admission = await site.governor.admit(user, scope=scope, via=via)
             if admission.refusal is not None:
                 return await self._refuse(admission.refusal, cookies)
+            # Vouched for as verified when the app says so, or this site verified it by code.
+            verified = await reported_verified(mw.identity, scope, user.email) or await site.marks.remembered(
+                user.email
+            )
             session, token = await site.sessions.start(
                 user,
                 chain=None,
@@ -122,6 +127,7 @@ class IdentityChange:
                 app_ref=app_ref,
                 country=admission.country,
                 device=admission.device,
+                email_verified=verified,
             )
             cookie = site.cookies.set(mw.cookie_name, token, int(site.settings.session_lifetime))
             cookies.append((b"set-cookie", cookie))

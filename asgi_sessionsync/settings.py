@@ -38,6 +38,14 @@ class SyncMode(enum.StrEnum):
     AUTO = "auto"  # frames first, then bounce through the peers whose frame failed
 
 
+class RequireVerified(enum.StrEnum):
+    """Whether a peer's sign-in needs a verified address (SESSIONSYNC_REQUIRE_VERIFIED_EMAIL)."""
+
+    OFF = "off"  # a peer's word is enough
+    ISSUER = "issuer"  # the peer must say it verified the address; otherwise refused
+    SELF = "self"  # an address the peer did not verify is verified here, by a mailed code
+
+
 class Secret:
     """Secret bytes that never show themselves in a repr, a str or a log."""
 
@@ -238,6 +246,21 @@ def _policy(variable: str, text: str) -> Policy | None:
     return Policy.load(text.strip(), variable=variable) if text.strip() else None
 
 
+def _smtp_url(variable: str, text: str) -> Secret | None:
+    from asgi_sessionsync.mail import check_smtp_url  # the mail module imports settings for typing only
+
+    if not text.strip():
+        return None
+    check_smtp_url(text, variable)
+    return Secret(text.strip().encode("utf-8"))
+
+
+def _sender(variable: str, text: str) -> str | None:
+    from asgi_sessionsync.mail import check_sender
+
+    return check_sender(variable, text)
+
+
 def _field(env: str, parse: Callable[[str, str], Any], default: Any, doc: str, *, secret: bool = False) -> Any:
     return field(default=default, metadata={"env": PREFIX + env, "parse": parse, "doc": doc, "secret": secret})
 
@@ -374,6 +397,34 @@ class Settings:
         "plain: the package configures no logging (your server's does); json: the asgi_sessionsync loggers "
         "write one JSON object a line to stderr (see docs/operations.md).",
     )
+    # -- verified emails (asgi_sessionsync.verification) ---------------------------------
+    require_verified_email: RequireVerified = _field(
+        "REQUIRE_VERIFIED_EMAIL",
+        _choice(RequireVerified),
+        RequireVerified.OFF,
+        "Peer sign-ins of unverified addresses: off (accepted), issuer (refused unless the peer verified the "
+        "address), self (this site verifies it with a mailed code).",
+    )
+    smtp_url: Secret | None = _field(
+        "SMTP_URL",
+        _smtp_url,
+        None,
+        "SMTP server for the codes: smtp://user:password@host:587 (STARTTLS) or smtps://…:465 (TLS); "
+        "needs asgi-sessionsync[mail].",
+        secret=True,
+    )
+    smtp_starttls: str = _field(
+        "SMTP_STARTTLS",
+        _one_of("auto", "true", "false"),
+        "auto",
+        "STARTTLS on smtp:// URLs: auto = required unless the server is on this machine; true; false.",
+    )
+    smtp_timeout: float = _field(
+        "SMTP_TIMEOUT", _positive_duration, 10.0, "Longest wait for the SMTP server (connecting, each command)."
+    )
+    mail_from: str | None = _field(
+        "MAIL_FROM", _sender, None, "From address of the codes (default: no-reply@ this site's host)."
+    )
     # Code only (no variable): where this site reads the time. Tests give a clock that is
     # off to play a site whose clock is wrong; everything sealed or opened here uses it.
     clock: Callable[[], float] = field(
@@ -488,6 +539,12 @@ class Settings:
             raise ConfigError(
                 PREFIX + "APP_SESSION_SECRET",
                 "the starlette-session identity needs the secret_key of the app's SessionMiddleware",
+            )
+        if self.smtp_url is not None and self.mail_from is None:
+            raise ConfigError(
+                PREFIX + "MAIL_FROM",
+                "is required with SESSIONSYNC_SMTP_URL (the From address of the codes)",
+                f"{PREFIX}MAIL_FROM=Example <no-reply@example.com>",
             )
         if self.samesite == "none" and not self.secure:
             raise ConfigError(
@@ -704,6 +761,11 @@ class MiddlewareOptions(TypedDict, total=False):
     policy: Policy | str | None
     geoip_database: str | None
     country_header: str | None
+    require_verified_email: RequireVerified | str
+    smtp_url: Secret | str | None
+    smtp_starttls: str
+    smtp_timeout: float | str
+    mail_from: str | None
     secret_keys: Sequence[str | bytes | Secret] | str
     peers: Sequence[str | Peer] | str
 
