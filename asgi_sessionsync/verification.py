@@ -96,19 +96,23 @@ class Marks:
 
     async def take_send(self, email: str) -> SendRefusal | None:
         """Take the right to mail a code to ``email`` now; None when taken, else why not.
-        Taken before sending, so that concurrent requests cannot exceed the limits; a
-        send that then fails still counts."""
+
+        The hourly limit is taken before sending, atomically, so that no number of
+        concurrent requests mails more than :data:`SENDS_PER_HOUR` codes an hour to an
+        address (a send that then fails counts too). The 30-second gap starts when a
+        code was sent (:meth:`sent`): a failed send can be retried at once."""
         now = self.clock()
         address = email.encode("utf-8")
-        hourly = [self._id(b"sent", address, bytes([k])) for k in range(SENDS_PER_HOUR)]
-        if all([await self.replay.seen(mark) for mark in hourly]):
-            return SendRefusal("hour")
-        if not await self.replay.use(self._id(b"gap", address), now + RESEND_GAP):
+        if await self.replay.seen(self._id(b"gap", address)):
             return SendRefusal("gap")
-        for mark in hourly:
-            if await self.replay.use(mark, now + 3600):
+        for k in range(SENDS_PER_HOUR):
+            if await self.replay.use(self._id(b"sent", address, bytes([k])), now + 3600):
                 return None
         return SendRefusal("hour")
+
+    async def sent(self, email: str) -> None:
+        """A code went out to ``email``: the next one not before :data:`RESEND_GAP`."""
+        await self.replay.use(self._id(b"gap", email.encode("utf-8")), self.clock() + RESEND_GAP)
 
     async def take_try(self, code_id: bytes, until: float) -> bool:
         """Take one of the code's :data:`MAX_TRIES` tries; False when none is left."""

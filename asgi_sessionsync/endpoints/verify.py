@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, quote
 import anyio
 from starlette.types import Receive, Scope
 
+from asgi_sessionsync.cookies import find_cookie
 from asgi_sessionsync.endpoints.held import Held, HeldCookies
 from asgi_sessionsync.endpoints.receiver import _read_body
 from asgi_sessionsync.endpoints.reply import Headers, Reply, html, page, redirect
@@ -60,13 +61,17 @@ class CodeCheck:
 
     async def __call__(self, scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
         held = self.holds.open(scope, cookies)
+        present = find_cookie(cookies, self.holds.name) is not None
         if scope["method"] == "POST":
             form = await _form(receive)
             return_to = self._return_to(form.get("r", ""))
+            if not self._same_origin(scope):
+                self.log.warning("code page: a form post from another site refused")
+                return page(403, "This form has expired", "Reload the page and try again.", link=self.action)
             if held is None:
-                return self._gone(return_to)
-            if not self._same_origin(scope) or not _same(form.get("t", ""), held.payload.csrf):
-                self.log.warning("code page: a form post refused (not from this site's page, or a stale form)")
+                return self._gone(return_to, clear=present)
+            if not _same(form.get("t", ""), held.payload.csrf):
+                self.log.warning("code page: a form post refused (its token is not this hold's: a stale form)")
                 return page(403, "This form has expired", "Reload the page and try again.", link=self.action)
             action = form.get("do", "")
             if action == "skip":
@@ -77,7 +82,7 @@ class CodeCheck:
             return await self._check(scope, cookies, held, form.get("code", ""), return_to)
         return_to = self._return_to(_query(scope).get("r", ""))
         if held is None:
-            return self._gone(return_to)
+            return self._gone(return_to, clear=present)
         finished = await self._finished(scope, cookies, held)
         if finished is not None:
             return redirect(self._onward(held, return_to), finished)
@@ -156,6 +161,7 @@ class CodeCheck:
                 "We could not send a code to this address just now. Nothing is lost: try again in a moment.",
                 code_form=False,
             )
+        await site.marks.sent(held.email)
         self.log.info("code page: a code was sent to %s%s", held.email, " again" if resend else "")
         updated = Held(
             held.email,
@@ -239,9 +245,12 @@ class CodeCheck:
         )
         return html(status, body, list(PAGE_HEADERS))
 
-    def _gone(self, return_to: str) -> Reply:
+    def _gone(self, return_to: str, *, clear: bool) -> Reply:
+        """No hold (expired, or a cookie this site cannot open any more): said so; the
+        cookie is cleared only when this request carried one."""
         reply = page(400, *EXPIRED_HOLD, link=return_to or self.steps.home)
-        return reply._replace(headers=[(b"set-cookie", self.holds.clear()), *PAGE_HEADERS])
+        cleared: Headers = [(b"set-cookie", self.holds.clear())] if clear else []
+        return reply._replace(headers=[*cleared, *PAGE_HEADERS])
 
     # -- small rules ---------------------------------------------------------------------
 
