@@ -122,7 +122,5 @@ def code_page(
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
-        f'<p class="address">Address: <strong>{escape(email)}</strong></p>'
-        + "".join(parts)
-        + "</body></html>"
+        f'<p class="address">Address: <strong>{escape(email)}</strong></p>' + "".join(parts) + "</body></html>"
     ).encode()

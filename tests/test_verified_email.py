@@ -44,7 +44,7 @@ class Inbox:
     def __init__(self) -> None:
         self.messages: list[email.message.Message] = []
 
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:  # noqa: N802 - aiosmtpd's name
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         content = envelope.original_content or envelope.content or b""
         self.messages.append(email.message_from_bytes(content if isinstance(content, bytes) else content.encode()))
         return "250 OK"
@@ -359,4 +359,3 @@ async def test_the_smtp_mailer_says_what_failed_without_the_password() -> None:
         await mailer.send(message)
     assert "s3cret-pass" not in str(failure.value) and "127.0.0.1" in str(failure.value)
     assert "s3cret-pass" not in repr(mailer)
-

@@ -310,6 +310,10 @@ class SignInSteps:
                 )
                 return None, [], False
         if requirement is RequireVerified.SELF and not verified:
+            if current is not None:
+                # The same user is signed in here already (by this site's own login):
+                # nothing to verify for, nothing replaced.
+                return current, [], False
             self.log.info(
                 "sign-in of %s from %s held: the address is to be verified here by a mailed code", email, issuer
             )
