@@ -8,7 +8,6 @@ from the messages it received.
 
 from __future__ import annotations
 
-import email
 import logging
 import re
 import time
@@ -18,8 +17,6 @@ from typing import Any
 
 import httpx
 import pytest
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
@@ -32,42 +29,17 @@ from asgi_sessionsync.mail import MailError, SMTPMailer
 from asgi_sessionsync.protocol import HopPayload, Mode, SessionPayload
 from asgi_sessionsync.testing import SiteNetwork, free_ports, hidden_fields
 from asgi_sessionsync.testing_apps import login_app
+from tests.mailbox import Inbox, local_smtp
 
 USER = "ann@example.com"
 A, B = "https://a.example", "https://b.example"
 VERIFY = f"{B}/_sessionsync/verify"
 
 
-class Inbox:
-    """What the local SMTP server received."""
-
-    def __init__(self) -> None:
-        self.messages: list[email.message.Message] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        content = envelope.original_content or envelope.content or b""
-        self.messages.append(email.message_from_bytes(content if isinstance(content, bytes) else content.encode()))
-        return "250 OK"
-
-    def last_code(self) -> str:
-        assert self.messages, "no message was sent"
-        body = self.messages[-1].get_payload(decode=True)
-        assert isinstance(body, bytes)
-        match = re.search(r"Your code: (\d{6})", body.decode())
-        assert match, body
-        return match.group(1)
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[str, Inbox]]:
-    inbox = Inbox()
-    (port,) = free_ports(1)
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield f"smtp://127.0.0.1:{port}", inbox
-    finally:
-        controller.stop()
+    with local_smtp() as server:
+        yield server
 
 
 class Clock:

@@ -32,9 +32,11 @@ from asgi_sessionsync.verification import CODE_LIFETIME, RESEND_GAP, clean_code,
 
 logger = logging.getLogger("asgi_sessionsync.verify")
 
-# The code page may be framed by nobody, runs no script and posts only to this site.
+# The code page may be framed by nobody and runs no script. (No ``form-action``: browsers
+# apply it to the redirect that follows a post too, and a right code redirects on to the
+# next site of the chain.)
 PAGE_HEADERS: Headers = [
-    (b"content-security-policy", b"default-src 'none'; form-action 'self'; frame-ancestors 'none'"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
     (b"x-frame-options", b"DENY"),
 ]
 EXPIRED_HOLD = (
@@ -263,11 +265,15 @@ class CodeCheck:
         return return_to or self.steps.onward(held.payload.onward, held.payload.issuer) or self.steps.home
 
     def _same_origin(self, scope: Scope) -> bool:
+        """Whether a post comes from a page of this site: ``Sec-Fetch-Site`` when the
+        browser sends it; else the ``Origin``. The code page is served with
+        ``Referrer-Policy: no-referrer``, so its own posts say ``Origin: null``: that
+        (or no header at all) is left to the form's token, which is required anyway."""
         meta = fetch_metadata(scope)
-        if meta.site and meta.site != b"same-origin":
-            return False
+        if meta.site is not None:
+            return meta.site == b"same-origin"
         origin = header(scope, b"origin")
-        return not origin or origin.lower() == self.site.origin
+        return not origin or origin == "null" or origin.lower() == self.site.origin
 
     def _sender(self) -> str:
         return self.site.settings.mail_from or f"no-reply@{self.site_name.partition(':')[0]}"
