@@ -8,6 +8,7 @@ from the messages it received.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -331,3 +332,21 @@ async def test_the_smtp_mailer_says_what_failed_without_the_password() -> None:
         await mailer.send(message)
     assert "s3cret-pass" not in str(failure.value) and "127.0.0.1" in str(failure.value)
     assert "s3cret-pass" not in repr(mailer)
+
+
+async def test_auto_mode_shows_the_code_page_when_it_bounces_through_the_peer(smtp: tuple[str, Inbox]) -> None:
+    url, inbox = smtp
+    async with network("self", smtp_url=url, sync_mode="auto") as net:
+        browser, page = await sign_in_on_a(net, verified=False)
+        frames = [m.replace("&amp;", "&") for m in re.findall(r'<iframe src="([^"]+)"', page.text)]
+        framed = await browser.frame(frames[0], from_page=f"{A}/")
+        assert '"ok": false' in framed.text and inbox.messages == []
+        # The page's script bounces through the peer whose frame said "not signed in".
+        match = re.search(r"location\.replace\((\".*?\")\+", page.text)
+        assert match
+        bounce = json.loads(match.group(1)) + "&peers=" + B
+        code_page = await browser.get(bounce)
+        assert str(code_page.url) == VERIFY and len(inbox.messages) == 1
+        done = await post(browser, code_page, "verify", inbox.last_code())
+        assert str(done.url) == f"{A}/"
+        assert await browser.who("b") == USER
