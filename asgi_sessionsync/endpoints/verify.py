@@ -12,38 +12,24 @@ from __future__ import annotations
 import base64
 import hmac
 import logging
-import secrets
 from urllib.parse import parse_qs, quote
 
 import anyio
 from starlette.types import Receive, Scope
 
 from asgi_sessionsync.cookies import find_cookie
+from asgi_sessionsync.endpoints.code_send import CodeSender
+from asgi_sessionsync.endpoints.code_view import CodeView
 from asgi_sessionsync.endpoints.held import Held, HeldCookies
 from asgi_sessionsync.endpoints.receiver import _read_body
-from asgi_sessionsync.endpoints.reply import Headers, Reply, html, page, redirect
+from asgi_sessionsync.endpoints.reply import Headers, Reply, page, redirect
 from asgi_sessionsync.endpoints.steps import SignInSteps
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.logs import site_log
-from asgi_sessionsync.mail import code_message
-from asgi_sessionsync.pages import code_page
 from asgi_sessionsync.urls import header, origin_of, safe_return
-from asgi_sessionsync.verification import CODE_LIFETIME, RESEND_GAP, clean_code, new_code
+from asgi_sessionsync.verification import clean_code
 
 logger = logging.getLogger("asgi_sessionsync.verify")
-
-# The code page may be framed by nobody and runs no script. (No ``form-action``: browsers
-# apply it to the redirect that follows a post too, and a right code redirects on to the
-# next site of the chain.)
-PAGE_HEADERS: Headers = [
-    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
-    (b"x-frame-options", b"DENY"),
-]
-EXPIRED_HOLD = (
-    "This sign-in has expired",
-    "The sign-in waiting for a code is no longer valid (it lasts 30 minutes). Nobody was signed in here; "
-    "sign in again to try once more.",
-)
 
 
 class CodeCheck:
@@ -55,7 +41,9 @@ class CodeCheck:
         self.holds: HeldCookies = steps.holds
         self.log = site_log(logger.name, site.origin)
         self.action = steps.verify_url
-        self.site_name = origin_of(site.settings.site_url).partition("://")[2]
+        site_name = origin_of(site.settings.site_url).partition("://")[2]
+        self.view = CodeView(self.action, self.holds, steps.home)
+        self.send = CodeSender(site, self.holds, self.view, site_name)
 
     def page_url(self, return_to: str) -> str:
         """The code page, for a browser that comes back later (``return_to``: its page)."""
@@ -71,7 +59,7 @@ class CodeCheck:
                 self.log.warning("code page: a form post from another site refused")
                 return page(403, "This form has expired", "Reload the page and try again.", link=self.action)
             if held is None:
-                return self._gone(return_to, clear=present)
+                return self.view.gone(return_to, clear=present)
             if not _same(form.get("t", ""), held.payload.csrf):
                 self.log.warning("code page: a form post refused (its token is not this hold's: a stale form)")
                 return page(403, "This form has expired", "Reload the page and try again.", link=self.action)
@@ -80,19 +68,19 @@ class CodeCheck:
                 self.log.info("sign-in of %s from %s: the user went on without it", held.email, held.payload.issuer)
                 return redirect(self._onward(held, return_to), [(b"set-cookie", self.holds.clear())])
             if action == "resend":
-                return await self._send(scope, held, return_to, resend=True)
+                return await self.send(scope, held, return_to, resend=True)
             return await self._check(scope, cookies, held, form.get("code", ""), return_to)
         return_to = self._return_to(_query(scope).get("r", ""))
         if held is None:
-            return self._gone(return_to, clear=present)
+            return self.view.gone(return_to, clear=present)
         finished = await self._finished(scope, cookies, held)
         if finished is not None:
             return redirect(self._onward(held, return_to), finished)
         if held.payload.code_id is None:
             if not fetch_metadata(scope).is_navigation("GET"):
-                return self._show(held, return_to, 200, "Verify your address", "Send a code to this address.")
-            return await self._send(scope, held, return_to, resend=False)
-        return self._ask(held, return_to)
+                return self.view.show(held, return_to, 200, "Verify your address", "Send a code to this address.")
+            return await self.send(scope, held, return_to, resend=False)
+        return self.view.ask(held, return_to)
 
     # -- the answers ---------------------------------------------------------------------
 
@@ -106,83 +94,13 @@ class CodeCheck:
             return [(b"set-cookie", self.holds.clear())]
         return None
 
-    async def _send(self, scope: Scope, held: Held, return_to: str, *, resend: bool) -> Reply:
-        site = self.site
-        now = site.tokens.clock()
-        payload = held.payload
-        if payload.code_expires is not None and now < payload.code_expires - CODE_LIFETIME + RESEND_GAP:
-            wait = int(payload.code_expires - CODE_LIFETIME + RESEND_GAP - now) + 1
-            return self._show(
-                held,
-                return_to,
-                429,
-                "Enter your code",
-                f"A code was sent moments ago. You can ask for another in {wait} seconds.",
-                code_form=True,
-            )
-        refusal = await site.marks.take_send(held.email)
-        if refusal is not None:
-            self.log.warning("code page: no code sent to %s (%s limit)", held.email, refusal.reason)
-            message = (
-                "A code was sent to this address moments ago. Wait half a minute, then ask for a new one."
-                if refusal.reason == "gap"
-                else "Too many codes were sent to this address in the last hour. Try again later."
-            )
-            return self._show(held, return_to, 429, "Please wait", message, code_form=payload.code_id is not None)
-        code = new_code()
-        code_id = secrets.token_bytes(16)
-        mail = code_message(
-            sender=self._sender(),
-            to=held.email,
-            site=self.site_name,
-            code=code,
-            minutes=CODE_LIFETIME // 60,
-        )
-        mailer = site.mailer
-        sent = False
-        if mailer is None:
-            self.log.error("code page: no mailer is configured; no code can be sent")
-        else:
-            try:
-                with anyio.fail_after(site.settings.smtp_timeout + 1.0):
-                    await mailer.send(mail)
-                sent = True
-            except Exception as error:  # any failure of the mailer: said, never raised to the browser
-                self.log.error(
-                    "code page: the code for %s could not be sent: %s: %s",
-                    held.email,
-                    type(error).__name__,
-                    _scrub(str(error), code),
-                )
-        if not sent:
-            return self._show(
-                held,
-                return_to,
-                503,
-                "The code could not be sent",
-                "We could not send a code to this address just now. Nothing is lost: try again in a moment.",
-                code_form=False,
-            )
-        await site.marks.sent(held.email)
-        self.log.info("code page: a code was sent to %s%s", held.email, " again" if resend else "")
-        updated = Held(
-            held.email,
-            payload._replace(
-                code_id=code_id,
-                code_mac=site.marks.code_mac(code_id, code),
-                code_expires=min(now + CODE_LIFETIME, payload.until),
-            ),
-        )
-        reply = self._ask(updated, return_to, sent_again=resend)
-        return reply._replace(headers=[*reply.headers, (b"set-cookie", self.holds.reseal(scope, updated))])
-
     async def _check(self, scope: Scope, cookies: bytes | None, held: Held, typed: str, return_to: str) -> Reply:
         site = self.site
         payload = held.payload
         if payload.code_id is None or payload.code_mac is None or payload.code_expires is None:
-            return self._show(held, return_to, 400, "Verify your address", "Ask for a code first.")
+            return self.view.show(held, return_to, 400, "Verify your address", "Ask for a code first.")
         if site.tokens.clock() > payload.code_expires:
-            return self._show(
+            return self.view.show(
                 held,
                 return_to,
                 400,
@@ -192,10 +110,10 @@ class CodeCheck:
             )
         code = clean_code(typed)
         if code is None:
-            return self._show(held, return_to, 400, "Enter your code", "The code is the 6 digits in the message.")
+            return self.view.show(held, return_to, 400, "Enter your code", "The code is the 6 digits in the message.")
         if not await site.marks.take_try(payload.code_id, payload.code_expires + site.settings.clock_skew):
             self.log.warning("code page: too many tries of one code for %s", held.email)
-            return self._show(
+            return self.view.show(
                 held,
                 return_to,
                 429,
@@ -205,7 +123,7 @@ class CodeCheck:
             )
         if not site.marks.code_matches(payload.code_id, code, payload.code_mac):
             self.log.info("code page: a wrong code for %s", held.email)
-            return self._show(
+            return self.view.show(
                 held,
                 return_to,
                 400,
@@ -228,32 +146,6 @@ class CodeCheck:
             )._replace(headers=headers)
         return redirect(self._onward(held, return_to), headers)
 
-    def _ask(self, held: Held, return_to: str, *, sent_again: bool = False) -> Reply:
-        message = f"We sent a 6-digit code to this address{' again' if sent_again else ''}. Enter it to sign in here."
-        return self._show(held, return_to, 200, "Enter your code", message)
-
-    def _show(
-        self, held: Held, return_to: str, status: int, title: str, message: str, *, code_form: bool = True
-    ) -> Reply:
-        body = code_page(
-            action=self.action,
-            email=held.email,
-            csrf=base64.urlsafe_b64encode(held.payload.csrf).decode("ascii"),
-            return_to=return_to,
-            title=title,
-            message=message,
-            code_form=code_form and held.payload.code_id is not None,
-            resend=True,
-        )
-        return html(status, body, list(PAGE_HEADERS))
-
-    def _gone(self, return_to: str, *, clear: bool) -> Reply:
-        """No hold (expired, or a cookie this site cannot open any more): said so; the
-        cookie is cleared only when this request carried one."""
-        reply = page(400, *EXPIRED_HOLD, link=return_to or self.steps.home)
-        cleared: Headers = [(b"set-cookie", self.holds.clear())] if clear else []
-        return reply._replace(headers=[*cleared, *PAGE_HEADERS])
-
     # -- small rules ---------------------------------------------------------------------
 
     def _return_to(self, value: str) -> str:
@@ -275,17 +167,9 @@ class CodeCheck:
         origin = header(scope, b"origin")
         return not origin or origin == "null" or origin.lower() == self.site.origin
 
-    def _sender(self) -> str:
-        return self.site.settings.mail_from or f"no-reply@{self.site_name.partition(':')[0]}"
-
 
 def _same(sent: str, expected: bytes) -> bool:
     return hmac.compare_digest(sent.encode("ascii", "replace"), base64.urlsafe_b64encode(expected))
-
-
-def _scrub(text: str, code: str) -> str:
-    """An error's text for the log, bounded, without the code (should a mailer echo it)."""
-    return " ".join(text.replace(code, "******").split())[:300]
 
 
 async def _form(receive: Receive) -> dict[str, str]:
