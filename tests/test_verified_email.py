@@ -208,6 +208,8 @@ async def test_an_expired_code_is_refused_with_a_clear_page(smtp: tuple[str, Inb
         assert answer.status_code == 400 and "This code has expired" in answer.text
         assert "Send a new code" in answer.text
         assert await net.sites["b"].site.stores.sessions.list(user=USER) == []
+        again = await browser.get(VERIFY)  # coming back to the page says so too
+        assert "This code has expired" in again.text and 'name="code"' not in again.text
 
 
 async def test_resend_is_rate_limited(smtp: tuple[str, Inbox]) -> None:

@@ -34,6 +34,10 @@ class CodeView:
         message = f"We sent a 6-digit code to this address{' again' if sent_again else ''}. Enter it to sign in here."
         return self.show(held, return_to, 200, "Enter your code", message)
 
+    def expired(self, held: Held, return_to: str, *, status: int = 200) -> Reply:
+        message = "Codes last 15 minutes. Ask for a new code."
+        return self.show(held, return_to, status, "This code has expired", message, code_form=False)
+
     def show(
         self, held: Held, return_to: str, status: int, title: str, message: str, *, code_form: bool = True
     ) -> Reply:

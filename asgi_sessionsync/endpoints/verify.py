@@ -68,6 +68,9 @@ class CodeCheck:
                 self.log.info("sign-in of %s from %s: the user went on without it", held.email, held.payload.issuer)
                 return redirect(self._onward(held, return_to), [(b"set-cookie", self.holds.clear())])
             if action == "resend":
+                finished = await self._finished(scope, cookies, held)
+                if finished is not None:
+                    return redirect(self._onward(held, return_to), finished)
                 return await self.send(scope, held, return_to, resend=True)
             return await self._check(scope, cookies, held, form.get("code", ""), return_to)
         return_to = self._return_to(_query(scope).get("r", ""))
@@ -80,6 +83,8 @@ class CodeCheck:
             if not fetch_metadata(scope).is_navigation("GET"):
                 return self.view.show(held, return_to, 200, "Verify your address", "Send a code to this address.")
             return await self.send(scope, held, return_to, resend=False)
+        if held.payload.code_expires is not None and self.site.tokens.clock() > held.payload.code_expires:
+            return self.view.expired(held, return_to)
         return self.view.ask(held, return_to)
 
     # -- the answers ---------------------------------------------------------------------
@@ -100,14 +105,7 @@ class CodeCheck:
         if payload.code_id is None or payload.code_mac is None or payload.code_expires is None:
             return self.view.show(held, return_to, 400, "Verify your address", "Ask for a code first.")
         if site.tokens.clock() > payload.code_expires:
-            return self.view.show(
-                held,
-                return_to,
-                400,
-                "This code has expired",
-                "Codes last 15 minutes. Ask for a new code.",
-                code_form=False,
-            )
+            return self.view.expired(held, return_to, status=400)
         code = clean_code(typed)
         if code is None:
             return self.view.show(held, return_to, 400, "Enter your code", "The code is the 6 digits in the message.")
