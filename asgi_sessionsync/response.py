@@ -114,10 +114,12 @@ class IdentityChange:
             admission = await site.governor.admit(user, scope=scope, via=via)
             if admission.refusal is not None:
                 return await self._refuse(admission.refusal, cookies)
-            # Vouched for as verified when the app says so, or this site verified it by code.
-            verified = await reported_verified(mw.identity, scope, user.email) or await site.marks.remembered(
-                user.email
-            )
+            # Vouched for as verified when the app says so (remembered, so that a peer's
+            # sign-in of the address needs no code here), or this site verified it by code.
+            verified = await site.marks.remembered(user.email)
+            if not verified and await reported_verified(mw.identity, scope, user.email):
+                verified = True
+                await site.marks.remember(user.email)
             session, token = await site.sessions.start(
                 user,
                 chain=None,

@@ -181,6 +181,19 @@ async def test_self_mode_accepts_an_address_the_issuer_verified_without_a_code(s
         assert inbox.messages == []
 
 
+async def test_an_address_this_sites_own_app_verified_needs_no_code(smtp: tuple[str, Inbox]) -> None:
+    url, inbox = smtp
+    on_b = {"require_verified_email": "self", "smtp_url": url, "mail_from": "no-reply@b.example"}
+    apps = {"a": issuer_app(), "b": issuer_app()}
+    async with SiteNetwork(apps, settings={"catchup": False}, site_settings={"b": on_b}) as net:
+        first = net.browser()
+        await first.get(f"{B}/login", params={"email": USER, "verified": "1"})  # B's own login
+        second = net.browser(ip="198.51.100.20")
+        await second.get(f"{A}/login", params={"email": USER, "verified": "0"})
+        assert await second.who("b") == USER
+        assert inbox.messages == []
+
+
 async def test_a_wrong_code_is_refused_and_five_tries_use_a_code_up(smtp: tuple[str, Inbox]) -> None:
     url, inbox = smtp
     async with network("self", smtp_url=url) as net:
