@@ -11,6 +11,7 @@ from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.mail import SMTPMailer
 from asgi_sessionsync.settings import RequireVerified, Settings
+from tests.cli import run_cli
 
 KEY = generate_secret()
 
@@ -81,3 +82,22 @@ def test_starttls_on_a_local_server_is_used_if_offered() -> None:
     assert SMTPMailer("smtp://localhost:2525", starttls="true").start_tls is True
     assert SMTPMailer("smtps://smtp.example.com").start_tls is False
     assert SMTPMailer("smtps://smtp.example.com").url.port == 465
+
+
+def test_config_check_masks_the_smtp_url_and_notes_a_missing_mailer() -> None:
+    env = {"SESSIONSYNC_SITE_URL": "https://b.example", "SESSIONSYNC_SECRET_KEYS": KEY}
+    result = run_cli(
+        "config",
+        "check",
+        env={
+            **env,
+            "SESSIONSYNC_REQUIRE_VERIFIED_EMAIL": "self",
+            "SESSIONSYNC_SMTP_URL": "smtps://mailer:hunter2-pass@smtp.example.com",
+            "SESSIONSYNC_MAIL_FROM": "no-reply@b.example",
+        },
+    )
+    assert result.returncode == 0, result.stderr
+    assert "hunter2-pass" not in result.stdout + result.stderr
+    assert "SESSIONSYNC_SMTP_URL" in result.stdout and "note:" not in result.stderr
+    result = run_cli("config", "check", env={**env, "SESSIONSYNC_REQUIRE_VERIFIED_EMAIL": "self"})
+    assert result.returncode == 0 and "note: SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=self" in result.stderr
