@@ -30,6 +30,7 @@ from asgi_sessionsync.settings import MiddlewareOptions, Settings, SyncMode
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Stores
 from asgi_sessionsync.urls import request_url
+from asgi_sessionsync.users import SITE_KEY
 from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync")
@@ -86,6 +87,7 @@ class SessionSyncMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            scope[SITE_KEY] = self.site  # for asgi_sessionsync.users
             cookies: bytes | None = None
             navigate = False
             for key, value in scope["headers"]:
