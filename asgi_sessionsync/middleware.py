@@ -64,6 +64,9 @@ class SessionSyncMiddleware:
         if self.app_login is not None:
             # Ending a session here ends the app's own login that goes with it.
             self.site.sessions.end_app_login = self.app_login.end_app_login
+        attach = getattr(self.identity, "attach_site", None)
+        if callable(attach):
+            attach(self.site)  # an adapter whose app owns its users (Django): user sync
         self.endpoints = Endpoints(self.site, self.identity)
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)

@@ -152,10 +152,12 @@ class NetworkRules:
         if unknown:
             raise ConfigError(
                 variable,
-                f"{source}: unknown section(s) {', '.join(unknown)} (use [defaults], [peers.\"https://b.example.com\"])",
+                f'{source}: unknown section(s) {", ".join(unknown)} (use [defaults], [peers."https://b.example.com"])',
                 EXAMPLE,
             )
-        defaults = _rules(PeerRules(), _table(data.get("defaults", {}), "defaults", source, variable), "defaults", source, variable)
+        defaults = _rules(
+            PeerRules(), _table(data.get("defaults", {}), "defaults", source, variable), "defaults", source, variable
+        )
         peers: dict[str, PeerRules] = {}
         for key, section in _table(data.get("peers", {}), "peers", source, variable).items():
             origin = _origin(str(key), source, variable)
@@ -212,7 +214,9 @@ def _rules(base: PeerRules, table: Mapping[str, Any], where: str, source: str, v
     privileged = table.get("accept_privileged_roles", base.accept_privileged_roles)
     if not isinstance(privileged, bool):
         raise ConfigError(
-            variable, f"{source}: [{where}] accept_privileged_roles must be true or false", "accept_privileged_roles = false"
+            variable,
+            f"{source}: [{where}] accept_privileged_roles must be true or false",
+            "accept_privileged_roles = false",
         )
     rules = replace(
         base,

@@ -47,6 +47,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure, SessionSyncError
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.protocol import Endpoint, LogoutPayload, PingAnswer
 from asgi_sessionsync.settings import Network, Peer, Settings
 from asgi_sessionsync.stores import Outbox, OutboxMessage, new_id
@@ -591,6 +592,7 @@ class Courier:
         now = time.time()
         payload = LogoutPayload(chain, when, reason, seen_before).to_wire()
         payload.pop("k")  # the message's kind has its own column
+        rules = self.settings.network_rules or NetworkRules()
         messages = [
             OutboxMessage(
                 id=new_id(),
@@ -603,16 +605,22 @@ class Courier:
                 next_attempt_at=now,
             )
             for network, peer in self.peers
+            if rules.for_peer(peer.origin).sends("logout")  # the network file may keep a peer's sign-outs home
         ]
+        await self.dispatch(messages, wait=self.settings.logout_wait if wait else 0.0)
+
+    async def dispatch(self, messages: list[OutboxMessage], *, wait: float) -> None:
+        """Write ``messages`` to the outbox, then try to deliver them now; wait at most
+        ``wait`` seconds for the peers to confirm (what is not confirmed by then stays
+        queued for the worker: its lease runs out, then it is due again)."""
         if not messages:
             return
         await self.outbox.add(messages)
         ids = [m.id for m in messages]
-        wait_for = self.settings.logout_wait if wait else 0.0
         group = self._group
         if group is None:
             # No worker (no lifespan): deliver here, as long as we may wait.
-            with anyio.move_on_after(max(wait_for, self.settings.peer_timeout)):
+            with anyio.move_on_after(max(wait, self.settings.peer_timeout)):
                 await self.deliver(ids)
             return
         done = anyio.Event()
@@ -625,8 +633,8 @@ class Courier:
 
         # Delivery goes on in the worker's task group after the wait ends.
         group.start_soon(deliver_then_tell)
-        if wait_for > 0:
-            with anyio.move_on_after(wait_for):
+        if wait > 0:
+            with anyio.move_on_after(wait):
                 await done.wait()
 
     async def deliver(self, ids: list[str]) -> list[Delivery]:

@@ -277,7 +277,7 @@ class UserAction(enum.StrEnum):
     CREATE = "create"
     UPDATE = "update"  # the profile (name)
     DELETE = "delete"
-    PASSWORD = "password"  # a password hash, never plain text
+    PASSWORD = "password"  # noqa: S105 - an action: a password hash travels, never plain text
     ROLE = "role"
     META = "meta"  # allow-listed metadata keys; a None value deletes the key
 
@@ -317,10 +317,10 @@ class UserActionPayload(NamedTuple):
         meta without a map)."""
         if extra.get("k") != USER:
             return None
-        try:
-            action = UserAction(extra.get("a"))
-        except ValueError:
+        name_of_action = extra.get("a")
+        if not isinstance(name_of_action, str) or name_of_action not in UserAction.__members__.values():
             return None
+        action = UserAction(name_of_action)
         version, data = extra.get("v"), extra.get("d", {})
         if not isinstance(version, int) or isinstance(version, bool) or version <= 0 or not isinstance(data, dict):
             return None

@@ -136,7 +136,8 @@ class IdentityChange:
             if not local:
                 # A user of this site's own never sent to the peers: they get it (with
                 # its password where their rules take it) once, at its first sign-in.
-                await site.users.announce(stored)
+                if stored is not None:
+                    await site.users.announce(stored)
                 headers, snippet, wait = await self._start_sync(message, headers, session)
                 if wait:
                     pending = (b"set-cookie", self._pending_cookie(session))

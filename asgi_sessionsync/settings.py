@@ -26,6 +26,7 @@ from asgi_sessionsync.client_ip import BindingMode, TrustedProxies
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.keys import GENERATE_HINT, key_id, parse_secret
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.stores.registry import check_store_url
 
 PREFIX = "SESSIONSYNC_"
@@ -238,6 +239,10 @@ def _policy(variable: str, text: str) -> Policy | None:
     return Policy.load(text.strip(), variable=variable) if text.strip() else None
 
 
+def _network_rules(variable: str, text: str) -> NetworkRules | None:
+    return NetworkRules.load(text.strip(), variable=variable) if text.strip() else None
+
+
 def _field(env: str, parse: Callable[[str, str], Any], default: Any, doc: str, *, secret: bool = False) -> Any:
     return field(default=default, metadata={"env": PREFIX + env, "parse": parse, "doc": doc, "secret": secret})
 
@@ -396,6 +401,24 @@ class Settings:
         "Header giving the country (e.g. CF-IPCountry), believed only from SESSIONSYNC_TRUSTED_PROXIES.",
     )
 
+    # -- user sync (docs/users.md) ---------------------------------------------------------
+    network_rules: NetworkRules | None = _field(
+        "NETWORK_FILE",
+        _network_rules,
+        None,
+        "Network file (TOML): per peer and per action (login, logout, create, update, delete, password, role, "
+        "meta) both/send/accept/off, role and metadata allow-lists, hash formats; see docs/users.md.",
+    )
+    prevent_email_change: bool = _field(
+        "PREVENT_EMAIL_CHANGE", _bool, True, "Refuse to change the email of a synced user (its key across the network)."
+    )
+    sign_out_everywhere: bool = _field(
+        "SIGN_OUT_EVERYWHERE",
+        _bool,
+        False,
+        "Every sign-out ends every session of the user (all browsers) here and on every peer.",
+    )
+
     # -- derived views -------------------------------------------------------------------
 
     @property
@@ -484,6 +507,16 @@ class Settings:
                         f"networks {seen[secret.key_id]!r} and {network.name!r} share a secret key",
                     )
                 seen[secret.key_id] = network.name
+        if self.network_rules is not None:
+            known = {peer.origin for _, peer in self.peers()}
+            strangers = sorted(origin for origin, _ in self.network_rules.peers if origin not in known)
+            if strangers:
+                raise ConfigError(
+                    PREFIX + "NETWORK_FILE",
+                    f"{self.network_rules.source}: [peers] names {', '.join(strangers)}, not a peer of this site "
+                    "(SESSIONSYNC_PEERS)",
+                    '[peers."https://b.example.com"]',
+                )
         if self.identity == "starlette-session" and self.app_session_secret is None:
             raise ConfigError(
                 PREFIX + "APP_SESSION_SECRET",
@@ -519,6 +552,8 @@ class Settings:
                 shown = value.value
             elif isinstance(value, tuple):
                 shown = ",".join(value) or "(none)"
+            elif isinstance(value, NetworkRules):
+                shown = value.source
             else:
                 shown = "(not set)" if value is None else str(value)
             rows.append((f.metadata["env"], shown))
@@ -704,6 +739,9 @@ class MiddlewareOptions(TypedDict, total=False):
     policy: Policy | str | None
     geoip_database: str | None
     country_header: str | None
+    network_rules: NetworkRules | str | None
+    prevent_email_change: bool | str
+    sign_out_everywhere: bool | str
     secret_keys: Sequence[str | bytes | Secret] | str
     peers: Sequence[str | Peer] | str
 

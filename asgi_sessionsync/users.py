@@ -58,8 +58,9 @@ def site_of(target: Any) -> Site:
     if isinstance(site, Site):
         return site  # the middleware
     scope = getattr(target, "scope", target)
-    if isinstance(scope, dict) and isinstance(scope.get(SITE_KEY), Site):
-        return scope[SITE_KEY]
+    found = scope.get(SITE_KEY) if isinstance(scope, dict) else None
+    if isinstance(found, Site):
+        return found
     raise TypeError(
         "pass a request, websocket or scope that went through SessionSyncMiddleware, the middleware, or its site"
     )

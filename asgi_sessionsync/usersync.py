@@ -25,7 +25,7 @@ from asgi_sessionsync.protocol import UserAction, UserActionPayload
 from asgi_sessionsync.sessions import Sessions
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import OutboxMessage, Stores, User, new_id
-from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange
+from asgi_sessionsync.stores.versions import META_PREFIX, Applied, Outcome, UserChange
 from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync.users")
@@ -52,9 +52,9 @@ class Received(NamedTuple):
         return self.outcome.startswith("refused")
 
 
-# Called after a peer's change was applied here (the Django adapter writes it to the
-# app's own User model). Never called for this site's own changes.
-AppliedHook = Callable[[UserAction, Applied], Awaitable[None]]
+# Called with (peer, action, outcome) after a peer's change was applied here (the Django
+# adapter writes it to the app's own User model). Never called for this site's own changes.
+AppliedHook = Callable[[str, UserAction, Applied], Awaitable[None]]
 
 
 def now_ms() -> int:
@@ -94,12 +94,13 @@ class UserSync:
         password_hash: str | None = None,
         meta: dict[str, str | None] | None = None,
         create: bool = False,
-        wait: bool = False,
+        wait: bool = True,
     ) -> Applied:
         """Store a change made on this site with a new version and queue it for the
         peers whose rules send that action. ``create``: make the user if it does not
         exist (otherwise :class:`UserNotFound`). ``wait``: wait up to
-        ``SESSIONSYNC_LOGOUT_WAIT`` for the peers to confirm."""
+        ``SESSIONSYNC_LOGOUT_WAIT`` for the peers to confirm, as a sign-out does, so the
+        next page on a peer shows the change (what is not confirmed stays queued)."""
         address = email_or_none(email)
         if address is None:
             raise ValueError("a user is named by a valid email address")
@@ -167,7 +168,7 @@ class UserSync:
             rules = self.rules.for_peer(peer.origin)
             if not rules.sends(action):
                 continue
-            payload = self._payload_for(action, applied.version[0], user, rules, peer.origin)
+            payload = self._payload_for(action, applied.version[0], user, rules, peer.origin, applied.groups)
             if payload is None:
                 continue
             wire = payload.to_wire()
@@ -189,7 +190,13 @@ class UserSync:
         return len(messages)
 
     def _payload_for(
-        self, action: UserAction, version: int, user: User | None, rules: PeerRules, peer: str
+        self,
+        action: UserAction,
+        version: int,
+        user: User | None,
+        rules: PeerRules,
+        peer: str,
+        groups: tuple[str, ...],
     ) -> UserActionPayload | None:
         if action is UserAction.DELETE:
             return UserActionPayload(action, version)
@@ -203,15 +210,20 @@ class UserSync:
             role = rules.role_sent(user.role)
             return UserActionPayload(action, version, role=role) if role else None
         if action is UserAction.META:
-            meta = {k: user.meta.get(k) for k in rules.meta_keys}
+            changed = [g.removeprefix(META_PREFIX) for g in groups if g.startswith(META_PREFIX)]
+            meta = {k: user.meta.get(k) for k in changed if k in rules.meta_keys}
             return UserActionPayload(action, version, meta=meta) if meta else None
         # create: the profile, and what else the peer is sent
-        role = (rules.role_sent(user.role) or None) if rules.sends(UserAction.ROLE) else None
+        given_role = (rules.role_sent(user.role) or None) if rules.sends(UserAction.ROLE) else None
         hashed = None
         if rules.sends(UserAction.PASSWORD) and user.password_hash:
             hashed = user.password_hash if rules.allows_hash(user.password_hash) else None
-        meta = {k: user.meta[k] for k in rules.meta_keys if k in user.meta} if rules.sends(UserAction.META) else None
-        return UserActionPayload(action, version, name=user.name, role=role, password_hash=hashed, meta=meta or None)
+        given_meta: dict[str, str | None] = {}
+        if rules.sends(UserAction.META):
+            given_meta = {k: user.meta[k] for k in rules.meta_keys if k in user.meta}
+        return UserActionPayload(
+            action, version, name=user.name, role=given_role, password_hash=hashed, meta=given_meta or None
+        )
 
     def _password(
         self, action: UserAction, version: int, user: User, rules: PeerRules, peer: str
@@ -235,7 +247,9 @@ class UserSync:
         rules = self.rules.for_peer(issuer)
         action = payload.action
         if not rules.accepts(action):
-            return self._done(issuer, email, payload, Received(f"refused: {action.value} is not accepted from this peer"))
+            return self._done(
+                issuer, email, payload, Received(f"refused: {action.value} is not accepted from this peer")
+            )
         change, why = await self._allowed(issuer, email, payload, rules)
         if change is None:
             return self._done(issuer, email, payload, Received(f"refused: {why}"))
@@ -245,7 +259,7 @@ class UserSync:
             self.log.info("user %s deleted by %s: %d session(s) ended here", email, issuer, ended)
         if applied.changed:
             for hook in self.on_applied:
-                await hook(action, applied)
+                await hook(issuer, action, applied)
         return self._done(issuer, email, payload, Received(applied.outcome.value, applied), why)
 
     async def _allowed(

@@ -125,7 +125,9 @@ class SignInSteps:
             return text(400, "not a navigation", self._frame_headers(request.mode))
         network, asker = entry
         if asker.origin not in site.signin.sends_to and not nobody:
-            self.log.info("sign-in request of %s answered with nobody: login is not sent to it (network file)", asker.origin)
+            self.log.info(
+                "sign-in request of %s answered with nobody: login is not sent to it (network file)", asker.origin
+            )
             nobody = True
         session = None if nobody else await self._current(scope, cookies)
         if session is not None and (
@@ -251,7 +253,9 @@ class SignInSteps:
             self.log.warning("sign-in from %s refused: the peer vouched for something that is not an email", issuer)
             return None, []
         if issuer not in site.signin.accepts_from:
-            self.log.warning("sign-in of %s from %s refused: login is not accepted from that peer (network file)", email, issuer)
+            self.log.warning(
+                "sign-in of %s from %s refused: login is not accepted from that peer (network file)", email, issuer
+            )
             return None, []
         user = await site.sessions.ensure_user(email, name=hop.name, vouched_by=issuer)
         if user is None:

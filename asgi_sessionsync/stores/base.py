@@ -444,7 +444,8 @@ class Stores:
 
         Returns the counts: ``expired_sessions``, ``purged_sessions``,
         ``purged_replay_ids``, ``purged_messages``, ``purged_tombstones`` (deleted users
-        remembered for the retention period, so a late update cannot bring them back). Safe to run from several processes.
+        remembered for the retention period, so a late update cannot bring them back).
+        Safe to run from several processes.
         """
         return {
             "expired_sessions": await self.sessions.expire(now),

@@ -24,7 +24,7 @@ Version = tuple[int, str]
 ZERO: Version = (0, "")
 
 PROFILE = "profile"
-PASSWORD = "password"
+PASSWORD = "password"  # noqa: S105 - a field group's name
 ROLE = "role"
 META_PREFIX = "meta:"
 
@@ -176,8 +176,6 @@ def merge(user: User | None, tombstone: Tombstone | None, change: UserChange) ->
                 meta[key] = value
     if not applied and not made:
         return Applied(Outcome.STALE, user, tombstone, version)
-    stored = dataclasses.replace(
-        user, name=name, role=role, password_hash=password_hash, meta=meta, versions=versions
-    )
+    stored = dataclasses.replace(user, name=name, role=role, password_hash=password_hash, meta=meta, versions=versions)
     # A user made (again) by a change newer than its tombstone: the tombstone goes.
     return Applied(Outcome.APPLIED, stored, None, version, tuple(applied))

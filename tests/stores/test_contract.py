@@ -140,7 +140,12 @@ async def test_apply_creates_a_user_with_versions_and_metadata_that_round_trip(s
     assert applied.outcome is Outcome.APPLIED
     stored = await stores.users.get("ANN@example.com")
     assert stored is not None and stored == applied.user
-    assert (stored.name, stored.role, stored.password_hash, stored.meta) == ("Ann Ö", "member", "scrypt$x", {"locale": "de"})
+    assert (stored.name, stored.role, stored.password_hash, stored.meta) == (
+        "Ann Ö",
+        "member",
+        "scrypt$x",
+        {"locale": "de"},
+    )
     origin = "https://b.example"
     assert stored.versions == {"profile": (5, origin), "password": (5, origin), "meta:locale": (5, origin)}
     assert stored.provisioned_by == origin and stored.created_at == T0
