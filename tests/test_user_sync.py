@@ -294,3 +294,63 @@ async def test_sign_out_everywhere_signs_every_browser_out_on_every_site() -> No
         await laptop.sign_out("b")
         assert await laptop.everyone() == dict.fromkeys("abc")
         assert await phone.everyone() == dict.fromkeys("abc")
+
+
+async def test_sign_out_everywhere_from_the_api_ends_the_other_browsers_too() -> None:
+    from starlette.requests import Request
+    from starlette.responses import RedirectResponse, Response
+
+    from asgi_sessionsync import sign_out
+
+    async def everywhere(request: Request) -> Response:
+        sign_out(request, everywhere=True)
+        return RedirectResponse("/", status_code=303)
+
+    apps = {n: login_app(n, {"alice@example.com": "wonderland"} if n == "a" else {}) for n in "abc"}
+    apps["c"].add_route("/logout-everywhere", everywhere, methods=["POST"])
+    async with SiteNetwork(apps) as net:
+        laptop, phone = net.browser(), net.browser("198.51.100.20")
+        for browser in (laptop, phone):
+            await browser.sign_in("a", "alice@example.com", "wonderland")
+        page = await laptop.get(f"{net.urls['c']}/")
+        await laptop.submit(f"{net.urls['c']}/logout-everywhere", {}, from_page=page)
+        assert await laptop.everyone() == dict.fromkeys("abc")
+        assert await phone.everyone() == dict.fromkeys("abc")
+
+
+async def test_a_plain_sign_out_still_ends_only_this_browser() -> None:
+    apps = {n: login_app(n, {"alice@example.com": "wonderland"} if n == "a" else {}) for n in "abc"}
+    async with SiteNetwork(apps) as net:
+        laptop, phone = net.browser(), net.browser("198.51.100.20")
+        for browser in (laptop, phone):
+            await browser.sign_in("a", "alice@example.com", "wonderland")
+        await laptop.sign_out("b")
+        assert await laptop.everyone() == dict.fromkeys("abc")
+        assert await phone.everyone() == dict.fromkeys("abc", "alice@example.com")
+
+
+async def test_a_peer_whose_sign_outs_are_not_accepted_cannot_end_sessions_here() -> None:
+    deaf = {"peers": {"https://b.example": {"logout": "send"}}}
+    apps = {n: login_app(n, {"alice@example.com": "wonderland"} if n == "a" else {}) for n in "abc"}
+    async with SiteNetwork(apps, site_settings={"a": {"network_rules": rules(deaf)}}) as net:
+        browser = net.browser()
+        await browser.sign_in("a", "alice@example.com", "wonderland")
+        await browser.sign_out("b")
+        # (Asked of the registries: a browser visiting b now would be caught up from a.)
+        active = {n: len(await site(net, n).stores.sessions.list(user="alice@example.com")) for n in "abc"}
+        assert active == {"a": 1, "b": 0, "c": 0}
+
+
+async def test_a_peer_whose_logins_are_not_accepted_is_left_out_of_chains_and_its_hops_refused() -> None:
+    closed = {"peers": {"https://a.example": {"login": "send"}}}
+    apps = {n: login_app(n, {"alice@example.com": "wonderland"} if n == "a" else {}) for n in "abc"}
+    async with SiteNetwork(apps, site_settings={"b": {"network_rules": rules(closed)}}) as net:
+        browser = net.browser()
+        await browser.sign_in("a", "alice@example.com", "wonderland")
+        assert await browser.everyone() == {"a": "alice@example.com", "b": None, "c": "alice@example.com"}
+    not_sent = {"peers": {"https://b.example": {"login": "accept"}}}
+    async with SiteNetwork(apps, site_settings={"a": {"network_rules": rules(not_sent)}}) as net:
+        browser = net.browser()
+        response = await browser.sign_in("a", "alice@example.com", "wonderland")
+        assert all("b.example" not in str(r.url) for r in response.history)  # not in the chain
+        assert await browser.everyone() == {"a": "alice@example.com", "b": None, "c": "alice@example.com"}
