@@ -91,6 +91,7 @@ class DjangoUserSync:
         post_save.connect(self._post_save, sender=self.model, weak=False, dispatch_uid=self.uid)
         post_delete.connect(self._post_delete, sender=self.model, weak=False, dispatch_uid=self.uid)
         site.users.on_applied.append(self.apply)
+        site.users.app_owns_users = True  # Django's signals send; no announcing at sign-in
 
     def disconnect(self) -> None:
         for signal in (pre_save, post_save, post_delete):

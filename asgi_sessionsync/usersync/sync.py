@@ -52,6 +52,8 @@ class UserSync:
         self.rules: NetworkRules = settings.network_rules or NetworkRules()
         self.log = site_log(logger.name, settings.origin)
         self.on_applied: list[AppliedHook] = []
+        # True where the app owns its users and sends their changes itself (Django's signals).
+        self.app_owns_users = False
 
     # -- this site's own changes -------------------------------------------------------------
 
@@ -106,7 +108,9 @@ class UserSync:
         user sync, or by the app's own code): stamp its fields with a version and send
         ``create`` to the peers that take it, so a peer provisions it with its
         password. Once per user: later sign-ins find it versioned."""
-        if user.versions or user.provisioned_by is not None or not self._any_sends(UserAction.CREATE):
+        if self.app_owns_users or user.versions or user.provisioned_by is not None:
+            return
+        if not self._any_sends(UserAction.CREATE):
             return
         applied = await self.stores.users.apply(
             UserChange(

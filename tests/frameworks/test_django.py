@@ -285,3 +285,27 @@ async def test_a_name_changed_in_django_reaches_a_starlette_site_unchanged(net: 
         assert (await django_names(FRANK[0]))[2] is False
     finally:
         await network.close()
+
+
+@sync_to_async
+def change_email_in_django(email: str, new: str) -> None:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model()._default_manager.get(email=email)
+    user.email = new
+    user.save()
+
+
+async def test_saving_a_synced_django_user_with_another_email_is_refused(net: FrameworkNetwork) -> None:
+    from asgi_sessionsync.network_rules import NetworkRules
+    from asgi_sessionsync.users import EmailChangeRefused
+
+    rules = NetworkRules.from_mapping(DJANGO_USER_SYNC)
+    network = await join(net.sites["f"].app, identity_name="django", every_site={"network_rules": rules})
+    try:
+        await rename_in_django(FRANK[0], "Frank", "Synced")  # sent to the peers: now a synced user
+        with pytest.raises(EmailChangeRefused):
+            await change_email_in_django(FRANK[0], "frank@elsewhere.example")
+        assert (await django_names(FRANK[0]))[:2] == ("Frank", "Synced")  # the row is as it was
+    finally:
+        await network.close()
