@@ -132,7 +132,10 @@ async def serve(
     if not csrf:
         print("  --no-csrf: the forms accept posts from any site (to show the middleware's own defence)")
     for n in only:
-        accounts = ", ".join(f"{e} / {p}" for e, p in ACCOUNTS[n]) or "no accounts: users arrive from the other sites, with their passwords"
+        accounts = (
+            ", ".join(f"{e} / {p}" for e, p in ACCOUNTS[n])
+            or "no accounts: users arrive from the other sites, with their passwords"
+        )
         print(f"  Site {n.upper()}  {urls[n]}/   ({accounts})")
     print("Open site A, sign in, then open B and C. Press Ctrl+C to stop.", flush=True)
     try:
