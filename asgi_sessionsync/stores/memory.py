@@ -74,6 +74,7 @@ class MemoryUserStore:
         old = [k for k, t in self._tombstones.items() if t.deleted_at < deleted_before]
         for key in old:
             del self._tombstones[key]
+        self._tombstones = _compacted(self._tombstones, len(old))
         return len(old)
 
 
