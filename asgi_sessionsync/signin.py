@@ -81,14 +81,19 @@ class SignInSync:
     ) -> list[PeerEntry]:
         """The peers to sync with now (all, or those named, in configuration order),
         minus peers that are down, and minus the peers this site sends no logins to (with
-        ``accepting``, for catch-up: takes no logins from)."""
+        ``accepting``, for catch-up: takes no logins from).
+
+        A browser is about to be sent to the first one, so a good answer counts only
+        for :attr:`PeerHealth.POINT_FOR` (0.1 s): a peer that died after an answer
+        strands no browser sent on later, and a burst of sign-ins costs at most ten
+        probes a second per peer (one in flight, shared)."""
         allowed = self.accepts_from if accepting else self.sends_to
         wanted = [
             (network, peer)
             for network, peer in self.peers
             if (origins is None or peer.origin in origins) and peer.origin in allowed
         ]
-        return await self.health.alive(wanted)
+        return await self.health.alive(wanted, up_for=self.health.POINT_FOR)
 
     # -- the site that has the session (A) -------------------------------------------------
 
