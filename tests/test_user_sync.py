@@ -128,6 +128,11 @@ async def _all_messages(s: Site) -> list[Any]:
 # -- versions: order of delivery does not matter ---------------------------------------------
 
 
+def soon(ms: int = 1000) -> int:
+    """A version a little after now (ms): newer than the changes just made."""
+    return int(time.time() * 1000) + ms
+
+
 async def seal_user_message(sender: Site, to: str, payload: UserActionPayload, email: str = ANN) -> str:
     network, peer = next(e for e in sender.peers if e[1].origin == to)
     return sender.tokens.seal_for_peer(
@@ -147,9 +152,11 @@ async def test_an_older_update_delivered_after_a_newer_one_changes_nothing(net: 
     a = site(net, "a")
     await create_user(a, ANN, name="Ann")
     newer = await seal_user_message(
-        a, "https://b.example", UserActionPayload(UserAction.UPDATE, 2 * 10**13, name="new")
+        a, "https://b.example", UserActionPayload(UserAction.UPDATE, soon(2000), name="new")
     )
-    older = await seal_user_message(a, "https://b.example", UserActionPayload(UserAction.UPDATE, 10**13, name="old"))
+    older = await seal_user_message(
+        a, "https://b.example", UserActionPayload(UserAction.UPDATE, soon(1000), name="old")
+    )
     assert await post(net, "b", newer) == 204
     assert await post(net, "b", older) == 204  # stale: answered (2xx) so the sender stops
     found = await user(net, "b")
@@ -228,7 +235,7 @@ async def test_metadata_keys_outside_the_allow_list_are_neither_sent_nor_taken(n
     await create_user(a, ANN, name="Ann")
     await set_metadata(a, ANN, {"team": "red", "ssn": "123"})
     forged = await seal_user_message(
-        a, "https://b.example", UserActionPayload(UserAction.META, 2 * 10**13, meta={"ssn": "9"})
+        a, "https://b.example", UserActionPayload(UserAction.META, soon(), meta={"ssn": "9"})
     )
     assert await post(net, "b", forged) == 204
     found = await user(net, "b")
@@ -242,7 +249,7 @@ async def test_a_hash_of_a_format_the_peer_cannot_verify_is_not_sent_or_taken(ne
     found = await user(net, "b")
     assert found is not None and found.password_hash == "scrypt$one"
     forged = await seal_user_message(
-        a, "https://b.example", UserActionPayload(UserAction.PASSWORD, 2 * 10**13, password_hash="md5$x")
+        a, "https://b.example", UserActionPayload(UserAction.PASSWORD, soon(), password_hash="md5$x")
     )
     assert await post(net, "b", forged) == 204
     found = await user(net, "b")
@@ -355,3 +362,15 @@ async def test_a_peer_whose_logins_are_not_accepted_is_left_out_of_chains_and_it
         response = await browser.sign_in("a", "alice@example.com", "wonderland")
         assert all("b.example" not in str(r.url) for r in response.history)  # not in the chain
         assert await browser.everyone() == {"a": "alice@example.com", "b": None, "c": "alice@example.com"}
+
+
+async def test_a_version_far_in_the_future_is_refused(net: SiteNetwork) -> None:
+    a = site(net, "a")
+    await create_user(a, ANN, name="Ann")
+    year_2300 = await seal_user_message(a, "https://b.example", UserActionPayload(UserAction.UPDATE, 10**13, name="x"))
+    assert await post(net, "b", year_2300) == 204
+    found = await user(net, "b")
+    assert found is not None and found.name == "Ann"
+    await update_user(a, ANN, name="Ann 2")  # and later changes still go through
+    found = await user(net, "b")
+    assert found is not None and found.name == "Ann 2"

@@ -10,6 +10,11 @@ from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import UserStore
 from asgi_sessionsync.stores.versions import UserChange
 
+# A peer's version may run ahead of the wall clock (a hybrid clock moves past what it has
+# seen), but not by this much: a version far in the future would outrank every change for
+# as long, so it is refused (a broken clock, or a broken peer).
+FUTURE_MARGIN_MS = 86_400_000
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -19,6 +24,8 @@ async def allowed_change(
     settings: Settings, users: UserStore, issuer: str, email: str, payload: UserActionPayload, rules: PeerRules
 ) -> tuple[UserChange | None, str]:
     """The change to apply (what the rules let through), or None and why not."""
+    if payload.version > now_ms() + settings.clock_skew * 1000 + FUTURE_MARGIN_MS:
+        return None, "its version is more than a day ahead of this site's clock"
     action = payload.action
     privileged = settings.privileged_roles
     role, hashed, meta = payload.role, payload.password_hash, payload.meta
