@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Mapping
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -41,10 +42,12 @@ def rules(data: Mapping[str, Any] = EVERYTHING) -> NetworkRules:
     return NetworkRules.from_mapping(data)
 
 
-@pytest.fixture
-async def net() -> AsyncIterator[SiteNetwork]:
+@pytest.fixture(params=["memory", "sqlite"])
+async def net(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[SiteNetwork]:
+    """Three sites with every user action on, on memory stores or each on its SQLite file."""
     apps = {name: login_app(name, {"alice@example.com": "wonderland"} if name == "a" else {}) for name in "abc"}
-    async with SiteNetwork(apps, settings={"network_rules": rules()}) as network:
+    data_dir = tmp_path if request.param == "sqlite" else None
+    async with SiteNetwork(apps, settings={"network_rules": rules()}, data_dir=data_dir) as network:
         yield network
 
 
@@ -122,6 +125,8 @@ async def test_an_app_sign_in_announces_a_user_of_this_site_to_the_peers_once(ne
 
 async def _all_messages(s: Site) -> list[Any]:
     outbox: Any = s.stores.outbox
+    if not hasattr(outbox, "_messages"):
+        pytest.skip("counts every message of the memory outbox")
     return list(outbox._messages.values())  # memory store: every message, any status
 
 
