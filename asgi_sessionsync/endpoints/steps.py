@@ -92,6 +92,9 @@ class SignInSteps:
         if entry is None:
             self.log.warning("sign-in pull refused: %s is not a peer of this site", issuer[:100] or "(no issuer)")
             return refused(EnvelopeFailure.WRONG_ISSUER)
+        if issuer not in site.signin.accepts_from:
+            self.log.warning("sign-in pull refused: login is not accepted from %s (network file)", issuer)
+            return refused(EnvelopeFailure.WRONG_ISSUER)
         if not chain:
             return page(400, *NOT_VALID)
         nonce, value = new_bind(find_cookie(cookies, self.bind_name))
@@ -126,7 +129,12 @@ class SignInSteps:
             self.log.warning("sign-in request refused: not a navigation")
             return text(400, "not a navigation", self._frame_headers(request.mode))
         network, asker = entry
-        session = None if nobody else await self._current(scope, cookies)
+        if asker.origin not in site.signin.sends_to and not nobody:
+            self.log.info(
+                "sign-in request of %s answered with nobody: login is not sent to it (network file)", asker.origin
+            )
+            nobody = True
+        session = None if nobody else await self.current(scope, cookies)
         if session is not None and (
             not session.shared or (session.network is not None and session.network != network.name)
         ):
@@ -277,6 +285,11 @@ class SignInSteps:
         ``code_checked``: this site has just verified the address by code."""
         site = self.site
         email, issuer = arrival.email, arrival.issuer
+        if issuer not in site.signin.accepts_from:
+            self.log.warning(
+                "sign-in of %s from %s refused: login is not accepted from that peer (network file)", email, issuer
+            )
+            return None, [], False
         requirement = site.settings.require_verified_email
         verified = arrival.email_verified or code_checked or await site.marks.remembered(email)
         if requirement is RequireVerified.ISSUER and not verified:
@@ -300,7 +313,7 @@ class SignInSteps:
                 issuer,
             )
             return None, [], False
-        current = await self._current(scope, cookies)
+        current = await self.current(scope, cookies)
         if current is not None:
             if current.user == email and current.chain == arrival.chain:
                 return current, [], False
@@ -371,7 +384,7 @@ class SignInSteps:
             return page(400, "This link is not valid", "Signing in on the other sites was skipped.")
         state = BouncePayload.from_wire(claims.extra)
         back = safe_return(state.return_url, site.origin) or local_url(site.origin, "/")
-        current = await self._current(scope, cookies)
+        current = await self.current(scope, cookies)
         if current is None or current.sid != state.sid:
             return redirect(back)
         wanted = [o for o in peers.split() if o]
@@ -380,9 +393,6 @@ class SignInSteps:
 
     async def current(self, scope: Scope, cookies: bytes | None) -> ActiveSession | None:
         """This browser's session here, if any."""
-        return await self._current(scope, cookies)
-
-    async def _current(self, scope: Scope, cookies: bytes | None) -> ActiveSession | None:
         token = find_cookie(cookies, self.cookie_name)
         if token is None:
             return None
