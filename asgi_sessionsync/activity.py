@@ -203,15 +203,14 @@ class ActivityRecorder:
         """This site vouched for ``user`` in a hop for ``peer`` (the browser carries it)."""
         await self.record(Direction.SENT, peer=peer, kind="login", user=user, outcome=Outcome.SENT)
 
-    async def login_received(self, peer: str, user: str, *, refused: str = "", reason: str = "") -> None:
-        """A sign-in a peer vouched for arrived by hop: applied, or refused with a reason."""
+    async def login_received(
+        self, peer: str, user: str, *, refused: str = "", reason: str = "", held: bool = False
+    ) -> None:
+        """A sign-in a peer vouched for arrived (by hop, or after a code): applied, held
+        for a code, or refused with a reason."""
+        outcome = Outcome.REFUSED if refused else Outcome.HELD if held else Outcome.APPLIED
         await self.record(
-            Direction.RECEIVED,
-            peer=peer,
-            kind="login",
-            user=user,
-            outcome=Outcome.REFUSED if refused else Outcome.APPLIED,
-            reason=refused or reason,
+            Direction.RECEIVED, peer=peer, kind="login", user=user, outcome=outcome, reason=refused or reason
         )
 
 

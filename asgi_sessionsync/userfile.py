@@ -39,8 +39,8 @@ _HASH = re.compile(r"[\x21-\x7e]+")
 
 
 def has_metadata() -> bool:
-    """Whether this version's users carry metadata (a ``metadata`` field on :class:`User`)."""
-    return any(f.name == "metadata" for f in dataclasses.fields(User))
+    """Whether this version's users carry metadata (``User.meta``, from user sync)."""
+    return any(f.name == "meta" for f in dataclasses.fields(User))
 
 
 def check_role(role: object) -> str:
@@ -72,7 +72,7 @@ def user_line(user: User, options: ExportOptions) -> str:
     row["created_at"] = user.created_at
     row["provisioned_by"] = user.provisioned_by
     if options.metadata:
-        metadata = getattr(user, "metadata", None)
+        metadata = getattr(user, "meta", None)
         if metadata:
             row["metadata"] = metadata
     if options.password_hashes:  # null for a user without one: said, not left out
@@ -185,9 +185,10 @@ def parse_line(text: str, *, default_role: str, metadata: bool) -> tuple[User, f
         raise ValueError("password_hash must be a hash (SCHEME$..., printable ASCII, no spaces); never a password")
     extra: dict[str, Any] = {}
     if metadata and row.get("metadata") is not None:
-        if not isinstance(row["metadata"], dict):
-            raise ValueError("metadata must be a JSON object")
-        extra["metadata"] = row["metadata"]
+        meta = row["metadata"]
+        if not isinstance(meta, dict) or not all(isinstance(v, str) and len(v) <= 4096 for v in meta.values()):
+            raise ValueError("metadata must be a JSON object of text values")
+        extra["meta"] = meta
     user = User(
         email=email,
         role=role,
@@ -285,7 +286,7 @@ async def _kept(store: UserStore, user: User, present: frozenset[str]) -> User:
         return user
     kept = {name: getattr(stored, name) for name in _KEPT_ON_UPDATE - present}
     if "metadata" not in present and has_metadata():
-        kept["metadata"] = getattr(stored, "metadata", None)
+        kept["meta"] = getattr(stored, "meta", {})
     return dataclasses.replace(user, **kept)
 
 

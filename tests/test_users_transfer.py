@@ -203,3 +203,19 @@ async def test_update_keeps_the_stored_value_of_every_field_a_line_leaves_out() 
     await imported(store, '{"email": "ann@example.com", "password_hash": null}\n', replace=True)
     ann = await store.get("ann@example.com")
     assert ann is not None and ann.password_hash is None and ann.role == "admin"
+
+
+async def test_metadata_is_exported_when_asked_and_imported_back() -> None:
+    store = memory_stores().users
+    await store.import_users([User("ann@example.com", "member", "Ann", None, T0, None, meta={"team": "blue"})])
+    plain = await exported(store)
+    assert "metadata" not in plain
+    with_meta = await exported(store, ExportOptions(metadata=True))
+    assert json.loads(with_meta)["metadata"] == {"team": "blue"}
+    fresh = memory_stores().users
+    counts, errors = await imported(fresh, with_meta)
+    assert errors == [] and counts == ImportCounts(created=1)
+    ann = await fresh.get("ann@example.com")
+    assert ann is not None and ann.meta == {"team": "blue"}
+    _, errors = await imported(fresh, '{"email": "bob@example.com", "metadata": {"n": 1}}\n')
+    assert [e.problem for e in errors] == ["metadata must be a JSON object of text values"]

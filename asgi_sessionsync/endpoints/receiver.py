@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import anyio
 from starlette.types import Receive
@@ -25,7 +27,7 @@ from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
-from asgi_sessionsync.protocol import LogoutPayload
+from asgi_sessionsync.protocol import LogoutPayload, UserActionPayload, message_kind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Outcome
 from asgi_sessionsync.validation import email_or_none
@@ -84,9 +86,19 @@ class BackchannelReceiver:
         if await site.stores.replay.seen(claims.jti):
             receipt.done(Outcome.ALREADY_APPLIED)
             return text(200, "already applied")
+        kind = message_kind(claims.extra)
+        if kind == "user":
+            return await self._user(claims.issuer, claims.subject, claims.extra, claims.jti, receipt)
         logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)
         if logout is None or not claims.subject:
             return self._refuse("unknown message kind", receipt)
+        if not site.rules.for_peer(claims.issuer).accepts("logout"):
+            # Authentic, but this site takes no sign-outs from that peer: answered as done,
+            # so that the peer does not send it again for days.
+            self.log.warning("sign-out from %s refused: logout is not accepted from that peer", claims.issuer)
+            receipt.done(Outcome.REFUSED, "logout is not accepted from that peer")
+            await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
+            return empty()
         email = email_or_none(claims.subject)
         if email is None:
             # Authentic, but it names no user anyone could have: nothing to end. Taken as
@@ -113,6 +125,35 @@ class BackchannelReceiver:
         # retry, and applying a sign-out twice changes nothing.
         await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
         return empty()
+
+    async def _user(
+        self, issuer: str, subject: str, extra: Mapping[str, Any], jti: bytes, receipt: Receipt
+    ) -> Reply:
+        """A change to a user. Applied, stale (an older version) and refused by this
+        site's rules are all answered 200: the sender must not retry those for days; the
+        outcome is in this site's log. A malformed one is refused like any bad message."""
+        site = self.site
+        payload = UserActionPayload.from_wire(extra)
+        email = email_or_none(subject)
+        if payload is None or email is None:
+            return self._refuse("malformed user message", receipt)
+        received = await site.users.receive(issuer, email, payload)
+        receipt.done(*_activity_outcome(received.outcome))
+        await site.stores.replay.use(jti, time.time() + APPLIED_MESSAGE_MEMORY)
+        return empty()
+
+
+def _activity_outcome(said: str) -> tuple[Outcome, str]:
+    """A user message's outcome (``usersync.outcomes.Received``) as the activity log says it."""
+    if said == "applied":
+        return Outcome.APPLIED, ""
+    if said == "stale":
+        return Outcome.STALE, ""
+    if said == "deleted":
+        return Outcome.STALE, "the user was deleted here by a newer change"
+    if said.startswith("refused"):
+        return Outcome.REFUSED, said.removeprefix("refused").lstrip(": ")
+    return Outcome.REFUSED, said  # "unknown user": nothing to change
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.keys import GENERATE_HINT
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.networks import _keys_var, _peers_var
 from asgi_sessionsync.settings.values import _PEERS_EXAMPLE, PREFIX
 
@@ -34,10 +35,26 @@ def validate_settings(settings: Settings) -> None:
                     f"networks {seen[secret.key_id]!r} and {network.name!r} share a secret key",
                 )
             seen[secret.key_id] = network.name
+    if settings.network_rules is not None:
+        known = {peer.origin for _, peer in settings.peers()}
+        strangers = sorted(origin for origin, _ in settings.network_rules.peers if origin not in known)
+        if strangers:
+            raise ConfigError(
+                PREFIX + "NETWORK_FILE",
+                f"{settings.network_rules.source}: [peers] names {', '.join(strangers)}, not a peer of this site "
+                "(SESSIONSYNC_PEERS)",
+                '[peers."https://b.example.com"]',
+            )
     if settings.identity == "starlette-session" and settings.app_session_secret is None:
         raise ConfigError(
             PREFIX + "APP_SESSION_SECRET",
             "the starlette-session identity needs the secret_key of the app's SessionMiddleware",
+        )
+    if settings.smtp_url is not None and settings.mail_from is None:
+        raise ConfigError(
+            PREFIX + "MAIL_FROM",
+            "is required with SESSIONSYNC_SMTP_URL (the From address of the codes)",
+            f"{PREFIX}MAIL_FROM=Example <no-reply@example.com>",
         )
     if settings.samesite == "none" and not settings.secure:
         raise ConfigError(
@@ -69,6 +86,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
             shown = value.value
         elif isinstance(value, tuple):
             shown = ",".join(value) or "(none)"
+        elif isinstance(value, NetworkRules):
+            shown = value.source
         else:
             shown = "(not set)" if value is None else str(value)
         rows.append((f.metadata["env"], shown))

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.checks import describe_settings, validate_settings
 from asgi_sessionsync.settings.environment import read_env_file
 from asgi_sessionsync.settings.networks import _keys_var, _networks, _peers_var
@@ -28,6 +29,7 @@ from asgi_sessionsync.settings.parsers import (
     _duration,
     _field,
     _list,
+    _network_rules,
     _one_of,
     _optional_str,
     _origins,
@@ -35,13 +37,15 @@ from asgi_sessionsync.settings.parsers import (
     _policy,
     _positive_duration,
     _prefix_len,
+    _sender,
+    _smtp_url,
     _store,
     _str,
     _trusted_proxies,
     _url,
     field_values,
 )
-from asgi_sessionsync.settings.values import PREFIX, Network, Peer, Secret, SyncMode, origin_of
+from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
 
 logger = logging.getLogger("asgi_sessionsync")
 
@@ -188,6 +192,34 @@ class Settings:
         "plain: the package configures no logging (your server's does); json: the asgi_sessionsync loggers "
         "write one JSON object a line to stderr (see docs/operations.md).",
     )
+    # -- verified emails (asgi_sessionsync.verification) ---------------------------------
+    require_verified_email: RequireVerified = _field(
+        "REQUIRE_VERIFIED_EMAIL",
+        _choice(RequireVerified),
+        RequireVerified.OFF,
+        "Peer sign-ins of unverified addresses: off (accepted), issuer (refused unless the peer verified the "
+        "address), self (this site verifies it with a mailed code).",
+    )
+    smtp_url: Secret | None = _field(
+        "SMTP_URL",
+        _smtp_url,
+        None,
+        "SMTP server for the codes: smtp://user:password@host:587 (STARTTLS) or smtps://…:465 (TLS); "
+        "needs asgi-sessionsync[mail].",
+        secret=True,
+    )
+    smtp_starttls: str = _field(
+        "SMTP_STARTTLS",
+        _one_of("auto", "true", "false"),
+        "auto",
+        "STARTTLS on smtp:// URLs: auto = required unless the server is on this machine; true; false.",
+    )
+    smtp_timeout: float = _field(
+        "SMTP_TIMEOUT", _positive_duration, 10.0, "Longest wait for the SMTP server (connecting, each command)."
+    )
+    mail_from: str | None = _field(
+        "MAIL_FROM", _sender, None, "From address of the codes (default: no-reply@ this site's host)."
+    )
     # Code only (no variable): where this site reads the time. Tests give a clock that is
     # off to play a site whose clock is wrong; everything sealed or opened here uses it.
     clock: Callable[[], float] = field(
@@ -208,6 +240,23 @@ class Settings:
         _optional_str,
         None,
         "Header giving the country (e.g. CF-IPCountry), believed only from SESSIONSYNC_TRUSTED_PROXIES.",
+    )
+    # -- user sync (docs/users.md) ---------------------------------------------------------
+    network_rules: NetworkRules | None = _field(
+        "NETWORK_FILE",
+        _network_rules,
+        None,
+        "Network file (TOML): per peer and per action (login, logout, create, update, delete, password, role, "
+        "meta) both/send/accept/off, role and metadata allow-lists, hash formats; see docs/users.md.",
+    )
+    prevent_email_change: bool = _field(
+        "PREVENT_EMAIL_CHANGE", _bool, True, "Refuse to change the email of a synced user (its key across the network)."
+    )
+    sign_out_everywhere: bool = _field(
+        "SIGN_OUT_EVERYWHERE",
+        _bool,
+        False,
+        "Every sign-out ends every session of the user (all browsers) here and on every peer.",
     )
 
     # -- derived views -------------------------------------------------------------------

@@ -13,6 +13,7 @@ from typing import Any
 from asgi_sessionsync.client_ip import TrustedProxies
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.values import PREFIX, Secret, _normalize_url, origin_of
 from asgi_sessionsync.stores.registry import check_store_url
 
@@ -132,6 +133,25 @@ def _store(variable: str, text: str) -> str:
 
 def _policy(variable: str, text: str) -> Policy | None:
     return Policy.load(text.strip(), variable=variable) if text.strip() else None
+
+
+def _smtp_url(variable: str, text: str) -> Secret | None:
+    from asgi_sessionsync.mail import check_smtp_url  # the mail module imports settings for typing only
+
+    if not text.strip():
+        return None
+    check_smtp_url(text, variable)
+    return Secret(text.strip().encode("utf-8"))
+
+
+def _sender(variable: str, text: str) -> str | None:
+    from asgi_sessionsync.mail import check_sender
+
+    return check_sender(variable, text)
+
+
+def _network_rules(variable: str, text: str) -> NetworkRules | None:
+    return NetworkRules.load(text.strip(), variable=variable) if text.strip() else None
 
 
 def _field(env: str, parse: Callable[[str, str], Any], default: Any, doc: str, *, secret: bool = False) -> Any:

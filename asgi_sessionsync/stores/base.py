@@ -2,7 +2,7 @@
 
 Five stores, each a :class:`typing.Protocol`: users, the session registry, the
 replay cache of used envelope ids, the outbox of back-channel messages, and the
-activity log of cross-site messages. Every
+activity log of cross-site messages (its protocol in :mod:`.activity_log`). Every
 backend (memory, SQLite, Redis) keeps exactly the contracts written here, and
 ``tests/stores/test_contract.py`` holds each backend to them, so callers never change
 with the backend.
@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from asgi_sessionsync.stores.activity_log import ActivityLog
 from asgi_sessionsync.stores.records import (
     DROPPED_BY_OPERATOR,
     EXPIRED,
@@ -53,6 +54,7 @@ from asgi_sessionsync.stores.records import (
 
 if TYPE_CHECKING:
     from asgi_sessionsync.stores.stats import SessionStats
+    from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange
 
 __all__ = [
     "DROPPED_BY_OPERATOR",
@@ -92,25 +94,47 @@ class UserStore(Protocol):
         The email is normalized; ``created_at == 0`` is stamped with the current time,
         any other value kept. If the email exists already nothing is written and the
         stored user is returned unchanged (so two processes provisioning one user at
-        once both get the same row). Idempotent.
+        once both get the same row). Idempotent. A tombstone of the email (see
+        :meth:`apply`) is left as it is: a user made here again later is newer than it.
         """
         ...
 
-    # -- import and export (``python -m asgi_sessionsync users``) ---------------------------
-
     async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
-        """Users ordered by email (as stored: normalized), only those with ``role`` when
-        given; the ``limit`` users after skipping ``offset`` of them. Paging with
-        ``offset`` is stable while nobody adds or removes users. For administration:
-        may scan, but must not load every user to return a page."""
+        """Users by email (``users export``), only ``role``'s when given: ``limit`` of them
+        after ``offset``. For administration: may scan, never loads every user for a page."""
         ...
 
     async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
-        """Store many users at once, emails and ``created_at`` as :meth:`create` does. An
-        existing email is left unchanged (``skipped``), or with ``replace`` overwritten with
-        every field given (``updated``); an email twice in one call counts once, the later
-        winning. All or, on error, none, in one round trip (SQLite: one transaction of
-        ``executemany`` off the loop; Redis: one script call), never one per user."""
+        """Store many users (``users import``), emails and ``created_at`` as :meth:`create`; an
+        existing email left as is (``skipped``) or with ``replace`` overwritten (``updated``);
+        an email twice counts once, the later winning. All or none, in one round trip
+        (SQLite: one ``executemany`` transaction off the loop; Redis: one script call)."""
+        ...
+
+    # -- user sync: versions per field group, tombstones ----------------------------------
+
+    async def apply(self, change: UserChange) -> Applied:
+        """Apply one change (this site's own, or a peer's) by version, atomically.
+
+        The stored user and the email's tombstone are read, handed to
+        :func:`~asgi_sessionsync.stores.versions.merge` with the change, and what it
+        decides is written, all in one step that no concurrent ``apply``, ``create`` or
+        writer in another process can interleave with (memory: no await in between;
+        SQLite: one write transaction; Redis: WATCH/MULTI on the user's two keys, retried
+        when either changed). Returns the outcome with the user as stored after it
+        (``None`` when deleted or never made) and, for a change of this site's own
+        (``change.version`` None), the version it was given. Idempotent: applying the
+        same version again is ``stale`` and changes nothing.
+        """
+        ...
+
+    async def tombstone(self, email: str) -> Tombstone | None:
+        """The tombstone of a deleted user (its delete version), or ``None``."""
+        ...
+
+    async def purge_tombstones(self, deleted_before: float) -> int:
+        """Delete tombstones of users deleted before ``deleted_before``; return how many
+        this call deleted. Idempotent."""
         ...
 
 
@@ -337,35 +361,13 @@ class Outbox(Protocol):
         ...
 
 
-class ActivityLog(Protocol):
-    """Every cross-site message sent and received, with its outcome (:class:`ActivityEntry`),
-    written only when a message crosses between sites. Bounded: :meth:`purge` deletes by
-    age; Redis and memory also keep at most a fixed number of entries, the oldest going."""
-
-    async def record(self, entries: Sequence[ActivityEntry]) -> None:
-        """Store these entries exactly as given (callers normalize ``user``), in one write.
-        Ids are unique (the recorder makes them); recording a stored entry again changes nothing."""
-        ...
-
-    async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
-        """Entries matching ``where``, newest first (``at`` descending, ties by ``id``
-        descending), at most ``limit``. For administration: may scan, but backends
-        index by time (SQLite) or scan in time order (Redis) so a time window is cheap."""
-        ...
-
-    async def purge(self, before: float) -> int:
-        """Delete entries with ``at < before``; return how many this call deleted. Idempotent."""
-        ...
-
-
 class Closable(Protocol):
     async def close(self) -> None: ...
 
 
 @dataclass
 class Stores:
-    """The five stores of one site, closed together. ``activity`` is ``None`` only
-    for a bundle built by hand without one: nothing is then recorded."""
+    """The five stores of one site, closed together (``activity`` None: nothing recorded)."""
 
     users: UserStore
     sessions: SessionRegistry
@@ -375,19 +377,18 @@ class Stores:
     closer: Closable | None = None
 
     async def purge(self, now: float, retention: float, *, activity_retention: float | None = None) -> dict[str, int]:
-        """Expire sessions past their lifetime, then delete what is older than
-        ``retention`` seconds: ended sessions, finished messages; expired replay ids;
-        and activity entries older than ``activity_retention`` (default: ``retention``).
-
-        Returns the counts: ``expired_sessions``, ``purged_sessions``,
-        ``purged_replay_ids``, ``purged_messages``, ``purged_activity``. Safe to run
-        from several processes.
-        """
+        """Expire sessions past their lifetime; delete ended sessions, finished messages and
+        tombstones (deleted users, kept so a late update cannot bring them back) older than
+        ``retention`` seconds, expired replay ids, and activity entries older than
+        ``activity_retention`` (default ``retention``). Returns the counts (``expired_sessions``,
+        ``purged_sessions``, ``purged_replay_ids``, ``purged_messages``, ``purged_tombstones``,
+        ``purged_activity``). Safe to run from several processes."""
         done = {
             "expired_sessions": await self.sessions.expire(now),
             "purged_sessions": await self.sessions.purge(now - retention),
             "purged_replay_ids": await self.replay.purge(now),
             "purged_messages": await self.outbox.purge(now - retention),
+            "purged_tombstones": await self.users.purge_tombstones(now - retention),
         }
         if self.activity is not None:
             keep = retention if activity_retention is None else activity_retention

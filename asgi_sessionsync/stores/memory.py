@@ -7,7 +7,6 @@ rebuilt after a large purge, since a Python dict never gives back its table by i
 
 from __future__ import annotations
 
-import bisect
 import builtins
 import dataclasses
 import heapq
@@ -19,8 +18,6 @@ from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.stores.base import (
     DROPPED_BY_OPERATOR,
     EXPIRED,
-    ActivityEntry,
-    ActivityFilter,
     ImportCounts,
     MessageStatus,
     OutboxMessage,
@@ -30,7 +27,9 @@ from asgi_sessionsync.stores.base import (
     finish_time,
     normalize_email,
 )
+from asgi_sessionsync.stores.memory_activity import MemoryActivityLog
 from asgi_sessionsync.stores.stats import SessionStats, StatsBuilder
+from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -44,6 +43,7 @@ def _compacted(table: dict[K, V], deleted: int) -> dict[K, V]:
 class MemoryUserStore:
     def __init__(self) -> None:
         self._users: dict[str, User] = {}
+        self._tombstones: dict[str, Tombstone] = {}
 
     async def get(self, email: str) -> User | None:
         return self._users.get(normalize_email(email))
@@ -71,8 +71,37 @@ class MemoryUserStore:
             else:
                 skipped += 1
                 continue
-            self._users[key] = dataclasses.replace(user, email=key, created_at=user.created_at or now)
+            stored = self._users.get(key)  # an overwrite keeps the user's sync versions
+            versions = stored.versions if stored is not None else user.versions
+            self._users[key] = dataclasses.replace(
+                user, email=key, created_at=user.created_at or now, versions=versions
+            )
         return ImportCounts(created, updated, skipped)
+
+    async def apply(self, change: UserChange) -> Applied:
+        # No await between reading and writing: atomic on the one event loop.
+        key = normalize_email(change.email)
+        result = merge(self._users.get(key), self._tombstones.get(key), change)
+        if result.changed:
+            if result.user is None:
+                self._users.pop(key, None)
+            else:
+                self._users[key] = result.user
+            if result.tombstone is None:
+                self._tombstones.pop(key, None)
+            else:
+                self._tombstones[key] = result.tombstone
+        return result
+
+    async def tombstone(self, email: str) -> Tombstone | None:
+        return self._tombstones.get(normalize_email(email))
+
+    async def purge_tombstones(self, deleted_before: float) -> int:
+        old = [k for k, t in self._tombstones.items() if t.deleted_at < deleted_before]
+        for key in old:
+            del self._tombstones[key]
+        self._tombstones = _compacted(self._tombstones, len(old))
+        return len(old)
 
 
 class MemorySessionRegistry:
@@ -336,45 +365,6 @@ class MemoryOutbox:
             del self._messages[message_id]
         self._messages = _compacted(self._messages, len(old))
         return len(old)
-
-
-class MemoryActivityLog:
-    """Entries kept sorted by ``(at, id)``; bounded by :meth:`purge` and by
-    ``max_entries`` (the oldest go first), since a process may run without housekeeping."""
-
-    def __init__(self, max_entries: int = 100_000) -> None:
-        self._entries: list[ActivityEntry] = []
-        self._ids: set[str] = set()
-        self.max_entries = max_entries
-
-    async def record(self, entries: Sequence[ActivityEntry]) -> None:
-        for entry in entries:
-            if entry.id in self._ids:
-                continue
-            self._ids.add(entry.id)
-            bisect.insort(self._entries, entry, key=lambda e: (e.at, e.id))
-        excess = len(self._entries) - self.max_entries
-        if excess > 0:
-            for entry in self._entries[:excess]:
-                self._ids.discard(entry.id)
-            del self._entries[:excess]
-
-    async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
-        where = where or ActivityFilter()
-        found: list[ActivityEntry] = []
-        for entry in reversed(self._entries):
-            if len(found) >= limit:
-                break
-            if where.matches(entry):
-                found.append(entry)
-        return found
-
-    async def purge(self, before: float) -> int:
-        cut = bisect.bisect_left(self._entries, before, key=lambda e: e.at)
-        for entry in self._entries[:cut]:
-            self._ids.discard(entry.id)
-        del self._entries[:cut]
-        return cut
 
 
 def memory_stores() -> Stores:

@@ -34,6 +34,12 @@ class User:
     password_hash: str | None = field(default=None, repr=False)
     created_at: float = 0.0
     provisioned_by: str | None = None  # origin of the peer that vouched, for auto-provisioned users
+    # User sync (see stores/versions.py): allow-listed metadata, and one version per field
+    # group (``profile``, ``password``, ``role``, ``meta:<key>``): (clock in ms, origin of
+    # the site that made the change). Empty for a user never changed through user sync.
+    # (Compared, but not hashed: a user stays hashable.)
+    meta: dict[str, str] = field(default_factory=dict, hash=False)
+    versions: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,6 +142,7 @@ class Outcome(enum.StrEnum):
     APPLIED = "applied"  # received and applied here
     ALREADY_APPLIED = "already applied"  # received again (a retry): nothing more done
     STALE = "stale"  # received, but older than what this site holds: nothing changed
+    HELD = "held"  # a sign-in received, held until this site has verified the address by code
     REFUSED = "refused"  # received and refused (the reason says why)
 
 
