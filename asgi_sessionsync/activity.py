@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -100,6 +101,9 @@ class ActivityRecorder:
         self.log = log
         self._warned_at = float("-inf")
         self._say = site_log(logger.name, site)
+        # Hops refused as not asked by this browser, recorded already (the last 1024): a
+        # captured hop URL opened again and again is one entry, not a flood.
+        self._unasked: OrderedDict[bytes, None] = OrderedDict()
 
     @property
     def enabled(self) -> bool:
@@ -202,6 +206,20 @@ class ActivityRecorder:
     async def login_sent(self, peer: str, user: str) -> None:
         """This site vouched for ``user`` in a hop for ``peer`` (the browser carries it)."""
         await self.record(Direction.SENT, peer=peer, kind="login", user=user, outcome=Outcome.SENT)
+
+    async def login_unasked(self, peer: str, user: str, jti: bytes) -> None:
+        """A hop this browser did not ask for (no bind cookie): refused; recorded once per hop."""
+        if jti in self._unasked:
+            return
+        self._unasked[jti] = None
+        if len(self._unasked) > 1024:
+            self._unasked.popitem(last=False)
+        await self.login_received(peer, user, refused="not asked by this browser")
+
+    async def arrived(self, peer: str, user: str, via: str, refused: str, *, held: bool, code: bool) -> None:
+        """What became of a sign-in a peer vouched for (``via``: ``hop from …``, ``frame from …``)."""
+        how = via.partition(" from ")[0] + (" after a code" if code else "")
+        await self.login_received(peer, user, refused=refused, reason=f"by {how}", held=held)
 
     async def login_received(
         self, peer: str, user: str, *, refused: str = "", reason: str = "", held: bool = False

@@ -126,9 +126,7 @@ class BackchannelReceiver:
         await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
         return empty()
 
-    async def _user(
-        self, issuer: str, subject: str, extra: Mapping[str, Any], jti: bytes, receipt: Receipt
-    ) -> Reply:
+    async def _user(self, issuer: str, subject: str, extra: Mapping[str, Any], jti: bytes, receipt: Receipt) -> Reply:
         """A change to a user. Applied, stale (an older version) and refused by this
         site's rules are all answered 200: the sender must not retry those for days; the
         outcome is in this site's log. A malformed one is refused like any bad message."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import OrderedDict
 from urllib.parse import urlsplit
 
 from starlette.types import Scope
@@ -65,9 +64,6 @@ class SignInSteps:
         self.holds = HeldCookies(site)
         self.home = local_url(site.origin, "/")
         self.verify_url = endpoint_url(site.settings.site_url, site.prefix, Endpoint.VERIFY)
-        # Hops refused as not asked by this browser, already recorded in the activity log:
-        # a captured hop URL opened again and again is one entry, not a flood.
-        self._unbound_recorded: OrderedDict[bytes, None] = OrderedDict()
         policy = site.cookies
         self._bind_policy = {
             Mode.PAGE: CookiePolicy(path=policy.path, domain=policy.domain, secure=policy.secure, samesite="lax"),
@@ -212,10 +208,8 @@ class SignInSteps:
         ]
         if not bound:
             self.log.warning("sign-in hop refused: this browser did not ask for it (bind cookie missing or other)")
-            if claims.subject and self._first_refusal(claims.jti):
-                await site.activity.login_received(
-                    claims.issuer, email_or_none(claims.subject) or "", refused="not asked by this browser"
-                )
+            if claims.subject:
+                await site.activity.login_unasked(claims.issuer, email_or_none(claims.subject) or "", claims.jti)
             if hop.next_url is None and hop.mode is Mode.PAGE:
                 # Maybe a client that keeps no cookies: a link, not a redirect, so it cannot loop.
                 onward = safe_return(hop.return_url, site.origin) or local_url(site.origin, "/")
@@ -233,15 +227,6 @@ class SignInSteps:
                 # top-level visit shows it; the frame reports that nobody is signed in.)
                 return redirect(self.verify_url, headers)
         return self._go_on(hop, claims.issuer, headers, signed_in=session is not None)
-
-    def _first_refusal(self, jti: bytes) -> bool:
-        """Whether this hop's refusal is new (the last 1024 are remembered)."""
-        if jti in self._unbound_recorded:
-            return False
-        self._unbound_recorded[jti] = None
-        if len(self._unbound_recorded) > 1024:
-            self._unbound_recorded.popitem(last=False)
-        return True
 
     def _go_on(self, hop: HopPayload, issuer: str, headers: Headers, *, signed_in: bool = False) -> Reply:
         if hop.mode is Mode.FRAME:
@@ -305,10 +290,7 @@ class SignInSteps:
         ``code_checked``: this site has just verified the address by code. The one place
         an arriving sign-in's outcome goes to the activity log."""
         session, headers, hold, why = await self._arrive(scope, cookies, arrival, code_checked=code_checked)
-        how = arrival.via.partition(" from ")[0] + (" after a code" if code_checked else "")
-        await self.site.activity.login_received(
-            arrival.issuer, arrival.email, refused=why, reason=f"by {how}", held=hold
-        )
+        await self.site.activity.arrived(arrival.issuer, arrival.email, arrival.via, why, held=hold, code=code_checked)
         return session, headers, hold
 
     async def _arrive(
