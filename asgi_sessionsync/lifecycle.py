@@ -112,14 +112,10 @@ class Worker:
 
     async def _housekeeping(self) -> None:
         """Every hour: mark sessions past their lifetime ended, delete history older than
-        the retention period and activity entries older than theirs (nothing grows
-        without bound)."""
+        the retention period (nothing grows without bound)."""
         while True:
             try:
-                settings = self.site.settings
-                done = await self.site.stores.purge(
-                    time.time(), settings.retention, activity_retention=settings.activity_retention
-                )
+                done = await self.site.purge_history(time.time())
                 if any(done.values()):
                     self.log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
             except SessionSyncError as error:

@@ -125,6 +125,12 @@ class Site:
         await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now)
         return count
 
+    async def purge_history(self, now: float) -> dict[str, int]:
+        """The hourly housekeeping: :meth:`Stores.purge` with this site's retention periods
+        (history, and the activity log's own)."""
+        s = self.settings
+        return await self.stores.purge(now, s.retention, activity_retention=s.activity_retention)
+
     async def aclose(self) -> None:
         """Close the HTTP client and the stores (the worker is stopped by its owner).
 

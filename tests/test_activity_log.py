@@ -37,7 +37,7 @@ async def test_sign_in_and_sign_out_are_recorded_on_every_site(sites: Sites, bro
     }
     for name in "bc":
         assert said(await entries(built[name].stores)) == {
-            ("received", URLS["a"], "login", alice, "applied: by page hop")
+            ("received", URLS["a"], "login", alice, "applied: by hop")
         }
     # Signed-in requests carry no cross-site message: nothing more is written.
     before = {name: len(await entries(site.stores)) for name, site in built.items()}
@@ -247,3 +247,44 @@ async def test_a_captured_hop_opened_again_and_again_is_one_refusal(sites: Sites
     assert said(refused) == {("received", URLS["a"], "login", ALICE[0], "refused: not asked by this browser")}
     assert len(refused) == 1
     await thief.close()
+
+
+async def test_user_actions_are_recorded_sent_and_received_with_stale_ones_said(tmp_path: Path) -> None:
+    from asgi_sessionsync.network_rules import NetworkRules
+    from asgi_sessionsync.testing import SiteNetwork
+    from asgi_sessionsync.testing_apps import login_app
+    from asgi_sessionsync.users import create_user, update_user
+
+    everything = {"defaults": dict.fromkeys(("create", "update"), "both")}
+    apps = {name: login_app(name, {}) for name in "ab"}
+    async with SiteNetwork(apps, settings={"network_rules": NetworkRules.from_mapping(everything)}) as net:
+        a, b = net.sites["a"].site, net.sites["b"].site
+        await create_user(a, "ann@example.com", name="Ann")
+        await update_user(a, "ann@example.com", name="Ann B")
+        assert said(await entries(a.stores, direction=Direction.SENT)) == {
+            ("sent", "https://b.example", "user.create", "ann@example.com", "delivered"),
+            ("sent", "https://b.example", "user.update", "ann@example.com", "delivered"),
+        }
+        assert said(await entries(b.stores, kind="user")) == {
+            ("received", "https://a.example", "user.create", "ann@example.com", "applied"),
+            ("received", "https://a.example", "user.update", "ann@example.com", "applied"),
+        }
+        # The update again, as a retry with a new id would be: older than what B holds.
+        (update,) = await entries(a.stores, kind="user.update")
+        message = await a.stores.outbox.get(update.message_id)
+        assert message is not None
+        replayed = a.tokens.seal_for_peer(
+            "default",
+            "https://b.example",
+            Purpose.BACKCHANNEL,
+            subject="ann@example.com",
+            ttl=60,
+            ip="",
+            jti=b"another-id",
+            extra={"k": "user", **{k: v for k, v in message.payload.items() if k != "sub"}},
+        )
+        async with httpx.AsyncClient(transport=net.network) as client:
+            answer = await client.post("https://b.example/_sessionsync/backchannel", content=replayed)
+        assert answer.status_code == 204
+        (stale,) = await entries(b.stores, outcome=Outcome.STALE)
+        assert (stale.kind, stale.message_id, stale.peer) == ("user.update", "another-id", "https://a.example")
