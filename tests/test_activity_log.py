@@ -36,9 +36,7 @@ async def test_sign_in_and_sign_out_are_recorded_on_every_site(sites: Sites, bro
         ("sent", URLS["c"], "login", alice, "sent"),
     }
     for name in "bc":
-        assert said(await entries(built[name].stores)) == {
-            ("received", URLS["a"], "login", alice, "applied: by hop")
-        }
+        assert said(await entries(built[name].stores)) == {("received", URLS["a"], "login", alice, "applied: by hop")}
     # Signed-in requests carry no cross-site message: nothing more is written.
     before = {name: len(await entries(site.stores)) for name, site in built.items()}
     for name in "abc":
