@@ -230,3 +230,35 @@ async def test_a_django_login_that_comes_with_its_ended_sessions_cookie_is_delet
     assert await net.sites["f"].site.stores.sessions.expire(time.time() + 30 * 86400) == 1
     assert await browser.who("f") is None  # hidden from Django, cleared in the browser …
     assert await sessions_of(ROOT[0]) == []  # … and ended in Django
+
+
+async def test_a_sign_in_the_session_policy_blocks_deletes_the_django_login_the_view_made(
+    net: FrameworkNetwork,
+) -> None:
+    """Django's login() has already saved a session when the middleware refuses the
+    sign-in (max_sessions = 1, on_limit = block): clearing the cookie is not enough, the
+    session must be gone from Django's store too, or its key still opens the site."""
+    from asgi_sessionsync.governance.policy import Policy
+
+    await delete_sessions_of(FRANK[0])
+    policy = Policy.from_mapping({"defaults": {"max_sessions": 1, "on_limit": "block"}})
+    network = await join(net.sites["f"].app, identity_name="django", policy=policy)
+    try:
+        first, second = network.browser(), network.browser("198.51.100.20")
+        await first.sign_in("f", *FRANK)
+        assert await first.who("f") == FRANK[0]
+        (kept,) = await sessions_of(FRANK[0])
+
+        refused = await second.sign_in("f", *FRANK)
+        assert refused.status_code == 403 and "Sign-in refused" in refused.text
+        assert await second.who("f") is None
+        assert await sessions_of(FRANK[0]) == [kept]  # the refused login is not left in django_session
+        assert await first.who("f") == FRANK[0]
+        blocked = [
+            r
+            for r in await network.sites["f"].site.stores.sessions.list(user=FRANK[0], include_ended=True)
+            if r.end_reason == "blocked: max_sessions"
+        ]
+        assert len(blocked) == 1
+    finally:
+        await network.close()
