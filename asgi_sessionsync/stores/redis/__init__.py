@@ -54,7 +54,12 @@ then (``:ended``) and active now (``:seen``), each once, in pipelined batches of
 cost grows with the period's sessions plus the active ones, not with the retained history,
 and it stops at ``SessionStats.MAX_ROWS`` (200 000 rows, saying so) where SQLite reads
 its daily counts. Keeping the indexes costs a ``ZADD`` in the once-a-minute touch and
-a ``ZREM`` when a session ends, inside the scripts that already run.
+a ``ZREM`` when a session ends, inside the scripts that already run. During a rolling
+upgrade, a session that a process of an older version creates after the indexing is
+missing from the two new indexes until a new process touches it: the idle pass does not
+see it (its next request still ends it when idle, and its lifetime still ends it), and
+entries an older process leaves behind when it ends a session are dropped by the next
+idle pass.
 
 For Sentinel or Cluster, make the client yourself and pass it:
 ``redis_stores(client=Sentinel([...]).master_for("mymaster", decode_responses=True))``
