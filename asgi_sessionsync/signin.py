@@ -72,9 +72,14 @@ class SignInSync:
 
     async def reachable_peers(self, origins: Sequence[str] | None = None) -> list[PeerEntry]:
         """The peers to sync with now (all, or those named, in configuration order),
-        minus peers that are down."""
+        minus peers that are down.
+
+        A browser is about to be sent to the first one, so a good answer counts only
+        for :attr:`PeerHealth.POINT_FOR` (0.1 s): a peer that died after an answer
+        strands no browser sent on later, and a burst of sign-ins costs at most ten
+        probes a second per peer (one in flight, shared)."""
         wanted = [(network, peer) for network, peer in self.peers if origins is None or peer.origin in origins]
-        return await self.health.alive(wanted)
+        return await self.health.alive(wanted, up_for=self.health.POINT_FOR)
 
     # -- the site that has the session (A) -------------------------------------------------
 

@@ -15,62 +15,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import shutil
-import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import free_ports
+from asgi_sessionsync.testing import free_ports, start_redis_server
 from asgi_sessionsync.testing_apps import serve_site_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 180.0  # seconds one round may take at most
 quiet: dict[str, Any] = {"log_level": "warning", "extra_args": ("--backlog", "4096")}
-
-
-@contextlib.contextmanager
-def redis(directory: Path) -> Iterator[str]:
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    (port,) = free_ports(1)
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with httpx.Client() as probe:
-                    probe.get(f"http://127.0.0.1:{port}/", timeout=0.2)
-            except httpx.RemoteProtocolError:
-                break  # it answers (not HTTP): up
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
 
 
 def who(text: str) -> str | None:
@@ -122,7 +80,7 @@ def run(count: int, workers: int, tmp: Path) -> str:
     with contextlib.ExitStack() as stack:
         store_a = f"sqlite:///{tmp / 'a.sqlite3'}"
         if workers > 1:
-            store_a = stack.enter_context(redis(tmp)) + "?prefix=a"
+            store_a = stack.enter_context(start_redis_server(tmp / "redis")) + "?prefix=a"
         for name, host, port in (("b", "127.0.0.2", pb), ("c", "127.0.0.3", pc)):
             stack.enter_context(
                 serve_site_from_env(

@@ -26,7 +26,7 @@ from asgi_sessionsync.stores import Outbox, OutboxMessage
 from asgi_sessionsync.tokens import Tokens
 
 POLL_INTERVAL = 1.0
-RECOVERY_EVERY = 5.0  # seconds between two probes of a peer that has messages waiting
+RECOVERY_EVERY = 1.0  # seconds between two probes of a peer whose messages wait after a failure
 
 
 async def retry_now(outbox: Outbox, peer: str, now: float) -> int:
@@ -172,10 +172,13 @@ class Courier:
                 self._group = self._wake = None
 
     async def _probe_waiting(self) -> None:
-        """Ask after each peer whose messages wait in a long back-off (past any lease: not
-        in flight); one that answers well gets them now."""
-        later = time.time() + self.lease + RECOVERY_EVERY
-        waiting = {m.peer for m in await self.outbox.pending() if m.next_attempt_at > later}
+        """Ask after each peer whose messages wait after a failed attempt and are not due
+        within the next round; one that answers well gets them now, so a peer back up
+        gets its queue within about a second rather than at the end of its back-off. (A
+        retry in flight at that moment may then be sent twice: receivers apply a message
+        id once.)"""
+        later = time.time() + RECOVERY_EVERY
+        waiting = {m.peer for m in await self.outbox.pending() if m.attempts > 0 and m.next_attempt_at > later}
         entries = [self._by_origin[o] for o in sorted(waiting) if o in self._by_origin]
 
         async def probe(entry: PeerEntry) -> None:

@@ -43,7 +43,8 @@ class PeerHealth:
     """Which peers answer, so that no browser is sent to a site that is down or that
     would refuse it; and each peer's clock offset."""
 
-    UP_FOR = 1.0  # seconds a good answer is trusted before a browser is sent on it
+    UP_FOR = 1.0  # seconds a good answer is trusted (status, clock offset)
+    POINT_FOR = 0.1  # seconds a good answer is trusted before a browser is sent on it
     DOWN_FOR = 3.0  # seconds a failure is trusted before asking again
     OFFSET_FOR = 600.0  # seconds a measured clock offset is used without measuring again
 
@@ -74,14 +75,17 @@ class PeerHealth:
         state = self._states.get(origin)
         return state.result if state else None
 
-    async def alive(self, peers: Sequence[PeerEntry]) -> list[PeerEntry]:
-        """The peers that answered well within the last second (asked now otherwise)."""
+    async def alive(self, peers: Sequence[PeerEntry], *, up_for: float | None = None) -> list[PeerEntry]:
+        """The peers that answered well within ``up_for`` seconds (default
+        :attr:`UP_FOR`; asked now otherwise, sharing a probe already in flight). A
+        failure is trusted for :attr:`DOWN_FOR` whatever ``up_for`` says, so callers
+        never wait on the time-outs of a peer known to be down."""
         if not peers:
             return []
         results: dict[str, PingResult] = {}
 
         async def one(entry: PeerEntry) -> None:
-            results[entry[1].origin] = await self.check(entry)
+            results[entry[1].origin] = await self.check(entry, up_for=up_for)
 
         if len(peers) == 1:
             await one(peers[0])
@@ -91,7 +95,7 @@ class PeerHealth:
                     group.start_soon(one, entry)
         return [(n, p) for n, p in peers if results[p.origin].ok]
 
-    async def check(self, entry: PeerEntry, max_age: float | None = None) -> PingResult:
+    async def check(self, entry: PeerEntry, max_age: float | None = None, *, up_for: float | None = None) -> PingResult:
         """The peer's last verdict if fresh enough, else a new probe shared by every
         caller asking meanwhile (one in flight per peer)."""
         origin = entry[1].origin
@@ -99,7 +103,12 @@ class PeerHealth:
         while True:
             result = state.result
             age = time.monotonic() - state.checked_at
-            limit = max_age if max_age is not None else (self.UP_FOR if result and result.ok else self.DOWN_FOR)
+            if max_age is not None:
+                limit = max_age
+            elif result is not None and result.ok:
+                limit = self.UP_FOR if up_for is None else up_for
+            else:
+                limit = self.DOWN_FOR
             if result is not None and age <= limit:
                 return result
             if state.inflight is None:

@@ -28,7 +28,8 @@ Modules: :mod:`~.sites` (sites, origins, Fetch Metadata and referrer rules),
 :mod:`~.cookies` (the cookie jar), :mod:`~.network` (:class:`InProcessNetwork`),
 :mod:`~.navigation` and :mod:`~.browser` (:class:`Browser`), :mod:`~.kit`
 (:class:`SiteNetwork`) and :mod:`~.processes` (:func:`free_ports`,
-:func:`wait_until_answering`, for tests that run real servers). Every name is importable
+:func:`wait_until_answering`, for tests that run real servers) and :mod:`~.redis_server`
+(:func:`start_redis_server`). Every name is importable
 from ``asgi_sessionsync.testing``.
 
 Everything here is for tests: nothing of it is used by the middleware itself.
@@ -39,6 +40,7 @@ from asgi_sessionsync.testing.cookies import CookieJar, StoredCookie
 from asgi_sessionsync.testing.kit import SiteNetwork
 from asgi_sessionsync.testing.network import InProcessNetwork
 from asgi_sessionsync.testing.processes import free_ports, wait_until_answering
+from asgi_sessionsync.testing.redis_server import start_redis_server
 from asgi_sessionsync.testing.sites import (
     DEFAULT_CLIENT_IP,
     NAVIGATION_ACCEPT,
@@ -66,5 +68,6 @@ __all__ = [
     "hidden_fields",
     "registrable_domain",
     "same_site",
+    "start_redis_server",
     "wait_until_answering",
 ]
