@@ -173,8 +173,10 @@ async def test_analytics_in_every_format(tmp_path: Path) -> None:
     assert (as_json["active_sessions"], as_json["active_users"]) == (2, 2)
     assert as_json["ended"] == {"signed out here": 1}
     assert as_json["countries"] == {"": 1, "DE": 1, "FR": 1}
+    assert as_json["clients"] == {"": 2, "browser": 1}  # the two without a client type: recorded before them
     table = run_cli("analytics", env=env).stdout
     assert "active sessions" in table and "logins by how" in table and "per day" in table
+    assert "sessions by client type" in table
     rows = list(csv.reader(io.StringIO(run_cli("analytics", "--format", "csv", env=env).stdout)))
     assert rows[0] == ["section", "key", "value"] and ["kpi", "active users", "2"] in rows
     report = tmp_path / "report.html"
@@ -182,7 +184,7 @@ async def test_analytics_in_every_format(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     html = report.read_text()
     assert (
-        html.count("<svg") == 4
+        html.count("<svg") == 5
         and "nothing in this period" in html
         and "<script" not in html
         and "http://" not in html.replace("https://a.example", "")
