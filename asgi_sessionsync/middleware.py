@@ -30,6 +30,7 @@ from asgi_sessionsync.settings import MiddlewareOptions, Settings, SyncMode
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Stores
 from asgi_sessionsync.urls import request_url
+from asgi_sessionsync.users import SITE_KEY
 from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync")
@@ -63,6 +64,9 @@ class SessionSyncMiddleware:
         if self.app_login is not None:
             # Ending a session here ends the app's own login that goes with it.
             self.site.sessions.end_app_login = self.app_login.end_app_login
+        attach = getattr(self.identity, "attach_site", None)
+        if callable(attach):
+            attach(self.site)  # an adapter whose app owns its users (Django): user sync
         self.endpoints = Endpoints(self.site, self.identity)
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)
@@ -86,6 +90,7 @@ class SessionSyncMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            scope[SITE_KEY] = self.site  # for asgi_sessionsync.users
             cookies: bytes | None = None
             navigate = False
             for key, value in scope["headers"]:

@@ -266,3 +266,78 @@ class PingAnswer(NamedTuple):
 def message_kind(extra: Mapping[str, Any]) -> str | None:
     """The kind of a back-channel message (``"logout"``, …), or None."""
     return _str(extra, "k")
+
+
+USER = "user"
+
+
+class UserAction(enum.StrEnum):
+    """What a ``user`` message does to the user its envelope names (the subject)."""
+
+    CREATE = "create"
+    UPDATE = "update"  # the profile (name)
+    DELETE = "delete"
+    PASSWORD = "password"  # noqa: S105 - an action: a password hash travels, never plain text
+    ROLE = "role"
+    META = "meta"  # allow-listed metadata keys; a None value deletes the key
+
+
+class UserActionPayload(NamedTuple):
+    """Server to server: a change to a user (``{"k": "user", "a", "v", "d"}``).
+
+    ``version`` is the sender's hybrid logical clock for the change (an integer, ms);
+    with the issuer's origin it orders changes of one field group across the network.
+    ``data`` carries only what the action changes: ``n`` name, ``r`` role, ``p`` hash,
+    ``m`` metadata (create may carry all four, each only when that action is sent too)."""
+
+    action: UserAction
+    version: int
+    name: str | None = None
+    role: str | None = None
+    password_hash: str | None = None
+    meta: dict[str, str | None] | None = None
+
+    def to_wire(self) -> Wire:
+        data: Wire = {}
+        if self.name is not None:
+            data["n"] = self.name
+        if self.role is not None:
+            data["r"] = self.role
+        if self.password_hash is not None:
+            data["p"] = self.password_hash
+        if self.meta is not None:
+            data["m"] = dict(self.meta)
+        return {"k": USER, "a": self.action.value, "v": self.version, "d": data}
+
+    @classmethod
+    def from_wire(cls, extra: Mapping[str, Any]) -> UserActionPayload | None:
+        """The payload, or None when it is not a well-formed user message: an unknown
+        action, a missing version, a field of the wrong type, or data the action needs
+        missing (update without a name, password without a hash, role without a role,
+        meta without a map)."""
+        if extra.get("k") != USER:
+            return None
+        name_of_action = extra.get("a")
+        if not isinstance(name_of_action, str) or name_of_action not in UserAction.__members__.values():
+            return None
+        action = UserAction(name_of_action)
+        version, data = extra.get("v"), extra.get("d", {})
+        if not isinstance(version, int) or isinstance(version, bool) or version <= 0 or not isinstance(data, dict):
+            return None
+        name, role, hashed, meta = data.get("n"), data.get("r"), data.get("p"), data.get("m")
+        if any(v is not None and not isinstance(v, str) for v in (name, role, hashed)):
+            return None
+        if meta is not None and (
+            not isinstance(meta, dict)
+            or not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in meta.items())
+        ):
+            return None
+        needed = {
+            UserAction.UPDATE: name,
+            UserAction.PASSWORD: hashed,
+            UserAction.ROLE: role,
+            UserAction.META: meta,
+        }
+        if action in needed and needed[action] is None:
+            return None
+        return cls(action, version, name, role, hashed, meta)

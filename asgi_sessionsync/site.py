@@ -16,12 +16,14 @@ from asgi_sessionsync.cookies import CookiePolicy
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.governance.governor import Governor
 from asgi_sessionsync.logs import use_json_logs
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
 from asgi_sessionsync.sessions import Sessions
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.signin import SignInSync
 from asgi_sessionsync.stores import Stores, open_stores
 from asgi_sessionsync.tokens import Tokens
+from asgi_sessionsync.usersync import UserSync
 
 
 class Site:
@@ -40,6 +42,8 @@ class Site:
             use_json_logs()
         self.prefix = settings.path_prefix
         self.peers = tuple(settings.peers())
+        # What this site sends to and accepts from each peer (SESSIONSYNC_NETWORK_FILE).
+        self.rules = settings.network_rules or NetworkRules()
         self.tokens = Tokens(settings)
         self.address = ClientAddress(
             TrustedProxies(settings.trusted_proxies),
@@ -71,6 +75,7 @@ class Site:
         self.stores = stores
         self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
         self.courier = Courier(self.settings, stores.outbox, self.tokens, self.client, self.health, self.peers)
+        self.users = UserSync(self.settings, stores, self.sessions, self.courier, self.peers)
         # Governance: the session policy at every session start; idle limits per request.
         self.governor = Governor(self.settings, stores, self.address, self.courier)
         self.sessions.idle_after = self.governor.idle_after

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
+import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -28,7 +31,11 @@ from asgi_sessionsync.testing_apps import serve_site_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 180.0  # seconds one round may take at most
-quiet: dict[str, Any] = {"log_level": "warning", "extra_args": ("--backlog", "4096")}
+# uvicorn closes a keep-alive connection idle for 5 s by default; under this load a
+# browser's connection to one site often idles longer while the others answer, and httpx
+# (unlike a browser) does not retry a request sent on a connection the server has just
+# closed ("Server disconnected": RemoteProtocolError). A longer idle time, as proxies use.
+quiet: dict[str, Any] = {"log_level": "warning", "extra_args": ("--backlog", "4096", "--timeout-keep-alive", "120")}
 
 
 def who(text: str) -> str | None:
@@ -56,7 +63,25 @@ async def burst(count: int, urls: dict[str, str]) -> tuple[int, list[float], flo
             results = await asyncio.gather(*(one_browser(i, urls) for i in range(count)), return_exceptions=True)
     wall = time.perf_counter() - started
     ok = [r for r in results if isinstance(r, tuple)]
+    failed = collections.Counter(type(r).__name__ for r in results if isinstance(r, BaseException))
+    for name, n in failed.most_common():
+        print(f"    {n} × browser failed: {name}")
     return sum(1 for synced, _ in ok if synced), sorted(t for _, t in ok), wall
+
+
+def why(tmp: Path) -> list[str]:
+    """The package's warnings and errors in the sites' logs, counted by message (the
+    user and the numbers taken out): why a sign-in was not synced, if one was not."""
+    counts: collections.Counter[str] = collections.Counter()
+    for log in sorted(tmp.glob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            record = json.loads(line)
+            if record.get("level") in ("WARNING", "ERROR"):
+                text = re.sub(r"\S+@example\.com|\d+(\.\d+)?", "#", str(record.get("message", "")))
+                counts[f"{log.stem}: {text[:160]}"] += 1
+    return [f"{n} × {text}" for text, n in counts.most_common(8)]
 
 
 def run(count: int, workers: int, tmp: Path) -> str:
@@ -64,7 +89,12 @@ def run(count: int, workers: int, tmp: Path) -> str:
     urls = {"a": f"http://127.0.0.1:{pa}", "b": f"http://127.0.0.2:{pb}", "c": f"http://127.0.0.3:{pc}"}
     secret = generate_secret()
     accounts = ",".join(f"user{i}@example.com:pw" for i in range(count))
-    common = {"SESSIONSYNC_SECRET_KEYS": secret, "KIT_CSRF_CHECK": "false", "SESSIONSYNC_CATCHUP": "false"}
+    common = {
+        "SESSIONSYNC_SECRET_KEYS": secret,
+        "KIT_CSRF_CHECK": "false",
+        "SESSIONSYNC_CATCHUP": "false",
+        "SESSIONSYNC_LOG_FORMAT": "json",  # the package's warnings, to each site's log
+    }
 
     def env(name: str, store: str) -> dict[str, str]:
         peers = ",".join(u for n, u in urls.items() if n != name)
@@ -91,6 +121,8 @@ def run(count: int, workers: int, tmp: Path) -> str:
             serve_site_from_env(env("a", store_a), "127.0.0.1", pa, tmp / "a.log", workers=workers, **quiet)
         )
         synced, times, wall = asyncio.run(burst(count, urls))
+    for line in why(tmp):
+        print(f"    {line}")
     p50 = times[len(times) // 2] if times else float("nan")
     p95 = times[int(len(times) * 0.95)] if times else float("nan")
     return f"| {count} | {workers} | {synced}/{count} | {wall:.1f} s | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms |"

@@ -87,6 +87,9 @@ class SignInSteps:
         if entry is None:
             self.log.warning("sign-in pull refused: %s is not a peer of this site", issuer[:100] or "(no issuer)")
             return refused(EnvelopeFailure.WRONG_ISSUER)
+        if issuer not in site.signin.accepts_from:
+            self.log.warning("sign-in pull refused: login is not accepted from %s (network file)", issuer)
+            return refused(EnvelopeFailure.WRONG_ISSUER)
         if not chain:
             return page(400, *NOT_VALID)
         nonce, value = new_bind(find_cookie(cookies, self.bind_name))
@@ -121,6 +124,11 @@ class SignInSteps:
             self.log.warning("sign-in request refused: not a navigation")
             return text(400, "not a navigation", self._frame_headers(request.mode))
         network, asker = entry
+        if asker.origin not in site.signin.sends_to and not nobody:
+            self.log.info(
+                "sign-in request of %s answered with nobody: login is not sent to it (network file)", asker.origin
+            )
+            nobody = True
         session = None if nobody else await self._current(scope, cookies)
         if session is not None and (
             not session.shared or (session.network is not None and session.network != network.name)
@@ -243,6 +251,11 @@ class SignInSteps:
         email = email_or_none(claims.subject)
         if email is None:
             self.log.warning("sign-in from %s refused: the peer vouched for something that is not an email", issuer)
+            return None, []
+        if issuer not in site.signin.accepts_from:
+            self.log.warning(
+                "sign-in of %s from %s refused: login is not accepted from that peer (network file)", email, issuer
+            )
             return None, []
         user = await site.sessions.ensure_user(email, name=hop.name, vouched_by=issuer)
         if user is None:

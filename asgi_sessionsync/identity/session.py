@@ -21,6 +21,7 @@ INTENT = "sessionsync.intent"
 _ANONYMOUS = UnauthenticatedUser()
 _NO_CREDENTIALS = AuthCredentials()
 _SIGNED_OUT = ("out", None, "")
+_SIGNED_OUT_EVERYWHERE = ("out", None, "", None, True)
 
 
 class SyncUser(NamedTuple):
@@ -71,9 +72,19 @@ def intended_role(scope: Scope) -> str | None:
     return intent[3] if intent is not None and len(intent) > 3 else None
 
 
-def sign_out(request_or_scope: Any) -> None:
-    """Sign the current user out here and, through the back-channel, on every peer."""
-    _scope_of(request_or_scope)[INTENT] = _SIGNED_OUT
+def sign_out(request_or_scope: Any, *, everywhere: bool = False) -> None:
+    """Sign the current user out here and, through the back-channel, on every peer.
+
+    By default only this browser's sign-in ends (its chain: the laptop, not the phone).
+    ``everywhere=True`` (or ``SESSIONSYNC_SIGN_OUT_EVERYWHERE=true`` for every sign-out)
+    ends every session of the user, in every browser, here and on every peer."""
+    _scope_of(request_or_scope)[INTENT] = _SIGNED_OUT_EVERYWHERE if everywhere else _SIGNED_OUT
+
+
+def sign_out_everywhere_asked(scope: Scope) -> bool:
+    """Whether the app called ``sign_out(request, everywhere=True)`` in this request."""
+    intent = scope.get(INTENT)
+    return intent is not None and len(intent) > 4 and intent[4] is True
 
 
 @lru_cache(maxsize=64)

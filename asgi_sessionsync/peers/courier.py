@@ -19,7 +19,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
-from asgi_sessionsync.peers.delivery import Delivery, Sender, logger, logout_messages
+from asgi_sessionsync.peers.delivery import Delivery, Sender, logger, logout_messages, logout_peers
 from asgi_sessionsync.peers.health import PeerHealth
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Outbox, OutboxMessage
@@ -82,31 +82,16 @@ class Courier:
         so the next page load on a peer is already signed out; what is not confirmed by
         then stays queued for the worker (its lease runs out, then it is due again).
         """
-        messages = logout_messages(self.peers, email, chain, when, reason, seen_before, time.time())
-        if not messages:
-            return
-        await self.outbox.add(messages)
-        ids = [m.id for m in messages]
-        wait_for = self.settings.logout_wait if wait else 0.0
-        group = self._group
-        if group is None:
-            # No worker (no lifespan): deliver here, as long as we may wait.
-            with anyio.move_on_after(max(wait_for, self.settings.peer_timeout)):
-                await self.deliver(ids)
-            return
-        done = anyio.Event()
+        to = logout_peers(self.peers, self.settings.network_rules)
+        messages = logout_messages(to, email, chain, when, reason, seen_before, time.time())
+        await self.dispatch(messages, wait=self.settings.logout_wait if wait else 0.0)
 
-        async def deliver_then_tell() -> None:
-            try:
-                await self.deliver(ids)
-            finally:
-                done.set()
-
-        # Delivery goes on in the worker's task group after the wait ends.
-        group.start_soon(deliver_then_tell)
-        if wait_for > 0:
-            with anyio.move_on_after(wait_for):
-                await done.wait()
+    async def dispatch(self, messages: list[OutboxMessage], *, wait: float) -> None:
+        """Write ``messages`` to the outbox, then try to deliver them now, waiting at most
+        ``wait`` seconds for confirmations (the rest stays queued for the worker)."""
+        if messages:
+            await self.outbox.add(messages)
+            await _deliver_soon(self, [m.id for m in messages], wait, self.settings.peer_timeout)
 
     async def deliver(self, ids: list[str]) -> list[Delivery]:
         claimed = await self.outbox.claim(ids, time.time(), self.lease)
@@ -192,3 +177,25 @@ class Courier:
 
     async def _send(self, message: OutboxMessage) -> Delivery:
         return await self._sender.send(message)
+
+
+async def _deliver_soon(courier: Courier, ids: list[str], wait: float, at_least: float) -> None:
+    """Deliver ``ids`` in the worker's task group (they outlive the caller), waiting at most
+    ``wait`` for it; without a worker (no lifespan), here, as long as we may wait."""
+    group = courier._group
+    if group is None:
+        with anyio.move_on_after(max(wait, at_least)):
+            await courier.deliver(ids)
+        return
+    done = anyio.Event()
+
+    async def deliver_then_tell() -> None:
+        try:
+            await courier.deliver(ids)
+        finally:
+            done.set()
+
+    group.start_soon(deliver_then_tell)
+    if wait > 0:
+        with anyio.move_on_after(wait):
+            await done.wait()

@@ -12,6 +12,7 @@ import httpx
 
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import SiteLog
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
 from asgi_sessionsync.peers.health import PeerHealth
 from asgi_sessionsync.peers.ping import Problem, transport_problem
@@ -36,6 +37,12 @@ class Delivery:
     delivered: bool
     error: str = ""
     abandoned: bool = False
+
+
+def logout_peers(peers: Sequence[PeerEntry], rules: NetworkRules | None) -> list[PeerEntry]:
+    """The peers sign-outs go to: those the network file sends ``logout`` to."""
+    rules = rules or NetworkRules()
+    return [entry for entry in peers if rules.for_peer(entry[1].origin).sends("logout")]
 
 
 def logout_messages(

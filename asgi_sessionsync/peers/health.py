@@ -103,12 +103,8 @@ class PeerHealth:
         while True:
             result = state.result
             age = time.monotonic() - state.checked_at
-            if max_age is not None:
-                limit = max_age
-            elif result is not None and result.ok:
-                limit = self.UP_FOR if up_for is None else up_for
-            else:
-                limit = self.DOWN_FOR
+            up = self.UP_FOR if up_for is None else up_for
+            limit = max_age if max_age is not None else (up if result is not None and result.ok else self.DOWN_FOR)
             if result is not None and age <= limit:
                 return result
             if state.inflight is None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.keys import GENERATE_HINT
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.networks import _keys_var, _peers_var
 from asgi_sessionsync.settings.values import _PEERS_EXAMPLE, PREFIX
 
@@ -34,6 +35,16 @@ def validate_settings(settings: Settings) -> None:
                     f"networks {seen[secret.key_id]!r} and {network.name!r} share a secret key",
                 )
             seen[secret.key_id] = network.name
+    if settings.network_rules is not None:
+        known = {peer.origin for _, peer in settings.peers()}
+        strangers = sorted(origin for origin, _ in settings.network_rules.peers if origin not in known)
+        if strangers:
+            raise ConfigError(
+                PREFIX + "NETWORK_FILE",
+                f"{settings.network_rules.source}: [peers] names {', '.join(strangers)}, not a peer of this site "
+                "(SESSIONSYNC_PEERS)",
+                '[peers."https://b.example.com"]',
+            )
     if settings.identity == "starlette-session" and settings.app_session_secret is None:
         raise ConfigError(
             PREFIX + "APP_SESSION_SECRET",
@@ -69,6 +80,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
             shown = value.value
         elif isinstance(value, tuple):
             shown = ",".join(value) or "(none)"
+        elif isinstance(value, NetworkRules):
+            shown = value.source
         else:
             shown = "(not set)" if value is None else str(value)
         rows.append((f.metadata["env"], shown))

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.checks import describe_settings, validate_settings
 from asgi_sessionsync.settings.environment import read_env_file
 from asgi_sessionsync.settings.networks import _keys_var, _networks, _peers_var
@@ -28,6 +29,7 @@ from asgi_sessionsync.settings.parsers import (
     _duration,
     _field,
     _list,
+    _network_rules,
     _one_of,
     _optional_str,
     _origins,
@@ -198,6 +200,23 @@ class Settings:
         _optional_str,
         None,
         "Header giving the country (e.g. CF-IPCountry), believed only from SESSIONSYNC_TRUSTED_PROXIES.",
+    )
+    # -- user sync (docs/users.md) ---------------------------------------------------------
+    network_rules: NetworkRules | None = _field(
+        "NETWORK_FILE",
+        _network_rules,
+        None,
+        "Network file (TOML): per peer and per action (login, logout, create, update, delete, password, role, "
+        "meta) both/send/accept/off, role and metadata allow-lists, hash formats; see docs/users.md.",
+    )
+    prevent_email_change: bool = _field(
+        "PREVENT_EMAIL_CHANGE", _bool, True, "Refuse to change the email of a synced user (its key across the network)."
+    )
+    sign_out_everywhere: bool = _field(
+        "SIGN_OUT_EVERYWHERE",
+        _bool,
+        False,
+        "Every sign-out ends every session of the user (all browsers) here and on every peer.",
     )
 
     # -- derived views -------------------------------------------------------------------

@@ -7,6 +7,7 @@ from typing import TypedDict
 
 from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.values import Network, Peer, Secret, SyncMode
 
 
@@ -57,6 +58,9 @@ class MiddlewareOptions(TypedDict, total=False):
     policy: Policy | str | None
     geoip_database: str | None
     country_header: str | None
+    network_rules: NetworkRules | str | None
+    prevent_email_change: bool | str
+    sign_out_everywhere: bool | str
     secret_keys: Sequence[str | bytes | Secret] | str
     peers: Sequence[str | Peer] | str
 

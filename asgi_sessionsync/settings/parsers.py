@@ -13,6 +13,7 @@ from typing import Any
 from asgi_sessionsync.client_ip import TrustedProxies
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.values import PREFIX, Secret, _normalize_url, origin_of
 from asgi_sessionsync.stores.registry import check_store_url
 
@@ -132,6 +133,10 @@ def _store(variable: str, text: str) -> str:
 
 def _policy(variable: str, text: str) -> Policy | None:
     return Policy.load(text.strip(), variable=variable) if text.strip() else None
+
+
+def _network_rules(variable: str, text: str) -> NetworkRules | None:
+    return NetworkRules.load(text.strip(), variable=variable) if text.strip() else None
 
 
 def _field(env: str, parse: Callable[[str, str], Any], default: Any, doc: str, *, secret: bool = False) -> Any:

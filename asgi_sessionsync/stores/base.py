@@ -46,6 +46,7 @@ from asgi_sessionsync.stores.records import (
 
 if TYPE_CHECKING:
     from asgi_sessionsync.stores.stats import SessionStats
+    from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange
 
 __all__ = [
     "DROPPED_BY_OPERATOR",
@@ -79,8 +80,35 @@ class UserStore(Protocol):
         The email is normalized; ``created_at == 0`` is stamped with the current time,
         any other value kept. If the email exists already nothing is written and the
         stored user is returned unchanged (so two processes provisioning one user at
-        once both get the same row). Idempotent.
+        once both get the same row). Idempotent. A tombstone of the email (see
+        :meth:`apply`) is left as it is: a user made here again later is newer than it.
         """
+        ...
+
+    # -- user sync: versions per field group, tombstones ----------------------------------
+
+    async def apply(self, change: UserChange) -> Applied:
+        """Apply one change (this site's own, or a peer's) by version, atomically.
+
+        The stored user and the email's tombstone are read, handed to
+        :func:`~asgi_sessionsync.stores.versions.merge` with the change, and what it
+        decides is written, all in one step that no concurrent ``apply``, ``create`` or
+        writer in another process can interleave with (memory: no await in between;
+        SQLite: one write transaction; Redis: WATCH/MULTI on the user's two keys, retried
+        when either changed). Returns the outcome with the user as stored after it
+        (``None`` when deleted or never made) and, for a change of this site's own
+        (``change.version`` None), the version it was given. Idempotent: applying the
+        same version again is ``stale`` and changes nothing.
+        """
+        ...
+
+    async def tombstone(self, email: str) -> Tombstone | None:
+        """The tombstone of a deleted user (its delete version), or ``None``."""
+        ...
+
+    async def purge_tombstones(self, deleted_before: float) -> int:
+        """Delete tombstones of users deleted before ``deleted_before``; return how many
+        this call deleted. Idempotent."""
         ...
 
 
@@ -326,13 +354,16 @@ class Stores:
         ``retention`` seconds: ended sessions, finished messages; and expired replay ids.
 
         Returns the counts: ``expired_sessions``, ``purged_sessions``,
-        ``purged_replay_ids``, ``purged_messages``. Safe to run from several processes.
+        ``purged_replay_ids``, ``purged_messages``, ``purged_tombstones`` (deleted users
+        remembered for the retention period, so a late update cannot bring them back).
+        Safe to run from several processes.
         """
         return {
             "expired_sessions": await self.sessions.expire(now),
             "purged_sessions": await self.sessions.purge(now - retention),
             "purged_replay_ids": await self.replay.purge(now),
             "purged_messages": await self.outbox.purge(now - retention),
+            "purged_tombstones": await self.users.purge_tombstones(now - retention),
         }
 
     async def close(self) -> None:

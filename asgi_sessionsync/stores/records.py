@@ -34,6 +34,12 @@ class User:
     password_hash: str | None = field(default=None, repr=False)
     created_at: float = 0.0
     provisioned_by: str | None = None  # origin of the peer that vouched, for auto-provisioned users
+    # User sync (see stores/versions.py): allow-listed metadata, and one version per field
+    # group (``profile``, ``password``, ``role``, ``meta:<key>``): (clock in ms, origin of
+    # the site that made the change). Empty for a user never changed through user sync.
+    # (Compared, but not hashed: a user stays hashable.)
+    meta: dict[str, str] = field(default_factory=dict, hash=False)
+    versions: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False, hash=False)
 
 
 @dataclass(frozen=True, slots=True)

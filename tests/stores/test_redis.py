@@ -417,3 +417,23 @@ async def test_sessions_written_before_the_indexes_are_indexed_once(
     stats = await older.sessions.analytics(now - 86400, now)  # paged two by two over equal times
     assert (stats.total_logins, stats.active_sessions, stats.total_ended) == (6, 5, 1)
     await older.close()
+
+
+async def test_a_burst_of_concurrent_calls_waits_for_a_connection_instead_of_failing(
+    redis_server: str, prefix: str
+) -> None:
+    """More calls at once than the pool has connections (a burst of sign-ins in one
+    worker): each waits its turn; none fails with "Too many connections"."""
+    stores = open_stores(f"{redis_server}?prefix={prefix}&max_connections=8")
+    try:
+        results = []
+
+        async def one(i: int) -> None:
+            results.append(await stores.users.get(f"user{i}@example.com"))
+
+        async with anyio.create_task_group() as group:
+            for i in range(300):
+                group.start_soon(one, i)
+        assert results == [None] * 300
+    finally:
+        await stores.close()

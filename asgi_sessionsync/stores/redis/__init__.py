@@ -6,6 +6,8 @@ asyncio client). Query options: ``prefix`` (default ``sessionsync``) names this 
 keys, so that several sites can share one server, never one prefix; ``retention``
 (seconds, default 30 days) is how long ended sessions and finished messages are kept;
 any connection option redis-py's ``from_url`` knows (``socket_timeout``, …) passes on.
+Each process keeps a pool of ``max_connections`` (default 64); a call waits up to
+``timeout`` seconds (default 10) for a free one instead of failing.
 
 **Atomicity.** Everything that must not race is one server-side Lua script: creating a
 session or a user (only if new), ending sessions (one, a user's, a chain's, the
@@ -73,7 +75,7 @@ Every name is importable from ``asgi_sessionsync.stores.redis`` as before.
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from asgi_sessionsync.stores.base import Stores
 from asgi_sessionsync.stores.redis.cache import ActiveSessionCache, logger
@@ -101,6 +103,10 @@ __all__ = [
 ]
 
 
+POOL_SIZE = 64  # connections per process and store
+POOL_WAIT = 10.0  # seconds a call waits for a free connection before it fails
+
+
 def open_redis_url(url: str, variable: str = "SESSIONSYNC_STORE") -> Stores:
     client_url, prefix, retention = _split(url, variable)
     return redis_stores(client_url, prefix=prefix, retention=retention)
@@ -120,7 +126,12 @@ def redis_stores(
     from asgi_sessionsync.stores.registry import redact
 
     if client is None:
-        client = Redis.from_url(url, decode_responses=True)
+        # A request waits for a free connection (up to POOL_WAIT seconds) rather than
+        # failing: redis-py's default pool raises "Too many connections" past 100, which
+        # a burst of concurrent sign-ins in one worker reaches. ``max_connections`` and
+        # ``timeout`` in the URL's query override these.
+        pool = BlockingConnectionPool.from_url(url, decode_responses=True, max_connections=POOL_SIZE, timeout=POOL_WAIT)
+        client = Redis.from_pool(pool)  # closing the client closes the pool
         shown_as = redact(url)
     else:
         shown_as = f"{type(client).__name__} client"

@@ -55,10 +55,18 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at REAL,
     finished_at REAL
 );
+CREATE TABLE IF NOT EXISTS user_tombstones (
+    email TEXT PRIMARY KEY,
+    clock INTEGER NOT NULL,
+    origin TEXT NOT NULL,
+    deleted_at REAL NOT NULL
+);
 """
 
 # Columns added after the first release, added to older files on open.
 _ADDED_COLUMNS = {
+    # User sync: allow-listed metadata and the versions per field group, JSON objects.
+    "users": [("meta", "TEXT NOT NULL DEFAULT '{}'"), ("versions", "TEXT NOT NULL DEFAULT '{}'")],
     "sessions": [
         ("expires_at", "REAL"),
         ("app_ref", "TEXT"),
