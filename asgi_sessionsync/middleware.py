@@ -23,6 +23,7 @@ from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.identity import AppLoginAdapter, IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.lifecycle import Worker
+from asgi_sessionsync.mail import Mailer
 from asgi_sessionsync.protocol import PendingPayload
 from asgi_sessionsync.response import IdentityChange, RequestState
 from asgi_sessionsync.sessions import ActiveSession
@@ -48,6 +49,7 @@ class SessionSyncMiddleware:
         identity: IdentityAdapter | None = None,
         stores: Stores | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        mailer: Mailer | None = None,
         env_file: str | None = ".env",
         **overrides: Unpack[MiddlewareOptions],
     ) -> None:
@@ -57,7 +59,7 @@ class SessionSyncMiddleware:
             raise TypeError("pass settings=... or keyword settings, not both")
         self.app = app
         self.settings = settings
-        self.site = Site(settings, stores=stores, transport=transport)
+        self.site = Site(settings, stores=stores, transport=transport, mailer=mailer)
         self.identity = identity or identity_from_settings(settings, self.site.cookies)
         # Decided once: does the app keep a login of its own to reconcile with ours?
         self.app_login = app_login_of(self.identity)
@@ -78,6 +80,9 @@ class SessionSyncMiddleware:
         self._needle = settings.cookie_name.encode("latin-1")
         self._pending_needle = self.pending_name.encode("latin-1")
         self._cookie_key = self._needle + b"="
+        # A peer's sign-in held for a code (REQUIRE_VERIFIED_EMAIL=self): the next page
+        # this browser opens here shows the code page first.
+        self._held_needle = self.endpoints.codes.holds.needle
         # What an anonymous request shows the app, computed once.
         probe: Scope = {"headers": []}
         self.identity.expose(probe, None)
@@ -143,6 +148,13 @@ class SessionSyncMiddleware:
                 await self.endpoints(scope, receive, send, local[len(self.prefix) :], cookies)
                 return
 
+        if (
+            cookies is not None
+            and self._held_needle in cookies
+            and fetch_metadata(scope).is_navigation(scope["method"])
+            and await self._show_code_page(scope, send, cookies)
+        ):
+            return
         if self._emulate_lax and cookies is not None and not fetch_metadata(scope).is_lax_visible(scope["method"]):
             # A cross-site subresource or POST: a Lax cookie would not have come, so
             # neither the session nor the app's login is seen, and nothing is reconciled.
@@ -297,6 +309,18 @@ class SessionSyncMiddleware:
         if target is None:
             return False
         headers += [(b"location", target.encode("latin-1")), (b"cache-control", b"no-store")]
+        await send({"type": "http.response.start", "status": 303, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return True
+
+    async def _show_code_page(self, scope: Scope, send: Send, cookies: bytes) -> bool:
+        """A held sign-in waits for its code: send this navigation to the code page
+        (which comes back here afterwards). False when the cookie holds nothing."""
+        codes = self.endpoints.codes
+        if codes.holds.open(scope, cookies) is None:
+            return False
+        target = codes.page_url(request_url(self.site.origin, scope))
+        headers = [(b"location", target.encode("latin-1")), (b"cache-control", b"no-store")]
         await send({"type": "http.response.start", "status": 303, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return True

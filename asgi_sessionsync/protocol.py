@@ -28,6 +28,7 @@ class Endpoint(enum.StrEnum):
     BOUNCE = "bounce"  # auto mode: the redirect chain through the peers whose frame failed
     BACKCHANNEL = "backchannel"  # POST: a signed message from a peer
     PING = "ping"  # GET: liveness; POST: the authenticated ping (same key, listed back, clocks)
+    VERIFY = "verify"  # the code page of a peer's sign-in held until this site verified the address
 
 
 def _str(extra: Mapping[str, Any], key: str) -> str | None:
@@ -49,6 +50,10 @@ class SessionPayload(NamedTuple):
     role: str
     shared: bool = True  # False: a login that stays on this site (adopted, or cross-site)
     network: str | None = None  # a login that came from a peer is shared in that network only
+    # Whether the address is known to be verified (by this site's app, by this site's own
+    # code check, or by the peer the sign-in came from). Written only when true: absent
+    # means unknown, which counts as not verified.
+    email_verified: bool = False
 
     def to_wire(self) -> Wire:
         wire: Wire = {"s": self.sid, "c": self.chain, "n": self.name, "r": self.role}
@@ -56,6 +61,8 @@ class SessionPayload(NamedTuple):
             wire["l"] = True
         if self.network is not None:
             wire["w"] = self.network
+        if self.email_verified:
+            wire["ev"] = True
         return wire
 
     @classmethod
@@ -64,7 +71,13 @@ class SessionPayload(NamedTuple):
         if not sid:
             return None
         return cls(
-            sid, _text(extra, "c"), _text(extra, "n"), _text(extra, "r"), extra.get("l") is not True, _str(extra, "w")
+            sid,
+            _text(extra, "c"),
+            _text(extra, "n"),
+            _text(extra, "r"),
+            extra.get("l") is not True,
+            _str(extra, "w"),
+            extra.get("ev") is True,
         )
 
 
@@ -153,7 +166,11 @@ class HopPayload(NamedTuple):
     """The answer to a request (purpose ``hop``, sealed by the asked site for the asking
     one): who is signed in (the envelope's subject; empty for nobody), the chain, and
     where the browser goes next (``next_url``, chosen by the asked site, else the
-    asking site's own ``return_url``)."""
+    asking site's own ``return_url``).
+
+    ``email_verified`` (``ev``, optional): the asked site vouches that the address was
+    verified. Written only when true; absent (an older peer, or not verified) is read as
+    not verified, and older peers ignore it."""
 
     bind: bytes
     chain: str
@@ -161,9 +178,10 @@ class HopPayload(NamedTuple):
     next_url: str | None
     return_url: str | None
     mode: Mode
+    email_verified: bool = False
 
     def to_wire(self) -> Wire:
-        return {
+        wire: Wire = {
             "b": self.bind,
             "c": self.chain,
             "n": self.name,
@@ -171,13 +189,24 @@ class HopPayload(NamedTuple):
             "w": self.return_url,
             "m": self.mode.value,
         }
+        if self.email_verified:
+            wire["ev"] = True
+        return wire
 
     @classmethod
     def from_wire(cls, extra: Mapping[str, Any]) -> HopPayload | None:
         bind = extra.get("b")
         if not isinstance(bind, bytes) or not bind:
             return None
-        return cls(bind, _text(extra, "c"), _text(extra, "n"), _str(extra, "o"), _str(extra, "w"), _mode(extra))
+        return cls(
+            bind,
+            _text(extra, "c"),
+            _text(extra, "n"),
+            _str(extra, "o"),
+            _str(extra, "w"),
+            _mode(extra),
+            extra.get("ev") is True,
+        )
 
 
 class PendingPayload(NamedTuple):

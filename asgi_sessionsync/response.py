@@ -21,6 +21,7 @@ from asgi_sessionsync.endpoints.reply import HTML, Reply, redirect
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.governance.governor import Refusal
 from asgi_sessionsync.governance.policy import OnLimit
+from asgi_sessionsync.identity.base import reported_verified
 from asgi_sessionsync.identity.session import intended_role, sign_out_everywhere_asked
 from asgi_sessionsync.injection import HTMLInjector, csp_nonce, is_injectable
 from asgi_sessionsync.keys import Purpose
@@ -119,6 +120,12 @@ class IdentityChange:
             admission = await site.governor.admit(user, scope=scope, via=via)
             if admission.refusal is not None:
                 return await self._refuse(admission.refusal, cookies, app_ref)
+            # Vouched for as verified when the app says so (remembered, so that a peer's
+            # sign-in of the address needs no code here), or this site verified it by code.
+            verified = await site.marks.remembered(user.email)
+            if not verified and await reported_verified(mw.identity, scope, user.email):
+                verified = True
+                await site.marks.remember(user.email)
             session, token = await site.sessions.start(
                 user,
                 chain=None,
@@ -128,6 +135,7 @@ class IdentityChange:
                 app_ref=app_ref,
                 country=admission.country,
                 device=admission.device,
+                email_verified=verified,
             )
             cookie = site.cookies.set(mw.cookie_name, token, int(site.settings.session_lifetime))
             cookies.append((b"set-cookie", cookie))

@@ -32,6 +32,14 @@ def config_check(env_file: Path | None, output: str) -> int:
         for problem in problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
+    if settings.require_verified_email == "self" and settings.smtp_url is None:
+        # Not an error here: a mailer given in code (SessionSyncMiddleware(mailer=...)) is
+        # invisible to this command; without one, start-up stops with a ConfigError.
+        print(
+            "note: SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=self mails codes, and SESSIONSYNC_SMTP_URL is not set: "
+            "the app must give SessionSyncMiddleware(mailer=...), or start-up stops",
+            file=sys.stderr,
+        )
     rows = settings.describe()
     matrix = peer_matrix(settings)
     if output == "json":

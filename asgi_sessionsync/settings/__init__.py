@@ -5,7 +5,7 @@ over the defaults. Every invalid value stops start-up with a :class:`ConfigError
 naming the variable, the problem and a valid example; secrets never appear in a
 repr, an error or a log line.
 
-Modules: :mod:`~.values` (sync modes, secrets, peers, networks), :mod:`~.parsers` (each
+Modules: :mod:`~.values` (sync modes, verification requirement, secrets, peers, networks), :mod:`~.parsers` (each
 variable's parser), :mod:`~.networks` (the networks of the environment),
 :mod:`~.environment` (the ``.env`` file, clean exits), :mod:`~.model` (:class:`Settings`
 and the variables it reads), :mod:`~.checks` (whole-settings checks, ``describe``) and
@@ -23,7 +23,7 @@ from asgi_sessionsync.settings.model import (
     unknown_variables,
 )
 from asgi_sessionsync.settings.options import MiddlewareOptions, SettingsOptions
-from asgi_sessionsync.settings.values import PREFIX, Network, Peer, Secret, SyncMode, origin_of
+from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
 
 __all__ = [
     "OTHER_VARIABLES",
@@ -31,6 +31,7 @@ __all__ = [
     "MiddlewareOptions",
     "Network",
     "Peer",
+    "RequireVerified",
     "Secret",
     "Settings",
     "SettingsOptions",

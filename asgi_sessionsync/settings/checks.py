@@ -50,6 +50,12 @@ def validate_settings(settings: Settings) -> None:
             PREFIX + "APP_SESSION_SECRET",
             "the starlette-session identity needs the secret_key of the app's SessionMiddleware",
         )
+    if settings.smtp_url is not None and settings.mail_from is None:
+        raise ConfigError(
+            PREFIX + "MAIL_FROM",
+            "is required with SESSIONSYNC_SMTP_URL (the From address of the codes)",
+            f"{PREFIX}MAIL_FROM=Example <no-reply@example.com>",
+        )
     if settings.samesite == "none" and not settings.secure:
         raise ConfigError(
             PREFIX + "COOKIE_SAMESITE",

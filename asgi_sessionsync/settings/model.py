@@ -37,13 +37,15 @@ from asgi_sessionsync.settings.parsers import (
     _policy,
     _positive_duration,
     _prefix_len,
+    _sender,
+    _smtp_url,
     _store,
     _str,
     _trusted_proxies,
     _url,
     field_values,
 )
-from asgi_sessionsync.settings.values import PREFIX, Network, Peer, Secret, SyncMode, origin_of
+from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
 
 logger = logging.getLogger("asgi_sessionsync")
 
@@ -179,6 +181,34 @@ class Settings:
         "plain",
         "plain: the package configures no logging (your server's does); json: the asgi_sessionsync loggers "
         "write one JSON object a line to stderr (see docs/operations.md).",
+    )
+    # -- verified emails (asgi_sessionsync.verification) ---------------------------------
+    require_verified_email: RequireVerified = _field(
+        "REQUIRE_VERIFIED_EMAIL",
+        _choice(RequireVerified),
+        RequireVerified.OFF,
+        "Peer sign-ins of unverified addresses: off (accepted), issuer (refused unless the peer verified the "
+        "address), self (this site verifies it with a mailed code).",
+    )
+    smtp_url: Secret | None = _field(
+        "SMTP_URL",
+        _smtp_url,
+        None,
+        "SMTP server for the codes: smtp://user:password@host:587 (STARTTLS) or smtps://…:465 (TLS); "
+        "needs asgi-sessionsync[mail].",
+        secret=True,
+    )
+    smtp_starttls: str = _field(
+        "SMTP_STARTTLS",
+        _one_of("auto", "true", "false"),
+        "auto",
+        "STARTTLS on smtp:// URLs: auto = required unless the server is on this machine; true; false.",
+    )
+    smtp_timeout: float = _field(
+        "SMTP_TIMEOUT", _positive_duration, 10.0, "Longest wait for the SMTP server (connecting, each command)."
+    )
+    mail_from: str | None = _field(
+        "MAIL_FROM", _sender, None, "From address of the codes (default: no-reply@ this site's host)."
     )
     # Code only (no variable): where this site reads the time. Tests give a clock that is
     # off to play a site whose clock is wrong; everything sealed or opened here uses it.

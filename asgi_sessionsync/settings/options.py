@@ -8,7 +8,7 @@ from typing import TypedDict
 from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.network_rules import NetworkRules
-from asgi_sessionsync.settings.values import Network, Peer, Secret, SyncMode
+from asgi_sessionsync.settings.values import Network, Peer, RequireVerified, Secret, SyncMode
 
 
 class MiddlewareOptions(TypedDict, total=False):
@@ -58,6 +58,11 @@ class MiddlewareOptions(TypedDict, total=False):
     policy: Policy | str | None
     geoip_database: str | None
     country_header: str | None
+    require_verified_email: RequireVerified | str
+    smtp_url: Secret | str | None
+    smtp_starttls: str
+    smtp_timeout: float | str
+    mail_from: str | None
     network_rules: NetworkRules | str | None
     prevent_email_change: bool | str
     sign_out_everywhere: bool | str

@@ -135,6 +135,21 @@ def _policy(variable: str, text: str) -> Policy | None:
     return Policy.load(text.strip(), variable=variable) if text.strip() else None
 
 
+def _smtp_url(variable: str, text: str) -> Secret | None:
+    from asgi_sessionsync.mail import check_smtp_url  # the mail module imports settings for typing only
+
+    if not text.strip():
+        return None
+    check_smtp_url(text, variable)
+    return Secret(text.strip().encode("utf-8"))
+
+
+def _sender(variable: str, text: str) -> str | None:
+    from asgi_sessionsync.mail import check_sender
+
+    return check_sender(variable, text)
+
+
 def _network_rules(variable: str, text: str) -> NetworkRules | None:
     return NetworkRules.load(text.strip(), variable=variable) if text.strip() else None
 

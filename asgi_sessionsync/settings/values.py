@@ -18,6 +18,14 @@ class SyncMode(enum.StrEnum):
     AUTO = "auto"  # frames first, then bounce through the peers whose frame failed
 
 
+class RequireVerified(enum.StrEnum):
+    """Whether a peer's sign-in needs a verified address (SESSIONSYNC_REQUIRE_VERIFIED_EMAIL)."""
+
+    OFF = "off"  # a peer's word is enough
+    ISSUER = "issuer"  # the peer must say it verified the address; otherwise refused
+    SELF = "self"  # an address the peer did not verify is verified here, by a mailed code
+
+
 class Secret:
     """Secret bytes that never show themselves in a repr, a str or a log."""
 

@@ -118,19 +118,18 @@ def run_demo(
     only: str = "a,b,c",
     ports: Sequence[int] | None = None,
     tls: Tls | None = None,
-    environ: Mapping[str, str] | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Demo]:
     """The demo's sites ``only`` in a subprocess. Another ``run_demo`` with the same
     ``tmp``, ``mode`` and ``ports`` serves more sites of the same network (same secret,
-    same SQLite files): a peer that was down coming back. The test's own ``SESSIONSYNC_*``
-    variables never reach the demo; ``environ`` gives it some (``SESSIONSYNC_POLICY_FILE``),
-    read by every site as a deployment's environment would be."""
+    same SQLite files): a peer that was down coming back. ``settings``: ``SESSIONSYNC_*``
+    variables for every site (the caller's own environment's are never passed on)."""
     ports = list(ports) if ports is not None else free_ports(3)
     suffix = "" if only == "a,b,c" else "-" + only.replace(",", "")
     log = tmp / f"demo-{mode}{suffix}.log"
     data_dir = tmp / f"data-{mode}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSYNC_")}
-    env.update(environ or {})
+    env.update(settings or {})
     tls_args: list[str] = []
     if tls is not None:
         tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]

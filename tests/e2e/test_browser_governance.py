@@ -45,7 +45,7 @@ def governed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str
                 policy = tmp / "sessions.toml"
                 policy.write_text(POLICY.format(on_limit=on_limit))
                 running[on_limit] = stack.enter_context(
-                    run_demo(tmp, mode="bounce", environ={"SESSIONSYNC_POLICY_FILE": str(policy)})
+                    run_demo(tmp, mode="bounce", settings={"SESSIONSYNC_POLICY_FILE": str(policy)})
                 )
             return running[on_limit]
 
