@@ -1,0 +1,136 @@
+"""A sign-in a response shows (the app signed someone in, or its own login is adopted):
+the session policy asked, the session started, the sync to the peers begun; or, refused,
+the response replaced by the block page and the app's login undone."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import time
+from typing import TYPE_CHECKING, NamedTuple
+
+from starlette.types import Message, Scope, Send
+
+from asgi_sessionsync.endpoints.reply import HTML, Reply, redirect
+from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.governance.governor import Refusal
+from asgi_sessionsync.governance.policy import OnLimit
+from asgi_sessionsync.identity.base import reported_verified
+from asgi_sessionsync.identity.session import intended_role
+from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.pages import refused_page
+from asgi_sessionsync.response.state import Headers, RequestState
+from asgi_sessionsync.response.sync import SyncStart
+from asgi_sessionsync.urls import local_url
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.middleware import SessionSyncMiddleware
+
+logger = logging.getLogger("asgi_sessionsync")
+
+
+class SignedIn(NamedTuple):
+    """A sign-in made: the response's headers, the snippet to inject (or None), and the
+    pending cookie (a Set-Cookie value) when the next navigation is to start the sync."""
+
+    headers: Headers
+    snippet: bytes | None
+    pending: bytes | None
+
+
+class LoginHere:
+    """Signs in the user a response shows: one per such response."""
+
+    __slots__ = ("mw", "raw_send", "scope", "state")
+
+    def __init__(self, mw: SessionSyncMiddleware, scope: Scope, send: Send, state: RequestState) -> None:
+        self.mw = mw
+        self.scope = scope
+        self.raw_send = send
+        self.state = state
+
+    async def sign_in(
+        self, message: Message, headers: Headers, cookies: Headers, after: str, name: str
+    ) -> SignedIn | Send:
+        """Start a session of ``after`` (its cookie goes into ``cookies``) and the sync;
+        or, when the session policy refuses it, send the refusal and return the ``send``
+        that discards the app's own answer."""
+        mw, site, scope, state = self.mw, self.mw.site, self.scope, self.state
+        user = stored = await site.sessions.ensure_user(after, name=name)
+        assert user is not None  # the app itself vouches: always provisioned
+        role = intended_role(scope)
+        if role is not None and role != user.role:
+            user = dataclasses.replace(user, role=role)  # this session's role, given by the app
+        adopting = after == state.adopted
+        cross_site = not adopting and fetch_metadata(scope).is_cross_site(site.origin)
+        if cross_site:
+            # Login CSRF on one site must not become a login everywhere.
+            site_log(logger.name, site.origin).warning(
+                "sign-in of %s came from another site's page: kept on this site", after
+            )
+        via = "adopted from the app's own login" if adopting else "cross-site login" if cross_site else "login"
+        local = adopting or cross_site
+        app_login, app_ref = mw.app_login, None
+        if app_login is not None:  # the app's own login that goes with the new session
+            app_ref = app_login.response_app_ref(headers) or app_login.app_ref(state.cookies)
+        admission = await site.governor.admit(user, scope=scope, via=via)
+        if admission.refusal is not None:
+            return await self._refuse(admission.refusal, cookies, app_ref)
+        # Vouched for as verified when the app says so (remembered, so that a peer's
+        # sign-in of the address needs no code here), or this site verified it by code.
+        verified = await site.marks.remembered(user.email)
+        if not verified and await reported_verified(mw.identity, scope, user.email):
+            verified = True
+            await site.marks.remember(user.email)
+        session, token = await site.sessions.start(
+            user,
+            chain=None,
+            scope=scope,
+            via=via,
+            shared=not local,
+            app_ref=app_ref,
+            country=admission.country,
+            device=admission.device,
+            email_verified=verified,
+        )
+        cookie = site.cookies.set(mw.cookie_name, token, int(site.settings.session_lifetime))
+        cookies.append((b"set-cookie", cookie))
+        # An app login the middleware did not see being made (from before it was
+        # installed, or a stolen app cookie) is recorded here but never synced: one
+        # site's cookie must not become a login everywhere.
+        if local:
+            return SignedIn(headers, None, None)
+        # A user of this site's own never sent to the peers: they get it (with
+        # its password where their rules take it) once, at its first sign-in.
+        if stored is not None:
+            await site.users.announce(stored)
+        sync = SyncStart(mw, scope)
+        headers, snippet, wait = await sync.start(message, headers, session)
+        return SignedIn(headers, snippet, sync.pending_cookie(session) if wait else None)
+
+    async def _refuse(self, refusal: Refusal, cookies: Headers, app_ref: str | None) -> Send:
+        """The session policy refused this sign-in: the response becomes the block page
+        (or a redirect to the site's page for it) and the app's login is undone: none of
+        the app's headers or body go out, its login cookie is cleared, no session, and the
+        login the app made on its side (``app_ref``: Django's saved session) is ended
+        there too, unless a live session of the registry holds that reference."""
+        site, scope = self.mw.site, self.scope
+        if app_ref is not None:
+            holder = await site.stores.sessions.find_by_app_ref(app_ref)
+            if holder is None or not holder.live(time.time()):
+                await site.sessions.end_app_logins([app_ref])
+        gone = site.cookies.delete(self.mw.cookie_name)  # whatever session cookie this browser had
+        app_login = self.mw.app_login
+        undone = app_login.logout_cookies() if app_login is not None else []
+        headers = [*(c for c in cookies if c[1] != gone), (b"set-cookie", gone), *((b"set-cookie", c) for c in undone)]
+        if refusal.action is OnLimit.REDIRECT and refusal.redirect_to is not None:
+            target = local_url(site.origin, scope.get("root_path", "") + refusal.redirect_to)
+            reply = redirect(target, headers)
+        else:
+            reply = Reply(403, refused_page(refusal.message), HTML, headers)
+        await reply.send(self.raw_send)
+
+        async def discard(message: Message) -> None:
+            return None  # the app's own answer: never sent
+
+        return discard

@@ -1,0 +1,29 @@
+"""What a request came in as, carried from before the app to its response."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from asgi_sessionsync.sessions import ActiveSession
+
+PENDING_LIFETIME = 300  # seconds a sign-in waits for a page it can start the sync from
+Headers = list[tuple[bytes, bytes]]
+
+
+@dataclass(slots=True)
+class RequestState:
+    """Who the request came in as, and what reconciling it with the app found."""
+
+    session: ActiveSession | None = None
+    stale: bool = False  # a cookie named a session that is no longer valid
+    pending: str | None = None  # the pending-sync cookie
+    forgotten: list[bytes] = field(default_factory=list)  # Set-Cookie values removing an app login
+    adopted: str | None = None  # the user of an app login made without the middleware seeing it
+    cookies: bytes | None = field(default=None, repr=False)  # the request's Cookie header
+    # The app did not see its own login only because the request came from another site
+    # (its cookie's SameSite kept it home): an app that answers "nobody" did not sign out.
+    app_blind: bool = False
+
+    @property
+    def quiet(self) -> bool:
+        return not (self.stale or self.forgotten or self.pending is not None or self.adopted is not None)

@@ -1,0 +1,89 @@
+"""Resolving a session cookie on every request: opened once (cached), the registry asked
+every time, so that a sign-out anywhere takes effect at once; an idle session ended."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+from asgi_sessionsync.exceptions import EnvelopeError
+from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.logs import SiteLog
+from asgi_sessionsync.protocol import SessionPayload
+from asgi_sessionsync.sessions.active import TOUCH_EVERY, ActiveSession
+from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.stores import SessionRecord, Stores
+from asgi_sessionsync.tokens import Tokens
+
+# Opened session cookies kept in memory, so a signed-in request costs a registry
+# look-up rather than a decryption. Bounded; the registry is still asked every time.
+OPENED_MAX = 10_000
+
+
+class SessionResolver:
+    """Which session a cookie names, on every request: the opened cookie cached, the
+    registry asked every time, an idle session ended."""
+
+    def __init__(self, settings: Settings, stores: Stores, tokens: Tokens, log: SiteLog) -> None:
+        self.settings = settings
+        self.stores = stores
+        self.tokens = tokens
+        self.log = log
+        self._opened: dict[tuple[str, str], tuple[float, ActiveSession, float]] = {}
+        # Governance: seconds without a recorded request after which a session of a role
+        # is idle (already widened by TOUCH_EVERY), and who ends it everywhere. Set by Site.
+        self.idle_after: dict[str, float] = {}
+        self.idle_default = math.inf
+        self.on_idle: Callable[[ActiveSession, SessionRecord], Awaitable[None]] | None = None
+
+    async def resolve(self, token: str, ip: str) -> ActiveSession | None:
+        """The active session a cookie names, or None (invalid, expired, ended, other IP).
+
+        A cookie that opened before (same text, same IP binding, not yet expired) is
+        not decrypted again; whether its session is still active is asked of the
+        registry on every request, so a revocation takes effect at once.
+        """
+        now = time.time()
+        key = (token, ip)
+        cached = self._opened.get(key)
+        if cached is not None and now <= cached[0]:
+            session, idle_after = cached[1], cached[2]
+        else:
+            try:
+                claims = self.tokens.open(token, Purpose.SESSION, ip=ip)
+            except EnvelopeError as error:
+                self.log.debug("session cookie refused: %s", error.reason)
+                return None
+            payload = SessionPayload.from_wire(claims.extra)
+            if payload is None:
+                return None
+            session = ActiveSession(
+                payload.sid,
+                claims.subject,
+                payload.name,
+                payload.role,
+                payload.chain,
+                payload.shared,
+                payload.network,
+                payload.email_verified,
+            )
+            if len(self._opened) >= OPENED_MAX:
+                del self._opened[next(iter(self._opened))]
+            idle_after = self.idle_after.get(session.role, self.idle_default)
+            self._opened[key] = (claims.expires_at + self.settings.clock_skew, session, idle_after)
+        record = await self.stores.sessions.get(session.sid)
+        if record is None or record.ended_at is not None or record.user != session.user:
+            return None
+        if now - record.last_seen_at > idle_after:  # inf without an idle timeout: one comparison
+            await self._idle(session, record)
+            return None
+        if now - record.last_seen_at > TOUCH_EVERY:
+            await self.stores.sessions.touch(record.sid, now)
+        return session
+
+    async def _idle(self, session: ActiveSession, record: SessionRecord) -> None:
+        if self.on_idle is not None:
+            await self.on_idle(session, record)
+        else:
+            await self.stores.sessions.end(record.sid, reason="idle", when=time.time())
