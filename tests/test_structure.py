@@ -23,15 +23,6 @@ ALLOWED_LONG: dict[str, str] = {
     # Its ~45 field declarations (each with its variable, parser and doc) read best together;
     # parsing, network reading, whole-settings checks and ``describe`` live in other modules.
     "asgi_sessionsync.settings.model.Settings": "field declarations kept together",
-    # Not split yet (issue #11 follow-up): the request path's classes, split separately so
-    # that the module split above lands without touching the per-request code.
-    "asgi_sessionsync.middleware.SessionSyncMiddleware": "issue #11 follow-up",
-    "asgi_sessionsync.sessions.Sessions": "issue #11 follow-up",
-    "asgi_sessionsync.endpoints.steps.SignInSteps": "issue #11 follow-up",
-    # The module is that one class, and grows with it (the activity log's two hooks).
-    "asgi_sessionsync.endpoints.steps": "issue #11 follow-up",
-    "asgi_sessionsync.governance.governor.Governor": "issue #11 follow-up",
-    "asgi_sessionsync.response.IdentityChange": "issue #11 follow-up",
 }
 
 

@@ -1,0 +1,125 @@
+"""A peer's sign-in arriving here: every rule that decides whether it signs someone in."""
+
+from __future__ import annotations
+
+from starlette.types import Scope
+
+from asgi_sessionsync.endpoints.held import Arrival
+from asgi_sessionsync.endpoints.reply import Headers
+from asgi_sessionsync.endpoints.step_kit import StepKit
+from asgi_sessionsync.identity.base import Account
+from asgi_sessionsync.sessions import ActiveSession
+from asgi_sessionsync.settings import RequireVerified
+
+
+class Arrivals:
+    """Signs in the user a peer vouches for, if every rule allows (from a hop, or after a code)."""
+
+    def __init__(self, kit: StepKit) -> None:
+        self.kit = kit
+        self.site = kit.site
+        self.log = kit.log
+
+    async def arrive(
+        self, scope: Scope, cookies: bytes | None, arrival: Arrival, *, code_checked: bool = False
+    ) -> tuple[ActiveSession | None, Headers, bool]:
+        """Sign in the user of ``arrival`` here, if every rule allows: the session and its
+        cookies; or nobody (chain goes on); or (third value) hold it for a code first.
+        ``code_checked``: this site has just verified the address by code. The one place
+        an arriving sign-in's outcome goes to the activity log."""
+        session, headers, hold, why = await self._arrive(scope, cookies, arrival, code_checked=code_checked)
+        await self.site.activity.arrived(arrival.issuer, arrival.email, arrival.via, why, held=hold, code=code_checked)
+        return session, headers, hold
+
+    async def _arrive(
+        self, scope: Scope, cookies: bytes | None, arrival: Arrival, *, code_checked: bool
+    ) -> tuple[ActiveSession | None, Headers, bool, str]:
+        """:meth:`arrive`, with why nobody was signed in (a few words; "" when signed in or held)."""
+        site = self.site
+        email, issuer = arrival.email, arrival.issuer
+        if issuer not in site.signin.accepts_from:
+            self.log.warning(
+                "sign-in of %s from %s refused: login is not accepted from that peer (network file)", email, issuer
+            )
+            return None, [], False, "login not accepted from that peer"
+        requirement = site.settings.require_verified_email
+        verified = arrival.email_verified or code_checked or await site.marks.remembered(email)
+        if requirement is RequireVerified.ISSUER and not verified:
+            self.log.warning(
+                "sign-in of %s from %s refused: that site did not say the address is verified "
+                "(SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=issuer)",
+                email,
+                issuer,
+            )
+            return None, [], False, "address not verified by the issuer"
+        known = await site.stores.users.get(email)
+        if known is None and not site.settings.auto_provision:
+            self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
+            return None, [], False, "unknown user, auto-provisioning off"
+        role = known.role if known is not None else site.settings.default_role
+        if issuer not in site.settings.trusted_for_privileged and await self._privileged(email, role):
+            self.log.warning(
+                "sign-in of %s from %s refused: a privileged account here, and that peer is not trusted for it "
+                "(SESSIONSYNC_TRUSTED_FOR_PRIVILEGED)",
+                email,
+                issuer,
+            )
+            return None, [], False, "privileged account, peer not trusted for it"
+        current = await self.kit.current(scope, cookies)
+        if current is not None:
+            if current.user == email and current.chain == arrival.chain:
+                return current, [], False, ""
+            if current.user != email:
+                self.log.warning(
+                    "sign-in of %s from %s skipped: this browser is signed in here as another user", email, issuer
+                )
+                return None, [], False, "browser signed in here as another user"
+        if requirement is RequireVerified.SELF and not verified:
+            if current is not None:
+                # The same user is signed in here already (by this site's own login):
+                # nothing to verify for, nothing replaced.
+                return current, [], False, ""
+            self.log.info(
+                "sign-in of %s from %s held: the address is to be verified here by a mailed code", email, issuer
+            )
+            return None, [], True, ""
+        user = await site.sessions.ensure_user(email, name=arrival.name, vouched_by=issuer)
+        if user is None:
+            self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
+            return None, [], False, "unknown user, auto-provisioning off"
+        via = arrival.via
+        # The session policy: refused, nobody is signed in here and the chain goes on.
+        admission = await site.governor.admit(
+            user, scope=scope, via=via, chain=arrival.chain, replacing=(current.chain,) if current else ()
+        )
+        if admission.refusal is not None:
+            return None, [], False, f"session policy ({admission.refusal.rule})"
+        if current is not None:
+            await site.sessions.end(current.sid, f"replaced by sign-in {via}")
+        app_cookies: list[bytes] = []
+        app_ref = None
+        if self.kit.app_login is not None:
+            made = await self.kit.app_login.login_cookies(scope, Account(user.email, user.name, user.role))
+            if made is None:
+                self.log.warning(
+                    "sign-in of %s from %s skipped: the app cannot sign this account in", user.email, issuer
+                )
+                return None, [], False, "the app cannot sign this account in"
+            app_cookies = made
+            app_ref = self.kit.app_login.response_app_ref([(b"set-cookie", c) for c in made])
+        session, token = await site.sessions.start_synced(
+            user,
+            chain=arrival.chain,
+            scope=scope,
+            via=via,
+            network=arrival.network,
+            app_ref=app_ref,
+            country=admission.country,
+            device=admission.device,
+            email_verified=verified,
+        )
+        cookie = site.cookies.set(self.kit.cookie_name, token, int(site.settings.session_lifetime))
+        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)], False, ""
+
+    async def _privileged(self, email: str, role: str) -> bool:
+        return role in self.site.settings.privileged_roles or await self.kit.identity.is_privileged(email)

@@ -1,0 +1,114 @@
+"""Who a request comes in as (identity before the app): the session cookie resolved, the
+app's own login reconciled with it (the registry being the authority), the result shown
+to the app. Also what counts as a user an identity adapter reports (an email)."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.types import Scope
+
+from asgi_sessionsync.cookies import find_cookie
+from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.identity import AppLoginAdapter, IdentityAdapter
+from asgi_sessionsync.response import RequestState
+from asgi_sessionsync.site import Site
+from asgi_sessionsync.validation import email_or_none
+
+logger = logging.getLogger("asgi_sessionsync")
+
+
+class RequestIdentity:
+    """Resolves and reconciles the identity a request comes in with (one per middleware)."""
+
+    def __init__(
+        self, site: Site, identity: IdentityAdapter, app_login: AppLoginAdapter | None, cookie_name: str
+    ) -> None:
+        self.site = site
+        self.identity = identity
+        self.app_login = app_login
+        self._pending_name = cookie_name + "-sync"
+        self._needle = cookie_name.encode("latin-1")
+        self._pending_needle = self._pending_name.encode("latin-1")
+        self._cookie_key = self._needle + b"="
+        self._said_not_an_email = False
+
+    async def identify(self, scope: Scope, cookies: bytes | None) -> RequestState:
+        """Resolve the session cookie, reconcile it with the app's own login, and show
+        the result to the app."""
+        state = RequestState(cookies=cookies)
+        sessions = self.site.sessions
+        if cookies is not None and self._needle in cookies:
+            token = find_cookie(cookies, self._cookie_key)
+            if token:
+                state.session = await sessions.resolve(token, self.site.address.bind_value(scope))
+                state.stale = state.session is None
+            if self._pending_needle in cookies:
+                state.pending = find_cookie(cookies, self._pending_name)
+        app_login = self.app_login
+        if app_login is not None and cookies is not None:
+            app_user = await app_login.app_user(scope, cookies)
+            session = state.session
+            if app_user is not None and (session is None or app_user != session.user):
+                app_user = self.email(app_user)  # (a session's user is an email already)
+            if app_user is not None and (state.stale or (session is not None and session.user != app_user)):
+                # The registry ended this login (signed out elsewhere), or the two disagree:
+                # the app must not see it; the registry is the authority.
+                state.forgotten = await self._forget(scope, app_login, cookies)
+                if session is not None:
+                    await sessions.end(session.sid, "app login disagreed with the session")
+                    state.session, state.stale = None, True
+            elif app_user is not None and session is None:
+                # A cross-site request may carry one of the two cookies and not the other
+                # only because their SameSite differ: nothing is concluded from it.
+                cross_site = self._cross_site(scope)
+                ref = app_login.app_ref(cookies)
+                if ref is not None and await sessions.app_login_ended(ref):
+                    # It came alone, but went with a session that ended (signed out,
+                    # revoked, expired): it is dead, never adopted again. Across sites it
+                    # is only hidden: a reference may name the user rather than one login
+                    # (docs/identity.md), and ours may have stayed home.
+                    if cross_site:
+                        app_login.forget(scope)
+                    else:
+                        state.forgotten = await self._forget(scope, app_login, cookies, ref)
+                elif not cross_site:
+                    state.adopted = app_user
+            elif app_user is None and session is not None and self._cross_site(scope):
+                state.app_blind = True
+            elif app_user is None and session is not None:
+                # The app's own login ended (expired, cleared by the app): end ours here
+                # too, quietly; that is not a sign-out to tell the peers about.
+                await sessions.end(session.sid, "app login ended")
+                state.session, state.stale = None, True
+        self.identity.expose(scope, state.session)
+        return state
+
+    def _cross_site(self, scope: Scope) -> bool:
+        return fetch_metadata(scope).is_cross_site(self.site.origin)
+
+    def email(self, value: str | None) -> str | None:
+        """An email the identity adapter reported, validated: anything else is nobody,
+        never a sign-in (said once)."""
+        if value is None:
+            return None
+        email = email_or_none(value)
+        if email is None and not self._said_not_an_email:
+            self._said_not_an_email = True
+            logger.warning(
+                "the identity adapter %s reported a user that is not an email address: ignored, never synced "
+                "(said once)",
+                type(self.identity).__name__,
+            )
+        return email
+
+    async def _forget(
+        self, scope: Scope, app_login: AppLoginAdapter, cookies: bytes, ref: str | None = None
+    ) -> list[bytes]:
+        """Hide the app login from this request and end it in the app; the ``Set-Cookie``
+        values that clear it in the browser."""
+        ref = ref if ref is not None else app_login.app_ref(cookies)
+        forgotten = app_login.forget(scope)
+        if ref is not None:
+            await self.site.sessions.end_app_logins([ref])
+        return forgotten

@@ -1,0 +1,139 @@
+"""The full request path: every HTTP request the middleware's hot path does not take (it
+carries a cookie, is below the path prefix, or comes before the site started). The
+middleware's endpoints; the detours; identity before the app (:mod:`.request_identity`);
+and identity after the app: who the response says is signed in, and a change handed to
+:class:`~asgi_sessionsync.response.IdentityChange`."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from starlette.types import Message, Receive, Scope, Send
+
+from asgi_sessionsync.detours import Detours
+from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.request_identity import RequestIdentity
+from asgi_sessionsync.response import IdentityChange, RequestState
+from asgi_sessionsync.settings import SyncMode
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.middleware import SessionSyncMiddleware
+
+
+class RequestPath:
+    """Serves the requests the hot path does not (one per middleware). What it uses of the
+    middleware is taken once, at construction: no extra hop per request."""
+
+    def __init__(self, mw: SessionSyncMiddleware, before: RequestIdentity, detours: Detours) -> None:
+        self.mw = mw  # handed to IdentityChange
+        self.app = mw.app
+        self.settings = mw.settings
+        self.identity = mw.identity
+        self.app_login = mw.app_login
+        self.endpoints = mw.endpoints
+        self.worker = mw.worker
+        self.catchup = mw.catchup
+        self.prefix = mw.prefix
+        # Frame mode needs SameSite=None session cookies; Lax is then emulated here.
+        self._emulate_lax = mw.site.cookies.samesite == "none"
+        self._needle = mw.cookie_name.encode("latin-1")
+        # A peer's sign-in held for a code (REQUIRE_VERIFIED_EMAIL=self): the next page
+        # this browser opens here shows the code page first.
+        self._held_needle = mw.endpoints.codes.holds.needle
+        # An adapter whose sign-in is only ever an explicit call marks the scope with
+        # this key: without it, nothing can have changed.
+        self._intent_key: str | None = mw.identity.intent_key
+        self._identify = before.identify
+        self._email = before.email
+        self._show_code_page = detours.show_code_page
+        self._bounce_now = detours.bounce_now
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send, cookies: bytes | None) -> None:
+        await self.worker.ensure_started()
+        path: str = scope["path"]
+        if self.prefix in path:
+            root: str = scope.get("root_path", "")
+            local = path[len(root) :] if root and path.startswith(root) else path
+            if local.startswith(self.prefix):
+                await self.endpoints(scope, receive, send, local[len(self.prefix) :], cookies)
+                return
+
+        if (
+            cookies is not None
+            and self._held_needle in cookies
+            and fetch_metadata(scope).is_navigation(scope["method"])
+            and await self._show_code_page(scope, send, cookies)
+        ):
+            return
+        if self._emulate_lax and cookies is not None and not fetch_metadata(scope).is_lax_visible(scope["method"]):
+            # A cross-site subresource or POST: a Lax cookie would not have come, so
+            # neither the session nor the app's login is seen, and nothing is reconciled.
+            cookies = None
+        if cookies is None or (self.app_login is None and self._needle not in cookies):
+            state = RequestState()
+            self.identity.expose(scope, None)  # anonymous (maybe with other cookies): no work
+        else:
+            state = await self._identify(scope, cookies)
+        if (
+            state.session is None
+            and state.adopted is None
+            and self.catchup.wanted(scope, cookies)
+            and await self.catchup.start(scope, send, cookies)
+        ):
+            return
+        if state.session is not None and (
+            state.pending is not None
+            and self.settings.sync_mode is SyncMode.BOUNCE
+            and fetch_metadata(scope).is_navigation(scope["method"])
+            and await self._bounce_now(scope, send, state.session, state.pending)
+        ):
+            return
+
+        identity = self.identity
+        before = state.session.user if state.session is not None else None
+        # What the app believed when the request came in: an unchanged answer means that.
+        believed = state.adopted if state.adopted is not None else before
+        intent_key = self._intent_key
+        quiet = state.quiet
+        forward: Send | None = None
+
+        async def watch(message: Message) -> None:
+            nonlocal forward
+            if forward is not None:
+                await forward(message)
+                return
+            if message["type"] != "http.response.start":
+                await send(message)
+                return
+            renewed = False
+            if intent_key is not None and intent_key not in scope:
+                after, name = believed, ""  # no sign_in()/sign_out() call: nothing changed
+            else:
+                after, name = await identity.signed_in_after(scope, believed, message.get("headers", []))
+                if after is None and state.app_blind:
+                    after = before
+                if after != believed:
+                    after = self._email(after)
+                renewed = after is not None and after == before and identity.signed_in_again(scope)
+            if quiet and after == before and not renewed:
+                forward = send  # nothing happened: the common case
+                await send(_vary_cookie(message) if before is not None else message)
+                return
+            change = IdentityChange(self.mw, scope, send, state)
+            forward = await change.changed(message, before, after, name, renewed=renewed)
+
+        await self.app(scope, receive, watch)
+
+
+def _vary_cookie(message: Message) -> Message:
+    """The response start, saying that its content depends on the Cookie header (it was
+    made for a signed-in user), as Starlette's and Django's session middlewares do."""
+    headers = list(message.get("headers", ()))
+    for index, (key, value) in enumerate(headers):
+        if key.lower() == b"vary":
+            if b"cookie" in value.lower() or value.strip() == b"*":
+                return message
+            headers[index] = (key, value + b", Cookie")
+            return {**message, "headers": headers}
+    headers.append((b"vary", b"Cookie"))
+    return {**message, "headers": headers}
