@@ -3,11 +3,11 @@
 ``Site`` builds one :class:`Governor`; it is asked in exactly two places, the two ways a
 session starts on a site:
 
-- a login here (``response.IdentityChange``: the app signed someone in, or its own
+- a login here (``response.LoginHere``: the app signed someone in, or its own
   login was adopted): a refusal turns the response into the block page (or the
   redirect) and undoes the app's login; no session, no cookie;
-- a sign-in arriving from a peer (``endpoints.steps``' hop): a refusal signs nobody in
-  here, and the chain goes on to the next site.
+- a sign-in arriving from a peer (``endpoints.arrival``, from a hop): a refusal signs
+  nobody in here, and the chain goes on to the next site.
 
 Counting is by **sign-in, not by row**: one sign-in synced to five sites is one chain
 (five rows with one chain id, one per site), and limits count the distinct chains of
