@@ -51,6 +51,7 @@ from starlette.types import ASGIApp
 from asgi_sessionsync.identity import IdentityAdapter
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.middleware import SessionSyncMiddleware
+from asgi_sessionsync.pages import STORAGE_CHECK_META
 from asgi_sessionsync.settings import Peer, Settings
 from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
 
@@ -746,14 +747,33 @@ class Browser:
         from_page: Page,
         headers: Mapping[str, str] | None = None,
         follow_redirects: bool = True,
+        storage_access: bool | None = None,
     ) -> httpx.Response:
         """Load ``url`` in an ``<iframe>`` of ``from_page``: a navigation of the frame
         (``Sec-Fetch-Dest: iframe``, no user activation), with the cookies of a frame
-        under that page (cross-site: third-party)."""
+        under that page (cross-site: third-party).
+
+        A sign-in frame's storage check (the page that asks ``document.hasStorageAccess()``)
+        is answered with ``storage_access``: by default as Chromium answers it, true
+        when third-party cookies are allowed. False plays a browser that partitions the
+        frame's cookies (Firefox): the check page is returned, the frame goes no further."""
         page = _page(from_page)
-        return await self._fetch(
+        access = self.third_party_cookies if storage_access is None else storage_access
+        response = await self._fetch(
             "GET",
             _resolve(url, page, None),
+            kind="iframe",
+            page=page,
+            headers=headers,
+            user_activated=False,
+            follow_redirects=follow_redirects,
+        )
+        onward = _storage_check(response)
+        if onward is None or not access or not follow_redirects:
+            return response
+        return await self._fetch(
+            "GET",
+            response.url.join(onward),
             kind="iframe",
             page=page,
             headers=headers,
@@ -894,6 +914,15 @@ class Browser:
             return "none"
         values = [fetch_site(url, page.url) for url in chain]
         return max(values, key=_FETCH_SITE_ORDER.__getitem__)
+
+
+def _storage_check(response: httpx.Response) -> str | None:
+    """The URL a sign-in frame's storage check goes on to when access is granted, or None
+    (not such a page)."""
+    if "text/html" not in response.headers.get("content-type", ""):
+        return None
+    match = re.search(rf'<meta name="{STORAGE_CHECK_META}" content="([^"]*)">', response.text)
+    return html.unescape(match.group(1)) if match else None
 
 
 def _resolve(url: str | httpx.URL, page: _Page | None, params: Mapping[str, str] | None) -> httpx.URL:

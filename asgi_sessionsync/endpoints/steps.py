@@ -17,7 +17,7 @@ from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.identity.base import Account, IdentityAdapter, app_login_of
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
-from asgi_sessionsync.pages import frame_result_page
+from asgi_sessionsync.pages import frame_check_page, frame_result_page
 from asgi_sessionsync.protocol import BouncePayload, ChainPayload, Endpoint, HopPayload, Mode, RequestPayload
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.signin import BIND_LIFETIME, bind_hash, new_bind, take_bind
@@ -40,6 +40,8 @@ NOT_SET_UP = (
     "The site that sent you here is not set up to share sign-in with this one. Nobody was signed in; "
     "you can sign in on this site directly.",
 )
+# Added to a frame's pull URL by its storage check: this frame's cookies are the site's own.
+CHECKED = "s=1"
 MISMATCH = frozenset({EnvelopeFailure.UNKNOWN_KEY, EnvelopeFailure.WRONG_ISSUER, EnvelopeFailure.WRONG_AUDIENCE})
 
 
@@ -74,8 +76,13 @@ class SignInSteps:
 
     # -- B: ask a peer ------------------------------------------------------------------
 
-    async def pull(self, scope: Scope, cookies: bytes | None, issuer: str, chain: str, mode_name: str) -> Reply:
-        """A peer that has the session sent the browser here: set the bind cookie, ask it."""
+    async def pull(
+        self, scope: Scope, cookies: bytes | None, issuer: str, chain: str, mode_name: str, checked: bool = False
+    ) -> Reply:
+        """A peer that has the session sent the browser here: set the bind cookie, ask it.
+
+        In a frame, first a page that checks whether this frame's cookies are this
+        site's own (``frame_check_page``); it comes back with ``checked`` set when they are."""
         site = self.site
         mode = Mode.FRAME if mode_name == Mode.FRAME else Mode.PAGE
         if not self._navigates(scope, mode):
@@ -89,6 +96,8 @@ class SignInSteps:
             return refused(EnvelopeFailure.WRONG_ISSUER)
         if not chain:
             return page(400, *NOT_VALID)
+        if mode is Mode.FRAME and not checked:
+            return self._frame_check(scope, issuer)
         nonce, value = new_bind(find_cookie(cookies, self.bind_name))
         await site.health.offset(entry)  # the request is sealed in the asked site's time
         url = site.signin.request_url(
@@ -226,6 +235,14 @@ class SignInSteps:
             return None
         path = urlsplit(url).path
         return url if path.endswith(self.site.prefix + Endpoint.PULL) else None
+
+    def _frame_check(self, scope: Scope, parent: str) -> Reply:
+        query = scope.get("query_string", b"").decode("latin-1")
+        onward = f"?{query}&{CHECKED}"  # this very step again (relative: the site may be mounted under a path)
+        nonce = secrets.token_urlsafe(16)
+        policy = f"{self.frame_ancestors.decode()}; script-src 'nonce-{nonce}'; default-src 'none'"
+        body = frame_check_page(continue_url=onward, peer_origin=self.site.origin, parent_origin=parent, nonce=nonce)
+        return html(200, body, [(b"content-security-policy", policy.encode())])
 
     def _frame_result(self, ok: bool, parent: str, headers: Headers) -> Reply:
         nonce = secrets.token_urlsafe(16)

@@ -201,8 +201,12 @@ class Firefox:
         )
 
     def cookies(self) -> list[Cookie]:
+        # Firefox lists a cookie deleted by ``Max-Age=0`` until its next purge when the
+        # deletion fell within the millisecond the cookie was stored: it has expired
+        # (never sent again) but is still in ``Services.cookies.cookies``. Not a cookie.
         rows = self.chrome(
-            "return Services.cookies.cookies.map(c => [c.host, c.name, c.originAttributes.partitionKey || '']);"
+            "const now = Date.now(); return Services.cookies.cookies.filter(c => c.isSession || c.expiry > now)"
+            ".map(c => [c.host, c.name, c.originAttributes.partitionKey || '']);"
         )
         return sorted(Cookie(*row) for row in rows)
 
