@@ -2,10 +2,14 @@
 
 Sign-in sync: starts 1 + N demo-style sites (Starlette + SessionSyncMiddleware, SQLite
 each) on s0.localhost … sN.localhost, bounce mode; in the browser, opens the login form
-on s0, submits it and times until the browser is back on s0's account page after the
-chain through every peer (all HTTP redirects: one navigation). Then checks that the last
-peer says "Signed in as". Fresh cookies every run (a new Chromium context, a new Firefox
-profile, a new MiniBrowser); the first run of each cell warms up and is not counted.
+on s0 and submits it; the browser goes through every peer (all HTTP redirects: one
+navigation) and back to s0's account page. Two times: the sync alone, from s0's answer
+to the login post to the browser's request for the account page, as s0 notes them
+(N = 0: that one redirect); and the whole sign-in as the user sees it, from the submit
+to the account page, the password check (scrypt, tens of milliseconds on a quiet
+machine, far more on a loaded one) included. Then checks that the last peer says
+"Signed in as". Fresh cookies every run (a new Chromium context, a new Firefox profile,
+a new MiniBrowser); the first run of each cell warms up and is not counted.
 
 First-visit catch-up: three sites, s1 down while the user signs in on s0 (so the chain
 leaves it out); s1 comes up, and the time is from opening s1's home page to its
@@ -43,6 +47,7 @@ from pathlib import Path
 import anyio
 import httpx
 import uvicorn
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.stores import User, sqlite_stores
@@ -90,10 +95,11 @@ async def serve_sites(
         in_process=False,
     )
     certfile, keyfile = tls or (None, None)
+    served = {n: stamped(net.sites[n], data_dir / STAMPS) if n == "s0" else net.sites[n] for n in names}
     servers = [
         _Server(
             uvicorn.Config(
-                net.sites[n],
+                served[n],
                 host="127.0.0.1",
                 port=p,
                 log_level="warning",
@@ -118,6 +124,43 @@ async def serve_sites(
         await net.aclose()
 
 
+STAMPS = "stamps.txt"
+
+
+def stamped(app: ASGIApp, path: Path) -> ASGIApp:
+    """``app`` (s0), noting when it answers the login post and when the browser is back
+    for the account page: the sync's own time, without the password check before it."""
+
+    def note(what: str) -> None:
+        with path.open("a") as out:
+            out.write(f"{what} {time.monotonic()}\n")
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] not in ("/login", "/account"):
+            await app(scope, receive, send)
+            return
+        login = scope["path"] == "/login" and scope["method"] == "POST"
+        if scope["path"] == "/account":
+            note("account")
+
+        async def watch(message: Message) -> None:
+            if login and message["type"] == "http.response.start":
+                note("login")
+            await send(message)
+
+        await app(scope, receive, watch)
+
+    return wrapped
+
+
+def sync_seconds(path: Path) -> float:
+    """From s0's answer to the login post to the browser's request for the account page."""
+    stamps = [line.split() for line in path.read_text().splitlines()]
+    login = max(i for i, (what, _) in enumerate(stamps) if what == "login")
+    back = next(float(t) for what, t in stamps[login:] if what == "account")
+    return back - float(stamps[login][1])
+
+
 def wait_until_up(url: str, process: subprocess.Popen[bytes], verify: ssl.SSLContext | bool) -> None:
     deadline = time.monotonic() + 60
     while True:
@@ -134,8 +177,14 @@ class Sites:
     """The running sites: their URLs, and the process serving them."""
 
     def __init__(
-        self, ports: list[int], process: subprocess.Popen[bytes], scheme: str, verify: ssl.SSLContext | bool
+        self,
+        ports: list[int],
+        process: subprocess.Popen[bytes],
+        scheme: str,
+        verify: ssl.SSLContext | bool,
+        data: Path,
     ) -> None:
+        self.stamps = data / STAMPS
         self.ports = ports
         self.process = process
         self.scheme = scheme
@@ -173,7 +222,7 @@ def sites(count: int, mode: str, *, tls: bool, late: tuple[int, ...] = ()) -> It
             env["SSL_CERT_FILE"] = str(certs.ca)  # the sites check each other's certificate
             verify = ssl.create_default_context(cafile=certs.ca)
         process = subprocess.Popen(command, cwd=ROOT, env=env)
-        running = Sites(ports, process, "https" if tls else "http", verify)
+        running = Sites(ports, process, "https" if tls else "http", verify, Path(data))
         try:
             for index, port in enumerate(ports):
                 if index not in late:
@@ -243,18 +292,23 @@ def sign_in(tab: Tab, home: str) -> float:
     return time.perf_counter() - start
 
 
-def measure(browser: str, tabs: TabFactory, peers: int, runs: int) -> list[float]:
-    samples = []
+def measure(browser: str, tabs: TabFactory, peers: int, runs: int) -> tuple[list[float], list[float]]:
+    """Seconds of the sync alone (s0's answer to the login post → the browser back for the
+    account page, as s0 sees them), and of the whole sign-in as the user sees it (submit →
+    account page, the password check included)."""
+    syncs, totals = [], []
     with sites(peers + 1, "bounce", tls=browser == "webkit") as running:
         for run in range(runs + 1):  # the first run warms the servers and the browser
             with tabs() as tab:
                 elapsed = sign_in(tab, running.url(0, ""))
+                sync = sync_seconds(running.stamps)
                 tab.goto(running.url(peers))
                 heading = tab.text("h1")
                 assert heading == f"Signed in as {EMAIL}", f"the chain did not reach the last peer: {heading}"
             if run:
-                samples.append(elapsed)
-    return samples
+                syncs.append(sync)
+                totals.append(elapsed)
+    return syncs, totals
 
 
 def measure_catchup(browser: str, tabs: TabFactory, runs: int) -> tuple[list[float], list[float]]:
@@ -322,7 +376,7 @@ def main() -> None:
         f"Sign-in sync (bounce mode) and first-visit catch-up in headless browsers: median / p90 of "
         f"{args.runs} runs ({machine()}); load = 1-minute load average / cores, before and after each row\n"
     )
-    columns = [f"sign-in, {n} peers" for n in args.peers]
+    columns = [f"sync, {n} peers" for n in args.peers] + [f"whole sign-in, {n} peers" for n in args.peers]
     if not args.no_catchup:
         columns += ["first visit: catch-up", "next visit, signed in"]
     print("| browser | " + " | ".join(columns) + " | load |")
@@ -330,7 +384,8 @@ def main() -> None:
     for name in args.browser:
         before = load()
         with tempfile.TemporaryDirectory() as tmp, browser_tabs(name, Path(tmp)) as tabs:
-            cells = [cell(measure(name, tabs, peers, args.runs)) for peers in args.peers]
+            measured = [measure(name, tabs, peers, args.runs) for peers in args.peers]
+            cells = [cell(sync) for sync, _ in measured] + [cell(total) for _, total in measured]
             if not args.no_catchup:
                 catchup, visit = measure_catchup(name, tabs, args.runs)
                 cells += [cell(catchup), cell(visit)]
