@@ -58,7 +58,7 @@ class CatchUp:
     async def start(self, scope: Scope, send: Send, cookies: bytes | None) -> bool:
         """Send the browser to the first live peer; False when no peer is up."""
         site = self.site
-        peers = await site.signin.reachable_peers()
+        peers = await site.signin.reachable_peers(accepting=True)
         if not peers:
             return False
         nonce, value = new_bind(find_cookie(cookies, self.bind_name))

@@ -108,7 +108,7 @@ def seal(
             dict(extra) if extra else {},
         ]
     )
-    kid, ciphers = key.v2()
+    kid, ciphers = key.v2()[:2]
     sealed = ciphers[purpose].encrypt(nonce, payload, _aad_v2(kid, purpose, audience))
     body = _b64encode(nonce + sealed).rstrip(b"=").decode("ascii")
     return f"{VERSION}.{kid}.{body}"
@@ -191,9 +191,9 @@ def _decode_body(body: str) -> bytes:
 def _decrypt(key: Key, version: str, purpose: Purpose, nonce: bytes, sealed: bytes, audience: str) -> bytes | None:
     """The payload, or None when the tag fails (or v1 has no key for ``purpose``)."""
     if version == VERSION:
-        kid, ciphers = key.v2()
+        kid, ciphers = key.v2()[:2]
     else:
-        kid, ciphers = key.v1()
+        kid, ciphers = key.v1()[:2]
     cipher = ciphers.get(purpose)
     if cipher is None:
         return None

@@ -191,9 +191,15 @@ def _kid_text(digest: bytes) -> str:
     return base64.urlsafe_b64encode(digest).decode("ascii")
 
 
+# Keys for HMACs (not envelopes), one per label, derived like the purpose keys: ``verify``
+# hashes the codes this site mails and names its verification records.
+MAC_LABELS = ("verify",)
+
+
 class _Derived(NamedTuple):
     kid: str
     ciphers: Mapping[Purpose, AESGCM]
+    macs: Mapping[str, bytes] = MappingProxyType({})
 
 
 @functools.lru_cache(maxsize=1024)
@@ -201,7 +207,12 @@ def _derive_v2(secret: bytes) -> _Derived:
     """The v2 key id and per-purpose ciphers of a secret: one scrypt, then HKDF."""
     master = Scrypt(salt=_SCRYPT_SALT, length=32, n=SCRYPT_N, r=SCRYPT_R, p=SCRYPT_P).derive(secret)
     ciphers = {p: AESGCM(_hkdf(master, _V2_HKDF_SALT, b"purpose:" + p.value.encode())) for p in Purpose}
-    return _Derived(_kid_text(_hkdf(master, _V2_HKDF_SALT, b"key-id", _KID_BYTES)), MappingProxyType(ciphers))
+    macs = {label: _hkdf(master, _V2_HKDF_SALT, b"mac:" + label.encode()) for label in MAC_LABELS}
+    return _Derived(
+        _kid_text(_hkdf(master, _V2_HKDF_SALT, b"key-id", _KID_BYTES)),
+        MappingProxyType(ciphers),
+        MappingProxyType(macs),
+    )
 
 
 @functools.lru_cache(maxsize=1024)
@@ -244,6 +255,10 @@ class Key:
 
     def cipher(self, purpose: Purpose) -> AESGCM:
         return self.v2().ciphers[purpose]
+
+    def mac_key(self, label: str) -> bytes:
+        """The HMAC key of ``label`` (one of :data:`MAC_LABELS`), derived from the master key."""
+        return self.v2().macs[label]
 
     @property
     def v1_kid(self) -> str:

@@ -23,6 +23,7 @@ from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.identity import AppLoginAdapter, IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.lifecycle import Worker
+from asgi_sessionsync.mail import Mailer
 from asgi_sessionsync.protocol import PendingPayload
 from asgi_sessionsync.response import IdentityChange, RequestState
 from asgi_sessionsync.sessions import ActiveSession
@@ -30,6 +31,7 @@ from asgi_sessionsync.settings import MiddlewareOptions, Settings, SyncMode
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Stores
 from asgi_sessionsync.urls import request_url
+from asgi_sessionsync.users import SITE_KEY
 from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync")
@@ -47,6 +49,7 @@ class SessionSyncMiddleware:
         identity: IdentityAdapter | None = None,
         stores: Stores | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        mailer: Mailer | None = None,
         env_file: str | None = ".env",
         **overrides: Unpack[MiddlewareOptions],
     ) -> None:
@@ -56,13 +59,16 @@ class SessionSyncMiddleware:
             raise TypeError("pass settings=... or keyword settings, not both")
         self.app = app
         self.settings = settings
-        self.site = Site(settings, stores=stores, transport=transport)
+        self.site = Site(settings, stores=stores, transport=transport, mailer=mailer)
         self.identity = identity or identity_from_settings(settings, self.site.cookies)
         # Decided once: does the app keep a login of its own to reconcile with ours?
         self.app_login = app_login_of(self.identity)
         if self.app_login is not None:
             # Ending a session here ends the app's own login that goes with it.
             self.site.sessions.end_app_login = self.app_login.end_app_login
+        attach = getattr(self.identity, "attach_site", None)
+        if callable(attach):
+            attach(self.site)  # an adapter whose app owns its users (Django): user sync
         self.endpoints = Endpoints(self.site, self.identity)
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)
@@ -74,6 +80,9 @@ class SessionSyncMiddleware:
         self._needle = settings.cookie_name.encode("latin-1")
         self._pending_needle = self.pending_name.encode("latin-1")
         self._cookie_key = self._needle + b"="
+        # A peer's sign-in held for a code (REQUIRE_VERIFIED_EMAIL=self): the next page
+        # this browser opens here shows the code page first.
+        self._held_needle = self.endpoints.codes.holds.needle
         # What an anonymous request shows the app, computed once.
         probe: Scope = {"headers": []}
         self.identity.expose(probe, None)
@@ -86,6 +95,7 @@ class SessionSyncMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
+            scope[SITE_KEY] = self.site  # for asgi_sessionsync.users
             cookies: bytes | None = None
             navigate = False
             for key, value in scope["headers"]:
@@ -138,6 +148,13 @@ class SessionSyncMiddleware:
                 await self.endpoints(scope, receive, send, local[len(self.prefix) :], cookies)
                 return
 
+        if (
+            cookies is not None
+            and self._held_needle in cookies
+            and fetch_metadata(scope).is_navigation(scope["method"])
+            and await self._show_code_page(scope, send, cookies)
+        ):
+            return
         if self._emulate_lax and cookies is not None and not fetch_metadata(scope).is_lax_visible(scope["method"]):
             # A cross-site subresource or POST: a Lax cookie would not have come, so
             # neither the session nor the app's login is seen, and nothing is reconciled.
@@ -292,6 +309,18 @@ class SessionSyncMiddleware:
         if target is None:
             return False
         headers += [(b"location", target.encode("latin-1")), (b"cache-control", b"no-store")]
+        await send({"type": "http.response.start", "status": 303, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return True
+
+    async def _show_code_page(self, scope: Scope, send: Send, cookies: bytes) -> bool:
+        """A held sign-in waits for its code: send this navigation to the code page
+        (which comes back here afterwards). False when the cookie holds nothing."""
+        codes = self.endpoints.codes
+        if codes.holds.open(scope, cookies) is None:
+            return False
+        target = codes.page_url(request_url(self.site.origin, scope))
+        headers = [(b"location", target.encode("latin-1")), (b"cache-control", b"no-store")]
         await send({"type": "http.response.start", "status": 303, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return True

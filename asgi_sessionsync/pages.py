@@ -112,3 +112,44 @@ def refused_page(message: str) -> bytes:
         f"{message} You have not been signed in. Sign out on another device, or ask the site's"
         " administrator, then try again.",
     )
+
+
+def code_page(
+    *,
+    action: str,
+    email: str,
+    csrf: str,
+    return_to: str,
+    title: str,
+    message: str,
+    code_form: bool,
+    resend: bool,
+) -> bytes:
+    """The page that asks for the code mailed to ``email``: a form for the code (when one
+    is out), a button for a new code, and one to go on without signing in here. Every
+    form posts to ``action`` with the CSRF token ``csrf`` (and ``return_to``, if any)."""
+
+    def form(button: str, value: str, extra: str = "") -> str:
+        return (
+            f'<form method="post" action="{escape(action)}">'
+            f'<input type="hidden" name="t" value="{escape(csrf)}">'
+            f'<input type="hidden" name="r" value="{escape(return_to)}">{extra}'
+            f'<button type="submit" name="do" value="{value}">{escape(button)}</button></form>'
+        )
+
+    code_field = (
+        '<p><label for="code">Code</label> <input id="code" name="code" type="text" inputmode="numeric" '
+        'autocomplete="one-time-code" pattern="[0-9 -]*" maxlength="9" required autofocus></p>'
+    )
+    parts = [f"<p>{escape(message)}</p>"]
+    if code_form:
+        parts.append(form("Verify", "verify", code_field))
+    if resend:
+        parts.append(form("Send a new code", "resend"))
+    parts.append(form("Continue without signing in here", "skip"))
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
+        f'<p class="address">Address: <strong>{escape(email)}</strong></p>' + "".join(parts) + "</body></html>"
+    ).encode()

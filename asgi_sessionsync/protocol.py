@@ -28,6 +28,7 @@ class Endpoint(enum.StrEnum):
     BOUNCE = "bounce"  # auto mode: the redirect chain through the peers whose frame failed
     BACKCHANNEL = "backchannel"  # POST: a signed message from a peer
     PING = "ping"  # GET: liveness; POST: the authenticated ping (same key, listed back, clocks)
+    VERIFY = "verify"  # the code page of a peer's sign-in held until this site verified the address
 
 
 def _str(extra: Mapping[str, Any], key: str) -> str | None:
@@ -49,6 +50,10 @@ class SessionPayload(NamedTuple):
     role: str
     shared: bool = True  # False: a login that stays on this site (adopted, or cross-site)
     network: str | None = None  # a login that came from a peer is shared in that network only
+    # Whether the address is known to be verified (by this site's app, by this site's own
+    # code check, or by the peer the sign-in came from). Written only when true: absent
+    # means unknown, which counts as not verified.
+    email_verified: bool = False
 
     def to_wire(self) -> Wire:
         wire: Wire = {"s": self.sid, "c": self.chain, "n": self.name, "r": self.role}
@@ -56,6 +61,8 @@ class SessionPayload(NamedTuple):
             wire["l"] = True
         if self.network is not None:
             wire["w"] = self.network
+        if self.email_verified:
+            wire["ev"] = True
         return wire
 
     @classmethod
@@ -64,7 +71,13 @@ class SessionPayload(NamedTuple):
         if not sid:
             return None
         return cls(
-            sid, _text(extra, "c"), _text(extra, "n"), _text(extra, "r"), extra.get("l") is not True, _str(extra, "w")
+            sid,
+            _text(extra, "c"),
+            _text(extra, "n"),
+            _text(extra, "r"),
+            extra.get("l") is not True,
+            _str(extra, "w"),
+            extra.get("ev") is True,
         )
 
 
@@ -153,7 +166,11 @@ class HopPayload(NamedTuple):
     """The answer to a request (purpose ``hop``, sealed by the asked site for the asking
     one): who is signed in (the envelope's subject; empty for nobody), the chain, and
     where the browser goes next (``next_url``, chosen by the asked site, else the
-    asking site's own ``return_url``)."""
+    asking site's own ``return_url``).
+
+    ``email_verified`` (``ev``, optional): the asked site vouches that the address was
+    verified. Written only when true; absent (an older peer, or not verified) is read as
+    not verified, and older peers ignore it."""
 
     bind: bytes
     chain: str
@@ -161,9 +178,10 @@ class HopPayload(NamedTuple):
     next_url: str | None
     return_url: str | None
     mode: Mode
+    email_verified: bool = False
 
     def to_wire(self) -> Wire:
-        return {
+        wire: Wire = {
             "b": self.bind,
             "c": self.chain,
             "n": self.name,
@@ -171,13 +189,24 @@ class HopPayload(NamedTuple):
             "w": self.return_url,
             "m": self.mode.value,
         }
+        if self.email_verified:
+            wire["ev"] = True
+        return wire
 
     @classmethod
     def from_wire(cls, extra: Mapping[str, Any]) -> HopPayload | None:
         bind = extra.get("b")
         if not isinstance(bind, bytes) or not bind:
             return None
-        return cls(bind, _text(extra, "c"), _text(extra, "n"), _str(extra, "o"), _str(extra, "w"), _mode(extra))
+        return cls(
+            bind,
+            _text(extra, "c"),
+            _text(extra, "n"),
+            _str(extra, "o"),
+            _str(extra, "w"),
+            _mode(extra),
+            extra.get("ev") is True,
+        )
 
 
 class PendingPayload(NamedTuple):
@@ -266,3 +295,78 @@ class PingAnswer(NamedTuple):
 def message_kind(extra: Mapping[str, Any]) -> str | None:
     """The kind of a back-channel message (``"logout"``, …), or None."""
     return _str(extra, "k")
+
+
+USER = "user"
+
+
+class UserAction(enum.StrEnum):
+    """What a ``user`` message does to the user its envelope names (the subject)."""
+
+    CREATE = "create"
+    UPDATE = "update"  # the profile (name)
+    DELETE = "delete"
+    PASSWORD = "password"  # noqa: S105 - an action: a password hash travels, never plain text
+    ROLE = "role"
+    META = "meta"  # allow-listed metadata keys; a None value deletes the key
+
+
+class UserActionPayload(NamedTuple):
+    """Server to server: a change to a user (``{"k": "user", "a", "v", "d"}``).
+
+    ``version`` is the sender's hybrid logical clock for the change (an integer, ms);
+    with the issuer's origin it orders changes of one field group across the network.
+    ``data`` carries only what the action changes: ``n`` name, ``r`` role, ``p`` hash,
+    ``m`` metadata (create may carry all four, each only when that action is sent too)."""
+
+    action: UserAction
+    version: int
+    name: str | None = None
+    role: str | None = None
+    password_hash: str | None = None
+    meta: dict[str, str | None] | None = None
+
+    def to_wire(self) -> Wire:
+        data: Wire = {}
+        if self.name is not None:
+            data["n"] = self.name
+        if self.role is not None:
+            data["r"] = self.role
+        if self.password_hash is not None:
+            data["p"] = self.password_hash
+        if self.meta is not None:
+            data["m"] = dict(self.meta)
+        return {"k": USER, "a": self.action.value, "v": self.version, "d": data}
+
+    @classmethod
+    def from_wire(cls, extra: Mapping[str, Any]) -> UserActionPayload | None:
+        """The payload, or None when it is not a well-formed user message: an unknown
+        action, a missing version, a field of the wrong type, or data the action needs
+        missing (update without a name, password without a hash, role without a role,
+        meta without a map)."""
+        if extra.get("k") != USER:
+            return None
+        name_of_action = extra.get("a")
+        if not isinstance(name_of_action, str) or name_of_action not in UserAction.__members__.values():
+            return None
+        action = UserAction(name_of_action)
+        version, data = extra.get("v"), extra.get("d", {})
+        if not isinstance(version, int) or isinstance(version, bool) or version <= 0 or not isinstance(data, dict):
+            return None
+        name, role, hashed, meta = data.get("n"), data.get("r"), data.get("p"), data.get("m")
+        if any(v is not None and not isinstance(v, str) for v in (name, role, hashed)):
+            return None
+        if meta is not None and (
+            not isinstance(meta, dict)
+            or not all(isinstance(k, str) and (v is None or isinstance(v, str)) for k, v in meta.items())
+        ):
+            return None
+        needed = {
+            UserAction.UPDATE: name,
+            UserAction.PASSWORD: hashed,
+            UserAction.ROLE: role,
+            UserAction.META: meta,
+        }
+        if action in needed and needed[action] is None:
+            return None
+        return cls(action, version, name, role, hashed, meta)

@@ -20,7 +20,8 @@ from asgi_sessionsync.endpoints.reply import HTML, Reply, redirect
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.governance.governor import Refusal
 from asgi_sessionsync.governance.policy import OnLimit
-from asgi_sessionsync.identity.session import intended_role
+from asgi_sessionsync.identity.base import reported_verified
+from asgi_sessionsync.identity.session import intended_role, sign_out_everywhere_asked
 from asgi_sessionsync.injection import HTMLInjector, csp_nonce, is_injectable
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
@@ -85,15 +86,20 @@ class IdentityChange:
             # The same user signed in again: a new session id (and chain), never the old one.
             await site.sessions.end(state.session.sid, "signed in again")
         elif state.session is not None and after != before:
-            ended_app_logins = await site.sessions.app_refs(state.session.user, chain=state.session.chain)
-            await site.sign_out(state.session.user, state.session.chain)
-            await site.sessions.end_app_logins(ended_app_logins)
+            if site.settings.sign_out_everywhere or sign_out_everywhere_asked(scope):
+                # Every session of the user, every browser, here and on every peer (the
+                # app logins that went with them here too).
+                await site.sign_out_everywhere(state.session.user, reason="signed out everywhere")
+            else:
+                ended_app_logins = await site.sessions.app_refs(state.session.user, chain=state.session.chain)
+                await site.sign_out(state.session.user, state.session.chain)
+                await site.sessions.end_app_logins(ended_app_logins)
             cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_name)))
         elif state.stale and after is None:
             cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_name)))
 
         if after is not None and (after != before or renewed):
-            user = await site.sessions.ensure_user(after, name=name)
+            user = stored = await site.sessions.ensure_user(after, name=name)
             assert user is not None  # the app itself vouches: always provisioned
             role = intended_role(scope)
             if role is not None and role != user.role:
@@ -113,6 +119,12 @@ class IdentityChange:
             admission = await site.governor.admit(user, scope=scope, via=via)
             if admission.refusal is not None:
                 return await self._refuse(admission.refusal, cookies)
+            # Vouched for as verified when the app says so (remembered, so that a peer's
+            # sign-in of the address needs no code here), or this site verified it by code.
+            verified = await site.marks.remembered(user.email)
+            if not verified and await reported_verified(mw.identity, scope, user.email):
+                verified = True
+                await site.marks.remember(user.email)
             session, token = await site.sessions.start(
                 user,
                 chain=None,
@@ -122,6 +134,7 @@ class IdentityChange:
                 app_ref=app_ref,
                 country=admission.country,
                 device=admission.device,
+                email_verified=verified,
             )
             cookie = site.cookies.set(mw.cookie_name, token, int(site.settings.session_lifetime))
             cookies.append((b"set-cookie", cookie))
@@ -129,6 +142,10 @@ class IdentityChange:
             # installed, or a stolen app cookie) is recorded here but never synced: one
             # site's cookie must not become a login everywhere.
             if not local:
+                # A user of this site's own never sent to the peers: they get it (with
+                # its password where their rules take it) once, at its first sign-in.
+                if stored is not None:
+                    await site.users.announce(stored)
                 headers, snippet, wait = await self._start_sync(message, headers, session)
                 if wait:
                     pending = (b"set-cookie", self._pending_cookie(session))

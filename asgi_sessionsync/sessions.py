@@ -48,6 +48,9 @@ class ActiveSession(NamedTuple):
     # The network a peer's sign-in came through: vouched for in that network only, so
     # that sign-in never crosses from one network into another. None: this site's own.
     network: str | None = None
+    # Whether the address is known to be verified (see SessionPayload): vouched for as
+    # such to the peers that pull this session.
+    email_verified: bool = False
 
 
 class Sessions:
@@ -106,11 +109,13 @@ class Sessions:
         app_ref: str | None = None,
         country: str = "",
         device: str = "",
+        email_verified: bool = False,
     ) -> tuple[ActiveSession, str]:
         """Record a new session; return it and the value of its cookie. ``shared`` False
         keeps it on this site: no peer is ever told of it. ``app_ref``: the app's own
         login that goes with it (ended with it). ``country`` and ``device`` are recorded
-        as the governor found them."""
+        as the governor found them. ``email_verified``: whether the address is known to
+        be verified (carried in the cookie, vouched for to peers)."""
         now = time.time()
         host = self.address.host(scope) or ""
         record = SessionRecord(
@@ -134,10 +139,15 @@ class Sessions:
             subject=user.email,
             ttl=self.settings.session_lifetime,
             ip=self.address.binding.value(host or None),
-            extra=SessionPayload(record.sid, record.chain, user.name, user.role, shared, network).to_wire(),
+            extra=SessionPayload(
+                record.sid, record.chain, user.name, user.role, shared, network, email_verified
+            ).to_wire(),
         )
         self.log.info("session started for %s via %s", user.email, via)
-        return ActiveSession(record.sid, user.email, user.name, user.role, record.chain, shared, network), token
+        session = ActiveSession(
+            record.sid, user.email, user.name, user.role, record.chain, shared, network, email_verified
+        )
+        return session, token
 
     async def start_synced(
         self,
@@ -150,6 +160,7 @@ class Sessions:
         app_ref: str | None = None,
         country: str = "",
         device: str = "",
+        email_verified: bool = False,
     ) -> tuple[ActiveSession, str]:
         """A session that a peer's sign-in made here. Any other session of the same chain
         on this site is ended first: a chain is one browser, so those are orphans (their
@@ -158,7 +169,15 @@ class Sessions:
             user.email, reason="replaced: this browser synced the same sign-in again", when=time.time(), chain=chain
         )
         return await self.start(
-            user, chain=chain, scope=scope, via=via, network=network, app_ref=app_ref, country=country, device=device
+            user,
+            chain=chain,
+            scope=scope,
+            via=via,
+            network=network,
+            app_ref=app_ref,
+            country=country,
+            device=device,
+            email_verified=email_verified,
         )
 
     async def resolve(self, token: str, ip: str) -> ActiveSession | None:
@@ -183,7 +202,14 @@ class Sessions:
             if payload is None:
                 return None
             session = ActiveSession(
-                payload.sid, claims.subject, payload.name, payload.role, payload.chain, payload.shared, payload.network
+                payload.sid,
+                claims.subject,
+                payload.name,
+                payload.role,
+                payload.chain,
+                payload.shared,
+                payload.network,
+                payload.email_verified,
             )
             if len(self._opened) >= OPENED_MAX:
                 del self._opened[next(iter(self._opened))]

@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from urllib.parse import quote
 
 from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import PeerEntry, PeerHealth
 from asgi_sessionsync.protocol import ChainPayload, Endpoint, HopPayload, Mode, Onward, RequestPayload
 from asgi_sessionsync.sessions import ActiveSession
@@ -66,15 +67,33 @@ class SignInSync:
         self.prefix = settings.path_prefix
         self.hop_lifetime = settings.hop_lifetime
         self._by_origin = {peer.origin: (network, peer) for network, peer in self.peers}
+        # The network file's login rules: whom this site carries its sign-ins to (send),
+        # and whose sign-ins it takes (accept: hops, and the peers its catch-up asks).
+        rules = settings.network_rules or NetworkRules()
+        self.sends_to = frozenset(p.origin for _, p in self.peers if rules.for_peer(p.origin).sends("login"))
+        self.accepts_from = frozenset(p.origin for _, p in self.peers if rules.for_peer(p.origin).accepts("login"))
 
     def peer(self, origin: str) -> PeerEntry | None:
         return self._by_origin.get(origin)
 
-    async def reachable_peers(self, origins: Sequence[str] | None = None) -> list[PeerEntry]:
+    async def reachable_peers(
+        self, origins: Sequence[str] | None = None, *, accepting: bool = False
+    ) -> list[PeerEntry]:
         """The peers to sync with now (all, or those named, in configuration order),
-        minus peers that are down."""
-        wanted = [(network, peer) for network, peer in self.peers if origins is None or peer.origin in origins]
-        return await self.health.alive(wanted)
+        minus peers that are down, and minus the peers this site sends no logins to (with
+        ``accepting``, for catch-up: takes no logins from).
+
+        A browser is about to be sent to the first one, so a good answer counts only
+        for :attr:`PeerHealth.POINT_FOR` (0.1 s): a peer that died after an answer
+        strands no browser sent on later, and a burst of sign-ins costs at most ten
+        probes a second per peer (one in flight, shared)."""
+        allowed = self.accepts_from if accepting else self.sends_to
+        wanted = [
+            (network, peer)
+            for network, peer in self.peers
+            if (origins is None or peer.origin in origins) and peer.origin in allowed
+        ]
+        return await self.health.alive(wanted, up_for=self.health.POINT_FOR)
 
     # -- the site that has the session (A) -------------------------------------------------
 
@@ -133,9 +152,11 @@ class SignInSync:
         name: str,
         next_url: str | None,
         ip: str,
+        email_verified: bool = False,
     ) -> str:
-        """The hop URL answering ``asker``'s request (``user`` empty: nobody here)."""
-        hop = HopPayload(request.bind, chain, name, next_url, request.return_url, request.mode)
+        """The hop URL answering ``asker``'s request (``user`` empty: nobody here);
+        ``email_verified``: this site vouches that the address was verified."""
+        hop = HopPayload(request.bind, chain, name, next_url, request.return_url, request.mode, email_verified)
         token = self.tokens.seal_for_peer(
             network, asker.origin, Purpose.HOP, subject=user, ttl=self.hop_lifetime, ip=ip, extra=hop.to_wire()
         )

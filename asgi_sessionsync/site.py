@@ -16,12 +16,16 @@ from asgi_sessionsync.cookies import CookiePolicy
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.governance.governor import Governor
 from asgi_sessionsync.logs import use_json_logs
+from asgi_sessionsync.mail import Mailer, mailer_from_settings
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
 from asgi_sessionsync.sessions import Sessions
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.signin import SignInSync
 from asgi_sessionsync.stores import Stores, open_stores
 from asgi_sessionsync.tokens import Tokens
+from asgi_sessionsync.usersync import UserSync
+from asgi_sessionsync.verification import Marks
 
 
 class Site:
@@ -33,6 +37,7 @@ class Site:
         *,
         stores: Stores | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        mailer: Mailer | None = None,
     ) -> None:
         self.settings = settings
         self.origin = settings.origin
@@ -40,6 +45,8 @@ class Site:
             use_json_logs()
         self.prefix = settings.path_prefix
         self.peers = tuple(settings.peers())
+        # What this site sends to and accepts from each peer (SESSIONSYNC_NETWORK_FILE).
+        self.rules = settings.network_rules or NetworkRules()
         self.tokens = Tokens(settings)
         self.address = ClientAddress(
             TrustedProxies(settings.trusted_proxies),
@@ -61,6 +68,8 @@ class Site:
             peers=len(self.peers),
         )
         self.signin = SignInSync(settings, self.tokens, self.health, self.peers)
+        # Verified emails: who mails this site's codes (None: it mails none).
+        self.mailer = mailer if mailer is not None else mailer_from_settings(settings)
         # Stores opened here from the settings are opened again after a close; stores
         # given by the caller cannot be, and a closed site using them refuses to start.
         self._owns_stores = stores is None
@@ -71,11 +80,13 @@ class Site:
         self.stores = stores
         self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
         self.courier = Courier(self.settings, stores.outbox, self.tokens, self.client, self.health, self.peers)
+        self.users = UserSync(self.settings, stores, self.sessions, self.courier, self.peers)
         # Governance: the session policy at every session start; idle limits per request.
         self.governor = Governor(self.settings, stores, self.address, self.courier)
         self.sessions.idle_after = self.governor.idle_after
         self.sessions.idle_default = self.governor.idle_default
         self.sessions.on_idle = self.governor.session_idle
+        self.marks = Marks(self.tokens, stores.replay)
 
     def reopen(self) -> None:
         """Before serving again after :meth:`aclose`: open the stores again.

@@ -313,10 +313,11 @@ def serve_site_from_env(
     workers: int = 1,
     log_level: str = "info",
     extra_args: Sequence[str] = (),
-) -> Iterator[None]:
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run :func:`site_from_env` under ``uvicorn`` (``workers`` processes) on ``host:port``
     with ``env`` (on top of this process's environment, less its ``SESSIONSYNC_*`` and
-    ``KIT_*`` variables), its output in ``log``; return once it answers, stop it on exit."""
+    ``KIT_*`` variables), its output in ``log``; yield the server process once it answers
+    (fault tests kill it), stop it on exit."""
     from asgi_sessionsync.testing import wait_until_answering
 
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONSYNC_", "KIT_"))}
@@ -333,7 +334,7 @@ def serve_site_from_env(
         )
     try:
         wait_until_answering(f"http://{host}:{port}/_sessionsync/ping", process, timeout=30)
-        yield
+        yield process
     finally:
         process.terminate()
         try:

@@ -8,6 +8,8 @@ envelopes a site writes for itself must come from this site.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import math
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -84,6 +86,12 @@ class Tokens:
             extra=extra,
             now=self.clock(),
         )
+
+    def macs(self, label: str, data: bytes) -> list[bytes]:
+        """HMAC-SHA256 of ``data`` under the ``label`` key of each secret of this site's
+        first network, the sealing secret's first: the first is what to write, all are
+        what to look for (so that a key rotation does not forget what was written)."""
+        return [hmac.new(key.mac_key(label), data, hashlib.sha256).digest() for key in self.home_ring.keys]
 
     def peer_time(self, peer_origin: str) -> float:
         """Now, on ``peer_origin``'s clock as last measured (ours when never measured)."""

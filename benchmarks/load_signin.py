@@ -14,63 +14,28 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import collections
 import contextlib
-import shutil
-import subprocess
+import json
+import re
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import free_ports
+from asgi_sessionsync.testing import free_ports, start_redis_server
 from asgi_sessionsync.testing_apps import serve_site_from_env
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 180.0  # seconds one round may take at most
-quiet: dict[str, Any] = {"log_level": "warning", "extra_args": ("--backlog", "4096")}
-
-
-@contextlib.contextmanager
-def redis(directory: Path) -> Iterator[str]:
-    binary = shutil.which("redis-server") or "/usr/bin/redis-server"
-    (port,) = free_ports(1)
-    process = subprocess.Popen(
-        [
-            binary,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(directory),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with httpx.Client() as probe:
-                    probe.get(f"http://127.0.0.1:{port}/", timeout=0.2)
-            except httpx.RemoteProtocolError:
-                break  # it answers (not HTTP): up
-            except httpx.HTTPError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("redis-server did not start") from None
-                time.sleep(0.05)
-        yield f"redis://127.0.0.1:{port}"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+# uvicorn closes a keep-alive connection idle for 5 s by default; under this load a
+# browser's connection to one site often idles longer while the others answer, and httpx
+# (unlike a browser) does not retry a request sent on a connection the server has just
+# closed ("Server disconnected": RemoteProtocolError). A longer idle time, as proxies use.
+quiet: dict[str, Any] = {"log_level": "warning", "extra_args": ("--backlog", "4096", "--timeout-keep-alive", "120")}
 
 
 def who(text: str) -> str | None:
@@ -98,7 +63,25 @@ async def burst(count: int, urls: dict[str, str]) -> tuple[int, list[float], flo
             results = await asyncio.gather(*(one_browser(i, urls) for i in range(count)), return_exceptions=True)
     wall = time.perf_counter() - started
     ok = [r for r in results if isinstance(r, tuple)]
+    failed = collections.Counter(type(r).__name__ for r in results if isinstance(r, BaseException))
+    for name, n in failed.most_common():
+        print(f"    {n} × browser failed: {name}")
     return sum(1 for synced, _ in ok if synced), sorted(t for _, t in ok), wall
+
+
+def why(tmp: Path) -> list[str]:
+    """The package's warnings and errors in the sites' logs, counted by message (the
+    user and the numbers taken out): why a sign-in was not synced, if one was not."""
+    counts: collections.Counter[str] = collections.Counter()
+    for log in sorted(tmp.glob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if not line.startswith("{"):
+                continue
+            record = json.loads(line)
+            if record.get("level") in ("WARNING", "ERROR"):
+                text = re.sub(r"\S+@example\.com|\d+(\.\d+)?", "#", str(record.get("message", "")))
+                counts[f"{log.stem}: {text[:160]}"] += 1
+    return [f"{n} × {text}" for text, n in counts.most_common(8)]
 
 
 def run(count: int, workers: int, tmp: Path) -> str:
@@ -106,7 +89,12 @@ def run(count: int, workers: int, tmp: Path) -> str:
     urls = {"a": f"http://127.0.0.1:{pa}", "b": f"http://127.0.0.2:{pb}", "c": f"http://127.0.0.3:{pc}"}
     secret = generate_secret()
     accounts = ",".join(f"user{i}@example.com:pw" for i in range(count))
-    common = {"SESSIONSYNC_SECRET_KEYS": secret, "KIT_CSRF_CHECK": "false", "SESSIONSYNC_CATCHUP": "false"}
+    common = {
+        "SESSIONSYNC_SECRET_KEYS": secret,
+        "KIT_CSRF_CHECK": "false",
+        "SESSIONSYNC_CATCHUP": "false",
+        "SESSIONSYNC_LOG_FORMAT": "json",  # the package's warnings, to each site's log
+    }
 
     def env(name: str, store: str) -> dict[str, str]:
         peers = ",".join(u for n, u in urls.items() if n != name)
@@ -122,7 +110,7 @@ def run(count: int, workers: int, tmp: Path) -> str:
     with contextlib.ExitStack() as stack:
         store_a = f"sqlite:///{tmp / 'a.sqlite3'}"
         if workers > 1:
-            store_a = stack.enter_context(redis(tmp)) + "?prefix=a"
+            store_a = stack.enter_context(start_redis_server(tmp / "redis")) + "?prefix=a"
         for name, host, port in (("b", "127.0.0.2", pb), ("c", "127.0.0.3", pc)):
             stack.enter_context(
                 serve_site_from_env(
@@ -133,6 +121,8 @@ def run(count: int, workers: int, tmp: Path) -> str:
             serve_site_from_env(env("a", store_a), "127.0.0.1", pa, tmp / "a.log", workers=workers, **quiet)
         )
         synced, times, wall = asyncio.run(burst(count, urls))
+    for line in why(tmp):
+        print(f"    {line}")
     p50 = times[len(times) // 2] if times else float("nan")
     p95 = times[int(len(times) * 0.95)] if times else float("nan")
     return f"| {count} | {workers} | {synced}/{count} | {wall:.1f} s | {p50 * 1000:.0f} ms | {p95 * 1000:.0f} ms |"

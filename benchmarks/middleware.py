@@ -26,7 +26,8 @@ from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in
 from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
-from asgi_sessionsync.testing import SiteNetwork
+from asgi_sessionsync.stores.redis import redis_stores
+from asgi_sessionsync.testing import SiteNetwork, start_redis_server
 from benchmarks.timing import machine, per_call_async, us
 
 HTML = b"<!doctype html><html><head><title>t</title></head><body><h1>Hello</h1></body></html>"
@@ -118,76 +119,76 @@ async def starlette_cookie(app: Any) -> str:
     return cookie.split(";", 1)[0]
 
 
-Row = tuple[str, float, float | None, float | None, float | None]
+Row = tuple[str, float, float | None, list[float]]
+STORES = ("memory", "SQLite", "Redis")
 
 
-async def per_request(number: int, rounds: int) -> list[Row]:
+async def per_request(number: int, rounds: int, redis_url: str) -> list[Row]:
     secret = generate_secret()
     rows: list[Row] = []
     tmp = Path(tempfile.mkdtemp(prefix="sessionsync-bench-"))
+    made: list[SessionSyncMiddleware] = []
 
-    def ours(app: Any, stores: Stores, **extra: Any) -> SessionSyncMiddleware:
-        return SessionSyncMiddleware(app, sync_settings(secret, **extra), stores=stores)
+    def ours(app: Any, name: str, **extra: Any) -> list[SessionSyncMiddleware]:
+        """One middleware per store (memory, SQLite, Redis), each its own fresh store."""
+        stores: list[Stores] = [
+            memory_stores(),
+            sqlite_stores(tmp / f"{name}.sqlite3"),
+            redis_stores(redis_url, prefix=f"bench-{name}"),
+        ]
+        mws = [SessionSyncMiddleware(app, sync_settings(secret, **extra), stores=s) for s in stores]
+        made.extend(mws)
+        return mws
 
-    async def measure(label: str, bare: Any, starlette: Any | None, mine: Any, mine_sqlite: Any | None) -> None:
-        timings = []
-        for call in (bare, starlette, mine, mine_sqlite):
-            timings.append(None if call is None else await per_call_async(call, number=number, rounds=rounds))
-        base = timings[0]
-        assert base is not None
-        rows.append((label, base, timings[1], timings[2], timings[3]))
+    async def measure(label: str, bare: Any, starlette: Any | None, mine: list[Any]) -> None:
+        base = await per_call_async(bare, number=number, rounds=rounds)
+        star = None if starlette is None else await per_call_async(starlette, number=number, rounds=rounds)
+        rows.append((label, base, star, [await per_call_async(c, number=number, rounds=rounds) for c in mine]))
 
     for label, body, kind in (
         ("anonymous, non-HTML", TEXT, b"text/plain"),
         ("anonymous, HTML page", HTML, b"text/html"),
     ):
         app = make_app(body, kind)
-        mw, mw_sql = ours(app, memory_stores()), ours(app, sqlite_stores(tmp / f"{kind[5:].decode()}.sqlite3"))
+        mws = ours(app, kind[5:].decode())
         await measure(
             label,
             caller(app, scope_for()),
             caller(SessionMiddleware(app, secret_key="x" * 32), scope_for()),
-            caller(mw, scope_for()),
-            caller(mw_sql, scope_for()),
+            [caller(mw, scope_for()) for mw in mws],
         )
 
     # Signed in: a valid session cookie (envelope open, IP check, registry look-up).
     app = make_app(HTML, b"text/html")
-    mw, mw_sql = ours(app, memory_stores()), ours(app, sqlite_stores(tmp / "signed.sqlite3"))
-    cookie, cookie_sql = await session_cookie(mw), await session_cookie(mw_sql)
+    mws = ours(app, "signed")
+    cookies = [await session_cookie(mw) for mw in mws]
     reading = SessionMiddleware(make_app(HTML, b"text/html"), secret_key="x" * 32)
     writing = SessionMiddleware(make_app(HTML, b"text/html", touch_session=True), secret_key="x" * 32)
     star_cookie = await starlette_cookie(writing)
+    signed_in = [caller(mw, scope_for(cookie=c)) for mw, c in zip(mws, cookies, strict=True)]
     await measure(
         "signed in, session loaded",
-        caller(app, scope_for(cookie=cookie)),
+        caller(app, scope_for(cookie=cookies[0])),
         caller(reading, scope_for(cookie=star_cookie)),
-        caller(mw, scope_for(cookie=cookie)),
-        caller(mw_sql, scope_for(cookie=cookie_sql)),
+        signed_in,
     )
     await measure(
         "signed in; Starlette also saves",
-        caller(app, scope_for(cookie=cookie)),
+        caller(app, scope_for(cookie=cookies[0])),
         caller(writing, scope_for(cookie=star_cookie)),
-        caller(mw, scope_for(cookie=cookie)),
-        caller(mw_sql, scope_for(cookie=cookie_sql)),
+        signed_in,
     )
     # The same signed-in request with a session policy that uses every rule loaded: the
     # request path only compares last_seen_at with the role's idle limit.
-    policy = every_rule_policy()
-    mw_pol = ours(app, memory_stores(), policy=policy, geoip_database=str(country_database(tmp)))
-    mw_pol_sql = ours(
-        app, sqlite_stores(tmp / "policy.sqlite3"), policy=policy, geoip_database=str(country_database(tmp))
-    )
-    cookie_pol, cookie_pol_sql = await session_cookie(mw_pol), await session_cookie(mw_pol_sql)
+    mws = ours(app, "policy", policy=every_rule_policy(), geoip_database=str(country_database(tmp)))
+    cookies = [await session_cookie(mw) for mw in mws]
     await measure(
         "signed in, session policy with every rule loaded",
-        caller(app, scope_for(cookie=cookie_pol)),
+        caller(app, scope_for(cookie=cookies[0])),
         None,
-        caller(mw_pol, scope_for(cookie=cookie_pol)),
-        caller(mw_pol_sql, scope_for(cookie=cookie_pol_sql)),
+        [caller(mw, scope_for(cookie=c)) for mw, c in zip(mws, cookies, strict=True)],
     )
-    for m in (mw, mw_sql, mw_pol, mw_pol_sql):
+    for m in made:
         await m.aclose()
     return rows
 
@@ -369,11 +370,13 @@ def ratio(value: float | None, base: float) -> str:
 async def main(quick: bool) -> None:
     number, rounds = (2000, 3) if quick else (10000, 5)
     print(f"Per request, in process ({machine()}); median of {rounds} rounds of {number}\n")
-    print("| case | bare app | + SessionMiddleware | + SessionSync (memory) | + SessionSync (SQLite) |")
-    print("|---|---|---|---|---|")
-    for label, base, star, mem, sql in await per_request(number, rounds):
+    print("| case | bare app | + SessionMiddleware | " + " | ".join(f"+ SessionSync ({s})" for s in STORES) + " |")
+    print("|---|---|---|" + "---|" * len(STORES))
+    with tempfile.TemporaryDirectory() as tmp, start_redis_server(Path(tmp) / "redis") as redis_url:
+        rows = await per_request(number, rounds, redis_url)
+    for label, base, star, mine in rows:
         cells = [f"{us(base).strip()}"]
-        for value in (star, mem, sql):
+        for value in (star, *mine):
             cells.append(
                 "—"
                 if value is None

@@ -14,6 +14,7 @@ import signal
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -22,7 +23,7 @@ from pathlib import Path
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import free_ports, wait_until_answering
+from asgi_sessionsync.testing import free_ports, start_redis_server, wait_until_answering
 from benchmarks.apps import FACTORIES
 from benchmarks.timing import machine
 
@@ -30,12 +31,12 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @contextmanager
-def serve(variant: str, port: int, secret: str) -> Iterator[str]:
+def serve(variant: str, port: int, secret: str, *, store: str = "memory://", workers: int = 1) -> Iterator[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSYNC_")}
     env.update(
         SESSIONSYNC_SITE_URL=f"http://127.0.0.1:{port}",
         SESSIONSYNC_SECRET_KEYS=secret,
-        SESSIONSYNC_STORE="memory://",
+        SESSIONSYNC_STORE=store,
         SESSIONSYNC_COOKIE_SECURE="false",
     )
     command = [
@@ -51,6 +52,8 @@ def serve(variant: str, port: int, secret: str) -> Iterator[str]:
         "--no-access-log",
         "--log-level",
         "warning",
+        "--workers",
+        str(workers),
     ]
     process = subprocess.Popen(command, cwd=ROOT, env=env)
     base = f"http://127.0.0.1:{port}"
@@ -86,14 +89,52 @@ def stream_time(url: str, runs: int = 7) -> float:
     return statistics.median(samples)
 
 
+def shared_stores(seconds: int, rounds: int, secret: str) -> None:
+    """Two uvicorn workers sharing one store, SQLite file or Redis, against the bare app
+    under two workers: the signed-in share of the bare app's requests per second."""
+    samples: dict[str, list[float]] = {}
+    with tempfile.TemporaryDirectory() as tmp, ExitStack() as stack:
+        redis_url = stack.enter_context(start_redis_server(Path(tmp) / "redis"))
+        variants = {
+            "bare": ("bare", "memory://"),
+            "SessionSync, SQLite store": ("sessionsync", f"sqlite:///{tmp}/wire.sqlite3"),
+            "SessionSync, Redis store": ("sessionsync", f"{redis_url}?prefix=wire"),
+        }
+        bases = {
+            label: stack.enter_context(serve(factory, free_ports(1)[0], secret, store=store, workers=2))
+            for label, (factory, store) in variants.items()
+        }
+        cookies = {
+            label: httpx.get(base + "/login").headers["set-cookie"].split(";", 1)[0]
+            for label, base in bases.items()
+            if label != "bare"
+        }
+        cookies["bare"] = cookies["SessionSync, SQLite store"]
+        for _ in range(rounds):
+            for label, base in bases.items():
+                samples.setdefault(label, []).append(wrk(base + "/", seconds, cookies[label])[0])
+    results = {label: statistics.median(xs) for label, xs in samples.items()}
+    print(f"\nTwo workers sharing a store (uvicorn --workers 2), signed in; median of {rounds} interleaved rounds\n")
+    print("| case | requests/s | vs bare (2 workers) |")
+    print("|---|---|---|")
+    for label, rps in results.items():
+        print(f"| {label} | {rps:.0f} | {rps / results['bare'] * 100:.1f} % |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=5, help="wrk duration per run (default 5)")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds; the median is reported (default 3)")
+    parser.add_argument(
+        "--shared-stores", action="store_true", help="only the two-worker comparison of the SQLite and Redis stores"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
     secret = generate_secret()
+    if args.shared_stores:
+        shared_stores(args.seconds, args.rounds, secret)
+        return
     samples: dict[str, dict[str, list[float]]] = {v: {} for v in FACTORIES}
     with ExitStack() as stack:
         bases = {v: stack.enter_context(serve(v, free_ports(1)[0], secret)) for v in FACTORIES}
@@ -128,6 +169,7 @@ def main() -> None:
     print("|---|---|---|")
     for variant, row in results.items():
         print(f"| {variant} | {row['stream_s'] * 1e3:.1f} ms | {row['stream_s'] / bare['stream_s']:.2f}× |")
+    shared_stores(args.seconds, args.rounds, secret)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """``python -m demo``: three sites sharing one login, on an embedded SQLite store each.
 
 Site A  http://a.localhost:8001  alice@example.com / wonderland
-Site B  http://b.localhost:8002  (no accounts: users arrive from A and C)
+Site B  http://b.localhost:8002  (no accounts: users arrive from A and C, with their passwords)
 Site C  http://c.localhost:8003  bob@example.com / builder  (a plain request.session app)
 """
 
@@ -132,7 +132,10 @@ async def serve(
     if not csrf:
         print("  --no-csrf: the forms accept posts from any site (to show the middleware's own defence)")
     for n in only:
-        accounts = ", ".join(f"{e} / {p}" for e, p in ACCOUNTS[n]) or "no accounts: users arrive from the other sites"
+        accounts = (
+            ", ".join(f"{e} / {p}" for e, p in ACCOUNTS[n])
+            or "no accounts: users arrive from the other sites, with their passwords"
+        )
         print(f"  Site {n.upper()}  {urls[n]}/   ({accounts})")
     print("Open site A, sign in, then open B and C. Press Ctrl+C to stop.", flush=True)
     try:

@@ -1,7 +1,9 @@
 """The demo's three sites (``python -m demo`` serves them; tests use ``asgi_sessionsync.testing``).
 
 - Site A: a Starlette app using the middleware's own session; alice@example.com signs in here.
-- Site B: the same kind of app with no accounts: users arrive from peers (auto-provisioned).
+- Site B: the same kind of app with no accounts of its own: users arrive from peers
+  (auto-provisioned). With the demo's network file (``demo/network.toml``: every user
+  action on) a user arrives with its password, so it can then sign in on B directly.
 - Site C: an ordinary Starlette app with its own ``request.session`` login that knows
   nothing of the middleware (bob@example.com); only wrapped by it.
 
@@ -36,10 +38,13 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from asgi_sessionsync import Peer, SessionSyncMiddleware, Settings, sign_in, sign_out
+from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.stores import Stores, User, memory_stores, sqlite_stores
+from asgi_sessionsync.users import get_user, set_password, update_user
 from demo.passwords import hash_password, verify_password
 
 NAMES = ("a", "b", "c")
+NETWORK_FILE = Path(__file__).with_name("network.toml")
 PORTS = {"a": 8001, "b": 8002, "c": 8003}
 ACCOUNTS: dict[str, list[tuple[str, str]]] = {
     "a": [("alice@example.com", "wonderland")],
@@ -118,12 +123,14 @@ Nothing was changed.</p>
     )
 
 
-def login_form(request: Request, site: str, others: Mapping[str, str], next_path: str, error: str = "") -> Response:
+def login_form(
+    request: Request, site: str, others: Mapping[str, str], next_path: str, error: str = "", note: str = ""
+) -> Response:
     message = f'<p role="alert">{html.escape(error)}</p>' if error else ""
     token, new = csrf_token(request)
     response = page(
         site,
-        f"""<h1>Sign in to site {site.upper()}</h1>{message}
+        f"""<h1>Sign in to site {site.upper()}</h1>{message}{note}
 <form method="post" action="/login">
 <input type="hidden" name="next" value="{html.escape(next_path)}">
 {csrf_field(token)}
@@ -213,16 +220,18 @@ def native_app(
         email = current(request)
         if email is None:
             return RedirectResponse("/login?next=/account", status_code=303)
-        body = f"<h1>Account of {html.escape(email)}</h1><p>Signed in as {html.escape(email)}</p>"
-        return shown(request, page(site, flash_line(request, others) + body, others))
+        note = ""
+        if request.method == "POST":
+            form = await request.form()
+            if csrf and not csrf_ok(request, form):
+                return csrf_refused(site, others, "/account")
+            note = await change_account(request, email, form)
+        return account_page(request, site, others, email, await get_user(request, email), note)
 
     async def login(request: Request) -> Response:
-        if not has_accounts:
-            response = page(site, no_accounts_body(others), others)
-            response.status_code = 200 if request.method == "GET" else 403
-            return response
+        note = "" if has_accounts else no_accounts_note(others)
         if request.method == "GET":
-            return login_form(request, site, others, _safe_next(request.query_params.get("next")))
+            return login_form(request, site, others, _safe_next(request.query_params.get("next")), note=note)
         form = await request.form()
         next_path = _safe_next(form.get("next"))
         if csrf and not csrf_ok(request, form):
@@ -230,7 +239,7 @@ def native_app(
         email, password = str(form.get("email", "")), str(form.get("password", ""))
         user = await stores.users.get(email)
         if user is None or not await anyio.to_thread.run_sync(verify_password, password, user.password_hash):
-            return login_form(request, site, others, next_path, "Wrong email or password.")
+            return login_form(request, site, others, next_path, "Wrong email or password.", note)
         sign_in(request, user.email, name=user.name)
         return with_flash(RedirectResponse(next_path, status_code=303), "in")
 
@@ -243,11 +252,54 @@ def native_app(
     return Starlette(
         routes=[
             Route("/", home),
-            Route("/account", account),
+            Route("/account", account, methods=["GET", "POST"]),
             Route("/login", login, methods=["GET", "POST"]),
             Route("/logout", logout, methods=["POST"]),
         ]
     )
+
+
+def no_accounts_note(others: Mapping[str, str]) -> str:
+    links = " or ".join(f'<a href="{html.escape(u)}/login">sign in on Site {n.upper()}</a>' for n, u in others.items())
+    return f"""<p>This site has no accounts of its own: users arrive from {_names(others)} ({links}).
+A user who arrived here with a password (user sync) can sign in with it below.</p>"""
+
+
+async def change_account(request: Request, email: str, form: FormData) -> str:
+    """The account form: a new display name and/or password, stored and sent to the
+    other sites through the middleware's user-sync API. What was done, for the page."""
+    done = []
+    name = str(form.get("name", "")).strip()[:100]
+    user = await get_user(request, email)
+    if user is not None and name and name != user.name:
+        await update_user(request, email, name=name)
+        done.append("name")
+    password = str(form.get("new_password", ""))
+    if password:
+        if len(password) < 8:
+            return "A password needs at least 8 characters; nothing was changed."
+        await set_password(request, email, await anyio.to_thread.run_sync(hash_password, password))
+        done.append("password")
+    if not done:
+        return "Nothing to change."
+    return f"Changed your {' and '.join(done)} here; the other sites get it too (user sync)."
+
+
+def account_page(
+    request: Request, site: str, others: Mapping[str, str], email: str, user: User | None, note: str
+) -> Response:
+    token, new = csrf_token(request)
+    name = user.name if user is not None else ""
+    message = f'<p class="flash" role="status">{html.escape(note)}</p>' if note else ""
+    body = f"""<h1>Account of {html.escape(email)}</h1>{message}
+<p>Signed in as {html.escape(email)}</p>
+<p>Name: <span class="name">{html.escape(name) or "(none)"}</span></p>
+<form method="post" action="/account">{csrf_field(token)}
+<label>Name <input type="text" name="name" value="{html.escape(name)}" maxlength="100"></label>
+<label>New password <input type="password" name="new_password" autocomplete="new-password"></label>
+<button type="submit">Save</button></form>"""
+    response = shown(request, page(site, flash_line(request, others) + body, others))
+    return with_csrf_cookie(request, response, token, new)
 
 
 def session_app(
@@ -332,6 +384,8 @@ async def build_sites(
             "sync_mode": sync_mode,
             **settings,
         }
+        if "SESSIONSYNC_NETWORK_FILE" not in (environ or {}):
+            options.setdefault("network_rules", NetworkRules.load(NETWORK_FILE))
         if name == "c":
             hashes = {
                 email: await anyio.to_thread.run_sync(hash_password, password) for email, password in ACCOUNTS["c"]

@@ -11,7 +11,7 @@ import sys
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import Browser, InProcessNetwork, free_ports
+from asgi_sessionsync.testing import Browser, InProcessNetwork, free_ports, hidden_fields
 from demo.sites import NAMES, build_sites
 from tests.cli import ROOT
 from tests.constants import ALICE
@@ -85,7 +85,8 @@ async def test_site_b_says_what_it_is_and_the_flash_says_what_happened() -> None
     browser = Browser(network, urls=urls)
     try:
         login_b = await browser.get(f"{urls['b']}/login")
-        assert "no accounts of its own" in login_b.text and 'type="password"' not in login_b.text
+        # No accounts of its own, but a form: users synced here with a password sign in with it.
+        assert "no accounts of its own" in login_b.text and 'type="password"' in login_b.text
         assert f'href="{urls["a"]}/login"' in login_b.text and f'href="{urls["c"]}/login"' in login_b.text
         home_b = await browser.get(f"{urls['b']}/")
         assert "no accounts of its own" in home_b.text
@@ -98,6 +99,39 @@ async def test_site_b_says_what_it_is_and_the_flash_says_what_happened() -> None
 
         out = await browser.sign_out("b")
         assert "Not signed in" in out.text and "You are signed out of Site A and Site C too" in out.text
+    finally:
+        await browser.close()
+        for site in sites.values():
+            await site.app.aclose()
+
+
+async def test_a_user_synced_to_b_signs_in_there_with_its_password_and_account_changes_reach_b() -> None:
+    network = InProcessNetwork()
+    urls = {n: f"http://{n}.localhost:800{i + 1}" for i, n in enumerate(NAMES)}
+    sites = await build_sites(urls, urls, secret=generate_secret(), data_dir=None, transport=network)
+    for name, site in sites.items():
+        network.add([httpx.URL(site.url).host], site.app, name=name)
+    network.urls.update(urls)
+    browser = Browser(network, urls=urls)
+    try:
+        await browser.sign_in("a", *ALICE)
+        await browser.sign_out("a")
+        assert await browser.everyone() == dict.fromkeys(NAMES)
+        # B never had an account for alice: sign-in sync provisioned it, and A sent its hash.
+        landed = await browser.sign_in("b", *ALICE)
+        assert "Signed in as alice@example.com" in landed.text
+        assert await browser.everyone() == dict.fromkeys(NAMES, ALICE[0])
+
+        page = await browser.get(f"{urls['a']}/account")
+        fields = hidden_fields(page.text)
+        fields.update(name="Alice Liddell", new_password="looking-glass")
+        changed = await browser.submit(f"{urls['a']}/account", fields, from_page=page)
+        assert "Changed your name and password here" in changed.text
+        on_b = await browser.get(f"{urls['b']}/account")
+        assert '<span class="name">Alice Liddell</span>' in on_b.text
+        await browser.sign_out("b")
+        assert "Wrong email or password" in (await browser.sign_in("b", *ALICE)).text
+        assert "Signed in as" in (await browser.sign_in("b", ALICE[0], "looking-glass")).text
     finally:
         await browser.close()
         for site in sites.values():

@@ -213,4 +213,3 @@ async def test_without_lifespan_support_the_first_request_starts_the_worker_on_a
     finally:
         await site.aclose()
     assert not site.site.courier.running
-

@@ -6,8 +6,9 @@ import os
 import sys
 from pathlib import Path
 
-from asgi_sessionsync.cli.output import print_json
+from asgi_sessionsync.cli.output import print_json, print_table
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.network_rules import ACTIONS, NetworkRules
 from asgi_sessionsync.settings import Settings, read_env_file, unknown_variables
 from asgi_sessionsync.stores import check_store_url
 from asgi_sessionsync.stores.sqlite import sqlite_path
@@ -31,15 +32,35 @@ def config_check(env_file: Path | None, output: str) -> int:
         for problem in problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
+    if settings.require_verified_email == "self" and settings.smtp_url is None:
+        # Not an error here: a mailer given in code (SessionSyncMiddleware(mailer=...)) is
+        # invisible to this command; without one, start-up stops with a ConfigError.
+        print(
+            "note: SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=self mails codes, and SESSIONSYNC_SMTP_URL is not set: "
+            "the app must give SessionSyncMiddleware(mailer=...), or start-up stops",
+            file=sys.stderr,
+        )
     rows = settings.describe()
+    matrix = peer_matrix(settings)
     if output == "json":
-        print_json({"valid": True, "settings": dict(rows)})
+        print_json({"valid": True, "settings": dict(rows), "matrix": matrix})
         return 0
     width = max(len(name) for name, _ in rows)
     print("configuration is valid; effective settings:")
     for name, value in rows:
         print(f"  {name.ljust(width)}  {value}")
+    if matrix:
+        rules = settings.network_rules or NetworkRules()
+        print()
+        print(f"what this site sends to / accepts from each peer ({rules.source}):")
+        print_table(["peer", *ACTIONS], [[row["peer"], *(row[a] for a in ACTIONS)] for row in matrix])
     return 0
+
+
+def peer_matrix(settings: Settings) -> list[dict[str, str]]:
+    """Peer by action → both/send/accept/off, one row per configured peer."""
+    rules = settings.network_rules or NetworkRules()
+    return rules.matrix(dict.fromkeys(peer.origin for _, peer in settings.peers()))
 
 
 def check_store(location: str) -> None:

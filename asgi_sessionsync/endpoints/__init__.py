@@ -20,6 +20,7 @@ from starlette.types import Receive, Scope, Send
 from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
 from asgi_sessionsync.endpoints.reply import TEXT, Reply, empty, page, text
 from asgi_sessionsync.endpoints.steps import SignInSteps
+from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.identity.base import IdentityAdapter
 from asgi_sessionsync.logs import site_log
@@ -37,6 +38,7 @@ class Endpoints:
 
     def __init__(self, site: Site, identity: IdentityAdapter) -> None:
         steps = SignInSteps(site, identity)
+        self.codes = codes = CodeCheck(steps)
         receiver = BackchannelReceiver(site)
         self.log = log = site_log(logger.name, site.origin)
 
@@ -55,6 +57,9 @@ class Endpoints:
         async def bounce(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             query = _query(scope)
             return await steps.bounce(scope, cookies, _first(query, "t"), _first(query, "peers"))
+
+        async def verify(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await codes(scope, receive, cookies)
 
         async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await receiver(receive)
@@ -92,6 +97,7 @@ class Endpoints:
             Endpoint.AUTHORIZE: (("GET",), authorize),
             Endpoint.HOP: (("GET",), hop),
             Endpoint.BOUNCE: (("GET",), bounce),
+            Endpoint.VERIFY: (("GET", "POST"), verify),
             Endpoint.BACKCHANNEL: (("POST",), backchannel),
             Endpoint.PING: (("GET", "HEAD", "POST"), ping),
         }

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Mapping
+from typing import Any
 
 import anyio
 from starlette.types import Receive
@@ -18,7 +20,7 @@ from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
-from asgi_sessionsync.protocol import LogoutPayload
+from asgi_sessionsync.protocol import LogoutPayload, UserActionPayload, message_kind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.validation import email_or_none
 
@@ -64,9 +66,18 @@ class BackchannelReceiver:
             return self._refuse(str(error.reason))
         if await site.stores.replay.seen(claims.jti):
             return text(200, "already applied")
+        kind = message_kind(claims.extra)
+        if kind == "user":
+            return await self._user(claims.issuer, claims.subject, claims.extra, claims.jti)
         logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)
         if logout is None or not claims.subject:
             return self._refuse("unknown message kind")
+        if not site.rules.for_peer(claims.issuer).accepts("logout"):
+            # Authentic, but this site takes no sign-outs from that peer: answered as done,
+            # so that the peer does not send it again for days.
+            self.log.warning("sign-out from %s refused: logout is not accepted from that peer", claims.issuer)
+            await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
+            return empty()
         email = email_or_none(claims.subject)
         if email is None:
             # Authentic, but it names no user anyone could have: nothing to end. Taken as
@@ -90,6 +101,19 @@ class BackchannelReceiver:
         # Applied first, remembered second: a crash between the two makes the sender
         # retry, and applying a sign-out twice changes nothing.
         await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
+        return empty()
+
+    async def _user(self, issuer: str, subject: str, extra: Mapping[str, Any], jti: bytes) -> Reply:
+        """A change to a user. Applied, stale (an older version) and refused by this
+        site's rules are all answered 200: the sender must not retry those for days; the
+        outcome is in this site's log. A malformed one is refused like any bad message."""
+        site = self.site
+        payload = UserActionPayload.from_wire(extra)
+        email = email_or_none(subject)
+        if payload is None or email is None:
+            return self._refuse("malformed user message")
+        await site.users.receive(issuer, email, payload)
+        await site.stores.replay.use(jti, time.time() + APPLIED_MESSAGE_MEMORY)
         return empty()
 
 

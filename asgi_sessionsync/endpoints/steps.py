@@ -4,25 +4,26 @@ and auto mode's bounce. See :mod:`asgi_sessionsync.signin` and docs/design.md.""
 from __future__ import annotations
 
 import logging
-import secrets
 from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie
-from asgi_sessionsync.endpoints.reply import Headers, Reply, html, page, redirect, text
+from asgi_sessionsync.endpoints.frames import check_reply, result_reply
+from asgi_sessionsync.endpoints.held import Arrival, HeldCookies
+from asgi_sessionsync.endpoints.reply import Headers, Reply, page, redirect, text
 from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.identity.base import Account, IdentityAdapter, app_login_of
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
-from asgi_sessionsync.pages import frame_check_page, frame_result_page
 from asgi_sessionsync.protocol import BouncePayload, ChainPayload, Endpoint, HopPayload, Mode, RequestPayload
 from asgi_sessionsync.sessions import ActiveSession
+from asgi_sessionsync.settings import RequireVerified
 from asgi_sessionsync.signin import BIND_LIFETIME, bind_hash, new_bind, take_bind
 from asgi_sessionsync.site import Site
-from asgi_sessionsync.urls import local_url, origin_of, safe_return
+from asgi_sessionsync.urls import endpoint_url, local_url, origin_of, safe_return
 from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync.endpoints")
@@ -40,8 +41,6 @@ NOT_SET_UP = (
     "The site that sent you here is not set up to share sign-in with this one. Nobody was signed in; "
     "you can sign in on this site directly.",
 )
-# Added to a frame's pull URL by its storage check: this frame's cookies are the site's own.
-CHECKED = "s=1"
 MISMATCH = frozenset({EnvelopeFailure.UNKNOWN_KEY, EnvelopeFailure.WRONG_ISSUER, EnvelopeFailure.WRONG_AUDIENCE})
 
 
@@ -61,6 +60,9 @@ class SignInSteps:
         self.pending_name = site.settings.cookie_name + "-sync"
         self.members = site.tokens.all_members()
         self.frame_ancestors = ("frame-ancestors " + " ".join(self.members)).encode()
+        self.holds = HeldCookies(site)
+        self.home = local_url(site.origin, "/")
+        self.verify_url = endpoint_url(site.settings.site_url, site.prefix, Endpoint.VERIFY)
         policy = site.cookies
         self._bind_policy = {
             Mode.PAGE: CookiePolicy(path=policy.path, domain=policy.domain, secure=policy.secure, samesite="lax"),
@@ -94,10 +96,13 @@ class SignInSteps:
         if entry is None:
             self.log.warning("sign-in pull refused: %s is not a peer of this site", issuer[:100] or "(no issuer)")
             return refused(EnvelopeFailure.WRONG_ISSUER)
+        if issuer not in site.signin.accepts_from:
+            self.log.warning("sign-in pull refused: login is not accepted from %s (network file)", issuer)
+            return refused(EnvelopeFailure.WRONG_ISSUER)
         if not chain:
             return page(400, *NOT_VALID)
         if mode is Mode.FRAME and not checked:
-            return self._frame_check(scope, issuer)
+            return check_reply(self.frame_ancestors, scope, site.origin, issuer)
         nonce, value = new_bind(find_cookie(cookies, self.bind_name))
         await site.health.offset(entry)  # the request is sealed in the asked site's time
         url = site.signin.request_url(
@@ -130,7 +135,12 @@ class SignInSteps:
             self.log.warning("sign-in request refused: not a navigation")
             return text(400, "not a navigation", self._frame_headers(request.mode))
         network, asker = entry
-        session = None if nobody else await self._current(scope, cookies)
+        if asker.origin not in site.signin.sends_to and not nobody:
+            self.log.info(
+                "sign-in request of %s answered with nobody: login is not sent to it (network file)", asker.origin
+            )
+            nobody = True
+        session = None if nobody else await self.current(scope, cookies)
         if session is not None and (
             not session.shared or (session.network is not None and session.network != network.name)
         ):
@@ -154,6 +164,7 @@ class SignInSteps:
             name=session.name if session else "",
             next_url=next_url,
             ip=ip,
+            email_verified=session.email_verified if session else False,
         )
         return redirect(url, headers)
 
@@ -211,21 +222,32 @@ class SignInSteps:
             return self._go_on(hop, claims.issuer, headers)
         session = None
         if claims.subject:
-            session, cookies_set = await self._sign_in_here(scope, cookies, claims, hop)
+            session, cookies_set, held = await self._sign_in_here(scope, cookies, claims, hop)
             headers += cookies_set
+            if held and hop.mode is Mode.PAGE:
+                # The code page, at once: this is a top-level step. (In a frame, the next
+                # top-level visit shows it; the frame reports that nobody is signed in.)
+                return redirect(self.verify_url, headers)
         return self._go_on(hop, claims.issuer, headers, signed_in=session is not None)
 
     def _go_on(self, hop: HopPayload, issuer: str, headers: Headers, *, signed_in: bool = False) -> Reply:
         if hop.mode is Mode.FRAME:
-            return self._frame_result(signed_in, issuer, headers)
-        site = self.site
-        onward = (
+            return result_reply(self.frame_ancestors, signed_in, self.site.origin, issuer, headers)
+        return redirect(self._onward(hop, issuer), headers)
+
+    def _onward(self, hop: HopPayload, issuer: str) -> str:
+        """Where a top-level hop sends the browser on: the issuer's next step, else back."""
+        return (
             safe_return(hop.next_url, issuer)
             or self._next_pull(hop.next_url)
-            or safe_return(hop.return_url, site.origin)
-            or local_url(site.origin, "/")
+            or safe_return(hop.return_url, self.site.origin)
+            or self.home
         )
-        return redirect(onward, headers)
+
+    def onward(self, url: str | None, issuer: str) -> str | None:
+        """``url`` when a sign-in step may send the browser there: a page of the issuer, the
+        next peer's ``pull``, or a page of this site."""
+        return safe_return(url, issuer) or self._next_pull(url) or safe_return(url, self.site.origin)
 
     def _next_pull(self, url: str | None) -> str | None:
         """The next step of a chain the issuer is carrying: another site's ``pull`` (maybe
@@ -236,58 +258,90 @@ class SignInSteps:
         path = urlsplit(url).path
         return url if path.endswith(self.site.prefix + Endpoint.PULL) else None
 
-    def _frame_check(self, scope: Scope, parent: str) -> Reply:
-        query = scope.get("query_string", b"").decode("latin-1")
-        onward = f"?{query}&{CHECKED}"  # this very step again (relative: the site may be mounted under a path)
-        nonce = secrets.token_urlsafe(16)
-        policy = f"{self.frame_ancestors.decode()}; script-src 'nonce-{nonce}'; default-src 'none'"
-        body = frame_check_page(continue_url=onward, peer_origin=self.site.origin, parent_origin=parent, nonce=nonce)
-        return html(200, body, [(b"content-security-policy", policy.encode())])
-
-    def _frame_result(self, ok: bool, parent: str, headers: Headers) -> Reply:
-        nonce = secrets.token_urlsafe(16)
-        policy = f"{self.frame_ancestors.decode()}; script-src 'nonce-{nonce}'; default-src 'none'"
-        body = frame_result_page(ok=ok, peer_origin=self.site.origin, parent_origin=parent, nonce=nonce)
-        return html(200, body, [*headers, (b"content-security-policy", policy.encode())])
-
     async def _sign_in_here(
         self, scope: Scope, cookies: bytes | None, claims: Claims, hop: HopPayload
-    ) -> tuple[ActiveSession | None, Headers]:
-        """Make the user a peer vouches for signed in here; return the session and its cookies."""
-        site = self.site
+    ) -> tuple[ActiveSession | None, Headers, bool]:
+        """Make the user a peer vouches for signed in here; return the session, its
+        cookies, and whether the sign-in is held instead, until this site has verified
+        the address (the held cookie is then among the cookies)."""
         issuer = claims.issuer
         via = f"{'frame' if hop.mode is Mode.FRAME else 'hop'} from {issuer}"
         email = email_or_none(claims.subject)
         if email is None:
             self.log.warning("sign-in from %s refused: the peer vouched for something that is not an email", issuer)
-            return None, []
-        user = await site.sessions.ensure_user(email, name=hop.name, vouched_by=issuer)
-        if user is None:
+            return None, [], False
+        arrival = Arrival(email, hop.name, issuer, claims.network, hop.chain, via, hop.email_verified)
+        session, headers, hold = await self.arrive(scope, cookies, arrival)
+        if hold:
+            onward = None if hop.mode is Mode.FRAME else self._onward(hop, issuer)
+            headers = [(b"set-cookie", self.holds.hold(scope, arrival, onward=onward, mode=hop.mode))]
+        return session, headers, hold
+
+    async def arrive(
+        self, scope: Scope, cookies: bytes | None, arrival: Arrival, *, code_checked: bool = False
+    ) -> tuple[ActiveSession | None, Headers, bool]:
+        """Sign in the user of ``arrival`` here, if every rule allows: the session and its
+        cookies; or nobody (chain goes on); or (third value) hold it for a code first.
+        ``code_checked``: this site has just verified the address by code."""
+        site = self.site
+        email, issuer = arrival.email, arrival.issuer
+        if issuer not in site.signin.accepts_from:
+            self.log.warning(
+                "sign-in of %s from %s refused: login is not accepted from that peer (network file)", email, issuer
+            )
+            return None, [], False
+        requirement = site.settings.require_verified_email
+        verified = arrival.email_verified or code_checked or await site.marks.remembered(email)
+        if requirement is RequireVerified.ISSUER and not verified:
+            self.log.warning(
+                "sign-in of %s from %s refused: that site did not say the address is verified "
+                "(SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=issuer)",
+                email,
+                issuer,
+            )
+            return None, [], False
+        known = await site.stores.users.get(email)
+        if known is None and not site.settings.auto_provision:
             self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
-            return None, []
-        if issuer not in site.settings.trusted_for_privileged and await self._privileged(user.email, user.role):
+            return None, [], False
+        role = known.role if known is not None else site.settings.default_role
+        if issuer not in site.settings.trusted_for_privileged and await self._privileged(email, role):
             self.log.warning(
                 "sign-in of %s from %s refused: a privileged account here, and that peer is not trusted for it "
                 "(SESSIONSYNC_TRUSTED_FOR_PRIVILEGED)",
-                user.email,
+                email,
                 issuer,
             )
-            return None, []
-        current = await self._current(scope, cookies)
+            return None, [], False
+        current = await self.current(scope, cookies)
         if current is not None:
-            if current.user == user.email and current.chain == hop.chain:
-                return current, []
-            if current.user != user.email:
+            if current.user == email and current.chain == arrival.chain:
+                return current, [], False
+            if current.user != email:
                 self.log.warning(
-                    "sign-in of %s from %s skipped: this browser is signed in here as another user", user.email, issuer
+                    "sign-in of %s from %s skipped: this browser is signed in here as another user", email, issuer
                 )
-                return None, []
+                return None, [], False
+        if requirement is RequireVerified.SELF and not verified:
+            if current is not None:
+                # The same user is signed in here already (by this site's own login):
+                # nothing to verify for, nothing replaced.
+                return current, [], False
+            self.log.info(
+                "sign-in of %s from %s held: the address is to be verified here by a mailed code", email, issuer
+            )
+            return None, [], True
+        user = await site.sessions.ensure_user(email, name=arrival.name, vouched_by=issuer)
+        if user is None:
+            self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
+            return None, [], False
+        via = arrival.via
         # The session policy: refused, nobody is signed in here and the chain goes on.
         admission = await site.governor.admit(
-            user, scope=scope, via=via, chain=hop.chain, replacing=(current.chain,) if current else ()
+            user, scope=scope, via=via, chain=arrival.chain, replacing=(current.chain,) if current else ()
         )
         if admission.refusal is not None:
-            return None, []
+            return None, [], False
         if current is not None:
             await site.sessions.end(current.sid, f"replaced by sign-in {via}")
         app_cookies: list[bytes] = []
@@ -298,21 +352,22 @@ class SignInSteps:
                 self.log.warning(
                     "sign-in of %s from %s skipped: the app cannot sign this account in", user.email, issuer
                 )
-                return None, []
+                return None, [], False
             app_cookies = made
             app_ref = self.app_login.response_app_ref([(b"set-cookie", c) for c in made])
         session, token = await site.sessions.start_synced(
             user,
-            chain=hop.chain,
+            chain=arrival.chain,
             scope=scope,
             via=via,
-            network=claims.network,
+            network=arrival.network,
             app_ref=app_ref,
             country=admission.country,
             device=admission.device,
+            email_verified=verified,
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
-        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)]
+        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)], False
 
     async def _privileged(self, email: str, role: str) -> bool:
         return role in self.site.settings.privileged_roles or await self.identity.is_privileged(email)
@@ -329,14 +384,15 @@ class SignInSteps:
             return page(400, "This link is not valid", "Signing in on the other sites was skipped.")
         state = BouncePayload.from_wire(claims.extra)
         back = safe_return(state.return_url, site.origin) or local_url(site.origin, "/")
-        current = await self._current(scope, cookies)
+        current = await self.current(scope, cookies)
         if current is None or current.sid != state.sid:
             return redirect(back)
         wanted = [o for o in peers.split() if o]
         first = await site.signin.start_chain(current, return_url=back, ip=ip, origins=wanted)
         return redirect(first or back)
 
-    async def _current(self, scope: Scope, cookies: bytes | None) -> ActiveSession | None:
+    async def current(self, scope: Scope, cookies: bytes | None) -> ActiveSession | None:
+        """This browser's session here, if any."""
         token = find_cookie(cookies, self.cookie_name)
         if token is None:
             return None

@@ -193,6 +193,17 @@ class AppCookieLogin:
         raise NotImplementedError
 
 
+async def reported_verified(identity: object, scope: Scope, email: str) -> bool:
+    """Whether the identity adapter says the app verified ``email``, the user it just
+    signed in. Adapters may implement ``async def email_verified(self, scope, email) ->
+    bool`` (the default adapter does, from :func:`~asgi_sessionsync.sign_in`'s
+    ``email_verified``); without it an address counts as not verified."""
+    method = getattr(identity, "email_verified", None)
+    if method is None:
+        return False
+    return bool(await method(scope, email))
+
+
 _BASE_MEMBERS = ("intent_key", "expose", "signed_in_after", "signed_in_again", "is_privileged")
 _APP_LOGIN_MEMBERS = (
     "app_user",

@@ -26,7 +26,7 @@ import logging
 import time
 from importlib import import_module
 from types import SimpleNamespace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Scope
 
@@ -41,6 +41,9 @@ try:
     from django.core.handlers.asgi import ASGIRequest
 except ImportError as error:  # pragma: no cover - depends on the installed extras
     raise ImportError("the django identity needs Django: pip install 'asgi-sessionsync[django]'") from error
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.site import Site
 
 logger = logging.getLogger("asgi_sessionsync")
 
@@ -158,6 +161,13 @@ class DjangoIdentity(AppCookieLogin):
             return None
         return found[0]
 
+    def attach_site(self, site: Site) -> None:
+        """Called by the middleware: keep Django's users in step with the peers (see
+        :mod:`asgi_sessionsync.identity.django_users`)."""
+        from asgi_sessionsync.identity.django_users import DjangoUserSync
+
+        self.user_sync = DjangoUserSync(site)
+
     async def is_privileged(self, email: str) -> bool:
         """True when any Django user with this email (any spelling of its case) is staff
         or a superuser."""
@@ -173,7 +183,10 @@ def _email_lookup(model: Any) -> str:
 
 
 def _create_user(model: Any, email: str) -> Any:
+    from asgi_sessionsync.identity.django_users import applying
+
     fields = {model.USERNAME_FIELD: email}
     if model.get_email_field_name() != model.USERNAME_FIELD:
         fields[model.get_email_field_name()] = email
-    return model._default_manager.create_user(**fields, password=None)
+    with applying():  # a peer's user: not announced back to the peers
+        return model._default_manager.create_user(**fields, password=None)

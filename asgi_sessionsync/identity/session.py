@@ -21,6 +21,7 @@ INTENT = "sessionsync.intent"
 _ANONYMOUS = UnauthenticatedUser()
 _NO_CREDENTIALS = AuthCredentials()
 _SIGNED_OUT = ("out", None, "")
+_SIGNED_OUT_EVERYWHERE = ("out", None, "", None, True)
 
 
 class SyncUser(NamedTuple):
@@ -51,18 +52,24 @@ def _scope_of(request_or_scope: Any) -> Scope:
     return scope
 
 
-def sign_in(request_or_scope: Any, email: str, *, name: str = "", role: str | None = None) -> None:
+def sign_in(
+    request_or_scope: Any, email: str, *, name: str = "", role: str | None = None, email_verified: bool = False
+) -> None:
     """Sign ``email`` in on this site (and, through the middleware, on every peer).
 
     Call it from the handler that checked the user's credentials; the session cookie
     and the sync start with the response. ``role`` is the role of this session here
     (``request.user.role``, and a scope of ``request.auth``); None: the stored user's.
     Peers never take it: a user signed in there gets their default role.
+    ``email_verified``: this app has verified that the user owns the address (a
+    confirmation link, a code); peers that require verified addresses
+    (``SESSIONSYNC_REQUIRE_VERIFIED_EMAIL``) accept the sign-in only then. Leave it
+    False when unsure: an unverified address is refused or checked by such peers.
     """
     address = email_or_none(email)
     if address is None:
         raise ValueError("sign_in needs the user's email (a valid address)")
-    _scope_of(request_or_scope)[INTENT] = ("in", address, name, role)
+    _scope_of(request_or_scope)[INTENT] = ("in", address, name, role, email_verified)
 
 
 def intended_role(scope: Scope) -> str | None:
@@ -71,9 +78,19 @@ def intended_role(scope: Scope) -> str | None:
     return intent[3] if intent is not None and len(intent) > 3 else None
 
 
-def sign_out(request_or_scope: Any) -> None:
-    """Sign the current user out here and, through the back-channel, on every peer."""
-    _scope_of(request_or_scope)[INTENT] = _SIGNED_OUT
+def sign_out(request_or_scope: Any, *, everywhere: bool = False) -> None:
+    """Sign the current user out here and, through the back-channel, on every peer.
+
+    By default only this browser's sign-in ends (its chain: the laptop, not the phone).
+    ``everywhere=True`` (or ``SESSIONSYNC_SIGN_OUT_EVERYWHERE=true`` for every sign-out)
+    ends every session of the user, in every browser, here and on every peer."""
+    _scope_of(request_or_scope)[INTENT] = _SIGNED_OUT_EVERYWHERE if everywhere else _SIGNED_OUT
+
+
+def sign_out_everywhere_asked(scope: Scope) -> bool:
+    """Whether the app called ``sign_out(request, everywhere=True)`` in this request."""
+    intent = scope.get(INTENT)
+    return intent is not None and len(intent) > 4 and intent[4] is True
 
 
 @lru_cache(maxsize=64)
@@ -113,6 +130,12 @@ class SessionIdentity:
         if intent is None:
             return before, ""
         return intent[1], intent[2]
+
+    async def email_verified(self, scope: Scope, email: str) -> bool:
+        """Whether the app's :func:`sign_in` of ``email`` in this request said the
+        address is verified."""
+        intent = scope.get(INTENT)
+        return intent is not None and len(intent) > 4 and intent[1] == email and intent[4] is True
 
     def signed_in_again(self, scope: Scope) -> bool:
         """Whether the app called :func:`sign_in` in this request (even for the user

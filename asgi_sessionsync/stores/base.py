@@ -1,4 +1,4 @@
-"""Store protocols and the records they keep.
+"""Store protocols and the records they keep (defined in :mod:`.records`, importable here).
 
 Four stores, each a :class:`typing.Protocol`: users, the session registry, the
 replay cache of used envelope ids, and the outbox of back-channel messages. Every
@@ -28,126 +28,43 @@ Conventions that hold for every method below:
 
 from __future__ import annotations
 
-import base64
 import builtins
-import enum
-import os
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+from asgi_sessionsync.stores.records import (
+    DROPPED_BY_OPERATOR,
+    EXPIRED,
+    MessageStatus,
+    OutboxMessage,
+    SessionRecord,
+    User,
+    finish_time,
+    new_id,
+    normalize_email,
+)
 
 if TYPE_CHECKING:
     from asgi_sessionsync.stores.stats import SessionStats
+    from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange
 
-
-def new_id() -> str:
-    """A random 144-bit id, URL-safe: sessions, chains, messages."""
-    return base64.urlsafe_b64encode(os.urandom(18)).decode("ascii")
-
-
-def normalize_email(email: str) -> str:
-    """The one spelling of an email used as a key everywhere."""
-    return email.strip().lower()
-
-
-@dataclass(frozen=True, slots=True)
-class User:
-    """A user of this site.
-
-    ``created_at`` of ``0.0`` means "not stamped yet": :meth:`UserStore.create` stamps
-    the time of creation; any other value is stored exactly as given.
-    """
-
-    email: str
-    role: str
-    name: str = ""
-    password_hash: str | None = field(default=None, repr=False)
-    created_at: float = 0.0
-    provisioned_by: str | None = None  # origin of the peer that vouched, for auto-provisioned users
-
-
-@dataclass(frozen=True, slots=True)
-class SessionRecord:
-    """One session on this site. ``chain`` groups the sessions one browser sign-in made
-    across sites, so signing out of one ends exactly those everywhere.
-
-    ``expires_at`` is the absolute end of the session's life (``None``: no end of its
-    own); ``ended_at``/``end_reason`` are set once, when it ends, and never change after.
-
-    ``app_ref`` names the app's own login that goes with the session, for apps that have
-    one (see docs/identity.md): an opaque string the identity adapter chose, such as a
-    Django session key, so that ending the session can end that login too and a login
-    whose session ended is never adopted again. ``None``: no app login of its own. It is
-    as sensitive as the app's own session table: never logged.
-    """
-
-    sid: str
-    user: str
-    chain: str
-    site: str
-    ip: str
-    user_agent: str
-    created_at: float
-    last_seen_at: float
-    via: str = "login"  # "login", or "hop from ORIGIN", "frame from ORIGIN"
-    ended_at: float | None = None
-    end_reason: str | None = None
-    expires_at: float | None = None
-    app_ref: str | None = field(default=None, repr=False)
-    # Governance: the country (ISO code) and device ("class/browser/os") the session
-    # started from, "" when unknown; recorded at the start, never changed.
-    country: str = ""
-    device: str = ""
-
-    @property
-    def active(self) -> bool:
-        """Not ended. (A session past ``expires_at`` stays active until
-        :meth:`SessionRegistry.expire` ends it; see :meth:`live`.)"""
-        return self.ended_at is None
-
-    def live(self, now: float) -> bool:
-        """Active and not past its lifetime at ``now``."""
-        return self.ended_at is None and (self.expires_at is None or now <= self.expires_at)
-
-
-class MessageStatus(enum.StrEnum):
-    PENDING = "pending"
-    DELIVERED = "delivered"
-    ABANDONED = "abandoned"
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxMessage:
-    """A back-channel message waiting for (or done with) delivery to one peer.
-
-    ``finished_at`` is when it was delivered or abandoned (``None`` while pending);
-    :meth:`Outbox.purge` deletes by it.
-    """
-
-    id: str
-    network: str
-    peer: str  # the peer's origin: the audience of the envelope
-    url: str  # the peer's back-channel base URL
-    kind: str
-    payload: dict[str, Any]
-    created_at: float
-    next_attempt_at: float
-    attempts: int = 0
-    status: MessageStatus = MessageStatus.PENDING
-    last_error: str | None = None
-    delivered_at: float | None = None
-    finished_at: float | None = None
-
-
-def finish_time(message: OutboxMessage) -> float:
-    """When a finished message finished, for messages stored before ``finished_at``
-    existed too: ``finished_at``, else ``delivered_at``, else ``created_at``."""
-    if message.finished_at is not None:
-        return message.finished_at
-    return message.delivered_at if message.delivered_at is not None else message.created_at
-
-
-DROPPED_BY_OPERATOR = "dropped by operator"
-EXPIRED = "expired"
+__all__ = [
+    "DROPPED_BY_OPERATOR",
+    "EXPIRED",
+    "Closable",
+    "MessageStatus",
+    "Outbox",
+    "OutboxMessage",
+    "ReplayCache",
+    "SessionRecord",
+    "SessionRegistry",
+    "Stores",
+    "User",
+    "UserStore",
+    "finish_time",
+    "new_id",
+    "normalize_email",
+]
 
 
 class UserStore(Protocol):
@@ -163,8 +80,35 @@ class UserStore(Protocol):
         The email is normalized; ``created_at == 0`` is stamped with the current time,
         any other value kept. If the email exists already nothing is written and the
         stored user is returned unchanged (so two processes provisioning one user at
-        once both get the same row). Idempotent.
+        once both get the same row). Idempotent. A tombstone of the email (see
+        :meth:`apply`) is left as it is: a user made here again later is newer than it.
         """
+        ...
+
+    # -- user sync: versions per field group, tombstones ----------------------------------
+
+    async def apply(self, change: UserChange) -> Applied:
+        """Apply one change (this site's own, or a peer's) by version, atomically.
+
+        The stored user and the email's tombstone are read, handed to
+        :func:`~asgi_sessionsync.stores.versions.merge` with the change, and what it
+        decides is written, all in one step that no concurrent ``apply``, ``create`` or
+        writer in another process can interleave with (memory: no await in between;
+        SQLite: one write transaction; Redis: WATCH/MULTI on the user's two keys, retried
+        when either changed). Returns the outcome with the user as stored after it
+        (``None`` when deleted or never made) and, for a change of this site's own
+        (``change.version`` None), the version it was given. Idempotent: applying the
+        same version again is ``stale`` and changes nothing.
+        """
+        ...
+
+    async def tombstone(self, email: str) -> Tombstone | None:
+        """The tombstone of a deleted user (its delete version), or ``None``."""
+        ...
+
+    async def purge_tombstones(self, deleted_before: float) -> int:
+        """Delete tombstones of users deleted before ``deleted_before``; return how many
+        this call deleted. Idempotent."""
         ...
 
 
@@ -410,13 +354,16 @@ class Stores:
         ``retention`` seconds: ended sessions, finished messages; and expired replay ids.
 
         Returns the counts: ``expired_sessions``, ``purged_sessions``,
-        ``purged_replay_ids``, ``purged_messages``. Safe to run from several processes.
+        ``purged_replay_ids``, ``purged_messages``, ``purged_tombstones`` (deleted users
+        remembered for the retention period, so a late update cannot bring them back).
+        Safe to run from several processes.
         """
         return {
             "expired_sessions": await self.sessions.expire(now),
             "purged_sessions": await self.sessions.purge(now - retention),
             "purged_replay_ids": await self.replay.purge(now),
             "purged_messages": await self.outbox.purge(now - retention),
+            "purged_tombstones": await self.users.purge_tombstones(now - retention),
         }
 
     async def close(self) -> None:

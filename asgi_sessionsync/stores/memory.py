@@ -26,6 +26,7 @@ from asgi_sessionsync.stores.base import (
     normalize_email,
 )
 from asgi_sessionsync.stores.stats import SessionStats, StatsBuilder
+from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -39,6 +40,7 @@ def _compacted(table: dict[K, V], deleted: int) -> dict[K, V]:
 class MemoryUserStore:
     def __init__(self) -> None:
         self._users: dict[str, User] = {}
+        self._tombstones: dict[str, Tombstone] = {}
 
     async def get(self, email: str) -> User | None:
         return self._users.get(normalize_email(email))
@@ -49,6 +51,31 @@ class MemoryUserStore:
         if stored is None:
             stored = self._users[key] = dataclasses.replace(user, email=key, created_at=user.created_at or time.time())
         return stored
+
+    async def apply(self, change: UserChange) -> Applied:
+        # No await between reading and writing: atomic on the one event loop.
+        key = normalize_email(change.email)
+        result = merge(self._users.get(key), self._tombstones.get(key), change)
+        if result.changed:
+            if result.user is None:
+                self._users.pop(key, None)
+            else:
+                self._users[key] = result.user
+            if result.tombstone is None:
+                self._tombstones.pop(key, None)
+            else:
+                self._tombstones[key] = result.tombstone
+        return result
+
+    async def tombstone(self, email: str) -> Tombstone | None:
+        return self._tombstones.get(normalize_email(email))
+
+    async def purge_tombstones(self, deleted_before: float) -> int:
+        old = [k for k, t in self._tombstones.items() if t.deleted_at < deleted_before]
+        for key in old:
+            del self._tombstones[key]
+        self._tombstones = _compacted(self._tombstones, len(old))
+        return len(old)
 
 
 class MemorySessionRegistry:

@@ -1,5 +1,5 @@
 """Debian's Firefox ESR, driven over Marionette: the driver is the package's test kit
-(``asgi_sessionsync.testing_browsers``, shared with ``benchmarks/``); here, what a test
+(``asgi_sessionsync.testing.browsers``, shared with ``benchmarks/``); here, what a test
 does when it is not installed.
 
 No geckodriver (Debian ships none): Firefox is started with ``--marionette`` on a fresh
@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from asgi_sessionsync.testing_browsers import (
+from asgi_sessionsync.testing.browsers import (
     BASE_PREFS,
     FIREFOX,
     STRICT,

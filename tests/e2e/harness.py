@@ -11,7 +11,7 @@ import ssl
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,7 +20,7 @@ import httpx
 import pytest
 
 from asgi_sessionsync.testing import free_ports
-from asgi_sessionsync.testing_browsers import CHROMIUM, CHROMIUM_ARGS, Tls
+from asgi_sessionsync.testing.browsers import CHROMIUM, CHROMIUM_ARGS, Tls
 
 __all__ = [
     "CHROMIUM",
@@ -94,16 +94,24 @@ class Demo:
 
 @contextmanager
 def run_demo(
-    tmp: Path, *, mode: str, only: str = "a,b,c", ports: Sequence[int] | None = None, tls: Tls | None = None
+    tmp: Path,
+    *,
+    mode: str,
+    only: str = "a,b,c",
+    ports: Sequence[int] | None = None,
+    tls: Tls | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Iterator[Demo]:
     """The demo's sites ``only`` in a subprocess. Another ``run_demo`` with the same
     ``tmp``, ``mode`` and ``ports`` serves more sites of the same network (same secret,
-    same SQLite files): a peer that was down coming back."""
+    same SQLite files): a peer that was down coming back. ``settings``: ``SESSIONSYNC_*``
+    variables for every site (the caller's own environment's are never passed on)."""
     ports = list(ports) if ports is not None else free_ports(3)
     suffix = "" if only == "a,b,c" else "-" + only.replace(",", "")
     log = tmp / f"demo-{mode}{suffix}.log"
     data_dir = tmp / f"data-{mode}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSYNC_")}
+    env.update(settings or {})
     tls_args: list[str] = []
     if tls is not None:
         tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]

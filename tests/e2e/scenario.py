@@ -8,7 +8,7 @@ import re
 import time
 from collections.abc import Mapping
 
-from asgi_sessionsync.testing_browsers import Tab
+from asgi_sessionsync.testing.browsers import Tab
 from tests.e2e.harness import NAMES, OUTPUT, Demo
 
 

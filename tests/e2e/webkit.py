@@ -1,5 +1,5 @@
 """WebKitGTK (Debian's ``webkit2gtk-driver``): its WebDriver and MiniBrowser, under Xvfb.
-The driver is the package's test kit (``asgi_sessionsync.testing_browsers``, shared with
+The driver is the package's test kit (``asgi_sessionsync.testing.browsers``, shared with
 ``benchmarks/``); here, what a test does when it is not installed.
 
 WebKit keeps no ``Secure`` cookie from ``http://*.localhost`` (Chromium and Firefox treat
@@ -15,7 +15,7 @@ import os
 
 import pytest
 
-from asgi_sessionsync.testing_browsers import MINIBROWSER, WEBKIT_DRIVER, XVFB, WebKit, missing, webkit, xvfb
+from asgi_sessionsync.testing.browsers import MINIBROWSER, WEBKIT_DRIVER, XVFB, WebKit, missing, webkit, xvfb
 
 __all__ = ["MINIBROWSER", "WEBKIT_DRIVER", "XVFB", "WebKit", "require_webkit", "webkit", "xvfb"]
 

@@ -50,10 +50,12 @@ async def join(
     identity_name: str = "session",
     mount: str = "",
     a_accounts: Mapping[str, str] | None = None,
+    every_site: Mapping[str, Any] | None = None,
     **options: Any,
 ) -> FrameworkNetwork:
     """Sites a (``login_app``, alice and ``a_accounts``), c (``session_login_app``,
-    request.session) and f (the framework app, under ``mount`` when given)."""
+    request.session) and f (the framework app, under ``mount`` when given).
+    ``every_site``: settings for all three; ``options``: for f."""
     members = {"a": URLS["a"], "c": URLS["c"], "f": URLS["f"] + mount}
     apps = {
         "a": login_app("a", {**dict([ALICE]), **(a_accounts or {})}, members),
@@ -63,6 +65,7 @@ async def join(
     return FrameworkNetwork(
         apps,
         urls=members,
+        settings=every_site,
         site_settings={
             "c": {"identity": "starlette-session", "app_session_secret": C_SESSION_SECRET},
             "f": {"identity": identity_name, **options},

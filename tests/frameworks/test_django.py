@@ -230,3 +230,82 @@ async def test_a_django_login_that_comes_with_its_ended_sessions_cookie_is_delet
     assert await net.sites["f"].site.stores.sessions.expire(time.time() + 30 * 86400) == 1
     assert await browser.who("f") is None  # hidden from Django, cleared in the browser …
     assert await sessions_of(ROOT[0]) == []  # … and ended in Django
+
+
+# -- user sync: Django's User model is the user store (issue #14) ---------------------------
+
+DJANGO_USER_SYNC = {
+    "defaults": {
+        **dict.fromkeys(("create", "update", "delete", "password", "role"), "both"),
+        "password_formats": ["pbkdf2_sha256"],
+    }
+}
+
+
+@sync_to_async
+def rename_in_django(email: str, first: str, last: str) -> None:
+    """What Django's admin does on "Save": the ORM's save() of the model."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model()._default_manager.get(email=email)
+    user.first_name, user.last_name = first, last
+    user.save()
+
+
+@sync_to_async
+def django_names(email: str) -> tuple[str, str, bool]:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model()._default_manager.get(email=email)
+    return user.first_name, user.last_name, user.is_staff
+
+
+async def test_a_name_changed_in_django_reaches_a_starlette_site_unchanged(net: FrameworkNetwork) -> None:
+    from asgi_sessionsync.network_rules import NetworkRules
+    from asgi_sessionsync.users import set_role, update_user
+
+    rules = NetworkRules.from_mapping(DJANGO_USER_SYNC)
+    network = await join(net.sites["f"].app, identity_name="django", every_site={"network_rules": rules})
+    try:
+        a, f = network.sites["a"].site, network.sites["f"].site
+        await rename_in_django(FRANK[0], "Frank", "Zappa Jr")
+        on_a = await a.stores.users.get(FRANK[0])
+        assert on_a is not None and on_a.name == "Frank Zappa Jr"
+        assert on_a.password_hash is not None and on_a.password_hash.startswith("pbkdf2_sha256$")  # Django's own
+
+        # And back: a change made on the Starlette site is written to Django's model, once.
+        await update_user(a, FRANK[0], name="Francis Vincent Zappa")
+        assert await django_names(FRANK[0]) == ("Francis", "Vincent Zappa", False)
+        assert not [m for m in await f.stores.outbox.pending() if m.kind == "user"]
+        sent_by_f = [m for m in f.stores.outbox._messages.values() if m.kind == "user"]  # type: ignore[attr-defined]
+        assert len(sent_by_f) == 2  # the create, to a and c: applying a peer's change is not sent back
+
+        # A peer never makes a Django user staff unless trusted for privileged roles.
+        await set_role(a, FRANK[0], "staff")
+        assert (await django_names(FRANK[0]))[2] is False
+    finally:
+        await network.close()
+
+
+@sync_to_async
+def change_email_in_django(email: str, new: str) -> None:
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model()._default_manager.get(email=email)
+    user.email = new
+    user.save()
+
+
+async def test_saving_a_synced_django_user_with_another_email_is_refused(net: FrameworkNetwork) -> None:
+    from asgi_sessionsync.network_rules import NetworkRules
+    from asgi_sessionsync.users import EmailChangeRefused
+
+    rules = NetworkRules.from_mapping(DJANGO_USER_SYNC)
+    network = await join(net.sites["f"].app, identity_name="django", every_site={"network_rules": rules})
+    try:
+        await rename_in_django(FRANK[0], "Frank", "Synced")  # sent to the peers: now a synced user
+        with pytest.raises(EmailChangeRefused):
+            await change_email_in_django(FRANK[0], "frank@elsewhere.example")
+        assert (await django_names(FRANK[0]))[:2] == ("Frank", "Synced")  # the row is as it was
+    finally:
+        await network.close()

@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import time
 from dataclasses import replace
+from typing import Any
 
 import anyio
 import pytest
 
 from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.protocol import UserAction
 from asgi_sessionsync.stores import (
     MessageStatus,
     OutboxMessage,
@@ -21,6 +23,7 @@ from asgi_sessionsync.stores import (
     User,
     new_id,
 )
+from asgi_sessionsync.stores.versions import Outcome, UserChange
 from tests.concurrently import gather
 from tests.stores.conftest import Backend
 
@@ -102,6 +105,145 @@ async def test_concurrent_creates_of_one_user_all_return_the_same_row(backend: B
         *(clients[i % len(clients)].users.create(User("ann@example.com", f"role{i}", created_at=T0)) for i in range(20))
     )
     assert len(set(results)) == 1
+
+
+# -- users: versions per field group, tombstones (user sync) ------------------------------
+
+
+def change(
+    action: UserAction,
+    *,
+    version: int | None,
+    origin: str = "https://b.example",
+    email: str = "ann@example.com",
+    may_create: bool = True,
+    **fields: Any,
+) -> UserChange:
+    return UserChange(
+        email=email,
+        action=action,
+        origin=origin,
+        now_ms=int(T0 * 1000),
+        version=None if version is None else (version, origin),
+        may_create=may_create,
+        new_role="member",
+        provisioned_by=origin,
+        now=T0,
+        **fields,
+    )
+
+
+async def test_apply_creates_a_user_with_versions_and_metadata_that_round_trip(stores: Stores) -> None:
+    applied = await stores.users.apply(
+        change(UserAction.CREATE, version=5, name="Ann Ö", password_hash="scrypt$x", meta={"locale": "de"})
+    )
+    assert applied.outcome is Outcome.APPLIED
+    stored = await stores.users.get("ANN@example.com")
+    assert stored is not None and stored == applied.user
+    assert (stored.name, stored.role, stored.password_hash, stored.meta) == (
+        "Ann Ö",
+        "member",
+        "scrypt$x",
+        {"locale": "de"},
+    )
+    origin = "https://b.example"
+    assert stored.versions == {"profile": (5, origin), "password": (5, origin), "meta:locale": (5, origin)}
+    assert stored.provisioned_by == origin and stored.created_at == T0
+
+
+async def test_an_older_version_never_overwrites_a_newer_one(stores: Stores) -> None:
+    await stores.users.apply(change(UserAction.CREATE, version=5, name="Ann"))
+    newer = await stores.users.apply(change(UserAction.UPDATE, version=9, name="Ann New"))
+    older = await stores.users.apply(change(UserAction.UPDATE, version=7, name="Ann Old"))
+    again = await stores.users.apply(change(UserAction.UPDATE, version=9, name="Ann New"))
+    assert (newer.outcome, older.outcome, again.outcome) == (Outcome.APPLIED, Outcome.STALE, Outcome.STALE)
+    stored = await stores.users.get("ann@example.com")
+    assert stored is not None and stored.name == "Ann New" and stored.versions["profile"] == (9, "https://b.example")
+
+
+async def test_equal_clocks_are_ordered_by_origin_on_every_site(stores: Stores) -> None:
+    await stores.users.apply(change(UserAction.UPDATE, version=9, origin="https://c.example", name="from c"))
+    lower = await stores.users.apply(change(UserAction.UPDATE, version=9, origin="https://b.example", name="from b"))
+    assert lower.outcome is Outcome.STALE
+    stored = await stores.users.get("ann@example.com")
+    assert stored is not None and stored.name == "from c"
+
+
+async def test_groups_are_versioned_apart(stores: Stores) -> None:
+    await stores.users.apply(change(UserAction.CREATE, version=5, name="Ann", role="editor"))
+    await stores.users.apply(change(UserAction.UPDATE, version=9, name="Ann 9"))
+    role = await stores.users.apply(change(UserAction.ROLE, version=7, role="member"))
+    stored = await stores.users.get("ann@example.com")
+    assert role.outcome is Outcome.APPLIED and stored is not None
+    assert (stored.name, stored.role) == ("Ann 9", "member")
+
+
+async def test_metadata_keys_are_versioned_apart_and_none_deletes(stores: Stores) -> None:
+    await stores.users.apply(change(UserAction.CREATE, version=5, name="Ann", meta={"a": "1", "b": "1"}))
+    await stores.users.apply(change(UserAction.META, version=8, meta={"a": None}))
+    await stores.users.apply(change(UserAction.META, version=7, meta={"a": "7", "b": "7"}))
+    stored = await stores.users.get("ann@example.com")
+    assert stored is not None and stored.meta == {"b": "7"}
+
+
+async def test_a_change_of_this_sites_own_gets_the_next_version(stores: Stores) -> None:
+    await stores.users.apply(change(UserAction.CREATE, version=10**15, name="Ann"))
+    mine = await stores.users.apply(change(UserAction.UPDATE, version=None, origin="https://a.example", name="A"))
+    # The clock is behind the version seen: one past it, whatever the clock says.
+    assert mine.outcome is Outcome.APPLIED and mine.version == (10**15 + 1, "https://a.example")
+
+
+async def test_delete_leaves_a_tombstone_that_older_changes_cannot_pass(stores: Stores) -> None:
+    await stores.users.apply(change(UserAction.CREATE, version=5, name="Ann"))
+    deleted = await stores.users.apply(change(UserAction.DELETE, version=10))
+    assert deleted.outcome is Outcome.APPLIED and deleted.user is None
+    assert await stores.users.get("ann@example.com") is None
+    tomb = await stores.users.tombstone("ANN@example.com")
+    assert tomb is not None and tomb.version == (10, "https://b.example") and tomb.deleted_at == T0
+    late = await stores.users.apply(change(UserAction.UPDATE, version=8, name="late"))
+    assert late.outcome is Outcome.DELETED and await stores.users.get("ann@example.com") is None
+    again = await stores.users.apply(change(UserAction.CREATE, version=12, name="Ann again"))
+    assert again.outcome is Outcome.APPLIED and await stores.users.tombstone("ann@example.com") is None
+    back = await stores.users.get("ann@example.com")
+    assert back is not None and back.name == "Ann again"
+
+
+async def test_an_older_delete_spares_a_user_changed_after_it(stores: Stores) -> None:
+    await stores.users.apply(change(UserAction.CREATE, version=5, name="Ann"))
+    await stores.users.apply(change(UserAction.UPDATE, version=12, name="Ann 12"))
+    stale = await stores.users.apply(change(UserAction.DELETE, version=10))
+    assert stale.outcome is Outcome.STALE and await stores.users.get("ann@example.com") is not None
+
+
+async def test_a_change_for_an_unknown_user_makes_it_only_when_allowed(stores: Stores) -> None:
+    refused = await stores.users.apply(change(UserAction.UPDATE, version=5, name="Ann", may_create=False))
+    assert refused.outcome is Outcome.UNKNOWN and await stores.users.get("ann@example.com") is None
+    made = await stores.users.apply(change(UserAction.UPDATE, version=5, name="Ann"))
+    assert made.outcome is Outcome.APPLIED and made.user is not None and made.user.role == "member"
+
+
+async def test_purge_tombstones_forgets_old_deletes_only(stores: Stores) -> None:
+    await stores.users.apply(change(UserAction.DELETE, version=5, email="old@example.com"))
+    await stores.users.apply(replace(change(UserAction.DELETE, version=5, email="new@example.com"), now=T0 + 100))
+    assert await stores.users.purge_tombstones(T0 + 50) == 1
+    assert await stores.users.purge_tombstones(T0 + 50) == 0
+    assert await stores.users.tombstone("old@example.com") is None
+    assert await stores.users.tombstone("new@example.com") is not None
+
+
+async def test_concurrent_applies_keep_the_highest_version_of_each_group(backend: Backend) -> None:
+    clients = [backend.open() for _ in range(3)] if backend.shared else [backend.open()]
+    await clients[0].users.apply(change(UserAction.CREATE, version=1, name="v1"))
+    versions = list(range(2, 42))
+    results = await gather(
+        *(
+            clients[i % len(clients)].users.apply(change(UserAction.UPDATE, version=v, name=f"v{v}"))
+            for i, v in enumerate(reversed(versions))
+        )
+    )
+    assert all(r.outcome in (Outcome.APPLIED, Outcome.STALE) for r in results)
+    stored = await clients[-1].users.get("ann@example.com")
+    assert stored is not None and stored.name == "v41" and stored.versions["profile"][0] == 41
 
 
 # -- sessions ----------------------------------------------------------------------------
@@ -697,6 +839,7 @@ async def test_stores_purge_expires_sessions_and_purges_everything_older_than_re
         "purged_sessions": 2,
         "purged_replay_ids": replay_purged,
         "purged_messages": 1,
+        "purged_tombstones": 0,
     }
     assert await stores.sessions.get(expired.sid) is None
     assert await stores.sessions.get(ended_long_ago.sid) is None

@@ -306,3 +306,23 @@ def _message(now: float) -> OutboxMessage:
         created_at=now,
         next_attempt_at=now,
     )
+
+
+async def test_a_burst_of_concurrent_calls_waits_for_a_connection_instead_of_failing(
+    redis_server: str, prefix: str
+) -> None:
+    """More calls at once than the pool has connections (a burst of sign-ins in one
+    worker): each waits its turn; none fails with "Too many connections"."""
+    stores = open_stores(f"{redis_server}?prefix={prefix}&max_connections=8")
+    try:
+        results = []
+
+        async def one(i: int) -> None:
+            results.append(await stores.users.get(f"user{i}@example.com"))
+
+        async with anyio.create_task_group() as group:
+            for i in range(300):
+                group.start_soon(one, i)
+        assert results == [None] * 300
+    finally:
+        await stores.close()

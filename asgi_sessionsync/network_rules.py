@@ -1,0 +1,237 @@
+"""The network file: what this site sends to and accepts from each peer, per action.
+
+A TOML file (``SESSIONSYNC_NETWORK_FILE``) or the same mapping in code
+(``NetworkRules.from_mapping({...})``, or ``SessionSyncMiddleware(app, network_rules=...)``)::
+
+    [defaults]                     # every peer, unless its own table says otherwise
+    login = "both"                 # both | send | accept | off
+    logout = "both"
+    create = "off"                 # user actions: off unless turned on
+    update = "off"
+    delete = "off"
+    password = "off"
+    role = "off"
+    meta = "off"
+    roles_sent = ["member", "editor"]   # roles revealed to the peer (others go as no role); absent: all
+    roles_accepted = ["member"]         # roles taken from the peer (others leave the role); absent: all
+    accept_privileged_roles = false     # SESSIONSYNC_PRIVILEGED_ROLES are never taken unless true
+    meta_keys = ["locale", "team"]      # metadata keys sent and accepted
+    password_formats = ["scrypt"]       # hash schemes (text before the first $) sent and accepted
+
+    [peers."https://b.example.com"]  # a peer's table overrides the defaults key by key
+    update = "both"
+    password = "accept"
+
+``send``: this site sends that action to the peer; ``accept``: it applies that action
+from the peer; ``both``; ``off``. For ``login``: sending off leaves the peer out of this
+site's sign-in chains and refuses the peer's requests (pulls) for this site's sign-ins;
+accepting off refuses the peer's hops and leaves it out of this site's catch-up. For
+``logout``: sending off sends it no sign-outs; accepting off refuses its sign-outs.
+
+Only the standard library is needed (``tomllib``). Nothing here runs per request.
+"""
+
+from __future__ import annotations
+
+import enum
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from asgi_sessionsync.exceptions import ConfigError
+
+VARIABLE = "SESSIONSYNC_NETWORK_FILE"
+EXAMPLE = f"{VARIABLE}=/etc/myapp/network.toml"
+
+
+class Direction(enum.StrEnum):
+    BOTH = "both"
+    SEND = "send"
+    ACCEPT = "accept"
+    OFF = "off"
+
+    @property
+    def sends(self) -> bool:
+        return self in (Direction.BOTH, Direction.SEND)
+
+    @property
+    def accepts(self) -> bool:
+        return self in (Direction.BOTH, Direction.ACCEPT)
+
+
+ACTIONS = ("login", "logout", "create", "update", "delete", "password", "role", "meta")
+_DEFAULT_DIRECTIONS = {a: Direction.BOTH if a in ("login", "logout") else Direction.OFF for a in ACTIONS}
+_LIST_KEYS = ("roles_sent", "roles_accepted", "meta_keys", "password_formats")
+_KEYS = frozenset({*ACTIONS, *_LIST_KEYS, "accept_privileged_roles"})
+
+
+def hash_scheme(password_hash: str) -> str:
+    """A hash's format: the text before its first ``$`` (``scrypt``, ``pbkdf2_sha256``,
+    ``argon2``, …); ``""`` for a hash without one."""
+    scheme, sep, _ = password_hash.partition("$")
+    return scheme if sep else ""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerRules:
+    """What this site sends to and accepts from one peer. ``roles_sent`` and
+    ``roles_accepted`` None: every role (privileged ones still need
+    ``accept_privileged_roles`` to be taken)."""
+
+    directions: tuple[tuple[str, Direction], ...] = tuple(_DEFAULT_DIRECTIONS.items())
+    roles_sent: tuple[str, ...] | None = None
+    roles_accepted: tuple[str, ...] | None = None
+    accept_privileged_roles: bool = False
+    meta_keys: tuple[str, ...] = ()
+    password_formats: tuple[str, ...] = ()
+
+    def direction(self, action: str) -> Direction:
+        return dict(self.directions)[action]
+
+    def sends(self, action: str) -> bool:
+        return self.direction(action).sends
+
+    def accepts(self, action: str) -> bool:
+        return self.direction(action).accepts
+
+    def role_sent(self, role: str) -> str:
+        """The role the peer is told (``""``: a role this site does not reveal to it)."""
+        return role if self.roles_sent is None or role in self.roles_sent else ""
+
+    def refuses_role(self, role: str, privileged: Iterable[str]) -> str | None:
+        """Why a role from the peer is not taken, or None when it is."""
+        if role in privileged and not self.accept_privileged_roles:
+            return f"privileged role {role!r} (accept_privileged_roles is off)"
+        if self.roles_accepted is not None and role not in self.roles_accepted:
+            return f"role {role!r} is not in roles_accepted"
+        return None
+
+    def allows_hash(self, password_hash: str) -> bool:
+        return hash_scheme(password_hash) in self.password_formats
+
+
+@dataclass(frozen=True, slots=True)
+class NetworkRules:
+    """The defaults and each peer's rules (by origin); ``source`` names the file."""
+
+    defaults: PeerRules = field(default_factory=PeerRules)
+    peers: tuple[tuple[str, PeerRules], ...] = ()
+    source: str = "defaults"
+
+    def for_peer(self, origin: str) -> PeerRules:
+        return dict(self.peers).get(origin, self.defaults)
+
+    def matrix(self, origins: Iterable[str]) -> list[dict[str, str]]:
+        """One row per peer: its origin and each action's direction, for ``config check``."""
+        rows = []
+        for origin in origins:
+            rules = self.for_peer(origin)
+            rows.append({"peer": origin, **{a: rules.direction(a).value for a in ACTIONS}})
+        return rows
+
+    @classmethod
+    def load(cls, path: str | Path, *, variable: str = VARIABLE) -> NetworkRules:
+        file = Path(path)
+        try:
+            data = tomllib.loads(file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(variable, f"no network file at {file}", EXAMPLE) from None
+        except OSError as error:
+            raise ConfigError(variable, f"cannot read {file}: {error.strerror}", EXAMPLE) from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+            raise ConfigError(variable, f"{file} is not valid TOML: {error}", EXAMPLE) from None
+        return cls.from_mapping(data, source=str(file), variable=variable)
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any], *, source: str = "code", variable: str = VARIABLE) -> NetworkRules:
+        """Rules from the TOML structure (a ``defaults`` table and ``peers."<origin>"`` tables)."""
+        unknown = sorted(set(data) - {"defaults", "peers"})
+        if unknown:
+            raise ConfigError(
+                variable,
+                f'{source}: unknown section(s) {", ".join(unknown)} (use [defaults], [peers."https://b.example.com"])',
+                EXAMPLE,
+            )
+        defaults = _rules(
+            PeerRules(), _table(data.get("defaults", {}), "defaults", source, variable), "defaults", source, variable
+        )
+        peers: dict[str, PeerRules] = {}
+        for key, section in _table(data.get("peers", {}), "peers", source, variable).items():
+            origin = _origin(str(key), source, variable)
+            where = f'peers."{key}"'
+            peers[origin] = _rules(defaults, _table(section, where, source, variable), where, source, variable)
+        return cls(defaults, tuple(sorted(peers.items())), source)
+
+
+def _origin(text: str, source: str, variable: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+        raise ConfigError(
+            variable, f'{source}: [peers."{text}"] must name a peer by its origin', '[peers."https://b.example.com"]'
+        )
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def _table(value: object, where: str, source: str, variable: str) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise ConfigError(variable, f"{source}: [{where}] must be a table", EXAMPLE)
+    return value
+
+
+def _rules(base: PeerRules, table: Mapping[str, Any], where: str, source: str, variable: str) -> PeerRules:
+    unknown = sorted(set(table) - _KEYS)
+    if unknown:
+        raise ConfigError(
+            variable,
+            f"{source}: [{where}] has unknown key(s) {', '.join(unknown)} (known: {', '.join(sorted(_KEYS))})",
+            'update = "both"',
+        )
+    directions = dict(base.directions)
+    for action in ACTIONS:
+        if action not in table:
+            continue
+        value = table[action]
+        try:
+            directions[action] = Direction(value)
+        except ValueError:
+            raise ConfigError(
+                variable,
+                f"{source}: [{where}] {action} = {value!r} is not one of both, send, accept, off",
+                f'{action} = "accept"',
+            ) from None
+    lists: dict[str, tuple[str, ...]] = {}
+    for key in _LIST_KEYS:
+        if key in table:
+            value = table[key]
+            if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
+                raise ConfigError(
+                    variable, f"{source}: [{where}] {key} must be a list of names", f'{key} = ["member", "editor"]'
+                )
+            lists[key] = tuple(v.strip() for v in value)
+    privileged = table.get("accept_privileged_roles", base.accept_privileged_roles)
+    if not isinstance(privileged, bool):
+        raise ConfigError(
+            variable,
+            f"{source}: [{where}] accept_privileged_roles must be true or false",
+            "accept_privileged_roles = false",
+        )
+    rules = replace(
+        base,
+        directions=tuple(directions.items()),
+        accept_privileged_roles=privileged,
+        roles_sent=lists.get("roles_sent", base.roles_sent),
+        roles_accepted=lists.get("roles_accepted", base.roles_accepted),
+        meta_keys=lists.get("meta_keys", base.meta_keys),
+        password_formats=lists.get("password_formats", base.password_formats),
+    )
+    if rules.direction("password") is not Direction.OFF and not rules.password_formats:
+        raise ConfigError(
+            variable,
+            f"{source}: [{where}] password = {rules.direction('password').value!r} needs password_formats: "
+            "the hash schemes both sites can verify",
+            'password_formats = ["scrypt"]',
+        )
+    return rules

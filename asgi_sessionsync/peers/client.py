@@ -1,0 +1,50 @@
+"""An HTTP client for peers, and the one TLS context every client of the process shares."""
+
+from __future__ import annotations
+
+import functools
+import ssl
+
+import httpx
+
+from asgi_sessionsync.settings import Network, Peer
+
+PeerEntry = tuple[Network, Peer]
+
+
+class PeerClient:
+    """An HTTP client for peers, made on first use (building one costs tens of ms)."""
+
+    def __init__(
+        self,
+        timeout: float,
+        transport: httpx.AsyncBaseTransport | None = None,
+        limits: httpx.Limits | None = None,
+    ) -> None:
+        self._timeout = timeout
+        self._transport = transport
+        self._limits = limits
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            if self._transport is not None:
+                self._client = httpx.AsyncClient(transport=self._transport, timeout=self._timeout)
+            else:
+                self._client = httpx.AsyncClient(
+                    verify=_tls_context(), timeout=self._timeout, limits=self._limits or httpx.Limits()
+                )
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+@functools.cache
+def _tls_context() -> ssl.SSLContext:
+    """One TLS context for every client of the process: loading the CA bundle costs tens
+    of milliseconds, and a site has two clients (deliveries, health)."""
+    return httpx.create_ssl_context()

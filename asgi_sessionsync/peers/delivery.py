@@ -1,0 +1,172 @@
+"""One attempt to deliver one queued back-channel message to its peer, and its back-off."""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.logs import SiteLog
+from asgi_sessionsync.network_rules import NetworkRules
+from asgi_sessionsync.peers.client import PeerClient, PeerEntry
+from asgi_sessionsync.peers.health import PeerHealth
+from asgi_sessionsync.peers.ping import Problem, transport_problem
+from asgi_sessionsync.protocol import Endpoint, LogoutPayload
+from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.stores import Outbox, OutboxMessage, new_id
+from asgi_sessionsync.tokens import Tokens
+from asgi_sessionsync.urls import endpoint_url
+
+logger = logging.getLogger("asgi_sessionsync.backchannel")
+
+RETRY_BASE = 1.0  # seconds before the first retry; doubles each time
+RETRY_MAX = 300.0
+MESSAGE_MAX_AGE = 3 * 86400.0  # older undelivered messages are abandoned (and logged)
+
+
+@dataclass
+class Delivery:
+    """What became of one message in one attempt."""
+
+    message: OutboxMessage
+    delivered: bool
+    error: str = ""
+    abandoned: bool = False
+
+
+def logout_peers(peers: Sequence[PeerEntry], rules: NetworkRules | None) -> list[PeerEntry]:
+    """The peers sign-outs go to: those the network file sends ``logout`` to."""
+    rules = rules or NetworkRules()
+    return [entry for entry in peers if rules.for_peer(entry[1].origin).sends("logout")]
+
+
+def logout_messages(
+    peers: Sequence[PeerEntry],
+    email: str,
+    chain: str | None,
+    when: float,
+    reason: str | None,
+    seen_before: float | None,
+    now: float,
+) -> list[OutboxMessage]:
+    """One sign-out message per peer, due ``now``, for the outbox."""
+    payload = LogoutPayload(chain, when, reason, seen_before).to_wire()
+    payload.pop("k")  # the message's kind has its own column
+    return [
+        OutboxMessage(
+            id=new_id(),
+            network=network.name,
+            peer=peer.origin,
+            url=peer.backchannel_url,
+            kind="logout",
+            payload={"sub": email, **payload},
+            created_at=now,
+            next_attempt_at=now,
+        )
+        for network, peer in peers
+    ]
+
+
+class Sender:
+    """Sends one claimed message to its peer's current back-channel URL, then records what
+    became of it in the outbox: delivered, due again after an exponential back-off with
+    jitter, or abandoned (too old, or for a peer no longer configured)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        outbox: Outbox,
+        tokens: Tokens,
+        client: PeerClient,
+        health: PeerHealth,
+        by_origin: Mapping[str, PeerEntry],
+        log: SiteLog,
+        recovered: Callable[[str], Awaitable[None]],
+    ) -> None:
+        self.settings = settings
+        self.outbox = outbox
+        self.tokens = tokens
+        self.client = client
+        self.health = health
+        self._by_origin = by_origin
+        self.log = log
+        # Called when a message that had failed before goes through: the peer is back.
+        self.recovered = recovered
+
+    async def send(self, message: OutboxMessage) -> Delivery:
+        entry = self._by_origin.get(message.peer)
+        if entry is None:
+            # The peer was removed from the configuration: nobody to tell any more.
+            await self.outbox.failed(
+                message.id, error="peer no longer configured", next_attempt_at=time.time(), abandon=True
+            )
+            self.log.error(
+                "%s message %s to %s abandoned: that peer is no longer configured (SESSIONSYNC_PEERS)",
+                message.kind,
+                message.id[:12],
+                message.peer,
+            )
+            return Delivery(message, False, "peer no longer configured", abandoned=True)
+        network, peer = entry
+        # The current back-channel URL and network, whatever they were when it was queued.
+        stale = message.url != peer.backchannel_url or message.network != network.name
+        await self.health.offset(entry)
+        payload = message.payload
+        peer_now = self.tokens.peer_time(peer.origin)
+        extra = {"k": message.kind, **{k: v for k, v in payload.items() if k != "sub"}}
+        logout = LogoutPayload.from_wire(extra, int(message.created_at))
+        if logout is not None:
+            # The sign-out's time in the envelope's own time (the peer's): the receiver
+            # reads the message's age from the two, whatever the clocks say.
+            extra = logout._replace(when=peer_now - max(0.0, time.time() - logout.when)).to_wire()
+        token = self.tokens.seal_for_peer(
+            network.name,
+            peer.origin,
+            Purpose.BACKCHANNEL,
+            subject=str(payload.get("sub", "")),
+            ttl=self.settings.backchannel_lifetime,
+            ip="",
+            jti=message.id.encode("ascii"),
+            extra=extra,
+            now=peer_now,
+        )
+        url = endpoint_url(peer.backchannel_url, self.settings.path_prefix, Endpoint.BACKCHANNEL)
+        error: str
+        try:
+            response = await self.client.http.post(url, content=token, headers={"content-type": "text/plain"})
+        except httpx.HTTPError as exc:
+            problem, _detail = transport_problem(exc)
+            error = type(exc).__name__
+            if problem in (Problem.REFUSED, Problem.UNRESOLVED):
+                self.health.mark_down(entry, problem, error)
+        else:
+            if 200 <= response.status_code < 300:
+                await self.outbox.delivered(message.id, time.time())
+                self.log.info("%s message delivered to %s", message.kind, message.peer)
+                if message.attempts > 0:
+                    # It had failed before: the peer is back, so the rest of its queue goes now.
+                    await self.recovered(message.peer)
+                return Delivery(message, True)
+            error = f"HTTP {response.status_code}"
+            if response.status_code >= 500 and not stale:
+                self.health.mark_down(entry, Problem.SERVER_ERROR, error)
+        attempts = message.attempts + 1
+        now = time.time()
+        delay = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
+        abandon = now - message.created_at > MESSAGE_MAX_AGE
+        await self.outbox.failed(message.id, error=error, next_attempt_at=now + delay, abandon=abandon)
+        log = self.log.error if abandon else self.log.warning
+        log(
+            "%s message to %s failed (%s), attempt %d; %s",
+            message.kind,
+            message.peer,
+            error,
+            attempts,
+            "abandoned: too old" if abandon else f"retrying in {delay:.1f}s",
+        )
+        return Delivery(message, False, error, abandoned=abandon)

@@ -1,0 +1,269 @@
+"""The authenticated ping of a peer, its answer, and what a failed ping means.
+
+``POST <back-channel URL><prefix>ping`` carries an envelope of purpose ``ping`` sealed for the
+peer; the peer answers with one of its own sealed for the asker, echoing the asker's nonce and
+giving its time. A good answer proves that both sites hold the network's key, that the peer lists
+the asker among its peers (it opens only envelopes of members) and how far apart the clocks are.
+``GET ping`` stays a plain liveness answer (204).
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+import socket
+import time
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import httpx
+
+from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
+from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.peers.client import PeerEntry
+from asgi_sessionsync.protocol import Endpoint, PingAnswer
+from asgi_sessionsync.tokens import Tokens
+from asgi_sessionsync.urls import endpoint_url
+
+TIME_HEADER = "x-sessionsync-time"
+SITE_HEADER = "x-sessionsync-site"
+MAX_PING_BYTES = 16 * 1024
+
+
+class Problem(enum.StrEnum):
+    """Why a peer failed its ping. The first four mean down; the others, misconfigured."""
+
+    REFUSED = "refused"
+    UNRESOLVED = "unresolved"
+    TIMEOUT = "timeout"
+    SERVER_ERROR = "server error"
+    NO_PING = "no ping"
+    PEER_LACKS_KEY = "peer lacks key"
+    SITE_LACKS_KEY = "site lacks key"
+    NOT_LISTED = "not listed"
+    OTHER_SITE = "other site"
+    BAD_ANSWER = "bad answer"
+
+    @property
+    def down(self) -> bool:
+        return self in _DOWN
+
+
+_DOWN = frozenset({Problem.REFUSED, Problem.UNRESOLVED, Problem.TIMEOUT, Problem.SERVER_ERROR})
+
+
+@dataclass(frozen=True, slots=True)
+class PingResult:
+    """One ping of one peer. ``problem`` None: both sites hold the key, the peer lists
+    this site, and ``offset`` (the peer's clock minus ours, seconds) was measured.
+    ``legacy``: the peer answers a plain ping only (an older version): up, unverified."""
+
+    origin: str
+    url: str  # the ping URL asked
+    problem: Problem | None = None
+    detail: str = ""
+    offset: float | None = None  # authenticated when problem is None
+    peer_site: str | None = None  # the site the peer says it is (x-sessionsync-site)
+    seconds: float = 0.0
+    legacy: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+    def explain(self, asker: str) -> tuple[str, str]:
+        """(what is wrong, what to fix), in plain words."""
+        return (
+            explain(
+                self.problem,
+                url=self.url,
+                origin=self.origin,
+                asker=asker,
+                detail=self.detail,
+                peer_site=self.peer_site,
+            )
+            if self.problem
+            else ("", "")
+        )
+
+
+def is_localhost_name(host: str) -> bool:
+    return host == "localhost" or host.endswith(".localhost")
+
+
+def explain(
+    problem: Problem, *, url: str, origin: str, asker: str, detail: str = "", peer_site: str | None = None
+) -> tuple[str, str]:
+    """What a :class:`Problem` means and what to fix, for logs and ``peers check``."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    base = f"{parts.scheme}://{parts.netloc}"
+    peers_example = f'SESSIONSYNC_PEERS="{origin}|http://127.0.0.1:PORT"'
+    if problem is Problem.UNRESOLVED:
+        if is_localhost_name(host):
+            return (
+                f"{host} does not resolve on this server (browsers resolve *.localhost themselves; "
+                "Python's resolver does not)",
+                f"give the peer a back-channel URL this server can reach: {peers_example}",
+            )
+        return (
+            f"{host} does not resolve on this server",
+            f"correct the host name, or give a back-channel URL: {peers_example}",
+        )
+    if problem is Problem.REFUSED:
+        return (
+            f"nothing answers at {base} (connection refused)",
+            "start the peer, or correct its back-channel URL (SESSIONSYNC_PEERS=BROWSER_URL|BACKCHANNEL_URL)",
+        )
+    if problem is Problem.TIMEOUT:
+        return (
+            f"no answer from {base} in time ({detail or 'twice'})",
+            "check that the peer is up and that this server can reach it (firewall, proxy), "
+            "or raise SESSIONSYNC_PEER_TIMEOUT",
+        )
+    if problem is Problem.SERVER_ERROR:
+        return (f"{base} answered {detail or 'a server error'}", "look at the peer's log")
+    if problem is Problem.NO_PING:
+        return (
+            f"{base} answered {detail or 'an error'}: no asgi-sessionsync there",
+            "point the back-channel URL at the peer's app, and use the same SESSIONSYNC_PATH_PREFIX on both sites",
+        )
+    if problem is Problem.PEER_LACKS_KEY:
+        return (
+            "the peer cannot open what this site seals: it does not hold this site's first secret key",
+            "give both sites the same SESSIONSYNC_SECRET_KEYS (the first key seals, every key opens)",
+        )
+    if problem is Problem.SITE_LACKS_KEY:
+        return (
+            "this site cannot open what the peer seals: it does not hold the peer's first secret key",
+            "give both sites the same SESSIONSYNC_SECRET_KEYS (the first key seals, every key opens)",
+        )
+    if problem is Problem.NOT_LISTED:
+        return (
+            f"the peer does not list this site ({asker}) among its peers",
+            f"add {asker} to the peer's SESSIONSYNC_PEERS",
+        )
+    if problem is Problem.OTHER_SITE:
+        return (
+            f"the site at {base} is {peer_site or 'another site'}, not {origin}",
+            f"list that site under its own SESSIONSYNC_SITE_URL, or point the back-channel URL of {origin} at it",
+        )
+    return (
+        f"the peer's answer is not valid ({detail or 'unreadable'})",
+        "run the same asgi-sessionsync version on both sites",
+    )
+
+
+def transport_problem(error: httpx.HTTPError) -> tuple[Problem, str]:
+    if isinstance(error, httpx.TimeoutException):
+        return Problem.TIMEOUT, type(error).__name__
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, socket.gaierror):
+            return Problem.UNRESOLVED, str(cause)
+        cause = cause.__cause__ or cause.__context__
+    text = str(error).lower()
+    if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
+        return Problem.UNRESOLVED, str(error)
+    return Problem.REFUSED, type(error).__name__
+
+
+async def ping(
+    http: httpx.AsyncClient,
+    tokens: Tokens,
+    entry: PeerEntry,
+    prefix: str,
+    limit: float,
+    *,
+    url: str | None = None,
+) -> PingResult:
+    """One authenticated ping of ``entry`` at its back-channel URL (or ``url``)."""
+    network, peer = entry
+    target = endpoint_url(url or peer.backchannel_url, prefix, Endpoint.PING)
+    nonce = os.urandom(16)
+    token = tokens.seal_for_peer(
+        network.name, peer.origin, Purpose.PING, subject="", ttl=60, ip="", extra={}, jti=nonce
+    )
+    asked_at = tokens.clock()
+    started = time.monotonic()
+    try:
+        response = await http.post(target, content=token, headers={"content-type": "text/plain"}, timeout=limit)
+    except httpx.HTTPError as error:
+        problem, detail = transport_problem(error)
+        return PingResult(peer.origin, target, problem, detail, seconds=time.monotonic() - started)
+    seconds = time.monotonic() - started
+    answered_at = tokens.clock()
+    peer_site = response.headers.get(SITE_HEADER)
+    told = _float(response.headers.get(TIME_HEADER))
+    # Unauthenticated, shown when the ping fails: the midpoint of the round trip.
+    offset = None if told is None else told - (asked_at + answered_at) / 2
+    status = response.status_code
+
+    def failed(problem: Problem, detail: str = "") -> PingResult:
+        return PingResult(peer.origin, target, problem, detail, offset, peer_site, seconds)
+
+    if status >= 500:
+        return failed(Problem.SERVER_ERROR, f"HTTP {status}")
+    if status == 204:
+        # A plain liveness answer to the authenticated ping: alive, nothing verified.
+        return PingResult(peer.origin, target, None, "", None, peer_site, seconds, legacy=True)
+    if status == 405:
+        # An older peer: it answers GET ping only. Up, but nothing could be verified.
+        try:
+            plain = await http.get(target, timeout=limit)
+        except httpx.HTTPError as error:
+            return failed(*transport_problem(error))
+        if plain.status_code == 204:
+            return PingResult(peer.origin, target, None, "", None, peer_site, seconds, legacy=True)
+        return failed(Problem.NO_PING, f"HTTP {plain.status_code}")
+    if peer_site is not None and peer_site.lower().rstrip("/") != peer.origin:
+        return failed(Problem.OTHER_SITE)
+    if status == 403:
+        reason = response.text.strip().removeprefix("refused:").strip()
+        if reason == EnvelopeFailure.WRONG_ISSUER:
+            return failed(Problem.NOT_LISTED)
+        if reason == EnvelopeFailure.WRONG_AUDIENCE:
+            return failed(Problem.OTHER_SITE)
+        return failed(Problem.PEER_LACKS_KEY, reason)
+    if status != 200:
+        return failed(Problem.NO_PING, f"HTTP {status}")
+    try:
+        claims = tokens.open(response.text.strip(), Purpose.PING, ip=None, any_time=True)
+    except EnvelopeError as error:
+        if error.reason in (EnvelopeFailure.UNKNOWN_KEY, EnvelopeFailure.BAD_TAG):
+            return failed(Problem.SITE_LACKS_KEY, str(error.reason))
+        if error.reason in (EnvelopeFailure.WRONG_ISSUER, EnvelopeFailure.WRONG_AUDIENCE):
+            return failed(Problem.OTHER_SITE, str(error.reason))
+        return failed(Problem.BAD_ANSWER, str(error.reason))
+    answer = PingAnswer.from_wire(claims.extra)
+    if claims.issuer != peer.origin:
+        return PingResult(peer.origin, target, Problem.OTHER_SITE, "", offset, claims.issuer, seconds)
+    if answer is None or answer.nonce != nonce:
+        return failed(Problem.BAD_ANSWER, "not an answer to this ping")
+    offset = answer.time - (asked_at + answered_at) / 2
+    return PingResult(peer.origin, target, None, "", offset, peer_site, seconds)
+
+
+def _float(text: str | None) -> float | None:
+    try:
+        return float(text) if text is not None else None
+    except ValueError:
+        return None
+
+
+def answer_ping(tokens: Tokens, body: bytes) -> tuple[int, bytes, EnvelopeFailure | None]:
+    """The answer to a ``POST ping``: (status, body, why it was refused). A refusal names
+    the envelope failure: only the holder of a network key can learn more than "unknown
+    key" from it, and a site's own URL and time are no secret."""
+    try:
+        token = body.decode("ascii").strip()
+        claims = tokens.open(token, Purpose.PING, ip=None, any_time=True)
+    except UnicodeDecodeError:
+        return 403, b"refused: malformed", EnvelopeFailure.MALFORMED
+    except EnvelopeError as error:
+        return 403, f"refused: {error.reason}".encode(), error.reason
+    answer = PingAnswer(claims.jti, tokens.clock())
+    sealed = tokens.seal_for_peer(
+        claims.network, claims.issuer, Purpose.PING, subject="", ttl=60, ip="", extra=answer.to_wire()
+    )
+    return 200, sealed.encode("ascii"), None

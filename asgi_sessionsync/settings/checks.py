@@ -1,0 +1,94 @@
+"""Checks of a whole :class:`~asgi_sessionsync.settings.Settings` (options that cannot work
+together), and its description for ``config check`` with secrets masked."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+from typing import TYPE_CHECKING
+
+from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.keys import GENERATE_HINT
+from asgi_sessionsync.network_rules import NetworkRules
+from asgi_sessionsync.settings.networks import _keys_var, _peers_var
+from asgi_sessionsync.settings.values import _PEERS_EXAMPLE, PREFIX
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.settings.model import Settings
+
+
+def validate_settings(settings: Settings) -> None:
+    """Raise :class:`ConfigError` for settings that cannot work together."""
+    if not settings.site_url:
+        raise ConfigError(PREFIX + "SITE_URL", "is required", f"{PREFIX}SITE_URL=https://a.example.com")
+    if not settings.networks:
+        raise ConfigError(PREFIX + "SECRET_KEYS", f"no network is configured; {GENERATE_HINT}")
+    seen: dict[str, str] = {}
+    for network in settings.networks:
+        for peer in network.peers:
+            if peer.origin == settings.origin:
+                raise ConfigError(_peers_var(network.name), f"{peer.url} is this site itself", _PEERS_EXAMPLE)
+        for secret in network.secret_keys:
+            if secret.key_id in seen:
+                raise ConfigError(
+                    _keys_var(network.name),
+                    f"networks {seen[secret.key_id]!r} and {network.name!r} share a secret key",
+                )
+            seen[secret.key_id] = network.name
+    if settings.network_rules is not None:
+        known = {peer.origin for _, peer in settings.peers()}
+        strangers = sorted(origin for origin, _ in settings.network_rules.peers if origin not in known)
+        if strangers:
+            raise ConfigError(
+                PREFIX + "NETWORK_FILE",
+                f"{settings.network_rules.source}: [peers] names {', '.join(strangers)}, not a peer of this site "
+                "(SESSIONSYNC_PEERS)",
+                '[peers."https://b.example.com"]',
+            )
+    if settings.identity == "starlette-session" and settings.app_session_secret is None:
+        raise ConfigError(
+            PREFIX + "APP_SESSION_SECRET",
+            "the starlette-session identity needs the secret_key of the app's SessionMiddleware",
+        )
+    if settings.smtp_url is not None and settings.mail_from is None:
+        raise ConfigError(
+            PREFIX + "MAIL_FROM",
+            "is required with SESSIONSYNC_SMTP_URL (the From address of the codes)",
+            f"{PREFIX}MAIL_FROM=Example <no-reply@example.com>",
+        )
+    if settings.samesite == "none" and not settings.secure:
+        raise ConfigError(
+            PREFIX + "COOKIE_SAMESITE",
+            "SameSite=None needs Secure cookies: serve the site over https (or *.localhost), or use sync mode bounce",
+            f"{PREFIX}SYNC_MODE=bounce",
+        )
+
+
+def describe_settings(settings: Settings) -> list[tuple[str, str]]:
+    """(variable, effective value) pairs with secrets masked, for ``config check``."""
+    rows: list[tuple[str, str]] = []
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if f.name == "networks":
+            for network in value:
+                keys = ", ".join(f"key id {s.key_id}" for s in network.secret_keys)
+                rows.append((_keys_var(network.name), f"[{len(network.secret_keys)} secret(s): {keys}]"))
+                peers = ", ".join(
+                    p.url + (f" | {p.backchannel_url}" if p.backchannel_url != p.url else "") for p in network.peers
+                )
+                rows.append((_peers_var(network.name), peers or "(none)"))
+            continue
+        if "env" not in f.metadata:
+            continue
+        if f.metadata.get("secret"):
+            shown = "(not set)" if value is None else "********"
+        elif isinstance(value, enum.Enum):
+            shown = value.value
+        elif isinstance(value, tuple):
+            shown = ",".join(value) or "(none)"
+        elif isinstance(value, NetworkRules):
+            shown = value.source
+        else:
+            shown = "(not set)" if value is None else str(value)
+        rows.append((f.metadata["env"], shown))
+    return rows

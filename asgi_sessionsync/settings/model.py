@@ -1,0 +1,355 @@
+"""The :class:`Settings` of one site, and which variables it reads."""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import enum
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from asgi_sessionsync.client_ip import BindingMode
+from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.network_rules import NetworkRules
+from asgi_sessionsync.settings.checks import describe_settings, validate_settings
+from asgi_sessionsync.settings.environment import read_env_file
+from asgi_sessionsync.settings.networks import _keys_var, _networks, _peers_var
+from asgi_sessionsync.settings.parsers import (
+    _app_secret,
+    _bool,
+    _choice,
+    _cookie_name,
+    _duration,
+    _field,
+    _list,
+    _network_rules,
+    _one_of,
+    _optional_str,
+    _origins,
+    _path_prefix,
+    _policy,
+    _positive_duration,
+    _prefix_len,
+    _sender,
+    _smtp_url,
+    _store,
+    _str,
+    _trusted_proxies,
+    _url,
+    field_values,
+)
+from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
+
+logger = logging.getLogger("asgi_sessionsync")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All options of one site. Build with :meth:`from_env` (code values win)."""
+
+    site_url: str = _field("SITE_URL", _url, "", "This site's public base URL, as browsers reach it.")
+    networks: tuple[Network, ...] = field(default=(), metadata={"doc": "Networks this site belongs to."})
+    trusted_proxies: tuple[str, ...] = _field(
+        "TRUSTED_PROXIES", _trusted_proxies, (), "Proxy addresses/CIDRs whose X-Forwarded-For is believed; * for all."
+    )
+    ip_binding: BindingMode = _field(
+        "IP_BINDING",
+        _choice(BindingMode),
+        BindingMode.PREFIX,
+        "How envelopes bind to the client IP: exact, prefix, off.",
+    )
+    ip_prefix_v4: int = _field("IP_PREFIX_V4", _prefix_len(32), 24, "IPv4 prefix length in prefix mode.")
+    ip_prefix_v6: int = _field("IP_PREFIX_V6", _prefix_len(128), 64, "IPv6 prefix length in prefix mode.")
+    sync_mode: SyncMode = _field(
+        "SYNC_MODE", _choice(SyncMode), SyncMode.BOUNCE, "How sign-in reaches peers: bounce, frame, auto."
+    )
+    path_prefix: str = _field("PATH_PREFIX", _path_prefix, "/_sessionsync/", "Where the middleware's endpoints live.")
+    cookie_name: str = _field("COOKIE_NAME", _cookie_name, "sessionsync", "Name of the session cookie.")
+    cookie_domain: str | None = _field(
+        "COOKIE_DOMAIN", _optional_str, None, "Domain attribute of the cookie (default: host only)."
+    )
+    cookie_path: str = _field("COOKIE_PATH", _str, "/", "Path attribute of the cookie.")
+    cookie_secure: str = _field(
+        "COOKIE_SECURE", _one_of("auto", "true", "false"), "auto", "Secure attribute: auto = on https and *.localhost."
+    )
+    cookie_samesite: str = _field(
+        "COOKIE_SAMESITE",
+        _one_of("auto", "lax", "strict", "none"),
+        "auto",
+        "SameSite attribute: auto = Lax in bounce mode, None in frame and auto mode.",
+    )
+    session_lifetime: float = _field("SESSION_LIFETIME", _positive_duration, 14 * 86400.0, "Longest life of a session.")
+    hop_lifetime: float = _field("HOP_LIFETIME", _positive_duration, 30.0, "Life of a sign-in hop or frame envelope.")
+    backchannel_lifetime: float = _field(
+        "BACKCHANNEL_LIFETIME", _positive_duration, 60.0, "Life of one back-channel message envelope."
+    )
+    clock_skew: float = _field("CLOCK_SKEW", _duration, 5.0, "Clock difference tolerated between sites.")
+    store: str = _field(
+        "STORE", _store, "sqlite:///sessionsync.sqlite3", "Where users, sessions, used ids and the outbox live."
+    )
+    identity: str = _field(
+        "IDENTITY",
+        _one_of("session", "starlette-session", "django"),
+        "session",
+        "How the site's login is read and made: session (the middleware's), "
+        "starlette-session (the app's request.session), django (django.contrib.auth).",
+    )
+    app_session_secret: Secret | None = _field(
+        "APP_SESSION_SECRET",
+        _app_secret,
+        None,
+        "starlette-session identity: the app's SessionMiddleware secret_key.",
+        secret=True,
+    )
+    app_session_cookie: str = _field(
+        "APP_SESSION_COOKIE", _cookie_name, "session", "starlette-session identity: the app's cookie name."
+    )
+    app_session_user_key: str = _field(
+        "APP_SESSION_USER_KEY", _str, "user", "starlette-session identity: the request.session key holding the email."
+    )
+    app_session_max_age: float = _field(
+        "APP_SESSION_MAX_AGE",
+        _duration,
+        14 * 86400.0,
+        "starlette-session identity: the app's SessionMiddleware max_age (0 = a browser-session cookie).",
+    )
+    app_session_samesite: str = _field(
+        "APP_SESSION_SAMESITE",
+        _one_of("lax", "strict", "none"),
+        "lax",
+        "starlette-session identity: the app's SessionMiddleware same_site.",
+    )
+    app_session_https_only: bool = _field(
+        "APP_SESSION_HTTPS_ONLY", _bool, False, "starlette-session identity: the app's SessionMiddleware https_only."
+    )
+    app_session_path: str = _field(
+        "APP_SESSION_PATH", _str, "/", "starlette-session identity: the app's SessionMiddleware path."
+    )
+    app_session_domain: str | None = _field(
+        "APP_SESSION_DOMAIN", _optional_str, None, "starlette-session identity: the app's SessionMiddleware domain."
+    )
+    auto_provision: bool = _field(
+        "AUTO_PROVISION", _bool, True, "Create a user that a peer vouches for but this site lacks."
+    )
+    default_role: str = _field(
+        "DEFAULT_ROLE", _str, "member", "Role given to auto-provisioned users (never taken from a peer)."
+    )
+    peer_timeout: float = _field(
+        "PEER_TIMEOUT", _positive_duration, 1.0, "Timeout of back-channel requests and peer checks."
+    )
+    logout_wait: float = _field(
+        "LOGOUT_WAIT", _duration, 1.0, "How long a sign-out response waits for peers to confirm before replying."
+    )
+    catchup: bool = _field(
+        "CATCHUP",
+        _bool,
+        True,
+        "First-visit catch-up: a browser with no session here is asked about at the peers, by a top-level "
+        "round trip, at most once per interval.",
+    )
+    catchup_interval: float = _field(
+        "CATCHUP_INTERVAL", _positive_duration, 600.0, "How often one browser may be caught up (seconds)."
+    )
+    privileged_roles: tuple[str, ...] = _field(
+        "PRIVILEGED_ROLES",
+        _list,
+        ("admin", "administrator", "owner", "staff", "superuser"),
+        "Roles of this site that a peer may never sign in (unless trusted for it).",
+    )
+    trusted_for_privileged: tuple[str, ...] = _field(
+        "TRUSTED_FOR_PRIVILEGED",
+        _origins,
+        (),
+        "Peer origins allowed to sign in privileged accounts here (default: none).",
+    )
+    retention: float = _field(
+        "RETENTION",
+        _positive_duration,
+        30 * 86400.0,
+        "How long ended sessions, used ids and finished back-channel messages are kept as history.",
+    )
+    log_format: str = _field(
+        "LOG_FORMAT",
+        _one_of("plain", "json"),
+        "plain",
+        "plain: the package configures no logging (your server's does); json: the asgi_sessionsync loggers "
+        "write one JSON object a line to stderr (see docs/operations.md).",
+    )
+    # -- verified emails (asgi_sessionsync.verification) ---------------------------------
+    require_verified_email: RequireVerified = _field(
+        "REQUIRE_VERIFIED_EMAIL",
+        _choice(RequireVerified),
+        RequireVerified.OFF,
+        "Peer sign-ins of unverified addresses: off (accepted), issuer (refused unless the peer verified the "
+        "address), self (this site verifies it with a mailed code).",
+    )
+    smtp_url: Secret | None = _field(
+        "SMTP_URL",
+        _smtp_url,
+        None,
+        "SMTP server for the codes: smtp://user:password@host:587 (STARTTLS) or smtps://…:465 (TLS); "
+        "needs asgi-sessionsync[mail].",
+        secret=True,
+    )
+    smtp_starttls: str = _field(
+        "SMTP_STARTTLS",
+        _one_of("auto", "true", "false"),
+        "auto",
+        "STARTTLS on smtp:// URLs: auto = required unless the server is on this machine; true; false.",
+    )
+    smtp_timeout: float = _field(
+        "SMTP_TIMEOUT", _positive_duration, 10.0, "Longest wait for the SMTP server (connecting, each command)."
+    )
+    mail_from: str | None = _field(
+        "MAIL_FROM", _sender, None, "From address of the codes (default: no-reply@ this site's host)."
+    )
+    # Code only (no variable): where this site reads the time. Tests give a clock that is
+    # off to play a site whose clock is wrong; everything sealed or opened here uses it.
+    clock: Callable[[], float] = field(
+        default=time.time, compare=False, repr=False, metadata={"doc": "This site's clock (code only)."}
+    )
+    # -- governance (asgi_sessionsync.governance) --------------------------------------
+    policy: Policy | None = _field(
+        "POLICY_FILE",
+        _policy,
+        None,
+        "Session policy (TOML): limits, IP ranges and idle timeouts, per role; see docs/governance.md.",
+    )
+    geoip_database: str | None = _field(
+        "GEOIP_DATABASE", _optional_str, None, "MaxMind-format database giving a session's country (needs maxminddb)."
+    )
+    country_header: str | None = _field(
+        "COUNTRY_HEADER",
+        _optional_str,
+        None,
+        "Header giving the country (e.g. CF-IPCountry), believed only from SESSIONSYNC_TRUSTED_PROXIES.",
+    )
+    # -- user sync (docs/users.md) ---------------------------------------------------------
+    network_rules: NetworkRules | None = _field(
+        "NETWORK_FILE",
+        _network_rules,
+        None,
+        "Network file (TOML): per peer and per action (login, logout, create, update, delete, password, role, "
+        "meta) both/send/accept/off, role and metadata allow-lists, hash formats; see docs/users.md.",
+    )
+    prevent_email_change: bool = _field(
+        "PREVENT_EMAIL_CHANGE", _bool, True, "Refuse to change the email of a synced user (its key across the network)."
+    )
+    sign_out_everywhere: bool = _field(
+        "SIGN_OUT_EVERYWHERE",
+        _bool,
+        False,
+        "Every sign-out ends every session of the user (all browsers) here and on every peer.",
+    )
+
+    # -- derived views -------------------------------------------------------------------
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.site_url)
+
+    @property
+    def samesite(self) -> str:
+        if self.cookie_samesite != "auto":
+            return self.cookie_samesite
+        return "lax" if self.sync_mode is SyncMode.BOUNCE else "none"
+
+    @property
+    def secure(self) -> bool:
+        if self.cookie_secure != "auto":
+            return self.cookie_secure == "true"
+        parts = urlsplit(self.site_url)
+        host = parts.hostname or ""
+        return parts.scheme == "https" or host == "localhost" or host.endswith(".localhost")
+
+    def peers(self) -> Iterable[tuple[Network, Peer]]:
+        for network in self.networks:
+            for peer in network.peers:
+                yield network, peer
+
+    # -- construction --------------------------------------------------------------------
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        env_file: str | Path | None = ".env",
+        **overrides: Any,
+    ) -> Settings:
+        """Read settings from the environment (and ``env_file``); ``overrides`` win.
+
+        Besides the fields, ``secret_keys`` and ``peers`` may be given in code for the
+        default network (strings, bytes, :class:`Secret` or :class:`Peer`).
+        """
+        env = dict(read_env_file(env_file) if env_file else {})
+        env.update(os.environ if environ is None else environ)
+        if environ is None:
+            # A server started with a misspelled variable runs on the default: say so.
+            for name, close in unknown_variables(env):
+                logger.warning(
+                    "%s is not a setting and is ignored%s", name, f": did you mean {close}?" if close else ""
+                )
+        values = field_values(dataclasses.fields(cls), env, overrides)
+        values["networks"] = _networks(env, overrides)
+        if overrides:
+            raise TypeError(f"unknown settings: {', '.join(sorted(overrides))}")
+        settings = cls(**values)
+        settings.validate()
+        return settings
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for settings that cannot work together."""
+        validate_settings(self)
+
+    def describe(self) -> list[tuple[str, str]]:
+        """(variable, effective value) pairs with secrets masked, for ``config check``."""
+        return describe_settings(self)
+
+
+def documented_variables() -> list[tuple[str, str, str]]:
+    """(variable, default, description) for every setting, for the docs table."""
+    rows: list[tuple[str, str, str]] = []
+    for f in dataclasses.fields(Settings):
+        if "env" not in f.metadata:
+            continue
+        default = f.default
+        shown = default.value if isinstance(default, enum.Enum) else default
+        rows.append((f.metadata["env"], "" if shown in (None, "", ()) else str(shown), f.metadata["doc"]))
+    return rows
+
+
+# Variables read by the parts around the middleware (the demo), not by :class:`Settings`.
+OTHER_VARIABLES = frozenset({PREFIX + "DEMO_LOG"})
+_NETWORK_VARIABLE = re.compile(rf"^{PREFIX}NETWORK_([A-Za-z0-9_]+?)_(SECRET_KEYS|PEERS)$")
+
+
+def known_variables(env: Mapping[str, str] | None = None) -> set[str]:
+    """Every ``SESSIONSYNC_*`` name that means something (with ``env``: the variables of
+    the networks it names, too)."""
+    names = {f.metadata["env"] for f in dataclasses.fields(Settings) if "env" in f.metadata}
+    names |= {PREFIX + "SECRET_KEYS", PREFIX + "PEERS", PREFIX + "NETWORKS"} | OTHER_VARIABLES
+    for network in _list(PREFIX + "NETWORKS", (env or {}).get(PREFIX + "NETWORKS", "")):
+        names |= {_keys_var(network), _peers_var(network)}
+    return names
+
+
+def unknown_variables(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``SESSIONSYNC_*`` names in ``env`` that no setting reads, each with the closest
+    known name (a likely misspelling) or None; sorted by name."""
+    known = known_variables(env)
+    found: list[tuple[str, str | None]] = []
+    for name in sorted(n for n in env if n.startswith(PREFIX) and n not in known):
+        candidates = sorted(known)
+        if _NETWORK_VARIABLE.match(name):
+            candidates = [*candidates, PREFIX + "NETWORKS"]
+        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
+        found.append((name, close[0] if close else None))
+    return found

@@ -1,0 +1,182 @@
+"""Parsers of setting values, each ``(variable, text) -> value`` raising :class:`ConfigError`
+naming the variable; and the field metadata that ties a setting to its variable."""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import field
+from typing import Any
+
+from asgi_sessionsync.client_ip import TrustedProxies
+from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.network_rules import NetworkRules
+from asgi_sessionsync.settings.values import PREFIX, Secret, _normalize_url, origin_of
+from asgi_sessionsync.stores.registry import check_store_url
+
+# --- parsers: (variable, text) -> value -------------------------------------------------
+
+
+def _str(variable: str, text: str) -> str:
+    return text.strip()
+
+
+def _url(variable: str, text: str) -> str:
+    return _normalize_url(text, variable)
+
+
+def _bool(variable: str, text: str) -> bool:
+    lowered = text.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ConfigError(variable, f"{text!r} is not a boolean", f"{variable}=true")
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$")
+_UNIT = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, None: 1}
+
+
+def _duration(variable: str, text: str) -> float:
+    match = _DURATION.match(text)
+    if not match:
+        raise ConfigError(variable, f"{text!r} is not a duration", f"{variable}=30s (or 30, 5m, 2h, 14d)")
+    return float(match.group(1)) * _UNIT[match.group(2)]
+
+
+def _positive_duration(variable: str, text: str) -> float:
+    value = _duration(variable, text)
+    if value <= 0:
+        raise ConfigError(variable, "must be greater than zero", f"{variable}=30s")
+    return value
+
+
+def _prefix_len(limit: int) -> Callable[[str, str], int]:
+    def parse(variable: str, text: str) -> int:
+        if not text.strip().isdigit() or not 0 < int(text) <= limit:
+            raise ConfigError(variable, f"{text!r} is not a prefix length 1-{limit}", f"{variable}={limit // 2}")
+        return int(text)
+
+    return parse
+
+
+def _choice(enum_type: type[enum.StrEnum]) -> Callable[[str, str], Any]:
+    def parse(variable: str, text: str) -> Any:
+        try:
+            return enum_type(text.strip().lower())
+        except ValueError:
+            allowed = ", ".join(m.value for m in enum_type)
+            first = next(iter(enum_type)).value
+            raise ConfigError(variable, f"{text!r} is not one of {allowed}", f"{variable}={first}") from None
+
+    return parse
+
+
+def _one_of(*allowed: str) -> Callable[[str, str], str]:
+    def parse(variable: str, text: str) -> str:
+        value = text.strip().lower()
+        if value not in allowed:
+            raise ConfigError(variable, f"{text!r} is not one of {', '.join(allowed)}", f"{variable}={allowed[0]}")
+        return value
+
+    return parse
+
+
+def _list(variable: str, text: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in text.split(",") if item.strip())
+
+
+def _origins(variable: str, text: str) -> tuple[str, ...]:
+    return tuple(origin_of(_normalize_url(item, variable)) for item in _list(variable, text))
+
+
+def _trusted_proxies(variable: str, text: str) -> tuple[str, ...]:
+    entries = _list(variable, text)
+    TrustedProxies(entries, variable=variable)  # validates
+    return entries
+
+
+def _path_prefix(variable: str, text: str) -> str:
+    value = text.strip()
+    if not re.fullmatch(r"/([A-Za-z0-9._~-]+/)+", value):
+        raise ConfigError(
+            variable, f"{text!r} must start and end with '/' and be a plain path", f"{variable}=/_sessionsync/"
+        )
+    return value
+
+
+def _cookie_name(variable: str, text: str) -> str:
+    value = text.strip()
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
+        raise ConfigError(variable, f"{text!r} is not a valid cookie name", f"{variable}=sessionsync")
+    return value
+
+
+def _optional_str(variable: str, text: str) -> str | None:
+    return text.strip() or None
+
+
+def _app_secret(variable: str, text: str) -> Secret | None:
+    # The app's own SessionMiddleware secret, used as the app uses it: any string.
+    return Secret(text.encode("utf-8")) if text else None
+
+
+def _store(variable: str, text: str) -> str:
+    value = text.strip()
+    check_store_url(value, variable=variable)  # the same check as start-up's open_stores
+    return value
+
+
+def _policy(variable: str, text: str) -> Policy | None:
+    return Policy.load(text.strip(), variable=variable) if text.strip() else None
+
+
+def _smtp_url(variable: str, text: str) -> Secret | None:
+    from asgi_sessionsync.mail import check_smtp_url  # the mail module imports settings for typing only
+
+    if not text.strip():
+        return None
+    check_smtp_url(text, variable)
+    return Secret(text.strip().encode("utf-8"))
+
+
+def _sender(variable: str, text: str) -> str | None:
+    from asgi_sessionsync.mail import check_sender
+
+    return check_sender(variable, text)
+
+
+def _network_rules(variable: str, text: str) -> NetworkRules | None:
+    return NetworkRules.load(text.strip(), variable=variable) if text.strip() else None
+
+
+def _field(env: str, parse: Callable[[str, str], Any], default: Any, doc: str, *, secret: bool = False) -> Any:
+    return field(default=default, metadata={"env": PREFIX + env, "parse": parse, "doc": doc, "secret": secret})
+
+
+def field_values(
+    fields: tuple[dataclasses.Field[Any], ...], env: Mapping[str, str], overrides: dict[str, Any]
+) -> dict[str, Any]:
+    """The value of each field (but ``networks``) given in ``overrides`` (text parsed; taken
+    out of ``overrides``) or else in ``env``; a field not given is left out (its default)."""
+    values: dict[str, Any] = {}
+    for f in fields:
+        if f.name == "networks":
+            continue
+        if "env" not in f.metadata:  # code only
+            if f.name in overrides:
+                values[f.name] = overrides.pop(f.name)
+            continue
+        variable = f.metadata["env"]
+        if f.name in overrides:
+            value = overrides.pop(f.name)
+            if isinstance(value, str):
+                value = f.metadata["parse"](variable, value)
+            values[f.name] = tuple(value) if isinstance(value, list) else value
+        elif variable in env:
+            values[f.name] = f.metadata["parse"](variable, env[variable])
+    return values

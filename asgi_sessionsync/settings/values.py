@@ -1,0 +1,108 @@
+"""The values settings hold: sync modes, secrets, peers and networks."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.keys import key_id
+
+PREFIX = "SESSIONSYNC_"
+
+
+class SyncMode(enum.StrEnum):
+    BOUNCE = "bounce"  # top-level redirect chain: works in every browser
+    FRAME = "frame"  # hidden iframes: needs third-party cookies
+    AUTO = "auto"  # frames first, then bounce through the peers whose frame failed
+
+
+class RequireVerified(enum.StrEnum):
+    """Whether a peer's sign-in needs a verified address (SESSIONSYNC_REQUIRE_VERIFIED_EMAIL)."""
+
+    OFF = "off"  # a peer's word is enough
+    ISSUER = "issuer"  # the peer must say it verified the address; otherwise refused
+    SELF = "self"  # an address the peer did not verify is verified here, by a mailed code
+
+
+class Secret:
+    """Secret bytes that never show themselves in a repr, a str or a log."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: bytes) -> None:
+        self._value = value
+
+    def reveal(self) -> bytes:
+        return self._value
+
+    @property
+    def key_id(self) -> str:
+        return key_id(self._value)
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+
+@dataclass(frozen=True, slots=True)
+class Peer:
+    """Another site of a network: where browsers reach it, and where servers do."""
+
+    url: str
+    backchannel_url: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "url", _normalize_url(self.url, "SESSIONSYNC_PEERS"))
+        back = self.backchannel_url or self.url
+        object.__setattr__(self, "backchannel_url", _normalize_url(back, "SESSIONSYNC_PEERS"))
+
+    @property
+    def origin(self) -> str:
+        return origin_of(self.url)
+
+    @classmethod
+    def parse(cls, text: str, variable: str = "SESSIONSYNC_PEERS") -> Peer:
+        url, _, back = text.strip().partition("|")
+        try:
+            return cls(url.strip(), back.strip())
+        except ConfigError as error:
+            raise ConfigError(variable, error.problem, _PEERS_EXAMPLE) from None
+
+
+@dataclass(frozen=True, slots=True)
+class Network:
+    """A group of sites sharing login: its own secret keys (first seals) and peers."""
+
+    name: str
+    secret_keys: tuple[Secret, ...]
+    peers: tuple[Peer, ...] = ()
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+_PEERS_EXAMPLE = "SESSIONSYNC_PEERS=https://b.example.com,https://c.example.com|http://10.0.0.3:8000"
+
+
+def _normalize_url(text: str, variable: str) -> str:
+    parts = urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(variable, f"{text!r} is not an http(s) URL", "https://a.example.com")
+    if parts.query or parts.fragment:
+        raise ConfigError(variable, f"{text!r} must not have a query or fragment", "https://a.example.com")
+    try:
+        parts.port  # noqa: B018 - raises on a bad port
+    except ValueError:
+        raise ConfigError(variable, f"{text!r} has an invalid port", "https://a.example.com:8443") from None
+    return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"

@@ -1,0 +1,127 @@
+"""The records the stores keep: users, sessions, outbox messages; and the ids and email
+spelling every store uses. See :mod:`asgi_sessionsync.stores.base` for the conventions."""
+
+from __future__ import annotations
+
+import base64
+import enum
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+
+def new_id() -> str:
+    """A random 144-bit id, URL-safe: sessions, chains, messages."""
+    return base64.urlsafe_b64encode(os.urandom(18)).decode("ascii")
+
+
+def normalize_email(email: str) -> str:
+    """The one spelling of an email used as a key everywhere."""
+    return email.strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A user of this site.
+
+    ``created_at`` of ``0.0`` means "not stamped yet": :meth:`UserStore.create` stamps
+    the time of creation; any other value is stored exactly as given.
+    """
+
+    email: str
+    role: str
+    name: str = ""
+    password_hash: str | None = field(default=None, repr=False)
+    created_at: float = 0.0
+    provisioned_by: str | None = None  # origin of the peer that vouched, for auto-provisioned users
+    # User sync (see stores/versions.py): allow-listed metadata, and one version per field
+    # group (``profile``, ``password``, ``role``, ``meta:<key>``): (clock in ms, origin of
+    # the site that made the change). Empty for a user never changed through user sync.
+    # (Compared, but not hashed: a user stays hashable.)
+    meta: dict[str, str] = field(default_factory=dict, hash=False)
+    versions: dict[str, tuple[int, str]] = field(default_factory=dict, repr=False, hash=False)
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """One session on this site. ``chain`` groups the sessions one browser sign-in made
+    across sites, so signing out of one ends exactly those everywhere.
+
+    ``expires_at`` is the absolute end of the session's life (``None``: no end of its
+    own); ``ended_at``/``end_reason`` are set once, when it ends, and never change after.
+
+    ``app_ref`` names the app's own login that goes with the session, for apps that have
+    one (see docs/identity.md): an opaque string the identity adapter chose, such as a
+    Django session key, so that ending the session can end that login too and a login
+    whose session ended is never adopted again. ``None``: no app login of its own. It is
+    as sensitive as the app's own session table: never logged.
+    """
+
+    sid: str
+    user: str
+    chain: str
+    site: str
+    ip: str
+    user_agent: str
+    created_at: float
+    last_seen_at: float
+    via: str = "login"  # "login", or "hop from ORIGIN", "frame from ORIGIN"
+    ended_at: float | None = None
+    end_reason: str | None = None
+    expires_at: float | None = None
+    app_ref: str | None = field(default=None, repr=False)
+    # Governance: the country (ISO code) and device ("class/browser/os") the session
+    # started from, "" when unknown; recorded at the start, never changed.
+    country: str = ""
+    device: str = ""
+
+    @property
+    def active(self) -> bool:
+        """Not ended. (A session past ``expires_at`` stays active until
+        :meth:`SessionRegistry.expire` ends it; see :meth:`live`.)"""
+        return self.ended_at is None
+
+    def live(self, now: float) -> bool:
+        """Active and not past its lifetime at ``now``."""
+        return self.ended_at is None and (self.expires_at is None or now <= self.expires_at)
+
+
+class MessageStatus(enum.StrEnum):
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    ABANDONED = "abandoned"
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxMessage:
+    """A back-channel message waiting for (or done with) delivery to one peer.
+
+    ``finished_at`` is when it was delivered or abandoned (``None`` while pending);
+    :meth:`Outbox.purge` deletes by it.
+    """
+
+    id: str
+    network: str
+    peer: str  # the peer's origin: the audience of the envelope
+    url: str  # the peer's back-channel base URL
+    kind: str
+    payload: dict[str, Any]
+    created_at: float
+    next_attempt_at: float
+    attempts: int = 0
+    status: MessageStatus = MessageStatus.PENDING
+    last_error: str | None = None
+    delivered_at: float | None = None
+    finished_at: float | None = None
+
+
+def finish_time(message: OutboxMessage) -> float:
+    """When a finished message finished, for messages stored before ``finished_at``
+    existed too: ``finished_at``, else ``delivered_at``, else ``created_at``."""
+    if message.finished_at is not None:
+        return message.finished_at
+    return message.delivered_at if message.delivered_at is not None else message.created_at
+
+
+DROPPED_BY_OPERATOR = "dropped by operator"
+EXPIRED = "expired"

@@ -1,0 +1,183 @@
+"""The Redis connection shared by the four stores: the client, the key names, and the Lua
+helpers every script starts with."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+from redis.exceptions import RedisError
+
+from asgi_sessionsync.exceptions import ConfigError, StoreError
+
+EXAMPLE = "SESSIONSYNC_STORE=redis://localhost:6379/0?prefix=shop"
+DEFAULT_PREFIX = "sessionsync"
+DEFAULT_RETENTION = 30 * 86400.0
+_PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
+_OUR_OPTIONS = {"prefix", "retention"}
+_ENDED_CHANNEL = "ended-sessions"  # pub/sub: sids of sessions just ended, space-separated
+_BATCH = 500  # rows one script call works through, so no call holds the server long
+
+
+def _f(value: float) -> str:
+    # repr() of a float reads back as the same float, in Python and in Lua alike.
+    return repr(float(value))
+
+
+def _pairs(flat: list[str]) -> dict[str, str]:
+    return dict(zip(flat[::2], flat[1::2], strict=True))
+
+
+def _opt(value: str | None) -> float | None:
+    return None if value is None else float(value)
+
+
+class RedisConnection:
+    """The client, the key names and the scripts shared by the four stores."""
+
+    def __init__(self, client: Redis, *, prefix: str, retention: float, shown_as: str) -> None:
+        # get_encoder and PubSub.aclose are untyped in some redis-py versions.
+        if not cast(Any, client).get_encoder().decode_responses:
+            raise ConfigError("SESSIONSYNC_STORE", "the Redis client must be made with decode_responses=True")
+        if not _PREFIX_RE.fullmatch(prefix):
+            raise ConfigError("SESSIONSYNC_STORE", f"prefix {prefix!r} must be 1-100 of A-Z a-z 0-9 _ . : -")
+        self.client = client
+        self.tag = "{" + prefix + "}"
+        self.retention_ms = str(int(retention * 1000))
+        self.channel = f"{self.tag}:{_ENDED_CHANNEL}"
+        self.shown_as = shown_as
+        self.scripts: dict[str, AsyncScript] = {}
+        self.closers: list[Callable[[], Awaitable[None]]] = []
+
+    async def hgetall(self, key: str) -> dict[str, str]:
+        return cast(dict[str, str], await self.client.hgetall(key))
+
+    async def hgetall_many(self, keys: list[str]) -> list[dict[str, str]]:
+        if not keys:
+            return []
+        pipe = self.client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hgetall(key)
+        return cast(list[dict[str, str]], await pipe.execute())
+
+    async def zrange(self, key: str, start: int, stop: int, *, desc: bool = False) -> list[str]:
+        return cast(list[str], await self.client.zrange(key, start, stop, desc=desc))
+
+    def key(self, *parts: str) -> str:
+        return ":".join((self.tag, *parts))
+
+    def script(self, name: str, body: str) -> AsyncScript:
+        script = self.scripts.get(name)
+        if script is None:
+            script = self.scripts[name] = self.client.register_script(_LUA_HELPERS + body)
+        return script
+
+    async def run(self, name: str, body: str, keys: list[str], args: list[Any]) -> Any:
+        return await self.script(name, body)(keys=keys, args=[self.tag, self.retention_ms, *args])
+
+    @contextlib.asynccontextmanager
+    async def errors(self) -> AsyncIterator[None]:
+        try:
+            yield
+        except (RedisError, OSError) as error:
+            raise StoreError(f"Redis store {self.shown_as}: {type(error).__name__}: {error}") from None
+
+    async def close(self) -> None:
+        for closer in self.closers:
+            await closer()
+        await self.client.aclose()
+
+
+# Shared by every script. ARGV[1] is the key tag, ARGV[2] the retention in ms.
+_LUA_HELPERS = """
+local T = ARGV[1]
+local RET = tonumber(ARGV[2])
+local function skey(sid) return T .. ':s:' .. sid end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+-- when Redis drops a row ended or expiring at time `at` (seconds, a string)
+local function drop_at(at) return math.max(math.floor(tonumber(at) * 1000) + RET, 1) end
+-- an index lives as long as its longest-lived row, and no longer
+local function refresh(idx)
+  local latest, forever = 0, false
+  for _, sid in ipairs(redis.call('ZRANGE', idx, 0, -1)) do
+    local t = redis.call('PEXPIRETIME', skey(sid))
+    if t == -2 then redis.call('ZREM', idx, sid)
+    elseif t == -1 then forever = true
+    elseif t > latest then latest = t end
+  end
+  if forever then redis.call('PERSIST', idx)
+  elseif latest > 0 then redis.call('PEXPIREAT', idx, latest) end
+end
+local function refresh_if_forever(idx)
+  if redis.call('PTTL', idx) == -1 then refresh(idx) end
+end
+-- add a row that drops at `drop` (nil: never) to an index
+local function index(idx, sid, score, drop)
+  local existed = redis.call('EXISTS', idx)
+  redis.call('ZADD', idx, score, sid)
+  if not drop then redis.call('PERSIST', idx)
+  elseif existed == 0 then redis.call('PEXPIREAT', idx, drop)
+  else
+    local current = redis.call('PEXPIRETIME', idx)
+    if current ~= -1 and current < drop then redis.call('PEXPIREAT', idx, drop) end
+  end
+end
+-- forget up to `limit` sessions that retention has dropped (or drops now) from the
+-- global indexes
+local function sweep(limit)
+  local cutoff = (now_ms() - RET) / 1000
+  for _, z in ipairs({T .. ':ended', T .. ':exp'}) do
+    for _, sid in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', '(' .. cutoff, 'LIMIT', 0, limit)) do
+      local f = redis.call('HMGET', skey(sid), 'user', 'chain', 'app_ref')
+      if f[1] then
+        redis.call('DEL', skey(sid))
+        redis.call('ZREM', T .. ':us:' .. f[1], sid)
+        redis.call('ZREM', T .. ':ch:' .. f[2], sid)
+        if f[3] then redis.call('ZREM', T .. ':ref:' .. f[3], sid) end
+      end
+      redis.call('ZREM', T .. ':all', sid)
+      redis.call('ZREM', T .. ':ended', sid)
+      redis.call('ZREM', T .. ':exp', sid)
+    end
+  end
+end
+-- end one active session; its user, chain, (nil) and app_ref, or nil when it was not active
+local function finish(sid, when, reason)
+  local k = skey(sid)
+  local f = redis.call('HMGET', k, 'user', 'chain', 'ended_at', 'app_ref')
+  if not f[1] or f[3] then return nil end
+  redis.call('HSET', k, 'ended_at', when, 'end_reason', reason)
+  redis.call('PEXPIREAT', k, drop_at(when))
+  redis.call('ZREM', T .. ':exp', sid)
+  redis.call('ZADD', T .. ':ended', when, sid)
+  return f
+end
+-- the app login index of a session just ended (f from finish), if it has one
+local function refresh_ref(f)
+  if f[4] then refresh_if_forever(T .. ':ref:' .. f[4]) end
+end
+local function announce(sids)
+  if #sids > 0 then redis.call('PUBLISH', T .. ':@CHANNEL@', table.concat(sids, ' ')) end
+end
+-- a finished outbox message: indexed by finish time, dropped after retention
+local function finished(id, peer, at)
+  local k = T .. ':m:' .. id
+  redis.call('ZREM', T .. ':due', id)
+  redis.call('SREM', T .. ':pq:' .. peer, id)
+  redis.call('ZADD', T .. ':fin', at, id)
+  redis.call('PEXPIREAT', k, drop_at(at))
+  -- forget a few messages that retention dropped
+  local cutoff = (now_ms() - RET) / 1000
+  for _, old in ipairs(redis.call('ZRANGEBYSCORE', T .. ':fin', '-inf', '(' .. cutoff, 'LIMIT', 0, 8)) do
+    redis.call('DEL', T .. ':m:' .. old)
+    redis.call('ZREM', T .. ':fin', old)
+  end
+end
+""".replace("@CHANNEL@", _ENDED_CHANNEL)

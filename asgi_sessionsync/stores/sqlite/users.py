@@ -1,0 +1,114 @@
+"""Users in SQLite."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from typing import Any
+
+from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.stores.base import (
+    User,
+    normalize_email,
+)
+from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
+from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
+
+_USER_COLUMNS = "email, role, name, password_hash, created_at, provisioned_by, meta, versions"
+
+
+class SQLiteUserStore:
+    def __init__(self, db: SQLiteDatabase) -> None:
+        self.db = db
+
+    async def get(self, email: str) -> User | None:
+        row = await self.db.read_one(f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (normalize_email(email),))
+        return _user(row) if row else None
+
+    async def create(self, user: User) -> User:
+        email = normalize_email(user.email)
+        values = _values(user)
+
+        def create(c: sqlite3.Connection) -> tuple[Any, ...] | None:
+            c.execute(f"INSERT OR IGNORE INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)", values)
+            row: tuple[Any, ...] | None = c.execute(
+                f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (email,)
+            ).fetchone()
+            return row
+
+        row = await self.db.run(create)
+        if row is None:
+            raise StoreError(f"SQLite store {self.db.path.name}: a user vanished right after it was stored")
+        return _user(row)
+
+    async def apply(self, change: UserChange) -> Applied:
+        email = normalize_email(change.email)
+
+        def apply(c: sqlite3.Connection) -> Applied:
+            row = c.execute(f"SELECT {_USER_COLUMNS} FROM users WHERE email = ?", (email,)).fetchone()
+            tomb = c.execute(_TOMBSTONE_SELECT, (email,)).fetchone()
+            result = merge(_user(row) if row else None, _tombstone(tomb) if tomb else None, change)
+            if not result.changed:
+                return result
+            if result.user is None:
+                c.execute("DELETE FROM users WHERE email = ?", (email,))
+            else:
+                c.execute(
+                    f"INSERT OR REPLACE INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    _values(result.user),
+                )
+            if result.tombstone is None:
+                c.execute("DELETE FROM user_tombstones WHERE email = ?", (email,))
+            else:
+                t = result.tombstone
+                c.execute(
+                    "INSERT OR REPLACE INTO user_tombstones (email, clock, origin, deleted_at) VALUES (?, ?, ?, ?)",
+                    (email, t.version[0], t.version[1], t.deleted_at),
+                )
+            return result
+
+        # One write transaction (BEGIN IMMEDIATE): no other writer, in any process, runs
+        # between the read and the write.
+        return await self.db.transaction(apply)
+
+    async def tombstone(self, email: str) -> Tombstone | None:
+        row = await self.db.read_one(_TOMBSTONE_SELECT, (normalize_email(email),))
+        return _tombstone(row) if row else None
+
+    async def purge_tombstones(self, deleted_before: float) -> int:
+        return await self.db.change("DELETE FROM user_tombstones WHERE deleted_at < ?", (deleted_before,))
+
+
+_TOMBSTONE_SELECT = "SELECT email, clock, origin, deleted_at FROM user_tombstones WHERE email = ?"
+
+
+def _tombstone(row: tuple[Any, ...]) -> Tombstone:
+    return Tombstone(row[0], (int(row[1]), str(row[2])), float(row[3]))
+
+
+def _user(row: tuple[Any, ...]) -> User:
+    email, role, name, password_hash, created_at, provisioned_by, meta, versions = row
+    return User(
+        email,
+        role,
+        name,
+        password_hash,
+        created_at,
+        provisioned_by,
+        meta=json.loads(meta or "{}"),
+        versions={group: (int(v[0]), str(v[1])) for group, v in json.loads(versions or "{}").items()},
+    )
+
+
+def _values(user: User) -> tuple[Any, ...]:
+    return (
+        normalize_email(user.email),
+        user.role,
+        user.name,
+        user.password_hash,
+        user.created_at or time.time(),
+        user.provisioned_by,
+        json.dumps(user.meta, sort_keys=True),
+        json.dumps({group: list(v) for group, v in user.versions.items()}, sort_keys=True),
+    )

@@ -1,0 +1,169 @@
+"""Changing users so that the change reaches the peers: the public API of user sync.
+
+For apps whose users live in the middleware's own user store (the default identity).
+Each function takes what :func:`~asgi_sessionsync.sign_in` takes (a Starlette request,
+a websocket or an ASGI scope that passed through the middleware), or the middleware
+itself or its :class:`~asgi_sessionsync.site.Site` (for code outside a request: a
+command, a task). Each stores the change here with a new version and queues one
+message per peer whose network-file rules ``send`` that action (see
+docs/users.md)::
+
+    from asgi_sessionsync.users import set_password, update_user
+
+    async def account(request):
+        await update_user(request, request.user.email, name="Ann Smith")
+        await set_password(request, request.user.email, hash_password(new_password))
+
+Passwords travel as hashes only (``set_password`` takes the hash, never the password),
+and only to peers whose ``password_formats`` include the hash's scheme.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+from asgi_sessionsync.protocol import UserAction
+from asgi_sessionsync.stores import User
+from asgi_sessionsync.stores.versions import UserChange
+from asgi_sessionsync.usersync import EmailChangeRefused, UserNotFound
+from asgi_sessionsync.validation import email_or_none
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.site import Site
+
+#: The scope key under which the middleware leaves its site for these functions.
+SITE_KEY = "sessionsync.site"
+
+__all__ = [
+    "EmailChangeRefused",
+    "UserNotFound",
+    "create_user",
+    "delete_user",
+    "get_user",
+    "set_metadata",
+    "set_password",
+    "set_role",
+    "update_user",
+]
+
+
+def site_of(target: Any) -> Site:
+    """The site of a request, websocket, scope, middleware or site."""
+    from asgi_sessionsync.site import Site
+
+    if isinstance(target, Site):
+        return target
+    site = getattr(target, "site", None)
+    if isinstance(site, Site):
+        return site  # the middleware
+    scope = getattr(target, "scope", target)
+    found = scope.get(SITE_KEY) if isinstance(scope, dict) else None
+    if isinstance(found, Site):
+        return found
+    raise TypeError(
+        "pass a request, websocket or scope that went through SessionSyncMiddleware, the middleware, or its site"
+    )
+
+
+async def get_user(target: Any, email: str) -> User | None:
+    """The stored user (with its metadata), or None."""
+    return await site_of(target).stores.users.get(email)
+
+
+async def create_user(
+    target: Any,
+    email: str,
+    *,
+    name: str = "",
+    role: str | None = None,
+    password_hash: str | None = None,
+    meta: dict[str, str] | None = None,
+) -> User:
+    """Make a user here (or update the one there is) and send ``create`` to the peers
+    that take it (with the role, hash and metadata each is sent)."""
+    site = site_of(target)
+    applied = await site.users.change(
+        UserAction.CREATE,
+        email,
+        name=name,
+        role=role if role is not None else site.settings.default_role,
+        password_hash=password_hash,
+        meta=dict(meta) if meta else None,
+        create=True,
+    )
+    assert applied.user is not None
+    return applied.user
+
+
+async def update_user(target: Any, email: str, *, name: str | None = None, new_email: str | None = None) -> User:
+    """Change a user's profile (its name) and send ``update``.
+
+    ``new_email``: the email is the user's key across the network and never travels as
+    a change. With ``SESSIONSYNC_PREVENT_EMAIL_CHANGE`` (default on) changing the email
+    of a synced user (one with versions, or provisioned by a peer) raises
+    :class:`EmailChangeRefused`; otherwise the user is moved to the new email here only.
+    """
+    site = site_of(target)
+    user = await site.stores.users.get(email)
+    if user is None:
+        raise UserNotFound(f"no user {email.strip().lower()} on this site")
+    if new_email is not None and email_or_none(new_email) != user.email:
+        user = await _move(site, user, new_email)
+    if name is not None and name != user.name:
+        applied = await site.users.change(UserAction.UPDATE, user.email, name=name)
+        if applied.user is not None:
+            user = applied.user
+    return user
+
+
+async def _move(site: Site, user: User, new_email: str) -> User:
+    address = email_or_none(new_email)
+    if address is None:
+        raise ValueError("new_email must be a valid email address")
+    synced = bool(user.versions) or user.provisioned_by is not None
+    if synced and site.settings.prevent_email_change:
+        raise EmailChangeRefused(
+            f"the email of {user.email} cannot change: it is the user's key across the network "
+            "(SESSIONSYNC_PREVENT_EMAIL_CHANGE=true)"
+        )
+    if await site.stores.users.get(address) is not None:
+        raise EmailChangeRefused(f"there is a user {address} already")
+    moved = await site.stores.users.create(
+        User(email=address, role=user.role, name=user.name, password_hash=user.password_hash, meta=dict(user.meta))
+    )
+    # The old email ends here only (nothing is sent: it is the peers' key for the user).
+    now = time.time()
+    await site.sessions.end_user(user.email, reason="email changed", when=now)
+    await site.stores.users.apply(
+        UserChange(email=user.email, action=UserAction.DELETE, origin=site.origin, now_ms=int(now * 1000), now=now)
+    )
+    return moved
+
+
+async def delete_user(target: Any, email: str) -> bool:
+    """Delete a user here (its sessions end) and send ``delete``; a tombstone keeps an
+    older change from bringing it back. False when there was no such user."""
+    site = site_of(target)
+    if await site.stores.users.get(email) is None:
+        return False
+    applied = await site.users.change(UserAction.DELETE, email)
+    return applied.changed
+
+
+async def set_password(target: Any, email: str, password_hash: str) -> None:
+    """Store a new password **hash** (never the password) and send ``password`` to the
+    peers whose ``password_formats`` include its scheme (the text before the first ``$``)."""
+    if not password_hash or "$" not in password_hash:
+        raise ValueError("set_password takes a password hash in a 'scheme$…' format, never the password")
+    await site_of(target).users.change(UserAction.PASSWORD, email, password_hash=password_hash)
+
+
+async def set_role(target: Any, email: str, role: str) -> None:
+    """Change the user's role here and send ``role`` (to peers its rules reveal it to)."""
+    await site_of(target).users.change(UserAction.ROLE, email, role=role)
+
+
+async def set_metadata(target: Any, email: str, values: dict[str, str | None]) -> None:
+    """Set (or, with None, delete) metadata keys and send the allow-listed ones."""
+    await site_of(target).users.change(UserAction.META, email, meta=dict(values))

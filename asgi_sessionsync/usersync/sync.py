@@ -1,0 +1,177 @@
+"""User sync: changes to users made here go to the peers; changes from peers apply here.
+
+One :class:`UserSync` per site (``Site.users``). A change made here (the public API in
+:mod:`asgi_sessionsync.users`, the Django signals) is stored with a new version, then
+one ``user`` message per peer whose rules say ``send`` for that action is written to
+the outbox and delivered like a sign-out (retried until the peer answers). A message
+from a peer is checked against this site's rules for that peer (``accept``, roles,
+metadata keys, hash formats) and applied by version (see ``stores/versions.py``).
+
+Log lines name the user, the peer, the action and the outcome: never a hash.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.network_rules import NetworkRules
+from asgi_sessionsync.peers import Courier, PeerEntry
+from asgi_sessionsync.protocol import UserAction, UserActionPayload
+from asgi_sessionsync.sessions import Sessions
+from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.stores import Stores, User
+from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange
+from asgi_sessionsync.usersync.incoming import allowed_change, now_ms
+from asgi_sessionsync.usersync.outcomes import AppliedHook, Received, UserNotFound
+from asgi_sessionsync.usersync.outgoing import user_messages
+from asgi_sessionsync.validation import email_or_none
+
+logger = logging.getLogger("asgi_sessionsync.users")
+
+
+class UserSync:
+    """Users kept in step with the peers; see the module's doc."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        stores: Stores,
+        sessions: Sessions,
+        courier: Courier,
+        peers: Sequence[PeerEntry],
+    ) -> None:
+        self.settings = settings
+        self.stores = stores
+        self.sessions = sessions
+        self.courier = courier
+        self.peers = tuple(peers)
+        self.origin = settings.origin
+        self.rules: NetworkRules = settings.network_rules or NetworkRules()
+        self.log = site_log(logger.name, settings.origin)
+        self.on_applied: list[AppliedHook] = []
+        # True where the app owns its users and sends their changes itself (Django's signals).
+        self.app_owns_users = False
+
+    # -- this site's own changes -------------------------------------------------------------
+
+    async def change(
+        self,
+        action: UserAction,
+        email: str,
+        *,
+        name: str | None = None,
+        role: str | None = None,
+        password_hash: str | None = None,
+        meta: dict[str, str | None] | None = None,
+        create: bool = False,
+        wait: bool = True,
+    ) -> Applied:
+        """Store a change made on this site with a new version and queue it for the
+        peers whose rules send that action. ``create``: make the user if it does not
+        exist (otherwise :class:`UserNotFound`). ``wait``: wait up to
+        ``SESSIONSYNC_LOGOUT_WAIT`` for the peers to confirm, as a sign-out does, so the
+        next page on a peer shows the change (what is not confirmed stays queued)."""
+        address = email_or_none(email)
+        if address is None:
+            raise ValueError("a user is named by a valid email address")
+        now = time.time()
+        applied = await self.stores.users.apply(
+            UserChange(
+                email=address,
+                action=action,
+                origin=self.origin,
+                now_ms=now_ms(),
+                name=name,
+                role=role,
+                password_hash=password_hash,
+                meta=meta,
+                may_create=create,
+                new_role=self.settings.default_role,
+                now=now,
+            )
+        )
+        if applied.outcome is Outcome.UNKNOWN:
+            raise UserNotFound(f"no user {address} on this site")
+        if not applied.changed:
+            return applied
+        if action is UserAction.DELETE:
+            await self.sessions.end_user(address, reason="user deleted", when=now)
+        self.log.info("user %s: %s here (version %d)", address, action.value, applied.version[0])
+        await self.send(action, address, applied, wait=wait)
+        return applied
+
+    async def announce(self, user: User) -> None:
+        """At a sign-in of a user this site owns that was never versioned (made before
+        user sync, or by the app's own code): stamp its fields with a version and send
+        ``create`` to the peers that take it, so a peer provisions it with its
+        password. Once per user: later sign-ins find it versioned."""
+        if self.app_owns_users or user.versions or user.provisioned_by is not None:
+            return
+        if not self._any_sends(UserAction.CREATE):
+            return
+        applied = await self.stores.users.apply(
+            UserChange(
+                email=user.email,
+                action=UserAction.CREATE,
+                origin=self.origin,
+                now_ms=now_ms(),
+                name=user.name,
+                role=user.role,
+                password_hash=user.password_hash,
+                meta=dict(user.meta) or None,
+                may_create=True,
+                new_role=user.role,
+                now=time.time(),
+            )
+        )
+        if applied.changed:
+            await self.send(UserAction.CREATE, user.email, applied, wait=False)
+
+    def _any_sends(self, action: UserAction) -> bool:
+        return any(self.rules.for_peer(peer.origin).sends(action) for _, peer in self.peers)
+
+    async def send(self, action: UserAction, email: str, applied: Applied, *, wait: bool) -> int:
+        """Queue ``action`` (as just applied here) for every peer whose rules send it;
+        return how many messages were queued."""
+        messages = user_messages(self.log, self.rules, self.peers, action, email, applied)
+        if messages:
+            await self.courier.dispatch(messages, wait=self.settings.logout_wait if wait else 0.0)
+        return len(messages)
+
+    # -- changes from peers ----------------------------------------------------------------------
+
+    async def receive(self, issuer: str, email: str, payload: UserActionPayload) -> Received:
+        """Apply a peer's change here if this site's rules for that peer allow it."""
+        rules = self.rules.for_peer(issuer)
+        action = payload.action
+        if not rules.accepts(action):
+            return self._done(
+                issuer, email, payload, Received(f"refused: {action.value} is not accepted from this peer")
+            )
+        change, why = await allowed_change(self.settings, self.stores.users, issuer, email, payload, rules)
+        if change is None:
+            return self._done(issuer, email, payload, Received(f"refused: {why}"))
+        applied = await self.stores.users.apply(change)
+        if applied.changed and action is UserAction.DELETE:
+            ended = await self.sessions.end_user(email, reason=f"user deleted on {issuer}", when=time.time())
+            self.log.info("user %s deleted by %s: %d session(s) ended here", email, issuer, ended)
+        if applied.changed:
+            for hook in self.on_applied:
+                await hook(issuer, action, applied)
+        return self._done(issuer, email, payload, Received(applied.outcome.value, applied), why)
+
+    def _done(self, issuer: str, email: str, payload: UserActionPayload, result: Received, note: str = "") -> Received:
+        log = self.log.warning if result.refused else self.log.info
+        log(
+            "user %s from %s: %s (version %d): %s%s",
+            payload.action.value,
+            issuer,
+            email,
+            payload.version,
+            result.outcome,
+            f" ({note})" if note else "",
+        )
+        return result

@@ -1,0 +1,129 @@
+"""The limits of code verification, kept as single-use marks in the replay cache."""
+
+from __future__ import annotations
+
+from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.stores import memory_stores
+from asgi_sessionsync.tokens import Tokens
+from asgi_sessionsync.verification import (
+    MAX_TRIES,
+    REMEMBER_FOR,
+    RESEND_GAP,
+    SENDS_PER_HOUR,
+    Marks,
+    clean_code,
+    new_code,
+)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class ClockedReplay:
+    """The replay cache's contract on a clock the test moves."""
+
+    def __init__(self, clock: Clock) -> None:
+        self.clock = clock
+        self.used: dict[bytes, float] = {}
+
+    async def use(self, jti: bytes, expires_at: float) -> bool:
+        if self.used.get(jti, -1.0) >= self.clock():
+            return False
+        self.used[jti] = expires_at
+        return True
+
+    async def seen(self, jti: bytes) -> bool:
+        return self.used.get(jti, -1.0) >= self.clock()
+
+    async def purge(self, now: float) -> int:
+        return 0
+
+
+def tokens(*secrets: str) -> Tokens:
+    settings = Settings.from_env({}, env_file=None, site_url="https://b.example", secret_keys=list(secrets))
+    return Tokens(settings)
+
+
+SECRET = generate_secret()
+
+
+def marks() -> tuple[Marks, Clock, ClockedReplay]:
+    clock = Clock()
+    replay = ClockedReplay(clock)
+    return Marks(tokens(SECRET), replay, clock), clock, replay
+
+
+def test_codes_are_six_digits_and_typing_is_forgiving() -> None:
+    assert all(len(c) == 6 and c.isdigit() for c in (new_code() for _ in range(100)))
+    assert clean_code(" 123-456 ") == "123456"
+    assert clean_code("12345") is None and clean_code("abcdef") is None
+    assert clean_code("\uff11\uff12\uff13\uff14\uff15\uff16") is None  # full-width digits
+
+
+async def test_one_code_per_gap_and_five_an_hour_per_address() -> None:
+    m, clock, _ = marks()
+    assert await m.take_send("ann@example.com") is None
+    await m.sent("ann@example.com")
+    refusal = await m.take_send("ann@example.com")
+    assert refusal is not None and refusal.reason == "gap"
+    assert await m.take_send("bob@example.com") is None  # per address
+    for _ in range(SENDS_PER_HOUR - 1):
+        clock.now += RESEND_GAP + 1
+        assert await m.take_send("ann@example.com") is None
+        await m.sent("ann@example.com")
+    clock.now += RESEND_GAP + 1
+    refusal = await m.take_send("ann@example.com")
+    assert refusal is not None and refusal.reason == "hour"
+    clock.now += 3600
+    assert await m.take_send("ann@example.com") is None
+
+
+async def test_a_failed_send_can_be_retried_at_once_but_counts_for_the_hour() -> None:
+    m, _, _ = marks()
+    for _ in range(SENDS_PER_HOUR):
+        assert await m.take_send("ann@example.com") is None  # never marked sent: failed
+    refusal = await m.take_send("ann@example.com")
+    assert refusal is not None and refusal.reason == "hour"
+
+
+async def test_a_code_has_five_tries_and_a_hold_completes_once() -> None:
+    m, clock, _ = marks()
+    until = clock.now + 900
+    assert [await m.take_try(b"code-1", until) for _ in range(MAX_TRIES + 1)] == [True] * MAX_TRIES + [False]
+    assert await m.take_try(b"code-2", until)  # a new code, new tries
+    assert await m.finish(b"hold", until) and not await m.finish(b"hold", until)
+    assert await m.finished(b"hold")
+
+
+async def test_codes_are_stored_as_hmacs_bound_to_their_id() -> None:
+    m, _, _ = marks()
+    mac = m.code_mac(b"id-1", "123456")
+    assert b"123456" not in mac
+    assert m.code_matches(b"id-1", "123456", mac)
+    assert not m.code_matches(b"id-1", "123457", mac)
+    assert not m.code_matches(b"id-2", "123456", mac)
+
+
+async def test_a_verified_address_is_remembered_for_a_year_and_across_a_key_rotation() -> None:
+    m, clock, replay = marks()
+    assert not await m.remembered("ann@example.com")
+    await m.remember("ann@example.com")
+    assert await m.remembered("ann@example.com")
+    assert all(b"ann" not in mark for mark in replay.used)  # the store learns no address
+    rotated = Marks(tokens(generate_secret(), SECRET), replay, clock)
+    assert await rotated.remembered("ann@example.com")
+    clock.now += REMEMBER_FOR + 1
+    assert not await m.remembered("ann@example.com")
+
+
+async def test_memory_stores_keep_the_marks() -> None:
+    stores = memory_stores()
+    m = Marks(tokens(SECRET), stores.replay)
+    await m.remember("ann@example.com")
+    assert await m.remembered("ann@example.com")
