@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 from urllib.parse import urljoin
@@ -118,7 +119,7 @@ class IdentityChange:
                 app_ref = app_login.response_app_ref(headers) or app_login.app_ref(state.cookies)
             admission = await site.governor.admit(user, scope=scope, via=via)
             if admission.refusal is not None:
-                return await self._refuse(admission.refusal, cookies)
+                return await self._refuse(admission.refusal, cookies, app_ref)
             # Vouched for as verified when the app says so (remembered, so that a peer's
             # sign-in of the address needs no code here), or this site verified it by code.
             verified = await site.marks.remembered(user.email)
@@ -168,11 +169,17 @@ class IdentityChange:
             return self.raw_send
         return HTMLInjector(self.raw_send, start, snippet, fallback)
 
-    async def _refuse(self, refusal: Refusal, cookies: Headers) -> Send:
+    async def _refuse(self, refusal: Refusal, cookies: Headers, app_ref: str | None) -> Send:
         """The session policy refused this sign-in: the response becomes the block page
         (or a redirect to the site's page for it) and the app's login is undone: none of
-        the app's headers or body go out, its login cookie is cleared, no session."""
+        the app's headers or body go out, its login cookie is cleared, no session, and the
+        login the app made on its side (``app_ref``: Django's saved session) is ended
+        there too, unless a live session of the registry holds that reference."""
         site, scope = self.mw.site, self.scope
+        if app_ref is not None:
+            holder = await site.stores.sessions.find_by_app_ref(app_ref)
+            if holder is None or not holder.live(time.time()):
+                await site.sessions.end_app_logins([app_ref])
         gone = site.cookies.delete(self.mw.cookie_name)  # whatever session cookie this browser had
         app_login = self.mw.app_login
         undone = app_login.logout_cookies() if app_login is not None else []

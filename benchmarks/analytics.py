@@ -28,9 +28,10 @@ VIAS = [("login", 50), ("hop from https://b.example", 30), ("frame from https://
 ENDS = [("signed out", 30), ("signed out on https://b.example", 20), ("expired", 15), ("idle", 15),
         ("idle (on https://b.example)", 5), ("limit: max_sessions", 3), ("revoked by administrator", 2),
         ("replaced by sign-in hop from https://b.example", 5), ("app login ended", 5)]  # fmt: skip
-DEVICES = [("desktop/Chrome/Windows", 30), ("desktop/Firefox/Linux", 8), ("desktop/Safari/Mac OS X", 12),
-           ("mobile/Mobile Safari/iOS", 25), ("mobile/Chrome Mobile/Android", 18), ("tablet/Mobile Safari/iOS", 5),
-           ("bot/Googlebot/Other", 1), ("", 1)]  # fmt: skip
+DEVICES = [("desktop/Chrome/Windows/browser", 30), ("desktop/Firefox/Linux/browser", 8),
+           ("desktop/Safari/Mac OS X/browser", 12), ("mobile/Mobile Safari/iOS/browser", 25),
+           ("mobile/Chrome Mobile/Android/browser", 18), ("tablet/Mobile Safari/iOS/browser", 5),
+           ("bot/Googlebot/Other/bot", 1), ("other/Python Requests/Other/library", 1), ("", 1)]  # fmt: skip
 COUNTRIES = [("US", 30), ("DE", 15), ("FR", 10), ("GB", 10), ("JP", 8), ("BR", 7), ("IN", 7), ("CA", 5),
              ("NL", 4), ("", 4)]  # fmt: skip
 USER_AGENT = "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0 Safari/537.36"

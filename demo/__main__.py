@@ -3,6 +3,9 @@
 Site A  http://a.localhost:8001  alice@example.com / wonderland
 Site B  http://b.localhost:8002  (no accounts: users arrive from A and C, with their passwords)
 Site C  http://c.localhost:8003  bob@example.com / builder  (a plain request.session app)
+
+Every SESSIONSYNC_* variable the demo does not set itself reaches the three sites, e.g.
+SESSIONSYNC_POLICY_FILE=sessions.toml python -m demo (a session policy, docs/governance.md).
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import httpx
 
@@ -101,6 +102,23 @@ async def test_site_b_says_what_it_is_and_the_flash_says_what_happened() -> None
         assert "Not signed in" in out.text and "You are signed out of Site A and Site C too" in out.text
     finally:
         await browser.close()
+        for site in sites.values():
+            await site.app.aclose()
+
+
+async def test_the_demo_sites_take_a_session_policy_from_sessionsync_policy_file(tmp_path: Path) -> None:
+    policy = tmp_path / "sessions.toml"
+    policy.write_text('[defaults]\nmax_sessions = 1\non_limit = "end-oldest"\n')
+    urls = {n: f"http://{n}.localhost:800{i + 1}" for i, n in enumerate(NAMES)}
+    sites = await build_sites(
+        urls, urls, secret=generate_secret(), data_dir=None, environ={"SESSIONSYNC_POLICY_FILE": str(policy)}
+    )
+    try:
+        for site in sites.values():
+            rules = site.app.site.settings.policy
+            assert rules is not None and rules.source == str(policy)
+            assert rules.defaults.limits and rules.defaults.on_limit.value == "end-oldest"
+    finally:
         for site in sites.values():
             await site.app.aclose()
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.governance.devices import Device
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, normalize_email
 from asgi_sessionsync.stores.stats import SessionStats, reason_of
@@ -125,12 +126,14 @@ def status(record: SessionRecord, now: float) -> str:
 
 
 def _row(r: SessionRecord, now: float) -> dict[str, Any]:
+    device = Device.parse(r.device)
     return {
         "id": r.sid,
         "user": r.user,
         "site": r.site,
         "ip": r.ip,
-        "device": r.device,
+        "device": device.described,
+        "client": device.client_type,
         "country": r.country,
         "how": r.via,
         "created": _when(r.created_at),
@@ -159,7 +162,7 @@ def print_sessions(records: Sequence[SessionRecord], fmt: str, out: Any = None) 
         writer.writeheader()
         writer.writerows(rows)
         return
-    columns = ("id", "user", "site", "ip", "device", "country", "how", "created", "last_seen", "status")
+    columns = ("id", "user", "site", "ip", "device", "client", "country", "how", "created", "last_seen", "status")
     widths = {c: max([len(c), *(len(str(row[c])) for row in rows)]) for c in columns}
     widths["status"] = 0
     out.write("  ".join(c.replace("_", " ").ljust(widths[c]) for c in columns).rstrip() + "\n")
@@ -242,6 +245,7 @@ def stats_rows(stats: SessionStats) -> list[tuple[str, str, str]]:
     rows += [("logins by how", k, str(v)) for k, v in stats.logins.items()]
     rows += [("ended by reason", k, str(v)) for k, v in stats.ended.items()]
     rows += [("sessions by device", k or "(unknown)", str(v)) for k, v in stats.devices.items()]
+    rows += [("sessions by client type", k or "(unknown)", str(v)) for k, v in stats.clients.items()]
     rows += [("sessions by country", k or "(unknown)", str(v)) for k, v in stats.countries.items()]
     rows += [("per day", d.day, f"logins {d.logins}, ended {d.ends}, blocked {d.blocked}") for d in stats.days]
     if stats.truncated:

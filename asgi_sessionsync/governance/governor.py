@@ -58,6 +58,7 @@ MESSAGES = {
     "max_sessions_per_ip": "This account has too many sessions from this network address.",
     "max_sessions_per_country": "This account has too many sessions from this country.",
     "max_sessions_per_device_class": "This account has too many sessions on this kind of device.",
+    "max_sessions_per_client_type": "This account has too many sessions from this kind of client.",
     "max_sessions_per_browser": "This account has too many sessions in this browser.",
     "max_sessions_per_os": "This account has too many sessions on this operating system.",
     "max_ips": "This account was used from too many network addresses recently.",
@@ -96,6 +97,8 @@ def _key(dimension: Dimension, ip: str, country: str, device: Device) -> str:
         return country
     if dimension is Dimension.DEVICE_CLASS:
         return device.device_class
+    if dimension is Dimension.CLIENT_TYPE:
+        return device.client_type
     if dimension is Dimension.BROWSER:
         return device.browser
     if dimension is Dimension.OS:
@@ -108,7 +111,8 @@ def check_requirements(settings: Settings) -> None:
     policy = settings.policy
     if policy is None:
         return
-    if policy.uses(Dimension.DEVICE_CLASS, Dimension.BROWSER, Dimension.OS) and not devices_available():
+    device_rules = (Dimension.DEVICE_CLASS, Dimension.CLIENT_TYPE, Dimension.BROWSER, Dimension.OS)
+    if policy.uses(*device_rules) and not devices_available():
         raise ConfigError(
             VARIABLE, f"{policy.source}: device rules need ua-parser: pip install 'asgi-sessionsync[governance]'"
         )

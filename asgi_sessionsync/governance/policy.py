@@ -8,6 +8,7 @@ A TOML file (``SESSIONSYNC_POLICY_FILE``) or the same mapping in code
     max_sessions_per_ip = 2          # ... from one IP address
     max_sessions_per_country = 0     # ... from one country (0 or absent: no limit)
     max_sessions_per_device_class = 0  # desktop, mobile, tablet, bot, other
+    max_sessions_per_client_type = 0   # browser, library, bot, other
     max_sessions_per_browser = 0
     max_sessions_per_os = 0
     max_ips = 5                      # distinct IPs one user signed in from ...
@@ -58,6 +59,7 @@ class Dimension(enum.StrEnum):
     IP = "ip"
     COUNTRY = "country"
     DEVICE_CLASS = "device_class"
+    CLIENT_TYPE = "client_type"
     BROWSER = "browser"
     OS = "os"
 
@@ -67,6 +69,7 @@ _LIMIT_KEYS = {
     "max_sessions_per_ip": Dimension.IP,
     "max_sessions_per_country": Dimension.COUNTRY,
     "max_sessions_per_device_class": Dimension.DEVICE_CLASS,
+    "max_sessions_per_client_type": Dimension.CLIENT_TYPE,
     "max_sessions_per_browser": Dimension.BROWSER,
     "max_sessions_per_os": Dimension.OS,
 }

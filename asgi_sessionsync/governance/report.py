@@ -137,5 +137,6 @@ def render(stats: SessionStats, *, site: str) -> str:
         f"{_bars('Ended sessions by reason', stats.ended)}"
         f"{_bars('Sessions by device class', stats.devices)}"
         f"{_bars('Sessions by country', stats.countries)}"
+        f"{_bars('Sessions by client type', stats.clients)}"
         "</div></body></html>\n"
     )

@@ -85,6 +85,8 @@ class SessionStats:
     - ``ended``: sessions that ended in the period, by reason category.
     - ``devices`` / ``countries``: sessions started in the period by device class and by
       country (the ``top`` most frequent; the rest summed as "(others)"; "" is unknown).
+    - ``clients``: sessions started in the period by client type (browser, library, bot,
+      other; "" for sessions recorded before client types were).
     - ``days``: per UTC day, logins, ends and blocked sign-ins.
     - ``turnover``: sessions that ended in the period per session that was active in it
       (``ended / (active + ended)``): 0 when nothing ended, 1 when nothing is left.
@@ -101,6 +103,7 @@ class SessionStats:
     ended: dict[str, int] = field(default_factory=dict)
     devices: dict[str, int] = field(default_factory=dict)
     countries: dict[str, int] = field(default_factory=dict)
+    clients: dict[str, int] = field(default_factory=dict)
     days: list[DayCounts] = field(default_factory=list)
     truncated: bool = False
 
@@ -131,6 +134,7 @@ class SessionStats:
             "turnover": round(self.turnover, 4),
             "devices": self.devices,
             "countries": self.countries,
+            "clients": self.clients,
             "days": [vars(d) for d in self.days],
             "truncated": self.truncated,
         }
@@ -147,6 +151,13 @@ def _top(counts: Mapping[str, int], top: int) -> dict[str, int]:
 
 def device_class(device: str) -> str:
     return device.split("/", 1)[0] if device else ""
+
+
+def client_type_of(device: str) -> str:
+    """The client type of a stored device (``class/browser/os/client type``); "" before
+    client types were recorded."""
+    parts = device.split("/")
+    return parts[3] if len(parts) == 4 else ""
 
 
 def _ordered(counts: Mapping[str, int], order: Iterable[str]) -> dict[str, int]:
@@ -181,6 +192,7 @@ class StatsBuilder:
         self.reasons: Counter[str] = Counter()
         self.devices: Counter[str] = Counter()
         self.countries: Counter[str] = Counter()
+        self.clients: Counter[str] = Counter()
         self.day_logins: Counter[str] = Counter()
         self.day_ends: Counter[str] = Counter()
         self.day_blocked: Counter[str] = Counter()
@@ -199,6 +211,7 @@ class StatsBuilder:
             return
         self.how[how_of(via)] += n
         self.devices[device_class(device)] += n
+        self.clients[client_type_of(device)] += n
         self.countries[country] += n
         self.day_logins[day_of(created_at)] += n
 
@@ -245,6 +258,7 @@ class StatsBuilder:
             ended=_ordered(self.reasons, REASONS),
             devices=_top(self.devices, self.top),
             countries=_top(self.countries, self.top),
+            clients=_top(self.clients, self.top),
             days=_days(self.since, self.until, self.day_logins, self.day_ends, self.day_blocked),
             truncated=self.truncated,
         )

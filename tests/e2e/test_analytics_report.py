@@ -42,7 +42,9 @@ async def registry_stats(path: Path) -> Any:
                     end_reason=reason if ended else None,
                     expires_at=created + 14 * DAY,
                     country=rng.choice(["DE", "FR", "US", ""]),
-                    device=rng.choice(["desktop/Chrome/Linux", "mobile/Mobile Safari/iOS", "tablet/Safari/iOS"]),
+                    device=rng.choice(
+                        ["desktop/Chrome/Linux/browser", "mobile/Mobile Safari/iOS/browser", "other/curl/Other/library"]
+                    ),
                 )
             )
         return await stores.sessions.analytics(now - 10 * DAY, now)
@@ -71,8 +73,8 @@ def test_the_html_report_draws_every_chart_offline_in_chromium(
     assert requested == [report.as_uri()] and errors == []
     assert page.locator("h1").inner_text() == "Session analytics · https://a.example"
     charts = page.locator("svg")
-    assert charts.count() == 5
-    for index in range(5):
+    assert charts.count() == 6  # logins per day; by how, end reason, device class, country, client type
+    for index in range(6):
         box = charts.nth(index).bounding_box()
         assert box is not None and box["width"] > 300 and box["height"] > 40
     assert page.locator("svg rect").count() > 40  # 11 days by 3 series, and the bars

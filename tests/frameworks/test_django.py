@@ -232,6 +232,44 @@ async def test_a_django_login_that_comes_with_its_ended_sessions_cookie_is_delet
     assert await sessions_of(ROOT[0]) == []  # … and ended in Django
 
 
+@pytest.mark.parametrize("on_limit", ["block", "redirect"])
+async def test_a_sign_in_the_session_policy_blocks_deletes_the_django_login_the_view_made(
+    net: FrameworkNetwork, on_limit: str
+) -> None:
+    """Django's login() has already saved a session when the middleware refuses the
+    sign-in (max_sessions = 1, on_limit = block or redirect): clearing the cookie is not
+    enough, the session must be gone from Django's store too, or its key still opens the site."""
+    from asgi_sessionsync.governance.policy import Policy
+
+    await delete_sessions_of(FRANK[0])
+    rules: dict[str, Any] = {"max_sessions": 1, "on_limit": on_limit}
+    if on_limit == "redirect":
+        rules["redirect_to"] = "/too-many"
+    network = await join(net.sites["f"].app, identity_name="django", policy=Policy.from_mapping({"defaults": rules}))
+    try:
+        first, second = network.browser(), network.browser("198.51.100.20")
+        await first.sign_in("f", *FRANK)
+        assert await first.who("f") == FRANK[0]
+        (kept,) = await sessions_of(FRANK[0])
+
+        refused = await second.sign_in("f", *FRANK)
+        if on_limit == "block":
+            assert refused.status_code == 403 and "Sign-in refused" in refused.text
+        else:
+            assert str(refused.url) == f"{URLS['f']}/too-many"  # the site's own page (a 404 in this app)
+        assert await second.who("f") is None
+        assert await sessions_of(FRANK[0]) == [kept]  # the refused login is not left in django_session
+        assert await first.who("f") == FRANK[0]
+        blocked = [
+            r
+            for r in await network.sites["f"].site.stores.sessions.list(user=FRANK[0], include_ended=True)
+            if r.end_reason == "blocked: max_sessions"
+        ]
+        assert len(blocked) == 1
+    finally:
+        await network.close()
+
+
 # -- user sync: Django's User model is the user store (issue #14) ---------------------------
 
 DJANGO_USER_SYNC = {

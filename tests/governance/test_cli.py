@@ -52,7 +52,7 @@ async def seed(env: dict[str, str]) -> list[str]:
                           device="desktop/Chrome/Linux"),
             SessionRecord("s-erin", "erin@example.com", "c2", "https://a.example", "198.51.100.4", "UA", now - 60,
                           now - 30, "hop from https://b.example", expires_at=now + 3600, country="FR",
-                          device="mobile/Mobile Safari/iOS"),
+                          device="mobile/Mobile Safari/iOS/browser"),
             SessionRecord("s-finn", "finn@example.com", "c3", "https://a.example", "203.0.113.9", "UA", now - 10,
                           now - 10, "login", expires_at=now + 3600),
         ]  # fmt: skip
@@ -69,7 +69,9 @@ async def test_sessions_list_shows_every_column_and_filters(tmp_path: Path) -> N
     table = run_cli("sessions", "list", env=env)
     assert table.returncode == 0, table.stderr
     header = table.stdout.splitlines()[0].split()
-    assert header == ["id", "user", "site", "ip", "device", "country", "how", "created", "last", "seen", "status"]
+    assert header == [
+        "id", "user", "site", "ip", "device", "client", "country", "how", "created", "last", "seen", "status"
+    ]  # fmt: skip
     assert "3 session(s)" in table.stdout and "signed out" in table.stdout
 
     active = json.loads(run_cli("sessions", "list", "--active", "--format", "json", env=env).stdout)
@@ -82,6 +84,7 @@ async def test_sessions_list_shows_every_column_and_filters(tmp_path: Path) -> N
         "site": "https://a.example",
         "ip": "198.51.100.4",
         "device": "mobile/Mobile Safari/iOS",
+        "client": "browser",
         "country": "FR",
         "how": "hop from https://b.example",
         "created": "",
@@ -170,8 +173,10 @@ async def test_analytics_in_every_format(tmp_path: Path) -> None:
     assert (as_json["active_sessions"], as_json["active_users"]) == (2, 2)
     assert as_json["ended"] == {"signed out here": 1}
     assert as_json["countries"] == {"": 1, "DE": 1, "FR": 1}
+    assert as_json["clients"] == {"": 2, "browser": 1}  # the two without a client type: recorded before them
     table = run_cli("analytics", env=env).stdout
     assert "active sessions" in table and "logins by how" in table and "per day" in table
+    assert "sessions by client type" in table
     rows = list(csv.reader(io.StringIO(run_cli("analytics", "--format", "csv", env=env).stdout)))
     assert rows[0] == ["section", "key", "value"] and ["kpi", "active users", "2"] in rows
     report = tmp_path / "report.html"
@@ -179,7 +184,7 @@ async def test_analytics_in_every_format(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     html = report.read_text()
     assert (
-        html.count("<svg") == 4
+        html.count("<svg") == 5
         and "nothing in this period" in html
         and "<script" not in html
         and "http://" not in html.replace("https://a.example", "")

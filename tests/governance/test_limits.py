@@ -146,7 +146,8 @@ async def test_device_limits_count_sign_ins_of_the_same_kind_of_device(
     await allowed.sign_in("a", *ALICE)
     assert await allowed.who("c") == ALICE[0]
     devices = {r.device for r in await sessions(net, "a") if r.ended_at is None}
-    assert devices == {"desktop/Chrome/Linux", str(await net.sites["a"].site.governor.devices.device(different))}
+    other = str(await net.sites["a"].site.governor.devices.device(different))
+    assert devices == {"desktop/Chrome/Linux/browser", other}
 
 
 async def test_max_sessions_per_country_from_a_maxmind_database(network: Network, tmp_path: Path) -> None:
@@ -250,3 +251,16 @@ def _with_site_policy(name: str, policy: Policy) -> SiteNetwork:
             "c": {"identity": "starlette-session", "app_session_secret": C_SESSION_SECRET},
         },
     )
+
+
+async def test_max_sessions_per_client_type_counts_browsers_and_libraries_apart(network: Network) -> None:
+    net = await network({"max_sessions_per_client_type": 1})
+    await browser(net, "203.0.113.7", DESKTOP).sign_in("a", *ALICE)
+    await refused(await browser(net, "203.0.113.8", PHONE).sign_in("a", *ALICE))  # another browser
+    script = browser(net, "203.0.113.9", "python-requests/2.31.0")  # a program signing in: a library
+    await script.sign_in("a", *ALICE)
+    assert await script.who("c") == ALICE[0]
+    live = {r.device for r in await sessions(net, "a") if r.ended_at is None}
+    assert live == {"desktop/Chrome/Linux/browser", "other/Python Requests/Other/library"}
+    blocked = [r for r in await sessions(net, "a") if r.end_reason == "blocked: max_sessions_per_client_type"]
+    assert [r.device for r in blocked] == ["mobile/Mobile Safari/iOS/browser"]

@@ -923,11 +923,11 @@ async def test_analytics_counts_logins_blocks_active_ends_devices_countries_and_
     start = (T0 // day) * day - 2 * day  # midnight UTC two days ago
     until = start + 3 * day
     records = [
-        replace(session(created_at=start + 10), via="login", country="DE", device="desktop/Chrome/Linux"),
+        replace(session(created_at=start + 10), via="login", country="DE", device="desktop/Chrome/Linux/browser"),
         replace(session(created_at=start + 20), via="hop from https://b.example", country="DE", device="mobile/X/iOS"),
         replace(session(created_at=start + day + 5), via="frame from https://b.example", country="FR"),
         replace(session(user="bob@example.com", created_at=start + day + 6), via="adopted from the app's own login"),
-        replace(session(created_at=start + 2 * day), via="login", device="desktop/Firefox/Windows"),
+        replace(session(created_at=start + 2 * day), via="login", device="desktop/curl/Linux/library"),
         session(created_at=start - day),  # before the period, still active
         session(created_at=start - day, expires_at=start + day),  # past its lifetime at the end: not active
     ]
@@ -950,6 +950,7 @@ async def test_analytics_counts_logins_blocks_active_ends_devices_countries_and_
     # Active at the end: records 3 (bob) and 4; record 6 is past its lifetime.
     assert (stats.active_sessions, stats.active_users) == (2, 2)
     assert stats.devices == {"desktop": 2, "": 2, "mobile": 1}
+    assert stats.clients == {"": 3, "browser": 1, "library": 1}  # "": none recorded (three-part or no device)
     assert stats.countries == {"": 2, "DE": 2, "FR": 1}
     assert [(d.logins, d.ends, d.blocked) for d in stats.days] == [(2, 2, 0), (2, 1, 0), (1, 1, 1)]
     assert stats.turnover == 4 / 6

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
 
 import anyio
 import pytest
@@ -14,6 +15,8 @@ from redis.crc import key_slot
 from asgi_sessionsync.exceptions import ConfigError, StoreError
 from asgi_sessionsync.stores import OutboxMessage, SessionRecord, Stores, check_store_url, new_id, open_stores
 from asgi_sessionsync.stores.redis import RedisSessionRegistry
+
+T = TypeVar("T")
 
 pytestmark = pytest.mark.asyncio_only("redis-py's asyncio client runs on asyncio only")
 
@@ -202,11 +205,15 @@ async def test_nothing_outlives_retention_even_without_purge(redis_server: str, 
             f"{tag}:all",
             f"{tag}:us:ann@example.com",
             f"{tag}:ch:{kept.chain}",
+            f"{tag}:ip:{kept.ip}",
+            f"{tag}:seen",
             f"{tag}:m:{last.id}",
             f"{tag}:fin",
         ]
     )
     assert await raw.zrange(f"{tag}:all", 0, -1) == [kept.sid]
+    assert await raw.zrange(f"{tag}:seen", 0, -1) == [kept.sid]  # the active sessions' last-seen index
+    assert await raw.zrange(f"{tag}:ip:{kept.ip}", 0, -1) == [kept.sid]
     assert await raw.zrange(f"{tag}:fin", 0, -1) == [last.id]
     await stores.close()
 
@@ -306,6 +313,110 @@ def _message(now: float) -> OutboxMessage:
         created_at=now,
         next_attempt_at=now,
     )
+
+
+# -- the governance indexes: idle, search by address, analytics read what they need -----------
+
+
+async def rows_read(raw: Redis, during: Callable[[], Awaitable[T]]) -> tuple[T, int]:
+    """What ``during`` returns, and how many session rows (HGETALL, HMGET) it read on the server."""
+    await raw.config_resetstat()
+    result = await during()
+    stats = await raw.info("commandstats")
+    return result, sum(int(stats.get(f"cmdstat_{c}", {}).get("calls", 0)) for c in ("hgetall", "hmget"))
+
+
+async def test_idle_reads_only_the_sessions_seen_too_long_ago(redis_server: str, prefix: str, raw: Redis) -> None:
+    stores = open_stores(f"{redis_server}?prefix={prefix}")
+    now = time.time()
+    busy = [record(expires_at=now + 3600) for _ in range(200)]
+    quiet = [record(created_at=now - 7200, last_seen_at=now - 7200 + i, expires_at=now + 3600) for i in range(3)]
+    for r in (*busy, *quiet):
+        await stores.sessions.create(r)
+    await stores.sessions.touch(quiet[0].sid, now)  # came back: no longer idle
+    await stores.sessions.end(quiet[1].sid, reason="signed out", when=now)  # ended: never idle
+    await stores.sessions.idle(now - 60)  # the first call may index older data once
+
+    idle, read = await rows_read(raw, lambda: stores.sessions.idle(now - 60))
+    assert [r.sid for r in idle] == [quiet[2].sid]
+    assert read == 1  # not the 200 busy ones, nor the ended one
+    await stores.close()
+
+
+async def test_search_by_address_reads_only_that_addresss_sessions(redis_server: str, prefix: str, raw: Redis) -> None:
+    stores = open_stores(f"{redis_server}?prefix={prefix}")
+    others = [record(ip="198.51.100.1") for _ in range(100)]
+    mine = [record(ip="192.0.2.7", created_at=time.time() + i) for i in range(3)]
+    for r in (*others, *mine):
+        await stores.sessions.create(r)
+    await stores.sessions.end(mine[0].sid, reason="signed out", when=time.time())
+    await stores.sessions.search(ip="192.0.2.7")
+
+    found, read = await rows_read(raw, lambda: stores.sessions.search(ip="192.0.2.7"))
+    assert [r.sid for r in found] == [mine[2].sid, mine[1].sid, mine[0].sid]
+    assert read == 3
+    active, read = await rows_read(raw, lambda: stores.sessions.search(ip="192.0.2.7", active=True))
+    assert [r.sid for r in active] == [mine[2].sid, mine[1].sid]
+    assert read == 3
+    await stores.close()
+
+
+async def test_active_search_and_analytics_never_read_the_older_history(
+    redis_server: str, prefix: str, raw: Redis
+) -> None:
+    stores = open_stores(f"{redis_server}?prefix={prefix}")
+    now = time.time()
+    day = 86400.0
+    history = [record(created_at=now - 20 * day, last_seen_at=now - 20 * day) for _ in range(150)]
+    for r in history:
+        await stores.sessions.create(r)
+        await stores.sessions.end(r.sid, reason="signed out", when=now - 19 * day)
+    recent = [record(created_at=now - 10, device="desktop/Chrome/Linux/browser") for _ in range(4)]
+    for r in recent:
+        await stores.sessions.create(r)
+    await stores.sessions.end(recent[0].sid, reason="idle", when=now - 5)
+    await stores.sessions.analytics(now - 7 * day, now)
+
+    stats, read = await rows_read(raw, lambda: stores.sessions.analytics(now - 7 * day, now))
+    assert stats.total_logins == 4 and stats.active_sessions == 3 and stats.ended == {"idle": 1}
+    assert read == 4  # the period's four sessions, each once
+    active, read = await rows_read(raw, lambda: stores.sessions.search(active=True))
+    newest_first = sorted(recent[1:], key=lambda r: (r.created_at, r.sid), reverse=True)
+    assert [r.sid for r in active] == [r.sid for r in newest_first]
+    assert read == 3
+    await stores.close()
+
+
+async def test_sessions_written_before_the_indexes_are_indexed_once(
+    redis_server: str, prefix: str, raw: Redis, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A prefix whose data an older version wrote has no last-seen or address index: the
+    first query that needs them builds them, in batches (two here, over equal creation
+    times, so the paging over ties is exercised), then says so for every later process."""
+    from asgi_sessionsync.stores.redis import records
+
+    monkeypatch.setattr(records, "_BATCH", 2)
+    stores = open_stores(f"{redis_server}?prefix={prefix}")
+    now = time.time()
+    same_time = [record(created_at=now - 3600, last_seen_at=now - 3600, expires_at=now + 3600) for _ in range(5)]
+    ended = record(created_at=now - 3600, ip="192.0.2.9")
+    for r in (*same_time, ended):
+        await stores.sessions.create(r)
+    await stores.sessions.end(ended.sid, reason="signed out", when=now - 100)
+    tag = "{" + prefix + "}"
+    await raw.delete(f"{tag}:seen", f"{tag}:ip:203.0.113.9", f"{tag}:ip:192.0.2.9", f"{tag}:indexes")
+    await stores.close()
+
+    older = open_stores(f"{redis_server}?prefix={prefix}")
+    idle = await older.sessions.idle(now - 60)
+    assert sorted(r.sid for r in idle) == sorted(r.sid for r in same_time)
+    assert await raw.get(f"{tag}:indexes") == records.INDEXES_VERSION
+    assert [r.sid for r in await older.sessions.search(ip="192.0.2.9")] == [ended.sid]
+    assert await raw.zcard(f"{tag}:seen") == 5
+    assert await raw.pexpiretime(f"{tag}:ip:192.0.2.9") > 0  # it goes with its ended session
+    stats = await older.sessions.analytics(now - 86400, now)  # paged two by two over equal times
+    assert (stats.total_logins, stats.active_sessions, stats.total_ended) == (6, 5, 1)
+    await older.close()
 
 
 async def test_a_burst_of_concurrent_calls_waits_for_a_connection_instead_of_failing(

@@ -209,3 +209,29 @@ def test_the_sqlite_store_works_under_trio(tmp_path: Path) -> None:
         await stores.close()
 
     anyio.run(main, backend="trio")
+
+
+async def test_client_types_of_a_file_made_before_they_were_counted_are_counted_once_on_open(tmp_path: Path) -> None:
+    path = tmp_path / "counted.sqlite3"
+    stores = sqlite_stores(path)
+    day = 86400.0
+    start = (time.time() // day) * day
+    devices = ["desktop/Chrome/Linux/browser", "other/curl/Other/library", "desktop/Chrome/Linux/browser"]
+    for i, device in enumerate(devices):
+        await stores.sessions.create(record(sid=f"s{i}", created_at=start + i, device=device))
+    await stores.close()
+    older = sqlite3.connect(path)  # as the release before client types left it
+    older.execute("DROP TRIGGER session_counts_client")
+    older.execute("DELETE FROM session_counts WHERE kind = 'client'")
+    older.commit()
+    older.close()
+
+    for _ in range(2):  # counted once, not again at the next open
+        stores = sqlite_stores(path)
+        stats = await stores.sessions.analytics(start, start + day)
+        assert stats.clients == {"browser": 2, "library": 1}
+        await stores.close()
+    stores = sqlite_stores(path)
+    await stores.sessions.create(record(sid="s9", created_at=start + 9, device="bot/Googlebot/Other/bot"))
+    assert (await stores.sessions.analytics(start, start + day)).clients == {"browser": 2, "bot": 1, "library": 1}
+    await stores.close()

@@ -34,7 +34,10 @@ connection that answers no PING for 10 s counts as lost, and no entry is older t
 ``{prefix}:s:<sid>`` (a session hash), ``{prefix}:us:<email>``, ``{prefix}:ch:<chain>``
 and ``{prefix}:ref:<app_ref>`` (a user's, a chain's and an app login's sessions),
 ``{prefix}:all``/``:exp``/``:ended`` (sessions by creation, lifetime end and end),
-``{prefix}:user:<email>``, ``{prefix}:j:<hex id>``, ``{prefix}:m:<id>``, ``{prefix}:due``,
+``{prefix}:ip:<address>`` (an address's sessions, by creation) and ``{prefix}:seen`` (the
+active sessions by last request), ``{prefix}:indexes`` (the version of the indexes the data
+carries: data written before the last two existed is indexed once, by the first query that
+needs them), ``{prefix}:user:<email>``, ``{prefix}:j:<hex id>``, ``{prefix}:m:<id>``, ``{prefix}:due``,
 ``{prefix}:pq:<peer>``, ``{prefix}:fin``.
 
 Note: one tag per prefix puts a whole site's data in one hash slot, so one user's
@@ -44,6 +47,22 @@ site's data is not spread over the cluster's shards; sites spread instead, one p
 each. A site's sessions are small (hundreds of bytes each) and one Redis node serves
 well over 100 000 operations a second, so one slot per site is the trade taken; a
 shard per user would make ``list()``, ``expire()`` and ``end_chain_except()`` scatter.
+**Governance queries.** ``idle`` reads the last-seen index up to its cut-off: O(idle
+sessions), not O(sessions). ``search`` reads the user's index, or the address's, or (active
+only, no ``since``) the last-seen index, which holds exactly the active sessions; with
+nothing to narrow it, every session newest first, stopping at ``since``. ``analytics``
+reads the sessions created since the period's first day (``:all`` by score), ended since
+then (``:ended``) and active now (``:seen``), each once, in pipelined batches of 500: its
+cost grows with the period's sessions plus the active ones, not with the retained history,
+and it stops at ``SessionStats.MAX_ROWS`` (200 000 rows, saying so) where SQLite reads
+its daily counts. Keeping the indexes costs a ``ZADD`` in the once-a-minute touch and
+a ``ZREM`` when a session ends, inside the scripts that already run. During a rolling
+upgrade, a session that a process of an older version creates after the indexing is
+missing from the two new indexes until a new process touches it: the idle pass does not
+see it (its next request still ends it when idle, and its lifetime still ends it), and
+entries an older process leaves behind when it ends a session are dropped by the next
+idle pass.
+
 For Sentinel or Cluster, make the client yourself and pass it:
 ``redis_stores(client=Sentinel([...]).master_for("mymaster", decode_responses=True))``
 or a ``redis.asyncio.RedisCluster`` (``decode_responses=True`` in every case).

@@ -52,6 +52,9 @@ class RedisConnection:
         self.shown_as = shown_as
         self.scripts: dict[str, AsyncScript] = {}
         self.closers: list[Callable[[], Awaitable[None]]] = []
+        # Whether this prefix's data is known to carry the governance indexes (the
+        # last-seen and per-address ones): checked, and built once, by records.ensure_indexes.
+        self.indexed = False
 
     async def hgetall(self, key: str) -> dict[str, str]:
         return cast(dict[str, str], await self.client.hgetall(key))
@@ -135,33 +138,37 @@ local function sweep(limit)
   local cutoff = (now_ms() - RET) / 1000
   for _, z in ipairs({T .. ':ended', T .. ':exp'}) do
     for _, sid in ipairs(redis.call('ZRANGEBYSCORE', z, '-inf', '(' .. cutoff, 'LIMIT', 0, limit)) do
-      local f = redis.call('HMGET', skey(sid), 'user', 'chain', 'app_ref')
+      local f = redis.call('HMGET', skey(sid), 'user', 'chain', 'app_ref', 'ip')
       if f[1] then
         redis.call('DEL', skey(sid))
         redis.call('ZREM', T .. ':us:' .. f[1], sid)
         redis.call('ZREM', T .. ':ch:' .. f[2], sid)
         if f[3] then redis.call('ZREM', T .. ':ref:' .. f[3], sid) end
+        if f[4] and f[4] ~= '' then redis.call('ZREM', T .. ':ip:' .. f[4], sid) end
       end
+      redis.call('ZREM', T .. ':seen', sid)
       redis.call('ZREM', T .. ':all', sid)
       redis.call('ZREM', T .. ':ended', sid)
       redis.call('ZREM', T .. ':exp', sid)
     end
   end
 end
--- end one active session; its user, chain, (nil) and app_ref, or nil when it was not active
+-- end one active session; its user, chain, (nil), app_ref and ip, or nil when it was not active
 local function finish(sid, when, reason)
   local k = skey(sid)
-  local f = redis.call('HMGET', k, 'user', 'chain', 'ended_at', 'app_ref')
+  local f = redis.call('HMGET', k, 'user', 'chain', 'ended_at', 'app_ref', 'ip')
   if not f[1] or f[3] then return nil end
   redis.call('HSET', k, 'ended_at', when, 'end_reason', reason)
   redis.call('PEXPIREAT', k, drop_at(when))
   redis.call('ZREM', T .. ':exp', sid)
+  redis.call('ZREM', T .. ':seen', sid)
   redis.call('ZADD', T .. ':ended', when, sid)
   return f
 end
--- the app login index of a session just ended (f from finish), if it has one
+-- the app login and address indexes of a session just ended (f from finish)
 local function refresh_ref(f)
   if f[4] then refresh_if_forever(T .. ':ref:' .. f[4]) end
+  if f[5] and f[5] ~= '' then refresh_if_forever(T .. ':ip:' .. f[5]) end
 end
 local function announce(sids)
   if #sids > 0 then redis.call('PUBLISH', T .. ':@CHANNEL@', table.concat(sids, ' ')) end

@@ -16,9 +16,9 @@ from asgi_sessionsync.stores.stats import SessionStats
 
 _SESSION_CREATE = """
 local sid, user, chain, created, ended, expires = ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
-local ref = ARGV[9]
+local ref, ip, seen = ARGV[9], ARGV[10], ARGV[11]
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 10))
+redis.call('HSET', KEYS[1], unpack(ARGV, 12))
 local drop = nil
 if ended ~= '' then drop = drop_at(ended) elseif expires ~= '' then drop = drop_at(expires) end
 if drop then redis.call('PEXPIREAT', KEYS[1], drop) end
@@ -26,14 +26,21 @@ redis.call('ZADD', T .. ':all', created, sid)
 index(T .. ':us:' .. user, sid, created, drop)
 index(T .. ':ch:' .. chain, sid, created, drop)
 if ref ~= '' then index(T .. ':ref:' .. ref, sid, created, drop) end
+if ip ~= '' then index(T .. ':ip:' .. ip, sid, created, drop) end
 if ended ~= '' then redis.call('ZADD', T .. ':ended', ended, sid)
-elseif expires ~= '' then redis.call('ZADD', T .. ':exp', expires, sid) end
+else
+  redis.call('ZADD', T .. ':seen', seen, sid)
+  if expires ~= '' then redis.call('ZADD', T .. ':exp', expires, sid) end
+end
 sweep(16)
 return 1
 """
 
 _SESSION_TOUCH = """
-if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[3]) end
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'last_seen_at', ARGV[3])
+  if redis.call('HEXISTS', KEYS[1], 'ended_at') == 0 then redis.call('ZADD', T .. ':seen', ARGV[3], ARGV[4]) end
+end
 return 0
 """
 
@@ -98,7 +105,10 @@ for _, sid in ipairs(sids) do
     refresh_ref(f)
   else  -- already ended, or dropped by Redis: no longer expiring
     redis.call('ZREM', KEYS[1], sid)
-    if not at then redis.call('ZREM', T .. ':all', sid) end
+    if not at then
+      redis.call('ZREM', T .. ':all', sid)
+      redis.call('ZREM', T .. ':seen', sid)
+    end
   end
 end
 announce(ended)
@@ -109,12 +119,13 @@ _SESSION_PURGE = """
 local sids = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3], 'LIMIT', 0, tonumber(ARGV[4]))
 local deleted = 0
 for _, sid in ipairs(sids) do
-  local f = redis.call('HMGET', skey(sid), 'user', 'chain', 'ended_at', 'app_ref')
+  local f = redis.call('HMGET', skey(sid), 'user', 'chain', 'ended_at', 'app_ref', 'ip')
   if f[1] and f[3] then
     redis.call('DEL', skey(sid))
     deleted = deleted + 1
     local indexes = {T .. ':us:' .. f[1], T .. ':ch:' .. f[2]}
-    if f[4] then indexes[3] = T .. ':ref:' .. f[4] end
+    if f[4] then indexes[#indexes + 1] = T .. ':ref:' .. f[4] end
+    if f[5] and f[5] ~= '' then indexes[#indexes + 1] = T .. ':ip:' .. f[5] end
     for _, idx in ipairs(indexes) do
       redis.call('ZREM', idx, sid)
       refresh_if_forever(idx)
@@ -123,6 +134,7 @@ for _, sid in ipairs(sids) do
   redis.call('ZREM', T .. ':ended', sid)
   redis.call('ZREM', T .. ':all', sid)
   redis.call('ZREM', T .. ':exp', sid)
+  redis.call('ZREM', T .. ':seen', sid)
 end
 if #sids < tonumber(ARGV[4]) then sweep(tonumber(ARGV[4])) end
 return {#sids, deleted}
@@ -172,7 +184,7 @@ class RedisSessionRegistry:
 
     async def touch(self, sid: str, when: float) -> None:
         async with self.conn.errors():
-            await self.conn.run("session_touch", _SESSION_TOUCH, [self.conn.key("s", sid)], [_f(when)])
+            await self.conn.run("session_touch", _SESSION_TOUCH, [self.conn.key("s", sid)], [_f(when), sid])
         self.cache.touched(sid, when)
 
     async def end(self, sid: str, *, reason: str, when: float) -> bool:
@@ -279,10 +291,11 @@ class RedisSessionRegistry:
 _SESSION_ERASE_USER = """
 local erased = {}
 for _, sid in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do
-  local chain = redis.call('HGET', skey(sid), 'chain')
+  local f = redis.call('HMGET', skey(sid), 'chain', 'ip')
   redis.call('DEL', skey(sid))
-  if chain then redis.call('ZREM', T .. ':ch:' .. chain, sid) end
-  for _, idx in ipairs({T .. ':all', T .. ':ended', T .. ':exp'}) do redis.call('ZREM', idx, sid) end
+  if f[1] then redis.call('ZREM', T .. ':ch:' .. f[1], sid) end
+  if f[2] and f[2] ~= '' then redis.call('ZREM', T .. ':ip:' .. f[2], sid) end
+  for _, idx in ipairs({T .. ':all', T .. ':ended', T .. ':exp', T .. ':seen'}) do redis.call('ZREM', idx, sid) end
   erased[#erased + 1] = sid
 end
 redis.call('DEL', KEYS[1])

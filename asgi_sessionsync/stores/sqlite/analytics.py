@@ -33,6 +33,8 @@ async def session_analytics(db: SQLiteDatabase, since: float, until: float, top:
                 builder.devices[key] += n
             elif kind == "country":
                 builder.countries[key] += n
+            elif kind == "client":
+                builder.clients[key] += n
             elif kind == "end":
                 builder.ended(key, at, n)
         builder.active_sessions, builder.active_user_count = c.execute(

@@ -143,15 +143,46 @@ SELECT day, kind, key, SUM(n) FROM (
 """
 
 
+# The client type (browser, library, bot, other) is the fourth part of ``device``
+# (``class/browser/os/client type``; "" for a device recorded with three parts). Its counts
+# came later than the others: a trigger of their own, counted from the rows once.
+def _client_type(device: str) -> str:
+    return (
+        f"CASE WHEN length({device}) - length(replace({device}, '/', '')) = 3"
+        f" THEN substr({device}, length(rtrim({device}, replace({device}, '/', ''))) + 1) ELSE '' END"
+    )
+
+
+_CLIENT_COUNTS = f"""
+CREATE TRIGGER IF NOT EXISTS session_counts_client AFTER INSERT ON sessions WHEN {_NOT_BLOCKED} BEGIN
+  INSERT INTO session_counts (day, kind, key, n)
+  VALUES (CAST(NEW.created_at / 86400 AS INTEGER), 'client', {_client_type("NEW.device")}, 1)
+  ON CONFLICT (day, kind, key) DO UPDATE SET n = n + 1;
+END;
+"""
+_CLIENT_BACKFILL = f"""
+INSERT INTO session_counts (day, kind, key, n)
+SELECT CAST(created_at / 86400 AS INTEGER), 'client', {_client_type("device")}, COUNT(*) FROM sessions
+ WHERE end_reason IS NULL OR substr(end_reason, 1, 7) != 'blocked' GROUP BY 1, 3
+ON CONFLICT (day, kind, key) DO UPDATE SET n = n + excluded.n
+"""
+
+
 def _governance_setup(c: sqlite3.Connection) -> None:
     """The daily counts and their triggers; counted from the rows once for an older file."""
 
+    def exists(name: str) -> bool:
+        return c.execute("SELECT 1 FROM sqlite_master WHERE name = ?", (name,)).fetchone() is not None
+
     def setup(c: sqlite3.Connection) -> None:
-        new = c.execute("SELECT 1 FROM sqlite_master WHERE name = 'session_counts'").fetchone() is None
-        for statement in _split_statements(_GOVERNANCE):
+        new = not exists("session_counts")
+        new_clients = not exists("session_counts_client")
+        for statement in _split_statements(_GOVERNANCE + _CLIENT_COUNTS):
             c.execute(statement)
         if new:
             c.execute(_BACKFILL)
+        if new_clients:
+            c.execute(_CLIENT_BACKFILL)
 
     _transaction(c, setup)
 
