@@ -115,7 +115,7 @@ class Worker:
         the retention period (nothing grows without bound)."""
         while True:
             try:
-                done = await self.site.stores.purge(time.time(), self.site.settings.retention)
+                done = await self.site.purge_history(time.time())
                 if any(done.values()):
                     self.log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
             except SessionSyncError as error:

@@ -11,6 +11,7 @@ import time
 
 import httpx
 
+from asgi_sessionsync.activity import ActivityRecorder, recorder
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookiePolicy
 from asgi_sessionsync.exceptions import StoreError
@@ -78,8 +79,11 @@ class Site:
 
     def _use_stores(self, stores: Stores) -> None:
         self.stores = stores
+        # The activity log: every cross-site message and its outcome (SESSIONSYNC_ACTIVITY_LOG).
+        self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=self.settings.activity_log)
         self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
         self.courier = Courier(self.settings, stores.outbox, self.tokens, self.client, self.health, self.peers)
+        self.courier.activity = self.activity
         self.users = UserSync(self.settings, stores, self.sessions, self.courier, self.peers)
         # Governance: the session policy at every session start; idle limits per request.
         self.governor = Governor(self.settings, stores, self.address, self.courier)
@@ -120,6 +124,12 @@ class Site:
         count = await self.sessions.end_user(email, reason=reason, when=now)
         await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now)
         return count
+
+    async def purge_history(self, now: float) -> dict[str, int]:
+        """The hourly housekeeping: :meth:`Stores.purge` with this site's retention periods
+        (history, and the activity log's own)."""
+        s = self.settings
+        return await self.stores.purge(now, s.retention, activity_retention=s.activity_retention)
 
     async def aclose(self) -> None:
         """Close the HTTP client and the stores (the worker is stopped by its owner).

@@ -78,3 +78,48 @@ async def test_lifespan_worker_expires_sessions_and_purges_old_history() -> None
     live = await stores.sessions.get("live")
     assert live is not None and live.ended_at is None
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
+
+
+async def test_housekeeping_deletes_activity_entries_older_than_their_own_retention() -> None:
+    from asgi_sessionsync.stores import ActivityEntry, Direction, Outcome
+
+    now = time.time()
+    stores = memory_stores()
+    assert stores.activity is not None
+
+    def entry(entry_id: str, at: float) -> ActivityEntry:
+        return ActivityEntry(
+            entry_id, at, "https://a.example", Direction.SENT, "https://b.example", "logout", "", Outcome.DELIVERED
+        )
+
+    await stores.activity.record([entry("old", now - 8 * 86400), entry("recent", now - 6 * 86400)])
+    app = SessionSyncMiddleware(
+        login_app("a", {}),
+        site_url="https://a.example",
+        secret_keys=[generate_secret()],
+        store="memory://",
+        retention="30d",
+        activity_retention="7d",
+        stores=stores,
+        env_file=None,
+    )
+    started, shutdown = anyio.Event(), anyio.Event()
+
+    async def receive() -> Message:
+        if not started.is_set():
+            return {"type": "lifespan.startup"}
+        await shutdown.wait()
+        return {"type": "lifespan.shutdown"}
+
+    async def send(message: Message) -> None:
+        if message["type"] == "lifespan.startup.complete":
+            started.set()
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(app, {"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+        with anyio.fail_after(10):
+            while True:  # the first housekeeping pass runs at start-up
+                if [e.id for e in await stores.activity.list()] == ["recent"]:
+                    break
+                await anyio.sleep(0.01)
+        shutdown.set()

@@ -1,4 +1,5 @@
-"""``python -m asgi_sessionsync``: keys, configuration, peers, sessions and the outbox.
+"""``python -m asgi_sessionsync``: keys, configuration, peers, sessions, the outbox, the
+activity log and users.
 
 Exit codes: 0 all well; 1 a check failed or something could not be done (a peer that
 does not answer, a message not delivered); 2 the configuration or the command line is
@@ -18,7 +19,9 @@ import anyio
 from asgi_sessionsync import __version__
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
 
-DESCRIPTION = "Keys, configuration, peers, sessions and the outbox of one asgi-sessionsync site."
+DESCRIPTION = (
+    "Keys, configuration, peers, sessions, the outbox, the activity log and users of one asgi-sessionsync site."
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -74,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     drop.add_argument("ids", nargs="*", metavar="ID", help="message ids, or unique beginnings of them")
     drop.add_argument("--peer", help="every pending message for this peer (its URL)")
     drop.add_argument("--all", action="store_true", help="every pending message")
+
+    from asgi_sessionsync.cli import log, users
+
+    log.register(commands, common)
+    users.register(commands, common)
     return parser
 
 
@@ -115,6 +123,14 @@ def _main(argv: Sequence[str] | None) -> int:
         handled = governance.dispatch(settings, args)
         if handled is not None:
             return handled
+        if args.command == "log":
+            from asgi_sessionsync.cli.log import log_command
+
+            return log_command(settings, args)
+        if args.command == "users":
+            from asgi_sessionsync.cli.users import users_command
+
+            return users_command(settings, args)
         from asgi_sessionsync.cli.store import store_command
 
         return anyio.run(store_command, settings, args)

@@ -14,7 +14,7 @@ from asgi_sessionsync.cli.output import print_json, print_table, when
 from asgi_sessionsync.peers import drop, retry_now
 from asgi_sessionsync.settings import Settings, origin_of
 from asgi_sessionsync.site import Site
-from asgi_sessionsync.stores import OutboxMessage
+from asgi_sessionsync.stores import DROPPED_BY_OPERATOR, MessageStatus, OutboxMessage, Outcome
 
 
 async def store_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -124,5 +124,13 @@ async def outbox_drop(site: Site, args: argparse.Namespace) -> int:
         print("error: name message ids, or give --peer URL or --all", file=sys.stderr)
         return 2
     count = await drop(site.stores.outbox, chosen)
+    for message_id in chosen:  # in the activity log, those this drop abandoned
+        dropped = await site.stores.outbox.get(message_id)
+        if (
+            dropped is not None
+            and dropped.status is MessageStatus.ABANDONED
+            and dropped.last_error == DROPPED_BY_OPERATOR
+        ):
+            await site.activity.outbox_message(dropped, Outcome.ABANDONED, DROPPED_BY_OPERATOR)
     print(f"dropped {count} message(s); they will not be sent")
     return 0

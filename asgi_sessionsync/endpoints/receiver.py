@@ -4,6 +4,12 @@ Every refusal gets one uniform answer (``400 refused``): a prober learns nothing
 why. The reason goes to the log, at most once per reason per minute so that a flood
 of bad requests cannot flood the log. A body that stalls is given up after the peer
 timeout; a body over the size limit is refused without reading the rest.
+
+Each message's outcome goes to the activity log (:mod:`asgi_sessionsync.activity`),
+recorded in one place, :meth:`BackchannelReceiver.__call__`, from the
+:class:`~asgi_sessionsync.activity.Receipt` filled on the way. A refusal of something
+that is not an authentic envelope is recorded only when it is logged, for the same
+reason (nobody can fill the activity log by posting garbage).
 """
 
 from __future__ import annotations
@@ -16,12 +22,14 @@ from typing import Any
 import anyio
 from starlette.types import Receive
 
+from asgi_sessionsync.activity import Receipt
 from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import LogoutPayload, UserActionPayload, message_kind
 from asgi_sessionsync.site import Site
+from asgi_sessionsync.stores import Outcome
 from asgi_sessionsync.validation import email_or_none
 
 logger = logging.getLogger("asgi_sessionsync.endpoints")
@@ -39,43 +47,56 @@ class BackchannelReceiver:
         self.log = site_log(logger.name, site.origin)
         self._logged: dict[str, float] = {}
 
-    def _refuse(self, reason: str) -> Reply:
+    def _refuse(self, reason: str, receipt: Receipt | None = None) -> Reply:
         now = time.monotonic()
-        if now - self._logged.get(reason, -LOG_EVERY) >= LOG_EVERY:
+        logged = now - self._logged.get(reason, -LOG_EVERY) >= LOG_EVERY
+        if logged:
             self._logged[reason] = now
             self.log.warning("back-channel message refused: %s (repeats are not logged for a minute)", reason)
+        if receipt is not None and (receipt.peer or logged):
+            receipt.done(Outcome.REFUSED, reason)
         return REFUSED
 
     async def __call__(self, receive: Receive) -> Reply:
+        receipt = Receipt()
+        reply: Reply | None = None
         with anyio.move_on_after(max(self.site.settings.peer_timeout, 1.0) * 5):
             body = await _read_body(receive)
-            return await self._handle(body)
-        return self._refuse("the body did not arrive in time")
+            reply = await self._handle(body, receipt)
+        if reply is None:
+            reply = self._refuse("the body did not arrive in time", receipt)
+        await self.site.activity.received(receipt)  # the one place a received message is recorded
+        return reply
 
-    async def _handle(self, body: bytes | None) -> Reply:
+    async def _handle(self, body: bytes | None, receipt: Receipt) -> Reply:
         site = self.site
         if body is None:
             return text(413, "message too large")
         try:
             token = body.decode("ascii").strip()
         except UnicodeDecodeError:
-            return self._refuse("not an envelope")
+            return self._refuse("not an envelope", receipt)
         try:
             claims = site.tokens.open(token, Purpose.BACKCHANNEL, ip=None)
         except EnvelopeError as error:
-            return self._refuse(str(error.reason))
+            if error.claims is not None:  # authentic, refused for its time or a replay
+                receipt.about(error.claims)
+            return self._refuse(str(error.reason), receipt)
+        receipt.about(claims)
         if await site.stores.replay.seen(claims.jti):
+            receipt.done(Outcome.ALREADY_APPLIED)
             return text(200, "already applied")
         kind = message_kind(claims.extra)
         if kind == "user":
-            return await self._user(claims.issuer, claims.subject, claims.extra, claims.jti)
+            return await self._user(claims.issuer, claims.subject, claims.extra, claims.jti, receipt)
         logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)
         if logout is None or not claims.subject:
-            return self._refuse("unknown message kind")
+            return self._refuse("unknown message kind", receipt)
         if not site.rules.for_peer(claims.issuer).accepts("logout"):
             # Authentic, but this site takes no sign-outs from that peer: answered as done,
             # so that the peer does not send it again for days.
             self.log.warning("sign-out from %s refused: logout is not accepted from that peer", claims.issuer)
+            receipt.done(Outcome.REFUSED, "logout is not accepted from that peer")
             await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
             return empty()
         email = email_or_none(claims.subject)
@@ -84,6 +105,7 @@ class BackchannelReceiver:
             # applied, so that the peer does not send it again for days.
             self.log.warning("sign-out from %s ignored: it names something that is not an email", claims.issuer)
             ended = 0
+            receipt.done(Outcome.APPLIED, "not an email: nothing to end")
         else:
             # The sign-out's age, from two times of the sender's (sealed in one clock): the
             # clocks of the two sites may differ, an age does not.
@@ -98,12 +120,13 @@ class BackchannelReceiver:
                 seen_before=None if logout.seen_before is None else now - (claims.issued_at - logout.seen_before),
             )
             self.log.info("sign-out of %s from %s: %d session(s) ended here", email, claims.issuer, ended)
+            receipt.done(Outcome.APPLIED, f"{ended} session(s) ended")
         # Applied first, remembered second: a crash between the two makes the sender
         # retry, and applying a sign-out twice changes nothing.
         await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
         return empty()
 
-    async def _user(self, issuer: str, subject: str, extra: Mapping[str, Any], jti: bytes) -> Reply:
+    async def _user(self, issuer: str, subject: str, extra: Mapping[str, Any], jti: bytes, receipt: Receipt) -> Reply:
         """A change to a user. Applied, stale (an older version) and refused by this
         site's rules are all answered 200: the sender must not retry those for days; the
         outcome is in this site's log. A malformed one is refused like any bad message."""
@@ -111,10 +134,24 @@ class BackchannelReceiver:
         payload = UserActionPayload.from_wire(extra)
         email = email_or_none(subject)
         if payload is None or email is None:
-            return self._refuse("malformed user message")
-        await site.users.receive(issuer, email, payload)
+            return self._refuse("malformed user message", receipt)
+        received = await site.users.receive(issuer, email, payload)
+        receipt.done(*_activity_outcome(received.outcome))
         await site.stores.replay.use(jti, time.time() + APPLIED_MESSAGE_MEMORY)
         return empty()
+
+
+def _activity_outcome(said: str) -> tuple[Outcome, str]:
+    """A user message's outcome (``usersync.outcomes.Received``) as the activity log says it."""
+    if said == "applied":
+        return Outcome.APPLIED, ""
+    if said == "stale":
+        return Outcome.STALE, ""
+    if said == "deleted":
+        return Outcome.STALE, "the user was deleted here by a newer change"
+    if said.startswith("refused"):
+        return Outcome.REFUSED, said.removeprefix("refused").lstrip(": ")
+    return Outcome.REFUSED, said  # "unknown user": nothing to change
 
 
 async def _read_body(receive: Receive) -> bytes | None:

@@ -166,6 +166,8 @@ class SignInSteps:
             ip=ip,
             email_verified=session.email_verified if session else False,
         )
+        if session is not None:
+            await site.activity.login_sent(asker.origin, session.user)
         return redirect(url, headers)
 
     async def _onward_of_chain(self, chain_token: str | None, session: ActiveSession | None, ip: str) -> str | None:
@@ -212,6 +214,8 @@ class SignInSteps:
         ]
         if not bound:
             self.log.warning("sign-in hop refused: this browser did not ask for it (bind cookie missing or other)")
+            if claims.subject:
+                await site.activity.login_unasked(claims.issuer, email_or_none(claims.subject) or "", claims.jti)
             if hop.next_url is None and hop.mode is Mode.PAGE:
                 # Maybe a client that keeps no cookies: a link, not a redirect, so it cannot loop.
                 onward = safe_return(hop.return_url, site.origin) or local_url(site.origin, "/")
@@ -269,6 +273,7 @@ class SignInSteps:
         email = email_or_none(claims.subject)
         if email is None:
             self.log.warning("sign-in from %s refused: the peer vouched for something that is not an email", issuer)
+            await self.site.activity.login_received(issuer, "", refused="not an email")
             return None, [], False
         arrival = Arrival(email, hop.name, issuer, claims.network, hop.chain, via, hop.email_verified)
         session, headers, hold = await self.arrive(scope, cookies, arrival)
@@ -282,14 +287,23 @@ class SignInSteps:
     ) -> tuple[ActiveSession | None, Headers, bool]:
         """Sign in the user of ``arrival`` here, if every rule allows: the session and its
         cookies; or nobody (chain goes on); or (third value) hold it for a code first.
-        ``code_checked``: this site has just verified the address by code."""
+        ``code_checked``: this site has just verified the address by code. The one place
+        an arriving sign-in's outcome goes to the activity log."""
+        session, headers, hold, why = await self._arrive(scope, cookies, arrival, code_checked=code_checked)
+        await self.site.activity.arrived(arrival.issuer, arrival.email, arrival.via, why, held=hold, code=code_checked)
+        return session, headers, hold
+
+    async def _arrive(
+        self, scope: Scope, cookies: bytes | None, arrival: Arrival, *, code_checked: bool
+    ) -> tuple[ActiveSession | None, Headers, bool, str]:
+        """:meth:`arrive`, with why nobody was signed in (a few words; "" when signed in or held)."""
         site = self.site
         email, issuer = arrival.email, arrival.issuer
         if issuer not in site.signin.accepts_from:
             self.log.warning(
                 "sign-in of %s from %s refused: login is not accepted from that peer (network file)", email, issuer
             )
-            return None, [], False
+            return None, [], False, "login not accepted from that peer"
         requirement = site.settings.require_verified_email
         verified = arrival.email_verified or code_checked or await site.marks.remembered(email)
         if requirement is RequireVerified.ISSUER and not verified:
@@ -299,11 +313,11 @@ class SignInSteps:
                 email,
                 issuer,
             )
-            return None, [], False
+            return None, [], False, "address not verified by the issuer"
         known = await site.stores.users.get(email)
         if known is None and not site.settings.auto_provision:
             self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
-            return None, [], False
+            return None, [], False, "unknown user, auto-provisioning off"
         role = known.role if known is not None else site.settings.default_role
         if issuer not in site.settings.trusted_for_privileged and await self._privileged(email, role):
             self.log.warning(
@@ -312,36 +326,36 @@ class SignInSteps:
                 email,
                 issuer,
             )
-            return None, [], False
+            return None, [], False, "privileged account, peer not trusted for it"
         current = await self.current(scope, cookies)
         if current is not None:
             if current.user == email and current.chain == arrival.chain:
-                return current, [], False
+                return current, [], False, ""
             if current.user != email:
                 self.log.warning(
                     "sign-in of %s from %s skipped: this browser is signed in here as another user", email, issuer
                 )
-                return None, [], False
+                return None, [], False, "browser signed in here as another user"
         if requirement is RequireVerified.SELF and not verified:
             if current is not None:
                 # The same user is signed in here already (by this site's own login):
                 # nothing to verify for, nothing replaced.
-                return current, [], False
+                return current, [], False, ""
             self.log.info(
                 "sign-in of %s from %s held: the address is to be verified here by a mailed code", email, issuer
             )
-            return None, [], True
+            return None, [], True, ""
         user = await site.sessions.ensure_user(email, name=arrival.name, vouched_by=issuer)
         if user is None:
             self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
-            return None, [], False
+            return None, [], False, "unknown user, auto-provisioning off"
         via = arrival.via
         # The session policy: refused, nobody is signed in here and the chain goes on.
         admission = await site.governor.admit(
             user, scope=scope, via=via, chain=arrival.chain, replacing=(current.chain,) if current else ()
         )
         if admission.refusal is not None:
-            return None, [], False
+            return None, [], False, f"session policy ({admission.refusal.rule})"
         if current is not None:
             await site.sessions.end(current.sid, f"replaced by sign-in {via}")
         app_cookies: list[bytes] = []
@@ -352,7 +366,7 @@ class SignInSteps:
                 self.log.warning(
                     "sign-in of %s from %s skipped: the app cannot sign this account in", user.email, issuer
                 )
-                return None, [], False
+                return None, [], False, "the app cannot sign this account in"
             app_cookies = made
             app_ref = self.app_login.response_app_ref([(b"set-cookie", c) for c in made])
         session, token = await site.sessions.start_synced(
@@ -367,7 +381,7 @@ class SignInSteps:
             email_verified=verified,
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
-        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)], False
+        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)], False, ""
 
     async def _privileged(self, email: str, role: str) -> bool:
         return role in self.site.settings.privileged_roles or await self.identity.is_privileged(email)

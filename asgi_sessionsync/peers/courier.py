@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from asgi_sessionsync.activity import ActivityRecorder
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
@@ -61,6 +62,8 @@ class Courier:
         self.lease = settings.peer_timeout * 2 + 5.0
         self.log = site_log(logger.name, settings.origin)
         health.on_recovered = self.peer_recovered
+        # What each delivery attempt records in the activity log (the site gives its own).
+        self.activity = ActivityRecorder(settings.origin, None)
         self._sender = Sender(settings, outbox, tokens, client, health, self._by_origin, self.log, self.peer_recovered)
         # Made by the running worker (anyio objects need a running event loop).
         self._wake: anyio.Event | None = None
@@ -115,7 +118,9 @@ class Courier:
         results: list[Delivery] = []
 
         async def send(message: OutboxMessage) -> None:
-            results.append(await self._send(message))
+            delivery = await self._send(message)
+            results.append(delivery)
+            await self.activity.delivery(delivery)  # the one place a sent message is recorded
 
         if len(messages) == 1:
             await send(messages[0])

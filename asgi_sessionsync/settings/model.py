@@ -175,6 +175,16 @@ class Settings:
         30 * 86400.0,
         "How long ended sessions, used ids and finished back-channel messages are kept as history.",
     )
+    activity_log: bool = _field(
+        "ACTIVITY_LOG",
+        _bool,
+        True,
+        "The activity log: every cross-site message sent and received, with its outcome, recorded in the store "
+        "(read it with python -m asgi_sessionsync log).",
+    )
+    activity_retention: float = _field(
+        "ACTIVITY_RETENTION", _positive_duration, 30 * 86400.0, "How long activity log entries are kept."
+    )
     log_format: str = _field(
         "LOG_FORMAT",
         _one_of("plain", "json"),

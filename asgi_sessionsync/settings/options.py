@@ -53,6 +53,8 @@ class MiddlewareOptions(TypedDict, total=False):
     privileged_roles: Sequence[str] | str
     trusted_for_privileged: Sequence[str] | str
     retention: float | str
+    activity_log: bool | str
+    activity_retention: float | str
     log_format: str
     clock: Callable[[], float]
     policy: Policy | str | None

@@ -1,4 +1,4 @@
-"""Stores: users, session registry, replay cache, outbox. See :mod:`.base` for the protocols
+"""Stores: users, session registry, replay cache, outbox, activity log. See :mod:`.base` for the protocols
 and :mod:`.registry` for the ``SESSIONSYNC_STORE`` URLs that name a backend."""
 
 from __future__ import annotations
@@ -6,9 +6,15 @@ from __future__ import annotations
 from asgi_sessionsync.stores.base import (
     DROPPED_BY_OPERATOR,
     EXPIRED,
+    ActivityEntry,
+    ActivityFilter,
+    ActivityLog,
+    Direction,
+    ImportCounts,
     MessageStatus,
     Outbox,
     OutboxMessage,
+    Outcome,
     ReplayCache,
     SessionRecord,
     SessionRegistry,
@@ -26,9 +32,15 @@ from asgi_sessionsync.stores.sqlite import sqlite_stores
 __all__ = [
     "DROPPED_BY_OPERATOR",
     "EXPIRED",
+    "ActivityEntry",
+    "ActivityFilter",
+    "ActivityLog",
+    "Direction",
+    "ImportCounts",
     "MessageStatus",
     "Outbox",
     "OutboxMessage",
+    "Outcome",
     "ReplayCache",
     "SessionRecord",
     "SessionRegistry",

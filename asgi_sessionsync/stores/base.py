@@ -1,7 +1,8 @@
 """Store protocols and the records they keep (defined in :mod:`.records`, importable here).
 
-Four stores, each a :class:`typing.Protocol`: users, the session registry, the
-replay cache of used envelope ids, and the outbox of back-channel messages. Every
+Five stores, each a :class:`typing.Protocol`: users, the session registry, the
+replay cache of used envelope ids, the outbox of back-channel messages, and the
+activity log of cross-site messages (its protocol in :mod:`.activity_log`). Every
 backend (memory, SQLite, Redis) keeps exactly the contracts written here, and
 ``tests/stores/test_contract.py`` holds each backend to them, so callers never change
 with the backend.
@@ -20,23 +21,30 @@ Conventions that hold for every method below:
 * **Idempotency**: every method that ends, finishes or deletes something can be
   repeated; the repetition changes nothing and reports ``0``/``False``.
 * **Expiry and retention**: nothing is kept forever. Sessions past ``expires_at`` are
-  ended by :meth:`SessionRegistry.expire`; ended sessions, finished messages and
-  expired replay ids are deleted by the ``purge`` methods, which :meth:`Stores.purge`
-  runs together. Backends that expire rows by themselves (Redis TTLs) may have deleted
+  ended by :meth:`SessionRegistry.expire`; ended sessions, finished messages,
+  expired replay ids and old activity entries are deleted by the ``purge`` methods,
+  which :meth:`Stores.purge` runs together. Backends that expire rows by themselves (Redis TTLs) may have deleted
   a row before ``purge`` is asked to.
 """
 
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from asgi_sessionsync.stores.activity_log import ActivityLog
 from asgi_sessionsync.stores.records import (
     DROPPED_BY_OPERATOR,
     EXPIRED,
+    ActivityEntry,
+    ActivityFilter,
+    Direction,
+    ImportCounts,
     MessageStatus,
     OutboxMessage,
+    Outcome,
     SessionRecord,
     User,
     finish_time,
@@ -51,10 +59,16 @@ if TYPE_CHECKING:
 __all__ = [
     "DROPPED_BY_OPERATOR",
     "EXPIRED",
+    "ActivityEntry",
+    "ActivityFilter",
+    "ActivityLog",
     "Closable",
+    "Direction",
+    "ImportCounts",
     "MessageStatus",
     "Outbox",
     "OutboxMessage",
+    "Outcome",
     "ReplayCache",
     "SessionRecord",
     "SessionRegistry",
@@ -83,6 +97,18 @@ class UserStore(Protocol):
         once both get the same row). Idempotent. A tombstone of the email (see
         :meth:`apply`) is left as it is: a user made here again later is newer than it.
         """
+        ...
+
+    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
+        """Users by email (``users export``), only ``role``'s when given: ``limit`` of them
+        after ``offset``. For administration: may scan, never loads every user for a page."""
+        ...
+
+    async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
+        """Store many users (``users import``), emails and ``created_at`` as :meth:`create`; an
+        existing email left as is (``skipped``) or with ``replace`` overwritten (``updated``);
+        an email twice counts once, the later winning. All or none, in one round trip
+        (SQLite: one ``executemany`` transaction off the loop; Redis: one script call)."""
         ...
 
     # -- user sync: versions per field group, tombstones ----------------------------------
@@ -341,30 +367,33 @@ class Closable(Protocol):
 
 @dataclass
 class Stores:
-    """The four stores of one site, closed together."""
+    """The five stores of one site, closed together (``activity`` None: nothing recorded)."""
 
     users: UserStore
     sessions: SessionRegistry
     replay: ReplayCache
     outbox: Outbox
+    activity: ActivityLog | None = None
     closer: Closable | None = None
 
-    async def purge(self, now: float, retention: float) -> dict[str, int]:
-        """Expire sessions past their lifetime, then delete what is older than
-        ``retention`` seconds: ended sessions, finished messages; and expired replay ids.
-
-        Returns the counts: ``expired_sessions``, ``purged_sessions``,
-        ``purged_replay_ids``, ``purged_messages``, ``purged_tombstones`` (deleted users
-        remembered for the retention period, so a late update cannot bring them back).
-        Safe to run from several processes.
-        """
-        return {
+    async def purge(self, now: float, retention: float, *, activity_retention: float | None = None) -> dict[str, int]:
+        """Expire sessions past their lifetime; delete ended sessions, finished messages and
+        tombstones (deleted users, kept so a late update cannot bring them back) older than
+        ``retention`` seconds, expired replay ids, and activity entries older than
+        ``activity_retention`` (default ``retention``). Returns the counts (``expired_sessions``,
+        ``purged_sessions``, ``purged_replay_ids``, ``purged_messages``, ``purged_tombstones``,
+        ``purged_activity``). Safe to run from several processes."""
+        done = {
             "expired_sessions": await self.sessions.expire(now),
             "purged_sessions": await self.sessions.purge(now - retention),
             "purged_replay_ids": await self.replay.purge(now),
             "purged_messages": await self.outbox.purge(now - retention),
             "purged_tombstones": await self.users.purge_tombstones(now - retention),
         }
+        if self.activity is not None:
+            keep = retention if activity_retention is None else activity_retention
+            done["purged_activity"] = await self.activity.purge(now - keep)
+        return done
 
     async def close(self) -> None:
         if self.closer is not None:

@@ -11,12 +11,14 @@ import builtins
 import dataclasses
 import heapq
 import time
+from collections.abc import Sequence
 from typing import TypeVar
 
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.stores.base import (
     DROPPED_BY_OPERATOR,
     EXPIRED,
+    ImportCounts,
     MessageStatus,
     OutboxMessage,
     SessionRecord,
@@ -25,6 +27,7 @@ from asgi_sessionsync.stores.base import (
     finish_time,
     normalize_email,
 )
+from asgi_sessionsync.stores.memory_activity import MemoryActivityLog
 from asgi_sessionsync.stores.stats import SessionStats, StatsBuilder
 from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
 
@@ -51,6 +54,29 @@ class MemoryUserStore:
         if stored is None:
             stored = self._users[key] = dataclasses.replace(user, email=key, created_at=user.created_at or time.time())
         return stored
+
+    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
+        emails = sorted(e for e, u in self._users.items() if role is None or u.role == role)
+        return [self._users[e] for e in emails[offset : offset + limit]]
+
+    async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
+        now = time.time()
+        batch = {normalize_email(u.email): u for u in users}  # the later one wins
+        created = updated = skipped = 0
+        for key, user in batch.items():
+            if key not in self._users:
+                created += 1
+            elif replace:
+                updated += 1
+            else:
+                skipped += 1
+                continue
+            stored = self._users.get(key)  # an overwrite keeps the user's sync versions
+            versions = stored.versions if stored is not None else user.versions
+            self._users[key] = dataclasses.replace(
+                user, email=key, created_at=user.created_at or now, versions=versions
+            )
+        return ImportCounts(created, updated, skipped)
 
     async def apply(self, change: UserChange) -> Applied:
         # No await between reading and writing: atomic on the one event loop.
@@ -347,4 +373,5 @@ def memory_stores() -> Stores:
         sessions=MemorySessionRegistry(),
         replay=MemoryReplayCache(),
         outbox=MemoryOutbox(),
+        activity=MemoryActivityLog(),
     )

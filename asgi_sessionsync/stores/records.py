@@ -1,4 +1,4 @@
-"""The records the stores keep: users, sessions, outbox messages; and the ids and email
+"""The records the stores keep: users, sessions, outbox messages, activity entries; and the ids and email
 spelling every store uses. See :mod:`asgi_sessionsync.stores.base` for the conventions."""
 
 from __future__ import annotations
@@ -125,3 +125,95 @@ def finish_time(message: OutboxMessage) -> float:
 
 DROPPED_BY_OPERATOR = "dropped by operator"
 EXPIRED = "expired"
+
+
+class Direction(enum.StrEnum):
+    SENT = "sent"
+    RECEIVED = "received"
+
+
+class Outcome(enum.StrEnum):
+    """What became of one cross-site message, as the activity log says it."""
+
+    SENT = "sent"  # handed over with no answer to wait for (a sign-in hop, through the browser)
+    DELIVERED = "delivered"  # the peer confirmed a back-channel message
+    FAILED = "failed"  # one attempt failed; the courier tries again
+    ABANDONED = "abandoned"  # given up: too old, peer removed, dropped by an operator
+    APPLIED = "applied"  # received and applied here
+    ALREADY_APPLIED = "already applied"  # received again (a retry): nothing more done
+    STALE = "stale"  # received, but older than what this site holds: nothing changed
+    HELD = "held"  # a sign-in received, held until this site has verified the address by code
+    REFUSED = "refused"  # received and refused (the reason says why)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityEntry:
+    """One cross-site message, sent or received, and what became of it.
+
+    ``site`` is this site's origin (a log read from a shared store names its site),
+    ``peer`` the other site's origin ("" when a refused message named none that could be
+    trusted), ``kind`` what the message was (``login``, ``logout``, ``user.create``, …),
+    ``user`` the normalized email it was about ("" when none), ``reason`` a short
+    explanation ("HTTP 503", "bad tag", "2 session(s) ended"), ``message_id`` the outbox
+    id of a back-channel message (the same on both sites; "" for sign-in hops).
+
+    Never a token, a cookie, a password hash or a secret: callers put none in, and the
+    stores keep exactly what they are given.
+    """
+
+    id: str
+    at: float
+    site: str
+    direction: Direction
+    peer: str
+    kind: str
+    user: str
+    outcome: Outcome
+    reason: str = ""
+    message_id: str = ""
+
+    @property
+    def said(self) -> str:
+        """The outcome with its reason: ``refused: bad tag``."""
+        return f"{self.outcome}: {self.reason}" if self.reason else str(self.outcome)
+
+
+@dataclass(frozen=True, slots=True)
+class ActivityFilter:
+    """Which entries :meth:`ActivityLog.list` returns; every field given must match.
+
+    ``since <= at < until``; ``peer``, ``direction``, ``outcome`` exactly; ``user``
+    normalized, exactly; ``kind`` exactly or as the part before a dot (``user``
+    matches ``user.create`` and ``user.delete``)."""
+
+    since: float | None = None
+    until: float | None = None
+    peer: str | None = None
+    user: str | None = None
+    kind: str | None = None
+    direction: Direction | None = None
+    outcome: Outcome | None = None
+
+    def matches(self, entry: ActivityEntry) -> bool:
+        """The one definition of the filter, for backends that filter in Python."""
+        return (
+            (self.since is None or entry.at >= self.since)
+            and (self.until is None or entry.at < self.until)
+            and (self.peer is None or entry.peer == self.peer)
+            and (self.user is None or entry.user == normalize_email(self.user))
+            and (self.kind is None or entry.kind == self.kind or entry.kind.startswith(self.kind + "."))
+            and (self.direction is None or entry.direction == self.direction)
+            and (self.outcome is None or entry.outcome == self.outcome)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ImportCounts:
+    """What :meth:`UserStore.import_users` did: users created, overwritten, left alone."""
+
+    created: int = 0
+    updated: int = 0
+    skipped: int = 0
+
+    def __add__(self, other: ImportCounts) -> ImportCounts:
+        return ImportCounts(self.created + other.created, self.updated + other.updated, self.skipped + other.skipped)

@@ -811,7 +811,7 @@ async def test_outbox_purge_deletes_abandoned_messages_by_when_they_were_abandon
     assert await stores.outbox.get(m.id) is None
 
 
-# -- all four ----------------------------------------------------------------------------
+# -- all five ----------------------------------------------------------------------------
 
 
 async def test_stores_purge_expires_sessions_and_purges_everything_older_than_retention(
@@ -839,6 +839,7 @@ async def test_stores_purge_expires_sessions_and_purges_everything_older_than_re
         "purged_sessions": 2,
         "purged_replay_ids": replay_purged,
         "purged_messages": 1,
+        "purged_activity": 0,  # see test_contract_activity.py
         "purged_tombstones": 0,
     }
     assert await stores.sessions.get(expired.sid) is None

@@ -45,6 +45,7 @@ async def test_purged_sessions_and_messages_are_freed() -> None:
         "purged_sessions": 2000,
         "purged_replay_ids": 0,
         "purged_messages": 2000,
+        "purged_activity": 0,
         "purged_tombstones": 0,
     }
     assert sessions._sessions == {} and outbox._messages == {}

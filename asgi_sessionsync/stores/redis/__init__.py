@@ -78,6 +78,7 @@ from __future__ import annotations
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from asgi_sessionsync.stores.base import Stores
+from asgi_sessionsync.stores.redis.activity import DEFAULT_MAX_ENTRIES, RedisActivityLog
 from asgi_sessionsync.stores.redis.cache import ActiveSessionCache, logger
 from asgi_sessionsync.stores.redis.connection import DEFAULT_PREFIX, DEFAULT_RETENTION, EXAMPLE, RedisConnection
 from asgi_sessionsync.stores.redis.outbox import RedisOutbox
@@ -91,6 +92,7 @@ __all__ = [
     "DEFAULT_RETENTION",
     "EXAMPLE",
     "ActiveSessionCache",
+    "RedisActivityLog",
     "RedisConnection",
     "RedisOutbox",
     "RedisReplayCache",
@@ -119,10 +121,12 @@ def redis_stores(
     retention: float = DEFAULT_RETENTION,
     cache_seconds: float = 30.0,
     client: Redis | None = None,
+    activity_max: int = DEFAULT_MAX_ENTRIES,
 ) -> Stores:
     """Stores on a Redis server: ``url`` for redis-py (no ``prefix``/``retention``
     options here: pass them as arguments), or a ``client`` made with
-    ``decode_responses=True`` (Sentinel, Cluster). Connects on first use."""
+    ``decode_responses=True`` (Sentinel, Cluster). Connects on first use. The activity
+    log keeps at most ``activity_max`` entries (the oldest go first)."""
     from asgi_sessionsync.stores.registry import redact
 
     if client is None:
@@ -141,5 +145,6 @@ def redis_stores(
         sessions=RedisSessionRegistry(conn, cache_seconds=cache_seconds),
         replay=RedisReplayCache(conn),
         outbox=RedisOutbox(conn),
+        activity=RedisActivityLog(conn, max_entries=activity_max),
         closer=conn,
     )

@@ -1,14 +1,23 @@
-"""Users in Redis."""
+"""Users in Redis: a hash per user, ``{prefix}:user:<email>``.
+
+In pages and in bulk (``users export|import``): ``{prefix}:users`` is a sorted set of
+every user's email (all scores 0: ordered by email), kept by ``create``, ``apply`` and
+imports; a store from before it existed is indexed once, by a ``SCAN``, at the first
+listing. An import batch is one Lua script call (atomic, one round trip). A user hash
+that is gone is dropped from the index when a listing meets it.
+"""
 
 from __future__ import annotations
 
 import json
 import time
+from collections.abc import Sequence
 from typing import Any, cast
 
 from redis.exceptions import WatchError
 
 from asgi_sessionsync.stores.base import (
+    ImportCounts,
     User,
     normalize_email,
 )
@@ -16,9 +25,34 @@ from asgi_sessionsync.stores.redis.connection import RedisConnection, _f, _pairs
 from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
 
 _USER_CREATE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then redis.call('HSET', KEYS[1], unpack(ARGV, 3)) end
+if redis.call('EXISTS', KEYS[1]) == 0 then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+  redis.call('ZADD', T .. ':users', 0, ARGV[4])
+end
 return redis.call('HGETALL', KEYS[1])
 """
+
+# Each user: [email, fields (flat, without versions), versions]. An overwrite keeps the
+# user's sync versions; fields a user lacks are removed first.
+_USERS_IMPORT = """
+local replace, created, updated, skipped = ARGV[3] == '1', 0, 0, 0
+for _, u in ipairs(cjson.decode(ARGV[4])) do
+  local k = T .. ':user:' .. u[1]
+  if redis.call('EXISTS', k) == 0 then
+    redis.call('HSET', k, 'versions', u[3], unpack(u[2]))
+    redis.call('ZADD', T .. ':users', 0, u[1])
+    created = created + 1
+  elseif replace then
+    redis.call('HDEL', k, 'password_hash', 'provisioned_by', 'meta')
+    redis.call('HSET', k, unpack(u[2]))
+    updated = updated + 1
+  else
+    skipped = skipped + 1
+  end
+end
+return {created, updated, skipped}
+"""
+_PAGE = 500
 
 
 def _user(h: dict[str, str]) -> User:
@@ -85,6 +119,9 @@ class RedisUserStore:
                         pipe.delete(user_key)
                         if result.user is not None:
                             pipe.hset(user_key, mapping=_fields(result.user))
+                            pipe.zadd(self.conn.key("users"), {email: 0})  # the index by email
+                        else:
+                            pipe.zrem(self.conn.key("users"), email)
                         pipe.delete(tomb_key)
                         tombs = self.conn.key("tombs")
                         if result.tombstone is None:
@@ -117,6 +154,61 @@ class RedisUserStore:
                 "tombstone_purge", _TOMBSTONE_PURGE, [self.conn.key("tombs")], [_f(deleted_before)]
             )
         return int(purged)
+
+    # -- in pages and in bulk (users export|import) ------------------------------------------
+
+    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
+        conn = self.conn
+        async with conn.errors():
+            await self._ensure_index()
+            found: list[User] = []
+            position, skip = (offset, 0) if role is None else (0, offset)
+            while len(found) < limit:
+                want = limit - len(found) if role is None else _PAGE
+                emails = await conn.zrange(conn.key("users"), position, position + want - 1)
+                if not emails:
+                    break
+                rows = await conn.hgetall_many([conn.key("user", e) for e in emails])
+                gone = [e for e, h in zip(emails, rows, strict=True) if not h]
+                if gone:  # deleted users: out of the index, then this page again
+                    await conn.client.zrem(conn.key("users"), *gone)
+                    continue
+                position += len(emails)
+                page = [_user(h) for h in rows if role is None or h.get("role") == role]
+                if skip:
+                    dropped = min(skip, len(page))
+                    page, skip = page[dropped:], skip - dropped
+                found += page
+                if len(emails) < want:
+                    break
+            return found[:limit]
+
+    async def _ensure_index(self) -> None:
+        """Index the users of a store written before ``{prefix}:users`` existed (once)."""
+        conn = self.conn
+        marker = conn.key("users-indexed")
+        if await conn.client.exists(marker):
+            return
+        prefix = conn.key("user", "")
+        pattern = prefix + "*"  # a prefix is of A-Z a-z 0-9 _ . : - and braces: nothing a glob reads
+        async for key in conn.client.scan_iter(match=pattern, count=1000):
+            await conn.client.zadd(conn.key("users"), {str(key)[len(prefix) :]: 0})
+        await conn.client.set(marker, "1")
+
+    async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
+        batch = {normalize_email(u.email): _fields(u) for u in users}  # the later one wins
+        if not batch:
+            return ImportCounts()
+        rows = []
+        for email, fields in batch.items():
+            versions = fields.pop("versions", "{}")
+            rows.append([email, [x for k, v in fields.items() for x in (k, v)], versions])
+        conn = self.conn
+        async with conn.errors():
+            created, updated, skipped = await conn.run(
+                "users_import", _USERS_IMPORT, [conn.key("users")], ["1" if replace else "0", json.dumps(rows)]
+            )
+        return ImportCounts(int(created), int(updated), int(skipped))
 
 
 _TOMBSTONE_PURGE = """

@@ -21,7 +21,8 @@ once by :func:`sqlite_stores`: it is start-up work.
 
 Modules: :mod:`~.files` (the ``sqlite:///`` URL and the file), :mod:`~.schema` (tables,
 indexes, governance counts, migrations), :mod:`~.database` (the shared connection),
-:mod:`~.users`, :mod:`~.sessions` (with :mod:`~.analytics`), :mod:`~.replay`, :mod:`~.outbox`.
+:mod:`~.users`, :mod:`~.sessions` (with :mod:`~.analytics`), :mod:`~.replay`, :mod:`~.outbox`,
+:mod:`~.activity`.
 Every name is importable from ``asgi_sessionsync.stores.sqlite`` as before.
 """
 
@@ -30,6 +31,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from asgi_sessionsync.stores.base import Stores
+from asgi_sessionsync.stores.sqlite.activity import SQLiteActivityLog
 from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
 from asgi_sessionsync.stores.sqlite.files import EXAMPLE, check_sqlite_path, sqlite_path
 from asgi_sessionsync.stores.sqlite.outbox import SQLiteOutbox
@@ -39,6 +41,7 @@ from asgi_sessionsync.stores.sqlite.users import SQLiteUserStore
 
 __all__ = [
     "EXAMPLE",
+    "SQLiteActivityLog",
     "SQLiteDatabase",
     "SQLiteOutbox",
     "SQLiteReplayCache",
@@ -66,5 +69,6 @@ def sqlite_stores(
         sessions=SQLiteSessionRegistry(db),
         replay=SQLiteReplayCache(db),
         outbox=SQLiteOutbox(db),
+        activity=SQLiteActivityLog(db),
         closer=db,
     )

@@ -1,4 +1,4 @@
-"""The SQLite connection shared by the four stores of a file; see :mod:`asgi_sessionsync.stores.sqlite`."""
+"""The SQLite connection shared by the five stores of a file; see :mod:`asgi_sessionsync.stores.sqlite`."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ T = TypeVar("T")
 
 
 class SQLiteDatabase:
-    """One connection to one file, shared by the four stores; see the module docstring."""
+    """One connection to one file, shared by the five stores; see the module docstring."""
 
     BUSY_WAIT = 0.05  # seconds SQLite itself waits for a lock inside the worker thread
 

@@ -63,6 +63,23 @@ CREATE TABLE IF NOT EXISTS user_tombstones (
 );
 """
 
+# The activity log: every cross-site message and its outcome (stores/sqlite/activity.py).
+_ACTIVITY = """
+CREATE TABLE IF NOT EXISTS activity (
+    id TEXT PRIMARY KEY,
+    at REAL NOT NULL,
+    site TEXT NOT NULL,
+    direction TEXT NOT NULL,
+    peer TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    user TEXT NOT NULL,
+    outcome TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    message_id TEXT NOT NULL
+) WITHOUT ROWID;
+"""
+_SCHEMA += _ACTIVITY
+
 # Columns added after the first release, added to older files on open.
 _ADDED_COLUMNS = {
     # User sync: allow-listed metadata and the versions per field group, JSON objects.
@@ -90,6 +107,9 @@ CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE status != 'pending';
+CREATE INDEX IF NOT EXISTS activity_at ON activity (at, id);
+CREATE INDEX IF NOT EXISTS activity_user ON activity (user, at) WHERE user != '';
+CREATE INDEX IF NOT EXISTS activity_peer ON activity (peer, at);
 """
 
 # Governance: per UTC day, how many sessions started (by via, device class, country),

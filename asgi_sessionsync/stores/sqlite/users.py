@@ -1,14 +1,18 @@
-"""Users in SQLite."""
+"""Users in SQLite; in pages and in bulk for ``users export|import`` (an import batch is
+one transaction of ``executemany`` in the worker thread: 100 000 users are about a
+hundred short transactions, never one per user)."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.stores.base import (
+    ImportCounts,
     User,
     normalize_email,
 )
@@ -16,6 +20,13 @@ from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
 from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
 
 _USER_COLUMNS = "email, role, name, password_hash, created_at, provisioned_by, meta, versions"
+_IN_CHUNK = 500  # emails per IN (...) query: well under SQLite's variable limit
+# An import that overwrites a user leaves its sync versions as they are.
+_IMPORT_UPDATE = (
+    " ON CONFLICT (email) DO UPDATE SET role = excluded.role, name = excluded.name, password_hash ="
+    " excluded.password_hash, created_at = excluded.created_at, provisioned_by = excluded.provisioned_by,"
+    " meta = excluded.meta"
+)
 
 
 class SQLiteUserStore:
@@ -78,6 +89,32 @@ class SQLiteUserStore:
 
     async def purge_tombstones(self, deleted_before: float) -> int:
         return await self.db.change("DELETE FROM user_tombstones WHERE deleted_at < ?", (deleted_before,))
+
+    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
+        # The primary key's index gives the order; a role is filtered on the way.
+        where, params = ("", ()) if role is None else (" WHERE role = ?", (role,))
+        sql = f"SELECT {_USER_COLUMNS} FROM users{where} ORDER BY email LIMIT ? OFFSET ?"
+        return [_user(row) for row in await self.db.fetchall(sql, (*params, limit, offset))]
+
+    async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
+        batch = {normalize_email(u.email): _values(u) for u in users}  # the later one wins
+        rows, emails = list(batch.values()), list(batch)
+        if not rows:
+            return ImportCounts()
+        insert = f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)" + (
+            _IMPORT_UPDATE if replace else " ON CONFLICT (email) DO NOTHING"
+        )
+
+        def write(c: sqlite3.Connection) -> ImportCounts:
+            existing = 0
+            for start in range(0, len(emails), _IN_CHUNK):
+                chunk = emails[start : start + _IN_CHUNK]
+                marks = ", ".join("?" * len(chunk))
+                existing += c.execute(f"SELECT COUNT(*) FROM users WHERE email IN ({marks})", chunk).fetchone()[0]
+            c.executemany(insert, rows)
+            return ImportCounts(len(rows) - existing, existing if replace else 0, 0 if replace else existing)
+
+        return await self.db.transaction(write)
 
 
 _TOMBSTONE_SELECT = "SELECT email, clock, origin, deleted_at FROM user_tombstones WHERE email = ?"

@@ -1,0 +1,47 @@
+"""The activity log in memory (tests, development): kept sorted by time, bounded."""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+
+from asgi_sessionsync.stores.base import ActivityEntry, ActivityFilter
+
+
+class MemoryActivityLog:
+    """Entries kept sorted by ``(at, id)``; bounded by :meth:`purge` and by
+    ``max_entries`` (the oldest go first), since a process may run without housekeeping."""
+
+    def __init__(self, max_entries: int = 100_000) -> None:
+        self._entries: list[ActivityEntry] = []
+        self._ids: set[str] = set()
+        self.max_entries = max_entries
+
+    async def record(self, entries: Sequence[ActivityEntry]) -> None:
+        for entry in entries:
+            if entry.id in self._ids:
+                continue
+            self._ids.add(entry.id)
+            bisect.insort(self._entries, entry, key=lambda e: (e.at, e.id))
+        excess = len(self._entries) - self.max_entries
+        if excess > 0:
+            for entry in self._entries[:excess]:
+                self._ids.discard(entry.id)
+            del self._entries[:excess]
+
+    async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
+        where = where or ActivityFilter()
+        found: list[ActivityEntry] = []
+        for entry in reversed(self._entries):
+            if len(found) >= limit:
+                break
+            if where.matches(entry):
+                found.append(entry)
+        return found
+
+    async def purge(self, before: float) -> int:
+        cut = bisect.bisect_left(self._entries, before, key=lambda e: e.at)
+        for entry in self._entries[:cut]:
+            self._ids.discard(entry.id)
+        del self._entries[:cut]
+        return cut
