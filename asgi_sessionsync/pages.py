@@ -58,6 +58,35 @@ def frames_snippet(
     return f"{frames}<script{_nonce_attr(nonce)}>{script}</script>".encode()
 
 
+STORAGE_CHECK_META = "sessionsync-continue"
+
+
+def frame_check_page(*, continue_url: str, peer_origin: str, parent_origin: str, nonce: str) -> bytes:
+    """The first page of a sign-in frame: go on only where this frame's cookies are the
+    peer's own (first-party usable) ones.
+
+    ``document.hasStorageAccess()`` is false in a frame whose cookies are blocked
+    (Chromium with third-party cookies blocked, Safari/WebKit) and in one whose cookies
+    are partitioned by the top-level site (Firefox's Total Cookie Protection): there a
+    cookie set by the frame lands in a jar the peer's own pages never see. Such a frame
+    reports failure at once (auto mode then bounces) and sets nothing, so it leaves no
+    session behind. A browser without the API, or without JavaScript (the ``noscript``
+    refresh), goes on as before."""
+    failed = _js({"sessionsync": "frame", "peer": peer_origin, "ok": False, "partitioned": True})
+    target = _js(continue_url)
+    return (
+        "<!doctype html><title>sessionsync</title>"
+        f'<meta name="{STORAGE_CHECK_META}" content="{escape(continue_url)}">'
+        f'<noscript><meta http-equiv="refresh" content="0;url={escape(continue_url)}"></noscript>'
+        f'<script nonce="{escape(nonce)}">(function(){{'
+        f"function go(){{location.replace({target})}}"
+        f"function no(){{parent.postMessage({failed},{_js(parent_origin)});}}"
+        "if(!document.hasStorageAccess){go();return;}"
+        "document.hasStorageAccess().then(function(a){if(a)go();else no();},go);"
+        "})();</script>"
+    ).encode()
+
+
 def frame_result_page(*, ok: bool, peer_origin: str, parent_origin: str, nonce: str) -> bytes:
     """The page inside a frame that tells its parent whether the cookie stuck."""
     message = _js({"sessionsync": "frame", "peer": peer_origin, "ok": ok})

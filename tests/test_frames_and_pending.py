@@ -82,6 +82,41 @@ async def test_frames_report_failure_when_cookies_are_blocked_and_leave_no_orpha
     assert await browser.who("b") == ALICE[0] and await browser.who("c") == ALICE[0]
 
 
+async def test_partitioned_frames_report_failure_and_leave_nothing_in_the_partition(frame_sites: Sites) -> None:
+    """Firefox (Total Cookie Protection): a peer's frame under A gets cookies, but in a jar
+    keyed by A that the peer's own pages never see. Before the frames' storage check, the
+    frame signed B in there and reported success: auto mode did not bounce, and the
+    session made in the partition was orphaned (nothing but a catch-up or a sign-out
+    ever ended it). Now ``document.hasStorageAccess()`` is false there: the frame reports
+    failure before setting anything, and no session is made."""
+    network, built = frame_sites
+    browser = Browser(network)
+    landing = await browser.sign_in("a", *ALICE)
+    # The frames' jar: keyed by A, it starts empty for B and C; A's frame of its own page
+    # is first-party (A's cookies), as in Firefox.
+    partition = Browser(network)
+    for cookie in browser.cookies:
+        if cookie.domain == "a.example":
+            partition.cookies.set(
+                cookie.name, cookie.value, domain=cookie.domain, samesite=cookie.samesite, secure=cookie.secure
+            )
+    verdicts = []
+    for url in frame_urls(landing.text):
+        response = await partition.frame(url, from_page=URLS["a"] + "/", storage_access=False)
+        match = re.search(r"parent\.postMessage\((\{.*?\}),(\".*?\")\)", response.text)
+        assert match, response.text
+        verdicts.append(json.loads(match.group(1)))
+    assert sorted(v["peer"] for v in verdicts) == [URLS["b"], URLS["c"]]
+    assert [v["ok"] for v in verdicts] == [False, False]
+    assert [c.name for c in partition.cookies if c.domain != "a.example"] == []
+    for name in "bc":
+        assert await built[name].stores.sessions.list(user=ALICE[0], include_ended=True) == []
+    # The first top-level visit to B catches up (in auto mode the page would bounce first).
+    assert await browser.who("b") == ALICE[0]
+    [session] = await built["b"].stores.sessions.list(user=ALICE[0], include_ended=True)
+    assert session.via == f"hop from {URLS['a']}"
+
+
 async def test_auto_mode_bounces_through_the_peers_whose_frame_failed(tmp_path: Path) -> None:
     network, built = await make_sites(tmp_path, sync_mode="auto")
     try:
@@ -107,9 +142,12 @@ async def test_frame_pages_may_only_be_framed_by_network_members(frame_sites: Si
     network, _ = frame_sites
     browser = Browser(network)
     landing = await browser.sign_in("a", *ALICE)
-    response = await browser.client.get(frame_urls(landing.text)[0], follow_redirects=False)
-    policy = response.headers["content-security-policy"]
-    assert policy.startswith("frame-ancestors ") and URLS["a"] in policy and "*" not in policy
+    check = await browser.client.get(frame_urls(landing.text)[0], follow_redirects=False)
+    response = await browser.client.get(frame_urls(landing.text)[0] + "&s=1", follow_redirects=False)
+    for answer in (check, response):
+        policy = answer.headers["content-security-policy"]
+        assert policy.startswith("frame-ancestors ") and URLS["a"] in policy and "*" not in policy
+    assert "set-cookie" not in check.headers  # the storage check sets nothing
     assert "SameSite=None" in response.headers["set-cookie"] and "Secure" in response.headers["set-cookie"]
 
 

@@ -44,7 +44,9 @@ class Endpoints:
 
         async def pull(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             query = _query(scope)
-            return await steps.pull(scope, cookies, _first(query, "i"), _first(query, "k"), _first(query, "m"))
+            return await steps.pull(
+                scope, cookies, _first(query, "i"), _first(query, "k"), _first(query, "m"), _first(query, "s") == "1"
+            )
 
         async def authorize(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await steps.authorize(scope, cookies, _first(_query(scope), "q"))

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlsplit
 
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import find_cookie
 from asgi_sessionsync.endpoints.arrival import Arrivals
+from asgi_sessionsync.endpoints.frames import result_reply
 from asgi_sessionsync.endpoints.held import Arrival
-from asgi_sessionsync.endpoints.reply import Headers, Reply, html, page, redirect, text
+from asgi_sessionsync.endpoints.reply import Headers, Reply, page, redirect, text
 from asgi_sessionsync.endpoints.step_kit import NOT_VALID, SKIPPABLE, StepKit, refused
 from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
-from asgi_sessionsync.pages import frame_result_page
 from asgi_sessionsync.protocol import Endpoint, HopPayload, Mode
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.signin import BIND_LIFETIME, take_bind
@@ -82,7 +81,7 @@ class Hop:
 
     def _go_on(self, hop: HopPayload, issuer: str, headers: Headers, *, signed_in: bool = False) -> Reply:
         if hop.mode is Mode.FRAME:
-            return self._frame_result(signed_in, issuer, headers)
+            return result_reply(self.kit.frame_ancestors, signed_in, self.site.origin, issuer, headers)
         return redirect(self._onward(hop, issuer), headers)
 
     def _onward(self, hop: HopPayload, issuer: str) -> str:
@@ -107,12 +106,6 @@ class Hop:
             return None
         path = urlsplit(url).path
         return url if path.endswith(self.site.prefix + Endpoint.PULL) else None
-
-    def _frame_result(self, ok: bool, parent: str, headers: Headers) -> Reply:
-        nonce = secrets.token_urlsafe(16)
-        policy = f"{self.kit.frame_ancestors.decode()}; script-src 'nonce-{nonce}'; default-src 'none'"
-        body = frame_result_page(ok=ok, peer_origin=self.site.origin, parent_origin=parent, nonce=nonce)
-        return html(200, body, [*headers, (b"content-security-policy", policy.encode())])
 
     async def _sign_in_here(
         self, scope: Scope, cookies: bytes | None, claims: Claims, hop: HopPayload

@@ -5,6 +5,7 @@ from __future__ import annotations
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import find_cookie
+from asgi_sessionsync.endpoints.frames import check_reply
 from asgi_sessionsync.endpoints.reply import Reply, page, redirect, text
 from asgi_sessionsync.endpoints.step_kit import NOT_VALID, StepKit, refused
 from asgi_sessionsync.exceptions import EnvelopeFailure
@@ -20,8 +21,13 @@ class Pull:
         self.site = kit.site
         self.log = kit.log
 
-    async def pull(self, scope: Scope, cookies: bytes | None, issuer: str, chain: str, mode_name: str) -> Reply:
-        """A peer that has the session sent the browser here: set the bind cookie, ask it."""
+    async def pull(
+        self, scope: Scope, cookies: bytes | None, issuer: str, chain: str, mode_name: str, checked: bool = False
+    ) -> Reply:
+        """A peer that has the session sent the browser here: set the bind cookie, ask it.
+
+        In a frame, first a page that checks whether this frame's cookies are this
+        site's own (``frame_check_page``); it comes back with ``checked`` set when they are."""
         site = self.site
         mode = Mode.FRAME if mode_name == Mode.FRAME else Mode.PAGE
         if not self.kit.navigates(scope, mode):
@@ -38,6 +44,8 @@ class Pull:
             return refused(EnvelopeFailure.WRONG_ISSUER)
         if not chain:
             return page(400, *NOT_VALID)
+        if mode is Mode.FRAME and not checked:
+            return check_reply(self.kit.frame_ancestors, scope, site.origin, issuer)
         nonce, value = new_bind(find_cookie(cookies, self.kit.bind_name))
         await site.health.offset(entry)  # the request is sealed in the asked site's time
         url = site.signin.request_url(

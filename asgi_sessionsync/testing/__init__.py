@@ -32,6 +32,11 @@ Modules: :mod:`~.sites` (sites, origins, Fetch Metadata and referrer rules),
 (:func:`start_redis_server`). Every name is importable
 from ``asgi_sessionsync.testing``.
 
+Real browsers, for the browser suite and the benchmarks, are not imported here:
+:mod:`~.browsers` (Chromium by Playwright, the :class:`~.browsers.Tab` steps,
+:class:`~.browsers.Tls`), :mod:`~.firefox` (Firefox ESR over Marionette) and
+:mod:`~.webkit` (WebKitGTK over WebDriver, under Xvfb).
+
 Everything here is for tests: nothing of it is used by the middleware itself.
 """
 

@@ -10,7 +10,7 @@ from types import TracebackType
 import httpx
 
 from asgi_sessionsync.testing.cookies import CookieJar, _HttpxJarView
-from asgi_sessionsync.testing.navigation import _Kind, _resolve, navigate
+from asgi_sessionsync.testing.navigation import _Kind, _resolve, navigate, storage_check
 from asgi_sessionsync.testing.network import InProcessNetwork, _BrowserTransport
 from asgi_sessionsync.testing.sites import _DEFAULT_REFERRER_POLICY, DEFAULT_CLIENT_IP, Page, _Page, _page
 
@@ -34,6 +34,7 @@ class _Tab:
 
     client: httpx.AsyncClient
     max_redirects: int
+    third_party_cookies: bool
     #: The URLs requested by the last top-level navigation, in order.
     history: list[str]
 
@@ -95,20 +96,25 @@ class _Tab:
         from_page: Page,
         headers: Mapping[str, str] | None = None,
         follow_redirects: bool = True,
+        storage_access: bool | None = None,
     ) -> httpx.Response:
         """Load ``url`` in an ``<iframe>`` of ``from_page``: a navigation of the frame
         (``Sec-Fetch-Dest: iframe``, no user activation), with the cookies of a frame
-        under that page (cross-site: third-party)."""
+        under that page (cross-site: third-party). A sign-in frame's storage check is
+        answered with ``storage_access`` (default: as Chromium, ``third_party_cookies``);
+        False plays Firefox's partitioned frames: the check page is returned."""
         page = _page(from_page)
-        return await self._fetch(
-            "GET",
-            _resolve(url, page, None),
-            kind="iframe",
-            page=page,
-            headers=headers,
-            user_activated=False,
-            follow_redirects=follow_redirects,
-        )
+        access = self.third_party_cookies if storage_access is None else storage_access
+        target = _resolve(url, page, None)
+        while True:
+            response = await self._fetch(
+                "GET", target, kind="iframe", page=page, headers=headers, user_activated=False,
+                follow_redirects=follow_redirects,
+            )  # fmt: skip
+            onward = storage_check(response) if follow_redirects and access else None
+            if onward is None:
+                return response
+            target = response.url.join(onward)
 
     async def subresource(
         self,

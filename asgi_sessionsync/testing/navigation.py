@@ -4,11 +4,14 @@ by ``SameSite``)."""
 
 from __future__ import annotations
 
+import html
+import re
 from collections.abc import Mapping
 from typing import Literal
 
 import httpx
 
+from asgi_sessionsync.pages import STORAGE_CHECK_META
 from asgi_sessionsync.testing.cookies import _Context
 from asgi_sessionsync.testing.sites import (
     _ACCEPT,
@@ -105,6 +108,15 @@ def _sec_fetch_site(chain: list[httpx.URL], page: _Page | None) -> FetchSite:
         return "none"
     values = [fetch_site(url, page.url) for url in chain]
     return max(values, key=_FETCH_SITE_ORDER.__getitem__)
+
+
+def storage_check(response: httpx.Response) -> str | None:
+    """Where a sign-in frame's storage check (``pages.frame_check_page``) goes on to when
+    the frame has storage access; None for any other answer."""
+    if "text/html" not in response.headers.get("content-type", ""):
+        return None
+    match = re.search(rf'<meta name="{STORAGE_CHECK_META}" content="([^"]*)">', response.text)
+    return html.unescape(match.group(1)) if match else None
 
 
 def _resolve(url: str | httpx.URL, page: _Page | None, params: Mapping[str, str] | None) -> httpx.URL:

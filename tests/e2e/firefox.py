@@ -1,217 +1,48 @@
-"""Debian's Firefox ESR, driven over Marionette (Mozilla's own client, ``marionette-driver``).
+"""Debian's Firefox ESR, driven over Marionette: the driver is the package's test kit
+(``asgi_sessionsync.testing.browsers``, shared with ``benchmarks/``); here, what a test
+does when it is not installed.
 
-No geckodriver (Debian ships none): Firefox is started here with ``--marionette`` on a
-fresh profile whose ``user.js`` holds the prefs of the scenario, and the client talks to
-the port Firefox writes into the profile (``marionette.port`` 0: a free one, no race).
+No geckodriver (Debian ships none): Firefox is started with ``--marionette`` on a fresh
+profile whose ``user.js`` holds the prefs of the scenario, and the client talks to the
+port Firefox writes into the profile (``marionette.port`` 0: a free one, no race).
 ``-remote-allow-system-access`` lets the tests read the cookie jar and the prefs from
 the chrome context, as ``about:config`` and the storage inspector would show them.
 """
 
 from __future__ import annotations
 
-import contextlib
-import importlib.util
-import json
 import os
-import shutil
-import subprocess
-import time
-import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any, NamedTuple
 
 import pytest
 
-FIREFOX = "/usr/bin/firefox-esr"
-FLAGS = ("--headless", "--marionette", "-remote-allow-system-access", "--no-remote")
+from asgi_sessionsync.testing.browsers import (
+    BASE_PREFS,
+    FIREFOX,
+    STRICT,
+    Cookie,
+    Firefox,
+    fast_bounce_tracking_protection,
+    firefox,
+    missing,
+)
 
-# Quiet, deterministic start-up. Marionette's own "recommended" prefs are turned off:
-# one of them (private-browsing tracking protection off) makes Firefox report its
-# protection category as "custom" instead of "standard", and the scenario is about the
-# protection as a user has it.
-BASE_PREFS: dict[str, object] = {
-    "marionette.port": 0,
-    "remote.prefs.recommended": False,
-    "browser.shell.checkDefaultBrowser": False,
-    "browser.startup.page": 0,
-    "browser.startup.homepage_override.mstone": "ignore",
-    "startup.homepage_welcome_url": "about:blank",
-    "browser.aboutwelcome.enabled": False,
-    "browser.tabs.warnOnClose": False,
-    "browser.warnOnQuit": False,
-    "datareporting.policy.dataSubmissionEnabled": False,
-    "datareporting.healthreport.uploadEnabled": False,
-    "toolkit.telemetry.reportingpolicy.firstRun": False,
-    "app.update.disabledForTesting": True,
-    "app.normandy.enabled": False,
-    "messaging-system.rsexperimentloader.enabled": False,
-    "services.settings.server": "http://127.0.0.1:9/",
-    "network.captive-portal-service.enabled": False,
-    "network.connectivity-service.enabled": False,
-    "extensions.update.enabled": False,
-    "browser.safebrowsing.update.enabled": False,
-    "browser.safebrowsing.provider.mozilla.updateURL": "",
-    "network.dns.disablePrefetch": True,
-    "network.prefetch-next": False,
-    "network.http.speculative-parallel-limit": 0,
-}
-
-# Enhanced Tracking Protection, strict: Firefox applies the whole strict set at start-up
-# (browser.contentblocking.features.strict, which includes "btp": bounce tracking
-# protection mode 1, enabled).
-STRICT = {"browser.contentblocking.category": "strict"}
-
-
-def fast_bounce_tracking_protection(grace_seconds: int = 1, purge_seconds: int = 2) -> dict[str, object]:
-    """Bounce tracking protection on, with its timers cut from an hour to seconds.
-
-    Names from Firefox's StaticPrefList.yaml (privacy.bounceTrackingProtection.*);
-    modes from nsIBounceTrackingProtection: 0 disabled, 1 enabled, 2 standby (user
-    activation is collected, nothing is classified), 3 dry run (classified, not purged).
-    """
-    return {
-        "privacy.bounceTrackingProtection.mode": 1,
-        "privacy.bounceTrackingProtection.bounceTrackingGracePeriodSec": grace_seconds,
-        "privacy.bounceTrackingProtection.bounceTrackingPurgeTimerPeriodSec": purge_seconds,
-        "privacy.bounceTrackingProtection.clientBounceDetectionTimerPeriodMS": 1000,
-    }
+__all__ = [
+    "BASE_PREFS",
+    "FIREFOX",
+    "STRICT",
+    "Cookie",
+    "Firefox",
+    "fast_bounce_tracking_protection",
+    "firefox",
+    "require_firefox",
+]
 
 
 def require_firefox() -> None:
     """Skip without Firefox ESR on a developer machine; fail in CI, where it must be there."""
-    if Path(FIREFOX).exists():
-        if importlib.util.find_spec("marionette_driver") is not None:
-            return
-        message = "marionette-driver is not installed: pip install -e '.[test]'"
-    else:
-        message = "Firefox ESR is not installed: apt-get install firefox-esr (the tests drive /usr/bin/firefox-esr)"
+    message = missing("firefox")
+    if message is None:
+        return
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-class Cookie(NamedTuple):
-    host: str
-    name: str
-    partition: str  # "" for a first-party (unpartitioned) cookie, else the top-level site it is keyed by
-
-
-def _pref_line(name: str, value: object) -> str:
-    return f"user_pref({json.dumps(name)}, {json.dumps(value)});\n"
-
-
-class Firefox:
-    """One Firefox process on one fresh profile, and its Marionette session."""
-
-    def __init__(self, profile: Path, prefs: Mapping[str, object]) -> None:
-        profile.mkdir(parents=True)
-        (profile / "user.js").write_text("".join(_pref_line(k, v) for k, v in {**BASE_PREFS, **prefs}.items()))
-        self.profile = profile
-        self.log = (profile.parent / f"{profile.name}.log").open("wb")
-        self.process = subprocess.Popen(
-            [FIREFOX, *FLAGS, "--profile", str(profile)],
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MOZ_HEADLESS": "1", "MOZ_CRASHREPORTER_DISABLE": "1"},
-        )
-        self.client: Any = None
-        try:
-            self._connect()
-        except BaseException:
-            self.close()
-            raise
-
-    def _connect(self) -> None:
-        with warnings.catch_warnings():
-            # mozinfo and mozrunner, imported by the client, use deprecated distro/telnetlib calls.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            from marionette_driver.marionette import Marionette
-
-        active = self.profile / "MarionetteActivePort"
-        deadline = time.monotonic() + 60
-        while not (active.exists() and active.read_text().strip()):
-            if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"Firefox did not start Marionette:\n{Path(self.log.name).read_text()[-4000:]}")
-            time.sleep(0.1)
-        self.client = Marionette(host="127.0.0.1", port=int(active.read_text()))
-        self.client.start_session()
-        self.client.timeout.page_load = 30
-        self.client.timeout.implicit = 0
-
-    def close(self) -> None:
-        if self.client is not None:
-            # The session may already be gone with the process.
-            with contextlib.suppress(Exception):
-                self.client.delete_session()
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait(timeout=15)
-        self.log.close()
-        shutil.rmtree(self.profile, ignore_errors=True)
-
-    # -- a page ------------------------------------------------------------------------
-
-    def goto(self, url: str) -> None:
-        self.client.navigate(url)
-
-    @property
-    def url(self) -> str:
-        return str(self.client.get_url())
-
-    def text(self, selector: str) -> str:
-        return str(self.client.find_element("css selector", selector).text)
-
-    def fill(self, selector: str, value: str) -> None:
-        element = self.client.find_element("css selector", selector)
-        element.clear()
-        element.send_keys(value)
-
-    def click(self, selector: str) -> None:
-        self.client.find_element("css selector", selector).click()
-
-    def wait_for_url(self, url: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.url != url:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected to land on {url}, still on {self.url}")
-            time.sleep(0.05)
-
-    def screenshot(self, path: Path) -> None:
-        import base64
-
-        path.write_bytes(base64.b64decode(self.client.screenshot()))
-
-    # -- the browser's own state (chrome context) ---------------------------------------
-
-    def chrome(self, script: str, args: list[Any] | None = None) -> Any:
-        with self.client.using_context("chrome"):
-            return self.client.execute_script(script, script_args=args or [])
-
-    def pref(self, name: str) -> object:
-        return self.chrome(
-            """const [n] = arguments; const t = Services.prefs.getPrefType(n);
-            return t == 64 ? Services.prefs.getIntPref(n) : t == 128 ? Services.prefs.getBoolPref(n)
-                 : t == 32 ? Services.prefs.getStringPref(n) : null;""",
-            [name],
-        )
-
-    def cookies(self) -> list[Cookie]:
-        rows = self.chrome(
-            "return Services.cookies.cookies.map(c => [c.host, c.name, c.originAttributes.partitionKey || '']);"
-        )
-        return sorted(Cookie(*row) for row in rows)
-
-
-@contextmanager
-def firefox(tmp: Path, prefs: Mapping[str, object] | None = None) -> Iterator[Firefox]:
-    """A Firefox on a fresh profile under ``tmp``; stopped (and the profile removed) on exit."""
-    browser = Firefox(tmp / f"firefox-profile-{time.monotonic_ns()}", prefs or {})
-    try:
-        yield browser
-    finally:
-        browser.close()

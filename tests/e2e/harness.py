@@ -20,19 +20,23 @@ import httpx
 import pytest
 
 from asgi_sessionsync.testing import free_ports
+from asgi_sessionsync.testing.browsers import CHROMIUM, CHROMIUM_ARGS, Tls
+
+__all__ = [
+    "CHROMIUM",
+    "CHROMIUM_ARGS",
+    "NAMES",
+    "OUTPUT",
+    "Demo",
+    "Session",
+    "Tls",
+    "profile_dir",
+    "require_chromium",
+    "run_demo",
+]
 
 ROOT = Path(__file__).resolve().parents[2]
 OUTPUT = ROOT / "test-output" / "e2e"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 NAMES = ("a", "b", "c")
 
 
@@ -44,28 +48,6 @@ def require_chromium() -> None:
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-@dataclass(frozen=True)
-class Tls:
-    """A certificate for the demo's three hosts and 127.0.0.1 (the back-channel), made
-    for one test run by a throwaway CA (``trustme``); nothing is installed anywhere."""
-
-    ca: Path
-    cert: Path
-    key: Path
-
-    @classmethod
-    def make(cls, tmp: Path) -> Tls:
-        import trustme
-
-        authority = trustme.CA()
-        issued = authority.issue_cert(*(f"{n}.localhost" for n in NAMES), "127.0.0.1")
-        paths = cls(tmp / "ca.pem", tmp / "cert.pem", tmp / "key.pem")
-        authority.cert_pem.write_to_path(str(paths.ca))
-        issued.cert_chain_pems[0].write_to_path(str(paths.cert))
-        issued.private_key_pem.write_to_path(str(paths.key))
-        return paths
 
 
 @dataclass(frozen=True)

@@ -32,11 +32,18 @@ def test_sign_in_on_a_signs_in_b_and_c_and_ends_on_the_page_asked_for(
 ) -> None:
     context = open_browser(third_party_cookies=third_party)
     page = context.new_page()
+    before = {s.sid for s in demo.sessions("b", ALICE[0])}  # (the demo serves every test of a mode)
     sign_in(page, demo, "a", *ALICE, path="/account")
     assert page.url == demo.url("a", "/account")
     assert page.locator("h1").inner_text() == "Account of alice@example.com"
     expected = dict.fromkeys("abc", ALICE[0]) if syncs(demo, third_party) else {"a": ALICE[0], "b": None, "c": None}
     assert settle(context, demo, expected) == expected
+    # How B was signed in: by its frame where the frame's storage check passes (Chromium
+    # with third-party cookies allowed: document.hasStorageAccess() is true), else by the
+    # bounce (auto mode after the frames failed) or by the first visit's catch-up.
+    [session] = [s for s in demo.sessions("b", ALICE[0]) if s.ended_at is None and s.sid not in before]
+    how = "frame" if demo.mode != "bounce" and third_party else "hop"  # type: ignore[attr-defined]
+    assert session.via.startswith(f"{how} from "), session
     screenshots(context, demo, label(demo, third_party, "sign-in-on-a"))
 
 

@@ -1,144 +1,30 @@
 """WebKitGTK (Debian's ``webkit2gtk-driver``): its WebDriver and MiniBrowser, under Xvfb.
-
-Selenium speaks W3C WebDriver to ``/usr/bin/WebKitWebDriver``, which starts MiniBrowser
-in automation mode on an X display of its own (``Xvfb -displayfd``: a free display
-number, no lock race). The path of the driver is given, so Selenium never runs its
-driver manager (nothing is downloaded).
+The driver is the package's test kit (``asgi_sessionsync.testing.browsers``, shared with
+``benchmarks/``); here, what a test does when it is not installed.
 
 WebKit keeps no ``Secure`` cookie from ``http://*.localhost`` (Chromium and Firefox treat
 those hosts as secure contexts; WebKit does not), and the middleware's cookies are
 ``Secure`` there: WebKit is tested against the demo served over https with a
-certificate made for the run (``harness.Tls``). The driver session accepts that
-certificate (``acceptInsecureCerts``); the sites themselves check each other's.
+certificate made for the run (``Tls``). The driver session accepts that certificate
+(``acceptInsecureCerts``); the sites themselves check each other's.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import os
-import subprocess
-import time
-import warnings
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-WEBKIT_DRIVER = "/usr/bin/WebKitWebDriver"
-MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
-XVFB = "/usr/bin/Xvfb"
+from asgi_sessionsync.testing.browsers import MINIBROWSER, WEBKIT_DRIVER, XVFB, WebKit, missing, webkit, xvfb
+
+__all__ = ["MINIBROWSER", "WEBKIT_DRIVER", "XVFB", "WebKit", "require_webkit", "webkit", "xvfb"]
 
 
 def require_webkit() -> None:
     """Skip without WebKitGTK's driver on a developer machine; fail in CI."""
-    missing = [p for p in (WEBKIT_DRIVER, MINIBROWSER, XVFB) if not Path(p).exists()]
-    if not missing and importlib.util.find_spec("selenium") is None:
-        missing.append("selenium (pip install -e '.[test]')")
-    if not missing:
+    message = missing("webkit")
+    if message is None:
         return
-    message = f"WebKitGTK is not installed ({', '.join(missing)}): apt-get install webkit2gtk-driver xvfb"
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
-
-
-@contextmanager
-def xvfb() -> Iterator[str]:
-    """An X server on a free display; its ``DISPLAY`` value."""
-    read, write = os.pipe()
-    process = subprocess.Popen(
-        [XVFB, "-displayfd", str(write), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
-        pass_fds=(write,),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    os.close(write)
-    try:
-        with os.fdopen(read) as pipe:
-            number = pipe.readline().strip()
-        if not number:
-            raise RuntimeError("Xvfb did not start")
-        yield f":{number}"
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=10)
-
-
-class WebKit:
-    """One MiniBrowser in automation mode, driven by Selenium."""
-
-    def __init__(self, display: str, log: Path, *, itp: bool) -> None:
-        from selenium import webdriver
-        from selenium.webdriver.webkitgtk.options import Options
-        from selenium.webdriver.webkitgtk.service import Service
-
-        options = Options()
-        options.binary_location = MINIBROWSER
-        options.add_argument("--automation")
-        if itp:
-            options.add_argument("--enable-itp")
-        options.set_capability("acceptInsecureCerts", True)
-        env = {**os.environ, "DISPLAY": display}
-        service = Service(executable_path=WEBKIT_DRIVER, port=0, log_output=str(log), env=env)
-        with warnings.catch_warnings():
-            # Selenium's own WebKitGTK driver still passes remote_server_addr the deprecated way.
-            warnings.filterwarnings("ignore", "setting remote_server_addr", DeprecationWarning)
-            self.driver: Any = webdriver.WebKitGTK(options=options, service=service)
-        self.driver.set_page_load_timeout(30)
-
-    def close(self) -> None:
-        self.driver.quit()
-
-    def goto(self, url: str) -> None:
-        self.driver.get(url)
-
-    @property
-    def url(self) -> str:
-        return str(self.driver.current_url)
-
-    def text(self, selector: str) -> str:
-        return str(self.driver.find_element("css selector", selector).text)
-
-    def fill(self, selector: str, value: str) -> None:
-        element = self.driver.find_element("css selector", selector)
-        element.clear()
-        element.send_keys(value)
-
-    def click(self, selector: str) -> None:
-        self.driver.find_element("css selector", selector).click()
-
-    def wait_for_url(self, url: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.url != url:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected to land on {url}, still on {self.url}")
-            time.sleep(0.05)
-
-    def cookie_names(self) -> list[str]:
-        """The cookies WebDriver shows for the current page's site."""
-        return sorted(str(c["name"]) for c in self.driver.get_cookies())
-
-    def delete_cookies(self) -> None:
-        """Delete every cookie of the current page's site (what a purge of its website data does)."""
-        for cookie in self.driver.get_cookies():
-            self.driver.delete_cookie(cookie["name"])
-
-    def screenshot(self, path: Path) -> None:
-        self.driver.save_screenshot(str(path))
-
-
-@contextmanager
-def webkit(tmp: Path, *, itp: bool = False) -> Iterator[WebKit]:
-    """MiniBrowser on its own Xvfb display; both stopped on exit."""
-    with xvfb() as display:
-        browser = WebKit(display, tmp / f"webkit-{time.monotonic_ns()}.log", itp=itp)
-        try:
-            yield browser
-        finally:
-            browser.close()
