@@ -49,7 +49,8 @@ class RequestPath:
         self._bounce_now = detours.bounce_now
 
     async def handle(self, scope: Scope, receive: Receive, send: Send, cookies: bytes | None) -> None:
-        await self.worker.ensure_started()
+        if not self.worker.started:
+            await self.worker.ensure_started()
         path: str = scope["path"]
         if self.prefix in path:
             root: str = scope.get("root_path", "")
@@ -125,15 +126,19 @@ class RequestPath:
         await self.app(scope, receive, watch)
 
 
+_VARY = (b"vary", b"Cookie")
+
+
 def _vary_cookie(message: Message) -> Message:
     """The response start, saying that its content depends on the Cookie header (it was
-    made for a signed-in user), as Starlette's and Django's session middlewares do."""
-    headers = list(message.get("headers", ()))
+    made for a signed-in user), as Starlette's and Django's session middlewares do. A
+    copy: the app's own message and header list are never changed."""
+    headers = message.get("headers", ())
     for index, (key, value) in enumerate(headers):
-        if key.lower() == b"vary":
+        if len(key) == 4 and key.lower() == b"vary":
             if b"cookie" in value.lower() or value.strip() == b"*":
                 return message
-            headers[index] = (key, value + b", Cookie")
-            return {**message, "headers": headers}
-    headers.append((b"vary", b"Cookie"))
-    return {**message, "headers": headers}
+            changed = list(headers)
+            changed[index] = (key, value + b", Cookie")
+            return {**message, "headers": changed}
+    return {**message, "headers": [*headers, _VARY]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from asgi_sessionsync.sessions import ActiveSession
@@ -17,7 +18,7 @@ class RequestState:
     session: ActiveSession | None = None
     stale: bool = False  # a cookie named a session that is no longer valid
     pending: str | None = None  # the pending-sync cookie
-    forgotten: list[bytes] = field(default_factory=list)  # Set-Cookie values removing an app login
+    forgotten: Sequence[bytes] = ()  # Set-Cookie values removing an app login
     adopted: str | None = None  # the user of an app login made without the middleware seeing it
     cookies: bytes | None = field(default=None, repr=False)  # the request's Cookie header
     # The app did not see its own login only because the request came from another site
