@@ -132,3 +132,26 @@ def test_strict_protection_purges_b_and_c_and_the_next_visit_catches_up(demo: De
         sign_out(browser, demo, "b")
         assert settle(browser, demo, EVERYONE_OUT, timeout=3) == EVERYONE_OUT
         screenshots(browser, demo, f"firefox-strict-{mode}")
+
+
+def test_strict_protection_a_peer_down_during_sign_in_is_signed_in_when_it_is_back(tmp_path: Path) -> None:
+    """Strict ETP with bounce tracking protection purging within seconds, and B down
+    while the user signs in on A: B is left out of the chain (no error page); when B is
+    back (same network, store and secret), opening it catches up by a pull from A; a
+    sign-out on B reaches A and C."""
+    require_firefox()
+    with (
+        run_demo(tmp_path, mode="bounce", only="a,c") as demo,
+        firefox(tmp_path / "profile", {**STRICT, **fast_bounce_tracking_protection()}) as browser,
+    ):
+        assert browser.pref("privacy.bounceTrackingProtection.mode") == 1
+        sign_in(browser, demo, "a", *ALICE)
+        assert browser.text("h1") == f"Account of {ALICE[0]}"
+        with run_demo(tmp_path, mode="bounce", only="b", ports=list(demo.ports.values())):
+            assert demo.sessions("b", ALICE[0]) == []
+            assert who(browser, demo, "b") == ALICE[0]
+            [session] = demo.sessions("b", ALICE[0])
+            assert session.via.startswith("hop from ")
+            assert settle(browser, demo, EVERYONE_IN) == EVERYONE_IN
+            sign_out(browser, demo, "b")
+            assert settle(browser, demo, EVERYONE_OUT, timeout=3) == EVERYONE_OUT
