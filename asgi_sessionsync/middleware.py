@@ -61,7 +61,7 @@ class SessionSyncMiddleware:
         self.app_login = app_login_of(self.identity)
         if self.app_login is not None:
             # Ending a session here ends the app's own login that goes with it.
-            self.site.sessions.end_app_login = self.app_login.end_app_login
+            self.site.ends_app_logins_with(self.app_login.end_app_login)
         attach = getattr(self.identity, "attach_site", None)
         if callable(attach):
             attach(self.site)  # an adapter whose app owns its users (Django): user sync

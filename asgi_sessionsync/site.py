@@ -8,6 +8,7 @@ and the sign-in sync. Nothing here opens a connection or a file before it is nee
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 
@@ -74,8 +75,15 @@ class Site:
         # Stores opened here from the settings are opened again after a close; stores
         # given by the caller cannot be, and a closed site using them refuses to start.
         self._owns_stores = stores is None
+        self._end_app_login: Callable[[str], Awaitable[None]] | None = None
         self._use_stores(stores if stores is not None else open_stores(settings.store))
         self.closed = False
+
+    def ends_app_logins_with(self, end: Callable[[str], Awaitable[None]]) -> None:
+        """Ending a session here ends the app's own login that goes with it, by its
+        reference (an ``AppLoginAdapter``'s ``end_app_login``): kept across a reopen."""
+        self._end_app_login = end
+        self.sessions.end_app_login = end
 
     def _use_stores(self, stores: Stores) -> None:
         self.stores = stores
@@ -91,6 +99,7 @@ class Site:
         self.sessions.idle_default = self.governor.idle_default
         self.sessions.on_idle = self.governor.session_idle
         self.marks = Marks(self.tokens, stores.replay)
+        self.sessions.end_app_login = self._end_app_login
 
     def reopen(self) -> None:
         """Before serving again after :meth:`aclose`: open the stores again.

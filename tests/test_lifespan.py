@@ -213,3 +213,28 @@ async def test_without_lifespan_support_the_first_request_starts_the_worker_on_a
     finally:
         await site.aclose()
     assert not site.site.courier.running
+
+
+async def test_a_second_startup_still_ends_the_apps_own_login_with_its_session(tmp_path: Path) -> None:
+    """An app that keeps a login of its own (Starlette's request.session): after the
+    stores are opened again at a second start-up, ending a session here still ends the
+    app's login that goes with it (the hook is not lost with the rebuilt parts)."""
+    from asgi_sessionsync.identity.starlette_session import StarletteSessionIdentity
+    from asgi_sessionsync.testing_apps import session_login_app
+
+    secret = "app-secret-" + generate_secret()
+    app = session_login_app("a", secret_key=secret)
+    settings = Settings.from_env(
+        {},
+        env_file=None,
+        site_url=SITE,
+        secret_keys=[generate_secret()],
+        peers=[PEER],
+        store=f"sqlite:///{tmp_path / 'a.sqlite3'}",
+    )
+    identity = StarletteSessionIdentity(secret)
+    site = SessionSyncMiddleware(app, settings, identity=identity, transport=httpx.MockTransport(peer))
+    async with LifespanManager(site):
+        assert site.site.sessions.end_app_login is not None
+    async with LifespanManager(site):
+        assert site.site.sessions.end_app_login == identity.end_app_login
