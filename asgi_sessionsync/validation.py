@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import unicodedata
@@ -52,6 +53,12 @@ def require_email(text: object) -> str:
 def _check_email(text: object) -> tuple[str | None, str]:
     if not isinstance(text, str):
         return None, "not text"
+    return _check_email_text(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _check_email_text(text: str) -> tuple[str | None, str]:
+    """The check itself, remembered: a sign-in asks it of one address several times."""
     stripped = text.strip()
     if any(unicodedata.category(c)[0] in "CZ" for c in stripped):
         return None, "it contains spaces, control or invisible characters"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import functools
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -87,7 +88,9 @@ class Network:
     peers: tuple[Peer, ...] = ()
 
 
+@functools.lru_cache(maxsize=1024)
 def origin_of(url: str) -> str:
+    """``scheme://host[:port]`` of ``url``, lower case (remembered: asked per request)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
 
