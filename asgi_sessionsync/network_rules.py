@@ -34,7 +34,6 @@ Only the standard library is needed (``tomllib``). Nothing here runs per request
 from __future__ import annotations
 
 import enum
-import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -42,6 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.tomlfile import read_toml
 
 VARIABLE = "SESSIONSYNC_NETWORK_FILE"
 EXAMPLE = f"{VARIABLE}=/etc/myapp/network.toml"
@@ -134,16 +134,8 @@ class NetworkRules:
 
     @classmethod
     def load(cls, path: str | Path, *, variable: str = VARIABLE) -> NetworkRules:
-        file = Path(path)
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(variable, f"no network file at {file}", EXAMPLE) from None
-        except OSError as error:
-            raise ConfigError(variable, f"cannot read {file}: {error.strerror}", EXAMPLE) from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise ConfigError(variable, f"{file} is not valid TOML: {error}", EXAMPLE) from None
-        return cls.from_mapping(data, source=str(file), variable=variable)
+        data = read_toml(path, variable=variable, what="network file", example=EXAMPLE)
+        return cls.from_mapping(data, source=str(Path(path)), variable=variable)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "code", variable: str = VARIABLE) -> NetworkRules:

@@ -33,13 +33,13 @@ from __future__ import annotations
 import enum
 import ipaddress
 import math
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.tomlfile import read_toml
 
 VARIABLE = "SESSIONSYNC_POLICY_FILE"
 EXAMPLE = f"{VARIABLE}=/etc/myapp/sessions.toml"
@@ -170,16 +170,8 @@ class Policy:
 
     @classmethod
     def load(cls, path: str | Path, *, variable: str = VARIABLE) -> Policy:
-        file = Path(path)
-        try:
-            data = tomllib.loads(file.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(variable, f"no policy file at {file}", EXAMPLE) from None
-        except OSError as error:
-            raise ConfigError(variable, f"cannot read {file}: {error.strerror}", EXAMPLE) from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
-            raise ConfigError(variable, f"{file} is not valid TOML: {error}", EXAMPLE) from None
-        return cls.from_mapping(data, source=str(file), variable=variable)
+        data = read_toml(path, variable=variable, what="policy file", example=EXAMPLE)
+        return cls.from_mapping(data, source=str(Path(path)), variable=variable)
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "code", variable: str = VARIABLE) -> Policy:

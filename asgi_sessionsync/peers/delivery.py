@@ -7,6 +7,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 
@@ -45,6 +46,24 @@ def logout_peers(peers: Sequence[PeerEntry], rules: NetworkRules | None) -> list
     return [entry for entry in peers if rules.for_peer(entry[1].origin).sends("logout")]
 
 
+def queued(entry: PeerEntry, email: str, wire: Mapping[str, Any], now: float) -> OutboxMessage:
+    """A back-channel message for the peer of ``entry``, due ``now``: the payload's
+    ``wire`` form, whose kind (``"k"``) goes to the message's own column."""
+    network, peer = entry
+    payload = dict(wire)
+    kind = str(payload.pop("k"))
+    return OutboxMessage(
+        id=new_id(),
+        network=network.name,
+        peer=peer.origin,
+        url=peer.backchannel_url,
+        kind=kind,
+        payload={"sub": email, **payload},
+        created_at=now,
+        next_attempt_at=now,
+    )
+
+
 def logout_messages(
     peers: Sequence[PeerEntry],
     email: str,
@@ -55,21 +74,8 @@ def logout_messages(
     now: float,
 ) -> list[OutboxMessage]:
     """One sign-out message per peer, due ``now``, for the outbox."""
-    payload = LogoutPayload(chain, when, reason, seen_before).to_wire()
-    payload.pop("k")  # the message's kind has its own column
-    return [
-        OutboxMessage(
-            id=new_id(),
-            network=network.name,
-            peer=peer.origin,
-            url=peer.backchannel_url,
-            kind="logout",
-            payload={"sub": email, **payload},
-            created_at=now,
-            next_attempt_at=now,
-        )
-        for network, peer in peers
-    ]
+    wire = LogoutPayload(chain, when, reason, seen_before).to_wire()
+    return [queued(entry, email, wire, now) for entry in peers]
 
 
 class Sender:

@@ -21,6 +21,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
+from asgi_sessionsync.testing.webdriver import DrivenTab
+
 FIREFOX = "/usr/bin/firefox-esr"
 FLAGS = ("--headless", "--marionette", "-remote-allow-system-access", "--no-remote")
 
@@ -86,7 +88,7 @@ def _pref_line(name: str, value: object) -> str:
     return f"user_pref({json.dumps(name)}, {json.dumps(value)});\n"
 
 
-class Firefox:
+class Firefox(DrivenTab):
     """One Firefox process on one fresh profile, and its Marionette session."""
 
     def __init__(self, profile: Path, prefs: Mapping[str, object]) -> None:
@@ -147,23 +149,8 @@ class Firefox:
     def url(self) -> str:
         return str(self.client.get_url())
 
-    def text(self, selector: str) -> str:
-        return str(self.client.find_element("css selector", selector).text)
-
-    def fill(self, selector: str, value: str) -> None:
-        element = self.client.find_element("css selector", selector)
-        element.clear()
-        element.send_keys(value)
-
-    def click(self, selector: str) -> None:
-        self.client.find_element("css selector", selector).click()
-
-    def wait_for_url(self, url: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.url != url:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected to land on {url}, still on {self.url}")
-            time.sleep(0.01)  # (each look is a round trip to the driver already)
+    def _find(self, selector: str) -> Any:
+        return self.client.find_element("css selector", selector)
 
     def screenshot(self, path: Path) -> None:
         path.write_bytes(base64.b64decode(self.client.screenshot()))

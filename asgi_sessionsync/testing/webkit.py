@@ -19,6 +19,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from asgi_sessionsync.testing.webdriver import DrivenTab
+
 WEBKIT_DRIVER = "/usr/bin/WebKitWebDriver"
 MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
 XVFB = "/usr/bin/Xvfb"
@@ -50,7 +52,7 @@ def xvfb() -> Iterator[str]:
             process.wait(timeout=10)
 
 
-class WebKit:
+class WebKit(DrivenTab):
     """One MiniBrowser in automation mode, driven by Selenium."""
 
     def __init__(self, display: str, log: Path, *, itp: bool) -> None:
@@ -82,23 +84,8 @@ class WebKit:
     def url(self) -> str:
         return str(self.driver.current_url)
 
-    def text(self, selector: str) -> str:
-        return str(self.driver.find_element("css selector", selector).text)
-
-    def fill(self, selector: str, value: str) -> None:
-        element = self.driver.find_element("css selector", selector)
-        element.clear()
-        element.send_keys(value)
-
-    def click(self, selector: str) -> None:
-        self.driver.find_element("css selector", selector).click()
-
-    def wait_for_url(self, url: str, timeout: float = 15.0) -> None:
-        deadline = time.monotonic() + timeout
-        while self.url != url:
-            if time.monotonic() > deadline:
-                raise AssertionError(f"expected to land on {url}, still on {self.url}")
-            time.sleep(0.01)  # (each look is a round trip to the driver already)
+    def _find(self, selector: str) -> Any:
+        return self.driver.find_element("css selector", selector)
 
     def cookie_names(self) -> list[str]:
         """The cookies WebDriver shows for the current page's site."""

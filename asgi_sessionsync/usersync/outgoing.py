@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from asgi_sessionsync.logs import SiteLog
 from asgi_sessionsync.network_rules import NetworkRules, PeerRules, hash_scheme
 from asgi_sessionsync.peers import PeerEntry
+from asgi_sessionsync.peers.delivery import queued
 from asgi_sessionsync.protocol import UserAction, UserActionPayload
-from asgi_sessionsync.stores import OutboxMessage, User, new_id
+from asgi_sessionsync.stores import OutboxMessage, User
 from asgi_sessionsync.stores.versions import META_PREFIX, Applied
 
 
@@ -31,20 +32,7 @@ def user_messages(
         payload = payload_for(log, action, applied.version[0], applied.user, peer_rules, peer.origin, applied.groups)
         if payload is None:
             continue
-        wire = payload.to_wire()
-        wire.pop("k")  # the message's kind has its own column
-        messages.append(
-            OutboxMessage(
-                id=new_id(),
-                network=network.name,
-                peer=peer.origin,
-                url=peer.backchannel_url,
-                kind="user",
-                payload={"sub": email, **wire},
-                created_at=now,
-                next_attempt_at=now,
-            )
-        )
+        messages.append(queued((network, peer), email, payload.to_wire(), now))
     return messages
 
 

@@ -11,10 +11,6 @@ the chrome context, as ``about:config`` and the storage inspector would show the
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
 from asgi_sessionsync.testing.browsers import (
     BASE_PREFS,
     FIREFOX,
@@ -25,6 +21,7 @@ from asgi_sessionsync.testing.browsers import (
     firefox,
     missing,
 )
+from tests.requirements import skip_or_fail
 
 __all__ = [
     "BASE_PREFS",
@@ -43,6 +40,4 @@ def require_firefox() -> None:
     message = missing("firefox")
     if message is None:
         return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    skip_or_fail(message)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-import pytest
 
 from asgi_sessionsync.testing import free_ports
 from asgi_sessionsync.testing.browsers import CHROMIUM, CHROMIUM_ARGS, Tls
+from tests.requirements import skip_or_fail
 
 __all__ = [
     "CHROMIUM",
@@ -45,9 +45,7 @@ def require_chromium() -> None:
     if Path(CHROMIUM).exists() or shutil.which("chromium"):
         return
     message = "Chromium is not installed: apt-get install chromium (the browser tests drive /usr/bin/chromium)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    skip_or_fail(message)
 
 
 @dataclass(frozen=True)

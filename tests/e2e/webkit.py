@@ -11,11 +11,8 @@ certificate made for the run (``Tls``). The driver session accepts that certific
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
 from asgi_sessionsync.testing.browsers import MINIBROWSER, WEBKIT_DRIVER, XVFB, WebKit, missing, webkit, xvfb
+from tests.requirements import skip_or_fail
 
 __all__ = ["MINIBROWSER", "WEBKIT_DRIVER", "XVFB", "WebKit", "require_webkit", "webkit", "xvfb"]
 
@@ -25,6 +22,4 @@ def require_webkit() -> None:
     message = missing("webkit")
     if message is None:
         return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    skip_or_fail(message)

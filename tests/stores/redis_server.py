@@ -10,7 +10,6 @@ test folders: ``from tests.stores.redis_server import redis_server``.
 from __future__ import annotations
 
 import contextlib
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 
 from asgi_sessionsync.testing.redis_server import redis_binary
 from asgi_sessionsync.testing.redis_server import start_redis_server as _start
+from tests.requirements import skip_or_fail
 
 
 def require_redis_server() -> str:
@@ -26,9 +26,7 @@ def require_redis_server() -> str:
     if binary is not None:
         return binary
     message = "redis-server is not installed: apt-get install redis-server (the Redis store tests need a real one)"
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(message)
-    pytest.skip(message)
+    skip_or_fail(message)
 
 
 @contextlib.contextmanager
