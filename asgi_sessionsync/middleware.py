@@ -55,10 +55,13 @@ class SessionSyncMiddleware:
             raise TypeError("pass settings=... or keyword settings, not both")
         self.app = app
         self.settings = settings
-        self.site = Site(settings, stores=stores, transport=transport, mailer=mailer)
-        self.identity = identity or identity_from_settings(settings, self.site.cookies)
-        # Decided once: does the app keep a login of its own to reconcile with ours?
+        self.identity = identity or identity_from_settings(settings)
+        # Decided once (and the adapter's contract checked): does the app keep a login of
+        # its own to reconcile with ours?
         self.app_login = app_login_of(self.identity)
+        self.site = Site(
+            settings, stores=stores, transport=transport, mailer=mailer, is_privileged=self.identity.is_privileged
+        )
         if self.app_login is not None:
             # Ending a session here ends the app's own login that goes with it.
             self.site.ends_app_logins_with(self.app_login.end_app_login)

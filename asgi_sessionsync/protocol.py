@@ -311,6 +311,9 @@ class UserAction(enum.StrEnum):
     META = "meta"  # allow-listed metadata keys; a None value deletes the key
 
 
+_USER_DATA_KEYS = frozenset({"n", "r", "p", "m"})
+
+
 class UserActionPayload(NamedTuple):
     """Server to server: a change to a user (``{"k": "user", "a", "v", "d"}``).
 
@@ -325,6 +328,8 @@ class UserActionPayload(NamedTuple):
     role: str | None = None
     password_hash: str | None = None
     meta: dict[str, str | None] | None = None
+    # Data keys a receiver does not know (never sent by this package): reported and dropped.
+    unknown: tuple[str, ...] = ()
 
     def to_wire(self) -> Wire:
         data: Wire = {}
@@ -369,4 +374,5 @@ class UserActionPayload(NamedTuple):
         }
         if action in needed and needed[action] is None:
             return None
-        return cls(action, version, name, role, hashed, meta)
+        unknown = tuple(sorted(str(k)[:40] for k in data if k not in _USER_DATA_KEYS))
+        return cls(action, version, name, role, hashed, meta, unknown)

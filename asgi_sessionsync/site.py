@@ -26,6 +26,7 @@ from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.signin import SignInSync
 from asgi_sessionsync.stores import Stores, open_stores
 from asgi_sessionsync.tokens import Tokens
+from asgi_sessionsync.trust import PeerTrust
 from asgi_sessionsync.usersync import UserSync
 from asgi_sessionsync.verification import Marks
 
@@ -40,7 +41,10 @@ class Site:
         stores: Stores | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         mailer: Mailer | None = None,
+        is_privileged: Callable[[str], Awaitable[bool]] | None = None,
     ) -> None:
+        """``is_privileged``: the identity adapter's rule for privileged accounts (Django's
+        flags), asked by :class:`PeerTrust` beside ``SESSIONSYNC_PRIVILEGED_ROLES``."""
         self.settings = settings
         self.origin = settings.origin
         if settings.log_format == "json":
@@ -49,6 +53,8 @@ class Site:
         self.peers = tuple(settings.peers())
         # What this site sends to and accepts from each peer (SESSIONSYNC_NETWORK_FILE).
         self.rules = settings.network_rules or NetworkRules()
+        # What each peer may do to an account here: the one place that decides.
+        self.trust = PeerTrust(settings, self.rules, is_privileged)
         self.tokens = Tokens(settings)
         self.address = ClientAddress(
             TrustedProxies(settings.trusted_proxies),
@@ -92,7 +98,7 @@ class Site:
         self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
         self.courier = Courier(self.settings, stores.outbox, self.tokens, self.client, self.health, self.peers)
         self.courier.activity = self.activity
-        self.users = UserSync(self.settings, stores, self.sessions, self.courier, self.peers)
+        self.users = UserSync(self.settings, stores, self.sessions, self.courier, self.peers, self.trust)
         # Governance: the session policy at every session start; idle limits per request.
         self.governor = Governor(self.settings, stores, self.address, self.courier)
         self.sessions.idle_after = self.governor.idle_after

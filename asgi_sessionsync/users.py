@@ -20,27 +20,32 @@ and only to peers whose ``password_formats`` include the hash's scheme.
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import TYPE_CHECKING, Any
 
 from asgi_sessionsync.protocol import UserAction
 from asgi_sessionsync.stores import User
 from asgi_sessionsync.stores.versions import UserChange
-from asgi_sessionsync.usersync import EmailChangeRefused, UserNotFound
+from asgi_sessionsync.usersync import EmailChangeRefused, UserDeleted, UserNotFound
 from asgi_sessionsync.validation import email_or_none
 
 if TYPE_CHECKING:
     from asgi_sessionsync.site import Site
+
+logger = logging.getLogger("asgi_sessionsync.users")
 
 #: The scope key under which the middleware leaves its site for these functions.
 SITE_KEY = "sessionsync.site"
 
 __all__ = [
     "EmailChangeRefused",
+    "UserDeleted",
     "UserNotFound",
     "create_user",
     "delete_user",
     "get_user",
+    "lift_deletion",
     "set_metadata",
     "set_password",
     "set_role",
@@ -141,13 +146,36 @@ async def _move(site: Site, user: User, new_email: str) -> User:
     return moved
 
 
-async def delete_user(target: Any, email: str) -> bool:
-    """Delete a user here (its sessions end) and send ``delete``; a tombstone keeps an
-    older change from bringing it back. False when there was no such user."""
+async def delete_user(target: Any, email: str, *, final: bool = False) -> bool:
+    """Delete a user here (its sessions end) and send ``delete``. A tombstone keeps any
+    change but a newer ``create`` from bringing it back. ``final``: nothing brings it back,
+    a create included (here or from a peer), until an operator lifts it
+    (:func:`lift_deletion`); a user deleted already can be made final too. False when
+    there was no such user (nor, with ``final``, a deletion to make final)."""
     site = site_of(target)
     if await site.stores.users.get(email) is None:
-        return False
-    applied = await site.users.change(UserAction.DELETE, email)
+        tomb = await site.stores.users.tombstone(email) if final else None
+        if tomb is None or tomb.final:
+            return False
+    applied = await site.users.change(UserAction.DELETE, email, final=final)
+    return applied.changed
+
+
+async def lift_deletion(target: Any, email: str) -> bool:
+    """An operator's: lift a final deletion here, so that a create (here, or from a peer
+    whose creates this site accepts) can make the user again. Nothing is sent (a peer keeps
+    its own deletions). False when there was no final deletion."""
+    site = site_of(target)
+    address = email_or_none(email)
+    if address is None:
+        raise ValueError("a user is named by a valid email address")
+    now = time.time()
+    lift = UserChange(
+        email=address, action=UserAction.DELETE, origin=site.origin, now_ms=int(now * 1000), now=now, lift=True
+    )
+    applied = await site.stores.users.apply(lift)
+    if applied.changed:
+        logger.warning("[%s] user %s: the final deletion here was lifted", site.origin, address)
     return applied.changed
 
 

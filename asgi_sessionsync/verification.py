@@ -15,7 +15,9 @@ kept as single-use marks in the replay cache, whose contract (exactly one concur
 code (at most five), one per completed hold, one per code sent in the last 30 seconds
 and five per hour for each address. The marks are HMACs under this site's ``verify``
 key, so the store learns no address and no code. An address verified here is remembered
-the same way for a year (:data:`REMEMBER_FOR`), and never asked again in that time.
+the same way for a year (:data:`REMEMBER_FOR`), for the site whose sign-in it was verified
+for (the address and the issuer together, never the address alone), and sign-ins of that
+address from that site are not asked again in that time.
 """
 
 from __future__ import annotations
@@ -82,15 +84,20 @@ class Marks:
 
     # -- addresses verified here ------------------------------------------------------
 
-    async def remembered(self, email: str) -> bool:
-        """Whether this site verified ``email`` by code within :data:`REMEMBER_FOR`."""
-        for mark in self._ids(b"verified", email.encode("utf-8")):
+    async def remembered(self, email: str, issuer: str) -> bool:
+        """Whether ``email`` was verified within :data:`REMEMBER_FOR` for sign-ins that
+        ``issuer`` carries: by a code here for a sign-in from that peer, or (``issuer``
+        this site's own origin) by this site's app. Never for the address alone: a code
+        Carol typed for a sign-in from A says nothing of whoever signs up as Carol on C."""
+        for mark in self._ids(b"verified", email.encode("utf-8"), issuer.encode("utf-8")):
             if await self.replay.seen(mark):
                 return True
         return False
 
-    async def remember(self, email: str) -> None:
-        await self.replay.use(self._id(b"verified", email.encode("utf-8")), self.clock() + REMEMBER_FOR)
+    async def remember(self, email: str, issuer: str) -> None:
+        """``email`` is verified for sign-ins carried by ``issuer`` (see :meth:`remembered`)."""
+        mark = self._id(b"verified", email.encode("utf-8"), issuer.encode("utf-8"))
+        await self.replay.use(mark, self.clock() + REMEMBER_FOR)
 
     # -- limits ----------------------------------------------------------------------------
 

@@ -142,3 +142,47 @@ def test_users_import_reports_bad_lines_and_strict_writes_nothing(tmp_path: Path
     exported = run_cli("users", "export", "-", env=env).stdout
     assert [json.loads(x)["email"] for x in exported.splitlines()] == ["ann@example.com"]
     assert os.path.exists(tmp_path / "site.sqlite3")
+
+
+async def test_users_delete_final_refuses_a_create_until_undelete_lifts_it(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    stores = sqlite_stores(tmp_path / "site.sqlite3")
+    await stores.users.create(User("ann@example.com", "member", "Ann"))
+    await stores.close()
+    deleted = run_cli("users", "delete", "Ann@Example.com", "--final", env=env)
+    assert deleted.returncode == 0, deleted.stderr
+    assert "deleted ann@example.com for good" in deleted.stderr
+    assert run_cli("users", "delete", "ann@example.com", env=env).returncode == 1  # nobody left to delete
+
+    from asgi_sessionsync.protocol import UserAction
+    from asgi_sessionsync.stores.versions import Outcome as UserOutcome
+    from asgi_sessionsync.stores.versions import UserChange
+
+    def create(now: float) -> UserChange:
+        return UserChange(
+            email="ann@example.com",
+            action=UserAction.CREATE,
+            origin="https://b.example",
+            now_ms=int(now * 1000),
+            version=(int(now * 1000) + 10_000, "https://b.example"),
+            name="Ann again",
+            may_create=True,
+            new_role="member",
+            now=now,
+        )
+
+    stores = sqlite_stores(tmp_path / "site.sqlite3")
+    try:
+        refused = await stores.users.apply(create(time.time()))
+        assert refused.outcome is UserOutcome.DELETED and await stores.users.get("ann@example.com") is None
+    finally:
+        await stores.close()
+    lifted = run_cli("users", "undelete", "ann@example.com", env=env)
+    assert lifted.returncode == 0 and "lifted the final deletion" in lifted.stderr, lifted.stderr
+    assert run_cli("users", "undelete", "ann@example.com", env=env).returncode == 1  # nothing left to lift
+    stores = sqlite_stores(tmp_path / "site.sqlite3")
+    try:
+        made = await stores.users.apply(create(time.time()))
+        assert made.outcome is UserOutcome.APPLIED
+    finally:
+        await stores.close()

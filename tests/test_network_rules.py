@@ -96,12 +96,14 @@ def test_a_missing_file_and_a_table_for_a_site_that_is_not_a_peer_are_errors(tmp
 def test_config_check_prints_the_matrix_as_a_table_and_as_json(tmp_path: Path) -> None:
     path = tmp_path / "network.toml"
     path.write_text(FILE)
-    table = run_cli("config", "check", env=env(SESSIONSYNC_NETWORK_FILE=str(path)))
+    # C is trusted for privileged accounts here (it may sign them in and change them), not to give roles.
+    trusting = env(SESSIONSYNC_NETWORK_FILE=str(path), SESSIONSYNC_TRUSTED_FOR_PRIVILEGED="https://c.example.com")
+    table = run_cli("config", "check", env=trusting)
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("peer "))
-    assert lines[header].split() == ["peer", *ACTIONS]
-    b_row = ["https://b.example.com", "accept", "send", "off", "both", "off", "accept", "off", "off"]
+    assert lines[header].split() == ["peer", *ACTIONS, "privileged-accounts", "privileged-roles"]
+    b_row = ["https://b.example.com", "accept", "send", "off", "both", "off", "accept", "off", "off", "no", "no"]
     assert lines[header + 1].split() == b_row
     assert lines[header + 2].split() == [
         "https://c.example.com",
@@ -113,12 +115,16 @@ def test_config_check_prints_the_matrix_as_a_table_and_as_json(tmp_path: Path) -
         "off",
         "off",
         "off",
+        "yes",
+        "no",
     ]
     as_json = run_cli("config", "check", "--format", "json", env=env(SESSIONSYNC_NETWORK_FILE=str(path)))
     matrix = json.loads(as_json.stdout)["matrix"]
     assert matrix[0] == {
         "peer": "https://b.example.com",
         **dict(zip(ACTIONS, ["accept", "send", "off", "both", "off", "accept", "off", "off"], strict=True)),
+        "privileged-accounts": "no",
+        "privileged-roles": "no",
     }
     assert KEY not in table.stdout + as_json.stdout
 

@@ -85,14 +85,14 @@ async def test_create_reaches_every_peer_with_role_password_and_allowed_metadata
 async def test_update_password_role_and_metadata_each_reach_every_peer(net: SiteNetwork) -> None:
     await create_user(site(net, "a"), ANN, name="Ann")
     await update_user(site(net, "b"), ANN, name="Ann B")
-    await set_password(site(net, "c"), ANN, "scrypt$new")
+    await set_password(site(net, "c"), ANN, "scrypt$16384$8$1$bmV3$bmV3")
     await set_role(site(net, "a"), ANN, "editor")
     await set_metadata(site(net, "b"), ANN, {"team": "blue"})
     for name, found in (await on_all(net)).items():
         assert found is not None, name
         assert (found.name, found.password_hash, found.role, found.meta) == (
             "Ann B",
-            "scrypt$new",
+            "scrypt$16384$8$1$bmV3$bmV3",
             "editor",
             {"team": "blue"},
         ), name
@@ -110,11 +110,11 @@ async def test_delete_removes_the_user_and_ends_its_sessions_on_every_site(net: 
 
 
 async def test_an_app_sign_in_announces_a_user_of_this_site_to_the_peers_once(net: SiteNetwork) -> None:
-    await site(net, "a").stores.users.create(User("alice@example.com", "member", "Alice", "scrypt$abc"))
+    await site(net, "a").stores.users.create(User("alice@example.com", "member", "Alice", "scrypt$16384$8$1$YWJj$YWJj"))
     browser = net.browser()
     await browser.sign_in("a", "alice@example.com", "wonderland")
     found = await user(net, "b", "alice@example.com")
-    assert found is not None and found.password_hash == "scrypt$abc" and found.name == "Alice"
+    assert found is not None and found.password_hash == "scrypt$16384$8$1$YWJj$YWJj" and found.name == "Alice"
     queued = len(await site(net, "a").stores.outbox.pending())
     sent = [m for m in await _all_messages(site(net, "a")) if m.kind == "user"]
     await browser.sign_out("a")
@@ -203,12 +203,16 @@ async def test_a_late_update_cannot_bring_back_a_deleted_user(net: SiteNetwork) 
 # -- the network file's refusals ---------------------------------------------------------------
 
 
-async def make_net(data: Mapping[str, Mapping[str, Any]], per_site: Mapping[str, Mapping[str, Any]]) -> SiteNetwork:
+async def make_net(
+    data: Mapping[str, Mapping[str, Any]],
+    per_site: Mapping[str, Mapping[str, Any]],
+    extra: Mapping[str, Mapping[str, Any]] | None = None,
+) -> SiteNetwork:
     apps = {name: login_app(name) for name in "abc"}
     return SiteNetwork(
         apps,
         settings={"network_rules": rules(data)},
-        site_settings={n: {"network_rules": rules(d)} for n, d in per_site.items()},
+        site_settings={n: {"network_rules": rules(d), **(extra or {}).get(n, {})} for n, d in per_site.items()},
     )
 
 
@@ -225,8 +229,11 @@ async def test_a_peer_not_accepting_an_action_keeps_its_own_data_and_answers_200
 
 
 async def test_a_privileged_role_is_never_taken_from_a_peer_unless_allowed() -> None:
+    # C takes privileged roles from A (network file) and trusts A for privileged accounts
+    # (SESSIONSYNC_TRUSTED_FOR_PRIVILEGED): both are needed (tests/test_peer_trust.py).
     trusting = {**EVERYTHING, "peers": {"https://a.example": {"accept_privileged_roles": True}}}
-    async with await make_net(EVERYTHING, {"c": trusting}) as net:
+    extra = {"c": {"trusted_for_privileged": ["https://a.example"]}}
+    async with await make_net(EVERYTHING, {"c": trusting}, extra) as net:
         a = site(net, "a")
         await create_user(a, ANN, name="Ann")
         await set_role(a, ANN, "admin")
@@ -249,16 +256,16 @@ async def test_metadata_keys_outside_the_allow_list_are_neither_sent_nor_taken(n
 
 async def test_a_hash_of_a_format_the_peer_cannot_verify_is_not_sent_or_taken(net: SiteNetwork) -> None:
     a = site(net, "a")
-    await create_user(a, ANN, name="Ann", password_hash="scrypt$one")
+    await create_user(a, ANN, name="Ann", password_hash="scrypt$16384$8$1$b25l$b25l")
     await set_password(a, ANN, "argon2$two")
     found = await user(net, "b")
-    assert found is not None and found.password_hash == "scrypt$one"
+    assert found is not None and found.password_hash == "scrypt$16384$8$1$b25l$b25l"
     forged = await seal_user_message(
         a, "https://b.example", UserActionPayload(UserAction.PASSWORD, soon(), password_hash="md5$x")
     )
     assert await post(net, "b", forged) == 204
     found = await user(net, "b")
-    assert found is not None and found.password_hash == "scrypt$one"
+    assert found is not None and found.password_hash == "scrypt$16384$8$1$b25l$b25l"
 
 
 async def test_user_actions_are_off_unless_the_network_file_turns_them_on() -> None:

@@ -110,20 +110,30 @@ async def test_codes_are_stored_as_hmacs_bound_to_their_id() -> None:
     assert not m.code_matches(b"id-2", "123456", mac)
 
 
+A = "https://a.example"
+
+
 async def test_a_verified_address_is_remembered_for_a_year_and_across_a_key_rotation() -> None:
     m, clock, replay = marks()
-    assert not await m.remembered("ann@example.com")
-    await m.remember("ann@example.com")
-    assert await m.remembered("ann@example.com")
+    assert not await m.remembered("ann@example.com", A)
+    await m.remember("ann@example.com", A)
+    assert await m.remembered("ann@example.com", A)
     assert all(b"ann" not in mark for mark in replay.used)  # the store learns no address
     rotated = Marks(tokens(generate_secret(), SECRET), replay, clock)
-    assert await rotated.remembered("ann@example.com")
+    assert await rotated.remembered("ann@example.com", A)
     clock.now += REMEMBER_FOR + 1
-    assert not await m.remembered("ann@example.com")
+    assert not await m.remembered("ann@example.com", A)
+
+
+async def test_a_verified_address_is_remembered_for_the_issuer_it_was_verified_for_only() -> None:
+    m, _, _ = marks()
+    await m.remember("ann@example.com", A)
+    assert not await m.remembered("ann@example.com", "https://c.example")
+    assert not await m.remembered("ann@example.com", "https://a.example.evil")
 
 
 async def test_memory_stores_keep_the_marks() -> None:
     stores = memory_stores()
     m = Marks(tokens(SECRET), stores.replay)
-    await m.remember("ann@example.com")
-    assert await m.remembered("ann@example.com")
+    await m.remember("ann@example.com", A)
+    assert await m.remembered("ann@example.com", A)

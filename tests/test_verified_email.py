@@ -181,17 +181,63 @@ async def test_self_mode_accepts_an_address_the_issuer_verified_without_a_code(s
         assert inbox.messages == []
 
 
-async def test_an_address_this_sites_own_app_verified_needs_no_code(smtp: tuple[str, Inbox]) -> None:
+async def test_an_address_this_sites_own_app_verified_still_needs_a_code_from_a_peer(
+    smtp: tuple[str, Inbox],
+) -> None:
+    # Issue #20: the mark was kept for the address alone, so whoever signed up as Ann on a
+    # peer that does not verify walked into her account here. B's own app vouching for
+    # Ann says nothing of the "Ann" a peer signs in.
     url, inbox = smtp
     on_b = {"require_verified_email": "self", "smtp_url": url, "mail_from": "no-reply@b.example"}
     apps = {"a": issuer_app(), "b": issuer_app()}
     async with SiteNetwork(apps, settings={"catchup": False}, site_settings={"b": on_b}) as net:
         first = net.browser()
         await first.get(f"{B}/login", params={"email": USER, "verified": "1"})  # B's own login
-        second = net.browser(ip="198.51.100.20")
-        await second.get(f"{A}/login", params={"email": USER, "verified": "0"})
-        assert await second.who("b") == USER
-        assert inbox.messages == []
+        assert await first.who("b") == USER
+        attacker = net.browser(ip="198.51.100.20")
+        page = await attacker.get(f"{A}/login", params={"email": USER, "verified": "0"})
+        assert str(page.url) == VERIFY and "We sent a 6-digit code" in page.text
+        assert len(await net.sites["b"].site.stores.sessions.list(user=USER)) == 1  # the first browser's only
+        assert [m["To"] for m in inbox.messages] == [USER]  # the code went to Ann's mailbox
+
+
+async def test_a_code_typed_for_one_peers_sign_in_does_not_open_the_address_to_another_peer(
+    smtp: tuple[str, Inbox],
+) -> None:
+    # Carol signs in on A and verifies her address on B with a code; then someone signs up
+    # as Carol on C, which does not verify addresses: B asks that sign-in for a code too.
+    url, inbox = smtp
+    on_b = {"require_verified_email": "self", "smtp_url": url, "mail_from": "no-reply@b.example"}
+    apps = {"a": issuer_app(), "b": login_app("b"), "c": issuer_app()}
+    async with SiteNetwork(apps, settings={"catchup": False}, site_settings={"b": on_b}) as net:
+        carol = net.browser()
+        page = await carol.get(f"{A}/login", params={"email": USER, "verified": "0"})
+        assert str(page.url) == VERIFY
+        await post(carol, page, "verify", inbox.last_code())
+        assert await carol.who("b") == USER
+        # Remembered for sign-ins from A: her next one from A is not asked again ...
+        again = net.browser(ip="198.51.100.30")
+        await again.get(f"{A}/login", params={"email": USER, "verified": "0"})
+        assert await again.who("b") == USER and len(inbox.messages) == 1
+        # ... but the "Carol" that C signs in is.
+        attacker = net.browser(ip="198.51.100.20")
+        page = await attacker.get(f"{net.urls['c']}/login", params={"email": USER, "verified": "0"})
+        # The code page (here "Please wait": a code went to Carol's mailbox moments ago).
+        assert str(page.url).startswith(VERIFY) and "Address: <strong>ann@example.com" in page.text
+        sessions = await net.sites["b"].site.stores.sessions.list(user=USER)
+        assert "198.51.100.20" not in {r.ip for r in sessions} and len(sessions) == 2  # Carol's two only
+
+
+async def test_issuer_mode_refuses_a_peers_unverified_sign_in_of_an_address_verified_here() -> None:
+    async with SiteNetwork(
+        {"a": issuer_app(), "b": issuer_app()},
+        settings={"catchup": False},
+        site_settings={"b": {"require_verified_email": "issuer"}},
+    ) as net:
+        await net.browser().get(f"{B}/login", params={"email": USER, "verified": "1"})
+        attacker = net.browser(ip="198.51.100.20")
+        await attacker.get(f"{A}/login", params={"email": USER, "verified": "0"})
+        assert await attacker.who("b") is None
 
 
 async def test_a_wrong_code_is_refused_and_five_tries_use_a_code_up(smtp: tuple[str, Inbox]) -> None:

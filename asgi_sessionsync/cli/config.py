@@ -12,6 +12,7 @@ from asgi_sessionsync.network_rules import ACTIONS, NetworkRules
 from asgi_sessionsync.settings import Settings, read_env_file, unknown_variables
 from asgi_sessionsync.stores import check_store_url
 from asgi_sessionsync.stores.sqlite import sqlite_path
+from asgi_sessionsync.trust import PRIVILEGED_COLUMNS, PeerTrust
 
 STORE = "SESSIONSYNC_STORE"
 
@@ -53,14 +54,21 @@ def config_check(env_file: Path | None, output: str) -> int:
         rules = settings.network_rules or NetworkRules()
         print()
         print(f"what this site sends to / accepts from each peer ({rules.source}):")
-        print_table(["peer", *ACTIONS], [[row["peer"], *(row[a] for a in ACTIONS)] for row in matrix])
+        columns = ["peer", *ACTIONS, *PRIVILEGED_COLUMNS]
+        print_table(columns, [[row[c] for c in columns] for row in matrix])
+        print(
+            "privileged-accounts: the peer may sign in, change and delete accounts that are privileged here "
+            "(SESSIONSYNC_TRUSTED_FOR_PRIVILEGED); privileged-roles: it may also give such a role "
+            "(and accept_privileged_roles in the network file)"
+        )
     return 0
 
 
 def peer_matrix(settings: Settings) -> list[dict[str, str]]:
-    """Peer by action → both/send/accept/off, one row per configured peer."""
-    rules = settings.network_rules or NetworkRules()
-    return rules.matrix(dict.fromkeys(peer.origin for _, peer in settings.peers()))
+    """Peer by action → both/send/accept/off, and what the peer may do to privileged
+    accounts here: one row per configured peer (:meth:`PeerTrust.table`)."""
+    trust = PeerTrust(settings, settings.network_rules or NetworkRules())
+    return trust.table(dict.fromkeys(peer.origin for _, peer in settings.peers()))
 
 
 def check_store(location: str) -> None:

@@ -16,6 +16,7 @@ from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import open_stores
 from asgi_sessionsync.userfile import ExportOptions, LineError, check_role, export_users, has_metadata, import_users
 from asgi_sessionsync.userio import LineReader, PrivateFile, input_size, open_input
+from asgi_sessionsync.validation import email_or_none, printable
 
 SHOWN_ERRORS = 50  # per-line errors printed before they are only counted
 
@@ -42,7 +43,9 @@ def _role(text: str) -> str:
 
 
 def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    users = commands.add_parser("users", help="the users of this site: export and import (JSON Lines)")
+    users = commands.add_parser(
+        "users", help="the users of this site: export and import (JSON Lines), delete, lift a final deletion"
+    )
     actions = users.add_subparsers(dest="action", required=True)
     export = actions.add_parser(
         "export", parents=[common], help="write users as JSON Lines, one a line (the file is made mode 0600)"
@@ -66,12 +69,53 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         "--update", action="store_true", help="overwrite users that exist (default: leave them as they are)"
     )
     imported.add_argument("--strict", action="store_true", help="any bad line stops the import, and nothing is written")
+    delete = actions.add_parser(
+        "delete", parents=[common], help="delete a user here (its sessions end) and tell the peers that take deletes"
+    )
+    delete.add_argument("email", metavar="EMAIL")
+    delete.add_argument(
+        "--final",
+        action="store_true",
+        help="for good: nothing makes the user again here (no create, from a peer or here) until `users undelete`",
+    )
+    undelete = actions.add_parser(
+        "undelete", parents=[common], help="lift a final deletion: a create (here or from a peer) may make it again"
+    )
+    undelete.add_argument("email", metavar="EMAIL")
 
 
 def users_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.action == "export":
         return anyio.run(_export, settings, args)
+    if args.action in ("delete", "undelete"):
+        return anyio.run(_delete, settings, args)
     return anyio.run(_import, settings, args)
+
+
+async def _delete(settings: Settings, args: argparse.Namespace) -> int:
+    from asgi_sessionsync.site import Site
+    from asgi_sessionsync.users import delete_user, lift_deletion
+
+    email = email_or_none(args.email)
+    if email is None:
+        print(f"error: {printable(args.email)} is not an email address", file=sys.stderr)
+        return 2
+    site = Site(settings)
+    try:
+        if args.action == "undelete":
+            if not await lift_deletion(site, email):
+                print(f"{email} has no final deletion here: nothing to lift", file=sys.stderr)
+                return 1
+            print(f"lifted the final deletion of {email}: a create may make the user again", file=sys.stderr)
+            return 0
+        if not await delete_user(site, email, final=args.final):
+            print(f"no user {email} here: nothing deleted", file=sys.stderr)
+            return 1
+        how = "for good (until `users undelete`)" if args.final else "(a newer create may make it again)"
+        print(f"deleted {email} {how}; the peers that take deletes are told through the outbox", file=sys.stderr)
+        return 0
+    finally:
+        await site.aclose()
 
 
 async def _export(settings: Settings, args: argparse.Namespace) -> int:

@@ -10,6 +10,14 @@ from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.identity.base import Account
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.settings import RequireVerified
+from asgi_sessionsync.trust import LOGIN_REFUSAL, PRIVILEGED_REFUSAL
+
+# The log's longer word for what the activity log records in a few.
+_EXPLAINED = {
+    LOGIN_REFUSAL: "login is not accepted from that peer (network file)",
+    PRIVILEGED_REFUSAL: "a privileged account here, and that peer is not trusted for it "
+    "(SESSIONSYNC_TRUSTED_FOR_PRIVILEGED)",
+}
 
 
 class Arrivals:
@@ -37,13 +45,13 @@ class Arrivals:
         """:meth:`arrive`, with why nobody was signed in (a few words; "" when signed in or held)."""
         site = self.site
         email, issuer = arrival.email, arrival.issuer
-        if issuer not in site.signin.accepts_from:
-            self.log.warning(
-                "sign-in of %s from %s refused: login is not accepted from that peer (network file)", email, issuer
-            )
-            return None, [], False, "login not accepted from that peer"
+        known = await site.stores.users.get(email)
+        refusal = await site.trust.sign_in(issuer, email, known)
+        if refusal is not None:
+            self.log.warning("sign-in of %s from %s refused: %s", email, issuer, _EXPLAINED.get(refusal, refusal))
+            return None, [], False, refusal
         requirement = site.settings.require_verified_email
-        verified = arrival.email_verified or code_checked or await site.marks.remembered(email)
+        verified = arrival.email_verified or code_checked or await site.marks.remembered(email, issuer)
         if requirement is RequireVerified.ISSUER and not verified:
             self.log.warning(
                 "sign-in of %s from %s refused: that site did not say the address is verified "
@@ -52,19 +60,9 @@ class Arrivals:
                 issuer,
             )
             return None, [], False, "address not verified by the issuer"
-        known = await site.stores.users.get(email)
         if known is None and not site.settings.auto_provision:
             self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
             return None, [], False, "unknown user, auto-provisioning off"
-        role = known.role if known is not None else site.settings.default_role
-        if issuer not in site.settings.trusted_for_privileged and await self._privileged(email, role):
-            self.log.warning(
-                "sign-in of %s from %s refused: a privileged account here, and that peer is not trusted for it "
-                "(SESSIONSYNC_TRUSTED_FOR_PRIVILEGED)",
-                email,
-                issuer,
-            )
-            return None, [], False, "privileged account, peer not trusted for it"
         current = await self.kit.current(scope, cookies)
         if current is not None:
             if current.user == email and current.chain == arrival.chain:
@@ -120,6 +118,3 @@ class Arrivals:
         )
         cookie = site.cookies.set(self.kit.cookie_name, token, int(site.settings.session_lifetime))
         return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)], False, ""
-
-    async def _privileged(self, email: str, role: str) -> bool:
-        return role in self.site.settings.privileged_roles or await self.kit.identity.is_privileged(email)

@@ -39,7 +39,7 @@ class Pull:
         if entry is None:
             self.log.warning("sign-in pull refused: %s is not a peer of this site", issuer[:100] or "(no issuer)")
             return refused(EnvelopeFailure.WRONG_ISSUER)
-        if issuer not in site.signin.accepts_from:
+        if not site.trust.accepts(issuer, "login"):
             self.log.warning("sign-in pull refused: login is not accepted from %s (network file)", issuer)
             return refused(EnvelopeFailure.WRONG_ISSUER)
         if not chain:

@@ -92,14 +92,17 @@ class BackchannelReceiver:
         logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)
         if logout is None or not claims.subject:
             return self._refuse("unknown message kind", receipt)
-        if not site.rules.for_peer(claims.issuer).accepts("logout"):
-            # Authentic, but this site takes no sign-outs from that peer: answered as done,
+        email = email_or_none(claims.subject)
+        whole_user = logout.chain is None
+        user = await site.stores.users.get(email) if email is not None and whole_user else None
+        refusal = await site.trust.sign_out(claims.issuer, email or "", user, whole_user=whole_user)
+        if refusal is not None:
+            # Authentic, but this site does not take it from that peer: answered as done,
             # so that the peer does not send it again for days.
-            self.log.warning("sign-out from %s refused: logout is not accepted from that peer", claims.issuer)
-            receipt.done(Outcome.REFUSED, "logout is not accepted from that peer")
+            self.log.warning("sign-out of %s from %s refused: %s", email or "(not an email)", claims.issuer, refusal)
+            receipt.done(Outcome.REFUSED, refusal)
             await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
             return empty()
-        email = email_or_none(claims.subject)
         if email is None:
             # Authentic, but it names no user anyone could have: nothing to end. Taken as
             # applied, so that the peer does not send it again for days.

@@ -27,7 +27,7 @@ __all__ = [
 ]
 
 
-def identity_from_settings(settings: Settings, policy: CookiePolicy) -> IdentityAdapter:
+def identity_from_settings(settings: Settings) -> IdentityAdapter:
     if settings.identity == "starlette-session":
         from asgi_sessionsync.identity.starlette_session import StarletteSessionIdentity
 

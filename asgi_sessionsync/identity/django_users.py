@@ -16,9 +16,11 @@ middleware is built, so a Django project changes no code:
 - **Roles**: a Django user's role is ``superuser`` (``is_superuser``), ``staff``
   (``is_staff``), or the site's default role (``SESSIONSYNC_DEFAULT_ROLE``). Both
   ``staff`` and ``superuser`` are privileged (in ``SESSIONSYNC_PRIVILEGED_ROLES`` by
-  default): a peer never grants or takes them away unless the network file says
-  ``accept_privileged_roles = true`` for it. A role other than these from a peer sets
-  neither flag.
+  default): a peer never grants them unless it is in ``SESSIONSYNC_TRUSTED_FOR_PRIVILEGED``
+  and the network file says ``accept_privileged_roles = true`` for it, and never changes
+  anything of a staff or superuser account (password, name, role, deletion) unless it is
+  trusted for privileged accounts (:class:`~asgi_sessionsync.trust.PeerTrust` decides; the
+  writer checks the flags again as it writes). A role other than these sets neither flag.
 - **Emails**: with ``SESSIONSYNC_PREVENT_EMAIL_CHANGE`` (default on) a save that changes
   the email of a synced user raises :class:`~asgi_sessionsync.users.EmailChangeRefused`.
 
@@ -172,15 +174,29 @@ class DjangoUserSync:
         email = applied.user.email if applied.user is not None else applied.tombstone.email if applied.tombstone else ""
         if not email:
             return
-        privileged_ok = self.site.rules.for_peer(issuer).accept_privileged_roles
-        await sync_to_async(self._write)(email, action, applied, privileged_ok)
+        trust = self.site.trust
+        trusted = trust.trusted_for_privileged(issuer)
+        grants = trusted and trust.rules.for_peer(issuer).accept_privileged_roles
+        await sync_to_async(self._write)(email, action, applied, trusted, grants)
 
-    def _write(self, email: str, action: UserAction, applied: Applied, privileged_ok: bool) -> None:
+    def _write(self, email: str, action: UserAction, applied: Applied, trusted: bool, grants: bool) -> None:
+        """Write a peer's change (already let through by ``PeerTrust``) to Django's model.
+        A second line, in the same thread as the write: a Django user who is staff or a
+        superuser *now* is never changed or deleted for a peer that is not ``trusted``
+        for privileged accounts; ``grants``: it may give or take the staff and superuser
+        flags."""
         with applying():
             lookup = {f"{self.model.get_email_field_name()}__iexact": email}
             found = list(self.model._default_manager.filter(**lookup)[:2])
             if len(found) > 1:
                 logger.warning("user %s from a peer not written to Django: several Django users have that email", email)
+                return
+            if found and not trusted and (found[0].is_staff or found[0].is_superuser):
+                logger.warning(
+                    "user %s from a peer not written to Django: a staff or superuser account, and that peer is "
+                    "not trusted for privileged accounts (SESSIONSYNC_TRUSTED_FOR_PRIVILEGED)",
+                    email,
+                )
                 return
             if action is UserAction.DELETE:
                 if found:
@@ -195,9 +211,9 @@ class DjangoUserSync:
                 django_user.first_name, django_user.last_name = split_name(user.name)
             if "password" in groups and user.password_hash:
                 django_user.password = user.password_hash
-            if "role" in groups and (privileged_ok or not (django_user.is_staff or django_user.is_superuser)):
-                django_user.is_superuser = user.role == SUPERUSER and privileged_ok
-                django_user.is_staff = user.role in (STAFF, SUPERUSER) and privileged_ok
+            if "role" in groups and (grants or not (django_user.is_staff or django_user.is_superuser)):
+                django_user.is_superuser = user.role.casefold() == SUPERUSER and grants
+                django_user.is_staff = user.role.casefold() in (STAFF, SUPERUSER) and grants
             django_user.save()
 
     def _new(self, email: str) -> Any:

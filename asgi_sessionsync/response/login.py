@@ -76,12 +76,13 @@ class LoginHere:
         admission = await site.governor.admit(user, scope=scope, via=via)
         if admission.refusal is not None:
             return await self._refuse(admission.refusal, cookies, app_ref)
-        # Vouched for as verified when the app says so (remembered, so that a peer's
-        # sign-in of the address needs no code here), or this site verified it by code.
-        verified = await site.marks.remembered(user.email)
+        # Vouched for as verified when this site's app says so, now or at an earlier sign-in
+        # here (remembered for this site as the issuer: a peer's sign-in of the address
+        # still needs its own proof).
+        verified = await site.marks.remembered(user.email, site.origin)
         if not verified and await reported_verified(mw.identity, scope, user.email):
             verified = True
-            await site.marks.remember(user.email)
+            await site.marks.remember(user.email, site.origin)
         session, token = await site.sessions.start(
             user,
             chain=None,

@@ -129,12 +129,12 @@ class UserStore(Protocol):
         ...
 
     async def tombstone(self, email: str) -> Tombstone | None:
-        """The tombstone of a deleted user (its delete version), or ``None``."""
+        """The tombstone of a deleted user (its delete version, whether final), or ``None``."""
         ...
 
     async def purge_tombstones(self, deleted_before: float) -> int:
-        """Delete tombstones of users deleted before ``deleted_before``; return how many
-        this call deleted. Idempotent."""
+        """Delete tombstones of users deleted before ``deleted_before``, final ones excepted
+        (kept until lifted); return how many this call deleted. Idempotent."""
         ...
 
 

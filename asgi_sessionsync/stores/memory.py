@@ -97,7 +97,7 @@ class MemoryUserStore:
         return self._tombstones.get(normalize_email(email))
 
     async def purge_tombstones(self, deleted_before: float) -> int:
-        old = [k for k, t in self._tombstones.items() if t.deleted_at < deleted_before]
+        old = [k for k, t in self._tombstones.items() if t.deleted_at < deleted_before and not t.final]
         for key in old:
             del self._tombstones[key]
         self._tombstones = _compacted(self._tombstones, len(old))

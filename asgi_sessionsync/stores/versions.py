@@ -42,11 +42,14 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class Tombstone:
-    """A deleted user: its email, the delete's version and when it was deleted here."""
+    """A deleted user: its email, the delete's version and when it was deleted here.
+    ``final``: deleted for good here; nothing makes the user again (no create, from a
+    peer or from this site) until an operator lifts it, and it is never purged."""
 
     email: str
     version: Version
     deleted_at: float
+    final: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +61,10 @@ class UserChange:
 
     ``may_create``: the change may make the user when it does not exist (a peer whose
     ``create`` is accepted, or this site's own create); ``new_role`` is the role such
-    a user gets when the change carries none; ``provisioned_by`` the peer, if any."""
+    a user gets when the change carries none; ``provisioned_by`` the peer, if any.
+
+    ``final`` (a delete made here): the tombstone is final. ``lift`` (an operator's, here
+    only): a final tombstone becomes an ordinary one; nothing else changes."""
 
     email: str
     action: UserAction
@@ -73,6 +79,8 @@ class UserChange:
     new_role: str = ""
     provisioned_by: str | None = None
     now: float = 0.0  # epoch seconds: a new user's created_at, a tombstone's deleted_at
+    final: bool = False
+    lift: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +128,17 @@ def next_version(now_ms: int, seen: Version, origin: str) -> Version:
 
 
 def merge(user: User | None, tombstone: Tombstone | None, change: UserChange) -> Applied:
-    """What ``change`` does to the stored ``user`` and ``tombstone`` of its email."""
+    """What ``change`` does to the stored ``user`` and ``tombstone`` of its email.
+
+    A tombstone is passed only by an explicit ``create`` newer than the delete (and never
+    a final one): an update, a password or any other change of a deleted user is
+    answered :attr:`Outcome.DELETED`, however new, so a change made on a site that did not
+    take the delete cannot bring the user back here."""
+    if change.lift:
+        if tombstone is not None and tombstone.final:
+            lifted = dataclasses.replace(tombstone, final=False)
+            return Applied(Outcome.APPLIED, user, lifted, tombstone.version, ("lifted",))
+        return Applied(Outcome.STALE, user, tombstone, tombstone.version if tombstone else ZERO)
     groups = groups_of(change)
     if change.version is not None:
         version = change.version
@@ -137,11 +155,14 @@ def merge(user: User | None, tombstone: Tombstone | None, change: UserChange) ->
             # the user stays, and the newer change reaches the deleting site in its turn.
             return Applied(Outcome.STALE, user, tombstone, version)
         email = normalize_email(change.email)
-        return Applied(Outcome.APPLIED, None, Tombstone(email, version, change.now), version, ("deleted",))
+        final = change.final or (tombstone is not None and tombstone.final)
+        return Applied(Outcome.APPLIED, None, Tombstone(email, version, change.now, final), version, ("deleted",))
 
     made = user is None
     if user is None:
-        if tombstone is not None and tombstone.version >= version:
+        if tombstone is not None and (
+            tombstone.final or change.action is not UserAction.CREATE or tombstone.version >= version
+        ):
             return Applied(Outcome.DELETED, None, tombstone, version)
         if not change.may_create:
             return Applied(Outcome.UNKNOWN, None, tombstone, version)

@@ -14,6 +14,12 @@ class UserNotFound(SessionSyncError):
     """The user to change does not exist on this site."""
 
 
+class UserDeleted(UserNotFound):
+    """The user was deleted for good on this site (a final deletion): nothing makes it
+    again until an operator lifts it (``python -m asgi_sessionsync users undelete EMAIL``,
+    or :func:`asgi_sessionsync.users.lift_deletion`)."""
+
+
 class EmailChangeRefused(SessionSyncError):
     """The email of a synced user cannot change (``SESSIONSYNC_PREVENT_EMAIL_CHANGE``):
     it is the user's key across the network."""

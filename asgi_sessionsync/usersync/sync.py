@@ -24,8 +24,8 @@ from asgi_sessionsync.sessions import Sessions
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Stores, User
 from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange
-from asgi_sessionsync.usersync.incoming import allowed_change, now_ms
-from asgi_sessionsync.usersync.outcomes import AppliedHook, Received, UserNotFound
+from asgi_sessionsync.trust import PeerTrust, now_ms
+from asgi_sessionsync.usersync.outcomes import AppliedHook, Received, UserDeleted, UserNotFound
 from asgi_sessionsync.usersync.outgoing import user_messages
 from asgi_sessionsync.validation import email_or_none
 
@@ -42,6 +42,7 @@ class UserSync:
         sessions: Sessions,
         courier: Courier,
         peers: Sequence[PeerEntry],
+        trust: PeerTrust,
     ) -> None:
         self.settings = settings
         self.stores = stores
@@ -49,7 +50,8 @@ class UserSync:
         self.courier = courier
         self.peers = tuple(peers)
         self.origin = settings.origin
-        self.rules: NetworkRules = settings.network_rules or NetworkRules()
+        self.rules: NetworkRules = trust.rules
+        self.trust = trust
         self.log = site_log(logger.name, settings.origin)
         self.on_applied: list[AppliedHook] = []
         # True where the app owns its users and sends their changes itself (Django's signals).
@@ -68,10 +70,12 @@ class UserSync:
         meta: dict[str, str | None] | None = None,
         create: bool = False,
         wait: bool = True,
+        final: bool = False,
     ) -> Applied:
         """Store a change made on this site with a new version and queue it for the
         peers whose rules send that action. ``create``: make the user if it does not
-        exist (otherwise :class:`UserNotFound`). ``wait``: wait up to
+        exist (otherwise :class:`UserNotFound`; :class:`UserDeleted` after a final
+        deletion). ``final`` (a delete): the deletion is final here. ``wait``: wait up to
         ``SESSIONSYNC_LOGOUT_WAIT`` for the peers to confirm, as a sign-out does, so the
         next page on a peer shows the change (what is not confirmed stays queued)."""
         address = email_or_none(email)
@@ -91,9 +95,15 @@ class UserSync:
                 may_create=create,
                 new_role=self.settings.default_role,
                 now=now,
+                final=final,
             )
         )
-        if applied.outcome is Outcome.UNKNOWN:
+        if applied.outcome is Outcome.DELETED and applied.tombstone is not None and applied.tombstone.final:
+            raise UserDeleted(
+                f"{address} was deleted for good on this site: lift it first "
+                f"(python -m asgi_sessionsync users undelete {address})"
+            )
+        if applied.outcome in (Outcome.UNKNOWN, Outcome.DELETED) and action is not UserAction.DELETE:
             raise UserNotFound(f"no user {address} on this site")
         if not applied.changed:
             return applied
@@ -144,27 +154,23 @@ class UserSync:
     # -- changes from peers ----------------------------------------------------------------------
 
     async def receive(self, issuer: str, email: str, payload: UserActionPayload) -> Received:
-        """Apply a peer's change here if this site's rules for that peer allow it."""
-        rules = self.rules.for_peer(issuer)
+        """Apply a peer's change here, as far as this site trusts that peer with it
+        (:meth:`PeerTrust.user_change`: per action, per field, privileged accounts)."""
         action = payload.action
-        if not rules.accepts(action):
-            return self._done(
-                issuer, email, payload, Received(f"refused: {action.value} is not accepted from this peer")
-            )
-        change, why = await allowed_change(self.settings, self.stores.users, issuer, email, payload, rules)
-        if change is None:
-            return self._done(issuer, email, payload, Received(f"refused: {why}"))
-        applied = await self.stores.users.apply(change)
+        verdict = await self.trust.user_change(issuer, email, payload, await self.stores.users.get(email))
+        if verdict.change is None:
+            return self._done(issuer, email, payload, Received(f"refused: {verdict.refusal}"))
+        applied = await self.stores.users.apply(verdict.change)
         if applied.changed and action is UserAction.DELETE:
             ended = await self.sessions.end_user(email, reason=f"user deleted on {issuer}", when=time.time())
             self.log.info("user %s deleted by %s: %d session(s) ended here", email, issuer, ended)
         if applied.changed:
             for hook in self.on_applied:
                 await hook(issuer, action, applied)
-        return self._done(issuer, email, payload, Received(applied.outcome.value, applied), why)
+        return self._done(issuer, email, payload, Received(applied.outcome.value, applied), verdict.note)
 
     def _done(self, issuer: str, email: str, payload: UserActionPayload, result: Received, note: str = "") -> Received:
-        log = self.log.warning if result.refused else self.log.info
+        log = self.log.warning if result.refused or note else self.log.info
         log(
             "user %s from %s: %s (version %d): %s%s",
             payload.action.value,

@@ -347,3 +347,53 @@ async def test_saving_a_synced_django_user_with_another_email_is_refused(net: Fr
         assert (await django_names(FRANK[0]))[:2] == ("Frank", "Synced")  # the row is as it was
     finally:
         await network.close()
+
+
+@sync_to_async
+def django_password_is(email: str, password: str) -> bool | None:
+    """Whether the Django user of ``email`` has ``password`` (None: there is no such user)."""
+    from django.contrib.auth import get_user_model
+
+    user = get_user_model()._default_manager.filter(email__iexact=email).first()
+    return None if user is None else bool(user.check_password(password))
+
+
+@sync_to_async
+def django_hash(password: str) -> str:
+    from django.contrib.auth.hashers import make_password
+
+    return str(make_password(password))
+
+
+async def test_a_peer_cannot_reset_or_delete_a_django_superuser(net: FrameworkNetwork) -> None:
+    # Issue #20: a peer whose password and delete actions are accepted set a Django
+    # superuser's password (and signed in to the admin with it), then deleted the account.
+    from asgi_sessionsync.network_rules import NetworkRules
+    from asgi_sessionsync.users import create_user, delete_user, set_password
+
+    boss = ("boss-admin@example.com", "b0ss-password")
+    await django_user("boss-admin", boss[0], boss[1], is_superuser=True, is_staff=True)
+    rules = NetworkRules.from_mapping(DJANGO_USER_SYNC)
+    network = await join(net.sites["f"].app, identity_name="django", every_site={"network_rules": rules})
+    try:
+        a = network.sites["a"].site
+        stolen = await django_hash("attacker-password")
+        await create_user(a, boss[0], name="Boss", password_hash=stolen)
+        await set_password(a, boss[0], await django_hash("attacker-password-2"))
+        assert await django_password_is(boss[0], boss[1]) is True
+        await delete_user(a, boss[0])
+        assert await django_password_is(boss[0], boss[1]) is True  # still there, unchanged
+        # A peer trusted for privileged accounts may (the operator said so).
+        await network.close()
+        network = await join(
+            net.sites["f"].app,
+            identity_name="django",
+            every_site={"network_rules": rules},
+            trusted_for_privileged=[URLS["a"]],
+        )
+        a = network.sites["a"].site
+        await create_user(a, boss[0], name="Boss")
+        await set_password(a, boss[0], await django_hash("rotated-by-a"))
+        assert await django_password_is(boss[0], "rotated-by-a") is True
+    finally:
+        await network.close()

@@ -208,6 +208,41 @@ async def test_delete_leaves_a_tombstone_that_older_changes_cannot_pass(stores: 
     assert back is not None and back.name == "Ann again"
 
 
+async def test_only_an_explicit_newer_create_passes_a_tombstone(stores: Stores) -> None:
+    await stores.users.apply(change(UserAction.CREATE, version=5, name="Ann"))
+    await stores.users.apply(change(UserAction.DELETE, version=10))
+    # Newer than the delete, but not a create: the user stays deleted (issue #20: a change
+    # made on a site that never took the delete must not bring her back).
+    for action, fields in (
+        (UserAction.UPDATE, {"name": "back?"}),
+        (UserAction.PASSWORD, {"password_hash": "scrypt$16384$8$1$c2FsdA==$aGFzaA=="}),
+        (UserAction.ROLE, {"role": "editor"}),
+        (UserAction.META, {"meta": {"locale": "fr"}}),
+    ):
+        newer = await stores.users.apply(change(action, version=20, **fields))
+        assert newer.outcome is Outcome.DELETED, action
+        assert await stores.users.get("ann@example.com") is None
+    tomb = await stores.users.tombstone("ann@example.com")
+    assert tomb is not None and tomb.version == (10, "https://b.example")
+
+
+async def test_a_final_delete_stays_until_lifted_and_is_never_purged(stores: Stores) -> None:
+    await stores.users.apply(change(UserAction.CREATE, version=5, name="Ann"))
+    await stores.users.apply(change(UserAction.DELETE, version=10, final=True))
+    tomb = await stores.users.tombstone("ann@example.com")
+    assert tomb is not None and tomb.final
+    refused = await stores.users.apply(change(UserAction.CREATE, version=50, name="Ann again"))
+    mine = await stores.users.apply(change(UserAction.CREATE, version=None, origin="https://a.example", name="A"))
+    assert (refused.outcome, mine.outcome) == (Outcome.DELETED, Outcome.DELETED)
+    assert await stores.users.purge_tombstones(T0 + 10**6) == 0
+    lifted = await stores.users.apply(change(UserAction.DELETE, version=None, origin="https://a.example", lift=True))
+    assert lifted.outcome is Outcome.APPLIED
+    tomb = await stores.users.tombstone("ann@example.com")
+    assert tomb is not None and not tomb.final and tomb.version == (10, "https://b.example")
+    again = await stores.users.apply(change(UserAction.CREATE, version=50, name="Ann again"))
+    assert again.outcome is Outcome.APPLIED and await stores.users.tombstone("ann@example.com") is None
+
+
 async def test_an_older_delete_spares_a_user_changed_after_it(stores: Stores) -> None:
     await stores.users.apply(change(UserAction.CREATE, version=5, name="Ann"))
     await stores.users.apply(change(UserAction.UPDATE, version=12, name="Ann 12"))

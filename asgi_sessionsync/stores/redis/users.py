@@ -134,9 +134,13 @@ class RedisUserStore:
                                     "clock": str(stone.version[0]),
                                     "origin": stone.version[1],
                                     "deleted_at": _f(stone.deleted_at),
+                                    "final": "1" if stone.final else "0",
                                 },
                             )
-                            pipe.zadd(tombs, {email: stone.deleted_at})
+                            if stone.final:  # never purged: out of the purge index
+                                pipe.zrem(tombs, email)
+                            else:
+                                pipe.zadd(tombs, {email: stone.deleted_at})
                         await pipe.execute()
                         return result
                     except WatchError:
@@ -222,4 +226,4 @@ return #old
 
 
 def _tombstone(email: str, t: dict[str, str]) -> Tombstone:
-    return Tombstone(email, (int(t["clock"]), t["origin"]), float(t["deleted_at"]))
+    return Tombstone(email, (int(t["clock"]), t["origin"]), float(t["deleted_at"]), t.get("final") == "1")

@@ -59,7 +59,8 @@ CREATE TABLE IF NOT EXISTS user_tombstones (
     email TEXT PRIMARY KEY,
     clock INTEGER NOT NULL,
     origin TEXT NOT NULL,
-    deleted_at REAL NOT NULL
+    deleted_at REAL NOT NULL,
+    final INTEGER NOT NULL DEFAULT 0
 );
 """
 
@@ -91,6 +92,8 @@ _ADDED_COLUMNS = {
         ("device", "TEXT NOT NULL DEFAULT ''"),
     ],
     "outbox": [("finished_at", "REAL")],
+    # A deletion made final here (nothing makes the user again until an operator lifts it).
+    "user_tombstones": [("final", "INTEGER NOT NULL DEFAULT 0")],
 }
 
 _INDEXES = """

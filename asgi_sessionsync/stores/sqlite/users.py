@@ -74,8 +74,9 @@ class SQLiteUserStore:
             else:
                 t = result.tombstone
                 c.execute(
-                    "INSERT OR REPLACE INTO user_tombstones (email, clock, origin, deleted_at) VALUES (?, ?, ?, ?)",
-                    (email, t.version[0], t.version[1], t.deleted_at),
+                    "INSERT OR REPLACE INTO user_tombstones (email, clock, origin, deleted_at, final)"
+                    " VALUES (?, ?, ?, ?, ?)",
+                    (email, t.version[0], t.version[1], t.deleted_at, int(t.final)),
                 )
             return result
 
@@ -88,7 +89,7 @@ class SQLiteUserStore:
         return _tombstone(row) if row else None
 
     async def purge_tombstones(self, deleted_before: float) -> int:
-        return await self.db.change("DELETE FROM user_tombstones WHERE deleted_at < ?", (deleted_before,))
+        return await self.db.change("DELETE FROM user_tombstones WHERE deleted_at < ? AND final = 0", (deleted_before,))
 
     async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
         # The primary key's index gives the order; a role is filtered on the way.
@@ -117,11 +118,11 @@ class SQLiteUserStore:
         return await self.db.transaction(write)
 
 
-_TOMBSTONE_SELECT = "SELECT email, clock, origin, deleted_at FROM user_tombstones WHERE email = ?"
+_TOMBSTONE_SELECT = "SELECT email, clock, origin, deleted_at, final FROM user_tombstones WHERE email = ?"
 
 
 def _tombstone(row: tuple[Any, ...]) -> Tombstone:
-    return Tombstone(row[0], (int(row[1]), str(row[2])), float(row[3]))
+    return Tombstone(row[0], (int(row[1]), str(row[2])), float(row[3]), bool(row[4]))
 
 
 def _user(row: tuple[Any, ...]) -> User:
