@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 
 import anyio
@@ -28,10 +27,10 @@ from anyio.abc import TaskGroup, TaskStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.site import Site
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 HOUSEKEEPING_EVERY = 3600.0  # seconds between two purges of old history
 _CLOSING = frozenset({"lifespan.startup.failed", "lifespan.shutdown.complete", "lifespan.shutdown.failed"})

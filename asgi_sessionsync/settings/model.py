@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
-import logging
 import os
 import re
 import time
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.checks import describe_settings, validate_settings
 from asgi_sessionsync.settings.environment import read_env_file
@@ -47,7 +47,7 @@ from asgi_sessionsync.settings.parsers import (
 )
 from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 
 @dataclass(frozen=True)
