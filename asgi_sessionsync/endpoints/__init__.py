@@ -23,7 +23,7 @@ from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.identity.base import IdentityAdapter
 from asgi_sessionsync.logs import package_log, site_log
-from asgi_sessionsync.peers import MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping
+from asgi_sessionsync.peers import KEYS_HEADER, MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping, key_ids
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.site import Site
 
@@ -88,6 +88,7 @@ class Endpoints:
             headers = [
                 (TIME_HEADER.encode(), f"{site.tokens.clock():.3f}".encode()),
                 (SITE_HEADER.encode(), site.origin.encode("latin-1")),
+                (KEYS_HEADER.encode(), key_ids(site.tokens).encode("ascii")),  # the same for every asker
             ]
             return Reply(status, answer, TEXT, headers)
 
