@@ -57,7 +57,11 @@ class Settings:
     site_url: str = _field("SITE_URL", _url, "", "This site's public base URL, as browsers reach it.")
     networks: tuple[Network, ...] = field(default=(), metadata={"doc": "Networks this site belongs to."})
     trusted_proxies: tuple[str, ...] = _field(
-        "TRUSTED_PROXIES", _trusted_proxies, (), "Proxy addresses/CIDRs whose X-Forwarded-For is believed; * for all."
+        "TRUSTED_PROXIES",
+        _trusted_proxies,
+        (),
+        "Proxy addresses/CIDRs whose X-Forwarded-For is believed; unix for a unix socket's peer; "
+        "* trusts every peer and every hop.",
     )
     ip_binding: BindingMode = _field(
         "IP_BINDING",
