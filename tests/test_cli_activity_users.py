@@ -142,3 +142,20 @@ def test_users_import_reports_bad_lines_and_strict_writes_nothing(tmp_path: Path
     exported = run_cli("users", "export", "-", env=env).stdout
     assert [json.loads(x)["email"] for x in exported.splitlines()] == ["ann@example.com"]
     assert os.path.exists(tmp_path / "site.sqlite3")
+
+
+def test_log_csv_neutralises_formulas() -> None:
+    """Red-team #20: a cell starting with = + - @ tab or CR gets a leading ``'`` in CSV."""
+    import csv
+    import io
+
+    from asgi_sessionsync.cli.log import print_entries
+
+    texts = ("=cmd|' /C calc'!A0", "+1", "-1+1", "@A1", "\tx", "\rx")
+    entries = [entry(1.0 + i, reason=text, user=f"{text}@example.com") for i, text in enumerate(texts)]
+    out = io.StringIO()
+    print_entries(entries, "csv", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    for i, (text, row) in enumerate(zip(texts, rows, strict=True)):
+        assert row["reason"] == f"'{text}" and row["user"] == f"'{text}@example.com"
+        assert row["peer"] == "https://b.example" and row["at"] == str(1.0 + i) and row["outcome"] == "delivered"
