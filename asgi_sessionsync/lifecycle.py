@@ -27,6 +27,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
+from asgi_sessionsync.logfilter import install_redaction
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.site import Site
 
@@ -61,6 +62,9 @@ class Worker:
                 "server (uvicorn, or Hypercorn's asyncio worker) or use the SQLite store",
             )
         self.site.reopen()
+        if self.site.settings.redact_access_log:
+            # Sign-in URLs carry envelopes and uvicorn logs every request line: not opt-in.
+            install_redaction()
         # scrypt costs tens of ms per secret: never on the event loop.
         await anyio.to_thread.run_sync(self.site.tokens.keychain.derive)
         await self.site.governor.start()  # the user-agent rules, in a thread too

@@ -196,6 +196,14 @@ class Settings:
         "plain: the package configures no logging (your server's does); json: the asgi_sessionsync loggers "
         "write one JSON object a line to stderr (see docs/operations.md).",
     )
+    redact_access_log: bool = _field(
+        "REDACT_ACCESS_LOG",
+        _bool,
+        True,
+        "Keep envelopes and the e, t, q and k query values out of uvicorn's and Hypercorn's access logs: the "
+        "middleware adds asgi_sessionsync.logfilter.RedactTokens to uvicorn.access and hypercorn.access at "
+        "start-up (lifespan, or the first request without it). false: the access logs are left as they are.",
+    )
     # -- verified emails (asgi_sessionsync.verification) ---------------------------------
     require_verified_email: RequireVerified = _field(
         "REQUIRE_VERIFIED_EMAIL",
