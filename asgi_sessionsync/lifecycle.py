@@ -12,6 +12,10 @@ A server without lifespan on asyncio gets the worker as a background task at the
 request (the reference is kept); on trio without lifespan there is nowhere to run one,
 so sign-outs are delivered inline and retried only by a later sign-out (this is logged
 once).
+
+Either way, opening the site installs the access-log redaction filter
+(:func:`asgi_sessionsync.logfilter.install_redaction`) unless
+``SESSIONSYNC_REDACT_ACCESS_LOG=false``.
 """
 
 from __future__ import annotations
@@ -41,6 +45,15 @@ class _Refused(Exception):
     """Raised into the app's lifespan when the site cannot start (the server was told)."""
 
 
+def _check_async_library(store: str) -> None:
+    if store.startswith(("redis://", "rediss://")) and sniffio.current_async_library() != "asyncio":
+        raise ConfigError(
+            "SESSIONSYNC_STORE",
+            "the Redis store runs on asyncio only (redis-py's client); serve the app with an asyncio "
+            "server (uvicorn, or Hypercorn's asyncio worker) or use the SQLite store",
+        )
+
+
 class Worker:
     """Owns the outbox worker of one site and the site's opening and closing."""
 
@@ -54,17 +67,10 @@ class Worker:
         self._warned = False
 
     async def _open(self) -> None:
-        store = self.site.settings.store
-        if store.startswith(("redis://", "rediss://")) and sniffio.current_async_library() != "asyncio":
-            raise ConfigError(
-                "SESSIONSYNC_STORE",
-                "the Redis store runs on asyncio only (redis-py's client); serve the app with an asyncio "
-                "server (uvicorn, or Hypercorn's asyncio worker) or use the SQLite store",
-            )
+        _check_async_library(self.site.settings.store)
         self.site.reopen()
         if self.site.settings.redact_access_log:
-            # Sign-in URLs carry envelopes and uvicorn logs every request line: not opt-in.
-            install_redaction()
+            install_redaction()  # sign-in URLs carry envelopes, and servers log every request line
         # scrypt costs tens of ms per secret: never on the event loop.
         await anyio.to_thread.run_sync(self.site.tokens.keychain.derive)
         await self.site.governor.start()  # the user-agent rules, in a thread too
