@@ -20,7 +20,6 @@ ten lines per message, not hundreds. The final outcome is always recorded.
 
 from __future__ import annotations
 
-import logging
 import re
 import time
 from collections import OrderedDict
@@ -30,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.stores.base import (
     ActivityEntry,
     ActivityLog,
@@ -46,7 +45,7 @@ if TYPE_CHECKING:
     from asgi_sessionsync.envelope import Claims
     from asgi_sessionsync.peers.delivery import Delivery
 
-logger = logging.getLogger("asgi_sessionsync.activity")
+logger = package_log("asgi_sessionsync.activity")
 
 WRITE_LIMIT = 2.0  # seconds a record may take before the message flow goes on without it
 WARN_EVERY = 60.0  # seconds between two warnings about a failing activity store

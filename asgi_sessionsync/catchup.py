@@ -14,17 +14,15 @@ nothing can loop.
 
 from __future__ import annotations
 
-import logging
-
 from starlette.types import Scope, Send
 
 from asgi_sessionsync.cookies import find_cookie
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.signin import BIND_LIFETIME, bind_hash, new_bind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.urls import request_url
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 
 class CatchUp:

@@ -3,6 +3,20 @@
 The ASGI peer address, or, when that peer is a trusted proxy, the right-most hop of
 ``X-Forwarded-For`` that is not itself a trusted proxy (as uvicorn's proxy-headers
 middleware does). ``X-Forwarded-For`` from an untrusted peer is never read.
+
+The entries of ``SESSIONSYNC_TRUSTED_PROXIES``, as uvicorn's ``--forwarded-allow-ips``
+reads them:
+
+- an address or a CIDR network: a peer (or a hop) there is a proxy;
+- ``unix``: the peer of a unix-socket listener (the ASGI ``client`` is ``None``: uvicorn
+  and Hypercorn give no address for it) is a proxy, so the ``X-Forwarded-For`` of the
+  proxy in front of the socket is read; without it, everyone behind the socket is one
+  unknown client;
+- ``*``: every peer (a socket's too) and every hop is a proxy, so the client is the
+  left-most address of ``X-Forwarded-For``, whatever a client wrote there: only for a
+  server that no client can reach except through its proxies.
+
+A hop written ``host:port`` or ``[v6]:port`` counts as its host.
 """
 
 from __future__ import annotations
@@ -27,18 +41,23 @@ class BindingMode(enum.StrEnum):
     OFF = "off"
 
 
-class TrustedProxies:
-    """A set of proxy addresses and networks; ``*`` trusts every peer."""
+UNIX = "unix"  # the entry trusting a unix-socket listener's peer
 
-    __slots__ = ("_addresses", "_networks", "entries", "everyone")
+
+class TrustedProxies:
+    """A set of proxy addresses and networks; ``unix`` trusts a unix socket's peer,
+    ``*`` every peer and every hop (module docstring)."""
+
+    __slots__ = ("_addresses", "_networks", "entries", "everyone", "unix")
 
     def __init__(self, entries: Iterable[str] = (), *, variable: str = "SESSIONSYNC_TRUSTED_PROXIES"):
         self.entries = tuple(e.strip() for e in entries if e.strip())
         self.everyone = "*" in self.entries
+        self.unix = UNIX in self.entries
         self._addresses: set[str] = set()
         self._networks: list[IPNetwork] = []
         for entry in self.entries:
-            if entry == "*":
+            if entry in ("*", UNIX):
                 continue
             try:
                 if "/" in entry:
@@ -48,8 +67,8 @@ class TrustedProxies:
             except ValueError:
                 raise ConfigError(
                     variable,
-                    f"{entry!r} is not an IP address or CIDR network",
-                    f"{variable}=127.0.0.1,10.0.0.0/8,fd00::/8",
+                    f"{entry!r} is not an IP address or CIDR network (or `unix`, for a unix socket's peer)",
+                    f"{variable}=127.0.0.1,10.0.0.0/8,fd00::/8 (or {variable}=unix)",
                 ) from None
 
     def __bool__(self) -> bool:
@@ -62,6 +81,10 @@ class TrustedProxies:
             return False
         address = _parse(host)
         return address is not None and any(address in net for net in self._networks)
+
+    def trusts_peer(self, peer: str | None) -> bool:
+        """Whether the connection's peer (``None``: a unix socket's) is a proxy."""
+        return (self.everyone or self.unix) if not peer else peer in self
 
 
 @lru_cache(maxsize=4096)
@@ -113,17 +136,29 @@ def client_host(
     ``client`` is the ASGI scope's ``client``; ``forwarded_for`` the raw
     ``X-Forwarded-For`` header value (all such headers joined), or ``None``.
     """
-    if not client:
-        return None
-    peer = str(client[0])
-    if not trusted or forwarded_for is None or peer not in trusted:
+    peer = str(client[0]) if client and client[0] else None  # None: a unix socket
+    if not trusted or forwarded_for is None or not trusted.trusts_peer(peer):
         return peer
-    hops = [h.strip() for h in forwarded_for.decode("latin-1").split(",")]
-    for hop in reversed(hops):
-        if hop and hop not in trusted:
-            return hop
+    hops = [_host_of(h.strip()) for h in forwarded_for.decode("latin-1").split(",")]
+    if not trusted.everyone:
+        for hop in reversed(hops):
+            if hop and hop not in trusted:
+                return hop
     # Every hop is a trusted proxy: the left-most is the closest to the client.
     return hops[0] or peer
+
+
+def _host_of(hop: str) -> str:
+    """The host of one forwarded hop: ``1.2.3.4:80`` and ``[::1]:80`` lose their port, as
+    uvicorn reads them; anything else is kept as it is (and trusted only if listed)."""
+    if hop.startswith("["):
+        end = hop.find("]")
+        rest = hop[end + 1 :] if end > 0 else "?"
+        return hop[1:end] if rest == "" or (rest[:1] == ":" and rest[1:].isdigit()) else hop
+    if hop.count(":") == 1:
+        host, port = hop.split(":")
+        return host if port.isdigit() else hop
+    return hop
 
 
 def forwarded_for_header(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:
@@ -159,7 +194,7 @@ class ClientAddress:
         if self.trusted:
             return self.binding.value(self.host(scope))
         client = scope.get("client")
-        host = str(client[0]) if client else None
+        host = str(client[0]) if client and client[0] else None
         value = self._bindings.get(host)
         if value is None:
             if len(self._bindings) >= self._CACHE_MAX:

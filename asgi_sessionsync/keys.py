@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import enum
 import functools
-import itertools
 import os
 from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
@@ -33,18 +32,9 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.secret_checks import weakness as _weakness
 
 SECRET_MIN_BYTES = 32
-# The checks below refuse what a person chose rather than what a random generator
-# made. Each threshold is set so that random output (43 characters, 32 bytes) fails
-# it with a probability below about 1e-6 (most below 1e-8); generate_secret() draws
-# again in that case. Longer random secrets only pass them more easily.
-_MIN_DISTINCT_CHARS = 19  # random 43 characters: ~31.5 distinct; P(< 19) ~ 1e-9
-_MAX_CLASS_RUN = 20  # a run of one character class (e.g. 20 lower-case letters): P ~ 4e-7
-_REPEAT_CHARS = 6  # a stretch of 6 characters seen twice: P ~ 1.4e-8
-_MIN_DISTINCT_BYTES = 20  # random 32 bytes: ~30 distinct; P(< 20) ~ 1.5e-10
-_MAX_PRINTABLE_SHARE = 7 / 8  # 28 of 32 bytes printable ASCII: P ~ 5e-9
-_MAX_PRINTABLE_RUN = 20  # 20 printable ASCII bytes in a row: P ~ 3e-8
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 _B64URL_INDEX = {c: i for i, c in enumerate("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")}
 # v2: scrypt(secret) -> master; HKDF(master) -> per-purpose keys and the key id.
@@ -95,7 +85,8 @@ def parse_secret(text: str, *, variable: str) -> bytes:
 
     Accepted: the URL-safe alphabet only, no padding, no set unused bits in the last
     character, at least 32 bytes, and nothing that looks chosen by a person (a
-    passphrase, hex, one character class, repeats, text that decodes to ASCII).
+    passphrase, hex, one character class, repeats, text that decodes to ASCII, bytes
+    counting in equal steps, a digest of a common password: :mod:`.secret_checks`).
     Surrounding whitespace (a newline from a file) is ignored. Never puts the secret,
     or any part of it, into an error message.
     """
@@ -136,51 +127,6 @@ def _alphabet_problem(text: str) -> str:
     if any(c.isspace() for c in text):
         return "a secret key must be base64url text; this one has spaces in it, like a passphrase"
     return "a secret key must be base64url text (A-Z, a-z, 0-9, '-', '_'); this one has other characters"
-
-
-def _char_class(char: str) -> int:
-    if char.isupper():
-        return 0
-    if char.islower():
-        return 1
-    if char.isdigit():
-        return 2
-    return 3
-
-
-def _weakness(text: str, raw: bytes) -> str | None:
-    """Why ``text`` (canonical base64url) and its bytes ``raw`` do not look random, or None.
-
-    Names the kind of weakness only, never a character or a byte of the secret.
-    """
-    classes = [_char_class(c) for c in text]
-    if 0 not in classes or 1 not in classes:
-        return "random base64url text has both upper- and lower-case letters"
-    if len(set(text)) < _MIN_DISTINCT_CHARS:
-        return "too few distinct characters"
-    run = longest = 1
-    for before, after in itertools.pairwise(classes):
-        run = run + 1 if before == after else 1
-        longest = max(longest, run)
-    if longest >= _MAX_CLASS_RUN:
-        return "a long run of one kind of character"
-    seen: set[str] = set()
-    for start in range(len(text) - _REPEAT_CHARS + 1):
-        piece = text[start : start + _REPEAT_CHARS]
-        if piece in seen:
-            return "a repeated stretch of text"
-        seen.add(piece)
-    if len(set(raw)) < _MIN_DISTINCT_BYTES:
-        return "too few distinct bytes"
-    printable = [0x20 <= b < 0x7F for b in raw]
-    if sum(printable) >= _MAX_PRINTABLE_SHARE * len(raw):
-        return "it decodes to text"
-    run = 0
-    for is_printable in printable:
-        run = run + 1 if is_printable else 0
-        if run >= _MAX_PRINTABLE_RUN:
-            return "it decodes to text"
-    return None
 
 
 def _hkdf(material: bytes, salt: bytes, info: bytes, length: int = 32) -> bytes:

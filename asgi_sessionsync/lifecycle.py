@@ -12,13 +12,16 @@ A server without lifespan on asyncio gets the worker as a background task at the
 request (the reference is kept); on trio without lifespan there is nowhere to run one,
 so sign-outs are delivered inline and retried only by a later sign-out (this is logged
 once).
+
+Either way, opening the site installs the access-log redaction filter
+(:func:`asgi_sessionsync.logfilter.install_redaction`) unless
+``SESSIONSYNC_REDACT_ACCESS_LOG=false``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import time
 
 import anyio
@@ -28,10 +31,11 @@ from anyio.abc import TaskGroup, TaskStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logfilter import install_redaction
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.site import Site
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 HOUSEKEEPING_EVERY = 3600.0  # seconds between two purges of old history
 _CLOSING = frozenset({"lifespan.startup.failed", "lifespan.shutdown.complete", "lifespan.shutdown.failed"})
@@ -39,6 +43,15 @@ _CLOSING = frozenset({"lifespan.startup.failed", "lifespan.shutdown.complete", "
 
 class _Refused(Exception):
     """Raised into the app's lifespan when the site cannot start (the server was told)."""
+
+
+def _check_async_library(store: str) -> None:
+    if store.startswith(("redis://", "rediss://")) and sniffio.current_async_library() != "asyncio":
+        raise ConfigError(
+            "SESSIONSYNC_STORE",
+            "the Redis store runs on asyncio only (redis-py's client); serve the app with an asyncio "
+            "server (uvicorn, or Hypercorn's asyncio worker) or use the SQLite store",
+        )
 
 
 class Worker:
@@ -54,14 +67,10 @@ class Worker:
         self._warned = False
 
     async def _open(self) -> None:
-        store = self.site.settings.store
-        if store.startswith(("redis://", "rediss://")) and sniffio.current_async_library() != "asyncio":
-            raise ConfigError(
-                "SESSIONSYNC_STORE",
-                "the Redis store runs on asyncio only (redis-py's client); serve the app with an asyncio "
-                "server (uvicorn, or Hypercorn's asyncio worker) or use the SQLite store",
-            )
+        _check_async_library(self.site.settings.store)
         self.site.reopen()
+        if self.site.settings.redact_access_log:
+            install_redaction()  # sign-in URLs carry envelopes, and servers log every request line
         # scrypt costs tens of ms per secret: never on the event loop.
         await anyio.to_thread.run_sync(self.site.tokens.keychain.derive)
         await self.site.governor.start()  # the user-agent rules, in a thread too

@@ -6,6 +6,12 @@ process (tests, the demo, a host serving several apps), so each line is written
 through a :class:`SiteLog`: its message starts with ``[<site origin>]`` and its
 record carries ``site``, for formatters and filters.
 
+Every line of the package goes through :class:`PackageLog` (``SiteLog`` is one;
+:func:`package_log` gives one for lines that name no site): the one place where the
+message and its arguments are escaped (``validation.printable``: control, bidi and
+invisible characters), so a value from a request (a query parameter, a header, an
+exception's text) can never start a forged line or move a terminal's cursor.
+
 The package configures no handler unless asked: ``SESSIONSYNC_LOG_FORMAT=json`` (or
 :func:`use_json_logs`) gives its loggers one handler writing a JSON object a line to
 stderr; :class:`JSONFormatter` can also be named in a ``logging.config`` dictionary
@@ -22,9 +28,12 @@ from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
-__all__ = ["JSONFormatter", "SiteLog", "site_log", "use_json_logs"]
+from asgi_sessionsync.validation import printable
+
+__all__ = ["JSONFormatter", "PackageLog", "SiteLog", "package_log", "site_log", "use_json_logs"]
 
 ROOT = "asgi_sessionsync"
+ARGUMENT_LIMIT = 1000  # characters of one escaped argument; a request cannot make a line huge
 
 if TYPE_CHECKING:
     _Adapter = logging.LoggerAdapter[logging.Logger]
@@ -32,7 +41,53 @@ else:
     _Adapter = logging.LoggerAdapter
 
 
-class SiteLog(_Adapter):
+class _Escaped:
+    """An argument of a log line, shown escaped by ``%s`` and ``%r`` alike."""
+
+    __slots__ = ("value",)
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+
+    def __str__(self) -> str:
+        return printable(str(self.value), ARGUMENT_LIMIT)
+
+    def __repr__(self) -> str:
+        text = repr(self.value)
+        return text if text.isprintable() else printable(text, ARGUMENT_LIMIT)
+
+
+def _escaped(value: object) -> object:
+    # Numbers (and None) stay themselves, so that %d and %.1f keep working.
+    return value if value is None or isinstance(value, int | float) else _Escaped(value)
+
+
+class PackageLog(_Adapter):
+    """A logger of the package that escapes every line's message and arguments."""
+
+    def __init__(self, logger: logging.Logger, extra: dict[str, object] | None = None) -> None:
+        super().__init__(logger, extra or {})
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        return msg, kwargs
+
+    def log(self, level: int, msg: object, *args: object, **kwargs: Any) -> None:
+        if not self.isEnabledFor(level):
+            return
+        msg, options = self.process(msg, kwargs)
+        text = str(msg)
+        if not text.isprintable():
+            text = printable(text, len(text) * 10)
+        options["stacklevel"] = options.get("stacklevel", 1) + 1  # the caller's line, not this one
+        self.logger.log(level, text, *(_escaped(a) for a in args), **options)
+
+
+def package_log(name: str) -> PackageLog:
+    """The escaping :class:`PackageLog` of logger ``name``, for lines that name no site."""
+    return PackageLog(logging.getLogger(name))
+
+
+class SiteLog(PackageLog):
     """A logger's view for one site: ``[origin] message``, and ``record.site``."""
 
     def __init__(self, logger: logging.Logger, site: str) -> None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import ipaddress
-import logging
 from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -27,11 +26,12 @@ import anyio
 import sniffio
 
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
+from asgi_sessionsync.logs import package_log
 
 if TYPE_CHECKING:
     from asgi_sessionsync.settings import Settings
 
-logger = logging.getLogger("asgi_sessionsync.mail")
+logger = package_log("asgi_sessionsync.mail")
 
 VARIABLE = "SESSIONSYNC_SMTP_URL"
 EXAMPLE = f"{VARIABLE}=smtp://user:password@smtp.example.com:587 (or smtps://…:465)"

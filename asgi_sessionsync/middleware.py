@@ -9,7 +9,6 @@ browser's sessions here and, through the back-channel, on every peer.
 
 from __future__ import annotations
 
-import logging
 from typing import Unpack
 
 import httpx
@@ -21,6 +20,7 @@ from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints import Endpoints
 from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.lifecycle import Worker
+from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.mail import Mailer
 from asgi_sessionsync.request_identity import RequestIdentity
 from asgi_sessionsync.request_path import RequestPath
@@ -30,7 +30,7 @@ from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Stores
 from asgi_sessionsync.users import SITE_KEY
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 
 class SessionSyncMiddleware:

@@ -4,18 +4,17 @@ to the app. Also what counts as a user an identity adapter reports (an email).""
 
 from __future__ import annotations
 
-import logging
-
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import find_cookie
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.identity import AppLoginAdapter, IdentityAdapter
+from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.response import RequestState
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.validation import email_or_none
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 
 class RequestIdentity:

@@ -34,6 +34,7 @@ PAGE = 1000  # users read from the store per call when exporting
 ROLE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}")
 MAX_HASH = 1024
 MAX_NAME = 200
+MAX_DEPTH = 32  # levels of arrays and objects in one line; a user needs two
 FIELDS = ("email", "name", "role", "created_at", "provisioned_by", "metadata", "password_hash")
 _HASH = re.compile(r"[\x21-\x7e]+")
 
@@ -148,6 +149,8 @@ def parse_line(text: str, *, default_role: str, metadata: bool) -> tuple[User, f
     line had: an update keeps the stored value of every key a line leaves out."""
     if len(text) > MAX_LINE:
         raise ValueError(f"longer than {MAX_LINE} characters")
+    if _too_deep(text):
+        raise ValueError(f"nested too deeply (over {MAX_DEPTH} levels of arrays and objects)")
     try:
         row = json.loads(text)
     except json.JSONDecodeError as error:
@@ -199,6 +202,34 @@ def parse_line(text: str, *, default_role: str, metadata: bool) -> tuple[User, f
         **extra,
     )
     return user, frozenset(row)
+
+
+def _too_deep(text: str) -> bool:
+    """Whether ``text`` nests arrays and objects over :data:`MAX_DEPTH` levels, outside
+    strings, as a JSON parser sees them (which would recurse that deep: a 30,000-deep
+    line is a RecursionError). A user line needs two levels; counting is quick, and the
+    walk runs only for a line with that many brackets at all."""
+    if text.count("[") + text.count("{") <= MAX_DEPTH:
+        return False
+    depth = 0
+    in_string = escaped = False
+    for char in text:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char in "[{":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif char in "]}":
+            depth -= 1
+    return False
 
 
 @dataclass

@@ -20,10 +20,10 @@ and only to peers whose ``password_formats`` include the hash's scheme.
 
 from __future__ import annotations
 
-import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import UserAction
 from asgi_sessionsync.stores import User
 from asgi_sessionsync.stores.versions import UserChange
@@ -32,8 +32,6 @@ from asgi_sessionsync.validation import email_or_none
 
 if TYPE_CHECKING:
     from asgi_sessionsync.site import Site
-
-logger = logging.getLogger("asgi_sessionsync.users")
 
 #: The scope key under which the middleware leaves its site for these functions.
 SITE_KEY = "sessionsync.site"
@@ -175,7 +173,7 @@ async def lift_deletion(target: Any, email: str) -> bool:
     )
     applied = await site.stores.users.apply(lift)
     if applied.changed:
-        logger.warning("[%s] user %s: the final deletion here was lifted", site.origin, address)
+        site_log("asgi_sessionsync.users", site.origin).warning("user %s: the final deletion here was lifted", address)
     return applied.changed
 
 

@@ -3,6 +3,7 @@
 - :func:`email_or_none` / :func:`require_email`: one normalized spelling of an email
   address (a user's identity on every site), or nothing.
 - :func:`printable`: text made safe for a terminal or a log line.
+- :func:`csv_cell`: a CSV value a spreadsheet will not run as a formula.
 - :func:`write_private_file`: a file readable by its owner only, from its first byte.
 """
 
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from asgi_sessionsync.exceptions import InvalidEmail
 
-__all__ = ["email_or_none", "printable", "require_email", "write_private_file"]
+__all__ = ["csv_cell", "csv_row", "email_or_none", "printable", "require_email", "write_private_file"]
 
 MAX_EMAIL = 254  # RFC 5321 path limit, less the angle brackets
 MAX_LOCAL = 64
@@ -165,6 +166,26 @@ def printable(text: str, limit: int = 200) -> str:
         pieces.append(piece)
         length += len(piece)
     return "".join(pieces)
+
+
+# --- CSV cells ----------------------------------------------------------------------------
+
+# What a spreadsheet reads as the start of a formula (OWASP, "CSV Injection").
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: object) -> object:
+    """``value`` for one cell of CSV output: text that a spreadsheet would take for a
+    formula (starting with ``= + - @``, a tab or a carriage return) gets a leading ``'``,
+    as OWASP advises; numbers and other text are left as they are."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
+
+
+def csv_row(row: dict[str, object]) -> dict[str, object]:
+    """:func:`csv_cell` of every value of ``row``."""
+    return {key: csv_cell(value) for key, value in row.items()}
 
 
 # --- private files ------------------------------------------------------------------------

@@ -62,6 +62,14 @@ def test_a_store_path_that_cannot_be_created_fails_the_check(tmp_path: Path) -> 
     assert not (tmp_path / "new").exists()  # checked, not created
 
 
+def test_config_check_says_what_trusting_every_proxy_means() -> None:
+    star = run_cli("config", "check", env=env(SESSIONSYNC_TRUSTED_PROXIES="*"))
+    assert star.returncode == 0, star.stderr
+    assert "note: SESSIONSYNC_TRUSTED_PROXIES=* believes" in star.stderr and "unix" in star.stderr
+    listed = run_cli("config", "check", env=env(SESSIONSYNC_TRUSTED_PROXIES="unix,10.0.0.1"))
+    assert listed.returncode == 0 and "note:" not in listed.stderr, listed.stderr
+
+
 def test_config_check_as_json_masks_secrets() -> None:
     result = run_cli("config", "check", "--format", "json", env=env())
     assert result.returncode == 0, result.stderr

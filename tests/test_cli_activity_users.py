@@ -186,3 +186,35 @@ async def test_users_delete_final_refuses_a_create_until_undelete_lifts_it(tmp_p
         assert made.outcome is UserOutcome.APPLIED
     finally:
         await stores.close()
+
+
+def test_log_csv_neutralises_formulas() -> None:
+    """Red-team #20: a cell starting with = + - @ tab or CR gets a leading ``'`` in CSV."""
+    import csv
+    import io
+
+    from asgi_sessionsync.cli.log import print_entries
+
+    texts = ("=cmd|' /C calc'!A0", "+1", "-1+1", "@A1", "\tx", "\rx")
+    entries = [entry(1.0 + i, reason=text, user=f"{text}@example.com") for i, text in enumerate(texts)]
+    out = io.StringIO()
+    print_entries(entries, "csv", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    for i, (text, row) in enumerate(zip(texts, rows, strict=True)):
+        assert row["reason"] == f"'{text}" and row["user"] == f"'{text}@example.com"
+        assert row["peer"] == "https://b.example" and row["at"] == str(1.0 + i) and row["outcome"] == "delivered"
+
+
+def test_users_import_refuses_a_deeply_nested_line_and_goes_on(tmp_path: Path) -> None:
+    """Red-team #20: a 30,000-deep JSON line ended ``users import`` on a RecursionError."""
+    env = environment(tmp_path)
+    source = tmp_path / "deep.jsonl"
+    deep = "[" * 30_000 + "]" * 30_000
+    meta = '{"email": "cy@example.com", "metadata": ' + '{"a": ' * 5_000 + "1" + "}" * 5_000 + "}"
+    source.write_text(f'{{"email": "ann@example.com"}}\n{deep}\n{meta}\n{{"email": "bob@example.com"}}\n')
+    result = run_cli("users", "import", str(source), env=env)
+    assert "Traceback" not in result.stderr and "RecursionError" not in result.stderr, result.stderr[-2000:]
+    assert result.returncode == 1
+    assert f"{source}: line 2: nested too deeply" in result.stderr
+    assert f"{source}: line 3: nested too deeply" in result.stderr
+    assert "imported 2 user(s)" in result.stderr and "2 line(s) refused" in result.stderr

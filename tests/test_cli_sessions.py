@@ -42,3 +42,31 @@ async def test_sessions_list_revoke_and_outbox_on_a_sqlite_store(tmp_path: Path)
     assert "1 message(s) not yet delivered" in outbox.stdout
     assert "logout" in outbox.stdout and "https://b.example" in outbox.stdout
     assert "ConnectError" in outbox.stdout
+
+
+FORMULAS = ('=HYPERLINK("http://evil.example")', "+1+2", "-2+3", "@SUM(A1)", "\tx", "\rx")
+
+
+def test_sessions_list_csv_neutralises_formulas_and_nothing_else() -> None:
+    """Red-team #20: a user agent or an email starting with ``=`` became a spreadsheet
+    formula in ``sessions list --format csv``. Cells starting with = + - @ tab or CR get a
+    leading ``'`` (OWASP), in CSV only."""
+    import csv
+    import io
+
+    from asgi_sessionsync.governance.commands import print_sessions
+    from asgi_sessionsync.stores import SessionRecord
+
+    records = [
+        SessionRecord(f"sid{i}", f"{text}@example.com", "chain", "https://a.example", "198.51.100.4", text, 1.0, 2.0)
+        for i, text in enumerate(FORMULAS)
+    ]
+    out = io.StringIO()
+    print_sessions(records, "csv", out)
+    rows = list(csv.DictReader(io.StringIO(out.getvalue())))
+    for text, row in zip(FORMULAS, rows, strict=True):
+        assert row["user"] == f"'{text}@example.com"
+        assert row["ip"] == "198.51.100.4" and row["created_at"] == "1.0"
+    as_json = io.StringIO()
+    print_sessions(records, "json", as_json)
+    assert '"user": "=HYPERLINK' in as_json.getvalue()  # only CSV is changed

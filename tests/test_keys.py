@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 import secrets
 import string
@@ -115,6 +116,19 @@ REFUSED: dict[str, Callable[[], str]] = {
     "a newline inside": lambda: _random_text_with(os.urandom(32), {20: "\n"}),
     "non-ASCII": lambda: _random_text_with(os.urandom(32), {20: "é"}),
     "empty": lambda: "",
+    # Red-team #20: patterns an entropy count misses, and digests of common passwords.
+    "bytes 0..31": lambda: _b64url(bytes(range(32))),
+    "bytes 31..0": lambda: _b64url(bytes(range(31, -1, -1))),
+    "bytes in steps of 7": lambda: _b64url(bytes(i * 7 % 256 for i in range(32))),
+    "random bytes with a counting stretch": lambda: _b64url(os.urandom(13) + bytes(range(100, 106)) + os.urandom(13)),
+    "two interleaved counters": lambda: _b64url(bytes(b for i in range(16) for b in (i, 200 - 3 * i))),
+    "sha256 of password": lambda: _b64url(hashlib.sha256(b"password").digest()),
+    "sha256 of password and a newline": lambda: _b64url(hashlib.sha256(b"password\n").digest()),
+    "sha512 of changeme": lambda: _b64url(hashlib.sha512(b"changeme").digest()),
+    "sha3-256 of secret": lambda: _b64url(hashlib.sha3_256(b"secret").digest()),
+    "blake2b of Password": lambda: _b64url(hashlib.blake2b(b"Password").digest()),
+    "the first 32 bytes of sha512 of qwerty": lambda: _b64url(hashlib.sha512(b"qwerty").digest()[:32]),
+    "sha256 of nothing": lambda: _b64url(hashlib.sha256(b"").digest()),
 }
 
 
@@ -289,3 +303,19 @@ def test_a_keychain_can_derive_ahead_of_the_first_request(monkeypatch: pytest.Mo
     kid = chain.rings[0].sealing_key.kid
     assert chain.find(kid) == (chain.rings[0], chain.rings[0].sealing_key)
     assert len(calls) == 2
+
+
+def test_a_digest_of_a_common_password_is_refused_saying_what_cannot_be_checked() -> None:
+    """A digest looks random to every entropy check: only a list of known words can catch
+    it, and the error says that a digest of any other word would not be caught."""
+    with pytest.raises(ConfigError) as caught:
+        parse_secret(_b64url(hashlib.sha256(b"letmein").digest()), variable="X")
+    assert "digest of a common password" in str(caught.value)
+    assert "letmein" not in str(caught.value)
+    assert "not random" in str(caught.value)
+
+
+def test_the_wire_fixtures_secret_still_passes() -> None:
+    from tests.test_wire_compat import SECRET
+
+    assert len(parse_secret(SECRET, variable="X")) == 32

@@ -71,6 +71,9 @@ def test_a_peer_table_overrides_the_defaults_key_by_key(tmp_path: Path) -> None:
         ("[defaults]\nmeta_keys = 'locale'", "meta_keys must be a list of names"),
         ("[defaults]\naccept_privileged_roles = 'yes'", "accept_privileged_roles must be true or false"),
         ("[defaults\n", "is not valid TOML"),
+        # Red-team #20: a deeply nested value was a RecursionError, not a ConfigError.
+        ("[defaults]\nlogin = " + "[" * 1000 + "]" * 1000, "nested too deeply"),
+        ("[defaults]\nlogin = " + "{a = " * 1000 + "1" + "}" * 1000, "nested too deeply"),
     ],
 )
 def test_a_bad_file_is_a_config_error_naming_the_variable_the_problem_and_an_example(
@@ -151,3 +154,15 @@ def test_the_user_payload_round_trips_and_refuses_what_is_malformed() -> None:
     ):
         assert UserActionPayload.from_wire(bad) is None, bad
     assert UserActionPayload.from_wire({"k": "user", "a": "delete", "v": 3}) == UserActionPayload(UserAction.DELETE, 3)
+
+
+def test_a_deep_policy_file_is_a_config_error_too(tmp_path: Path) -> None:
+    """Red-team #20: ``read_toml`` serves the policy file as well."""
+    from asgi_sessionsync.governance.policy import Policy
+
+    path = tmp_path / "policy.toml"
+    path.write_text("[defaults]\nmax_sessions = " + "[" * 5000 + "]" * 5000 + "\n")
+    with pytest.raises(ConfigError) as raised:
+        Policy.load(path)
+    assert raised.value.variable == "SESSIONSYNC_POLICY_FILE"
+    assert f"{path} is not valid TOML: nested too deeply" in str(raised.value)

@@ -12,7 +12,8 @@ import anyio
 import httpx
 import pytest
 
-from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.envelope import seal
+from asgi_sessionsync.keys import KeyRing, Purpose, generate_secret, parse_secret
 from asgi_sessionsync.peers import Problem
 from asgi_sessionsync.settings import Peer
 from asgi_sessionsync.site import Site
@@ -73,6 +74,46 @@ async def test_a_peer_with_another_key_is_told_apart_from_one_that_does_not_list
         # And seen from b: a does not hold b's first key, so a cannot open what b seals;
         # from b's side the ping works only one way: a opens nothing b seals.
         assert (await site(net, "b").health.check(entry(net, "b", "a"))).problem is Problem.PEER_LACKS_KEY
+
+
+async def test_a_refused_ping_answers_everyone_alike_and_logs_the_reason(caplog: pytest.LogCaptureFixture) -> None:
+    """Red-team #20: ``POST ping`` said "bad tag", "unknown key", "wrong purpose", ... to
+    anyone. Every refusal is now one answer; the reason is in the (rate-limited) log."""
+    secret = generate_secret()
+    peers_of = {n: [Peer(URLS[m]) for m in URLS if m != n] for n in URLS}
+    async with network({n: {"secret_keys": [secret], "peers": peers_of[n]} for n in URLS}) as net:
+        a = site(net, "a").tokens
+        stranger = KeyRing([parse_secret(generate_secret(), variable="X")])
+        ping = a.seal_for_peer("default", URLS["b"], Purpose.PING, subject="", ttl=60, ip="", extra={})
+        flipped = ping[:-2] + ("A" if ping[-2] != "A" else "B") + ping[-1]
+        bodies = {
+            "malformed": b"junk",
+            "not ascii": b"\xff\xfe",
+            "unknown key": seal(stranger, Purpose.PING, issuer=URLS["a"], audience=URLS["b"], ttl=60).encode(),
+            "bad tag": flipped.encode(),
+            "wrong purpose": a.seal_for_peer(
+                "default", URLS["b"], Purpose.HOP, subject="", ttl=60, ip="", extra={}
+            ).encode(),
+            "wrong audience": a.seal_for_peer(
+                "default", URLS["c"], Purpose.PING, subject="", ttl=60, ip="", extra={}
+            ).encode(),
+            "wrong issuer": seal(
+                a.home_ring, Purpose.PING, issuer="https://x.example", audience=URLS["b"], ttl=60
+            ).encode(),
+        }
+        caplog.set_level(logging.WARNING, logger="asgi_sessionsync")
+        client = net.browser().client
+        answers = set()
+        for body in bodies.values():
+            answer = await client.post(f"{URLS['b']}/_sessionsync/ping", content=body)
+            headers = tuple(sorted((k, v) for k, v in answer.headers.items() if k != "x-sessionsync-time"))
+            answers.add((answer.status_code, answer.content, headers))
+        assert len(answers) == 1, answers
+        ((status, content, _),) = answers
+        assert status == 403 and content == b"refused"
+        logged = " ".join(r.getMessage() for r in caplog.records if "ping refused" in r.getMessage())
+        for reason in ("malformed", "unknown key", "bad tag", "wrong purpose", "wrong audience", "wrong issuer"):
+            assert f"ping refused: {reason}" in logged, logged
 
 
 async def test_misconfigured_peers_are_left_out_of_the_chain_and_logged_once(caplog: pytest.LogCaptureFixture) -> None:

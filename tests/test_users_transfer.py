@@ -219,3 +219,17 @@ async def test_metadata_is_exported_when_asked_and_imported_back() -> None:
     assert ann is not None and ann.meta == {"team": "blue"}
     _, errors = await imported(fresh, '{"email": "bob@example.com", "metadata": {"n": 1}}\n')
     assert [e.problem for e in errors] == ["metadata must be a JSON object of text values"]
+
+
+async def test_a_deeply_nested_line_is_refused_and_the_import_goes_on() -> None:
+    """Red-team #20: a 30,000-deep JSON line raised RecursionError out of the import."""
+    text = "\n".join(['{"email": "ann@example.com"}', "[" * 30_000 + "]" * 30_000, '{"email": "bob@example.com"}'])
+    store = memory_stores().users
+    counts, errors = await imported(store, text)
+    assert counts == ImportCounts(created=2)
+    assert [str(e) for e in errors] == ["line 2: nested too deeply (over 32 levels of arrays and objects)"]
+
+
+def test_brackets_inside_strings_are_not_nesting() -> None:
+    user = parse_user('{"email": "ann@example.com", "name": "' + "[{" * 40 + '\\"]"}', default_role="m", metadata=False)
+    assert user.name == "[{" * 40 + '"]'

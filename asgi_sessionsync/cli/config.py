@@ -41,6 +41,13 @@ def config_check(env_file: Path | None, output: str) -> int:
             "the app must give SessionSyncMiddleware(mailer=...), or start-up stops",
             file=sys.stderr,
         )
+    if "*" in settings.trusted_proxies:
+        print(
+            "note: SESSIONSYNC_TRUSTED_PROXIES=* believes every client's own X-Forwarded-For, even a client "
+            "that connects directly, so address binding and the policy's IP rules hold only if no client can "
+            "reach this server except through a proxy; otherwise list the proxies (`unix` for a unix socket's)",
+            file=sys.stderr,
+        )
     rows = settings.describe()
     matrix = peer_matrix(settings)
     if output == "json":

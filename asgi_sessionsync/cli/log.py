@@ -17,7 +17,7 @@ import anyio
 from asgi_sessionsync.governance.commands import parse_since
 from asgi_sessionsync.settings import Settings, origin_of
 from asgi_sessionsync.stores import ActivityEntry, ActivityFilter, Direction, Outcome, open_stores
-from asgi_sessionsync.validation import printable
+from asgi_sessionsync.validation import csv_row, printable
 
 FORMATS = ("table", "json", "csv")
 COLUMNS = ("time", "site", "direction", "peer", "kind", "user", "outcome", "message")
@@ -103,7 +103,7 @@ def print_entries(entries: Sequence[ActivityEntry], fmt: str, out: TextIO | None
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=list(row(entries[0])) if entries else ["time"])
         writer.writeheader()
-        writer.writerows(row(e) for e in entries)
+        writer.writerows(csv_row(row(e)) for e in entries)
         return
     cells = [
         [

@@ -9,7 +9,6 @@ traceback in the log, never in the page).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import parse_qs
@@ -23,12 +22,12 @@ from asgi_sessionsync.endpoints.steps import SignInSteps
 from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.identity.base import IdentityAdapter
-from asgi_sessionsync.logs import site_log
-from asgi_sessionsync.peers import MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping
+from asgi_sessionsync.logs import package_log, site_log
+from asgi_sessionsync.peers import KEYS_HEADER, MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping, key_ids
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.site import Site
 
-logger = logging.getLogger("asgi_sessionsync.endpoints")
+logger = package_log("asgi_sessionsync.endpoints")
 
 Handler = Callable[[Scope, Receive, bytes | None], Awaitable[Reply]]
 
@@ -89,6 +88,7 @@ class Endpoints:
             headers = [
                 (TIME_HEADER.encode(), f"{site.tokens.clock():.3f}".encode()),
                 (SITE_HEADER.encode(), site.origin.encode("latin-1")),
+                (KEYS_HEADER.encode(), key_ids(site.tokens).encode("ascii")),  # the same for every asker
             ]
             return Reply(status, answer, TEXT, headers)
 

@@ -4,7 +4,6 @@ raised, and loses nothing."""
 
 from __future__ import annotations
 
-import logging
 import secrets
 
 import anyio
@@ -13,12 +12,12 @@ from starlette.types import Scope
 from asgi_sessionsync.endpoints.code_view import CodeView
 from asgi_sessionsync.endpoints.held import Held, HeldCookies
 from asgi_sessionsync.endpoints.reply import Reply
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.mail import code_message
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.verification import CODE_LIFETIME, RESEND_GAP, new_code
 
-logger = logging.getLogger("asgi_sessionsync.verify")
+logger = package_log("asgi_sessionsync.verify")
 
 
 class CodeSender:

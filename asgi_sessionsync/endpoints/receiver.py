@@ -14,7 +14,6 @@ reason (nobody can fill the activity log by posting garbage).
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Mapping
 from typing import Any
@@ -26,13 +25,13 @@ from asgi_sessionsync.activity import Receipt
 from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.protocol import LogoutPayload, UserActionPayload, message_kind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Outcome
 from asgi_sessionsync.validation import email_or_none
 
-logger = logging.getLogger("asgi_sessionsync.endpoints")
+logger = package_log("asgi_sessionsync.endpoints")
 
 APPLIED_MESSAGE_MEMORY = 7 * 86400.0  # how long a peer message id is remembered as applied
 MAX_MESSAGE_BYTES = 64 * 1024

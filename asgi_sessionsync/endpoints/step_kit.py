@@ -3,8 +3,6 @@ policies, what counts as a navigation, this browser's session, and the refusal p
 
 from __future__ import annotations
 
-import logging
-
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie
@@ -13,13 +11,13 @@ from asgi_sessionsync.endpoints.reply import Headers, Reply, page
 from asgi_sessionsync.exceptions import EnvelopeFailure
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.identity.base import IdentityAdapter, app_login_of
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.protocol import Endpoint, Mode
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.urls import endpoint_url, local_url
 
-logger = logging.getLogger("asgi_sessionsync.endpoints")
+logger = package_log("asgi_sessionsync.endpoints")
 
 # Authentic envelopes refused for these reasons are skipped: the chain goes on.
 SKIPPABLE = frozenset({EnvelopeFailure.EXPIRED, EnvelopeFailure.NOT_YET_VALID, EnvelopeFailure.IP_MISMATCH})

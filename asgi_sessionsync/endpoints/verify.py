@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import hmac
-import logging
 from urllib.parse import parse_qs, quote
 
 import anyio
@@ -25,11 +24,11 @@ from asgi_sessionsync.endpoints.receiver import _read_body
 from asgi_sessionsync.endpoints.reply import Headers, Reply, page, redirect
 from asgi_sessionsync.endpoints.steps import SignInSteps
 from asgi_sessionsync.fetch_metadata import fetch_metadata
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.urls import header, origin_of, safe_return
 from asgi_sessionsync.verification import clean_code
 
-logger = logging.getLogger("asgi_sessionsync.verify")
+logger = package_log("asgi_sessionsync.verify")
 
 
 class CodeCheck:

@@ -4,7 +4,6 @@ refusing or ending the oldest sign-ins. See :mod:`asgi_sessionsync.governance.go
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -17,12 +16,13 @@ from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.governance.devices import Device, Devices
 from asgi_sessionsync.governance.geo import Countries
 from asgi_sessionsync.governance.policy import Dimension, OnLimit, Policy, RolePolicy, limit_name
+from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id
 from asgi_sessionsync.stores.stats import BLOCKED
 from asgi_sessionsync.urls import header
 
-logger = logging.getLogger("asgi_sessionsync.governance")
+logger = package_log("asgi_sessionsync.governance")
 
 COUNT_AT_MOST = 1000  # a user's sessions looked at when counting (newest first)
 

@@ -23,6 +23,7 @@ from asgi_sessionsync.governance.devices import Device
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, normalize_email
 from asgi_sessionsync.stores.stats import SessionStats, reason_of
+from asgi_sessionsync.validation import csv_cell, csv_row
 
 FORMATS = ("table", "json", "csv")
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -160,7 +161,7 @@ def print_sessions(records: Sequence[SessionRecord], fmt: str, out: Any = None) 
     if fmt == "csv":
         writer = csv.DictWriter(out, fieldnames=list(_row(records[0], now)) if records else ["id"])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(csv_row(row) for row in rows)
         return
     columns = ("id", "user", "site", "ip", "device", "client", "country", "how", "created", "last_seen", "status")
     widths = {c: max([len(c), *(len(str(row[c])) for row in rows)]) for c in columns}
@@ -264,7 +265,7 @@ def render_stats(stats: SessionStats, fmt: str, site: str) -> str:
         buffer = io.StringIO()
         writer = csv.writer(buffer)
         writer.writerow(["section", "key", "value"])
-        writer.writerows(stats_rows(stats))
+        writer.writerows([csv_cell(c) for c in line] for line in stats_rows(stats))
         for d in stats.days:
             writer.writerow(["day", d.day, f"{d.logins};{d.ends};{d.blocked}"])
         return buffer.getvalue()

@@ -69,7 +69,7 @@ class Countries:
     def of(self, scope: Scope, host: str) -> str:
         if self.header is not None:
             client = scope.get("client")
-            if client and str(client[0]) in self.trusted:
+            if self.trusted.trusts_peer(str(client[0]) if client and client[0] else None):
                 for key, value in scope["headers"]:
                     if key == self.header:
                         code: str = value.decode("latin-1").strip()

@@ -4,7 +4,6 @@ over sessions that never came back (and those past their lifetime)."""
 
 from __future__ import annotations
 
-import logging
 import math
 import time
 
@@ -12,12 +11,13 @@ import anyio
 
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.peers import Courier
 from asgi_sessionsync.sessions import TOUCH_EVERY, ActiveSession
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, Stores
 
-logger = logging.getLogger("asgi_sessionsync.governance")
+logger = package_log("asgi_sessionsync.governance")
 
 IDLE_PASS_EVERY = 300.0  # seconds between two passes over sessions that never came back
 PAGE = 500

@@ -22,7 +22,6 @@ Importable only with Django installed and configured: ``pip install 'asgi-sessio
 from __future__ import annotations
 
 import io
-import logging
 import time
 from importlib import import_module
 from types import SimpleNamespace
@@ -32,6 +31,7 @@ from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, cookie_header, find_cookie, response_cookie
 from asgi_sessionsync.identity.base import Account, AppCookieLogin
+from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.validation import email_or_none
 
 try:
@@ -45,7 +45,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
 if TYPE_CHECKING:
     from asgi_sessionsync.site import Site
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 CACHE_SECONDS = 30.0
 CACHE_SIZE = 10_000

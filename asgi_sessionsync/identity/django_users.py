@@ -31,13 +31,13 @@ with ``asgiref``'s ``async_to_sync`` (under ASGI the loop that serves the reques
 from __future__ import annotations
 
 import contextvars
-import logging
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth import get_user_model
 from django.db.models.signals import post_delete, post_save, pre_save
 
+from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.protocol import UserAction
 from asgi_sessionsync.stores.versions import Applied
 from asgi_sessionsync.usersync import EmailChangeRefused
@@ -46,7 +46,7 @@ from asgi_sessionsync.validation import email_or_none
 if TYPE_CHECKING:
     from asgi_sessionsync.site import Site
 
-logger = logging.getLogger("asgi_sessionsync.users")
+logger = package_log("asgi_sessionsync.users")
 
 SUPERUSER = "superuser"
 STAFF = "staff"

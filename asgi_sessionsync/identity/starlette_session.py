@@ -14,7 +14,6 @@ async functions mapping the stored value to an email and back (docs/identity.md)
 from __future__ import annotations
 
 import json
-import logging
 from base64 import b64decode, b64encode
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,6 +22,7 @@ from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, cookie_header, find_cookie
 from asgi_sessionsync.identity.base import Account, AppCookieLogin, keyed_ref
+from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.validation import email_or_none
 
 try:
@@ -33,7 +33,7 @@ except ImportError as error:  # pragma: no cover - depends on the installed extr
         "the starlette-session identity needs itsdangerous: pip install 'asgi-sessionsync[starlette-session]'"
     ) from error
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 ToEmail = Callable[[Any], Awaitable[str | None]]
 FromEmail = Callable[[str], Awaitable[Any]]

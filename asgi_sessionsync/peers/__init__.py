@@ -22,6 +22,7 @@ from asgi_sessionsync.peers.courier import POLL_INTERVAL, RECOVERY_EVERY, Courie
 from asgi_sessionsync.peers.delivery import MESSAGE_MAX_AGE, RETRY_BASE, RETRY_MAX, Delivery, Sender, logger
 from asgi_sessionsync.peers.health import SKEW_LOG_EVERY, PeerHealth, health_logger
 from asgi_sessionsync.peers.ping import (
+    KEYS_HEADER,
     MAX_PING_BYTES,
     SITE_HEADER,
     TIME_HEADER,
@@ -30,11 +31,13 @@ from asgi_sessionsync.peers.ping import (
     answer_ping,
     explain,
     is_localhost_name,
+    key_ids,
     ping,
     transport_problem,
 )
 
 __all__ = [
+    "KEYS_HEADER",
     "MAX_PING_BYTES",
     "MESSAGE_MAX_AGE",
     "POLL_INTERVAL",
@@ -57,6 +60,7 @@ __all__ = [
     "explain",
     "health_logger",
     "is_localhost_name",
+    "key_ids",
     "logger",
     "ping",
     "retry_now",

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -12,7 +11,7 @@ from typing import Any
 import httpx
 
 from asgi_sessionsync.keys import Purpose
-from asgi_sessionsync.logs import SiteLog
+from asgi_sessionsync.logs import SiteLog, package_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
 from asgi_sessionsync.peers.health import PeerHealth
@@ -23,7 +22,7 @@ from asgi_sessionsync.stores import Outbox, OutboxMessage, new_id
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.urls import endpoint_url
 
-logger = logging.getLogger("asgi_sessionsync.backchannel")
+logger = package_log("asgi_sessionsync.backchannel")
 
 RETRY_BASE = 1.0  # seconds before the first retry; doubles each time
 RETRY_MAX = 300.0

@@ -10,7 +10,6 @@ client, so that its probes never queue behind the outbox's deliveries.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -18,12 +17,12 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
-from asgi_sessionsync.logs import SiteLog, site_log
+from asgi_sessionsync.logs import SiteLog, package_log, site_log
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
 from asgi_sessionsync.peers.ping import PingResult, Problem, ping
 from asgi_sessionsync.tokens import Tokens
 
-health_logger = logging.getLogger("asgi_sessionsync.health")
+health_logger = package_log("asgi_sessionsync.health")
 
 SKEW_LOG_EVERY = 60.0  # seconds between two clock-offset errors about one peer
 

@@ -5,6 +5,14 @@ peer; the peer answers with one of its own sealed for the asker, echoing the ask
 giving its time. A good answer proves that both sites hold the network's key, that the peer lists
 the asker among its peers (it opens only envelopes of members) and how far apart the clocks are.
 ``GET ping`` stays a plain liveness answer (204).
+
+A refused ping is one answer whatever the reason (``403 refused``), so the ping is no oracle of
+what in a forged envelope was right; the reason goes to the peer's log. The asker diagnoses a
+refusal from what it can see itself: every answer to a ``POST ping``, refused or not, names the
+site (``x-sessionsync-site``) and the ids of the keys it holds (``x-sessionsync-keys``; a key id
+is on every envelope a site seals, and costs an scrypt per guess of the secret). Another site at
+that URL: ``other site``; this site's sealing key id not among the peer's: ``peer lacks key``;
+otherwise the peer holds the key and still refused: ``not listed``.
 """
 
 from __future__ import annotations
@@ -27,6 +35,8 @@ from asgi_sessionsync.urls import endpoint_url
 
 TIME_HEADER = "x-sessionsync-time"
 SITE_HEADER = "x-sessionsync-site"
+KEYS_HEADER = "x-sessionsync-keys"
+REFUSED_BODY = b"refused"
 MAX_PING_BYTES = 16 * 1024
 
 
@@ -219,12 +229,7 @@ async def ping(
     if peer_site is not None and peer_site.lower().rstrip("/") != peer.origin:
         return failed(Problem.OTHER_SITE)
     if status == 403:
-        reason = response.text.strip().removeprefix("refused:").strip()
-        if reason == EnvelopeFailure.WRONG_ISSUER:
-            return failed(Problem.NOT_LISTED)
-        if reason == EnvelopeFailure.WRONG_AUDIENCE:
-            return failed(Problem.OTHER_SITE)
-        return failed(Problem.PEER_LACKS_KEY, reason)
+        return failed(*_refusal(response, tokens.rings[network.name].sealing_key.kid))
     if status != 200:
         return failed(Problem.NO_PING, f"HTTP {status}")
     try:
@@ -244,6 +249,28 @@ async def ping(
     return PingResult(peer.origin, target, None, "", offset, peer_site, seconds)
 
 
+def _refusal(response: httpx.Response, sealing_kid: str) -> tuple[Problem, str]:
+    """Why a peer refused this site's ping, from what this site can see (module docstring)."""
+    reason = response.text.strip().removeprefix("refused").removeprefix(":").strip()
+    if reason:  # a peer of a version before #20 still names the envelope failure
+        if reason == EnvelopeFailure.WRONG_ISSUER:
+            return Problem.NOT_LISTED, ""
+        if reason == EnvelopeFailure.WRONG_AUDIENCE:
+            return Problem.OTHER_SITE, ""
+        return Problem.PEER_LACKS_KEY, reason
+    held = response.headers.get(KEYS_HEADER)
+    if held is None:
+        return Problem.PEER_LACKS_KEY, "refused; the peer does not say which keys it holds"
+    if sealing_kid not in held.split(","):
+        return Problem.PEER_LACKS_KEY, f"its key ids {held} do not include {sealing_kid}"
+    return Problem.NOT_LISTED, ""
+
+
+def key_ids(tokens: Tokens) -> str:
+    """The ids of every key this site holds, for ``x-sessionsync-keys`` (sorted)."""
+    return ",".join(sorted(key.kid for ring in tokens.rings.values() for key in ring.keys))
+
+
 def _float(text: str | None) -> float | None:
     try:
         return float(text) if text is not None else None
@@ -252,16 +279,16 @@ def _float(text: str | None) -> float | None:
 
 
 def answer_ping(tokens: Tokens, body: bytes) -> tuple[int, bytes, EnvelopeFailure | None]:
-    """The answer to a ``POST ping``: (status, body, why it was refused). A refusal names
-    the envelope failure: only the holder of a network key can learn more than "unknown
-    key" from it, and a site's own URL and time are no secret."""
+    """The answer to a ``POST ping``: (status, body, why it was refused). Every refusal
+    is the same ``403 refused``; the reason is for this site's log only. (A site's own
+    URL, time and key ids, in the answer's headers, are no secret.)"""
     try:
         token = body.decode("ascii").strip()
         claims = tokens.open(token, Purpose.PING, ip=None, any_time=True)
     except UnicodeDecodeError:
-        return 403, b"refused: malformed", EnvelopeFailure.MALFORMED
+        return 403, REFUSED_BODY, EnvelopeFailure.MALFORMED
     except EnvelopeError as error:
-        return 403, f"refused: {error.reason}".encode(), error.reason
+        return 403, REFUSED_BODY, error.reason
     answer = PingAnswer(claims.jti, tokens.clock())
     sealed = tokens.seal_for_peer(
         claims.network, claims.issuer, Purpose.PING, subject="", ttl=60, ip="", extra=answer.to_wire()

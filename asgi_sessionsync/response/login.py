@@ -5,7 +5,6 @@ the response replaced by the block page and the app's login undone."""
 from __future__ import annotations
 
 import dataclasses
-import logging
 import time
 from typing import TYPE_CHECKING, NamedTuple
 
@@ -17,7 +16,7 @@ from asgi_sessionsync.governance.governor import Refusal
 from asgi_sessionsync.governance.policy import OnLimit
 from asgi_sessionsync.identity.base import reported_verified
 from asgi_sessionsync.identity.session import intended_role
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.pages import refused_page
 from asgi_sessionsync.response.state import Headers, RequestState
 from asgi_sessionsync.response.sync import SyncStart
@@ -26,7 +25,7 @@ from asgi_sessionsync.urls import local_url
 if TYPE_CHECKING:
     from asgi_sessionsync.middleware import SessionSyncMiddleware
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 
 class SignedIn(NamedTuple):

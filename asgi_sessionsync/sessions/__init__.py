@@ -10,11 +10,10 @@ on every request, so that a sign-out anywhere takes effect at once. One part per
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Awaitable, Callable
 
 from asgi_sessionsync.client_ip import ClientAddress
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.sessions.active import TOUCH_EVERY, ActiveSession
 from asgi_sessionsync.sessions.end import SessionEnder
 from asgi_sessionsync.sessions.resolve import OPENED_MAX, SessionResolver
@@ -23,7 +22,7 @@ from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, Stores
 from asgi_sessionsync.tokens import Tokens
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 __all__ = [
     "OPENED_MAX",

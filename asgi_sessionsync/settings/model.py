@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import enum
-import logging
 import os
 import re
 import time
@@ -17,6 +16,7 @@ from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.checks import describe_settings, validate_settings
 from asgi_sessionsync.settings.environment import read_env_file
@@ -47,7 +47,7 @@ from asgi_sessionsync.settings.parsers import (
 )
 from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
 
-logger = logging.getLogger("asgi_sessionsync")
+logger = package_log("asgi_sessionsync")
 
 
 @dataclass(frozen=True)
@@ -57,7 +57,11 @@ class Settings:
     site_url: str = _field("SITE_URL", _url, "", "This site's public base URL, as browsers reach it.")
     networks: tuple[Network, ...] = field(default=(), metadata={"doc": "Networks this site belongs to."})
     trusted_proxies: tuple[str, ...] = _field(
-        "TRUSTED_PROXIES", _trusted_proxies, (), "Proxy addresses/CIDRs whose X-Forwarded-For is believed; * for all."
+        "TRUSTED_PROXIES",
+        _trusted_proxies,
+        (),
+        "Proxy addresses/CIDRs whose X-Forwarded-For is believed; unix for a unix socket's peer; "
+        "* trusts every peer and every hop.",
     )
     ip_binding: BindingMode = _field(
         "IP_BINDING",
@@ -191,6 +195,14 @@ class Settings:
         "plain",
         "plain: the package configures no logging (your server's does); json: the asgi_sessionsync loggers "
         "write one JSON object a line to stderr (see docs/operations.md).",
+    )
+    redact_access_log: bool = _field(
+        "REDACT_ACCESS_LOG",
+        _bool,
+        True,
+        "Keep envelopes and the e, t, q and k query values out of uvicorn's and Hypercorn's access logs: the "
+        "middleware adds asgi_sessionsync.logfilter.RedactTokens to uvicorn.access and hypercorn.access at "
+        "start-up (lifespan, or the first request without it). false: the access logs are left as they are.",
     )
     # -- verified emails (asgi_sessionsync.verification) ---------------------------------
     require_verified_email: RequireVerified = _field(

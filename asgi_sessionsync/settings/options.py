@@ -56,6 +56,7 @@ class MiddlewareOptions(TypedDict, total=False):
     activity_log: bool | str
     activity_retention: float | str
     log_format: str
+    redact_access_log: bool | str
     clock: Callable[[], float]
     policy: Policy | str | None
     geoip_database: str | None

@@ -12,11 +12,10 @@ Log lines name the user, the peer, the action and the outcome: never a hash.
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Sequence
 
-from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerEntry
 from asgi_sessionsync.protocol import UserAction, UserActionPayload
@@ -29,7 +28,7 @@ from asgi_sessionsync.usersync.outcomes import AppliedHook, Received, UserDelete
 from asgi_sessionsync.usersync.outgoing import user_messages
 from asgi_sessionsync.validation import email_or_none
 
-logger = logging.getLogger("asgi_sessionsync.users")
+logger = package_log("asgi_sessionsync.users")
 
 
 class UserSync:

@@ -6,19 +6,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import logging
 import time
 from typing import Any, cast
 
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.stores.base import (
     SessionRecord,
 )
 from asgi_sessionsync.stores.redis.connection import RedisConnection
 
-logger = logging.getLogger("asgi_sessionsync.stores.redis")
+logger = package_log("asgi_sessionsync.stores.redis")
 
 
 class ActiveSessionCache:
