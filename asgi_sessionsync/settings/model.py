@@ -165,13 +165,13 @@ class Settings:
         "PRIVILEGED_ROLES",
         _list,
         ("admin", "administrator", "owner", "staff", "superuser"),
-        "Roles of this site that a peer may never sign in (unless trusted for it).",
+        "Roles (case-folded) that make an account privileged: no peer acts on it unless trusted for it.",
     )
     trusted_for_privileged: tuple[str, ...] = _field(
         "TRUSTED_FOR_PRIVILEGED",
         _origins,
         (),
-        "Peer origins allowed to sign in privileged accounts here (default: none).",
+        "Peer origins trusted for privileged accounts here: sign-ins and user changes (default: none).",
     )
     retention: float = _field(
         "RETENTION",
