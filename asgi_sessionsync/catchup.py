@@ -31,8 +31,8 @@ class CatchUp:
         self.log = site_log(logger.name, site.origin)
         settings = site.settings
         self.enabled = settings.catchup and bool(site.peers)
-        self.seen_name = settings.cookie_name + "-seen"
-        self.bind_name = settings.cookie_name + "-bind"
+        self.seen_name = site.cookie_names.seen
+        self.bind_name = site.cookie_names.bind
         self._seen_needle = self.seen_name.encode("latin-1") + b"="
         self.interval = int(settings.catchup_interval)
 

@@ -1,9 +1,86 @@
-"""Reading one cookie fast and writing Set-Cookie values; no general-purpose jar."""
+"""Reading one cookie fast and writing Set-Cookie values; no general-purpose jar. The
+names of the middleware's own cookies (:class:`CookieNames`), decided once per site."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.settings import Settings
+
+HOST_PREFIX = "__Host-"
+SECURE_PREFIX = "__Secure-"
+PREFIXES = (HOST_PREFIX, SECURE_PREFIX)
+
+
+def name_prefix(*, https: bool, secure: bool, domain: str | None, path: str) -> str:
+    """The prefix of the middleware's cookie names for a site.
+
+    ``__Host-`` where the cookies qualify (an https site, ``Secure``, no ``Domain``,
+    ``Path=/``): a browser keeps such a cookie only when this very host set it, host-only,
+    so no sibling subdomain can plant one or shadow ours. ``__Secure-`` for ``Secure``
+    cookies with a ``Domain`` or another ``Path``: they cannot come from plain http, but
+    any host under that domain can still set one. None over http (a prefixed cookie must
+    be set by a secure origin; the demo's ``http://*.localhost`` names stay as they are)."""
+    if not (https and secure):
+        return ""
+    return HOST_PREFIX if domain is None and path == "/" else SECURE_PREFIX
+
+
+@dataclass(frozen=True, slots=True)
+class CookieNames:
+    """The name of every cookie the middleware writes, built once from the settings
+    (:meth:`from_settings`) and taken by every part that reads or writes one."""
+
+    session: str  # the session cookie
+    pending: str  # a sign-in whose sync waits for the next navigation
+    seen: str  # the first-visit catch-up asked the peers lately
+    bind: str  # the nonces of this browser's pulls in flight
+    held: str  # a peer's sign-in held until the address is verified here
+    _encoded: frozenset[bytes] = field(init=False, repr=False, compare=False)
+    _stem: bytes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_encoded", frozenset(n.encode("latin-1") for n in self.all))
+        object.__setattr__(self, "_stem", self.session.encode("latin-1"))
+
+    @classmethod
+    def of(cls, base: str, prefix: str = "") -> CookieNames:
+        name = prefix + base
+        return cls(name, f"{name}-sync", f"{name}-seen", f"{name}-bind", f"{name}-held")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> CookieNames:
+        https = urlsplit(settings.site_url).scheme == "https"
+        prefix = name_prefix(
+            https=https, secure=settings.secure, domain=settings.cookie_domain, path=settings.cookie_path
+        )
+        return cls.of(settings.cookie_name, prefix)
+
+    @property
+    def all(self) -> tuple[str, ...]:
+        return (self.session, self.pending, self.seen, self.bind, self.held)
+
+    def duplicated(self, header: bytes) -> str | None:
+        """The first of these names that a ``Cookie`` header carries twice, or None.
+
+        Two cookies of one name reach a site when another host set one for a parent
+        domain (or a path): which is this site's own cannot be told, so neither may be
+        trusted. Cheap when it cannot be: every name starts with the session cookie's, so
+        a header that mentions it at most once is done with one scan."""
+        if header.count(self._stem) < 2:
+            return None
+        seen: set[bytes] = set()
+        for part in header.split(b";"):
+            name = part.split(b"=", 1)[0].strip()
+            if name in self._encoded:
+                if name in seen:
+                    return name.decode("latin-1")
+                seen.add(name)
+        return None
 
 
 def cookie_header(headers: Iterable[tuple[bytes, bytes]]) -> bytes | None:

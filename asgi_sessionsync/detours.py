@@ -18,10 +18,10 @@ from asgi_sessionsync.urls import request_url
 class Detours:
     """Sends a navigation elsewhere before the app sees it (one per middleware)."""
 
-    def __init__(self, site: Site, codes: CodeCheck, cookie_name: str) -> None:
+    def __init__(self, site: Site, codes: CodeCheck) -> None:
         self.site = site
         self.codes = codes
-        self._pending_name = cookie_name + "-sync"
+        self._pending_name = site.cookie_names.pending
 
     async def bounce_now(self, scope: Scope, send: Send, session: ActiveSession, pending: str) -> bool:
         """A sign-in earlier could not start the chain; start it from this navigation."""

@@ -47,9 +47,20 @@ class FetchMetadata(NamedTuple):
             return True
         return self.mode == b"navigate" and (self.dest or b"document") == dest
 
+    def is_same_origin(self, own_origin: str) -> bool:
+        """Made by this site's own pages, or by the user (typed, a bookmark): a request
+        that may speak for this site. ``Sec-Fetch-Site: same-origin``; or ``none`` or no
+        Fetch Metadata at all, with no ``Origin`` or this site's. ``same-site`` is a
+        sibling subdomain's page, not this site's: not same-origin."""
+        if self.site is not None and self.site != b"none":
+            return self.site == b"same-origin"
+        return self.origin is None or self.origin.decode("latin-1").lower() == own_origin
+
     def is_cross_site(self, own_origin: str) -> bool:
         """Sent by another site: ``Sec-Fetch-Site: cross-site``, or (older browsers) an
-        ``Origin`` that is not this site's."""
+        ``Origin`` that is not this site's. This is the browser's notion of which cookies
+        come (``SameSite`` is per site: a sibling subdomain's request carries them all);
+        whether a request speaks for this site is :meth:`is_same_origin`."""
         if self.site is not None:
             return self.site == b"cross-site"
         if self.origin is not None and self.origin != b"null":

@@ -24,13 +24,14 @@ import functools
 import json
 import logging
 import sys
+import time
 from collections.abc import MutableMapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TextIO
 
 from asgi_sessionsync.validation import printable
 
-__all__ = ["JSONFormatter", "PackageLog", "SiteLog", "package_log", "site_log", "use_json_logs"]
+__all__ = ["JSONFormatter", "PackageLog", "RateLimit", "SiteLog", "package_log", "site_log", "use_json_logs"]
 
 ROOT = "asgi_sessionsync"
 ARGUMENT_LIMIT = 1000  # characters of one escaped argument; a request cannot make a line huge
@@ -127,6 +128,22 @@ class JSONFormatter(logging.Formatter):
         if record.exc_info:
             data["exception"] = self.formatException(record.exc_info)
         return json.dumps(data, ensure_ascii=False)
+
+
+class RateLimit:
+    """Whether a line about ``key`` may be logged now: at most once per ``period`` seconds
+    per key (the keys are few: names, reasons)."""
+
+    def __init__(self, period: float = 60.0) -> None:
+        self.period = period
+        self._last: dict[str, float] = {}
+
+    def __call__(self, key: str) -> bool:
+        now = time.monotonic()
+        if now - self._last.get(key, -self.period) < self.period:
+            return False
+        self._last[key] = now
+        return True
 
 
 class _JSONHandler(logging.StreamHandler):  # type: ignore[type-arg]

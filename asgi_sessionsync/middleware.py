@@ -72,8 +72,7 @@ class SessionSyncMiddleware:
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)
         self.prefix = settings.path_prefix
-        self.cookie_name = settings.cookie_name
-        self.pending_name = settings.cookie_name + "-sync"
+        self.cookie_names = self.site.cookie_names
         # What an anonymous request shows the app, computed once.
         probe: Scope = {"headers": []}
         self.identity.expose(probe, None)
@@ -82,8 +81,8 @@ class SessionSyncMiddleware:
         # this key: without it, nothing can have changed.
         self._intent_key: str | None = self.identity.intent_key
         # Identity before the app; the full request path (identity after the app too).
-        self.request_identity = RequestIdentity(self.site, self.identity, self.app_login, settings.cookie_name)
-        detours = Detours(self.site, self.endpoints.codes, settings.cookie_name)
+        self.request_identity = RequestIdentity(self.site, self.identity, self.app_login)
+        detours = Detours(self.site, self.endpoints.codes)
         self.request_path = RequestPath(self, self.request_identity, detours)
         # Bound once: no extra hop per request.
         self._http = self.request_path.handle
@@ -138,8 +137,8 @@ class SessionSyncMiddleware:
 
     async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
         cookies = cookie_header(scope["headers"])
-        if cookies is None:
-            self.identity.expose(scope, None)
+        if cookies is None or self.cookie_names.duplicated(cookies) is not None:
+            self.identity.expose(scope, None)  # no cookie, or two of one name: neither trusted
         else:
             await self._identify(scope, cookies)
         await self.app(scope, receive, send)

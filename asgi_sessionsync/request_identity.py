@@ -1,6 +1,8 @@
 """Who a request comes in as (identity before the app): the session cookie resolved, the
 app's own login reconciled with it (the registry being the authority), the result shown
-to the app. Also what counts as a user an identity adapter reports (an email)."""
+to the app; or, for a request whose cookies of the middleware are not read (emulated Lax,
+two cookies of one name), the app's standing login as the baseline of its answer. Also
+what counts as a user an identity adapter reports (an email)."""
 
 from __future__ import annotations
 
@@ -20,14 +22,13 @@ logger = package_log("asgi_sessionsync")
 class RequestIdentity:
     """Resolves and reconciles the identity a request comes in with (one per middleware)."""
 
-    def __init__(
-        self, site: Site, identity: IdentityAdapter, app_login: AppLoginAdapter | None, cookie_name: str
-    ) -> None:
+    def __init__(self, site: Site, identity: IdentityAdapter, app_login: AppLoginAdapter | None) -> None:
         self.site = site
         self.identity = identity
         self.app_login = app_login
-        self._pending_name = cookie_name + "-sync"
-        self._needle = cookie_name.encode("latin-1")
+        names = site.cookie_names
+        self._pending_name = names.pending
+        self._needle = names.session.encode("latin-1")
         self._pending_needle = self._pending_name.encode("latin-1")
         self._cookie_key = self._needle + b"="
         self._said_not_an_email = False
@@ -81,6 +82,26 @@ class RequestIdentity:
                 await sessions.end(session.sid, "app login ended")
                 state.session, state.stale = None, True
         self.identity.expose(scope, state.session)
+        return state
+
+    async def identify_blind(self, scope: Scope, cookies: bytes | None) -> RequestState:
+        """A request whose cookies of the middleware are not read: they would not have come
+        (Lax emulated, frame mode) or cannot be trusted (two of one name). Shown to the app
+        as anonymous. The app reads its own login anyway: that standing login is the
+        baseline its answer is compared with, so the request adopts, signs in and signs out
+        nothing of it; a login the registry knows ended is hidden (not cleared: nothing is
+        concluded here)."""
+        state = RequestState(cookies=cookies, blind=True)
+        app_login = self.app_login
+        if app_login is not None and cookies is not None:
+            app_user = await app_login.app_user(scope, cookies)
+            if app_user is not None:
+                ref = app_login.app_ref(cookies)
+                if ref is not None and await self.site.sessions.app_login_ended(ref):
+                    app_login.forget(scope)
+                else:
+                    state.standing = self.email(app_user)
+        self.identity.expose(scope, None)
         return state
 
     def _cross_site(self, scope: Scope) -> bool:

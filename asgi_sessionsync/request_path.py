@@ -2,7 +2,14 @@
 carries a cookie, is below the path prefix, or comes before the site started). The
 middleware's endpoints; the detours; identity before the app (:mod:`.request_identity`);
 and identity after the app: who the response says is signed in, and a change handed to
-:class:`~asgi_sessionsync.response.IdentityChange`."""
+:class:`~asgi_sessionsync.response.IdentityChange`.
+
+A request whose cookies of the middleware are not read is *blind*: a cross-site request
+a ``Lax`` cookie would not have come with (frame mode emulates ``Lax``), or one carrying
+two cookies of one of the middleware's names (another host under a parent domain set
+one; which is this site's cannot be told). Nothing is concluded from it: no session, no
+adoption, no sign-out; only a sign-in the app makes during it counts, kept on this site.
+"""
 
 from __future__ import annotations
 
@@ -12,12 +19,15 @@ from starlette.types import Message, Receive, Scope, Send
 
 from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.logs import RateLimit, package_log, site_log
 from asgi_sessionsync.request_identity import RequestIdentity
 from asgi_sessionsync.response import IdentityChange, RequestState
 from asgi_sessionsync.settings import SyncMode
 
 if TYPE_CHECKING:
     from asgi_sessionsync.middleware import SessionSyncMiddleware
+
+logger = package_log("asgi_sessionsync")
 
 
 class RequestPath:
@@ -36,7 +46,10 @@ class RequestPath:
         self.prefix = mw.prefix
         # Frame mode needs SameSite=None session cookies; Lax is then emulated here.
         self._emulate_lax = mw.site.cookies.samesite == "none"
-        self._needle = mw.cookie_name.encode("latin-1")
+        self._names = mw.cookie_names
+        self._needle = self._names.session.encode("latin-1")  # every name of ours starts with it
+        self.log = site_log(logger.name, mw.site.origin)
+        self._say_twice = RateLimit()
         # A peer's sign-in held for a code (REQUIRE_VERIFIED_EMAIL=self): the next page
         # this browser opens here shows the code page first.
         self._held_needle = mw.endpoints.codes.holds.needle
@@ -44,6 +57,7 @@ class RequestPath:
         # this key: without it, nothing can have changed.
         self._intent_key: str | None = mw.identity.intent_key
         self._identify = before.identify
+        self._identify_blind = before.identify_blind
         self._email = before.email
         self._show_code_page = detours.show_code_page
         self._bounce_now = detours.bounce_now
@@ -59,41 +73,47 @@ class RequestPath:
                 await self.endpoints(scope, receive, send, local[len(self.prefix) :], cookies)
                 return
 
-        if (
-            cookies is not None
-            and self._held_needle in cookies
-            and fetch_metadata(scope).is_navigation(scope["method"])
-            and await self._show_code_page(scope, send, cookies)
+        if cookies is not None and (
+            # Two of the middleware's cookies at least (every name starts with the session
+            # cookie's): are two of them of one name? Or a cross-site subresource or POST in
+            # frame mode, which a Lax cookie would not have come with.
+            (cookies.count(self._needle) > 1 and self._twice(cookies))
+            or (self._emulate_lax and not fetch_metadata(scope).is_lax_visible(scope["method"]))
         ):
-            return
-        if self._emulate_lax and cookies is not None and not fetch_metadata(scope).is_lax_visible(scope["method"]):
-            # A cross-site subresource or POST: a Lax cookie would not have come, so
-            # neither the session nor the app's login is seen, and nothing is reconciled.
-            cookies = None
-        if cookies is None or (self.app_login is None and self._needle not in cookies):
-            state = RequestState()
-            self.identity.expose(scope, None)  # anonymous (maybe with other cookies): no work
+            state = await self._identify_blind(scope, cookies)
         else:
-            state = await self._identify(scope, cookies)
-        if (
-            state.session is None
-            and state.adopted is None
-            and self.catchup.wanted(scope, cookies)
-            and await self.catchup.start(scope, send, cookies)
-        ):
-            return
-        if state.session is not None and (
-            state.pending is not None
-            and self.settings.sync_mode is SyncMode.BOUNCE
-            and fetch_metadata(scope).is_navigation(scope["method"])
-            and await self._bounce_now(scope, send, state.session, state.pending)
-        ):
-            return
+            if (
+                cookies is not None
+                and self._held_needle in cookies
+                and fetch_metadata(scope).is_navigation(scope["method"])
+                and await self._show_code_page(scope, send, cookies)
+            ):
+                return
+            if cookies is None or (self.app_login is None and self._needle not in cookies):
+                state = RequestState()
+                self.identity.expose(scope, None)  # anonymous (maybe with other cookies): no work
+            else:
+                state = await self._identify(scope, cookies)
+            if (
+                state.session is None
+                and state.adopted is None
+                and self.catchup.wanted(scope, cookies)
+                and await self.catchup.start(scope, send, cookies)
+            ):
+                return
+            if state.session is not None and (
+                state.pending is not None
+                and self.settings.sync_mode is SyncMode.BOUNCE
+                and fetch_metadata(scope).is_navigation(scope["method"])
+                and await self._bounce_now(scope, send, state.session, state.pending)
+            ):
+                return
 
         identity = self.identity
         before = state.session.user if state.session is not None else None
         # What the app believed when the request came in: an unchanged answer means that.
-        believed = state.adopted if state.adopted is not None else before
+        believed = state.adopted or state.standing or before
+        blind = state.blind
         intent_key = self._intent_key
         quiet = state.quiet
         forward: Send | None = None
@@ -116,6 +136,10 @@ class RequestPath:
                 if after != believed:
                     after = self._email(after)
                 renewed = after is not None and after == before and identity.signed_in_again(scope)
+            if blind and (after is None or after == believed):
+                forward = send  # nothing is concluded from a blind request
+                await send(message)
+                return
             if quiet and after == before and not renewed:
                 forward = send  # nothing happened: the common case
                 await send(_vary_cookie(message) if before is not None else message)
@@ -124,6 +148,21 @@ class RequestPath:
             forward = await change.changed(message, before, after, name, renewed=renewed)
 
         await self.app(scope, receive, watch)
+
+    def _twice(self, cookies: bytes) -> bool:
+        """Whether the request carries two cookies of one of the middleware's names; says
+        so in the log (the name, never a value)."""
+        twice = self._names.duplicated(cookies)
+        if twice is None:
+            return False
+        if self._say_twice(twice):
+            self.log.warning(
+                "a request carried two cookies named %s (another host may have set one for a parent domain): "
+                "neither was trusted, the page was served as anonymous and nothing was concluded; repeats are "
+                "not logged for a minute",
+                twice,
+            )
+        return True
 
 
 _VARY = (b"vary", b"Cookie")

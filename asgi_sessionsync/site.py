@@ -14,7 +14,7 @@ import httpx
 
 from asgi_sessionsync.activity import ActivityRecorder, recorder
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
-from asgi_sessionsync.cookies import CookiePolicy
+from asgi_sessionsync.cookies import CookieNames, CookiePolicy
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.governance.governor import Governor
 from asgi_sessionsync.logs import use_json_logs
@@ -66,6 +66,8 @@ class Site:
             secure=settings.secure,
             samesite=settings.samesite,
         )
+        # The name of every cookie the middleware writes (``__Host-`` on https), decided once.
+        self.cookie_names = CookieNames.from_settings(settings)
         self.client = PeerClient(settings.peer_timeout, transport)
         self.health = PeerHealth(
             self.tokens,

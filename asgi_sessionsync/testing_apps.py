@@ -37,6 +37,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Literal
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -243,11 +244,15 @@ def session_login_app(
     secret_key: str,
     user_key: str = "user",
     csrf_check: bool = True,
+    same_site: Literal["lax", "strict", "none"] = "lax",
+    https_only: bool = False,
 ) -> Starlette:
     """An ordinary Starlette app with its own ``request.session`` login (Starlette's
-    ``SessionMiddleware`` with ``secret_key``; the email under ``user_key``); it knows
-    nothing of the middleware. Wrap it with ``identity="starlette-session"`` and
-    ``app_session_secret=secret_key``. Arguments as for :func:`login_app`."""
+    ``SessionMiddleware`` with ``secret_key``, ``same_site`` and ``https_only``; the email
+    under ``user_key``); it knows nothing of the middleware. Wrap it with
+    ``identity="starlette-session"`` and ``app_session_secret=secret_key`` (and
+    ``app_session_samesite``, ``app_session_https_only`` when not the defaults). Other
+    arguments as for :func:`login_app`."""
     from starlette.middleware.sessions import SessionMiddleware  # needs itsdangerous
 
     def current(request: Request) -> str | None:
@@ -267,7 +272,7 @@ def session_login_app(
         log_in,
         log_out,
         csrf_check=csrf_check,
-        middleware=[Middleware(SessionMiddleware, secret_key=secret_key)],
+        middleware=[Middleware(SessionMiddleware, secret_key=secret_key, same_site=same_site, https_only=https_only)],
     )
 
 

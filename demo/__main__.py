@@ -93,9 +93,11 @@ async def serve(
     *,
     csrf: bool = True,
     tls: tuple[Path, Path] | None = None,
+    hosts: dict[str, str] | None = None,
 ) -> None:
     scheme = "https" if tls else "http"
-    urls = {n: f"{scheme}://{n}.localhost:{ports[n]}" for n in NAMES}
+    names = hosts or {n: f"{n}.localhost" for n in NAMES}
+    urls = {n: f"{scheme}://{names[n]}:{ports[n]}" for n in NAMES}
     backchannel = {n: f"{scheme}://127.0.0.1:{ports[n]}" for n in NAMES}
     # The pattern for start-up errors (docs/operations.md): a bad SESSIONSYNC_* variable
     # ends the demo on one line, as it would end a server started by uvicorn.
@@ -180,10 +182,17 @@ def main() -> None:
         "127.0.0.1; the sites check each other's, so the issuing CA must be trusted, e.g. SSL_CERT_FILE=ca.pem)",
     )
     parser.add_argument("--tls-key", type=Path, help="the certificate's private key (PEM)")
+    parser.add_argument(
+        "--hosts",
+        default=",".join(f"{n}.localhost" for n in NAMES),
+        help="three host names for A,B,C (default a.localhost,b.localhost,c.localhost; others must resolve "
+        "to the listening address, e.g. sibling subdomains for the browser tests)",
+    )
     args = parser.parse_args()
     if (args.tls_cert is None) != (args.tls_key is None):
         parser.error("--tls-cert and --tls-key go together")
     ports = dict(zip(NAMES, (int(p) for p in args.ports.split(",")), strict=True))
+    hosts = dict(zip(NAMES, args.hosts.split(","), strict=True))
     logging.basicConfig(level=os.environ.get("SESSIONSYNC_DEMO_LOG", "INFO"), format="%(asctime)s %(name)s %(message)s")
     install_redaction()  # hop, frame and bounce URLs carry envelopes: keep them out of access logs
     logging.getLogger("httpx").setLevel(logging.WARNING)  # not a line per peer ping
@@ -193,7 +202,18 @@ def main() -> None:
     tls = (args.tls_cert, args.tls_key) if args.tls_cert else None
     try:
         asyncio.run(
-            serve(ports, args.data_dir, secret, args.mode, args.host, only, sockets, csrf=not args.no_csrf, tls=tls)
+            serve(
+                ports,
+                args.data_dir,
+                secret,
+                args.mode,
+                args.host,
+                only,
+                sockets,
+                csrf=not args.no_csrf,
+                tls=tls,
+                hosts=hosts,
+            )
         )
     except BrokenPipeError:  # `python -m demo | head`: the reader went away
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

@@ -24,7 +24,7 @@ import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, cast
 from urllib.parse import urlencode
 
 import anyio
@@ -303,9 +303,18 @@ def account_page(
 
 
 def session_app(
-    site: str, users: Mapping[str, str], secret_key: str, others: Mapping[str, str], *, csrf: bool = True
+    site: str,
+    users: Mapping[str, str],
+    secret_key: str,
+    others: Mapping[str, str],
+    *,
+    csrf: bool = True,
+    same_site: Literal["lax", "strict", "none"] = "lax",
+    https_only: bool = False,
 ) -> Starlette:
-    """An ordinary Starlette app with its own request.session login; knows nothing of sync."""
+    """An ordinary Starlette app with its own request.session login; knows nothing of sync.
+    Its cookie's ``SameSite`` and ``Secure`` are the ones the middleware is told about
+    (``SESSIONSYNC_APP_SESSION_SAMESITE``, ``SESSIONSYNC_APP_SESSION_HTTPS_ONLY``)."""
 
     async def home(request: Request) -> Response:
         return home_page(request, site, others, request.session.get("user"))
@@ -343,7 +352,7 @@ def session_app(
             Route("/login", login, methods=["GET", "POST"]),
             Route("/logout", logout, methods=["POST"]),
         ],
-        middleware=[Middleware(SessionMiddleware, secret_key=secret_key)],
+        middleware=[Middleware(SessionMiddleware, secret_key=secret_key, same_site=same_site, https_only=https_only)],
     )
 
 
@@ -387,18 +396,23 @@ async def build_sites(
         if "SESSIONSYNC_NETWORK_FILE" not in (environ or {}):
             options.setdefault("network_rules", NetworkRules.load(NETWORK_FILE))
         if name == "c":
+            options.update(identity="starlette-session", app_session_secret=app_session_secret)
+        config = Settings.from_env(environ or {}, env_file=None, **options)
+        if name == "c":
             hashes = {
                 email: await anyio.to_thread.run_sync(hash_password, password) for email, password in ACCOUNTS["c"]
             }
-            inner = session_app(name, hashes, app_session_secret, others, csrf=csrf)
-            options.update(identity="starlette-session", app_session_secret=app_session_secret)
+            same_site = cast(Literal["lax", "strict", "none"], config.app_session_samesite)
+            secure = config.app_session_https_only
+            inner = session_app(
+                name, hashes, app_session_secret, others, csrf=csrf, same_site=same_site, https_only=secure
+            )
         else:
             inner = native_app(name, stores, others, csrf=csrf, has_accounts=bool(ACCOUNTS[name]))
             for email, password in ACCOUNTS[name]:
                 if await stores.users.get(email) is None:
                     password_hash = await anyio.to_thread.run_sync(hash_password, password)
                     await stores.users.create(User(email=email, role="member", password_hash=password_hash))
-        config = Settings.from_env(environ or {}, env_file=None, **options)
         app = SessionSyncMiddleware(inner, config, stores=stores, transport=transport)
         sites[name] = Site(name, urls[name], app, stores)
     return sites

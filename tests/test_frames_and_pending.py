@@ -233,10 +233,13 @@ async def test_websocket_routes_work_and_see_the_signed_in_user() -> None:
         assert sent[0]["type"] == "websocket.accept"
         return str(sent[1]["text"])
 
+    name = app.cookie_names.session
+    assert name == "__Host-sessionsync"
     assert await talk(None) == "anonymous"
     transport = httpx.ASGITransport(app=app, client=("203.0.113.7", 5000))
     async with httpx.AsyncClient(transport=transport, base_url=URLS["a"]) as client:
-        cookie = (await client.post("/login")).cookies["sessionsync"]
-    assert await talk(f"sessionsync={cookie}") == "dave@example.com"
-    assert await talk(f"sessionsync={cookie[:-2]}xx") == "anonymous"
+        cookie = (await client.post("/login")).cookies[name]
+    assert await talk(f"{name}={cookie}") == "dave@example.com"
+    assert await talk(f"{name}={cookie[:-2]}xx") == "anonymous"
+    assert await talk(f"{name}={cookie}; {name}={cookie}") == "anonymous"  # two of one name: neither trusted
     await app.aclose()

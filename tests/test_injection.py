@@ -75,7 +75,7 @@ def header(message: Message, name: bytes) -> list[bytes]:
 
 
 def pending_cookie_set(message: Message) -> bool:
-    return any(c.startswith(b"sessionsync-sync=") for c in header(message, b"set-cookie"))
+    return any(c.startswith(b"__Host-sessionsync-sync=") for c in header(message, b"set-cookie"))
 
 
 async def test_single_chunk_html_gets_the_chain_before_body_and_a_corrected_length() -> None:

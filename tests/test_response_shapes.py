@@ -79,3 +79,53 @@ async def test_responses_to_a_signed_in_request_vary_by_cookie(net: SiteNetwork)
     signed_in = await browser.get(f"{net.urls['a']}/")
     assert "Signed in as carol" in signed_in.text
     assert "cookie" in signed_in.headers.get("vary", "").lower()
+
+
+CACHEABLE = (b"cache-control", b"public, max-age=600")
+
+
+def cacheable_sign_in_site() -> Starlette:
+    """A site whose sign-in answers say they may be cached (an app's blanket header)."""
+
+    async def login_redirect(request: Request) -> Response:
+        sign_in(request, CAROL)
+        return RedirectResponse("/", status_code=303, headers={"cache-control": "public, max-age=600"})
+
+    async def login_page(request: Request) -> Response:
+        sign_in(request, CAROL)
+        return HTMLResponse("<html><body><h1>Welcome</h1></body></html>", headers={"Cache-Control": "max-age=600"})
+
+    return Starlette(
+        routes=[
+            Route("/login-redirect", login_redirect, methods=["POST"]),
+            Route("/login-page", login_page, methods=["POST"]),
+        ]
+    )
+
+
+def cache_control(response: object) -> list[str]:
+    assert hasattr(response, "headers")
+    return [v for k, v in response.headers.multi_items() if k.lower() == "cache-control"]
+
+
+async def test_the_sign_in_redirect_carrying_the_chain_is_never_cached() -> None:
+    """Issue #20, finding 4: the app's 303 rewritten to the first peer's pull carries the
+    chain token in its Location: ``no-store``, whatever the app said."""
+    async with SiteNetwork({"a": cacheable_sign_in_site(), "b": login_app("b", {})}) as net:
+        browser = net.browser()
+        response = await browser.client.post(f"{net.urls['a']}/login-redirect", follow_redirects=False)
+        assert response.headers["location"].startswith(f"{net.urls['b']}/_sessionsync/pull?")
+        assert cache_control(response) == ["no-store"]
+
+
+@pytest.mark.parametrize("mode", ["bounce", "frame", "auto"])
+async def test_an_html_page_with_sign_in_steps_injected_is_never_cached(mode: str) -> None:
+    """Issue #20, finding 4: the bounce's meta refresh and the frames' pull URLs are
+    single-use steps of this browser's sign-in: never kept by a cache."""
+    async with SiteNetwork(
+        {"a": cacheable_sign_in_site(), "b": login_app("b", {})}, settings={"sync_mode": mode}
+    ) as net:
+        browser = net.browser()
+        response = await browser.client.post(f"{net.urls['a']}/login-page", follow_redirects=False)
+        assert f"{net.urls['b']}/_sessionsync/pull?" in response.text
+        assert cache_control(response) == ["no-store"]

@@ -12,7 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.stores import User
+from asgi_sessionsync.testing import SiteNetwork
+from asgi_sessionsync.testing_apps import login_app
 from tests.sites import URLS, Browser, InProcessNetwork, Site, make_sites
 
 Sites = tuple[InProcessNetwork, dict[str, Site]]
@@ -103,10 +106,11 @@ async def test_a_sign_in_made_by_another_sites_form_stays_on_that_site(sites: Si
 async def test_signing_in_again_rotates_the_session_id(sites: Sites) -> None:
     network, built = sites
     browser = Browser(network)
+    name = built["a"].app.cookie_names.session
     await browser.sign_in("a", *ALICE)
-    first = browser.client.cookies.get("sessionsync", domain="a.example")
+    first = browser.client.cookies.get(name, domain="a.example")
     await browser.sign_in("a", *ALICE)
-    second = browser.client.cookies.get("sessionsync", domain="a.example")
+    second = browser.client.cookies.get(name, domain="a.example")
     assert first and second and first != second
     active = await built["a"].stores.sessions.list(user=ALICE[0])
     assert len(active) == 1
@@ -152,16 +156,17 @@ async def frame_sites(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 
 
 async def test_a_cross_site_image_does_not_end_a_session_in_frame_mode(frame_sites: Sites) -> None:
-    network, _ = frame_sites
+    network, built = frame_sites
+    name = built["c"].app.cookie_names.session
     browser = Browser(network)
     await browser.sign_in("c", *BOB)
     assert await browser.who("c") == BOB[0]
     # An <img src=https://c.example/> on another site: the middleware's SameSite=None
     # cookie comes, C's own Lax cookie does not.
-    ours = browser.client.cookies.get("sessionsync", domain="c.example")
+    ours = browser.client.cookies.get(name, domain="c.example")
     assert ours and browser.client.cookies.get("session", domain="c.example")
     async with httpx.AsyncClient(transport=browser.network) as image:
-        await image.get(f"{URLS['c']}/", headers={**IMAGE, "cookie": f"sessionsync={ours}"})
+        await image.get(f"{URLS['c']}/", headers={**IMAGE, "cookie": f"{name}={ours}"})
     assert await browser.who("c") == BOB[0]
     await browser.sign_out("c")
     assert await browser.who("c") is None
@@ -196,3 +201,46 @@ async def test_a_peer_cannot_sign_in_a_privileged_account(sites: Sites) -> None:
     assert await browser.who("a") == ALICE[0]
     assert await browser.who("b") is None
     assert await browser.who("c") == ALICE[0]
+
+
+async def test_a_sign_in_made_by_a_sibling_subdomains_form_stays_on_that_site() -> None:
+    """Issue #20, finding 3: ``Sec-Fetch-Site: same-site`` is a sibling subdomain's page,
+    not this site's. Its login form posted to shop (an app without a CSRF check) spread
+    as a shared sign-in; only a same-origin request (or a typed navigation) speaks for
+    this site, and a sign-in made by anything else stays here, as a cross-site one does."""
+    apps = {"shop": login_app("shop", dict([ALICE]), csrf_check=False), "blog": login_app("blog", {})}
+    urls = {"shop": "https://shop.example.com", "blog": "https://blog.example.com"}
+    async with SiteNetwork(apps, urls=urls) as net:
+        victim = net.browser()
+        sibling = "https://forum.example.com/win"  # any host under example.com, a member or not
+        fields = {"email": ALICE[0], "password": ALICE[1], "next": "/"}
+        await victim.submit(f"{urls['shop']}/login", fields, from_page=sibling)
+        assert await victim.everyone() == {"shop": ALICE[0], "blog": None}
+        [session] = await net.sites["shop"].site.stores.sessions.list(user=ALICE[0])
+        assert session.via == "same-site login"
+        # The same form on shop's own page spreads.
+        own = net.browser()
+        form = await own.get(f"{urls['shop']}/login")
+        await own.submit(f"{urls['shop']}/login", fields, from_page=form)
+        assert await own.everyone() == {"shop": ALICE[0], "blog": ALICE[0]}
+
+
+@pytest.mark.parametrize(
+    ("headers", "local"),
+    [
+        ({"sec-fetch-site": "same-origin", "origin": "https://shop.example.com"}, True),
+        ({"sec-fetch-site": "same-origin"}, True),
+        ({"sec-fetch-site": "none"}, True),  # typed, a bookmark
+        ({}, True),  # no Fetch Metadata, no Origin: not a browser's cross-origin request
+        ({"origin": "https://shop.example.com"}, True),
+        ({"sec-fetch-site": "same-site", "origin": "https://forum.example.com"}, False),
+        ({"sec-fetch-site": "same-site"}, False),
+        ({"sec-fetch-site": "cross-site"}, False),
+        ({"sec-fetch-site": "none", "origin": "https://evil.example"}, False),
+        ({"origin": "https://forum.example.com"}, False),
+        ({"origin": "null"}, False),
+    ],
+)
+def test_only_a_same_origin_request_speaks_for_this_site(headers: dict[str, str], local: bool) -> None:
+    scope = {"headers": [(k.encode(), v.encode()) for k, v in headers.items()]}
+    assert fetch_metadata(scope).is_same_origin("https://shop.example.com") is local

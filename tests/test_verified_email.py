@@ -154,7 +154,7 @@ async def test_self_mode_mails_a_code_and_the_right_code_signs_in_on_b(smtp: tup
         assert str(page.url) == VERIFY and page.status_code == 200, page.text
         assert "We sent a 6-digit code" in page.text and USER in page.text
         assert page.headers["content-security-policy"].startswith("default-src 'none'")
-        held = next(c for c in browser.cookies if c.name == "sessionsync-held")
+        held = next(c for c in browser.cookies if c.name == net.sites["b"].cookie_names.held)
         assert held.http_only and held.samesite == "lax"
         (message,) = inbox.messages
         assert message["To"] == USER and message["From"] == "B <no-reply@b.example>"
@@ -163,7 +163,7 @@ async def test_self_mode_mails_a_code_and_the_right_code_signs_in_on_b(smtp: tup
         done = await post(browser, page, "verify", inbox.last_code())
         assert str(done.url) == f"{A}/"  # where the hop would have sent the browser
         assert await browser.who("b") == USER
-        assert not any(c.name == "sessionsync-held" for c in browser.cookies)
+        assert not any(c.name == net.sites["b"].cookie_names.held for c in browser.cookies)
         (record,) = await net.sites["b"].site.stores.sessions.list(user=USER)
         assert record.via == f"hop from {A}, verified here"
 

@@ -4,7 +4,9 @@ One route table: each :class:`~asgi_sessionsync.protocol.Endpoint` with the meth
 answers and its handler. Single-use steps answer GET only, so that a HEAD from a link
 checker cannot burn a hop. No handler ever lets an exception reach the browser: bad
 input gets a 4xx page, a store or peer failure a 503, a bug a 500 (with its
-traceback in the log, never in the page).
+traceback in the log, never in the page). A sign-in step whose request carries two
+cookies of one of the middleware's names (another host under a parent domain set one)
+is refused with a 400 page before it reads either: nobody is signed in.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from asgi_sessionsync.endpoints.steps import SignInSteps
 from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.exceptions import SessionSyncError
 from asgi_sessionsync.identity.base import IdentityAdapter
-from asgi_sessionsync.logs import package_log, site_log
+from asgi_sessionsync.logs import RateLimit, package_log, site_log
 from asgi_sessionsync.peers import KEYS_HEADER, MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping, key_ids
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.site import Site
@@ -30,6 +32,14 @@ from asgi_sessionsync.site import Site
 logger = package_log("asgi_sessionsync.endpoints")
 
 Handler = Callable[[Scope, Receive, bytes | None], Awaitable[Reply]]
+
+# The steps that read this browser's cookies (the back-channel and the ping read none).
+BROWSER_STEPS = frozenset({Endpoint.PULL, Endpoint.AUTHORIZE, Endpoint.HOP, Endpoint.BOUNCE, Endpoint.VERIFY})
+TWO_COOKIES = (
+    "This browser sent conflicting cookies",
+    "This site received two cookies with the same name, so it could not tell which one is its own. Nobody was "
+    "signed in. Another site under the same domain may have set one; clearing this site's cookies fixes it.",
+)
 
 
 class Endpoints:
@@ -40,6 +50,8 @@ class Endpoints:
         self.codes = codes = CodeCheck(steps)
         receiver = BackchannelReceiver(site)
         self.log = log = site_log(logger.name, site.origin)
+        self.names = site.cookie_names
+        self._say_twice = RateLimit()
 
         async def pull(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             query = _query(scope)
@@ -108,6 +120,15 @@ class Endpoints:
             reply = text(404, "not found")
         elif scope["method"] not in route[0]:
             reply = text(405, "method not allowed", [(b"allow", ", ".join(route[0]).encode())])
+        elif name in BROWSER_STEPS and cookies is not None and (twice := self.names.duplicated(cookies)) is not None:
+            if self._say_twice(twice):
+                self.log.warning(
+                    "sign-in step %s refused: the request carried two cookies named %s (another host may have set "
+                    "one for a parent domain); nobody signed in; repeats are not logged for a minute",
+                    name,
+                    twice,
+                )
+            reply = page(400, *TWO_COOKIES)
         else:
             reply = await self._run(route[1], scope, receive, cookies, name)
         await reply.send(send)

@@ -116,5 +116,5 @@ class Arrivals:
             device=admission.device,
             email_verified=verified,
         )
-        cookie = site.cookies.set(self.kit.cookie_name, token, int(site.settings.session_lifetime))
+        cookie = site.cookies.set(self.kit.names.session, token, int(site.settings.session_lifetime))
         return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)], False, ""

@@ -61,7 +61,7 @@ class Authorize:
             if onward is not None:
                 return redirect(f"{onward}?q={request.then.token}", headers)
         if session is not None:
-            headers.append((b"set-cookie", site.cookies.delete(self.kit.pending_name)))  # its sync is under way
+            headers.append((b"set-cookie", site.cookies.delete(self.kit.names.pending)))  # its sync is under way
         await site.health.offset(entry)  # the hop is sealed in the asking site's time
         url = site.signin.answer(
             asker,

@@ -130,7 +130,7 @@ class HeldCookies:
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.name = site.settings.cookie_name + "-held"
+        self.name = site.cookie_names.held
         self.needle = self.name.encode("latin-1")
         policy = site.cookies
         self._policy = {

@@ -49,14 +49,10 @@ class Hop:
         if not self.kit.navigates(scope, hop.mode):
             self.log.warning("sign-in hop refused: not a navigation; nobody signed in")
             return text(400, "not a navigation", self.kit.frame_headers(hop.mode))
-        bound, rest = take_bind(find_cookie(cookies, self.kit.bind_name), hop.bind)
+        name = self.kit.names.bind
+        bound, rest = take_bind(find_cookie(cookies, name), hop.bind)
         policy = self.kit.bind_policy[hop.mode]
-        headers: Headers = [
-            (
-                b"set-cookie",
-                policy.set(self.kit.bind_name, rest, BIND_LIFETIME) if rest else policy.delete(self.kit.bind_name),
-            )
-        ]
+        headers: Headers = [(b"set-cookie", policy.set(name, rest, BIND_LIFETIME) if rest else policy.delete(name))]
         if not bound:
             self.log.warning("sign-in hop refused: this browser did not ask for it (bind cookie missing or other)")
             if claims.subject:

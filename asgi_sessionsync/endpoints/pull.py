@@ -46,10 +46,10 @@ class Pull:
             return page(400, *NOT_VALID)
         if mode is Mode.FRAME and not checked:
             return check_reply(self.kit.frame_ancestors, scope, site.origin, issuer)
-        nonce, value = new_bind(find_cookie(cookies, self.kit.bind_name))
+        nonce, value = new_bind(find_cookie(cookies, self.kit.names.bind))
         await site.health.offset(entry)  # the request is sealed in the asked site's time
         url = site.signin.request_url(
             entry, bind=bind_hash(nonce), chain=chain, return_url=None, mode=mode, ip=site.address.bind_value(scope)
         )
-        cookie = self.kit.bind_policy[mode].set(self.kit.bind_name, value, BIND_LIFETIME)
+        cookie = self.kit.bind_policy[mode].set(self.kit.names.bind, value, BIND_LIFETIME)
         return redirect(url, [(b"set-cookie", cookie), *self.kit.frame_headers(mode)])

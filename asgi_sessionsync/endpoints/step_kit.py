@@ -48,9 +48,7 @@ class StepKit:
         self.identity = identity
         self.app_login = app_login_of(identity)
         self.log = site_log(logger.name, site.origin)
-        self.cookie_name = site.settings.cookie_name
-        self.bind_name = site.settings.cookie_name + "-bind"
-        self.pending_name = site.settings.cookie_name + "-sync"
+        self.names = site.cookie_names
         self.members = site.tokens.all_members()
         self.frame_ancestors = ("frame-ancestors " + " ".join(self.members)).encode()
         self.holds = HeldCookies(site)
@@ -71,7 +69,7 @@ class StepKit:
 
     async def current(self, scope: Scope, cookies: bytes | None) -> ActiveSession | None:
         """This browser's session here, if any."""
-        token = find_cookie(cookies, self.cookie_name)
+        token = find_cookie(cookies, self.names.session)
         if token is None:
             return None
         return await self.site.sessions.resolve(token, self.site.address.bind_value(scope))

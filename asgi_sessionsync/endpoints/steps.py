@@ -29,9 +29,7 @@ class SignInSteps:
         self.identity = identity
         self.app_login = kit.app_login
         self.log = kit.log
-        self.cookie_name = kit.cookie_name
-        self.bind_name = kit.bind_name
-        self.pending_name = kit.pending_name
+        self.names = kit.names
         self.members = kit.members
         self.frame_ancestors = kit.frame_ancestors
         self.holds = kit.holds

@@ -14,7 +14,16 @@ from __future__ import annotations
 
 from asgi_sessionsync.response.change import IdentityChange
 from asgi_sessionsync.response.login import LoginHere, SignedIn
-from asgi_sessionsync.response.state import PENDING_LIFETIME, Headers, RequestState
+from asgi_sessionsync.response.state import PENDING_LIFETIME, Headers, RequestState, no_store
 from asgi_sessionsync.response.sync import SyncStart
 
-__all__ = ["PENDING_LIFETIME", "Headers", "IdentityChange", "LoginHere", "RequestState", "SignedIn", "SyncStart"]
+__all__ = [
+    "PENDING_LIFETIME",
+    "Headers",
+    "IdentityChange",
+    "LoginHere",
+    "RequestState",
+    "SignedIn",
+    "SyncStart",
+    "no_store",
+]

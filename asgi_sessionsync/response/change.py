@@ -10,7 +10,7 @@ from starlette.types import Message, Scope, Send
 from asgi_sessionsync.identity.session import sign_out_everywhere_asked
 from asgi_sessionsync.injection import HTMLInjector, is_injectable
 from asgi_sessionsync.response.login import LoginHere, SignedIn
-from asgi_sessionsync.response.state import Headers, RequestState
+from asgi_sessionsync.response.state import Headers, RequestState, no_store
 from asgi_sessionsync.response.sync import SyncStart
 
 if TYPE_CHECKING:
@@ -60,12 +60,12 @@ class IdentityChange:
                 clear_pending = False
 
         if clear_pending:
-            cookies.append((b"set-cookie", site.cookies.delete(mw.pending_name)))
-        start = {**message, "headers": headers + cookies}
+            cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_names.pending)))
         if snippet is None:
-            await self.raw_send(start)
+            await self.raw_send({**message, "headers": headers + cookies})
             return self.raw_send
-        return HTMLInjector(self.raw_send, start, snippet, fallback)
+        # Frame or bounce URLs go into this page: never cached.
+        return HTMLInjector(self.raw_send, {**message, "headers": no_store(headers) + cookies}, snippet, fallback)
 
     async def _sign_out(self, cookies: Headers, before: str | None, after: str | None, renewed: bool) -> None:
         """The user the request came in as is gone (signed out, or another user signed in):
@@ -84,6 +84,6 @@ class IdentityChange:
                 ended_app_logins = await site.sessions.app_refs(state.session.user, chain=state.session.chain)
                 await site.sign_out(state.session.user, state.session.chain)
                 await site.sessions.end_app_logins(ended_app_logins)
-            cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_name)))
+            cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_names.session)))
         elif state.stale and after is None:
-            cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_name)))
+            cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_names.session)))

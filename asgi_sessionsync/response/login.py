@@ -60,15 +60,8 @@ class LoginHere:
         role = intended_role(scope)
         if role is not None and role != user.role:
             user = dataclasses.replace(user, role=role)  # this session's role, given by the app
-        adopting = after == state.adopted
-        cross_site = not adopting and fetch_metadata(scope).is_cross_site(site.origin)
-        if cross_site:
-            # Login CSRF on one site must not become a login everywhere.
-            site_log(logger.name, site.origin).warning(
-                "sign-in of %s came from another site's page: kept on this site", after
-            )
-        via = "adopted from the app's own login" if adopting else "cross-site login" if cross_site else "login"
-        local = adopting or cross_site
+        via = self._via(after)
+        local = via != "login"
         app_login, app_ref = mw.app_login, None
         if app_login is not None:  # the app's own login that goes with the new session
             app_ref = app_login.response_app_ref(headers) or app_login.app_ref(state.cookies)
@@ -93,7 +86,7 @@ class LoginHere:
             device=admission.device,
             email_verified=verified,
         )
-        cookie = site.cookies.set(mw.cookie_name, token, int(site.settings.session_lifetime))
+        cookie = site.cookies.set(mw.cookie_names.session, token, int(site.settings.session_lifetime))
         cookies.append((b"set-cookie", cookie))
         # An app login the middleware did not see being made (from before it was
         # installed, or a stolen app cookie) is recorded here but never synced: one
@@ -108,6 +101,26 @@ class LoginHere:
         headers, snippet, wait = await sync.start(message, headers, session)
         return SignedIn(headers, snippet, sync.pending_cookie(session) if wait else None)
 
+    def _via(self, after: str) -> str:
+        """How this sign-in was made; anything but ``login`` stays on this site (never
+        synced): an adopted app login, or one a request made that does not speak for this
+        site (another site's or a sibling subdomain's page: login CSRF on one site must not
+        become a login everywhere), or one made beside conflicting cookies."""
+        site, state = self.mw.site, self.state
+        if after == state.adopted:
+            return "adopted from the app's own login"
+        meta = fetch_metadata(self.scope)
+        if meta.is_same_origin(site.origin) and not state.blind:
+            return "login"
+        if meta.is_cross_site(site.origin):
+            via, why = "cross-site login", "came from another site's page"
+        elif not meta.is_same_origin(site.origin):
+            via, why = "same-site login", "came from another page of this site's domain (a sibling subdomain)"
+        else:
+            via, why = "login beside conflicting cookies", "was made by a request with two cookies of one name"
+        site_log(logger.name, site.origin).warning("sign-in of %s %s: kept on this site", after, why)
+        return via
+
     async def _refuse(self, refusal: Refusal, cookies: Headers, app_ref: str | None) -> Send:
         """The session policy refused this sign-in: the response becomes the block page
         (or a redirect to the site's page for it) and the app's login is undone: none of
@@ -119,7 +132,7 @@ class LoginHere:
             holder = await site.stores.sessions.find_by_app_ref(app_ref)
             if holder is None or not holder.live(time.time()):
                 await site.sessions.end_app_logins([app_ref])
-        gone = site.cookies.delete(self.mw.cookie_name)  # whatever session cookie this browser had
+        gone = site.cookies.delete(self.mw.cookie_names.session)  # whatever session cookie this browser had
         app_login = self.mw.app_login
         undone = app_login.logout_cookies() if app_login is not None else []
         headers = [*(c for c in cookies if c[1] != gone), (b"set-cookie", gone), *((b"set-cookie", c) for c in undone)]

@@ -11,6 +11,13 @@ PENDING_LIFETIME = 300  # seconds a sign-in waits for a page it can start the sy
 Headers = list[tuple[bytes, bytes]]
 
 
+def no_store(headers: Headers) -> Headers:
+    """``headers`` with the app's ``Cache-Control`` replaced by ``no-store``: the response
+    carries a single-use step of this browser's sign-in (a chain token in its
+    ``Location``, frame or bounce URLs in its body), which no cache may keep or replay."""
+    return [*((k, v) for k, v in headers if k.lower() != b"cache-control"), (b"cache-control", b"no-store")]
+
+
 @dataclass(slots=True)
 class RequestState:
     """Who the request came in as, and what reconciling it with the app found."""
@@ -24,6 +31,11 @@ class RequestState:
     # The app did not see its own login only because the request came from another site
     # (its cookie's SameSite kept it home): an app that answers "nobody" did not sign out.
     app_blind: bool = False
+    # The middleware's cookies were not read (emulated Lax; two cookies of one name): nothing
+    # is concluded from the request; only a sign-in the app makes during it counts, kept here.
+    blind: bool = False
+    # On such a request, the user the app's own login named as it came in.
+    standing: str | None = None
 
     @property
     def quiet(self) -> bool:

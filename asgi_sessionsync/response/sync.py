@@ -13,7 +13,7 @@ from asgi_sessionsync.injection import csp_nonce, is_injectable
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.pages import bounce_snippet, frames_snippet
 from asgi_sessionsync.protocol import BouncePayload, Endpoint, PendingPayload
-from asgi_sessionsync.response.state import PENDING_LIFETIME, Headers
+from asgi_sessionsync.response.state import PENDING_LIFETIME, Headers, no_store
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.settings import SyncMode
 from asgi_sessionsync.urls import endpoint_url, header, local_url, request_url, safe_return
@@ -54,7 +54,7 @@ class SyncStart:
                 first = await site.signin.start_chain(session, return_url=back, ip=ip)
                 if first is not None:
                     headers = [(k, v) for k, v in headers if k.lower() != b"location"]
-                    headers.append((b"location", first.encode("latin-1")))
+                    headers = no_store([*headers, (b"location", first.encode("latin-1"))])
                 return headers, None, False
             return headers, None, True
         if is_injectable(headers) and scope["method"] != "HEAD":
@@ -95,7 +95,7 @@ class SyncStart:
             ip=site.address.bind_value(self.scope),
             extra=PendingPayload(session.sid).to_wire(),
         )
-        return site.cookies.set(self.mw.pending_name, token, PENDING_LIFETIME)
+        return site.cookies.set(self.mw.cookie_names.pending, token, PENDING_LIFETIME)
 
     def _return_here(self) -> str:
         """Where the chain brings the user back to after a sign-in that answered with HTML."""

@@ -7,6 +7,7 @@ import dataclasses
 import enum
 from typing import TYPE_CHECKING
 
+from asgi_sessionsync.cookies import CookieNames
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.keys import GENERATE_HINT
 from asgi_sessionsync.network_rules import NetworkRules
@@ -88,6 +89,8 @@ def describe_settings(settings: Settings) -> list[tuple[str, str]]:
             shown = ",".join(value) or "(none)"
         elif isinstance(value, NetworkRules):
             shown = value.source
+        elif f.name == "cookie_name":
+            shown = f"{value} (cookies written: {', '.join(CookieNames.from_settings(settings).all)})"
         else:
             shown = "(not set)" if value is None else str(value)
         rows.append((f.metadata["env"], shown))

@@ -33,6 +33,7 @@ from asgi_sessionsync.settings.parsers import (
     _one_of,
     _optional_str,
     _origins,
+    _own_cookie_name,
     _path_prefix,
     _policy,
     _positive_duration,
@@ -75,7 +76,13 @@ class Settings:
         "SYNC_MODE", _choice(SyncMode), SyncMode.BOUNCE, "How sign-in reaches peers: bounce, frame, auto."
     )
     path_prefix: str = _field("PATH_PREFIX", _path_prefix, "/_sessionsync/", "Where the middleware's endpoints live.")
-    cookie_name: str = _field("COOKIE_NAME", _cookie_name, "sessionsync", "Name of the session cookie.")
+    cookie_name: str = _field(
+        "COOKIE_NAME",
+        _own_cookie_name,
+        "sessionsync",
+        "Name of the session cookie (others add -sync, -seen, -bind, -held); __Host- is put before each on "
+        "https, __Secure- with a Domain or another Path.",
+    )
     cookie_domain: str | None = _field(
         "COOKIE_DOMAIN", _optional_str, None, "Domain attribute of the cookie (default: host only)."
     )

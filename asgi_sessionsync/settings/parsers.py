@@ -116,6 +116,20 @@ def _cookie_name(variable: str, text: str) -> str:
     return value
 
 
+def _own_cookie_name(variable: str, text: str) -> str:
+    """The middleware's cookie name, without a prefix: ``__Host-`` (or ``__Secure-``) is
+    added where the cookies qualify (docs/security.md, "Cookie tossing")."""
+    value = _cookie_name(variable, text)
+    if value.lower().startswith(("__host-", "__secure-")):
+        raise ConfigError(
+            variable,
+            f"{text!r} starts with a cookie prefix: the middleware adds __Host- (or __Secure-) itself where the "
+            "cookies qualify; give the name without it",
+            f"{variable}=sessionsync",
+        )
+    return value
+
+
 def _optional_str(variable: str, text: str) -> str | None:
     return text.strip() or None
 

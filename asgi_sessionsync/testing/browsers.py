@@ -17,6 +17,8 @@ module imports none of them. ``missing(browser)`` says what is not installed.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -110,7 +112,9 @@ def missing(browser: str) -> str | None:
 class Tls:
     """A certificate for ``hosts`` (by default the demo's three and 127.0.0.1, the
     back-channel), made for one run by a throwaway CA (``trustme``); nothing is
-    installed anywhere."""
+    installed anywhere. The certificate file holds the chain the server sends: the
+    site's certificate, then the CA's (so that Chromium can be told to trust the CA by its
+    key alone: :attr:`chromium_args`)."""
 
     ca: Path
     cert: Path
@@ -124,9 +128,27 @@ class Tls:
         issued = authority.issue_cert(*hosts, "127.0.0.1")
         paths = cls(tmp / "ca.pem", tmp / "cert.pem", tmp / "key.pem")
         authority.cert_pem.write_to_path(str(paths.ca))
-        issued.cert_chain_pems[0].write_to_path(str(paths.cert))
+        paths.cert.write_bytes(issued.cert_chain_pems[0].bytes() + authority.cert_pem.bytes())
         issued.private_key_pem.write_to_path(str(paths.key))
         return paths
+
+    @property
+    def spki_hash(self) -> str:
+        """The CA's public key as Chromium names it: base64 of the SHA-256 of its
+        SubjectPublicKeyInfo."""
+        from cryptography import x509
+        from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+        key = x509.load_pem_x509_certificate(self.ca.read_bytes()).public_key()
+        info = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return base64.b64encode(hashlib.sha256(info).digest()).decode("ascii")
+
+    @property
+    def chromium_args(self) -> list[str]:
+        """Chromium flags that trust this CA, and only it: certificate errors are ignored for
+        chains holding its key (``--ignore-certificate-errors-spki-list``; never
+        ``--ignore-certificate-errors``, which would accept any certificate)."""
+        return [f"--ignore-certificate-errors-spki-list={self.spki_hash}"]
 
 
 # -- Chromium ----------------------------------------------------------------------------

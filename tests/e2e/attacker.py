@@ -23,6 +23,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
+from asgi_sessionsync.testing.browsers import Tls
+
 PREFIX = "/_sessionsync/"
 
 
@@ -35,11 +37,13 @@ def _loopback_socket() -> socket.socket:
 
 
 class EvilSite:
-    """``http://evil.localhost:<port>``: serves the HTML the test puts in ``pages``."""
+    """``http://evil.localhost:<port>`` (or another host, over https): serves the HTML the
+    test puts in ``pages``, with the ``Set-Cookie`` values it puts in ``cookies`` (by path)."""
 
-    def __init__(self, port: int) -> None:
-        self.origin = f"http://evil.localhost:{port}"
+    def __init__(self, port: int, host: str = "evil.localhost", scheme: str = "http") -> None:
+        self.origin = f"{scheme}://{host}:{port}"
         self.pages: dict[str, str] = {}
+        self.cookies: dict[str, list[str]] = {}
 
     def url(self, path: str) -> str:
         return self.origin + path
@@ -48,16 +52,28 @@ class EvilSite:
         body = self.pages.get(request.url.path)
         if body is None:
             return PlainTextResponse("not found", status_code=404)
-        return HTMLResponse(f'<!doctype html><html lang="en"><head><title>Evil</title></head><body>{body}</body>')
+        response = HTMLResponse(f'<!doctype html><html lang="en"><head><title>Evil</title></head><body>{body}</body>')
+        for cookie in self.cookies.get(request.url.path, ()):
+            response.headers.append("set-cookie", cookie)
+        return response
 
 
 @contextmanager
-def evil_site() -> Iterator[EvilSite]:
-    """The attacker's site, a Starlette app served by uvicorn in a thread."""
+def evil_site(host: str = "evil.localhost", tls: Tls | None = None) -> Iterator[EvilSite]:
+    """The attacker's site, a Starlette app served by uvicorn in a thread (over https with
+    ``tls``, whose certificate must name ``host``)."""
     sock = _loopback_socket()
-    site = EvilSite(sock.getsockname()[1])
+    site = EvilSite(sock.getsockname()[1], host, "https" if tls else "http")
     app = Starlette(routes=[Route("/{path:path}", site.answer)])
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            log_level="warning",
+            lifespan="off",
+            ssl_certfile=str(tls.cert) if tls else None,
+            ssl_keyfile=str(tls.key) if tls else None,
+        )
+    )
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     try:

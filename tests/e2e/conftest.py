@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,14 +30,16 @@ def playwright() -> Iterator[Any]:
 def open_browser(playwright: Any, tmp_path: Path) -> Iterator[Callable[..., Any]]:
     """Start Chromium with a fresh persistent profile; third-party cookies allowed or blocked;
     ``proxy``: an HTTP proxy for all its traffic, loopback included (Playwright makes
-    Chromium send loopback through it too)."""
+    Chromium send loopback through it too); ``args``: more Chromium flags."""
     contexts: list[Any] = []
 
-    def start(*, third_party_cookies: bool, javascript: bool = True, proxy: str | None = None) -> Any:
+    def start(
+        *, third_party_cookies: bool, javascript: bool = True, proxy: str | None = None, args: Sequence[str] = ()
+    ) -> Any:
         context = playwright.chromium.launch_persistent_context(
             str(profile_dir(tmp_path, third_party_cookies=third_party_cookies)),
             executable_path=CHROMIUM,
-            args=CHROMIUM_ARGS,
+            args=[*CHROMIUM_ARGS, *args],
             headless=True,
             java_script_enabled=javascript,
             **({"proxy": {"server": proxy}} if proxy else {}),

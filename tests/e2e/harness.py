@@ -68,8 +68,10 @@ class Demo:
         log: Path,
         data_dir: Path | None = None,
         tls: Tls | None = None,
+        hosts: Sequence[str] | None = None,
     ) -> None:
         self.ports = dict(zip(NAMES, ports, strict=True))
+        self.hosts = dict(zip(NAMES, hosts or [f"{n}.localhost" for n in NAMES], strict=True))
         self.process = process
         self.log = log
         self.data_dir = data_dir
@@ -77,7 +79,7 @@ class Demo:
         self.scheme = "https" if tls else "http"
 
     def url(self, name: str, path: str = "/") -> str:
-        return f"{self.scheme}://{name}.localhost:{self.ports[name]}{path}"
+        return f"{self.scheme}://{self.hosts[name]}:{self.ports[name]}{path}"
 
     def sessions(self, name: str, user: str) -> list[Session]:
         """Site ``name``'s registry of ``user``'s sessions, oldest first (read from its SQLite file)."""
@@ -99,11 +101,14 @@ def run_demo(
     ports: Sequence[int] | None = None,
     tls: Tls | None = None,
     settings: Mapping[str, str] | None = None,
+    hosts: Sequence[str] | None = None,
 ) -> Iterator[Demo]:
     """The demo's sites ``only`` in a subprocess. Another ``run_demo`` with the same
     ``tmp``, ``mode`` and ``ports`` serves more sites of the same network (same secret,
     same SQLite files): a peer that was down coming back. ``settings``: ``SESSIONSYNC_*``
-    variables for every site (the caller's own environment's are never passed on)."""
+    variables for every site (the caller's own environment's are never passed on);
+    ``hosts``: the three sites' host names (default ``a.localhost`` …; others must be
+    mapped to 127.0.0.1 for the browser, e.g. by Chromium's ``--host-resolver-rules``)."""
     ports = list(ports) if ports is not None else free_ports(3)
     suffix = "" if only == "a,b,c" else "-" + only.replace(",", "")
     log = tmp / f"demo-{mode}{suffix}.log"
@@ -114,6 +119,8 @@ def run_demo(
     if tls is not None:
         tls_args = ["--tls-cert", str(tls.cert), "--tls-key", str(tls.key)]
         env["SSL_CERT_FILE"] = str(tls.ca)  # the sites check each other's certificate on the back-channel
+    if hosts is not None:
+        tls_args += ["--hosts", ",".join(hosts)]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [
@@ -135,7 +142,7 @@ def run_demo(
             stderr=subprocess.STDOUT,
             env=env,
         )
-    demo = Demo(ports, process, log, data_dir, tls)
+    demo = Demo(ports, process, log, data_dir, tls, hosts)
     verify: ssl.SSLContext | bool = ssl.create_default_context(cafile=tls.ca) if tls else True
     try:
         deadline = time.monotonic() + 30

@@ -7,7 +7,9 @@ app in a thread) and a browser of their own at the same address as the victim (b
 - a sign-in URL captured in the attacker's browser and opened in the victim's never
   signs the victim in as the attacker, nor replaces who the victim is;
 - an ``<img>`` (or ``fetch()``) of a peer from another site cannot make that peer end
-  and re-adopt its login outside the synced chain, so sign-out still reaches it;
+  and re-adopt its login outside the synced chain, so sign-out still reaches it; nor,
+  when the peer's own login cookie is ``SameSite=None`` too, sign it in anew there (issue
+  #20; failed before that fix);
 - a login form posted from another site signs the victim in nowhere (the demo's CSRF
   check answers 403) and, for an app that accepts it anyway, stays on that one site.
 """
@@ -241,3 +243,37 @@ def test_a_login_form_posted_from_another_site_to_an_app_without_csrf_checks_sta
         time.sleep(0.5)
         assert state(context, demo) == {"a": ALICE[0], "b": None, "c": None}
         screenshots(context, demo, shot)
+
+
+# -- An <img> of a site whose own login cookie is SameSite=None -----------------------------
+
+
+def test_an_image_of_a_site_whose_own_cookie_is_samesite_none_is_still_signed_out_with_the_others(
+    open_browser: Callable[..., Any], evil: EvilSite, tmp_path: Path
+) -> None:
+    """Issue #20, finding 2. Frame mode, and site C's own login cookie made
+    ``SameSite=None`` (``SESSIONSYNC_APP_SESSION_SAMESITE=none``, which the demo's C
+    follows): an ``<img>`` of C from another site carries C's cookie but not the
+    middleware's (emulated Lax). The middleware took C's answer for a new sign-in, kept on
+    C: its cookie replaced the synced one, and the sign-out on A never reached C."""
+    require_chromium()
+    settings = {"SESSIONSYNC_APP_SESSION_SAMESITE": "none", "SESSIONSYNC_APP_SESSION_HTTPS_ONLY": "true"}
+    with run_demo(tmp_path, mode="frame", settings=settings) as demo:
+        demo.mode = "frame"  # type: ignore[attr-defined]
+        context = open_browser(third_party_cookies=True)
+        page = context.new_page()
+        sign_in(page, demo, "c", *BOB)
+        everyone_bob = dict.fromkeys("abc", BOB[0])
+        assert settle(context, demo, everyone_bob) == everyone_bob
+        [app_cookie] = [c for c in context.cookies(demo.url("c")) if c["name"] == "session"]
+        assert app_cookie["sameSite"] == "None"
+
+        evil.pages["/pictures"] = f'<h1>Pictures</h1><img src="{demo.url("c", "/")}" alt="">'
+        page.goto(evil.url("/pictures"))
+        page.wait_for_load_state("load")
+        settled_page(page)
+        assert who(context, demo, "c") == BOB[0]
+
+        sign_out(page, demo, "a")
+        assert settle(context, demo, EVERYONE_OUT, timeout=3) == EVERYONE_OUT
+        screenshots(context, demo, "attack-subresource-app-cookie-samesite-none-frame")

@@ -54,7 +54,7 @@ def test_sign_in_on_a_signs_in_b_and_c_and_sign_out_on_b_signs_out_all(demo: Dem
             # found no bind cookie); B has nothing until the first visit catches up.
             assert cookies_of(browser, demo, "b") == []
         else:
-            assert cookies_of(browser, demo, "b") == ["sessionsync"]  # the bounce (auto: after the frames failed)
+            assert cookies_of(browser, demo, "b") == ["__Host-sessionsync"]  # the bounce (auto: frames failed)
         assert settle(browser, demo, EVERYONE_IN) == EVERYONE_IN
         sign_out(browser, demo, "b")
         assert settle(browser, demo, EVERYONE_OUT, timeout=3) == EVERYONE_OUT

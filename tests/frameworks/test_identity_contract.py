@@ -220,7 +220,7 @@ async def test_a_peer_that_vouches_for_something_that_is_not_an_email_signs_nobo
     scope = {"type": "http", "headers": [], "client": (DEFAULT_CLIENT_IP, 50000)}
     _, token = await a.sessions.start(User("tok_8f3a9c", "member"), chain=None, scope=scope, via="test")
     browser = net.browser()
-    browser.cookies.set("sessionsync", token, domain="a.example", secure=True)
+    browser.cookies.set(net.apps["a"].cookie_names.session, token, domain="a.example", secure=True)
     page = await browser.get(f"{net.urls['f']}/")  # catch-up asks a, which vouches for it
     assert "/_sessionsync/hop" in " ".join(str(r.url) for r in page.history)
     assert await browser.who("f") is None

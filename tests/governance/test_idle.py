@@ -50,7 +50,7 @@ async def test_a_request_after_the_idle_timeout_ends_the_session_on_every_site_n
     assert on_c.active
     # Still in use on C, so the person is signed in: A catches up from C at the browser's
     # next visit once the catch-up interval has passed (its cookie gone).
-    browser.cookies.delete("sessionsync-seen", domain="a.example")
+    browser.cookies.delete(net.sites["a"].cookie_names.seen, domain="a.example")
     assert await browser.who("a") == ALICE[0]
 
 

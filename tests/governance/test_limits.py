@@ -63,7 +63,7 @@ async def refused(response: Any) -> None:
     assert response.status_code == 403, response.text[:300]
     assert "Sign-in refused" in response.text
     for cookie in response.headers.get_list("set-cookie"):
-        assert not cookie.startswith("sessionsync=") or "Max-Age=0" in cookie, cookie
+        assert not cookie.startswith("__Host-sessionsync=") or "Max-Age=0" in cookie, cookie
 
 
 # -- concurrent sessions per user: block, end-oldest, redirect ------------------------------
