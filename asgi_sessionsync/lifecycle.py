@@ -73,7 +73,7 @@ class Worker:
             install_redaction()  # sign-in URLs carry envelopes, and servers log every request line
         # scrypt costs tens of ms per secret: never on the event loop.
         await anyio.to_thread.run_sync(self.site.tokens.keychain.derive)
-        await self.site.governor.start()  # the user-agent rules, in a thread too
+        await self.site.admissions.start()  # the user-agent rules, in a thread too
 
     async def ensure_started(self) -> None:
         """At the first request: open the site and start the worker if lifespan did not."""
@@ -102,7 +102,7 @@ class Worker:
                 self._cancel = scope
                 async with anyio.create_task_group() as group:
                     group.start_soon(self._housekeeping)
-                    group.start_soon(self.site.governor.run)
+                    group.start_soon(self.site.idle.run)
                     await self.site.courier.run(task_status=task_status)
         finally:
             if ended is not None:

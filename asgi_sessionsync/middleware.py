@@ -22,6 +22,7 @@ from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_fr
 from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.mail import Mailer
+from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.request_identity import RequestIdentity
 from asgi_sessionsync.request_path import RequestPath
 from asgi_sessionsync.response import IdentityChange, RequestState
@@ -57,22 +58,26 @@ class SessionSyncMiddleware:
         self.settings = settings
         self.identity = identity or identity_from_settings(settings)
         # Decided once (and the adapter's contract checked): does the app keep a login of
-        # its own to reconcile with ours?
+        # its own to reconcile with ours? Ending a session here then ends it too.
         self.app_login = app_login_of(self.identity)
         self.site = Site(
-            settings, stores=stores, transport=transport, mailer=mailer, is_privileged=self.identity.is_privileged
+            settings,
+            stores=stores,
+            transport=transport,
+            mailer=mailer,
+            is_privileged=self.identity.is_privileged,
+            end_app_login=self.app_login.end_app_login if self.app_login is not None else None,
         )
-        if self.app_login is not None:
-            # Ending a session here ends the app's own login that goes with it.
-            self.site.ends_app_logins_with(self.app_login.end_app_login)
         attach = getattr(self.identity, "attach_site", None)
         if callable(attach):
             attach(self.site)  # an adapter whose app owns its users (Django): user sync
-        self.endpoints = Endpoints(self.site, self.identity)
+        # What every part that answers a request uses of this site, built once.
+        self.context = context = RequestContext.build(self.site, self.identity, self.app_login)
+        self.endpoints = Endpoints(context)
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)
         self.prefix = settings.path_prefix
-        self.cookie_names = self.site.cookie_names
+        self.cookie_names = context.names
         # What an anonymous request shows the app, computed once.
         probe: Scope = {"headers": []}
         self.identity.expose(probe, None)
@@ -81,9 +86,16 @@ class SessionSyncMiddleware:
         # this key: without it, nothing can have changed.
         self._intent_key: str | None = self.identity.intent_key
         # Identity before the app; the full request path (identity after the app too).
-        self.request_identity = RequestIdentity(self.site, self.identity, self.app_login)
-        detours = Detours(self.site, self.endpoints.codes)
-        self.request_path = RequestPath(self, self.request_identity, detours)
+        self.request_identity = RequestIdentity(context)
+        self.request_path = RequestPath(
+            context,
+            app,
+            endpoints=self.endpoints,
+            worker=self.worker,
+            catchup=self.catchup,
+            before=self.request_identity,
+            detours=Detours(self.site, self.endpoints.codes),
+        )
         # Bound once: no extra hop per request.
         self._http = self.request_path.handle
         self._identify = self.request_identity.identify
@@ -116,7 +128,7 @@ class SessionSyncMiddleware:
                     after, name = await self.identity.signed_in_after(scope, None, message.get("headers", []))
                     after = self._email(after)
                     if after is not None:
-                        forward = await IdentityChange(self, scope, send, RequestState()).changed(
+                        forward = await IdentityChange(self.context, scope, send, RequestState()).changed(
                             message, None, after, name
                         )
                         return

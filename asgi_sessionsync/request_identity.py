@@ -10,10 +10,10 @@ from starlette.types import Scope
 
 from asgi_sessionsync.cookies import find_cookie
 from asgi_sessionsync.fetch_metadata import fetch_metadata
-from asgi_sessionsync.identity import AppLoginAdapter, IdentityAdapter
+from asgi_sessionsync.identity.base import AppLoginAdapter
 from asgi_sessionsync.logs import package_log
+from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.response import RequestState
-from asgi_sessionsync.site import Site
 from asgi_sessionsync.validation import email_or_none
 
 logger = package_log("asgi_sessionsync")
@@ -22,11 +22,11 @@ logger = package_log("asgi_sessionsync")
 class RequestIdentity:
     """Resolves and reconciles the identity a request comes in with (one per middleware)."""
 
-    def __init__(self, site: Site, identity: IdentityAdapter, app_login: AppLoginAdapter | None) -> None:
-        self.site = site
-        self.identity = identity
-        self.app_login = app_login
-        names = site.cookie_names
+    def __init__(self, context: RequestContext) -> None:
+        self.site = context.site
+        self.identity = context.identity
+        self.app_login = context.app_login
+        names = context.names
         self._pending_name = names.pending
         self._needle = names.session.encode("latin-1")
         self._pending_needle = self._pending_name.encode("latin-1")
@@ -37,11 +37,11 @@ class RequestIdentity:
         """Resolve the session cookie, reconcile it with the app's own login, and show
         the result to the app."""
         state = RequestState(cookies=cookies)
-        sessions = self.site.sessions
+        site = self.site
         if cookies is not None and self._needle in cookies:
             token = find_cookie(cookies, self._cookie_key)
             if token:
-                state.session = await sessions.resolve(token, self.site.address.bind_value(scope))
+                state.session = await site.resolver.resolve(token, site.address.bind_value(scope))
                 state.stale = state.session is None
             if self._pending_needle in cookies:
                 state.pending = find_cookie(cookies, self._pending_name)
@@ -56,14 +56,14 @@ class RequestIdentity:
                 # the app must not see it; the registry is the authority.
                 state.forgotten = await self._forget(scope, app_login, cookies)
                 if session is not None:
-                    await sessions.end(session.sid, "app login disagreed with the session")
+                    await site.endings.end(session.sid, "app login disagreed with the session")
                     state.session, state.stale = None, True
             elif app_user is not None and session is None:
                 # A cross-site request may carry one of the two cookies and not the other
                 # only because their SameSite differ: nothing is concluded from it.
                 cross_site = self._cross_site(scope)
                 ref = app_login.app_ref(cookies)
-                if ref is not None and await sessions.app_login_ended(ref):
+                if ref is not None and await site.endings.app_login_ended(ref):
                     # It came alone, but went with a session that ended (signed out,
                     # revoked, expired): it is dead, never adopted again. Across sites it
                     # is only hidden: a reference may name the user rather than one login
@@ -79,7 +79,7 @@ class RequestIdentity:
             elif app_user is None and session is not None:
                 # The app's own login ended (expired, cleared by the app): end ours here
                 # too, quietly; that is not a sign-out to tell the peers about.
-                await sessions.end(session.sid, "app login ended")
+                await site.endings.end(session.sid, "app login ended")
                 state.session, state.stale = None, True
         self.identity.expose(scope, state.session)
         return state
@@ -97,7 +97,7 @@ class RequestIdentity:
             app_user = await app_login.app_user(scope, cookies)
             if app_user is not None:
                 ref = app_login.app_ref(cookies)
-                if ref is not None and await self.site.sessions.app_login_ended(ref):
+                if ref is not None and await self.site.endings.app_login_ended(ref):
                     app_login.forget(scope)
                 else:
                     state.standing = self.email(app_user)
@@ -130,5 +130,5 @@ class RequestIdentity:
         ref = ref if ref is not None else app_login.app_ref(cookies)
         forgotten = app_login.forget(scope)
         if ref is not None:
-            await self.site.sessions.end_app_logins([ref])
+            await self.site.endings.end_app_logins([ref])
         return forgotten

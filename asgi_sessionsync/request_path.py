@@ -13,49 +13,61 @@ adoption, no sign-out; only a sign-in the app makes during it counts, kept on th
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from starlette.types import Message, Receive, Scope, Send
-
+from asgi_sessionsync.catchup import CatchUp
 from asgi_sessionsync.detours import Detours
+from asgi_sessionsync.endpoints import Endpoints
 from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
+from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.request_identity import RequestIdentity
 from asgi_sessionsync.response import IdentityChange, RequestState
 from asgi_sessionsync.settings import SyncMode
-
-if TYPE_CHECKING:
-    from asgi_sessionsync.middleware import SessionSyncMiddleware
 
 logger = package_log("asgi_sessionsync")
 
 
 class RequestPath:
-    """Serves the requests the hot path does not (one per middleware). What it uses of the
-    middleware is taken once, at construction: no extra hop per request."""
+    """Serves the requests the hot path does not (one per middleware), from the parts it
+    is given: the site as a request sees it, the app, the endpoints, the worker (started
+    on the first request without lifespan), catch-up, identity before the app and the
+    detours. Bound methods are taken once, at construction: no extra hop per request."""
 
-    def __init__(self, mw: SessionSyncMiddleware, before: RequestIdentity, detours: Detours) -> None:
-        self.mw = mw  # handed to IdentityChange
-        self.app = mw.app
-        self.settings = mw.settings
-        self.identity = mw.identity
-        self.app_login = mw.app_login
-        self.endpoints = mw.endpoints
-        self.worker = mw.worker
-        self.catchup = mw.catchup
-        self.prefix = mw.prefix
+    def __init__(
+        self,
+        context: RequestContext,
+        app: ASGIApp,
+        *,
+        endpoints: Endpoints,
+        worker: Worker,
+        catchup: CatchUp,
+        before: RequestIdentity,
+        detours: Detours,
+    ) -> None:
+        site = context.site
+        self.context = context  # handed to IdentityChange
+        self.app = app
+        self.settings = site.settings
+        self.identity = context.identity
+        self.app_login = context.app_login
+        self.endpoints = endpoints
+        self.worker = worker
+        self.catchup = catchup
+        self.prefix = site.prefix
         # Frame mode needs SameSite=None session cookies; Lax is then emulated here.
-        self._emulate_lax = mw.site.cookies.samesite == "none"
-        self._names = mw.cookie_names
+        self._emulate_lax = site.cookies.samesite == "none"
+        self._names = context.names
         self._needle = self._names.session.encode("latin-1")  # every name of ours starts with it
-        self.log = site_log(logger.name, mw.site.origin)
+        self.log = site_log(logger.name, site.origin)
         self._say_twice = RateLimit()
         # A peer's sign-in held for a code (REQUIRE_VERIFIED_EMAIL=self): the next page
         # this browser opens here shows the code page first.
-        self._held_needle = mw.endpoints.codes.holds.needle
+        self._held_needle = endpoints.codes.holds.needle
         # An adapter whose sign-in is only ever an explicit call marks the scope with
         # this key: without it, nothing can have changed.
-        self._intent_key: str | None = mw.identity.intent_key
+        self._intent_key: str | None = context.identity.intent_key
         self._identify = before.identify
         self._identify_blind = before.identify_blind
         self._email = before.email
@@ -144,7 +156,7 @@ class RequestPath:
                 forward = send  # nothing happened: the common case
                 await send(_vary_cookie(message) if before is not None else message)
                 return
-            change = IdentityChange(self.mw, scope, send, state)
+            change = IdentityChange(self.context, scope, send, state)
             forward = await change.changed(message, before, after, name, renewed=renewed)
 
         await self.app(scope, receive, watch)

@@ -1,8 +1,12 @@
 """One site's parts, built from its settings and closed together.
 
-Each part takes only what it uses: the tokens (keys and who may seal what), the client
-address, users and sessions, the peer client with health and the back-channel courier,
-and the sign-in sync. Nothing here opens a connection or a file before it is needed.
+Each part is built complete, from what it uses: the tokens (keys and who may seal what),
+the client address, the trust in each peer, users and sessions (resolving a cookie,
+starting and ending sessions), the session policy (admissions, idle sessions), the peer
+client with health and the back-channel courier, and the sign-in sync. What the identity
+adapter contributes (its rule for privileged accounts, ending the app's own login) is
+given to the constructor; nothing is wired in afterwards. Nothing here opens a connection
+or a file before it is needed.
 """
 
 from __future__ import annotations
@@ -16,12 +20,13 @@ from asgi_sessionsync.activity import ActivityRecorder, recorder
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookieNames, CookiePolicy
 from asgi_sessionsync.exceptions import StoreError
-from asgi_sessionsync.governance.governor import Governor
-from asgi_sessionsync.logs import use_json_logs
+from asgi_sessionsync.governance.admission import Admissions, check_requirements
+from asgi_sessionsync.governance.idle import IdleSessions
+from asgi_sessionsync.logs import package_log, site_log, use_json_logs
 from asgi_sessionsync.mail import Mailer, mailer_from_settings
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
-from asgi_sessionsync.sessions import Sessions
+from asgi_sessionsync.sessions import SessionEnder, SessionResolver, SessionStarter
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.signin import SignInSync
 from asgi_sessionsync.stores import Stores, open_stores
@@ -29,6 +34,8 @@ from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.trust import PeerTrust
 from asgi_sessionsync.usersync import UserSync
 from asgi_sessionsync.verification import Marks
+
+_logger = package_log("asgi_sessionsync")
 
 
 class Site:
@@ -42,9 +49,13 @@ class Site:
         transport: httpx.AsyncBaseTransport | None = None,
         mailer: Mailer | None = None,
         is_privileged: Callable[[str], Awaitable[bool]] | None = None,
+        end_app_login: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
         """``is_privileged``: the identity adapter's rule for privileged accounts (Django's
-        flags), asked by :class:`PeerTrust` beside ``SESSIONSYNC_PRIVILEGED_ROLES``."""
+        flags), asked by :class:`PeerTrust` beside ``SESSIONSYNC_PRIVILEGED_ROLES``;
+        ``end_app_login``: an ``AppLoginAdapter``'s, ending the app's own login that goes
+        with a session that ends here (None: the app has no login of its own)."""
+        check_requirements(settings)
         self.settings = settings
         self.origin = settings.origin
         if settings.log_format == "json":
@@ -83,31 +94,38 @@ class Site:
         # Stores opened here from the settings are opened again after a close; stores
         # given by the caller cannot be, and a closed site using them refuses to start.
         self._owns_stores = stores is None
-        self._end_app_login: Callable[[str], Awaitable[None]] | None = None
+        self._end_app_login = end_app_login
+        self.log = site_log(_logger.name, self.origin)
         self._use_stores(stores if stores is not None else open_stores(settings.store))
         self.closed = False
 
-    def ends_app_logins_with(self, end: Callable[[str], Awaitable[None]]) -> None:
-        """Ending a session here ends the app's own login that goes with it, by its
-        reference (an ``AppLoginAdapter``'s ``end_app_login``): kept across a reopen."""
-        self._end_app_login = end
-        self.sessions.end_app_login = end
-
     def _use_stores(self, stores: Stores) -> None:
+        """The parts that hold the stores, built (again, after a reopen) over ``stores``."""
+        settings = self.settings
         self.stores = stores
         # The activity log: every cross-site message and its outcome (SESSIONSYNC_ACTIVITY_LOG).
-        self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=self.settings.activity_log)
-        self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
-        self.courier = Courier(self.settings, stores.outbox, self.tokens, self.client, self.health, self.peers)
-        self.courier.activity = self.activity
-        self.users = UserSync(self.settings, stores, self.sessions, self.courier, self.peers, self.trust)
-        # Governance: the session policy at every session start; idle limits per request.
-        self.governor = Governor(self.settings, stores, self.address, self.courier)
-        self.sessions.idle_after = self.governor.idle_after
-        self.sessions.idle_default = self.governor.idle_default
-        self.sessions.on_idle = self.governor.session_idle
+        self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=settings.activity_log)
+        self.courier = Courier(
+            settings, stores.outbox, self.tokens, self.client, self.health, self.peers, activity=self.activity
+        )
+        # Governance: idle limits (compared per request by the resolver) and ending idle
+        # sign-ins everywhere; the session policy's admission at every session start.
+        self.idle = IdleSessions(settings, stores, self.courier)
+        self.admissions = Admissions(settings, stores, self.address, self.idle.end_chain)
+        # Sessions: which one a cookie names, a new one's row and cookie, ending them.
+        self.resolver = SessionResolver(
+            settings,
+            stores,
+            self.tokens,
+            self.log,
+            idle_after=self.idle.idle_after,
+            idle_default=self.idle.idle_default,
+            on_idle=self.idle.session_idle,
+        )
+        self.starter = SessionStarter(settings, stores, self.tokens, self.address, self.log)
+        self.endings = SessionEnder(stores, self.log, self._end_app_login)
+        self.users = UserSync(settings, stores, self.endings, self.courier, self.peers, self.trust)
         self.marks = Marks(self.tokens, stores.replay)
-        self.sessions.end_app_login = self._end_app_login
 
     def reopen(self) -> None:
         """Before serving again after :meth:`aclose`: open the stores again.
@@ -138,7 +156,7 @@ class Site:
         Peers that do not confirm within ``logout_wait`` get the message from the outbox
         later (the site's running worker retries it)."""
         now = time.time()
-        count = await self.sessions.end_user(email, reason=reason, when=now)
+        count = await self.endings.end_user(email, reason=reason, when=now)
         await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now)
         return count
 
@@ -156,4 +174,4 @@ class Site:
         await self.client.aclose()
         await self.health.aclose()
         await self.stores.close()
-        self.governor.close()
+        self.admissions.close()

@@ -137,7 +137,7 @@ async def _move(site: Site, user: User, new_email: str) -> User:
     )
     # The old email ends here only (nothing is sent: it is the peers' key for the user).
     now = time.time()
-    await site.sessions.end_user(user.email, reason="email changed", when=now)
+    await site.endings.end_user(user.email, reason="email changed", when=now)
     await site.stores.users.apply(
         UserChange(email=user.email, action=UserAction.DELETE, origin=site.origin, now_ms=int(now * 1000), now=now)
     )

@@ -247,7 +247,7 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
 
     site = signer.site
     a_cookie = await session_cookie(signer)
-    session = await site.sessions.resolve(a_cookie.split("=", 1)[1], site.address.bind_value(scope_for()))
+    session = await site.resolver.resolve(a_cookie.split("=", 1)[1], site.address.bind_value(scope_for()))
     assert session is not None
 
     async def location_of(app: Any, scope: Scope) -> tuple[str, list[str]]:
@@ -290,7 +290,7 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
             stores=store,
         )
         governed.site.signin.peers = ()  # the session and its checks, not the chain
-        await governed.site.governor.start()
+        await governed.site.admissions.start()
         scope = scope_for("/login")
         scope["headers"] = [*scope["headers"], (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0")]
         results.append(

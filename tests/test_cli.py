@@ -93,7 +93,7 @@ async def make_site_with_a_session_and_a_message(tmp_path: Path) -> tuple[dict[s
     variables = env(SESSIONSYNC_STORE=f"sqlite:///{tmp_path / 'site.sqlite3'}")
     site = Site(Settings.from_env(variables, env_file=None))
     user = await site.stores.users.create(User("erin@example.com", "member"))
-    await site.sessions.start(user, chain=None, scope={"headers": [], "client": ("198.51.100.4", 1)}, via="login")
+    await site.starter.start(user, chain=None, scope={"headers": [], "client": ("198.51.100.4", 1)}, via="login")
     now = time.time()
     message = OutboxMessage(
         id=new_id(),

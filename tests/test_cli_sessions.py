@@ -24,7 +24,7 @@ async def test_sessions_list_revoke_and_outbox_on_a_sqlite_store(tmp_path: Path)
     user = await service.stores.users.create(User("erin@example.com", "member"))
     scope = {"headers": [(b"user-agent", b"TestBrowser/1")], "client": ("198.51.100.4", 1)}
     for _ in range(2):
-        await service.sessions.start(user, chain=None, scope=scope, via="login")
+        await service.starter.start(user, chain=None, scope=scope, via="login")
     await service.aclose()
 
     listed = run_cli("sessions", "list", "--user", "erin@example.com", env=env)

@@ -235,6 +235,6 @@ async def test_a_second_startup_still_ends_the_apps_own_login_with_its_session(t
     identity = StarletteSessionIdentity(secret)
     site = SessionSyncMiddleware(app, settings, identity=identity, transport=httpx.MockTransport(peer))
     async with LifespanManager(site):
-        assert site.site.sessions.end_app_login is not None
+        assert site.site.endings.end_app_login is not None
     async with LifespanManager(site):
-        assert site.site.sessions.end_app_login == identity.end_app_login
+        assert site.site.endings.end_app_login == identity.end_app_login

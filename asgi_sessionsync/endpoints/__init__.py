@@ -18,16 +18,20 @@ from urllib.parse import parse_qs
 import anyio
 from starlette.types import Receive, Scope, Send
 
+from asgi_sessionsync.endpoints.arrival import Arrivals
+from asgi_sessionsync.endpoints.authorize import Authorize
+from asgi_sessionsync.endpoints.bounce import Bounce
+from asgi_sessionsync.endpoints.hop import Hop
+from asgi_sessionsync.endpoints.pull import Pull
 from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
 from asgi_sessionsync.endpoints.reply import TEXT, Reply, empty, page, text
-from asgi_sessionsync.endpoints.steps import SignInSteps
+from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.exceptions import SessionSyncError
-from asgi_sessionsync.identity.base import IdentityAdapter
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
 from asgi_sessionsync.peers import KEYS_HEADER, MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping, key_ids
 from asgi_sessionsync.protocol import Endpoint
-from asgi_sessionsync.site import Site
+from asgi_sessionsync.request_context import RequestContext
 
 logger = package_log("asgi_sessionsync.endpoints")
 
@@ -45,9 +49,14 @@ TWO_COOKIES = (
 class Endpoints:
     """Routes a request below the path prefix to its handler and sends the reply."""
 
-    def __init__(self, site: Site, identity: IdentityAdapter) -> None:
-        steps = SignInSteps(site, identity)
-        self.codes = codes = CodeCheck(steps)
+    def __init__(self, context: RequestContext) -> None:
+        site = context.site
+        # The sign-in steps, each built from what it uses (what they share: the kit).
+        kit = StepKit(context)
+        arrivals = Arrivals(kit)
+        steps_pull, steps_authorize, steps_bounce = Pull(kit), Authorize(kit), Bounce(kit)
+        steps_hop = Hop(kit, arrivals)
+        self.codes = codes = CodeCheck(kit, arrivals.arrive, steps_hop.onward)
         receiver = BackchannelReceiver(site)
         self.log = log = site_log(logger.name, site.origin)
         self.names = site.cookie_names
@@ -55,19 +64,19 @@ class Endpoints:
 
         async def pull(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             query = _query(scope)
-            return await steps.pull(
+            return await steps_pull.pull(
                 scope, cookies, _first(query, "i"), _first(query, "k"), _first(query, "m"), _first(query, "s") == "1"
             )
 
         async def authorize(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            return await steps.authorize(scope, cookies, _first(_query(scope), "q"))
+            return await steps_authorize.authorize(scope, cookies, _first(_query(scope), "q"))
 
         async def hop(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            return await steps.hop(scope, cookies, _first(_query(scope), "e"))
+            return await steps_hop.hop(scope, cookies, _first(_query(scope), "e"))
 
         async def bounce(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             query = _query(scope)
-            return await steps.bounce(scope, cookies, _first(query, "t"), _first(query, "peers"))
+            return await steps_bounce.bounce(scope, cookies, _first(query, "t"), _first(query, "peers"))
 
         async def verify(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await codes(scope, receive, cookies)

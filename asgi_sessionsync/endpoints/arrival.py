@@ -7,8 +7,8 @@ from starlette.types import Scope
 from asgi_sessionsync.endpoints.held import Arrival
 from asgi_sessionsync.endpoints.reply import Headers
 from asgi_sessionsync.endpoints.step_kit import StepKit
-from asgi_sessionsync.identity.base import Account
 from asgi_sessionsync.sessions import ActiveSession
+from asgi_sessionsync.sessions.opening import NotOpened, SessionRequest
 from asgi_sessionsync.settings import RequireVerified
 from asgi_sessionsync.trust import LOGIN_REFUSAL, PRIVILEGED_REFUSAL
 
@@ -81,40 +81,19 @@ class Arrivals:
                 "sign-in of %s from %s held: the address is to be verified here by a mailed code", email, issuer
             )
             return None, [], True, ""
-        user = await site.sessions.ensure_user(email, name=arrival.name, vouched_by=issuer)
-        if user is None:
-            self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
-            return None, [], False, "unknown user, auto-provisioning off"
-        via = arrival.via
-        # The session policy: refused, nobody is signed in here and the chain goes on.
-        admission = await site.governor.admit(
-            user, scope=scope, via=via, chain=arrival.chain, replacing=(current.chain,) if current else ()
-        )
-        if admission.refusal is not None:
-            return None, [], False, f"session policy ({admission.refusal.rule})"
-        if current is not None:
-            await site.sessions.end(current.sid, f"replaced by sign-in {via}")
-        app_cookies: list[bytes] = []
-        app_ref = None
-        if self.kit.app_login is not None:
-            made = await self.kit.app_login.login_cookies(scope, Account(user.email, user.name, user.role))
-            if made is None:
-                self.log.warning(
-                    "sign-in of %s from %s skipped: the app cannot sign this account in", user.email, issuer
-                )
-                return None, [], False, "the app cannot sign this account in"
-            app_cookies = made
-            app_ref = self.kit.app_login.response_app_ref([(b"set-cookie", c) for c in made])
-        session, token = await site.sessions.start_synced(
-            user,
+        wanted = SessionRequest(
+            email,
+            arrival.via,
+            name=arrival.name,
+            vouched_by=issuer,
             chain=arrival.chain,
-            scope=scope,
-            via=via,
             network=arrival.network,
-            app_ref=app_ref,
-            country=admission.country,
-            device=admission.device,
             email_verified=verified,
+            replacing=current,
         )
-        cookie = site.cookies.set(self.kit.names.session, token, int(site.settings.session_lifetime))
-        return session, [(b"set-cookie", cookie), *((b"set-cookie", c) for c in app_cookies)], False, ""
+        opened = await self.kit.opening.open(scope, wanted)
+        if isinstance(opened, NotOpened):
+            if opened.refusal is None and opened.reason.startswith("unknown user"):
+                self.log.info("sign-in from %s skipped: the user is unknown here and auto-provisioning is off", issuer)
+            return None, [], False, opened.reason  # the session policy refused: the chain goes on
+        return opened.session, [(b"set-cookie", c) for c in opened.cookies], False, ""

@@ -113,7 +113,7 @@ class BackchannelReceiver:
             # clocks of the two sites may differ, an age does not.
             age = max(0.0, claims.issued_at - logout.when)
             now = time.time()
-            ended = await site.sessions.apply_logout(
+            ended = await site.endings.apply_logout(
                 email,
                 chain=logout.chain,
                 signed_out_at=now - age,

@@ -10,11 +10,10 @@ from asgi_sessionsync.endpoints.held import HeldCookies
 from asgi_sessionsync.endpoints.reply import Headers, Reply, page
 from asgi_sessionsync.exceptions import EnvelopeFailure
 from asgi_sessionsync.fetch_metadata import fetch_metadata
-from asgi_sessionsync.identity.base import IdentityAdapter, app_login_of
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.protocol import Endpoint, Mode
+from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.sessions import ActiveSession
-from asgi_sessionsync.site import Site
 from asgi_sessionsync.urls import endpoint_url, local_url
 
 logger = package_log("asgi_sessionsync.endpoints")
@@ -43,10 +42,12 @@ def refused(reason: EnvelopeFailure | None) -> Reply:
 class StepKit:
     """The sign-in steps' common ground (one per site): built once, shared by each step."""
 
-    def __init__(self, site: Site, identity: IdentityAdapter) -> None:
+    def __init__(self, context: RequestContext) -> None:
+        site = context.site
         self.site = site
-        self.identity = identity
-        self.app_login = app_login_of(identity)
+        self.identity = context.identity
+        self.app_login = context.app_login
+        self.opening = context.opening
         self.log = site_log(logger.name, site.origin)
         self.names = site.cookie_names
         self.members = site.tokens.all_members()
@@ -72,4 +73,4 @@ class StepKit:
         token = find_cookie(cookies, self.names.session)
         if token is None:
             return None
-        return await self.site.sessions.resolve(token, self.site.address.bind_value(scope))
+        return await self.site.resolver.resolve(token, self.site.address.bind_value(scope))

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import base64
 import hmac
+from collections.abc import Awaitable, Callable
+from typing import Protocol
 from urllib.parse import parse_qs, quote
 
 import anyio
@@ -19,29 +21,42 @@ from starlette.types import Receive, Scope
 from asgi_sessionsync.cookies import find_cookie
 from asgi_sessionsync.endpoints.code_send import CodeSender
 from asgi_sessionsync.endpoints.code_view import CodeView
-from asgi_sessionsync.endpoints.held import Held, HeldCookies
+from asgi_sessionsync.endpoints.held import Arrival, Held, HeldCookies
 from asgi_sessionsync.endpoints.receiver import _read_body
 from asgi_sessionsync.endpoints.reply import Headers, Reply, page, redirect
-from asgi_sessionsync.endpoints.steps import SignInSteps
+from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.logs import package_log, site_log
+from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.urls import header, origin_of, safe_return
 from asgi_sessionsync.verification import clean_code
 
 logger = package_log("asgi_sessionsync.verify")
 
 
+class Arrive(Protocol):
+    """``Arrivals.arrive``: a peer's sign-in arriving here, once its address is verified."""
+
+    def __call__(
+        self, scope: Scope, cookies: bytes | None, arrival: Arrival, *, code_checked: bool = False
+    ) -> Awaitable[tuple[ActiveSession | None, Headers, bool]]: ...
+
+
 class CodeCheck:
     """The code page of one site."""
 
-    def __init__(self, steps: SignInSteps) -> None:
-        self.steps = steps
-        self.site = site = steps.site
-        self.holds: HeldCookies = steps.holds
+    def __init__(self, kit: StepKit, arrive: Arrive, onward: Callable[[str | None, str], str | None]) -> None:
+        """``arrive``: the arrival of a peer's sign-in (``Arrivals.arrive``), run once the
+        code is right; ``onward``: where the browser goes then (``Hop.onward``)."""
+        self.kit = kit
+        self.arrive = arrive
+        self.onward = onward
+        self.site = site = kit.site
+        self.holds: HeldCookies = kit.holds
         self.log = site_log(logger.name, site.origin)
-        self.action = steps.verify_url
+        self.action = kit.verify_url
         site_name = origin_of(site.settings.site_url).partition("://")[2]
-        self.view = CodeView(self.action, self.holds, steps.home)
+        self.view = CodeView(self.action, self.holds, kit.home)
         self.send = CodeSender(site, self.holds, self.view, site_name)
 
     def page_url(self, return_to: str) -> str:
@@ -93,7 +108,7 @@ class CodeCheck:
         (a back button), or this browser is signed in here by now. None otherwise."""
         if await self.site.marks.finished(held.payload.hold_id):
             return [(b"set-cookie", self.holds.clear())]
-        current = await self.steps.current(scope, cookies)
+        current = await self.kit.current(scope, cookies)
         if current is not None:
             return [(b"set-cookie", self.holds.clear())]
         return None
@@ -131,7 +146,7 @@ class CodeCheck:
             return redirect(self._onward(held, return_to), [(b"set-cookie", self.holds.clear())])
         await site.marks.remember(held.email, held.payload.issuer)
         self.log.info("code page: %s verified here", held.email)
-        session, headers, _ = await self.steps.arrive(scope, cookies, held.arrival(), code_checked=True)
+        session, headers, _ = await self.arrive(scope, cookies, held.arrival(), code_checked=True)
         headers = [*headers, (b"set-cookie", self.holds.clear())]
         if session is None:
             return page(
@@ -151,7 +166,7 @@ class CodeCheck:
         return safe_return(value, self.site.origin) or ""
 
     def _onward(self, held: Held, return_to: str) -> str:
-        return return_to or self.steps.onward(held.payload.onward, held.payload.issuer) or self.steps.home
+        return return_to or self.onward(held.payload.onward, held.payload.issuer) or self.kit.home
 
     def _same_origin(self, scope: Scope) -> bool:
         """Whether a post comes from a page of this site: ``Sec-Fetch-Site`` when the

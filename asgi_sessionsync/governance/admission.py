@@ -1,6 +1,6 @@
 """The session policy at a session's start: address ranges, then counts (sessions per
 user, per address, country, kind of device, browser, system; addresses used recently),
-refusing or ending the oldest sign-ins. See :mod:`asgi_sessionsync.governance.governor`."""
+refusing or ending the oldest sign-ins. See :mod:`asgi_sessionsync.governance`."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ import anyio.to_thread
 from starlette.types import Scope
 
 from asgi_sessionsync.client_ip import ClientAddress
-from asgi_sessionsync.exceptions import SessionSyncError
+from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
 from asgi_sessionsync.governance.devices import Device, Devices
+from asgi_sessionsync.governance.devices import available as devices_available
 from asgi_sessionsync.governance.geo import Countries
-from asgi_sessionsync.governance.policy import Dimension, OnLimit, Policy, RolePolicy, limit_name
+from asgi_sessionsync.governance.policy import VARIABLE, Dimension, OnLimit, Policy, RolePolicy, limit_name
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id
@@ -224,3 +225,23 @@ class Admissions:
 
     def close(self) -> None:
         self.countries.close()
+
+
+def check_requirements(settings: Settings) -> None:
+    """Refuse (ConfigError) a policy whose rules this installation cannot apply."""
+    policy = settings.policy
+    if policy is None:
+        return
+    device_rules = (Dimension.DEVICE_CLASS, Dimension.CLIENT_TYPE, Dimension.BROWSER, Dimension.OS)
+    if policy.uses(*device_rules) and not devices_available():
+        raise ConfigError(
+            VARIABLE, f"{policy.source}: device rules need ua-parser: pip install 'asgi-sessionsync[governance]'"
+        )
+    if policy.uses(Dimension.COUNTRY) and not (
+        settings.geoip_database or (settings.country_header and settings.trusted_proxies)
+    ):
+        raise ConfigError(
+            VARIABLE,
+            f"{policy.source}: country rules need SESSIONSYNC_GEOIP_DATABASE, or SESSIONSYNC_COUNTRY_HEADER"
+            " with SESSIONSYNC_TRUSTED_PROXIES",
+        )

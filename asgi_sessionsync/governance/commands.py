@@ -93,7 +93,7 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int | None:
 
 
 def policy_check(settings: Settings) -> int:
-    from asgi_sessionsync.governance.governor import check_requirements
+    from asgi_sessionsync.governance.admission import check_requirements
 
     policy = settings.policy
     if policy is None:
@@ -193,7 +193,7 @@ async def _sessions(settings: Settings, args: argparse.Namespace) -> int:
             if record is None or not record.active:
                 print(f"no active session {args.id!r} here (see: sessions list --active)", file=sys.stderr)
                 return 1
-            count = await site.governor.end_chain(record.user, record.chain, reason=REVOKED)
+            count = await site.idle.end_chain(record.user, record.chain, reason=REVOKED)
             print(f"ended session {record.sid} of {record.user} ({count} here, with its sign-in on every peer)")
             return 0
         email = normalize_email(args.user)

@@ -51,7 +51,11 @@ class Courier:
         client: PeerClient,
         health: PeerHealth,
         peers: Sequence[PeerEntry],
+        *,
+        activity: ActivityRecorder | None = None,
     ) -> None:
+        """``activity``: what each delivery attempt records in the activity log (the
+        site's; none given: nothing is recorded)."""
         self.settings = settings
         self.outbox = outbox
         self.tokens = tokens
@@ -62,8 +66,7 @@ class Courier:
         self.lease = settings.peer_timeout * 2 + 5.0
         self.log = site_log(logger.name, settings.origin)
         health.on_recovered = self.peer_recovered
-        # What each delivery attempt records in the activity log (the site gives its own).
-        self.activity = ActivityRecorder(settings.origin, None)
+        self.activity = activity if activity is not None else ActivityRecorder(settings.origin, None)
         self._sender = Sender(settings, outbox, tokens, client, health, self._by_origin, self.log, self.peer_recovered)
         # Made by the running worker (anyio objects need a running event loop).
         self._wake: anyio.Event | None = None

@@ -3,27 +3,23 @@ before, the sign-in of the user after (:mod:`.login`), and what goes out."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from starlette.types import Message, Scope, Send
 
 from asgi_sessionsync.identity.session import sign_out_everywhere_asked
 from asgi_sessionsync.injection import HTMLInjector, is_injectable
+from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.response.login import LoginHere, SignedIn
 from asgi_sessionsync.response.state import Headers, RequestState, no_store
 from asgi_sessionsync.response.sync import SyncStart
-
-if TYPE_CHECKING:
-    from asgi_sessionsync.middleware import SessionSyncMiddleware
 
 
 class IdentityChange:
     """Handles one response whose identity changed, or that has pending work."""
 
-    __slots__ = ("mw", "raw_send", "scope", "state")
+    __slots__ = ("context", "raw_send", "scope", "state")
 
-    def __init__(self, mw: SessionSyncMiddleware, scope: Scope, send: Send, state: RequestState) -> None:
-        self.mw = mw
+    def __init__(self, context: RequestContext, scope: Scope, send: Send, state: RequestState) -> None:
+        self.context = context
         self.scope = scope
         self.raw_send = send
         self.state = state
@@ -33,7 +29,7 @@ class IdentityChange:
     ) -> Send:
         """Handle a sign-in or sign-out seen at the response start; send the start
         (or hand it to an injector) and return the ``send`` for the rest of the body."""
-        mw, site, scope, state = self.mw, self.mw.site, self.scope, self.state
+        context, site, scope, state = self.context, self.context.site, self.scope, self.state
         headers: Headers = list(message.get("headers", ()))
         cookies = [(b"set-cookie", c) for c in state.forgotten]
         snippet: bytes | None = None
@@ -42,7 +38,7 @@ class IdentityChange:
 
         await self._sign_out(cookies, before, after, renewed)
         if after is not None and (after != before or renewed):
-            login = LoginHere(mw, scope, self.raw_send, state)
+            login = LoginHere(context, scope, self.raw_send, state)
             signed_in = await login.sign_in(message, headers, cookies, after, name)
             if not isinstance(signed_in, SignedIn):
                 return signed_in  # refused by the session policy: the refusal is sent
@@ -55,12 +51,12 @@ class IdentityChange:
         elif state.pending is not None and state.session is not None and after == before:
             # A sign-in earlier could not start frames; this HTML page can.
             if is_injectable(headers) and scope["method"] != "HEAD":
-                snippet = await SyncStart(mw, scope).frames(state.session, headers)
+                snippet = await SyncStart(context, scope).frames(state.session, headers)
             else:
                 clear_pending = False
 
         if clear_pending:
-            cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_names.pending)))
+            cookies.append((b"set-cookie", site.cookies.delete(context.names.pending)))
         if snippet is None:
             await self.raw_send({**message, "headers": headers + cookies})
             return self.raw_send
@@ -71,19 +67,19 @@ class IdentityChange:
         """The user the request came in as is gone (signed out, or another user signed in):
         end this browser's sessions here and on the peers (every session, with "sign out
         everywhere"); the session cookie is cleared (also for a stale one)."""
-        mw, site, state = self.mw, self.mw.site, self.state
+        names, site, state = self.context.names, self.context.site, self.state
         if state.session is not None and renewed:
             # The same user signed in again: a new session id (and chain), never the old one.
-            await site.sessions.end(state.session.sid, "signed in again")
+            await site.endings.end(state.session.sid, "signed in again")
         elif state.session is not None and after != before:
             if site.settings.sign_out_everywhere or sign_out_everywhere_asked(self.scope):
                 # Every session of the user, every browser, here and on every peer (the
                 # app logins that went with them here too).
                 await site.sign_out_everywhere(state.session.user, reason="signed out everywhere")
             else:
-                ended_app_logins = await site.sessions.app_refs(state.session.user, chain=state.session.chain)
+                ended_app_logins = await site.endings.app_refs(state.session.user, chain=state.session.chain)
                 await site.sign_out(state.session.user, state.session.chain)
-                await site.sessions.end_app_logins(ended_app_logins)
-            cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_names.session)))
+                await site.endings.end_app_logins(ended_app_logins)
+            cookies.append((b"set-cookie", site.cookies.delete(names.session)))
         elif state.stale and after is None:
-            cookies.append((b"set-cookie", site.cookies.delete(mw.cookie_names.session)))
+            cookies.append((b"set-cookie", site.cookies.delete(names.session)))

@@ -4,26 +4,23 @@ the response replaced by the block page and the app's login undone."""
 
 from __future__ import annotations
 
-import dataclasses
 import time
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
 from starlette.types import Message, Scope, Send
 
 from asgi_sessionsync.endpoints.reply import HTML, Reply, redirect
 from asgi_sessionsync.fetch_metadata import fetch_metadata
-from asgi_sessionsync.governance.governor import Refusal
+from asgi_sessionsync.governance.admission import Refusal
 from asgi_sessionsync.governance.policy import OnLimit
-from asgi_sessionsync.identity.base import reported_verified
 from asgi_sessionsync.identity.session import intended_role
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.pages import refused_page
+from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.response.state import Headers, RequestState
 from asgi_sessionsync.response.sync import SyncStart
+from asgi_sessionsync.sessions.opening import NotOpened, SessionRequest
 from asgi_sessionsync.urls import local_url
-
-if TYPE_CHECKING:
-    from asgi_sessionsync.middleware import SessionSyncMiddleware
 
 logger = package_log("asgi_sessionsync")
 
@@ -40,10 +37,10 @@ class SignedIn(NamedTuple):
 class LoginHere:
     """Signs in the user a response shows: one per such response."""
 
-    __slots__ = ("mw", "raw_send", "scope", "state")
+    __slots__ = ("context", "raw_send", "scope", "state")
 
-    def __init__(self, mw: SessionSyncMiddleware, scope: Scope, send: Send, state: RequestState) -> None:
-        self.mw = mw
+    def __init__(self, context: RequestContext, scope: Scope, send: Send, state: RequestState) -> None:
+        self.context = context
         self.scope = scope
         self.raw_send = send
         self.state = state
@@ -54,59 +51,38 @@ class LoginHere:
         """Start a session of ``after`` (its cookie goes into ``cookies``) and the sync;
         or, when the session policy refuses it, send the refusal and return the ``send``
         that discards the app's own answer."""
-        mw, site, scope, state = self.mw, self.mw.site, self.scope, self.state
-        user = stored = await site.sessions.ensure_user(after, name=name)
-        assert user is not None  # the app itself vouches: always provisioned
-        role = intended_role(scope)
-        if role is not None and role != user.role:
-            user = dataclasses.replace(user, role=role)  # this session's role, given by the app
+        context, site, scope, state = self.context, self.context.site, self.scope, self.state
         via = self._via(after)
+        # An app login the middleware did not see being made (from before it was
+        # installed, or a stolen app cookie), or one another site's page made, is
+        # recorded here but never synced: one site's cookie must not become a login everywhere.
         local = via != "login"
-        app_login, app_ref = mw.app_login, None
+        app_login, app_ref = context.app_login, None
         if app_login is not None:  # the app's own login that goes with the new session
             app_ref = app_login.response_app_ref(headers) or app_login.app_ref(state.cookies)
-        admission = await site.governor.admit(user, scope=scope, via=via)
-        if admission.refusal is not None:
-            return await self._refuse(admission.refusal, cookies, app_ref)
-        # Vouched for as verified when this site's app says so, now or at an earlier sign-in
-        # here (remembered for this site as the issuer: a peer's sign-in of the address
-        # still needs its own proof).
-        verified = await site.marks.remembered(user.email, site.origin)
-        if not verified and await reported_verified(mw.identity, scope, user.email):
-            verified = True
-            await site.marks.remember(user.email, site.origin)
-        session, token = await site.sessions.start(
-            user,
-            chain=None,
-            scope=scope,
-            via=via,
-            shared=not local,
-            app_ref=app_ref,
-            country=admission.country,
-            device=admission.device,
-            email_verified=verified,
-        )
-        cookie = site.cookies.set(mw.cookie_names.session, token, int(site.settings.session_lifetime))
-        cookies.append((b"set-cookie", cookie))
-        # An app login the middleware did not see being made (from before it was
-        # installed, or a stolen app cookie) is recorded here but never synced: one
-        # site's cookie must not become a login everywhere.
+        wanted = SessionRequest(after, via, name=name, shared=not local, role=intended_role(scope), app_ref=app_ref)
+        opened = await context.opening.open(scope, wanted)
+        if isinstance(opened, NotOpened):
+            if opened.refusal is not None:
+                return await self._refuse(opened.refusal, cookies, app_ref)
+            site.log.warning("sign-in of %s not recorded: %s", after, opened.reason)
+            return SignedIn(headers, None, None)
+        cookies.extend((b"set-cookie", c) for c in opened.cookies)
         if local:
             return SignedIn(headers, None, None)
         # A user of this site's own never sent to the peers: they get it (with
         # its password where their rules take it) once, at its first sign-in.
-        if stored is not None:
-            await site.users.announce(stored)
-        sync = SyncStart(mw, scope)
-        headers, snippet, wait = await sync.start(message, headers, session)
-        return SignedIn(headers, snippet, sync.pending_cookie(session) if wait else None)
+        await site.users.announce(opened.user)
+        sync = SyncStart(context, scope)
+        headers, snippet, wait = await sync.start(message, headers, opened.session)
+        return SignedIn(headers, snippet, sync.pending_cookie(opened.session) if wait else None)
 
     def _via(self, after: str) -> str:
         """How this sign-in was made; anything but ``login`` stays on this site (never
         synced): an adopted app login, or one a request made that does not speak for this
         site (another site's or a sibling subdomain's page: login CSRF on one site must not
         become a login everywhere), or one made beside conflicting cookies."""
-        site, state = self.mw.site, self.state
+        site, state = self.context.site, self.state
         if after == state.adopted:
             return "adopted from the app's own login"
         meta = fetch_metadata(self.scope)
@@ -127,13 +103,13 @@ class LoginHere:
         the app's headers or body go out, its login cookie is cleared, no session, and the
         login the app made on its side (``app_ref``: Django's saved session) is ended
         there too, unless a live session of the registry holds that reference."""
-        site, scope = self.mw.site, self.scope
+        site, scope = self.context.site, self.scope
         if app_ref is not None:
             holder = await site.stores.sessions.find_by_app_ref(app_ref)
             if holder is None or not holder.live(time.time()):
-                await site.sessions.end_app_logins([app_ref])
-        gone = site.cookies.delete(self.mw.cookie_names.session)  # whatever session cookie this browser had
-        app_login = self.mw.app_login
+                await site.endings.end_app_logins([app_ref])
+        gone = site.cookies.delete(self.context.names.session)  # whatever session cookie this browser had
+        app_login = self.context.app_login
         undone = app_login.logout_cookies() if app_login is not None else []
         headers = [*(c for c in cookies if c[1] != gone), (b"set-cookie", gone), *((b"set-cookie", c) for c in undone)]
         if refusal.action is OnLimit.REDIRECT and refusal.redirect_to is not None:

@@ -3,7 +3,6 @@ the bounce snippet), the frames snippet, or the pending cookie for the next navi
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
 from urllib.parse import urljoin
 
 from starlette.types import Message, Scope
@@ -13,22 +12,20 @@ from asgi_sessionsync.injection import csp_nonce, is_injectable
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.pages import bounce_snippet, frames_snippet
 from asgi_sessionsync.protocol import BouncePayload, Endpoint, PendingPayload
+from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.response.state import PENDING_LIFETIME, Headers, no_store
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.settings import SyncMode
 from asgi_sessionsync.urls import endpoint_url, header, local_url, request_url, safe_return
 
-if TYPE_CHECKING:
-    from asgi_sessionsync.middleware import SessionSyncMiddleware
-
 
 class SyncStart:
     """Starts the sync of one response's sign-in to the peers."""
 
-    __slots__ = ("mw", "scope")
+    __slots__ = ("context", "scope")
 
-    def __init__(self, mw: SessionSyncMiddleware, scope: Scope) -> None:
-        self.mw = mw
+    def __init__(self, context: RequestContext, scope: Scope) -> None:
+        self.context = context
         self.scope = scope
 
     async def start(
@@ -36,7 +33,7 @@ class SyncStart:
     ) -> tuple[Headers, bytes | None, bool]:
         """Start the sign-in sync from this response: (headers, snippet, set the pending
         cookie so that the next navigation starts it if this response cannot)."""
-        site, scope = self.mw.site, self.scope
+        site, scope = self.context.site, self.scope
         if not site.peers:
             return headers, None, False
         meta = fetch_metadata(scope)
@@ -66,7 +63,7 @@ class SyncStart:
         return headers, None, True
 
     async def frames(self, session: ActiveSession, headers: Headers) -> bytes | None:
-        site, scope = self.mw.site, self.scope
+        site, scope = self.context.site, self.scope
         peers = await site.signin.reachable_peers()
         if not peers:
             return None
@@ -87,7 +84,7 @@ class SyncStart:
         )
 
     def pending_cookie(self, session: ActiveSession) -> bytes:
-        site = self.mw.site
+        site = self.context.site
         token = site.tokens.seal_for_self(
             Purpose.PENDING,
             subject=session.user,
@@ -95,11 +92,11 @@ class SyncStart:
             ip=site.address.bind_value(self.scope),
             extra=PendingPayload(session.sid).to_wire(),
         )
-        return site.cookies.set(self.mw.cookie_names.pending, token, PENDING_LIFETIME)
+        return site.cookies.set(self.context.names.pending, token, PENDING_LIFETIME)
 
     def _return_here(self) -> str:
         """Where the chain brings the user back to after a sign-in that answered with HTML."""
-        site, scope = self.mw.site, self.scope
+        site, scope = self.context.site, self.scope
         if scope["method"] == "GET":
             return request_url(site.origin, scope)
         referer = header(scope, b"referer") or None

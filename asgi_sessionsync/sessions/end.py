@@ -14,13 +14,16 @@ from asgi_sessionsync.validation import printable
 class SessionEnder:
     """Ending sessions here, and the app's own logins that go with them."""
 
-    def __init__(self, stores: Stores, log: SiteLog) -> None:
+    def __init__(
+        self, stores: Stores, log: SiteLog, end_app_login: Callable[[str], Awaitable[None]] | None = None
+    ) -> None:
+        """``end_app_login`` ends the app's own login by its reference
+        (``SessionRecord.app_ref``) when the session it goes with ends here: the identity
+        adapter's, when it is an ``AppLoginAdapter``; None when the app has no login of its
+        own (or for a command line, which reaches no app)."""
         self.stores = stores
         self.log = log
-        #: Ends the app's own login by its reference (``SessionRecord.app_ref``) when the
-        #: session it goes with ends here. Set by the middleware when its identity adapter
-        #: is an ``AppLoginAdapter``; None (no app login of its own) otherwise.
-        self.end_app_login: Callable[[str], Awaitable[None]] | None = None
+        self.end_app_login = end_app_login
 
     async def end(self, sid: str, reason: str) -> None:
         """End one session here, quietly (peers are not told)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.keys import Purpose
@@ -25,17 +25,29 @@ class SessionResolver:
     """Which session a cookie names, on every request: the opened cookie cached, the
     registry asked every time, an idle session ended."""
 
-    def __init__(self, settings: Settings, stores: Stores, tokens: Tokens, log: SiteLog) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        stores: Stores,
+        tokens: Tokens,
+        log: SiteLog,
+        *,
+        idle_after: Mapping[str, float] | None = None,
+        idle_default: float = math.inf,
+        on_idle: Callable[[ActiveSession, SessionRecord], Awaitable[None]] | None = None,
+    ) -> None:
+        """``idle_after`` / ``idle_default``: seconds without a recorded request after
+        which a session of a role is idle (already widened by ``TOUCH_EVERY``; the
+        policy's, from ``IdleSessions``); ``on_idle``: who ends an idle session
+        (everywhere its chain lives); without it, it ends here only."""
         self.settings = settings
         self.stores = stores
         self.tokens = tokens
         self.log = log
         self._opened: dict[tuple[str, str], tuple[float, ActiveSession, float]] = {}
-        # Governance: seconds without a recorded request after which a session of a role
-        # is idle (already widened by TOUCH_EVERY), and who ends it everywhere. Set by Site.
-        self.idle_after: dict[str, float] = {}
-        self.idle_default = math.inf
-        self.on_idle: Callable[[ActiveSession, SessionRecord], Awaitable[None]] | None = None
+        self.idle_after = dict(idle_after or {})
+        self.idle_default = idle_default
+        self.on_idle = on_idle
 
     async def resolve(self, token: str, ip: str) -> ActiveSession | None:
         """The active session a cookie names, or None (invalid, expired, ended, other IP).

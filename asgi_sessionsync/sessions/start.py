@@ -1,4 +1,5 @@
-"""Provisioning users and starting sessions: the registry row and the cookie's envelope."""
+"""Starting a session: the registry row and the cookie's envelope. Nothing else: whether a
+session may start, and for whom, is :mod:`asgi_sessionsync.sessions.opening`'s to decide."""
 
 from __future__ import annotations
 
@@ -11,56 +12,24 @@ from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import SiteLog
 from asgi_sessionsync.protocol import SessionPayload
 from asgi_sessionsync.sessions.active import ActiveSession
-from asgi_sessionsync.sessions.end import SessionEnder
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.urls import header
-from asgi_sessionsync.validation import email_or_none
 
 
 class SessionStarter:
-    """Provisioning users and starting sessions here."""
+    """Records a session here and seals its cookie."""
 
     def __init__(
-        self,
-        settings: Settings,
-        stores: Stores,
-        tokens: Tokens,
-        address: ClientAddress,
-        ender: SessionEnder,
-        log: SiteLog,
+        self, settings: Settings, stores: Stores, tokens: Tokens, address: ClientAddress, log: SiteLog
     ) -> None:
         self.settings = settings
         self.stores = stores
         self.tokens = tokens
         self.address = address
         self.origin = settings.origin
-        self.ender = ender
         self.log = log
-
-    async def ensure_user(self, email: str, *, name: str = "", vouched_by: str | None = None) -> User | None:
-        """The stored user; auto-provisioned (default role, never a peer's) when allowed.
-        None for anything that is not a valid email: such a user is never made."""
-        address = email_or_none(email)
-        if address is None:
-            return None
-        email = address
-        user = await self.stores.users.get(email)
-        if user is not None:
-            return user
-        if vouched_by is not None and not self.settings.auto_provision:
-            return None
-        self.log.info("provisioning user %s (vouched for by %s)", email, vouched_by or "this site's app")
-        return await self.stores.users.create(
-            User(
-                email=email,
-                role=self.settings.default_role,
-                name=name,
-                created_at=time.time(),
-                provisioned_by=vouched_by,
-            )
-        )
 
     async def start(
         self,
@@ -113,34 +82,3 @@ class SessionStarter:
             record.sid, user.email, user.name, user.role, record.chain, shared, network, email_verified
         )
         return session, token
-
-    async def start_synced(
-        self,
-        user: User,
-        *,
-        chain: str,
-        scope: Scope,
-        via: str,
-        network: str,
-        app_ref: str | None = None,
-        country: str = "",
-        device: str = "",
-        email_verified: bool = False,
-    ) -> tuple[ActiveSession, str]:
-        """A session that a peer's sign-in made here. Any other session of the same chain
-        on this site is ended first: a chain is one browser, so those are orphans (their
-        cookie was lost, for example purged by the browser's bounce-tracking protection)."""
-        await self.ender.end_sessions(
-            user.email, reason="replaced: this browser synced the same sign-in again", when=time.time(), chain=chain
-        )
-        return await self.start(
-            user,
-            chain=chain,
-            scope=scope,
-            via=via,
-            network=network,
-            app_ref=app_ref,
-            country=country,
-            device=device,
-            email_verified=email_verified,
-        )

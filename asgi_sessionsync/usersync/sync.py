@@ -19,7 +19,7 @@ from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerEntry
 from asgi_sessionsync.protocol import UserAction, UserActionPayload
-from asgi_sessionsync.sessions import Sessions
+from asgi_sessionsync.sessions import SessionEnder
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Stores, User
 from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange
@@ -38,14 +38,14 @@ class UserSync:
         self,
         settings: Settings,
         stores: Stores,
-        sessions: Sessions,
+        endings: SessionEnder,
         courier: Courier,
         peers: Sequence[PeerEntry],
         trust: PeerTrust,
     ) -> None:
         self.settings = settings
         self.stores = stores
-        self.sessions = sessions
+        self.endings = endings
         self.courier = courier
         self.peers = tuple(peers)
         self.origin = settings.origin
@@ -107,7 +107,7 @@ class UserSync:
         if not applied.changed:
             return applied
         if action is UserAction.DELETE:
-            await self.sessions.end_user(address, reason="user deleted", when=now)
+            await self.endings.end_user(address, reason="user deleted", when=now)
         self.log.info("user %s: %s here (version %d)", address, action.value, applied.version[0])
         await self.send(action, address, applied, wait=wait)
         return applied
@@ -161,7 +161,7 @@ class UserSync:
             return self._done(issuer, email, payload, Received(f"refused: {verdict.refusal}"))
         applied = await self.stores.users.apply(verdict.change)
         if applied.changed and action is UserAction.DELETE:
-            ended = await self.sessions.end_user(email, reason=f"user deleted on {issuer}", when=time.time())
+            ended = await self.endings.end_user(email, reason=f"user deleted on {issuer}", when=time.time())
             self.log.info("user %s deleted by %s: %d session(s) ended here", email, issuer, ended)
         if applied.changed:
             for hook in self.on_applied:

@@ -218,7 +218,7 @@ async def test_a_peer_that_vouches_for_something_that_is_not_an_email_signs_nobo
     # Site a has (from a bug, or an older version) a session for a user that is no email.
     a = net.apps["a"].site
     scope = {"type": "http", "headers": [], "client": (DEFAULT_CLIENT_IP, 50000)}
-    _, token = await a.sessions.start(User("tok_8f3a9c", "member"), chain=None, scope=scope, via="test")
+    _, token = await a.starter.start(User("tok_8f3a9c", "member"), chain=None, scope=scope, via="test")
     browser = net.browser()
     browser.cookies.set(net.apps["a"].cookie_names.session, token, domain="a.example", secure=True)
     page = await browser.get(f"{net.urls['f']}/")  # catch-up asks a, which vouches for it

@@ -90,10 +90,10 @@ async def test_the_workers_pass_ends_idle_sessions_that_never_come_back(net: Sit
     await browser.sign_in("a", *ALICE)
     for site in "abc":
         await last_seen(net, site, HOUR)
-    assert await net.sites["c"].site.governor.end_idle(time.time()) == 1
+    assert await net.sites["c"].site.idle.end_idle(time.time()) == 1
     assert [r.end_reason for r in await row(net, "c")] == ["idle"]
     assert [r.end_reason for r in await row(net, "a")] == [f"idle (on {URLS['c']})"]
-    assert await net.sites["c"].site.governor.end_idle(time.time()) == 0
+    assert await net.sites["c"].site.idle.end_idle(time.time()) == 0
 
 
 async def test_the_pass_with_only_a_default_idle_timeout_ends_what_is_idle(tmp_path: Path) -> None:
@@ -102,5 +102,5 @@ async def test_the_pass_with_only_a_default_idle_timeout_ends_what_is_idle(tmp_p
         browser = net.browser()
         await browser.sign_in("a", *ALICE)
         await last_seen(net, "a", HOUR)
-        assert await net.sites["a"].site.governor.end_idle(time.time()) == 1
+        assert await net.sites["a"].site.idle.end_idle(time.time()) == 1
         assert [r.end_reason for r in await row(net, "a")] == ["idle"]

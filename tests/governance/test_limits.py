@@ -146,7 +146,7 @@ async def test_device_limits_count_sign_ins_of_the_same_kind_of_device(
     await allowed.sign_in("a", *ALICE)
     assert await allowed.who("c") == ALICE[0]
     devices = {r.device for r in await sessions(net, "a") if r.ended_at is None}
-    other = str(await net.sites["a"].site.governor.devices.device(different))
+    other = str(await net.sites["a"].site.admissions.devices.device(different))
     assert devices == {"desktop/Chrome/Linux/browser", other}
 
 

@@ -1,0 +1,32 @@
+"""What the parts that answer a request use of their site, built once per middleware.
+
+The request path, the response parts (a sign-out, a login here, the start of the sync)
+and the sign-in steps take this instead of the middleware: the site and its parts, the
+identity adapter, the app's own login (when the app keeps one), the names of the
+middleware's cookies, and the one place sessions start. Nothing here imports the
+middleware, and the middleware is the only module that builds one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from asgi_sessionsync.cookies import CookieNames
+from asgi_sessionsync.identity.base import AppLoginAdapter, IdentityAdapter
+from asgi_sessionsync.sessions.opening import SessionOpening
+from asgi_sessionsync.site import Site
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """One site as a request sees it (see the module's doc)."""
+
+    site: Site
+    identity: IdentityAdapter
+    app_login: AppLoginAdapter | None
+    names: CookieNames
+    opening: SessionOpening
+
+    @classmethod
+    def build(cls, site: Site, identity: IdentityAdapter, app_login: AppLoginAdapter | None) -> RequestContext:
+        return cls(site, identity, app_login, site.cookie_names, SessionOpening(site, identity, app_login))
