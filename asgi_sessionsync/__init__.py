@@ -19,9 +19,10 @@ from asgi_sessionsync.identity import (
     sign_in,
     sign_out,
 )
-from asgi_sessionsync.keys import Purpose, generate_secret
+from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.middleware import SessionSyncMiddleware
 from asgi_sessionsync.network_rules import NetworkRules
+from asgi_sessionsync.protocol import Purpose
 from asgi_sessionsync.settings import Network, Peer, Settings, SyncMode, exit_on_config_error
 from asgi_sessionsync.users import (
     EmailChangeRefused,

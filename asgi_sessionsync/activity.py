@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from asgi_sessionsync.logs import package_log, site_log
+from asgi_sessionsync.protocol import USER, from_outbox_form, message_kind, user_action_of
 from asgi_sessionsync.stores.base import (
     ActivityEntry,
     ActivityLog,
@@ -56,9 +57,9 @@ _OUTBOX_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 def kind_of(kind: str, payload: Mapping[str, Any] | None = None) -> str:
     """The kind the log shows: ``logout``, ``login``, or ``user.<action>`` for a user
     action (wire kind ``user`` with its action ``a``)."""
-    if kind == "user" and payload is not None:
-        action = payload.get("a")
-        if isinstance(action, str) and action:
+    if kind == USER and payload is not None:
+        action = user_action_of(payload)
+        if action is not None:
             return f"user.{printable(action, 32)}"
     return printable(kind, 32) if kind else ""
 
@@ -83,8 +84,8 @@ class Receipt:
         """What an authentic envelope says: who sent it, about whom, of what kind."""
         self.peer = claims.issuer
         self.user = email_or_none(claims.subject) or ""  # not an email: not shown
-        raw = claims.extra.get("k")
-        self.kind = kind_of(raw, claims.extra) if isinstance(raw, str) else "?"
+        raw = message_kind(claims.extra)
+        self.kind = kind_of(raw, claims.extra) if raw is not None else "?"
         jti = claims.jti.decode("latin-1")
         self.message_id = jti if _OUTBOX_ID.fullmatch(jti) else ""  # the sender's outbox id
 
@@ -173,12 +174,12 @@ class ActivityRecorder:
 
     async def outbox_message(self, message: OutboxMessage, outcome: Outcome, reason: str = "") -> None:
         """An outbox message's outcome (also an operator's drop)."""
-        user = message.payload.get("sub")
+        user, _ = from_outbox_form(message.kind, message.payload)
         await self.record(
             Direction.SENT,
             peer=message.peer,
             kind=kind_of(message.kind, message.payload),
-            user=user if isinstance(user, str) else "",
+            user=user,
             outcome=outcome,
             reason=reason,
             message_id=message.id,

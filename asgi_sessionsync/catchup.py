@@ -17,8 +17,8 @@ from __future__ import annotations
 from starlette.types import Scope, Send
 
 from asgi_sessionsync.cookies import find_cookie
+from asgi_sessionsync.endpoints.asking import BIND_LIFETIME, bind_hash, new_bind
 from asgi_sessionsync.logs import package_log, site_log
-from asgi_sessionsync.signin import BIND_LIFETIME, bind_hash, new_bind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.urls import request_url
 
@@ -56,11 +56,11 @@ class CatchUp:
     async def start(self, scope: Scope, send: Send, cookies: bytes | None) -> bool:
         """Send the browser to the first live peer; False when no peer is up."""
         site = self.site
-        peers = await site.signin.reachable_peers(accepting=True)
+        peers = await site.asking.reachable()
         if not peers:
             return False
         nonce, value = new_bind(find_cookie(cookies, self.bind_name))
-        url = site.signin.catchup_url(
+        url = site.asking.catchup_url(
             peers,
             bind=bind_hash(nonce),
             return_url=request_url(site.origin, scope),

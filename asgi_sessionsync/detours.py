@@ -8,7 +8,6 @@ from starlette.types import Scope, Send
 
 from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.exceptions import EnvelopeError
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.protocol import PendingPayload
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.site import Site
@@ -29,12 +28,12 @@ class Detours:
         ip = site.address.bind_value(scope)
         headers = [(b"set-cookie", site.cookies.delete(self._pending_name))]
         try:
-            claims = site.tokens.open(pending, Purpose.PENDING, ip=ip)
+            _, payload = site.tokens.open_message(pending, PendingPayload, ip=ip)
         except EnvelopeError:
-            claims = None
+            payload = None
         target = None
-        if claims is not None and PendingPayload.from_wire(claims.extra).sid == session.sid:
-            target = await site.signin.start_chain(session, return_url=request_url(site.origin, scope), ip=ip)
+        if payload is not None and payload.sid == session.sid:
+            target = await site.answering.start_chain(session, return_url=request_url(site.origin, scope), ip=ip)
         if target is None:
             return False
         headers += [(b"location", target.encode("latin-1")), (b"cache-control", b"no-store")]

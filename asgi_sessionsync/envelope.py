@@ -26,7 +26,8 @@ import msgpack
 from cryptography.exceptions import InvalidTag
 
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
-from asgi_sessionsync.keys import V1_PURPOSES, Key, Keychain, KeyRing, Purpose
+from asgi_sessionsync.keys import V1_PURPOSES, Key, Keychain, KeyRing
+from asgi_sessionsync.protocol import Purpose
 
 VERSION = "v2"
 V1 = "v1"  # opened for V1_PURPOSES only, never sealed

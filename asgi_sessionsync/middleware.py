@@ -17,7 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from asgi_sessionsync.catchup import CatchUp
 from asgi_sessionsync.cookies import cookie_header
 from asgi_sessionsync.detours import Detours
-from asgi_sessionsync.endpoints import Endpoints
+from asgi_sessionsync.endpoints.routes import Endpoints
 from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.logs import package_log

@@ -19,6 +19,8 @@ import httpx
 from asgi_sessionsync.activity import ActivityRecorder, recorder
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookieNames, CookiePolicy
+from asgi_sessionsync.endpoints.answering import SignInAnswering
+from asgi_sessionsync.endpoints.asking import SignInAsking
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.governance.admission import Admissions, check_requirements
 from asgi_sessionsync.governance.idle import IdleSessions
@@ -28,7 +30,6 @@ from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
 from asgi_sessionsync.sessions import SessionEnder, SessionResolver, SessionStarter
 from asgi_sessionsync.settings import Settings
-from asgi_sessionsync.signin import SignInSync
 from asgi_sessionsync.stores import Stores, open_stores
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.trust import PeerTrust
@@ -88,7 +89,10 @@ class Site:
             clock_skew=settings.clock_skew,
             peers=len(self.peers),
         )
-        self.signin = SignInSync(settings, self.tokens, self.health, self.peers)
+        # A sign-in, both sides: carrying this site's to the peers (the answering side,
+        # site A) and asking a peer for one (the asking side, site B).
+        self.answering = SignInAnswering(settings, self.tokens, self.health, self.peers, self.rules)
+        self.asking = SignInAsking(settings, self.tokens, self.health, self.peers, self.trust)
         # Verified emails: who mails this site's codes (None: it mails none).
         self.mailer = mailer if mailer is not None else mailer_from_settings(settings)
         # Stores opened here from the settings are opened again after a close; stores

@@ -12,12 +12,15 @@ import hashlib
 import hmac
 import math
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from asgi_sessionsync.envelope import Claims, open_envelope, seal
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
-from asgi_sessionsync.keys import Keychain, KeyRing, Purpose
+from asgi_sessionsync.keys import Keychain, KeyRing
+from asgi_sessionsync.protocol import Payload, Purpose
 from asgi_sessionsync.settings import Settings
+
+P = TypeVar("P", bound=Payload)
 
 # Purposes that a peer seals for us; every other purpose only we seal, for ourselves.
 FROM_PEERS = frozenset({Purpose.HOP, Purpose.REQUEST, Purpose.BACKCHANNEL, Purpose.PING})
@@ -69,6 +72,50 @@ class Tokens:
         elif claims.issuer != self.origin:
             raise EnvelopeError(EnvelopeFailure.WRONG_ISSUER, claims)
         return claims
+
+    def open_message(self, token: str, kind: type[P], *, ip: str | None, any_time: bool = False) -> tuple[Claims, P]:
+        """Open an envelope of ``kind``'s purpose (see :meth:`open`) and read its payload;
+        a payload that is not one of ``kind`` is ``malformed`` (with the authentic claims)."""
+        claims = self.open(token, kind.purpose(), ip=ip, any_time=any_time)
+        return claims, self.read(claims, kind)
+
+    @staticmethod
+    def read(claims: Claims, kind: type[P]) -> P:
+        """The payload of authentic ``claims`` (those an :class:`EnvelopeError` carries
+        too), as ``kind``; :class:`EnvelopeError` ``malformed`` when it is not one."""
+        payload = kind.from_wire(claims.extra)
+        if payload is None:
+            raise EnvelopeError(EnvelopeFailure.MALFORMED, claims)
+        return payload
+
+    def seal_message(self, message: Payload, *, subject: str, ttl: float, ip: str) -> str:
+        """``message`` sealed for this site itself, with its kind's purpose."""
+        return self.seal_for_self(message.purpose(), subject=subject, ttl=ttl, ip=ip, extra=message.to_wire())
+
+    def seal_message_for_peer(
+        self,
+        network: str,
+        peer_origin: str,
+        message: Payload,
+        *,
+        subject: str,
+        ttl: float,
+        ip: str,
+        jti: bytes | None = None,
+        now: float | None = None,
+    ) -> str:
+        """``message`` sealed for one peer (see :meth:`seal_for_peer`), with its kind's purpose."""
+        return self.seal_for_peer(
+            network,
+            peer_origin,
+            message.purpose(),
+            subject=subject,
+            ttl=ttl,
+            ip=ip,
+            extra=message.to_wire(),
+            jti=jti,
+            now=now,
+        )
 
     def _audiences_of(self, network: str) -> Iterable[str]:
         return self.members.get(network, ())

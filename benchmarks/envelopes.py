@@ -6,7 +6,8 @@ Run: python -m benchmarks.envelopes
 from __future__ import annotations
 
 from asgi_sessionsync.envelope import open_envelope, seal
-from asgi_sessionsync.keys import Keychain, KeyRing, Purpose, generate_secret, parse_secret
+from asgi_sessionsync.keys import Keychain, KeyRing, generate_secret, parse_secret
+from asgi_sessionsync.protocol import Purpose
 from benchmarks.timing import machine, per_call, us
 
 A, B = "https://a.example.com", "https://b.example.com"

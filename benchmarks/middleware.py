@@ -95,7 +95,7 @@ def sync_settings(secret: str, **extra: Any) -> Settings:
 async def session_cookie(mw: SessionSyncMiddleware) -> str:
     """A real session: sign in through the middleware and keep its cookie."""
     login = SessionSyncMiddleware(make_app(HTML, b"text/html", signs_in=True), mw.settings, stores=mw.site.stores)
-    login.site.signin.peers = ()  # the cookie is what we want here, not the sync
+    login.site.answering.peers = ()  # the cookie is what we want here, not the sync
     captured: list[Message] = []
 
     async def send(message: Message) -> None:
@@ -264,7 +264,9 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
 
     async def pull_round() -> None:
         """One peer's whole v2 step: B's pull, A's authorize (A's own session), B's hop."""
-        first = await site.signin.start_chain(session, return_url=f"{SITE}/", ip=site.address.bind_value(scope_for()))
+        first = await site.answering.start_chain(
+            session, return_url=f"{SITE}/", ip=site.address.bind_value(scope_for())
+        )
         assert first is not None
         authorize, bind = await location_of(peer, scope_for(first.split("b.example", 1)[1]))
         hop, _ = await location_of(signer, scope_for(authorize.split("a.example", 1)[1], a_cookie))
@@ -289,7 +291,7 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
             sync_settings(generate_secret(), policy=every_rule_policy(), geoip_database=str(country_database(tmp))),
             stores=store,
         )
-        governed.site.signin.peers = ()  # the session and its checks, not the chain
+        governed.site.answering.peers = ()  # the session and its checks, not the chain
         await governed.site.admissions.start()
         scope = scope_for("/login")
         scope["headers"] = [*scope["headers"], (b"user-agent", b"Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0")]
@@ -304,7 +306,7 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
             sync_settings(generate_secret()),
             stores=memory_stores() if label == "memory" else sqlite_stores(tmp / "plain.sqlite3"),
         )
-        bare.site.signin.peers = ()
+        bare.site.answering.peers = ()
         results.append(
             (
                 f"the same sign-in without a policy ({label})",

@@ -10,7 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from asgi_sessionsync.keys import Purpose, generate_secret
+from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.protocol import Purpose
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.testing import free_ports
 from asgi_sessionsync.testing_apps import serve_site_from_env

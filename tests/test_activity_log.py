@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from asgi_sessionsync.activity import ActivityRecorder
-from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.protocol import Purpose
 from asgi_sessionsync.stores import ActivityEntry, ActivityFilter, Direction, Outcome, Stores, User
 from tests.constants import ALICE, BOB
 from tests.sites import BACKCHANNEL, URLS, Browser, Sites, make_sites, site_pair, three_sites

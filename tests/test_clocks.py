@@ -75,7 +75,7 @@ async def test_revoking_everywhere_ends_older_sessions_whatever_the_clocks() -> 
 async def test_an_offset_beyond_the_tolerance_is_logged_once_a_minute(caplog: pytest.LogCaptureFixture) -> None:
     async with three_sites({"b": ahead(60.0)}) as net:
         a = net.sites["a"].site
-        peer = a.signin.peer(URLS["b"])
+        peer = a.asking.peer(URLS["b"])
         assert peer is not None
         with caplog.at_level(logging.ERROR, logger="asgi_sessionsync"):
             for _ in range(3):

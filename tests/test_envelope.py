@@ -10,7 +10,8 @@ from hypothesis import strategies as st
 
 from asgi_sessionsync.envelope import open_envelope, seal
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
-from asgi_sessionsync.keys import Keychain, KeyRing, Purpose, generate_secret, parse_secret
+from asgi_sessionsync.keys import Keychain, KeyRing, generate_secret, parse_secret
+from asgi_sessionsync.protocol import Purpose
 
 A, B, C = "https://a.example", "https://b.example", "https://c.example"
 

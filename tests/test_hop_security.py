@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 
 from asgi_sessionsync.envelope import seal
-from asgi_sessionsync.keys import Purpose
+from asgi_sessionsync.protocol import Purpose
 from tests.constants import ALICE
 from tests.sites import URLS, Browser, InProcessNetwork, Site, Sites, hidden_fields
 

@@ -13,7 +13,8 @@ from collections.abc import Callable
 import pytest
 
 from asgi_sessionsync.exceptions import ConfigError
-from asgi_sessionsync.keys import Keychain, KeyRing, Purpose, generate_secret, key_id, parse_secret
+from asgi_sessionsync.keys import Keychain, KeyRing, generate_secret, key_id, parse_secret
+from asgi_sessionsync.protocol import Purpose
 
 
 def test_generated_secret_decodes_to_32_random_bytes() -> None:

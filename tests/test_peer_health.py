@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from asgi_sessionsync.envelope import seal
-from asgi_sessionsync.keys import KeyRing, Purpose, generate_secret, parse_secret
+from asgi_sessionsync.keys import KeyRing, generate_secret, parse_secret
 from asgi_sessionsync.peers import Problem
+from asgi_sessionsync.protocol import Purpose
 from asgi_sessionsync.settings import Peer
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import OutboxMessage, new_id
@@ -36,7 +37,7 @@ def site(net: SiteNetwork, name: str) -> Site:
 
 
 def entry(net: SiteNetwork, asker: str, peer: str) -> Any:
-    found = site(net, asker).signin.peer(URLS[peer])
+    found = site(net, asker).asking.peer(URLS[peer])
     assert found is not None
     return found
 

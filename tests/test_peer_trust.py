@@ -157,7 +157,7 @@ async def test_an_unknown_field_is_dropped_and_logged(caplog: pytest.LogCaptureF
         await create_user(site(net, "b"), ANN, name="Ann")
         a = site(net, "a")
         network, peer = next(e for e in a.peers if e[1].origin == B)
-        from asgi_sessionsync.keys import Purpose
+        from asgi_sessionsync.protocol import Purpose
 
         extra = {"k": "user", "a": "update", "v": soon(), "d": {"n": "Ann 2", "x": "?"}}
         token = a.tokens.seal_for_peer(

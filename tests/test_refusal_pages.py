@@ -4,7 +4,8 @@ plain words about the two sites, never "tampering"."""
 from __future__ import annotations
 
 from asgi_sessionsync.envelope import seal
-from asgi_sessionsync.keys import KeyRing, Purpose, generate_secret, parse_secret
+from asgi_sessionsync.keys import KeyRing, generate_secret, parse_secret
+from asgi_sessionsync.protocol import Purpose
 from tests.sites import URLS, Browser, Sites
 
 NOT_SET_UP = "The site that sent you here is not set up to share sign-in with this one"

@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.network_rules import NetworkRules
-from asgi_sessionsync.protocol import UserAction, UserActionPayload
+from asgi_sessionsync.protocol import Purpose, UserAction, UserActionPayload
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import MessageStatus, User
 from asgi_sessionsync.testing import SiteNetwork

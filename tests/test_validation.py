@@ -17,8 +17,9 @@ from uvicorn.logging import AccessFormatter
 
 from asgi_sessionsync.envelope import seal
 from asgi_sessionsync.exceptions import InvalidEmail, SessionSyncError
-from asgi_sessionsync.keys import KeyRing, Purpose, generate_secret, parse_secret
+from asgi_sessionsync.keys import KeyRing, generate_secret, parse_secret
 from asgi_sessionsync.logfilter import RedactTokens, install_redaction
+from asgi_sessionsync.protocol import Purpose
 from asgi_sessionsync.validation import email_or_none, printable, require_email, write_private_file
 
 BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f"

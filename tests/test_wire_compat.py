@@ -11,7 +11,8 @@ import pytest
 
 from asgi_sessionsync.envelope import Claims, open_envelope
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
-from asgi_sessionsync.keys import Keychain, KeyRing, Purpose, parse_secret
+from asgi_sessionsync.keys import Keychain, KeyRing, parse_secret
+from asgi_sessionsync.protocol import Purpose
 
 # The fixed secret the fixtures were sealed with (a test constant, never a real key).
 SECRET = "Lngh246h3F-CVoYCkgQKdG1X4uBniRd_lpuER2yDgb8"

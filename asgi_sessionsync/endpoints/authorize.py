@@ -7,7 +7,6 @@ from starlette.types import Scope
 from asgi_sessionsync.endpoints.reply import Reply, page, redirect, text
 from asgi_sessionsync.endpoints.step_kit import NOT_VALID, SKIPPABLE, StepKit, refused
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.protocol import ChainPayload, RequestPayload
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.urls import safe_return
@@ -26,24 +25,25 @@ class Authorize:
         ip = site.address.bind_value(scope)
         nobody = False
         try:
-            claims = site.tokens.open(token, Purpose.REQUEST, ip=ip)
+            claims, request = site.tokens.open_message(token, RequestPayload, ip=ip)
         except EnvelopeError as error:
             if error.claims is None or error.reason not in SKIPPABLE:
                 self.log.warning("sign-in request refused: %s", error.reason)
                 return refused(error.reason)
             self.log.info("sign-in request answered with nobody (%s)", error.reason)
             claims, nobody = error.claims, True
-        request = RequestPayload.from_wire(claims.extra)
-        entry = site.signin.peer(claims.issuer)
+            try:
+                request = site.tokens.read(claims, RequestPayload)
+            except EnvelopeError:
+                return page(400, *NOT_VALID)
+        entry = site.answering.peer(claims.issuer)
         if entry is None:
             return refused(EnvelopeFailure.WRONG_ISSUER)
-        if request is None:
-            return page(400, *NOT_VALID)
         if not self.kit.navigates(scope, request.mode):
             self.log.warning("sign-in request refused: not a navigation")
             return text(400, "not a navigation", self.kit.frame_headers(request.mode))
         network, asker = entry
-        if asker.origin not in site.signin.sends_to and not nobody:
+        if asker.origin not in site.answering.sends_to and not nobody:
             self.log.info(
                 "sign-in request of %s answered with nobody: login is not sent to it (network file)", asker.origin
             )
@@ -63,7 +63,7 @@ class Authorize:
         if session is not None:
             headers.append((b"set-cookie", site.cookies.delete(self.kit.names.pending)))  # its sync is under way
         await site.health.offset(entry)  # the hop is sealed in the asking site's time
-        url = site.signin.answer(
+        url = site.answering.answer(
             asker,
             network.name,
             request=request,
@@ -83,15 +83,12 @@ class Authorize:
         if not chain_token:
             return None
         try:
-            claims = self.site.tokens.open(chain_token, Purpose.CHAIN, ip=ip)
+            _, chain = self.site.tokens.open_message(chain_token, ChainPayload, ip=ip)
         except EnvelopeError as error:
             self.log.info("sign-in chain note refused (%s); the chain ends at the asking site", error.reason)
-            return None
-        chain = ChainPayload.from_wire(claims.extra)
-        if chain is None:
             return None
         if session is None or session.sid != chain.sid:
             # The session that started the chain is gone (signed out meanwhile): send the
             # browser home, signing no one in on the way.
             return safe_return(chain.return_url, self.site.origin)
-        return await self.site.signin.onward(chain, session, ip)
+        return await self.site.answering.onward(chain, session, ip)

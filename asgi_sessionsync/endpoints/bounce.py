@@ -7,7 +7,6 @@ from starlette.types import Scope
 from asgi_sessionsync.endpoints.reply import Reply, page, redirect
 from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.exceptions import EnvelopeError
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.protocol import BouncePayload
 from asgi_sessionsync.urls import local_url, safe_return
 
@@ -24,15 +23,14 @@ class Bounce:
         site = self.site
         ip = site.address.bind_value(scope)
         try:
-            claims = site.tokens.open(token, Purpose.BOUNCE, ip=ip)
+            _, state = site.tokens.open_message(token, BouncePayload, ip=ip)
         except EnvelopeError as error:
             self.log.warning("bounce refused: %s", error.reason)
             return page(400, "This link is not valid", "Signing in on the other sites was skipped.")
-        state = BouncePayload.from_wire(claims.extra)
         back = safe_return(state.return_url, site.origin) or local_url(site.origin, "/")
         current = await self.kit.current(scope, cookies)
         if current is None or current.sid != state.sid:
             return redirect(back)
         wanted = [o for o in peers.split() if o]
-        first = await site.signin.start_chain(current, return_url=back, ip=ip, origins=wanted)
+        first = await site.answering.start_chain(current, return_url=back, ip=ip, origins=wanted)
         return redirect(first or back)

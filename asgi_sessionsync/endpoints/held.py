@@ -2,10 +2,8 @@
 address itself (``SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=self``).
 
 An envelope of purpose ``state`` (a site's short-lived note to itself) holding a
-:class:`HeldPayload`, bound to the client address, HttpOnly, for
-:data:`~asgi_sessionsync.verification.HOLD_LIFETIME` at most. Only this site ever writes
-or reads it, so its keys are spelled here rather than in :mod:`asgi_sessionsync.protocol`
-(the vocabulary sites speak to each other). ``SameSite=Lax`` when
+:class:`~asgi_sessionsync.protocol.HeldPayload`, bound to the client address, HttpOnly,
+for :data:`~asgi_sessionsync.verification.HOLD_LIFETIME` at most. ``SameSite=Lax`` when
 set by a top-level step; ``None`` (and ``Secure``) when set inside a hidden frame, where
 a ``Lax`` cookie would not be stored, so that the next top-level visit finds it.
 """
@@ -13,91 +11,16 @@ a ``Lax`` cookie would not be stored, so that the next top-level visit finds it.
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie
 from asgi_sessionsync.exceptions import EnvelopeError
-from asgi_sessionsync.keys import Purpose
-from asgi_sessionsync.protocol import Mode, Wire
+from asgi_sessionsync.protocol import HeldPayload, Mode
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.validation import email_or_none
 from asgi_sessionsync.verification import HOLD_LIFETIME
-
-
-class HeldPayload(NamedTuple):
-    """A peer's sign-in held until this site has verified the address itself (the
-    held-sign-in cookie; the subject is the email). What the hop brought
-    (issuer, network, chain, name), where the browser goes once it is done (``onward``),
-    the form's CSRF token, the hold's id (stable across codes) and end, and the code
-    now out (``code_id``, its HMAC, when it expires; all None before one is sent)."""
-
-    issuer: str
-    network: str
-    chain: str
-    name: str
-    onward: str | None
-    csrf: bytes
-    hold_id: bytes
-    until: float
-    code_id: bytes | None = None
-    code_mac: bytes | None = None
-    code_expires: float | None = None
-
-    def to_wire(self) -> Wire:
-        wire: Wire = {
-            "i": self.issuer,
-            "w": self.network,
-            "c": self.chain,
-            "n": self.name,
-            "o": self.onward,
-            "x": self.csrf,
-            "h": self.hold_id,
-            "u": self.until,
-        }
-        if self.code_id is not None and self.code_mac is not None and self.code_expires is not None:
-            wire.update({"k": self.code_id, "a": self.code_mac, "e": self.code_expires})
-        return wire
-
-    @classmethod
-    def from_wire(cls, extra: Mapping[str, Any]) -> HeldPayload | None:
-        issuer, network = _opt(extra, "i"), _opt(extra, "w")
-        csrf, hold, until = extra.get("x"), extra.get("h"), extra.get("u")
-        if not issuer or not network or not isinstance(csrf, bytes) or not isinstance(hold, bytes):
-            return None
-        if not isinstance(until, int | float) or isinstance(until, bool):
-            return None
-        code, mac, expires = extra.get("k"), extra.get("a"), extra.get("e")
-        has_code = (
-            isinstance(code, bytes)
-            and isinstance(mac, bytes)
-            and isinstance(expires, int | float)
-            and not isinstance(expires, bool)
-        )
-        return cls(
-            issuer,
-            network,
-            _txt(extra, "c"),
-            _txt(extra, "n"),
-            _opt(extra, "o"),
-            csrf,
-            hold,
-            float(until),
-            code if has_code else None,
-            mac if has_code else None,
-            float(expires) if has_code and isinstance(expires, int | float) else None,
-        )
-
-
-def _opt(extra: Mapping[str, Any], key: str) -> str | None:
-    value = extra.get(key)
-    return value if isinstance(value, str) else None
-
-
-def _txt(extra: Mapping[str, Any], key: str) -> str:
-    return _opt(extra, key) or ""
 
 
 class Arrival(NamedTuple):
@@ -160,9 +83,7 @@ class HeldCookies:
     def _seal(self, scope: Scope, email: str, payload: HeldPayload, mode: Mode) -> bytes:
         site = self.site
         left = max(1.0, payload.until - site.tokens.clock())
-        token = site.tokens.seal_for_self(
-            Purpose.STATE, subject=email, ttl=left, ip=site.address.bind_value(scope), extra=payload.to_wire()
-        )
+        token = site.tokens.seal_message(payload, subject=email, ttl=left, ip=site.address.bind_value(scope))
         return self._policy[mode].set(self.name, token, int(left))
 
     def open(self, scope: Scope, cookies: bytes | None) -> Held | None:
@@ -172,12 +93,11 @@ class HeldCookies:
             return None
         site = self.site
         try:
-            claims = site.tokens.open(token, Purpose.STATE, ip=site.address.bind_value(scope))
+            claims, payload = site.tokens.open_message(token, HeldPayload, ip=site.address.bind_value(scope))
         except EnvelopeError:
             return None
-        payload = HeldPayload.from_wire(claims.extra)
         email = email_or_none(claims.subject)
-        if payload is None or email is None:
+        if email is None:
             return None
         return Held(email, payload)
 

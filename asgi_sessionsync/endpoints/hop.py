@@ -8,16 +8,15 @@ from starlette.types import Scope
 
 from asgi_sessionsync.cookies import find_cookie
 from asgi_sessionsync.endpoints.arrival import Arrivals
+from asgi_sessionsync.endpoints.asking import BIND_LIFETIME, take_bind
 from asgi_sessionsync.endpoints.frames import result_reply
 from asgi_sessionsync.endpoints.held import Arrival
 from asgi_sessionsync.endpoints.reply import Headers, Reply, page, redirect, text
-from asgi_sessionsync.endpoints.step_kit import NOT_VALID, SKIPPABLE, StepKit, refused
+from asgi_sessionsync.endpoints.step_kit import SKIPPABLE, StepKit, refused
 from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.protocol import Endpoint, HopPayload, Mode
 from asgi_sessionsync.sessions import ActiveSession
-from asgi_sessionsync.signin import BIND_LIFETIME, take_bind
 from asgi_sessionsync.urls import local_url, origin_of, safe_return
 from asgi_sessionsync.validation import email_or_none
 
@@ -35,7 +34,7 @@ class Hop:
     async def hop(self, scope: Scope, cookies: bytes | None, token: str) -> Reply:
         site = self.site
         try:
-            claims = site.tokens.open(token, Purpose.HOP, ip=site.address.bind_value(scope))
+            claims, hop = site.tokens.open_message(token, HopPayload, ip=site.address.bind_value(scope))
         except EnvelopeError as error:
             skipped = HopPayload.from_wire(error.claims.extra) if error.claims and error.reason in SKIPPABLE else None
             if skipped is not None and error.claims is not None:
@@ -43,9 +42,6 @@ class Hop:
                 return self._go_on(skipped, error.claims.issuer, [])
             self.log.warning("sign-in hop refused: %s", error.reason)
             return refused(error.reason)
-        hop = HopPayload.from_wire(claims.extra)
-        if hop is None:
-            return page(400, *NOT_VALID)
         if not self.kit.navigates(scope, hop.mode):
             self.log.warning("sign-in hop refused: not a navigation; nobody signed in")
             return text(400, "not a navigation", self.kit.frame_headers(hop.mode))

@@ -5,12 +5,12 @@ from __future__ import annotations
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import find_cookie
+from asgi_sessionsync.endpoints.asking import BIND_LIFETIME, bind_hash, new_bind
 from asgi_sessionsync.endpoints.frames import check_reply
 from asgi_sessionsync.endpoints.reply import Reply, page, redirect, text
 from asgi_sessionsync.endpoints.step_kit import NOT_VALID, StepKit, refused
 from asgi_sessionsync.exceptions import EnvelopeFailure
 from asgi_sessionsync.protocol import Mode
-from asgi_sessionsync.signin import BIND_LIFETIME, bind_hash, new_bind
 
 
 class Pull:
@@ -35,7 +35,7 @@ class Pull:
                 "sign-in pull refused: not a %s navigation", "frame" if mode is Mode.FRAME else "top-level"
             )
             return text(400, "not a navigation", self.kit.frame_headers(mode))
-        entry = site.signin.peer(issuer)
+        entry = site.asking.peer(issuer)
         if entry is None:
             self.log.warning("sign-in pull refused: %s is not a peer of this site", issuer[:100] or "(no issuer)")
             return refused(EnvelopeFailure.WRONG_ISSUER)
@@ -48,7 +48,7 @@ class Pull:
             return check_reply(self.kit.frame_ancestors, scope, site.origin, issuer)
         nonce, value = new_bind(find_cookie(cookies, self.kit.names.bind))
         await site.health.offset(entry)  # the request is sealed in the asked site's time
-        url = site.signin.request_url(
+        url = site.asking.request_url(
             entry, bind=bind_hash(nonce), chain=chain, return_url=None, mode=mode, ip=site.address.bind_value(scope)
         )
         cookie = self.kit.bind_policy[mode].set(self.kit.names.bind, value, BIND_LIFETIME)

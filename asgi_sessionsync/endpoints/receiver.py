@@ -24,9 +24,8 @@ from starlette.types import Receive
 from asgi_sessionsync.activity import Receipt
 from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.exceptions import EnvelopeError
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import package_log, site_log
-from asgi_sessionsync.protocol import LogoutPayload, UserActionPayload, message_kind
+from asgi_sessionsync.protocol import LogoutPayload, Purpose, UserActionPayload, message_kind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Outcome
 from asgi_sessionsync.validation import email_or_none

@@ -10,13 +10,12 @@ from typing import Any
 
 import httpx
 
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import SiteLog, package_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
 from asgi_sessionsync.peers.health import PeerHealth
 from asgi_sessionsync.peers.ping import Problem, transport_problem
-from asgi_sessionsync.protocol import Endpoint, LogoutPayload
+from asgi_sessionsync.protocol import Endpoint, LogoutPayload, Purpose, from_outbox_form, outbox_form
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Outbox, OutboxMessage, new_id
 from asgi_sessionsync.tokens import Tokens
@@ -49,15 +48,14 @@ def queued(entry: PeerEntry, email: str, wire: Mapping[str, Any], now: float) ->
     """A back-channel message for the peer of ``entry``, due ``now``: the payload's
     ``wire`` form, whose kind (``"k"``) goes to the message's own column."""
     network, peer = entry
-    payload = dict(wire)
-    kind = str(payload.pop("k"))
+    kind, payload = outbox_form(wire, email)
     return OutboxMessage(
         id=new_id(),
         network=network.name,
         peer=peer.origin,
         url=peer.backchannel_url,
         kind=kind,
-        payload={"sub": email, **payload},
+        payload=payload,
         created_at=now,
         next_attempt_at=now,
     )
@@ -121,9 +119,8 @@ class Sender:
         # The current back-channel URL and network, whatever they were when it was queued.
         stale = message.url != peer.backchannel_url or message.network != network.name
         await self.health.offset(entry)
-        payload = message.payload
+        subject, extra = from_outbox_form(message.kind, message.payload)
         peer_now = self.tokens.peer_time(peer.origin)
-        extra = {"k": message.kind, **{k: v for k, v in payload.items() if k != "sub"}}
         logout = LogoutPayload.from_wire(extra, int(message.created_at))
         if logout is not None:
             # The sign-out's time in the envelope's own time (the peer's): the receiver
@@ -133,7 +130,7 @@ class Sender:
             network.name,
             peer.origin,
             Purpose.BACKCHANNEL,
-            subject=str(payload.get("sub", "")),
+            subject=subject,
             ttl=self.settings.backchannel_lifetime,
             ip="",
             jti=message.id.encode("ascii"),

@@ -27,9 +27,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.peers.client import PeerEntry
-from asgi_sessionsync.protocol import Endpoint, PingAnswer
+from asgi_sessionsync.protocol import Endpoint, PingAnswer, Purpose
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.urls import endpoint_url
 
@@ -290,7 +289,5 @@ def answer_ping(tokens: Tokens, body: bytes) -> tuple[int, bytes, EnvelopeFailur
     except EnvelopeError as error:
         return 403, REFUSED_BODY, error.reason
     answer = PingAnswer(claims.jti, tokens.clock())
-    sealed = tokens.seal_for_peer(
-        claims.network, claims.issuer, Purpose.PING, subject="", ttl=60, ip="", extra=answer.to_wire()
-    )
+    sealed = tokens.seal_message_for_peer(claims.network, claims.issuer, answer, subject="", ttl=60, ip="")
     return 200, sealed.encode("ascii"), None

@@ -9,7 +9,6 @@ from starlette.types import Message, Scope
 
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.injection import csp_nonce, is_injectable
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.pages import bounce_snippet, frames_snippet
 from asgi_sessionsync.protocol import BouncePayload, Endpoint, PendingPayload
 from asgi_sessionsync.request_context import RequestContext
@@ -48,7 +47,7 @@ class SyncStart:
             if location is not None:
                 back = safe_return(urljoin(request_url(site.origin, scope), location.decode("latin-1")), site.origin)
             if mode is SyncMode.BOUNCE and back is not None:
-                first = await site.signin.start_chain(session, return_url=back, ip=ip)
+                first = await site.answering.start_chain(session, return_url=back, ip=ip)
                 if first is not None:
                     headers = [(k, v) for k, v in headers if k.lower() != b"location"]
                     headers = no_store([*headers, (b"location", first.encode("latin-1"))])
@@ -56,7 +55,7 @@ class SyncStart:
             return headers, None, True
         if is_injectable(headers) and scope["method"] != "HEAD":
             if mode is SyncMode.BOUNCE:
-                first = await site.signin.start_chain(session, return_url=self._return_here(), ip=ip)
+                first = await site.answering.start_chain(session, return_url=self._return_here(), ip=ip)
                 return headers, (bounce_snippet(first) if first else None), first is not None
             frames = await self.frames(session, headers)
             return headers, frames, frames is not None
@@ -64,19 +63,15 @@ class SyncStart:
 
     async def frames(self, session: ActiveSession, headers: Headers) -> bytes | None:
         site, scope = self.context.site, self.scope
-        peers = await site.signin.reachable_peers()
+        peers = await site.answering.reachable()
         if not peers:
             return None
         ip = site.address.bind_value(scope)
-        urls = site.signin.frame_urls(peers, session, ip=ip)
+        urls = site.answering.frame_urls(peers, session, ip=ip)
         bounce_url = None
         if site.settings.sync_mode is SyncMode.AUTO:
-            state = site.tokens.seal_for_self(
-                Purpose.BOUNCE,
-                subject=session.user,
-                ttl=60,
-                ip=ip,
-                extra=BouncePayload(session.sid, self._return_here()).to_wire(),
+            state = site.tokens.seal_message(
+                BouncePayload(session.sid, self._return_here()), subject=session.user, ttl=60, ip=ip
             )
             bounce_url = endpoint_url(site.origin, site.prefix, Endpoint.BOUNCE, f"t={state}")
         return frames_snippet(
@@ -85,13 +80,8 @@ class SyncStart:
 
     def pending_cookie(self, session: ActiveSession) -> bytes:
         site = self.context.site
-        token = site.tokens.seal_for_self(
-            Purpose.PENDING,
-            subject=session.user,
-            ttl=PENDING_LIFETIME,
-            ip=site.address.bind_value(self.scope),
-            extra=PendingPayload(session.sid).to_wire(),
-        )
+        ip = site.address.bind_value(self.scope)
+        token = site.tokens.seal_message(PendingPayload(session.sid), subject=session.user, ttl=PENDING_LIFETIME, ip=ip)
         return site.cookies.set(self.context.names.pending, token, PENDING_LIFETIME)
 
     def _return_here(self) -> str:

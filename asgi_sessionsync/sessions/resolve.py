@@ -8,7 +8,6 @@ import time
 from collections.abc import Awaitable, Callable, Mapping
 
 from asgi_sessionsync.exceptions import EnvelopeError
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import SiteLog
 from asgi_sessionsync.protocol import SessionPayload
 from asgi_sessionsync.sessions.active import TOUCH_EVERY, ActiveSession
@@ -63,12 +62,9 @@ class SessionResolver:
             session, idle_after = cached[1], cached[2]
         else:
             try:
-                claims = self.tokens.open(token, Purpose.SESSION, ip=ip)
+                claims, payload = self.tokens.open_message(token, SessionPayload, ip=ip)
             except EnvelopeError as error:
                 self.log.debug("session cookie refused: %s", error.reason)
-                return None
-            payload = SessionPayload.from_wire(claims.extra)
-            if payload is None:
                 return None
             session = ActiveSession(
                 payload.sid,

@@ -8,7 +8,6 @@ import time
 from starlette.types import Scope
 
 from asgi_sessionsync.client_ip import ClientAddress
-from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.logs import SiteLog
 from asgi_sessionsync.protocol import SessionPayload
 from asgi_sessionsync.sessions.active import ActiveSession
@@ -68,14 +67,11 @@ class SessionStarter:
             device=device,
         )
         await self.stores.sessions.create(record)
-        token = self.tokens.seal_for_self(
-            Purpose.SESSION,
+        token = self.tokens.seal_message(
+            SessionPayload(record.sid, record.chain, user.name, user.role, shared, network, email_verified),
             subject=user.email,
             ttl=self.settings.session_lifetime,
             ip=self.address.binding.value(host or None),
-            extra=SessionPayload(
-                record.sid, record.chain, user.name, user.role, shared, network, email_verified
-            ).to_wire(),
         )
         self.log.info("session started for %s via %s", user.email, via)
         session = ActiveSession(

@@ -1,0 +1,116 @@
+"""The answering side of a sign-in (site A, which has the session; protocol v2).
+
+A carries a sign-in made here to its peers: it sends the browser to the first live peer's
+``pull`` with a chain note (its note to itself: the session, the peers still to visit,
+where to end), and each peer's request comes back to ``authorize`` (``authorize.py``),
+which answers with a hop bound to that peer's cookie and the next peer's ``pull``. Frames
+(frame and auto mode) open each peer's ``pull`` with a note of their own. See
+docs/design.md, "Protocol v2".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from urllib.parse import quote
+
+from asgi_sessionsync.network_rules import NetworkRules
+from asgi_sessionsync.peers import PeerEntry, PeerHealth
+from asgi_sessionsync.protocol import ChainPayload, Endpoint, HopPayload, Mode, RequestPayload
+from asgi_sessionsync.sessions import ActiveSession
+from asgi_sessionsync.settings import Peer, Settings
+from asgi_sessionsync.tokens import Tokens
+from asgi_sessionsync.urls import endpoint_url, safe_return
+
+
+class SignInAnswering:
+    """Carries this site's sign-ins to its peers and answers their requests."""
+
+    def __init__(
+        self, settings: Settings, tokens: Tokens, health: PeerHealth, peers: Sequence[PeerEntry], rules: NetworkRules
+    ) -> None:
+        self.tokens = tokens
+        self.health = health
+        self.origin = settings.origin
+        self.prefix = settings.path_prefix
+        self.hop_lifetime = settings.hop_lifetime
+        self._by_origin = {peer.origin: (network, peer) for network, peer in peers}
+        # The peers this site carries its sign-ins to (the network file's login "send").
+        self.peers = tuple(entry for entry in peers if rules.for_peer(entry[1].origin).sends("login"))
+        self.sends_to = frozenset(peer.origin for _, peer in self.peers)
+
+    def peer(self, origin: str) -> PeerEntry | None:
+        return self._by_origin.get(origin)
+
+    async def reachable(self, origins: Sequence[str] | None = None) -> list[PeerEntry]:
+        """The peers to carry a sign-in to now (all, or those named, in configuration
+        order), minus peers that are down.
+
+        A browser is about to be sent to the first one, so a good answer counts only
+        for :attr:`PeerHealth.POINT_FOR` (0.1 s): a peer that died after an answer
+        strands no browser sent on later, and a burst of sign-ins costs at most ten
+        probes a second per peer (one in flight, shared)."""
+        wanted = [entry for entry in self.peers if origins is None or entry[1].origin in origins]
+        return await self.health.alive(wanted, up_for=self.health.POINT_FOR)
+
+    async def start_chain(
+        self,
+        session: ActiveSession,
+        *,
+        return_url: str | None,
+        ip: str,
+        origins: Sequence[str] | None = None,
+        mode: Mode = Mode.PAGE,
+    ) -> str | None:
+        """The first step of carrying ``session`` to the live peers (all, or ``origins``):
+        the first one's ``pull`` URL, or None when no peer is up."""
+        live = [peer.origin for _, peer in await self.reachable(origins)]
+        if not live:
+            return None
+        return self._pull_url(live[0], ChainPayload(session.sid, tuple(live[1:]), return_url, mode), session, ip)
+
+    def frame_urls(self, peers: Sequence[PeerEntry], session: ActiveSession, *, ip: str) -> list[str]:
+        """One ``pull`` URL per peer, for hidden iframes."""
+        return [
+            self._pull_url(peer.origin, ChainPayload(session.sid, (), None, Mode.FRAME), session, ip)
+            for _, peer in peers
+        ]
+
+    def _pull_url(self, origin: str, chain: ChainPayload, session: ActiveSession, ip: str) -> str:
+        _network, peer = self._by_origin[origin]
+        token = self.tokens.seal_message(chain, subject=session.user, ttl=self.hop_lifetime, ip=ip)
+        query = f"i={quote(self.origin, safe='')}&k={token}"
+        if chain.mode is Mode.FRAME:
+            query += "&m=frame"
+        return endpoint_url(peer.url, self.prefix, Endpoint.PULL, query)
+
+    async def onward(self, chain: ChainPayload, session: ActiveSession, ip: str) -> str | None:
+        """Where the browser goes after the peer now being served: the next live peer's
+        ``pull`` (checked just now, so no browser is sent to a site that died), else the
+        chain's return URL on this site."""
+        if chain.peers:
+            live = [peer.origin for _, peer in await self.reachable(chain.peers)]
+            if live:
+                rest = tuple(o for o in chain.peers if o != live[0] and o in live)
+                return self._pull_url(live[0], chain._replace(peers=rest), session, ip)
+        return safe_return(chain.return_url, self.origin)
+
+    def answer(
+        self,
+        asker: Peer,
+        network: str,
+        *,
+        request: RequestPayload,
+        user: str,
+        chain: str,
+        name: str,
+        next_url: str | None,
+        ip: str,
+        email_verified: bool = False,
+    ) -> str:
+        """The hop URL answering ``asker``'s request (``user`` empty: nobody here);
+        ``email_verified``: this site vouches that the address was verified."""
+        hop = HopPayload(request.bind, chain, name, next_url, request.return_url, request.mode, email_verified)
+        token = self.tokens.seal_message_for_peer(
+            network, asker.origin, hop, subject=user, ttl=self.hop_lifetime, ip=ip
+        )
+        return endpoint_url(asker.url, self.prefix, Endpoint.HOP, f"e={token}")

@@ -1,0 +1,173 @@
+"""The middleware's own endpoints, under the path prefix (default ``/_sessionsync/``).
+
+One route table: each :class:`~asgi_sessionsync.protocol.Endpoint` with the methods it
+answers and its handler. Single-use steps answer GET only, so that a HEAD from a link
+checker cannot burn a hop. No handler ever lets an exception reach the browser: bad
+input gets a 4xx page, a store or peer failure a 503, a bug a 500 (with its
+traceback in the log, never in the page). A sign-in step whose request carries two
+cookies of one of the middleware's names (another host under a parent domain set one)
+is refused with a 400 page before it reads either: nobody is signed in.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import parse_qs
+
+import anyio
+from starlette.types import Receive, Scope, Send
+
+from asgi_sessionsync.endpoints.arrival import Arrivals
+from asgi_sessionsync.endpoints.authorize import Authorize
+from asgi_sessionsync.endpoints.bounce import Bounce
+from asgi_sessionsync.endpoints.hop import Hop
+from asgi_sessionsync.endpoints.pull import Pull
+from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
+from asgi_sessionsync.endpoints.reply import TEXT, Reply, empty, page, text
+from asgi_sessionsync.endpoints.step_kit import StepKit
+from asgi_sessionsync.endpoints.verify import CodeCheck
+from asgi_sessionsync.exceptions import SessionSyncError
+from asgi_sessionsync.logs import RateLimit, package_log, site_log
+from asgi_sessionsync.peers import KEYS_HEADER, MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping, key_ids
+from asgi_sessionsync.protocol import Endpoint
+from asgi_sessionsync.request_context import RequestContext
+
+logger = package_log("asgi_sessionsync.endpoints")
+
+Handler = Callable[[Scope, Receive, bytes | None], Awaitable[Reply]]
+
+# The steps that read this browser's cookies (the back-channel and the ping read none).
+BROWSER_STEPS = frozenset({Endpoint.PULL, Endpoint.AUTHORIZE, Endpoint.HOP, Endpoint.BOUNCE, Endpoint.VERIFY})
+TWO_COOKIES = (
+    "This browser sent conflicting cookies",
+    "This site received two cookies with the same name, so it could not tell which one is its own. Nobody was "
+    "signed in. Another site under the same domain may have set one; clearing this site's cookies fixes it.",
+)
+
+
+class Endpoints:
+    """Routes a request below the path prefix to its handler and sends the reply."""
+
+    def __init__(self, context: RequestContext) -> None:
+        site = context.site
+        # The sign-in steps, each built from what it uses (what they share: the kit).
+        kit = StepKit(context)
+        arrivals = Arrivals(kit)
+        steps_pull, steps_authorize, steps_bounce = Pull(kit), Authorize(kit), Bounce(kit)
+        steps_hop = Hop(kit, arrivals)
+        self.codes = codes = CodeCheck(kit, arrivals.arrive, steps_hop.onward)
+        receiver = BackchannelReceiver(site)
+        self.log = log = site_log(logger.name, site.origin)
+        self.names = site.cookie_names
+        self._say_twice = RateLimit()
+
+        async def pull(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            query = _query(scope)
+            return await steps_pull.pull(
+                scope, cookies, _first(query, "i"), _first(query, "k"), _first(query, "m"), _first(query, "s") == "1"
+            )
+
+        async def authorize(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await steps_authorize.authorize(scope, cookies, _first(_query(scope), "q"))
+
+        async def hop(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await steps_hop.hop(scope, cookies, _first(_query(scope), "e"))
+
+        async def bounce(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            query = _query(scope)
+            return await steps_bounce.bounce(scope, cookies, _first(query, "t"), _first(query, "peers"))
+
+        async def verify(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await codes(scope, receive, cookies)
+
+        async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await receiver(receive)
+
+        refusals_logged: dict[str, float] = {}
+
+        async def ping(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            if scope["method"] != "POST":
+                return empty()  # plain liveness
+            # The authenticated ping: a peer (or `peers check`) asks whether we share the
+            # key, list it, and what time it is here.
+            body = None
+            with anyio.move_on_after(max(site.settings.peer_timeout, 1.0) * 5):
+                body = await _read_body(receive)
+            if body is None or len(body) > MAX_PING_BYTES:
+                return text(413, "too large")
+            status, answer, refused = answer_ping(site.tokens, body)
+            if refused is not None:
+                now = time.monotonic()
+                if now - refusals_logged.get(refused, -60.0) >= 60.0:
+                    refusals_logged[refused] = now
+                    log.warning(
+                        "ping refused: %s (a site or `peers check` that %s; repeats are not logged for a minute)",
+                        refused,
+                        _REFUSAL_WORDS.get(refused, "sent something unreadable"),
+                    )
+            headers = [
+                (TIME_HEADER.encode(), f"{site.tokens.clock():.3f}".encode()),
+                (SITE_HEADER.encode(), site.origin.encode("latin-1")),
+                (KEYS_HEADER.encode(), key_ids(site.tokens).encode("ascii")),  # the same for every asker
+            ]
+            return Reply(status, answer, TEXT, headers)
+
+        self.routes: dict[str, tuple[tuple[str, ...], Handler]] = {
+            Endpoint.PULL: (("GET",), pull),
+            Endpoint.AUTHORIZE: (("GET",), authorize),
+            Endpoint.HOP: (("GET",), hop),
+            Endpoint.BOUNCE: (("GET",), bounce),
+            Endpoint.VERIFY: (("GET", "POST"), verify),
+            Endpoint.BACKCHANNEL: (("POST",), backchannel),
+            Endpoint.PING: (("GET", "HEAD", "POST"), ping),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str, cookies: bytes | None) -> None:
+        route = self.routes.get(name)
+        if route is None:
+            reply = text(404, "not found")
+        elif scope["method"] not in route[0]:
+            reply = text(405, "method not allowed", [(b"allow", ", ".join(route[0]).encode())])
+        elif name in BROWSER_STEPS and cookies is not None and (twice := self.names.duplicated(cookies)) is not None:
+            if self._say_twice(twice):
+                self.log.warning(
+                    "sign-in step %s refused: the request carried two cookies named %s (another host may have set "
+                    "one for a parent domain); nobody signed in; repeats are not logged for a minute",
+                    name,
+                    twice,
+                )
+            reply = page(400, *TWO_COOKIES)
+        else:
+            reply = await self._run(route[1], scope, receive, cookies, name)
+        await reply.send(send)
+
+    async def _run(self, handler: Handler, scope: Scope, receive: Receive, cookies: bytes | None, name: str) -> Reply:
+        try:
+            return await handler(scope, receive, cookies)
+        except SessionSyncError as error:
+            # A store or peer failure: say so plainly, keep the details in the log.
+            self.log.error("sessionsync endpoint %s failed: %s", name, error)
+            return page(
+                503, "Sign-in is unavailable", "This site could not complete the sign-in step. Please try again."
+            )
+        except Exception:
+            self.log.exception("sessionsync endpoint %s failed", name)
+            return page(500, "Something went wrong", "This site could not complete the sign-in step.")
+
+
+_REFUSAL_WORDS = {
+    "unknown key": "seals with a key this site does not hold",
+    "bad tag": "seals with a key this site does not hold",
+    "wrong issuer": "this site does not list among its peers",
+    "wrong audience": "takes another site for this one",
+}
+
+
+def _query(scope: Scope) -> dict[str, list[str]]:
+    return parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
+def _first(query: dict[str, list[str]], name: str) -> str:
+    values = query.get(name)
+    return values[0] if values else ""
