@@ -20,8 +20,32 @@ if TYPE_CHECKING:
 INTENT = "sessionsync.intent"
 _ANONYMOUS = UnauthenticatedUser()
 _NO_CREDENTIALS = AuthCredentials()
-_SIGNED_OUT = ("out", None, "")
-_SIGNED_OUT_EVERYWHERE = ("out", None, "", None, True)
+
+
+class SignInIntent(NamedTuple):
+    """What the app asked for in this request (``scope[INTENT]``): a sign-in of ``email``
+    (with this session's ``role`` and whether the app verified the address), or a
+    sign-out (``email`` None; ``everywhere``: every session of the user)."""
+
+    email: str | None
+    name: str = ""
+    role: str | None = None
+    email_verified: bool = False
+    everywhere: bool = False
+
+    @property
+    def signs_in(self) -> bool:
+        return self.email is not None
+
+
+_SIGNED_OUT = SignInIntent(None)
+_SIGNED_OUT_EVERYWHERE = SignInIntent(None, everywhere=True)
+
+
+def intent_of(scope: Scope) -> SignInIntent | None:
+    """The app's :func:`sign_in` / :func:`sign_out` in this request, if it called one."""
+    intent = scope.get(INTENT)
+    return intent if isinstance(intent, SignInIntent) else None
 
 
 class SyncUser(NamedTuple):
@@ -69,13 +93,13 @@ def sign_in(
     address = email_or_none(email)
     if address is None:
         raise ValueError("sign_in needs the user's email (a valid address)")
-    _scope_of(request_or_scope)[INTENT] = ("in", address, name, role, email_verified)
+    _scope_of(request_or_scope)[INTENT] = SignInIntent(address, name, role, email_verified)
 
 
 def intended_role(scope: Scope) -> str | None:
     """The role the app gave :func:`sign_in` in this request, if any."""
-    intent = scope.get(INTENT)
-    return intent[3] if intent is not None and len(intent) > 3 else None
+    intent = intent_of(scope)
+    return intent.role if intent is not None else None
 
 
 def sign_out(request_or_scope: Any, *, everywhere: bool = False) -> None:
@@ -89,8 +113,8 @@ def sign_out(request_or_scope: Any, *, everywhere: bool = False) -> None:
 
 def sign_out_everywhere_asked(scope: Scope) -> bool:
     """Whether the app called ``sign_out(request, everywhere=True)`` in this request."""
-    intent = scope.get(INTENT)
-    return intent is not None and len(intent) > 4 and intent[4] is True
+    intent = intent_of(scope)
+    return intent is not None and intent.everywhere
 
 
 @lru_cache(maxsize=64)
@@ -126,22 +150,22 @@ class SessionIdentity:
     async def signed_in_after(
         self, scope: Scope, before: str | None, headers: list[tuple[bytes, bytes]]
     ) -> tuple[str | None, str]:
-        intent = scope.get(INTENT)
+        intent = intent_of(scope)
         if intent is None:
             return before, ""
-        return intent[1], intent[2]
+        return intent.email, intent.name
 
     async def email_verified(self, scope: Scope, email: str) -> bool:
         """Whether the app's :func:`sign_in` of ``email`` in this request said the
         address is verified."""
-        intent = scope.get(INTENT)
-        return intent is not None and len(intent) > 4 and intent[1] == email and intent[4] is True
+        intent = intent_of(scope)
+        return intent is not None and intent.email == email and intent.email_verified
 
     def signed_in_again(self, scope: Scope) -> bool:
         """Whether the app called :func:`sign_in` in this request (even for the user
         already signed in: every sign-in gets a new session id)."""
-        intent = scope.get(INTENT)
-        return intent is not None and intent[0] == "in"
+        intent = intent_of(scope)
+        return intent is not None and intent.signs_in
 
     async def is_privileged(self, email: str) -> bool:
         return False  # roles are the registry's: SESSIONSYNC_PRIVILEGED_ROLES
