@@ -10,7 +10,7 @@ import enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from asgi_sessionsync.envelope import Claims
+    from asgi_sessionsync.claims import Claims
 
 
 class SessionSyncError(Exception):

@@ -19,7 +19,6 @@ never sealed.
 from __future__ import annotations
 
 import base64
-import enum
 import functools
 import os
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,6 +30,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
+from asgi_sessionsync.claims import Purpose as Purpose  # its home is claims.py; importable here as before
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.secret_checks import weakness as _weakness
 
@@ -45,22 +45,6 @@ _V2_HKDF_SALT = b"asgi-sessionsync/v2"
 _V1_HKDF_SALT = b"asgi-sessionsync/v1"
 _KID_BYTES = 9
 GENERATE_HINT = "make one with: python -m asgi_sessionsync keys generate"
-
-
-class Purpose(enum.StrEnum):
-    """What an envelope is for; each purpose has its own derived key."""
-
-    SESSION = "session"  # this site's own session cookie
-    HOP = "hop"  # one step of a top-level sign-in redirect chain
-    FRAME = "frame"  # a hidden iframe sign-in
-    BACKCHANNEL = "backchannel"  # a server-to-server message
-    STATE = "state"  # short-lived state a site keeps for itself (pending sync, frame checks)
-    REQUEST = "request"  # a peer's browser-bound sign-in request, sealed by the asking site for the site it asks
-    PENDING = "pending"  # the pending-sync cookie
-    FRAMECHECK = "framecheck"  # a frame sign-in's check of its own cookie
-    BOUNCE = "bounce"  # auto-mode bounce state
-    CHAIN = "chain"  # a site's own continuation of a sign-in chain
-    PING = "ping"  # an authenticated peer check
 
 
 # The v1 purposes a v2 site still opens: sessions (signed-in users stay signed in across
