@@ -21,7 +21,8 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import anyio
 import sniffio
 
-from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
+from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.exceptions import MailError as MailError  # its home is exceptions.py; importable here as before
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.smtp_url import EXAMPLE, INSTALL_HINT, SMTPURL, check_smtp_url
 
@@ -29,12 +30,6 @@ if TYPE_CHECKING:
     from asgi_sessionsync.settings import Settings
 
 logger = package_log("asgi_sessionsync.mail")
-
-
-class MailError(SessionSyncError):
-    """A message could not be sent. Its text names the server (never a password) and
-    what went wrong; the middleware shows the user a page saying so and keeps what
-    was held."""
 
 
 @runtime_checkable
