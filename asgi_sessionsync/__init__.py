@@ -1,72 +1,125 @@
-"""asgi-sessionsync: shared login and logout across domains for any ASGI application."""
+"""asgi-sessionsync: shared login and logout across domains for any ASGI application.
+
+The root exports what :class:`SessionSyncMiddleware` takes — its settings and their
+types, the identity adapters and the types they are written in, the stores and their
+factories, the mailers — plus :func:`sign_in`/:func:`sign_out`,
+:func:`exit_on_config_error` and every exception. Everything else has one home of its own
+(``asgi_sessionsync.users`` for user sync's API, ``.keys``, ``.testing``, …).
+
+The adapters of other frameworks and the Redis store need their extra
+(``pip install 'asgi-sessionsync[django]'``, ``[quart]``, ``[litestar]``,
+``[starlette-session]``, ``[redis]``): they are imported when first named
+(``from asgi_sessionsync import DjangoIdentity``), so that the package imports without
+them, and are left out of ``__all__`` (a ``*`` import would need every extra).
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.exceptions import (
     ConfigError,
+    EmailChangeRefused,
     EnvelopeError,
-    EnvelopeFailure,
+    InvalidEmail,
+    MailError,
     SessionSyncError,
+    StartupRefused,
     StoreError,
+    UserDeleted,
+    UserNotFound,
 )
+from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.identity import (
     Account,
     ActiveSession,
     AppLoginAdapter,
     IdentityAdapter,
     SessionIdentity,
-    SyncUser,
     sign_in,
     sign_out,
 )
-from asgi_sessionsync.keys import generate_secret
+from asgi_sessionsync.mail import Mailer, SMTPMailer
 from asgi_sessionsync.middleware import SessionSyncMiddleware
 from asgi_sessionsync.network_rules import NetworkRules
-from asgi_sessionsync.protocol import Purpose
-from asgi_sessionsync.settings import Network, Peer, Settings, SyncMode, exit_on_config_error
-from asgi_sessionsync.users import (
-    EmailChangeRefused,
-    UserNotFound,
-    create_user,
-    delete_user,
-    get_user,
-    set_metadata,
-    set_password,
-    set_role,
-    update_user,
+from asgi_sessionsync.settings import (
+    MiddlewareOptions,
+    Network,
+    Peer,
+    RequireVerified,
+    Secret,
+    Settings,
+    SyncMode,
+    exit_on_config_error,
 )
+from asgi_sessionsync.stores import Stores, memory_stores, open_stores, sqlite_stores
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.identity.django import DjangoIdentity as DjangoIdentity
+    from asgi_sessionsync.identity.litestar import LitestarSessionIdentity as LitestarSessionIdentity
+    from asgi_sessionsync.identity.quart import QuartSessionIdentity as QuartSessionIdentity
+    from asgi_sessionsync.identity.starlette_session import StarletteSessionIdentity as StarletteSessionIdentity
+    from asgi_sessionsync.stores.redis import redis_stores as redis_stores
 
 __all__ = [
     "Account",
     "ActiveSession",
     "AppLoginAdapter",
+    "BindingMode",
     "ConfigError",
     "EmailChangeRefused",
     "EnvelopeError",
-    "EnvelopeFailure",
     "IdentityAdapter",
+    "InvalidEmail",
+    "MailError",
+    "Mailer",
+    "MiddlewareOptions",
     "Network",
     "NetworkRules",
     "Peer",
-    "Purpose",
+    "Policy",
+    "RequireVerified",
+    "SMTPMailer",
+    "Secret",
     "SessionIdentity",
     "SessionSyncError",
     "SessionSyncMiddleware",
     "Settings",
+    "StartupRefused",
     "StoreError",
+    "Stores",
     "SyncMode",
-    "SyncUser",
+    "UserDeleted",
     "UserNotFound",
-    "create_user",
-    "delete_user",
     "exit_on_config_error",
-    "generate_secret",
-    "get_user",
-    "set_metadata",
-    "set_password",
-    "set_role",
+    "memory_stores",
+    "open_stores",
     "sign_in",
     "sign_out",
-    "update_user",
+    "sqlite_stores",
 ]
 __version__ = "0.1.0"
+
+#: Exported too, each from its module, imported when first named: each needs an extra.
+OPTIONAL_EXPORTS = {
+    "DjangoIdentity": "asgi_sessionsync.identity.django",
+    "LitestarSessionIdentity": "asgi_sessionsync.identity.litestar",
+    "QuartSessionIdentity": "asgi_sessionsync.identity.quart",
+    "StarletteSessionIdentity": "asgi_sessionsync.identity.starlette_session",
+    "redis_stores": "asgi_sessionsync.stores.redis",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = OPTIONAL_EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)  # ImportError names the extra
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *OPTIONAL_EXPORTS})

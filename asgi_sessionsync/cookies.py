@@ -5,11 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import Protocol
 from urllib.parse import urlsplit
-
-if TYPE_CHECKING:
-    from asgi_sessionsync.settings import Settings
 
 HOST_PREFIX = "__Host-"
 SECURE_PREFIX = "__Secure-"
@@ -28,6 +25,22 @@ def name_prefix(*, https: bool, secure: bool, domain: str | None, path: str) -> 
     if not (https and secure):
         return ""
     return HOST_PREFIX if domain is None and path == "/" else SECURE_PREFIX
+
+
+class CookieSettings(Protocol):
+    """The settings cookie names are made from (:class:`~asgi_sessionsync.settings.Settings`
+    has them; typed here so that the settings, which check the names, need not be imported)."""
+
+    @property
+    def site_url(self) -> str: ...
+    @property
+    def secure(self) -> bool: ...
+    @property
+    def cookie_domain(self) -> str | None: ...
+    @property
+    def cookie_path(self) -> str: ...
+    @property
+    def cookie_name(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,7 +66,7 @@ class CookieNames:
         return cls(name, f"{name}-sync", f"{name}-seen", f"{name}-bind", f"{name}-held")
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> CookieNames:
+    def from_settings(cls, settings: CookieSettings) -> CookieNames:
         https = urlsplit(settings.site_url).scheme == "https"
         prefix = name_prefix(
             https=https, secure=settings.secure, domain=settings.cookie_domain, path=settings.cookie_path

@@ -1,7 +1,23 @@
 """The one exception hierarchy of asgi-sessionsync.
 
-Every error a user or a peer can cause is a :class:`SessionSyncError`. Messages say
-what is wrong and what to do; they never contain a secret, an envelope or a token.
+Every exception class of the package is defined here, under :class:`SessionSyncError`
+(a test keeps it so); each is importable from the root package, and from the module
+that raised it before (``asgi_sessionsync.users.UserNotFound``, ``mail.MailError``, …).
+Messages say what is wrong and what to do; they never contain a secret, an envelope or a
+token.
+
+::
+
+    SessionSyncError
+    ├── ConfigError          a setting is missing or invalid (start-up)
+    ├── StartupRefused       the site could not start: raised into the app's lifespan
+    ├── EnvelopeError        an envelope was refused (its reason: EnvelopeFailure)
+    ├── StoreError           a store could not be reached or answered nonsense
+    ├── InvalidEmail         text that is not an email address
+    ├── MailError            a message could not be sent
+    ├── UserNotFound         no such user on this site (user sync's API)
+    │   └── UserDeleted      the user was deleted for good here
+    └── EmailChangeRefused   a synced user's email cannot change
 """
 
 from __future__ import annotations
@@ -10,7 +26,7 @@ import enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from asgi_sessionsync.envelope import Claims
+    from asgi_sessionsync.claims import Claims
 
 
 class SessionSyncError(Exception):
@@ -71,3 +87,30 @@ class StoreError(SessionSyncError):
 
 class InvalidEmail(SessionSyncError):
     """Text that is not a valid email address; the message names the problem, never the text."""
+
+
+class StartupRefused(SessionSyncError):
+    """The site cannot start (a store that cannot be opened, an async library the store
+    does not run on, …): raised into the app's lifespan after the server was told
+    (``lifespan.startup.failed``, with the same message)."""
+
+
+class MailError(SessionSyncError):
+    """A message could not be sent. Its text names the server (never a password) and
+    what went wrong; the middleware shows the user a page saying so and keeps what
+    was held."""
+
+
+class UserNotFound(SessionSyncError):
+    """The user to change does not exist on this site."""
+
+
+class UserDeleted(UserNotFound):
+    """The user was deleted for good on this site (a final deletion): nothing makes it
+    again until an operator lifts it (``python -m asgi_sessionsync users undelete EMAIL``,
+    or :func:`asgi_sessionsync.users.lift_deletion`)."""
+
+
+class EmailChangeRefused(SessionSyncError):
+    """The email of a synced user cannot change (``SESSIONSYNC_PREVENT_EMAIL_CHANGE``):
+    it is the user's key across the network."""

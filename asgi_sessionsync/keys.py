@@ -31,7 +31,7 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from asgi_sessionsync.exceptions import ConfigError
-from asgi_sessionsync.protocol import Purpose
+from asgi_sessionsync.protocol.base import Purpose as Purpose  # its home is the protocol; importable here as before
 from asgi_sessionsync.secret_checks import weakness as _weakness
 
 SECRET_MIN_BYTES = 32

@@ -30,7 +30,7 @@ import sniffio
 from anyio.abc import TaskGroup, TaskStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
+from asgi_sessionsync.exceptions import ConfigError, SessionSyncError, StartupRefused
 from asgi_sessionsync.logfilter import install_redaction
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.site import Site
@@ -39,10 +39,6 @@ logger = package_log("asgi_sessionsync")
 
 HOUSEKEEPING_EVERY = 3600.0  # seconds between two purges of old history
 _CLOSING = frozenset({"lifespan.startup.failed", "lifespan.shutdown.complete", "lifespan.shutdown.failed"})
-
-
-class _Refused(Exception):
-    """Raised into the app's lifespan when the site cannot start (the server was told)."""
 
 
 def _check_async_library(store: str) -> None:
@@ -147,7 +143,7 @@ class Worker:
                     except SessionSyncError as error:
                         refused = True
                         await send({"type": "lifespan.startup.failed", "message": f"asgi-sessionsync: {error}"})
-                        raise _Refused(str(error)) from None
+                        raise StartupRefused(str(error)) from None
                 return message
 
             async def watched_send(message: Message) -> None:

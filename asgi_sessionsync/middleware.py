@@ -68,9 +68,7 @@ class SessionSyncMiddleware:
             is_privileged=self.identity.is_privileged,
             end_app_login=self.app_login.end_app_login if self.app_login is not None else None,
         )
-        attach = getattr(self.identity, "attach_site", None)
-        if callable(attach):
-            attach(self.site)  # an adapter whose app owns its users (Django): user sync
+        self.identity.attach_site(self.site)  # an adapter whose app owns its users (Django): user sync
         # What every part that answers a request uses of this site, built once.
         self.context = context = RequestContext.build(self.site, self.identity, self.app_login)
         self.endpoints = Endpoints(context)

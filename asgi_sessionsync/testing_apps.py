@@ -27,16 +27,12 @@ Forms are read as ``application/x-www-form-urlencoded`` without ``python-multipa
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
 import html
 import os
 import secrets
-import subprocess
-import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Literal
 from urllib.parse import parse_qs
 
@@ -45,11 +41,10 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.identity import sign_in, sign_out
 
-__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "login_app", "serve_site_from_env", "session_login_app", "site_from_env"]
+__all__ = ["CSRF_COOKIE", "CSRF_FIELD", "login_app", "session_login_app"]
 
 CSRF_COOKIE = "kit-csrf"
 CSRF_FIELD = "csrf"
@@ -274,75 +269,3 @@ def session_login_app(
         csrf_check=csrf_check,
         middleware=[Middleware(SessionMiddleware, secret_key=secret_key, same_site=same_site, https_only=https_only)],
     )
-
-
-def site_from_env() -> ASGIApp:
-    """A :func:`login_app` wrapped in the middleware, all from the environment: for real
-    servers in tests and benchmarks (``uvicorn --factory
-    asgi_sessionsync.testing_apps:site_from_env``).
-
-    ``KIT_SITE_NAME`` names the site (default ``a``); ``KIT_ACCOUNTS`` lists
-    ``email:password`` pairs, comma-separated; ``KIT_CSRF_CHECK=false`` accepts posts
-    without the CSRF token; every ``SESSIONSYNC_*`` variable configures the middleware.
-    """
-    from asgi_sessionsync.middleware import SessionSyncMiddleware
-
-    accounts = dict(pair.split(":", 1) for pair in os.environ.get("KIT_ACCOUNTS", "").split(",") if ":" in pair)
-    app = login_app(
-        os.environ.get("KIT_SITE_NAME", "a"),
-        accounts,
-        csrf_check=os.environ.get("KIT_CSRF_CHECK", "true").lower() != "false",
-    )
-    wrapped = SessionSyncMiddleware(app, env_file=None)
-    process = str(os.getpid()).encode()
-
-    async def site(scope: Scope, receive: Receive, send: Send) -> None:
-        # Which worker process answered: multi-process tests check that each did.
-        async def tagged(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                message = {**message, "headers": [*message.get("headers", ()), (b"x-kit-process", process)]}
-            await send(message)
-
-        await wrapped(scope, receive, tagged if scope["type"] == "http" else send)
-
-    return site
-
-
-@contextlib.contextmanager
-def serve_site_from_env(
-    env: Mapping[str, str],
-    host: str,
-    port: int,
-    log: Path,
-    *,
-    workers: int = 1,
-    log_level: str = "info",
-    extra_args: Sequence[str] = (),
-) -> Iterator[subprocess.Popen[bytes]]:
-    """Run :func:`site_from_env` under ``uvicorn`` (``workers`` processes) on ``host:port``
-    with ``env`` (on top of this process's environment, less its ``SESSIONSYNC_*`` and
-    ``KIT_*`` variables), its output in ``log``; yield the server process once it answers
-    (fault tests kill it), stop it on exit."""
-    from asgi_sessionsync.testing import wait_until_answering
-
-    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONSYNC_", "KIT_"))}
-    with log.open("wb") as out:
-        process = subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
-            [
-                *(sys.executable, "-m", "uvicorn", "--factory", "asgi_sessionsync.testing_apps:site_from_env"),
-                *("--host", host, "--port", str(port), "--workers", str(workers), "--log-level", log_level),
-                *extra_args,
-            ],
-            env={**clean, **env},
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        wait_until_answering(f"http://{host}:{port}/_sessionsync/ping", process, timeout=30)
-        yield process
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()

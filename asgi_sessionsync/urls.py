@@ -7,7 +7,7 @@ the open-redirect and header-injection rules live in one place.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 from starlette.types import Scope
 
@@ -75,3 +75,15 @@ def header(scope: Scope, name: bytes) -> str:
         if key == name:
             return str(value.decode("latin-1"))
     return ""
+
+
+def redact(url: str) -> str:
+    """``url`` with any user name and password replaced, fit for an error message or a log line."""
+    # All of the user info goes: some put a token where the user name belongs.
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unparsable: show no more than the scheme
+        return url.partition("://")[0] + "://…"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))

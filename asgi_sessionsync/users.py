@@ -21,7 +21,10 @@ and only to peers whose ``password_formats`` include the hash's scheme.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
+
+from starlette.requests import HTTPConnection
 
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import UserAction
@@ -36,8 +39,24 @@ if TYPE_CHECKING:
 #: The scope key under which the middleware leaves its site for these functions.
 SITE_KEY = "sessionsync.site"
 
+
+class HoldsSite(Protocol):
+    """The middleware (:class:`~asgi_sessionsync.SessionSyncMiddleware`): typed by what is
+    read of it, the site it serves, so that this module need not import it."""
+
+    @property
+    def site(self) -> Site: ...
+
+
+#: What every function here takes to find the site: a request or websocket (a Starlette
+#: :class:`~starlette.requests.HTTPConnection`) or an ASGI scope that went through the
+#: middleware, the middleware itself, or its :class:`~asgi_sessionsync.site.Site`.
+Target: TypeAlias = "HTTPConnection | Mapping[str, Any] | HoldsSite | Site"
+
 __all__ = [
     "EmailChangeRefused",
+    "HoldsSite",
+    "Target",
     "UserDeleted",
     "UserNotFound",
     "create_user",
@@ -51,7 +70,7 @@ __all__ = [
 ]
 
 
-def site_of(target: Any) -> Site:
+def site_of(target: Target) -> Site:
     """The site of a request, websocket, scope, middleware or site."""
     from asgi_sessionsync.site import Site
 
@@ -60,8 +79,8 @@ def site_of(target: Any) -> Site:
     site = getattr(target, "site", None)
     if isinstance(site, Site):
         return site  # the middleware
-    scope = getattr(target, "scope", target)
-    found = scope.get(SITE_KEY) if isinstance(scope, dict) else None
+    scope = target.scope if isinstance(target, HTTPConnection) else target
+    found = scope.get(SITE_KEY) if isinstance(scope, Mapping) else None
     if isinstance(found, Site):
         return found
     raise TypeError(
@@ -69,13 +88,13 @@ def site_of(target: Any) -> Site:
     )
 
 
-async def get_user(target: Any, email: str) -> User | None:
+async def get_user(target: Target, email: str) -> User | None:
     """The stored user (with its metadata), or None."""
     return await site_of(target).stores.users.get(email)
 
 
 async def create_user(
-    target: Any,
+    target: Target,
     email: str,
     *,
     name: str = "",
@@ -99,7 +118,7 @@ async def create_user(
     return applied.user
 
 
-async def update_user(target: Any, email: str, *, name: str | None = None, new_email: str | None = None) -> User:
+async def update_user(target: Target, email: str, *, name: str | None = None, new_email: str | None = None) -> User:
     """Change a user's profile (its name) and send ``update``.
 
     ``new_email``: the email is the user's key across the network and never travels as
@@ -144,7 +163,7 @@ async def _move(site: Site, user: User, new_email: str) -> User:
     return moved
 
 
-async def delete_user(target: Any, email: str, *, final: bool = False) -> bool:
+async def delete_user(target: Target, email: str, *, final: bool = False) -> bool:
     """Delete a user here (its sessions end) and send ``delete``. A tombstone keeps any
     change but a newer ``create`` from bringing it back. ``final``: nothing brings it back,
     a create included (here or from a peer), until an operator lifts it
@@ -159,7 +178,7 @@ async def delete_user(target: Any, email: str, *, final: bool = False) -> bool:
     return applied.changed
 
 
-async def lift_deletion(target: Any, email: str) -> bool:
+async def lift_deletion(target: Target, email: str) -> bool:
     """An operator's: lift a final deletion here, so that a create (here, or from a peer
     whose creates this site accepts) can make the user again. Nothing is sent (a peer keeps
     its own deletions). False when there was no final deletion."""
@@ -177,7 +196,7 @@ async def lift_deletion(target: Any, email: str) -> bool:
     return applied.changed
 
 
-async def set_password(target: Any, email: str, password_hash: str) -> None:
+async def set_password(target: Target, email: str, password_hash: str) -> None:
     """Store a new password **hash** (never the password) and send ``password`` to the
     peers whose ``password_formats`` include its scheme (the text before the first ``$``)."""
     if not password_hash or "$" not in password_hash:
@@ -185,11 +204,11 @@ async def set_password(target: Any, email: str, password_hash: str) -> None:
     await site_of(target).users.change(UserAction.PASSWORD, email, password_hash=password_hash)
 
 
-async def set_role(target: Any, email: str, role: str) -> None:
+async def set_role(target: Target, email: str, role: str) -> None:
     """Change the user's role here and send ``role`` (to peers its rules reveal it to)."""
     await site_of(target).users.change(UserAction.ROLE, email, role=role)
 
 
-async def set_metadata(target: Any, email: str, values: dict[str, str | None]) -> None:
+async def set_metadata(target: Target, email: str, values: dict[str, str | None]) -> None:
     """Set (or, with None, delete) metadata keys and send the allow-listed ones."""
     await site_of(target).users.change(UserAction.META, email, meta=dict(values))

@@ -16,7 +16,7 @@ leaves it out); s1 comes up, and the time is from opening s1's home page to its
 "Signed in as" (s1 asks s0 through the browser: three redirects), next to an ordinary
 visit of that page once signed in. A fresh set of servers every run.
 
-Browsers, as the browser tests drive them (``asgi_sessionsync.testing.browsers``, nothing
+Browsers, as the browser tests drive them (``tests.harness.browsers``, nothing
 downloaded): Chromium (``/usr/bin/chromium`` by Playwright, third-party cookies
 allowed), Firefox ESR (Marionette, standard protection), WebKitGTK (MiniBrowser with
 ITP on, under Xvfb). WebKit keeps no ``Secure`` cookie over plain http on
@@ -51,11 +51,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.stores import User, sqlite_stores
-from asgi_sessionsync.testing import SiteNetwork, free_ports
-from asgi_sessionsync.testing.browsers import CHROMIUM, CHROMIUM_ARGS, ChromiumTab, Tab, Tls, firefox, missing, webkit
+from asgi_sessionsync.testing import SiteNetwork
 from benchmarks.timing import machine
 from demo.passwords import hash_password
 from demo.sites import native_app
+from tests.harness.browsers import CHROMIUM, CHROMIUM_ARGS, ChromiumTab, Tab, Tls, firefox, missing, webkit
+from tests.harness.processes import free_ports
 
 ROOT = Path(__file__).resolve().parent.parent
 BROWSERS = ("chromium", "firefox", "webkit")

@@ -26,8 +26,9 @@ from typing import Any
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import free_ports, start_redis_server
-from asgi_sessionsync.testing_apps import serve_site_from_env
+from tests.harness.env_site import serve_site_from_env
+from tests.harness.processes import free_ports
+from tests.harness.redis_server import start_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 DEADLINE = 180.0  # seconds one round may take at most

@@ -27,8 +27,9 @@ from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
 from asgi_sessionsync.stores.redis import redis_stores
-from asgi_sessionsync.testing import SiteNetwork, start_redis_server
+from asgi_sessionsync.testing import SiteNetwork
 from benchmarks.timing import machine, per_call_async, us
+from tests.harness.redis_server import start_redis_server
 
 HTML = b"<!doctype html><html><head><title>t</title></head><body><h1>Hello</h1></body></html>"
 TEXT = b"Hello, world"

@@ -20,8 +20,8 @@ from pathlib import Path
 
 from asgi_sessionsync.stores import SessionRecord, Stores, memory_stores, new_id, sqlite_stores
 from asgi_sessionsync.stores.redis import redis_stores
-from asgi_sessionsync.testing.redis_server import redis_binary, start_redis_server
 from benchmarks.timing import machine, per_call_async, us
+from tests.harness.redis_server import redis_binary, start_redis_server
 
 SESSIONS = 1000
 

@@ -23,9 +23,10 @@ from pathlib import Path
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import free_ports, start_redis_server, wait_until_answering
 from benchmarks.apps import FACTORIES
 from benchmarks.timing import machine
+from tests.harness.processes import free_ports, wait_until_answering
+from tests.harness.redis_server import start_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -13,7 +13,7 @@ from email.message import Message
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from asgi_sessionsync.testing import free_ports
+from tests.harness.processes import free_ports
 
 
 class Inbox:

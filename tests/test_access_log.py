@@ -13,9 +13,9 @@ import pytest
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.protocol import Purpose
 from asgi_sessionsync.settings import Settings
-from asgi_sessionsync.testing import free_ports
-from asgi_sessionsync.testing_apps import serve_site_from_env
 from asgi_sessionsync.tokens import Tokens
+from tests.harness.env_site import serve_site_from_env
+from tests.harness.processes import free_ports
 
 
 def envelope_urls(env: dict[str, str], base: str) -> tuple[list[str], list[str]]:

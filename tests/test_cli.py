@@ -137,3 +137,10 @@ async def test_outbox_retry_sends_now_and_drop_abandons(tmp_path: Path) -> None:
     assert dropped.returncode == 0, dropped.stderr
     assert "dropped 1 message(s)" in dropped.stdout
     assert json.loads(run_cli("outbox", "list", "--format", "json", env=variables).stdout) == []
+
+
+def test_ids_never_start_like_an_option() -> None:
+    # `outbox drop -p98…` was taken for an option (1 id in 64 started with "-").
+    from asgi_sessionsync.stores import new_id
+
+    assert not any(new_id().startswith("-") for _ in range(5000))

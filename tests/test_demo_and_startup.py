@@ -12,10 +12,11 @@ from pathlib import Path
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import Browser, InProcessNetwork, free_ports, hidden_fields
+from asgi_sessionsync.testing import Browser, InProcessNetwork, hidden_fields
 from demo.sites import NAMES, build_sites
 from tests.cli import ROOT
 from tests.constants import ALICE
+from tests.harness.processes import free_ports
 
 
 def clean_env(**extra: str) -> dict[str, str]:

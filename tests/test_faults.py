@@ -23,9 +23,9 @@ import httpx
 
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.peers import PeerHealth
-from asgi_sessionsync.testing import free_ports
-from asgi_sessionsync.testing_apps import serve_site_from_env
 from tests.constants import ALICE, BOB
+from tests.harness.env_site import serve_site_from_env
+from tests.harness.processes import free_ports
 
 NAVIGATION = {"sec-fetch-mode": "navigate", "sec-fetch-dest": "document", "sec-fetch-site": "none"}
 

@@ -6,12 +6,26 @@ from __future__ import annotations
 import time
 
 import anyio
-from starlette.types import Message
+from asgi_lifespan import LifespanManager
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync import SessionSyncMiddleware
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.stores import SessionRecord, memory_stores
 from asgi_sessionsync.testing_apps import login_app
+
+
+def recording(app: ASGIApp, sent: list[Message]) -> ASGIApp:
+    """``app``, noting each message it sends the server."""
+
+    async def recorded(scope: Scope, receive: Receive, send: Send) -> None:
+        async def noting(message: Message) -> None:
+            sent.append(message)
+            await send(message)
+
+        await app(scope, receive, noting)
+
+    return recorded
 
 
 def record(sid: str, *, created: float, ended: float | None = None, expires: float | None = None) -> SessionRecord:
@@ -48,22 +62,7 @@ async def test_lifespan_worker_expires_sessions_and_purges_old_history() -> None
         env_file=None,
     )
     sent: list[Message] = []
-    startup_done = anyio.Event()
-    shutdown = anyio.Event()
-
-    async def receive() -> Message:
-        if not startup_done.is_set():
-            return {"type": "lifespan.startup"}
-        await shutdown.wait()
-        return {"type": "lifespan.shutdown"}
-
-    async def send(message: Message) -> None:
-        sent.append(message)
-        if message["type"] == "lifespan.startup.complete":
-            startup_done.set()
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(app, {"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    async with LifespanManager(recording(app, sent)):
         with anyio.fail_after(10):
             while True:  # the first housekeeping pass runs at start-up
                 old = await stores.sessions.get("old-ended")
@@ -71,7 +70,6 @@ async def test_lifespan_worker_expires_sessions_and_purges_old_history() -> None
                 if old is None and expired is not None and expired.ended_at is not None:
                     break
                 await anyio.sleep(0.01)
-        shutdown.set()
 
     assert (await stores.sessions.get("recent-ended")) is not None  # within the retention period
     assert expired is not None and expired.end_reason == "expired"
@@ -103,23 +101,9 @@ async def test_housekeeping_deletes_activity_entries_older_than_their_own_retent
         stores=stores,
         env_file=None,
     )
-    started, shutdown = anyio.Event(), anyio.Event()
-
-    async def receive() -> Message:
-        if not started.is_set():
-            return {"type": "lifespan.startup"}
-        await shutdown.wait()
-        return {"type": "lifespan.shutdown"}
-
-    async def send(message: Message) -> None:
-        if message["type"] == "lifespan.startup.complete":
-            started.set()
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(app, {"type": "lifespan", "asgi": {"version": "3.0"}}, receive, send)
+    async with LifespanManager(app):
         with anyio.fail_after(10):
             while True:  # the first housekeeping pass runs at start-up
                 if [e.id for e in await stores.activity.list()] == ["recent"]:
                     break
                 await anyio.sleep(0.01)
-        shutdown.set()

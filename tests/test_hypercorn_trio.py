@@ -20,8 +20,8 @@ from pathlib import Path
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import free_ports, wait_until_answering
 from tests.constants import ALICE
+from tests.harness.processes import free_ports, wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[1]
 NAMES = ("a", "b", "c")

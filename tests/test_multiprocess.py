@@ -10,9 +10,9 @@ from pathlib import Path
 import httpx
 
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.testing import free_ports
-from asgi_sessionsync.testing_apps import serve_site_from_env
 from tests.constants import ALICE
+from tests.harness.env_site import serve_site_from_env
+from tests.harness.processes import free_ports
 from tests.stores.redis_server import start_redis_server
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,9 +17,10 @@ from starlette.types import ASGIApp
 from asgi_sessionsync.cli.peers import Status, check_peers
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.settings import Peer
-from asgi_sessionsync.testing import SiteNetwork, free_ports, wait_until_answering
+from asgi_sessionsync.testing import SiteNetwork
 from asgi_sessionsync.testing_apps import login_app
 from tests.cli import run_cli
+from tests.harness.processes import free_ports, wait_until_answering
 
 URLS = {n: f"https://{n}.example" for n in "abcd"}
 

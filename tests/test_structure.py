@@ -1,13 +1,16 @@
-"""The package's shape (issue #11): no module over 400 lines, no class over 150 lines, and no
-import circle among the package's own modules.
+"""The package's shape (issue #11): no module over 400 lines, no class over 150 lines, no
+import circle among the package's own modules, and one way in to the middleware (#21).
 
-Only module-level imports count towards circles; imports under ``if TYPE_CHECKING:`` and
-imports inside functions (deliberately lazy ones) do not.
+Every import counts towards circles: at module level, under ``if TYPE_CHECKING:`` and inside
+functions alike. A lazy or typing-only import hides a circle from the interpreter, not from
+the reader: the two modules still depend on each other. Only the package root imports
+:mod:`asgi_sessionsync.middleware`; every other part is handed what it needs.
 """
 
 from __future__ import annotations
 
 import ast
+from collections.abc import Collection
 from pathlib import Path
 
 import asgi_sessionsync
@@ -16,6 +19,15 @@ PACKAGE_DIR = Path(asgi_sessionsync.__file__).resolve().parent
 PACKAGE = "asgi_sessionsync"
 MAX_MODULE_LINES = 400
 MAX_CLASS_LINES = 150
+
+MIDDLEWARE = "asgi_sessionsync.middleware"
+# The modules that may import the middleware: the package root, which exports it. (The
+# command line and ``__main__`` need not; they never build one.)
+MAY_IMPORT_THE_MIDDLEWARE = frozenset({PACKAGE})
+
+# Imports (importer, imported) allowed to close a circle or reach into the middleware:
+# none since the request path takes a RequestContext (issue #21). Never add to it.
+ALLOWED_IMPORTS: frozenset[tuple[str, str]] = frozenset()
 
 # Modules or classes allowed to exceed the limits, each with the reason. Keep it short, and
 # take an entry out once its class is split.
@@ -37,42 +49,21 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def _is_type_checking(test: ast.expr) -> bool:
-    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
-    )
+def _imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
+    """Every import statement of a module, wherever it is: top level, ``try`` and ``if``
+    blocks (``if TYPE_CHECKING:`` too), functions and classes."""
+    return [node for node in ast.walk(tree) if isinstance(node, ast.Import | ast.ImportFrom)]
 
 
-def _module_level_imports(tree: ast.Module) -> list[ast.Import | ast.ImportFrom]:
-    """Imports run when the module is imported: top level, and inside top-level ``try`` and
-    ``if`` blocks other than ``if TYPE_CHECKING:``."""
-    found: list[ast.Import | ast.ImportFrom] = []
-
-    def walk(body: list[ast.stmt]) -> None:
-        for node in body:
-            if isinstance(node, ast.Import | ast.ImportFrom):
-                found.append(node)
-            elif isinstance(node, ast.If):
-                if not _is_type_checking(node.test):
-                    walk(node.body)
-                walk(node.orelse)
-            elif isinstance(node, ast.Try):
-                walk(node.body)
-                for handler in node.handlers:
-                    walk(handler.body)
-                walk(node.orelse)
-                walk(node.finalbody)
-
-    walk(tree.body)
-    return found
+def _imported_modules(name: str, path: Path, modules: Collection[str]) -> set[str]:
+    """The package's modules that ``name`` imports, anywhere in it."""
+    return _imports_in(name, path.read_text(encoding="utf-8"), modules, is_package=path.name == "__init__.py")
 
 
-def _imported_modules(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
-    """The package's modules that ``name`` imports at module level."""
-    tree = ast.parse(path.read_text(encoding="utf-8"))
-    is_package = path.name == "__init__.py"
+def _imports_in(name: str, source: str, modules: Collection[str], *, is_package: bool = False) -> set[str]:
+    tree = ast.parse(source)
     targets: set[str] = set()
-    for node in _module_level_imports(tree):
+    for node in _imports(tree):
         if isinstance(node, ast.Import):
             candidates = [alias.name for alias in node.names]
         else:
@@ -154,11 +145,55 @@ def test_no_class_is_too_long() -> None:
     assert not too_long, f"classes over {MAX_CLASS_LINES} lines: {too_long}"
 
 
-def test_no_import_circle() -> None:
+def _graph() -> dict[str, set[str]]:
+    """Which of the package's modules each one imports (anywhere in it)."""
     modules = _modules()
-    graph = {name: _imported_modules(name, path, modules) for name, path in modules.items()}
+    return {name: _imported_modules(name, path, modules) for name, path in modules.items()}
+
+
+def test_no_import_circle() -> None:
+    graph = _graph()
+    for importer, imported in ALLOWED_IMPORTS:
+        graph[importer].discard(imported)
     circles = _cycles(graph)
     assert not circles, f"import circles among the package's modules: {circles}"
+
+
+def test_only_the_package_root_imports_the_middleware() -> None:
+    importers = sorted(
+        name
+        for name, imported in _graph().items()
+        if MIDDLEWARE in imported
+        and name not in MAY_IMPORT_THE_MIDDLEWARE
+        and (name, MIDDLEWARE) not in ALLOWED_IMPORTS
+    )
+    assert not importers, f"modules importing {MIDDLEWARE} (take what it hands you instead): {importers}"
+
+
+def test_the_import_allow_list_is_current() -> None:
+    # Once an import is gone, its entry goes too: the list only ever shrinks.
+    graph = _graph()
+    stale = sorted(pair for pair in ALLOWED_IMPORTS if pair[1] not in graph.get(pair[0], set()))
+    assert not stale, f"import allow-list entries no longer needed: {stale}"
+
+
+def test_the_scan_counts_typing_only_and_lazy_imports() -> None:
+    modules = {"pkg", "pkg.a", "pkg.b", "pkg.c", "pkg.d"}
+    source = """
+from typing import TYPE_CHECKING
+if TYPE_CHECKING:
+    from pkg.a import Thing
+def later() -> None:
+    from pkg import b
+class Holder:
+    def method(self) -> None:
+        import pkg.c
+try:
+    from . import d
+except ImportError:
+    pass
+"""
+    assert _imports_in("pkg.x", source, modules) == {"pkg", "pkg.a", "pkg.b", "pkg.c", "pkg.d"}
 
 
 def test_the_allow_list_is_current() -> None:

@@ -25,6 +25,7 @@ from asgi_sessionsync.testing import (
     fetch_site,
     hidden_fields,
     registrable_domain,
+    same_site,
 )
 from asgi_sessionsync.testing_apps import login_app, session_login_app
 from tests.constants import ALICE, BOB
@@ -225,6 +226,26 @@ def test_sites_are_scheme_and_registrable_domain_and_reserved_names_are_each_the
     assert fetch_site("http://a.example.com/", "https://a.example.com/") == "cross-site"
     assert fetch_site("https://a.example/", "https://b.example/") == "cross-site"
     assert fetch_site("https://a.example/x", "https://a.example/y") == "same-origin"
+
+
+def test_reserved_names_stay_sites_of_their_own_and_the_rest_follows_the_public_suffix_list() -> None:
+    # localhost, example, test (and invalid): every host is its own site, as before the list.
+    for tld in ("localhost", "example", "test", "invalid"):
+        assert registrable_domain(f"a.{tld}") == f"a.{tld}"
+        assert registrable_domain(f"x.a.{tld}") == f"x.a.{tld}"
+        assert not same_site(f"https://a.{tld}/", f"https://b.{tld}/")
+        assert not same_site(f"https://x.a.{tld}/", f"https://a.{tld}/")
+    assert registrable_domain("localhost") == "localhost"
+    assert same_site("http://a.localhost:8001/", "http://a.localhost:8002/")  # ports do not count
+    assert registrable_domain("127.0.0.1") == "127.0.0.1" and registrable_domain("[::1]") == "[::1]"
+    # The list: ICANN suffixes of any depth, and the private section, as browsers use it.
+    assert registrable_domain("a.b.shop.example.com") == "example.com"
+    assert registrable_domain("www.city.kawasaki.jp") == "city.kawasaki.jp"
+    assert registrable_domain("www.shop.com.au") == "shop.com.au"
+    assert registrable_domain("co.uk") == "co.uk"  # a public suffix is a site of its own
+    assert registrable_domain("a.ann.github.io") == "ann.github.io"
+    assert not same_site("https://ann.github.io/", "https://bob.github.io/")
+    assert registrable_domain("Shop.Example.COM.") == "example.com"
 
 
 # --- SameSite ----------------------------------------------------------------------------

@@ -385,3 +385,20 @@ async def test_a_version_far_in_the_future_is_refused(net: SiteNetwork) -> None:
     await update_user(a, ANN, name="Ann 2")  # and later changes still go through
     found = await user(net, "b")
     assert found is not None and found.name == "Ann 2"
+
+
+async def test_the_users_api_finds_the_site_from_each_kind_of_target() -> None:
+    from starlette.requests import Request
+
+    from asgi_sessionsync.users import SITE_KEY, get_user, site_of
+
+    async with SiteNetwork({"a": login_app("a")}) as net:
+        middleware = net.sites["a"]
+        await create_user(middleware, ANN, name="Ann")
+        scope: dict[str, Any] = {"type": "http", "headers": [], SITE_KEY: middleware.site}
+        for target in (middleware, middleware.site, scope, Request(scope)):
+            assert site_of(target) is middleware.site
+            found = await get_user(target, ANN)
+            assert found is not None and found.name == "Ann"
+        with pytest.raises(TypeError, match="went through SessionSyncMiddleware"):
+            site_of({"type": "http", "headers": []})

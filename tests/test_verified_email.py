@@ -28,8 +28,9 @@ from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.mail import MailError, SMTPMailer
 from asgi_sessionsync.protocol import HopPayload, Mode, SessionPayload
-from asgi_sessionsync.testing import SiteNetwork, free_ports, hidden_fields
+from asgi_sessionsync.testing import SiteNetwork, hidden_fields
 from asgi_sessionsync.testing_apps import login_app
+from tests.harness.processes import free_ports
 from tests.mailbox import Inbox, local_smtp
 
 USER = "ann@example.com"

@@ -10,7 +10,11 @@ kinds (see docs/identity.md):
   session) beside the middleware's; the adapter also reads, makes and ends that login.
 
 The middleware decides once, when it is built, which kind an adapter is
-(:func:`app_login_of`), and refuses one that follows neither.
+(:func:`app_login_of`), and refuses one that follows neither. The optional members
+(:meth:`IdentityAdapter.email_verified`, :meth:`IdentityAdapter.attach_site`) are part of
+the protocol with a default each; an adapter that implements the protocol structurally
+and leaves one out is given that default then, so that the middleware calls every member
+directly.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import types
 from base64 import urlsafe_b64encode
 from typing import TYPE_CHECKING, NamedTuple, Protocol, runtime_checkable
 
@@ -27,6 +32,7 @@ from asgi_sessionsync.cookies import CookiePolicy, find_cookie, response_cookie,
 
 if TYPE_CHECKING:
     from asgi_sessionsync.sessions import ActiveSession
+    from asgi_sessionsync.site import Site
 
 Headers = list[tuple[bytes, bytes]]
 
@@ -43,7 +49,9 @@ class Account(NamedTuple):
 @runtime_checkable
 class IdentityAdapter(Protocol):
     """What every adapter does. Implement all of it, or subclass this class to inherit the
-    defaults of ``intent_key``, :meth:`signed_in_again` and :meth:`is_privileged`."""
+    defaults of ``intent_key``, :meth:`signed_in_again` and :meth:`is_privileged`.
+    :meth:`email_verified` and :meth:`attach_site` are optional: an adapter without them
+    gets their defaults when the middleware is built (:func:`app_login_of`)."""
 
     #: A scope key the app sets whenever it signs someone in or out during a request
     #: (the default adapter's :func:`~asgi_sessionsync.sign_in` does). When given, a
@@ -82,6 +90,26 @@ class IdentityAdapter(Protocol):
         is listed in ``SESSIONSYNC_TRUSTED_FOR_PRIVILEGED``. Called for each sign-in a peer
         vouches for, before anything is created; may do I/O."""
         return False
+
+    async def email_verified(self, scope: Scope, email: str) -> bool:
+        """Whether the app verified that the user it just signed in in this request owns
+        ``email`` (a code, a link, an identity provider that vouches for it). Asked once per
+        sign-in the app makes, at the response start; the answer travels with the session
+        to peers (``ev``; docs/users.md). Optional; the default: not verified (``False``).
+        The default adapter answers from :func:`~asgi_sessionsync.sign_in`'s
+        ``email_verified``."""
+        return False
+
+    def attach_site(self, site: Site) -> None:
+        """Called once, when the middleware is built, with the site it serves: for an
+        adapter whose app owns its users (Django), to keep them in step with the peers
+        through the site's user sync. Must not do I/O or fail. Optional; the default does
+        nothing."""
+        return None
+
+
+#: The members an adapter may leave out, each given the protocol's default at start-up.
+OPTIONAL_MEMBERS = ("email_verified", "attach_site")
 
 
 @runtime_checkable
@@ -188,20 +216,15 @@ class AppCookieLogin:
     async def end_app_login(self, ref: str) -> None:
         return None  # a signed cookie has no server-side state: the registry refuses it
 
+    async def email_verified(self, scope: Scope, email: str) -> bool:
+        return False  # the app's own login says nothing of how the address was checked
+
+    def attach_site(self, site: Site) -> None:
+        return None
+
     def _ref(self, value: str) -> str | None:
         """The reference of the login a cookie value holds, or None (none, or invalid)."""
         raise NotImplementedError
-
-
-async def reported_verified(identity: object, scope: Scope, email: str) -> bool:
-    """Whether the identity adapter says the app verified ``email``, the user it just
-    signed in. Adapters may implement ``async def email_verified(self, scope, email) ->
-    bool`` (the default adapter does, from :func:`~asgi_sessionsync.sign_in`'s
-    ``email_verified``); without it an address counts as not verified."""
-    method = getattr(identity, "email_verified", None)
-    if method is None:
-        return False
-    return bool(await method(scope, email))
 
 
 _BASE_MEMBERS = ("intent_key", "expose", "signed_in_after", "signed_in_again", "is_privileged")
@@ -219,7 +242,8 @@ _APP_LOGIN_MEMBERS = (
 def app_login_of(identity: object) -> AppLoginAdapter | None:
     """``identity`` as an :class:`AppLoginAdapter`, or ``None`` when it is a plain
     :class:`IdentityAdapter`; :class:`TypeError` (naming what is wrong) when it is neither.
-    Called once when the middleware is built."""
+    Called once when the middleware is built; an adapter that leaves out an optional
+    member (:data:`OPTIONAL_MEMBERS`) is given the protocol's default for it."""
     kind = type(identity).__name__
     if hasattr(identity, "separate_login"):
         raise TypeError(
@@ -229,6 +253,7 @@ def app_login_of(identity: object) -> AppLoginAdapter | None:
     missing = [name for name in _BASE_MEMBERS if not hasattr(identity, name)]
     if missing:
         raise TypeError(f"{kind} is not an IdentityAdapter: it lacks {', '.join(missing)} (see docs/identity.md)")
+    _give_defaults(identity, kind)
     present = [name for name in _APP_LOGIN_MEMBERS if hasattr(identity, name)]
     if not present:
         return None
@@ -240,3 +265,17 @@ def app_login_of(identity: object) -> AppLoginAdapter | None:
         )
     assert isinstance(identity, AppLoginAdapter)
     return identity
+
+
+def _give_defaults(identity: object, kind: str) -> None:
+    """Bind the protocol's default of each optional member ``identity`` lacks to it."""
+    for name in OPTIONAL_MEMBERS:
+        if hasattr(identity, name):
+            continue
+        try:
+            object.__setattr__(identity, name, types.MethodType(getattr(IdentityAdapter, name), identity))
+        except (AttributeError, TypeError):  # __slots__: nowhere to put it
+            raise TypeError(
+                f"{kind} lacks {name} and has no room for the default (__slots__): implement it, or subclass "
+                "IdentityAdapter (see docs/identity.md)"
+            ) from None

@@ -16,6 +16,7 @@ from asgi_sessionsync.validation import email_or_none
 
 if TYPE_CHECKING:
     from asgi_sessionsync.sessions import ActiveSession
+    from asgi_sessionsync.site import Site
 
 INTENT = "sessionsync.intent"
 _ANONYMOUS = UnauthenticatedUser()
@@ -160,6 +161,9 @@ class SessionIdentity:
         address is verified."""
         intent = intent_of(scope)
         return intent is not None and intent.email == email and intent.email_verified
+
+    def attach_site(self, site: Site) -> None:
+        return None  # the users live in the middleware's own store: nothing to keep in step
 
     def signed_in_again(self, scope: Scope) -> bool:
         """Whether the app called :func:`sign_in` in this request (even for the user

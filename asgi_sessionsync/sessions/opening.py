@@ -31,7 +31,7 @@ from typing import NamedTuple
 from starlette.types import Scope
 
 from asgi_sessionsync.governance.admission import Refusal
-from asgi_sessionsync.identity.base import Account, AppLoginAdapter, IdentityAdapter, reported_verified
+from asgi_sessionsync.identity.base import Account, AppLoginAdapter, IdentityAdapter
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.sessions.active import ActiveSession
 from asgi_sessionsync.site import Site
@@ -178,7 +178,7 @@ class SessionOpening:
         marks = self.site.marks
         if await marks.remembered(email, self.site.origin):
             return True
-        if await reported_verified(self.identity, scope, email):
+        if await self.identity.email_verified(scope, email):
             await marks.remember(email, self.site.origin)
             return True
         return False

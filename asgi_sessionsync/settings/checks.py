@@ -5,20 +5,44 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import TYPE_CHECKING
+from collections.abc import Iterable
+from dataclasses import Field
+from typing import Any, ClassVar, Protocol
 
-from asgi_sessionsync.cookies import CookieNames
+from asgi_sessionsync.cookies import CookieNames, CookieSettings
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.keys import GENERATE_HINT
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.networks import _keys_var, _peers_var
-from asgi_sessionsync.settings.values import _PEERS_EXAMPLE, PREFIX
-
-if TYPE_CHECKING:
-    from asgi_sessionsync.settings.model import Settings
+from asgi_sessionsync.settings.values import _PEERS_EXAMPLE, PREFIX, Network, Peer, Secret
 
 
-def validate_settings(settings: Settings) -> None:
+class CheckedSettings(CookieSettings, Protocol):
+    """What these checks read of :class:`~asgi_sessionsync.settings.Settings`, which calls
+    them (typed here, so that this module need not import the one that imports it)."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+    @property
+    def networks(self) -> tuple[Network, ...]: ...
+    @property
+    def origin(self) -> str: ...
+    @property
+    def network_rules(self) -> NetworkRules | None: ...
+    @property
+    def identity(self) -> str: ...
+    @property
+    def app_session_secret(self) -> Secret | None: ...
+    @property
+    def smtp_url(self) -> Secret | None: ...
+    @property
+    def mail_from(self) -> str | None: ...
+    @property
+    def samesite(self) -> str: ...
+    def peers(self) -> Iterable[tuple[Network, Peer]]: ...
+
+
+def validate_settings(settings: CheckedSettings) -> None:
     """Raise :class:`ConfigError` for settings that cannot work together."""
     if not settings.site_url:
         raise ConfigError(PREFIX + "SITE_URL", "is required", f"{PREFIX}SITE_URL=https://a.example.com")
@@ -65,7 +89,7 @@ def validate_settings(settings: Settings) -> None:
         )
 
 
-def describe_settings(settings: Settings) -> list[tuple[str, str]]:
+def describe_settings(settings: CheckedSettings) -> list[tuple[str, str]]:
     """(variable, effective value) pairs with secrets masked, for ``config check``."""
     rows: list[tuple[str, str]] = []
     for f in dataclasses.fields(settings):

@@ -15,6 +15,7 @@ from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.values import PREFIX, Secret, _normalize_url, origin_of
+from asgi_sessionsync.smtp_url import check_sender, check_smtp_url
 from asgi_sessionsync.stores.registry import check_store_url
 
 # --- parsers: (variable, text) -> value -------------------------------------------------
@@ -150,8 +151,6 @@ def _policy(variable: str, text: str) -> Policy | None:
 
 
 def _smtp_url(variable: str, text: str) -> Secret | None:
-    from asgi_sessionsync.mail import check_smtp_url  # the mail module imports settings for typing only
-
     if not text.strip():
         return None
     check_smtp_url(text, variable)
@@ -159,8 +158,6 @@ def _smtp_url(variable: str, text: str) -> Secret | None:
 
 
 def _sender(variable: str, text: str) -> str | None:
-    from asgi_sessionsync.mail import check_sender
-
     return check_sender(variable, text)
 
 

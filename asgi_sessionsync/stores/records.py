@@ -11,8 +11,12 @@ from typing import Any
 
 
 def new_id() -> str:
-    """A random 144-bit id, URL-safe: sessions, chains, messages."""
-    return base64.urlsafe_b64encode(os.urandom(18)).decode("ascii")
+    """A random 144-bit id, URL-safe: sessions, chains, messages. Never starting with
+    ``-``, so that a command line takes it (or its beginning) as an argument, not an option."""
+    while True:
+        made = base64.urlsafe_b64encode(os.urandom(18)).decode("ascii")
+        if made[0] != "-":
+            return made
 
 
 def normalize_email(email: str) -> str:

@@ -15,12 +15,12 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass
-from urllib.parse import urlsplit, urlunsplit
 
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.stores.base import Stores
 from asgi_sessionsync.stores.memory import memory_stores
 from asgi_sessionsync.stores.sqlite import check_sqlite_path, sqlite_path, sqlite_stores
+from asgi_sessionsync.urls import redact as redact  # its home is urls.py; importable here as before
 
 VARIABLE = "SESSIONSYNC_STORE"
 _KNOWN = "memory://, sqlite:///PATH or redis://HOST[:PORT][/DB]"
@@ -69,18 +69,6 @@ BACKENDS: dict[str, Backend] = {
     "redis": Backend(_check_redis, _open_redis),
     "rediss": Backend(_check_redis, _open_redis),
 }
-
-
-def redact(url: str) -> str:
-    """``url`` with any user name and password replaced, fit for an error message or a log line."""
-    # All of the user info goes: some put a token where the user name belongs.
-    try:
-        parts = urlsplit(url)
-    except ValueError:  # unparsable: show no more than the scheme
-        return url.partition("://")[0] + "://…"
-    if "@" not in parts.netloc:
-        return url
-    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
 
 
 def _backend(url: str, variable: str) -> Backend:

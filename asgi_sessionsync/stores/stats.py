@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from asgi_sessionsync.stores.base import SessionRecord
+from asgi_sessionsync.stores.records import SessionRecord
 
 DAY = 86400.0
 BLOCKED = "blocked"  # end_reason prefix of a refused sign-in (recorded, never a session)

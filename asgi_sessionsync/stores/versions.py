@@ -18,7 +18,7 @@ import enum
 from dataclasses import dataclass, field
 
 from asgi_sessionsync.protocol import UserAction
-from asgi_sessionsync.stores.base import User, normalize_email
+from asgi_sessionsync.stores.records import User, normalize_email
 
 Version = tuple[int, str]
 ZERO: Version = (0, "")

@@ -26,26 +26,19 @@ server, a socket or a real browser::
 
 Modules: :mod:`~.sites` (sites, origins, Fetch Metadata and referrer rules),
 :mod:`~.cookies` (the cookie jar), :mod:`~.network` (:class:`InProcessNetwork`),
-:mod:`~.navigation` and :mod:`~.browser` (:class:`Browser`), :mod:`~.kit`
-(:class:`SiteNetwork`) and :mod:`~.processes` (:func:`free_ports`,
-:func:`wait_until_answering`, for tests that run real servers) and :mod:`~.redis_server`
-(:func:`start_redis_server`). Every name is importable
-from ``asgi_sessionsync.testing``.
+:mod:`~.navigation` and :mod:`~.browser` (:class:`Browser`) and :mod:`~.kit`
+(:class:`SiteNetwork`). Every name is importable from ``asgi_sessionsync.testing``.
 
-Real browsers, for the browser suite and the benchmarks, are not imported here:
-:mod:`~.browsers` (Chromium by Playwright, the :class:`~.browsers.Tab` steps,
-:class:`~.browsers.Tls`), :mod:`~.firefox` (Firefox ESR over Marionette) and
-:mod:`~.webkit` (WebKitGTK over WebDriver, under Xvfb).
-
-Everything here is for tests: nothing of it is used by the middleware itself.
+Everything here is for tests: nothing of it is used by the middleware itself. It runs in
+one process and drives no real browser or server: the repository's own harness for those
+(Chromium, Firefox, WebKit, uvicorn, redis-server) lives in its ``tests/harness/``, not in
+the package.
 """
 
 from asgi_sessionsync.testing.browser import Browser, hidden_fields
 from asgi_sessionsync.testing.cookies import CookieJar, StoredCookie
 from asgi_sessionsync.testing.kit import SiteNetwork
 from asgi_sessionsync.testing.network import InProcessNetwork
-from asgi_sessionsync.testing.processes import free_ports, wait_until_answering
-from asgi_sessionsync.testing.redis_server import start_redis_server
 from asgi_sessionsync.testing.sites import (
     DEFAULT_CLIENT_IP,
     NAVIGATION_ACCEPT,
@@ -69,10 +62,7 @@ __all__ = [
     "SiteNetwork",
     "StoredCookie",
     "fetch_site",
-    "free_ports",
     "hidden_fields",
     "registrable_domain",
     "same_site",
-    "start_redis_server",
-    "wait_until_answering",
 ]

@@ -13,9 +13,9 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import ASGIApp
 
+from asgi_sessionsync import SessionSyncMiddleware  # the public way in: only the root imports the middleware
 from asgi_sessionsync.identity import IdentityAdapter
 from asgi_sessionsync.keys import generate_secret
-from asgi_sessionsync.middleware import SessionSyncMiddleware
 from asgi_sessionsync.settings import Peer, Settings
 from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
 from asgi_sessionsync.testing.browser import Browser

@@ -4,11 +4,17 @@ Chromium sends."""
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import Literal
 
 import httpx
+
+try:
+    from publicsuffixlist import PublicSuffixList
+except ImportError as error:  # pragma: no cover - depends on the installed extras
+    raise ImportError("the test kit needs publicsuffixlist: pip install 'asgi-sessionsync[testing]'") from error
 
 #: The address requests appear to come from unless told otherwise (TEST-NET-3).
 DEFAULT_CLIENT_IP = "203.0.113.7"
@@ -37,18 +43,24 @@ Page = httpx.Response | httpx.URL | str
 
 # --- sites and origins -----------------------------------------------------------------
 
-# Reserved names (RFC 2606, RFC 6761): no public suffix list knows them, so each host
-# under them is taken as a site of its own (a.example and b.example are cross-site).
+# Reserved names (RFC 2606, RFC 6761): the public suffix list has no rule for them, so it
+# would take ``example`` as a suffix and ``x.a.example`` as of site ``a.example``; each host
+# under them is taken as a site of its own instead (a.example and x.a.example are
+# cross-site), as the kit's sites on ``https://{name}.example`` need.
 _RESERVED_TLDS = frozenset({"localhost", "example", "test", "invalid"})
-# Common second-level public suffixes under two-letter country codes (co.uk, com.au, …).
-_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "ac", "gov", "edu"})
+
+
+@functools.cache
+def _suffixes() -> PublicSuffixList:
+    """The public suffix list as the package ships it (loaded once, on first use)."""
+    return PublicSuffixList()
 
 
 def registrable_domain(host: str) -> str:
-    """The registrable domain ("eTLD+1") of ``host``, approximated without the public
-    suffix list: the last two labels (three under ``co.uk``-like suffixes); an IP
-    address, a one-label host and any host under ``localhost``, ``example``, ``test``
-    or ``invalid`` is its own."""
+    """The registrable domain ("eTLD+1") of ``host``, by the public suffix list (ICANN and
+    private sections, as browsers use it: ``shop.co.uk``, ``user.github.io``). An IP
+    address, a one-label host, a public suffix itself and any host under ``localhost``,
+    ``example``, ``test`` or ``invalid`` is its own."""
     host = host.lower().rstrip(".")
     try:
         ipaddress.ip_address(host.strip("[]"))
@@ -59,9 +71,7 @@ def registrable_domain(host: str) -> str:
     labels = host.split(".")
     if len(labels) < 2 or labels[-1] in _RESERVED_TLDS:
         return host
-    if len(labels) >= 3 and len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL:
-        return ".".join(labels[-3:])
-    return ".".join(labels[-2:])
+    return _suffixes().privatesuffix(host) or host
 
 
 def _origin(url: httpx.URL) -> str:

@@ -1,28 +1,17 @@
-"""What user sync reports: its errors, what became of a peer's message, the hook type."""
+"""What user sync reports: what became of a peer's message, the hook type (and its errors,
+defined in :mod:`asgi_sessionsync.exceptions`)."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from typing import NamedTuple
 
-from asgi_sessionsync.exceptions import SessionSyncError
+# Defined in exceptions.py, with every exception of the package; importable here as before.
+from asgi_sessionsync.exceptions import EmailChangeRefused as EmailChangeRefused
+from asgi_sessionsync.exceptions import UserDeleted as UserDeleted
+from asgi_sessionsync.exceptions import UserNotFound as UserNotFound
 from asgi_sessionsync.protocol import UserAction
 from asgi_sessionsync.stores.versions import Applied
-
-
-class UserNotFound(SessionSyncError):
-    """The user to change does not exist on this site."""
-
-
-class UserDeleted(UserNotFound):
-    """The user was deleted for good on this site (a final deletion): nothing makes it
-    again until an operator lifts it (``python -m asgi_sessionsync users undelete EMAIL``,
-    or :func:`asgi_sessionsync.users.lift_deletion`)."""
-
-
-class EmailChangeRefused(SessionSyncError):
-    """The email of a synced user cannot change (``SESSIONSYNC_PREVENT_EMAIL_CHANGE``):
-    it is the user's key across the network."""
 
 
 class Received(NamedTuple):

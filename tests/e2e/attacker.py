@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
-from asgi_sessionsync.testing.browsers import Tls
+from tests.harness.browsers import Tls
 
 PREFIX = "/_sessionsync/"
 

@@ -1,5 +1,5 @@
-"""Debian's Firefox ESR, driven over Marionette: the driver is the package's test kit
-(``asgi_sessionsync.testing.browsers``, shared with ``benchmarks/``); here, what a test
+"""Debian's Firefox ESR, driven over Marionette: the driver is the repository's harness
+(``tests.harness.browsers``, shared with ``benchmarks/``); here, what a test
 does when it is not installed.
 
 No geckodriver (Debian ships none): Firefox is started with ``--marionette`` on a fresh
@@ -11,7 +11,7 @@ the chrome context, as ``about:config`` and the storage inspector would show the
 
 from __future__ import annotations
 
-from asgi_sessionsync.testing.browsers import (
+from tests.harness.browsers import (
     BASE_PREFS,
     FIREFOX,
     STRICT,

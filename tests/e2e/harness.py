@@ -18,8 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from asgi_sessionsync.testing import free_ports
-from asgi_sessionsync.testing.browsers import CHROMIUM, CHROMIUM_ARGS, Tls
+from tests.harness.browsers import CHROMIUM, CHROMIUM_ARGS, Tls
+from tests.harness.processes import free_ports
 from tests.requirements import skip_or_fail
 
 __all__ = [

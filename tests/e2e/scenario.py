@@ -8,8 +8,8 @@ import re
 import time
 from collections.abc import Mapping
 
-from asgi_sessionsync.testing.browsers import Tab
 from tests.e2e.harness import NAMES, OUTPUT, Demo
+from tests.harness.browsers import Tab
 
 
 def who(tab: Tab, demo: Demo, site: str) -> str | None:

@@ -1,5 +1,5 @@
 """WebKitGTK (Debian's ``webkit2gtk-driver``): its WebDriver and MiniBrowser, under Xvfb.
-The driver is the package's test kit (``asgi_sessionsync.testing.browsers``, shared with
+The driver is the repository's harness (``tests.harness.browsers``, shared with
 ``benchmarks/``); here, what a test does when it is not installed.
 
 WebKit keeps no ``Secure`` cookie from ``http://*.localhost`` (Chromium and Firefox treat
@@ -11,7 +11,7 @@ certificate made for the run (``Tls``). The driver session accepts that certific
 
 from __future__ import annotations
 
-from asgi_sessionsync.testing.browsers import MINIBROWSER, WEBKIT_DRIVER, XVFB, WebKit, missing, webkit, xvfb
+from tests.harness.browsers import MINIBROWSER, WEBKIT_DRIVER, XVFB, WebKit, missing, webkit, xvfb
 from tests.requirements import skip_or_fail
 
 __all__ = ["MINIBROWSER", "WEBKIT_DRIVER", "XVFB", "WebKit", "require_webkit", "webkit", "xvfb"]

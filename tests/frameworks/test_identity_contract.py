@@ -3,7 +3,7 @@ it must guess at."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from starlette.applications import Starlette
@@ -14,7 +14,7 @@ from starlette.types import Scope
 
 import asgi_sessionsync
 import asgi_sessionsync.identity
-from asgi_sessionsync.identity import Account, ActiveSession, AppLoginAdapter, IdentityAdapter
+from asgi_sessionsync.identity import Account, ActiveSession, AppLoginAdapter, IdentityAdapter, app_login_of
 from asgi_sessionsync.identity.starlette_session import StarletteSessionIdentity
 from asgi_sessionsync.testing import SiteNetwork
 from asgi_sessionsync.testing_apps import login_app, session_login_app
@@ -45,6 +45,13 @@ class ScopeIdentity:
 
     async def is_privileged(self, email: str) -> bool:
         return False
+
+
+def base_only(adapter: ScopeIdentity) -> IdentityAdapter:
+    """``adapter`` as the middleware takes it. A type checker wants every member of the
+    protocol; at run time an adapter without the optional ones (``email_verified``,
+    ``attach_site``) is given their defaults when the middleware is built."""
+    return cast(IdentityAdapter, adapter)
 
 
 def scope_login_app() -> Starlette:
@@ -89,7 +96,7 @@ def test_the_built_in_adapters_say_which_protocol_they_follow() -> None:
 
 
 async def test_an_adapter_with_only_the_base_members_shares_login_both_ways() -> None:
-    net = await join(scope_login_app(), identity=ScopeIdentity())
+    net = await join(scope_login_app(), identity=base_only(ScopeIdentity()))
     browser = net.browser()
     await browser.sign_in("f", *FRANK)
     assert await browser.everyone() == {"a": FRANK[0], "c": FRANK[0], "f": FRANK[0]}
@@ -98,6 +105,33 @@ async def test_an_adapter_with_only_the_base_members_shares_login_both_ways() ->
     await browser.sign_in("a", *ALICE)
     assert await browser.who("f") == ALICE[0]
     await net.close()
+
+
+async def test_an_adapter_without_the_optional_members_is_given_their_defaults_at_start_up() -> None:
+    adapter = ScopeIdentity()
+    assert app_login_of(adapter) is None
+    assert isinstance(adapter, IdentityAdapter)
+    assert await base_only(adapter).email_verified(dict(HOP_SCOPE), FRANK[0]) is False
+    base_only(adapter).attach_site(cast(Any, None))  # does nothing, and does not fail
+
+
+class Slotted(ScopeIdentity):
+    __slots__ = ()
+
+
+class SlottedBase:
+    __slots__ = ()
+    intent_key: str | None = None
+    expose = ScopeIdentity.expose
+    signed_in_after = ScopeIdentity.signed_in_after
+    signed_in_again = ScopeIdentity.signed_in_again
+    is_privileged = ScopeIdentity.is_privileged
+
+
+def test_an_adapter_with_no_room_for_a_default_is_refused_naming_the_member() -> None:
+    assert app_login_of(Slotted()) is None  # a __dict__ from its base: room enough
+    with pytest.raises(TypeError, match="email_verified"):
+        app_login_of(SlottedBase())
 
 
 class Missing:
@@ -174,7 +208,7 @@ async def no_trace_of(net: Any, value: str) -> None:
 
 
 async def test_an_adapter_value_that_is_not_an_email_is_never_a_sign_in() -> None:
-    net = await join(scope_login_app(), identity=TokenReportingIdentity())
+    net = await join(scope_login_app(), identity=base_only(TokenReportingIdentity()))
     browser = net.browser()
     await browser.sign_in("f", *FRANK)
     assert await browser.who("a") is None and await browser.who("c") is None
@@ -214,7 +248,7 @@ async def test_a_peer_that_vouches_for_something_that_is_not_an_email_signs_nobo
     from asgi_sessionsync.stores import User
     from asgi_sessionsync.testing import DEFAULT_CLIENT_IP
 
-    net = await join(scope_login_app(), identity=ScopeIdentity())
+    net = await join(scope_login_app(), identity=base_only(ScopeIdentity()))
     # Site a has (from a bug, or an older version) a session for a user that is no email.
     a = net.apps["a"].site
     scope = {"type": "http", "headers": [], "client": (DEFAULT_CLIENT_IP, 50000)}

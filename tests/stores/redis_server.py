@@ -1,5 +1,5 @@
-"""A real, throwaway ``redis-server`` for tests, from the package's test kit
-(:mod:`asgi_sessionsync.testing.redis_server`), plus what pytest needs around it.
+"""A real, throwaway ``redis-server`` for tests, from the repository's harness
+(:mod:`tests.harness.redis_server`), plus what pytest needs around it.
 
 ``require_redis_server()`` skips a test on a developer machine without the binary and
 fails it in CI (``CI=true``), where it must be installed (Debian: ``apt-get install
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from asgi_sessionsync.testing.redis_server import redis_binary
-from asgi_sessionsync.testing.redis_server import start_redis_server as _start
+from tests.harness.redis_server import redis_binary
+from tests.harness.redis_server import start_redis_server as _start
 from tests.requirements import skip_or_fail
 
 

@@ -86,6 +86,7 @@ from asgi_sessionsync.stores.redis.replay import RedisReplayCache
 from asgi_sessionsync.stores.redis.sessions import RedisSessionRegistry
 from asgi_sessionsync.stores.redis.urls import _split, check_redis_url
 from asgi_sessionsync.stores.redis.users import RedisUserStore
+from asgi_sessionsync.urls import redact
 
 __all__ = [
     "DEFAULT_PREFIX",
@@ -127,8 +128,6 @@ def redis_stores(
     options here: pass them as arguments), or a ``client`` made with
     ``decode_responses=True`` (Sentinel, Cluster). Connects on first use. The activity
     log keeps at most ``activity_max`` entries (the oldest go first)."""
-    from asgi_sessionsync.stores.registry import redact
-
     if client is None:
         # A request waits for a free connection (up to POOL_WAIT seconds) rather than
         # failing: redis-py's default pool raises "Too many connections" past 100, which

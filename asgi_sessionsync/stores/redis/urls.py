@@ -16,12 +16,11 @@ from asgi_sessionsync.stores.redis.connection import (
     DEFAULT_RETENTION,
     EXAMPLE,
 )
+from asgi_sessionsync.urls import redact
 
 
 def _split(url: str, variable: str) -> tuple[str, str, float]:
     """(URL for redis-py without our options, prefix, retention) or ConfigError."""
-    from asgi_sessionsync.stores.registry import redact
-
     try:
         parts = urlsplit(url)
         port = parts.port

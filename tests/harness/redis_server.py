@@ -15,7 +15,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from asgi_sessionsync.testing.processes import free_ports
+from tests.harness.processes import free_ports
 
 STARTUP_TIMEOUT = 10.0
 
@@ -46,7 +46,7 @@ def start_redis_server(directory: Path, *, binary: str | None = None) -> Iterato
     for _ in range(3):  # a free port can be taken between the probe and the bind
         (port,) = free_ports(1)
         log = directory / f"redis-{port}.log"
-        process = subprocess.Popen(  # noqa: S603 - the binary and our own arguments
+        process = subprocess.Popen(
             [
                 *(binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"),
                 *("--dir", str(directory), "--logfile", str(log)),

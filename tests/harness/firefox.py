@@ -21,7 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from asgi_sessionsync.testing.webdriver import DrivenTab
+from tests.harness.webdriver import DrivenTab
 
 FIREFOX = "/usr/bin/firefox-esr"
 FLAGS = ("--headless", "--marionette", "-remote-allow-system-access", "--no-remote")
@@ -96,7 +96,7 @@ class Firefox(DrivenTab):
         (profile / "user.js").write_text("".join(_pref_line(k, v) for k, v in {**BASE_PREFS, **prefs}.items()))
         self.profile = profile
         self.log = (profile.parent / f"{profile.name}.log").open("wb")
-        self.process = subprocess.Popen(  # noqa: S603 (a fixed executable, our own arguments)
+        self.process = subprocess.Popen(
             [FIREFOX, *FLAGS, "--profile", str(profile)],
             stdout=self.log,
             stderr=subprocess.STDOUT,

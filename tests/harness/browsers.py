@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from asgi_sessionsync.testing.firefox import (
+from tests.harness.firefox import (
     BASE_PREFS,
     FIREFOX,
     STRICT,
@@ -34,7 +34,7 @@ from asgi_sessionsync.testing.firefox import (
     fast_bounce_tracking_protection,
     firefox,
 )
-from asgi_sessionsync.testing.webkit import MINIBROWSER, WEBKIT_DRIVER, XVFB, WebKit, webkit, xvfb
+from tests.harness.webkit import MINIBROWSER, WEBKIT_DRIVER, XVFB, WebKit, webkit, xvfb
 
 __all__ = [
     "BASE_PREFS",

@@ -19,7 +19,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from asgi_sessionsync.testing.webdriver import DrivenTab
+from tests.harness.webdriver import DrivenTab
 
 WEBKIT_DRIVER = "/usr/bin/WebKitWebDriver"
 MINIBROWSER = "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser"
@@ -30,7 +30,7 @@ XVFB = "/usr/bin/Xvfb"
 def xvfb() -> Iterator[str]:
     """An X server on a free display; its ``DISPLAY`` value."""
     read, write = os.pipe()
-    process = subprocess.Popen(  # noqa: S603 (a fixed executable, our own arguments)
+    process = subprocess.Popen(
         [XVFB, "-displayfd", str(write), "-screen", "0", "1280x1024x24", "-nolisten", "tcp"],
         pass_fds=(write,),
         stdout=subprocess.DEVNULL,

@@ -1,0 +1,93 @@
+"""One site configured by the environment, for real servers in tests and benchmarks.
+
+:func:`site_from_env` is a uvicorn factory: a :func:`~asgi_sessionsync.testing_apps.login_app`
+wrapped in the middleware, every ``SESSIONSYNC_*`` variable configuring it (plus a few
+``KIT_*`` ones for the app); :func:`serve_site_from_env` runs it under uvicorn in a
+subprocess and waits until it answers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from asgi_sessionsync import SessionSyncMiddleware
+from asgi_sessionsync.testing_apps import login_app
+from tests.harness.processes import wait_until_answering
+
+ROOT = Path(__file__).resolve().parents[2]  # the repository: where ``tests`` is importable from
+
+
+def site_from_env() -> ASGIApp:
+    """A :func:`login_app` wrapped in the middleware, all from the environment: for real
+    servers in tests and benchmarks (``uvicorn --factory
+    tests.harness.env_site:site_from_env``, from the repository's root).
+
+    ``KIT_SITE_NAME`` names the site (default ``a``); ``KIT_ACCOUNTS`` lists
+    ``email:password`` pairs, comma-separated; ``KIT_CSRF_CHECK=false`` accepts posts
+    without the CSRF token; every ``SESSIONSYNC_*`` variable configures the middleware.
+    """
+    accounts = dict(pair.split(":", 1) for pair in os.environ.get("KIT_ACCOUNTS", "").split(",") if ":" in pair)
+    app = login_app(
+        os.environ.get("KIT_SITE_NAME", "a"),
+        accounts,
+        csrf_check=os.environ.get("KIT_CSRF_CHECK", "true").lower() != "false",
+    )
+    wrapped = SessionSyncMiddleware(app, env_file=None)
+    process = str(os.getpid()).encode()
+
+    async def site(scope: Scope, receive: Receive, send: Send) -> None:
+        # Which worker process answered: multi-process tests check that each did.
+        async def tagged(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message = {**message, "headers": [*message.get("headers", ()), (b"x-kit-process", process)]}
+            await send(message)
+
+        await wrapped(scope, receive, tagged if scope["type"] == "http" else send)
+
+    return site
+
+
+@contextlib.contextmanager
+def serve_site_from_env(
+    env: Mapping[str, str],
+    host: str,
+    port: int,
+    log: Path,
+    *,
+    workers: int = 1,
+    log_level: str = "info",
+    extra_args: Sequence[str] = (),
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Run :func:`site_from_env` under ``uvicorn`` (``workers`` processes) on ``host:port``
+    with ``env`` (on top of this process's environment, less its ``SESSIONSYNC_*`` and
+    ``KIT_*`` variables), its output in ``log``; yield the server process once it answers
+    (fault tests kill it), stop it on exit. The factory is found from the repository's
+    root (``--app-dir``), wherever the caller runs."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("SESSIONSYNC_", "KIT_"))}
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "uvicorn", "--factory", f"{__name__}:site_from_env", "--app-dir", str(ROOT)),
+                *("--host", host, "--port", str(port), "--workers", str(workers), "--log-level", log_level),
+                *extra_args,
+            ],
+            env={**clean, **env},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        wait_until_answering(f"http://{host}:{port}/_sessionsync/ping", process, timeout=30)
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
