@@ -85,6 +85,13 @@ class Site:
         self._use_stores(stores if stores is not None else open_stores(settings.store))
         self.closed = False
 
+    @classmethod
+    def existing(cls, settings: Settings) -> Site:
+        """The site on stores that exist already, for the command line: a store that is
+        not there (a relative ``sqlite:///`` path read in another directory) is a
+        :class:`StoreError` naming what was looked for, never a new empty store."""
+        return cls(settings, stores=open_stores(settings.store, create=False))
+
     def ends_app_logins_with(self, end: Callable[[str], Awaitable[None]]) -> None:
         """Ending a session here ends the app's own login that goes with it, by its
         reference (an ``AppLoginAdapter``'s ``end_app_login``): kept across a reopen."""

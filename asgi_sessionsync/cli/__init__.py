@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 
 from asgi_sessionsync import __version__
-from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
+from asgi_sessionsync.exceptions import ConfigError, SessionSyncError, config_problems
 
 DESCRIPTION = (
     "Keys, configuration, peers, sessions, the outbox, the activity log and users of one asgi-sessionsync site."
@@ -135,7 +135,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return anyio.run(store_command, settings, args)
     except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
+        for problem in config_problems(error):
+            print(f"configuration error: {problem}", file=sys.stderr)
         return 2
     except SessionSyncError as error:
         print(f"error: {error}", file=sys.stderr)

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from asgi_sessionsync.cli.output import print_json, print_table
-from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.exceptions import ConfigError, config_problems
 from asgi_sessionsync.network_rules import ACTIONS, NetworkRules
 from asgi_sessionsync.settings import Settings, read_env_file, unknown_variables
 from asgi_sessionsync.stores import check_store_url
@@ -24,12 +24,13 @@ def config_check(env_file: Path | None, output: str) -> int:
         f"{name} is not a setting" + (f": did you mean {close}?" if close else "")
         for name, close in unknown_variables(env)
     ]
-    settings = Settings.from_env(env, env_file=None)  # a ConfigError says the first problem
+    settings: Settings | None = None
     try:
+        settings = Settings.from_env(env, env_file=None)  # every wrong setting at once
         check_store(settings.store)
     except ConfigError as error:
-        problems.append(str(error))
-    if problems:
+        problems += config_problems(error)
+    if problems or settings is None:
         for problem in problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
@@ -39,6 +40,13 @@ def config_check(env_file: Path | None, output: str) -> int:
         print(
             "note: SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=self mails codes, and SESSIONSYNC_SMTP_URL is not set: "
             "the app must give SessionSyncMiddleware(mailer=...), or start-up stops",
+            file=sys.stderr,
+        )
+    relative = _relative_store(settings.store)
+    if relative is not None:
+        print(
+            f"note: {STORE} names a path relative to the working directory: here that is {relative}; a server "
+            "started in another directory uses another file (give an absolute path: sqlite:////var/lib/…)",
             file=sys.stderr,
         )
     if "*" in settings.trusted_proxies:
@@ -86,6 +94,14 @@ def check_store(location: str) -> None:
         path = sqlite_path(location)
         if path != ":memory:":
             _check_creatable(Path(os.path.abspath(path)))
+
+
+def _relative_store(location: str) -> Path | None:
+    """The file a relative ``sqlite:///`` store names from here (None: not one)."""
+    if not location.startswith("sqlite:///"):
+        return None
+    path = sqlite_path(location)
+    return None if path == ":memory:" or os.path.isabs(path) else Path(os.path.abspath(path))
 
 
 def _check_creatable(path: Path) -> None:

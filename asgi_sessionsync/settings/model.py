@@ -15,10 +15,11 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode
+from asgi_sessionsync.exceptions import ConfigError, config_error_of
 from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.network_rules import NetworkRules
-from asgi_sessionsync.settings.checks import describe_settings, validate_settings
+from asgi_sessionsync.settings.checks import describe_settings, settings_problems, validate_settings
 from asgi_sessionsync.settings.environment import read_env_file
 from asgi_sessionsync.settings.networks import _keys_var, _networks, _peers_var
 from asgi_sessionsync.settings.parsers import (
@@ -48,6 +49,9 @@ from asgi_sessionsync.settings.parsers import (
 from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
 
 logger = package_log("asgi_sessionsync")
+# A wrong value of one of these makes the whole-settings checks meaningless (they would
+# say the site or its networks are missing): those checks then wait for the next run.
+_NEEDED = frozenset({PREFIX + "SITE_URL"})
 
 
 @dataclass(frozen=True)
@@ -319,12 +323,19 @@ class Settings:
                 logger.warning(
                     "%s is not a setting and is ignored%s", name, f": did you mean {close}?" if close else ""
                 )
-        values = field_values(dataclasses.fields(cls), env, overrides)
-        values["networks"] = _networks(env, overrides)
+        errors: list[ConfigError] = []  # every wrong setting, reported together
+        values = field_values(dataclasses.fields(cls), env, overrides, errors)
+        try:
+            values["networks"] = _networks(env, overrides)
+        except ConfigError as error:
+            errors.append(error)
         if overrides:
             raise TypeError(f"unknown settings: {', '.join(sorted(overrides))}")
         settings = cls(**values)
-        settings.validate()
+        wrong = {error.variable for error in errors}
+        errors += [e for e in settings_problems(settings) if e.variable not in wrong and not wrong & _NEEDED]
+        if errors:
+            raise config_error_of(errors)
         return settings
 
     def validate(self) -> None:
