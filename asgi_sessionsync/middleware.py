@@ -55,7 +55,7 @@ class SessionSyncMiddleware:
             raise TypeError("pass settings=... or keyword settings, not both")
         self.app = app
         self.settings = settings
-        self.identity = identity or identity_from_settings(settings)
+        self.identity = identity or identity_from_settings(settings, app)
         # Decided once (and the adapter's contract checked): does the app keep a login of
         # its own to reconcile with ours?
         self.app_login = app_login_of(self.identity)

@@ -55,3 +55,50 @@ def test_config_check_reports_every_error_and_the_unknown_variables() -> None:
     for variable in [*BAD, "SESSIONSYNC_SITE_URL", "SESSIONSYNC_PEER is not a setting"]:
         assert any(variable in line for line in lines), variable
     assert "Traceback" not in result.stderr and KEY not in result.stderr
+
+
+def starlette_env(**extra: str) -> dict[str, str]:
+    return {
+        "SESSIONSYNC_SITE_URL": "https://c.example.com",
+        "SESSIONSYNC_SECRET_KEYS": KEY,
+        "SESSIONSYNC_STORE": "memory://",
+        "SESSIONSYNC_IDENTITY": "starlette-session",
+        **extra,
+    }
+
+
+def test_config_check_with_the_app_finds_a_secret_that_is_not_the_apps() -> None:
+    from tests.fixtures.session_app import SECRET
+
+    typo = run_cli(
+        "config",
+        "check",
+        "--app",
+        "tests.fixtures.session_app:app",
+        env=starlette_env(SESSIONSYNC_APP_SESSION_SECRET=SECRET + "x"),
+    )
+    assert typo.returncode == 2, typo.stdout + typo.stderr
+    assert "SESSIONSYNC_APP_SESSION_SECRET" in typo.stderr and "differs" in typo.stderr
+    assert SECRET not in typo.stdout + typo.stderr
+
+    same = run_cli(
+        "config",
+        "check",
+        "--app",
+        "tests.fixtures.session_app:app",
+        env=starlette_env(SESSIONSYNC_APP_SESSION_SECRET=SECRET),
+    )
+    assert same.returncode == 0, same.stderr
+    unset = run_cli("config", "check", "--app", "tests.fixtures.session_app:app", env=starlette_env())
+    assert unset.returncode == 0, unset.stderr
+    assert "read from the app's SessionMiddleware" in unset.stdout + unset.stderr
+    assert "fixture_session" in unset.stdout + unset.stderr
+    assert SECRET not in unset.stdout + unset.stderr
+
+
+def test_config_check_says_where_an_unset_app_secret_comes_from() -> None:
+    without_app = run_cli("config", "check", env=starlette_env())
+    assert without_app.returncode == 0, without_app.stderr
+    assert "SESSIONSYNC_APP_SESSION_SECRET is not set" in without_app.stderr and "--app" in without_app.stderr
+    bare = run_cli("config", "check", "--app", "tests.fixtures.session_app:bare", env=starlette_env())
+    assert bare.returncode == 2 and "SESSIONSYNC_APP_SESSION_SECRET" in bare.stderr

@@ -17,7 +17,7 @@ from asgi_sessionsync.trust import PRIVILEGED_COLUMNS, PeerTrust
 STORE = "SESSIONSYNC_STORE"
 
 
-def config_check(env_file: Path | None, output: str) -> int:
+def config_check(env_file: Path | None, output: str, app_ref: str | None = None) -> int:
     env = dict(read_env_file(env_file) if env_file else {})
     env.update(os.environ)
     problems = [
@@ -30,6 +30,8 @@ def config_check(env_file: Path | None, output: str) -> int:
         check_store(settings.store)
     except ConfigError as error:
         problems += config_problems(error)
+    if settings is not None and settings.identity == "starlette-session":
+        problems += app_session_problems(settings, app_ref)
     if problems or settings is None:
         for problem in problems:
             print(f"configuration error: {problem}", file=sys.stderr)
@@ -77,6 +79,39 @@ def config_check(env_file: Path | None, output: str) -> int:
             "(and accept_privileged_roles in the network file)"
         )
     return 0
+
+
+def app_session_problems(settings: Settings, app_ref: str | None) -> list[str]:
+    """The starlette-session identity: with ``--app``, the app's own SessionMiddleware
+    compared with the settings (each differing variable is an error; no value is shown);
+    without it, where an unset secret will come from."""
+    from asgi_sessionsync.identity.app_session import (
+        DIFFERS,
+        app_session_options,
+        differing,
+        find_app_session,
+        load_app,
+    )
+
+    if app_ref is None:
+        if settings.app_session_secret is None:
+            print(
+                "note: SESSIONSYNC_APP_SESSION_SECRET is not set: at start-up the middleware reads the secret (and "
+                "the cookie's options) from the app's Starlette SessionMiddleware, and stops if the app has none; "
+                "check it now with: config check --app MODULE:APP",
+                file=sys.stderr,
+            )
+        return []
+    try:
+        app = load_app(app_ref)
+        found = find_app_session(app)
+        wrong = [DIFFERS % name + f" ({app_ref})" for name in differing(settings, found)]
+        if not wrong:
+            options = app_session_options(settings, app)
+            print(f"note: {app_ref}: the app's cookie {options.session_cookie!r}: {options.sources}", file=sys.stderr)
+        return wrong
+    except ConfigError as error:
+        return config_problems(error)
 
 
 def peer_matrix(settings: Settings) -> list[dict[str, str]]:

@@ -28,7 +28,7 @@ def validate_settings(settings: Settings) -> None:
 def settings_problems(settings: Settings) -> list[ConfigError]:
     """Every combination of settings that cannot work, one error each."""
     problems: list[ConfigError] = []
-    for check in (_site_and_networks, _network_file, _app_session, _mail, _cookies):
+    for check in (_site_and_networks, _network_file, _mail, _cookies):
         try:
             check(settings)
         except ConfigError as error:
@@ -66,14 +66,6 @@ def _network_file(settings: Settings) -> None:
                 "(SESSIONSYNC_PEERS)",
                 '[peers."https://b.example.com"]',
             )
-
-
-def _app_session(settings: Settings) -> None:
-    if settings.identity == "starlette-session" and settings.app_session_secret is None:
-        raise ConfigError(
-            PREFIX + "APP_SESSION_SECRET",
-            "the starlette-session identity needs the secret_key of the app's SessionMiddleware",
-        )
 
 
 def _mail(settings: Settings) -> None:

@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import enum
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -21,7 +18,7 @@ from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.checks import describe_settings, settings_problems, validate_settings
 from asgi_sessionsync.settings.environment import read_env_file
-from asgi_sessionsync.settings.networks import _keys_var, _networks, _peers_var
+from asgi_sessionsync.settings.networks import _networks
 from asgi_sessionsync.settings.parsers import (
     _app_secret,
     _bool,
@@ -109,36 +106,45 @@ class Settings:
         "How the site's login is read and made: session (the middleware's), "
         "starlette-session (the app's request.session), django (django.contrib.auth).",
     )
+    # The starlette-session identity: each left unset is read from the app's own
+    # SessionMiddleware when the wrapped app has one (identity/app_session.py), else the
+    # SessionMiddleware default shown in the docs; a value set here always wins.
     app_session_secret: Secret | None = _field(
         "APP_SESSION_SECRET",
         _app_secret,
         None,
-        "starlette-session identity: the app's SessionMiddleware secret_key.",
+        "starlette-session identity: the app's SessionMiddleware secret_key (default: read from the app).",
         secret=True,
     )
-    app_session_cookie: str = _field(
-        "APP_SESSION_COOKIE", _cookie_name, "session", "starlette-session identity: the app's cookie name."
+    app_session_cookie: str | None = _field(
+        "APP_SESSION_COOKIE", _cookie_name, None, "starlette-session identity: the app's cookie name (session)."
     )
     app_session_user_key: str = _field(
         "APP_SESSION_USER_KEY", _str, "user", "starlette-session identity: the request.session key holding the email."
     )
-    app_session_max_age: float = _field(
+    app_session_name_key: str | None = _field(
+        "APP_SESSION_NAME_KEY",
+        _optional_str,
+        None,
+        "starlette-session identity: the request.session key holding the user's display name (none: no name).",
+    )
+    app_session_max_age: float | None = _field(
         "APP_SESSION_MAX_AGE",
         _duration,
-        14 * 86400.0,
-        "starlette-session identity: the app's SessionMiddleware max_age (0 = a browser-session cookie).",
+        None,
+        "starlette-session identity: the app's SessionMiddleware max_age (14d; 0 = a browser-session cookie).",
     )
-    app_session_samesite: str = _field(
+    app_session_samesite: str | None = _field(
         "APP_SESSION_SAMESITE",
         _one_of("lax", "strict", "none"),
-        "lax",
-        "starlette-session identity: the app's SessionMiddleware same_site.",
+        None,
+        "starlette-session identity: the app's SessionMiddleware same_site (lax).",
     )
-    app_session_https_only: bool = _field(
-        "APP_SESSION_HTTPS_ONLY", _bool, False, "starlette-session identity: the app's SessionMiddleware https_only."
+    app_session_https_only: bool | None = _field(
+        "APP_SESSION_HTTPS_ONLY", _bool, None, "starlette-session identity: the app's SessionMiddleware https_only."
     )
-    app_session_path: str = _field(
-        "APP_SESSION_PATH", _str, "/", "starlette-session identity: the app's SessionMiddleware path."
+    app_session_path: str | None = _field(
+        "APP_SESSION_PATH", _str, None, "starlette-session identity: the app's SessionMiddleware path (/)."
     )
     app_session_domain: str | None = _field(
         "APP_SESSION_DOMAIN", _optional_str, None, "starlette-session identity: the app's SessionMiddleware domain."
@@ -318,6 +324,8 @@ class Settings:
         env = dict(read_env_file(env_file) if env_file else {})
         env.update(os.environ if environ is None else environ)
         if environ is None:
+            from asgi_sessionsync.settings.variables import unknown_variables
+
             # A server started with a misspelled variable runs on the default: say so.
             for name, close in unknown_variables(env):
                 logger.warning(
@@ -345,44 +353,3 @@ class Settings:
     def describe(self) -> list[tuple[str, str]]:
         """(variable, effective value) pairs with secrets masked, for ``config check``."""
         return describe_settings(self)
-
-
-def documented_variables() -> list[tuple[str, str, str]]:
-    """(variable, default, description) for every setting, for the docs table."""
-    rows: list[tuple[str, str, str]] = []
-    for f in dataclasses.fields(Settings):
-        if "env" not in f.metadata:
-            continue
-        default = f.default
-        shown = default.value if isinstance(default, enum.Enum) else default
-        rows.append((f.metadata["env"], "" if shown in (None, "", ()) else str(shown), f.metadata["doc"]))
-    return rows
-
-
-# Variables read by the parts around the middleware (the demo), not by :class:`Settings`.
-OTHER_VARIABLES = frozenset({PREFIX + "DEMO_LOG"})
-_NETWORK_VARIABLE = re.compile(rf"^{PREFIX}NETWORK_([A-Za-z0-9_]+?)_(SECRET_KEYS|PEERS)$")
-
-
-def known_variables(env: Mapping[str, str] | None = None) -> set[str]:
-    """Every ``SESSIONSYNC_*`` name that means something (with ``env``: the variables of
-    the networks it names, too)."""
-    names = {f.metadata["env"] for f in dataclasses.fields(Settings) if "env" in f.metadata}
-    names |= {PREFIX + "SECRET_KEYS", PREFIX + "PEERS", PREFIX + "NETWORKS"} | OTHER_VARIABLES
-    for network in _list(PREFIX + "NETWORKS", (env or {}).get(PREFIX + "NETWORKS", "")):
-        names |= {_keys_var(network), _peers_var(network)}
-    return names
-
-
-def unknown_variables(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
-    """``SESSIONSYNC_*`` names in ``env`` that no setting reads, each with the closest
-    known name (a likely misspelling) or None; sorted by name."""
-    known = known_variables(env)
-    found: list[tuple[str, str | None]] = []
-    for name in sorted(n for n in env if n.startswith(PREFIX) and n not in known):
-        candidates = sorted(known)
-        if _NETWORK_VARIABLE.match(name):
-            candidates = [*candidates, PREFIX + "NETWORKS"]
-        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
-        found.append((name, close[0] if close else None))
-    return found
