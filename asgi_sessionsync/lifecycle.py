@@ -8,8 +8,12 @@ the stores and the HTTP client are closed, and only then is the server told, so 
 app's own shutdown still has the stores. A site that cannot start (stores given to it
 were closed by an earlier shutdown) answers ``lifespan.startup.failed`` with the reason.
 
+At lifespan shutdown the worker stops first, at once (a delivery in flight too: its
+message stays in the outbox for the next start), before the app's own shutdown, so a
+peer that does not answer never holds a server's stop.
+
 A server without lifespan on asyncio gets the worker as a background task at the first
-request (the reference is kept); on trio without lifespan there is nowhere to run one,
+request (the reference is kept; it ends with the event loop); on trio without lifespan there is nowhere to run one,
 so sign-outs are delivered inline and retried only by a later sign-out (this is logged
 once).
 
@@ -139,8 +143,9 @@ class Worker:
             async def watched_receive() -> Message:
                 nonlocal refused, shutting_down
                 message: Message = await receive()
-                if message["type"] == "lifespan.shutdown":
+                if message["type"] == "lifespan.shutdown" and not shutting_down:
                     shutting_down = True
+                    await self._stop_for_shutdown()
                 elif message["type"] == "lifespan.startup" and not self.started:
                     try:
                         await self._start_in(group)
@@ -175,6 +180,25 @@ class Worker:
                         await self.site.aclose()
         if failure is not None:
             raise failure
+
+    async def _stop_for_shutdown(self) -> None:
+        """Lifespan shutdown: the worker stops at once, before the app shuts down (a
+        delivery in flight is dropped: its message stays in the outbox, due again at the
+        next start). Says how many messages wait. The stores stay open for the app's own
+        shutdown; a sign-out made then is delivered inline."""
+        task, ended = self._stop()
+        if ended is not None:
+            await ended.wait()
+        elif task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        waiting: int | None = None
+        with anyio.move_on_after(1.0), contextlib.suppress(SessionSyncError):
+            waiting = len(await self.site.stores.outbox.pending())
+        self.log.info(
+            "outbox worker stopped at shutdown: %s message(s) wait in the outbox for the next start",
+            "?" if waiting is None else waiting,
+        )
 
     def _stop(self) -> tuple[asyncio.Task[None] | None, anyio.Event | None]:
         if self._cancel is not None:

@@ -20,7 +20,7 @@ from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints import Endpoints
 from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.lifecycle import Worker
-from asgi_sessionsync.logs import package_log
+from asgi_sessionsync.logs import ensure_handler, package_log
 from asgi_sessionsync.mail import Mailer
 from asgi_sessionsync.request_identity import RequestIdentity
 from asgi_sessionsync.request_path import RequestPath
@@ -49,6 +49,8 @@ class SessionSyncMiddleware:
         env_file: str | None = ".env",
         **overrides: Unpack[MiddlewareOptions],
     ) -> None:
+        # Lines seen under any server: a handler where nobody configured logging.
+        ensure_handler()
         if settings is None:
             settings = Settings.from_env(env_file=env_file, **overrides)
         elif overrides:
