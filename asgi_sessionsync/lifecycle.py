@@ -36,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
 from asgi_sessionsync.logfilter import install_redaction
-from asgi_sessionsync.logs import package_log, site_log
+from asgi_sessionsync.logs import SiteLog, package_log, site_log
 from asgi_sessionsync.site import Site
 
 logger = package_log("asgi_sessionsync")
@@ -56,6 +56,26 @@ def _check_async_library(store: str) -> None:
             "the Redis store runs on asyncio only (redis-py's client); serve the app with an asyncio "
             "server (uvicorn, or Hypercorn's asyncio worker) or use the SQLite store",
         )
+
+
+async def housekeeping(site: Site, log: SiteLog) -> None:
+    """Every hour: mark sessions past their lifetime ended, delete history older than
+    the retention period (nothing grows without bound)."""
+    while True:
+        try:
+            done = await site.purge_history(time.time())
+            if any(done.values()):
+                log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
+        except SessionSyncError as error:
+            log.error("store housekeeping failed (%s); trying again in an hour", error)
+        await anyio.sleep(HOUSEKEEPING_EVERY)
+
+
+async def waiting_messages(site: Site) -> str:
+    """How many messages wait in the outbox ("?" when the store does not say in time)."""
+    with anyio.move_on_after(1.0), contextlib.suppress(SessionSyncError):
+        return str(len(await site.stores.outbox.pending()))
+    return "?"
 
 
 class Worker:
@@ -105,7 +125,7 @@ class Worker:
             with anyio.CancelScope() as scope:
                 self._cancel = scope
                 async with anyio.create_task_group() as group:
-                    group.start_soon(self._housekeeping)
+                    group.start_soon(housekeeping, self.site, self.log)
                     group.start_soon(self.site.governor.run)
                     await self.site.courier.run(task_status=task_status)
         finally:
@@ -122,18 +142,6 @@ class Worker:
             self._stop()
             self.started = False
             raise
-
-    async def _housekeeping(self) -> None:
-        """Every hour: mark sessions past their lifetime ended, delete history older than
-        the retention period (nothing grows without bound)."""
-        while True:
-            try:
-                done = await self.site.purge_history(time.time())
-                if any(done.values()):
-                    self.log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
-            except SessionSyncError as error:
-                self.log.error("store housekeeping failed (%s); trying again in an hour", error)
-            await anyio.sleep(HOUSEKEEPING_EVERY)
 
     async def lifespan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         refused = shutting_down = False
@@ -192,13 +200,8 @@ class Worker:
         elif task is not None:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        waiting: int | None = None
-        with anyio.move_on_after(1.0), contextlib.suppress(SessionSyncError):
-            waiting = len(await self.site.stores.outbox.pending())
-        self.log.info(
-            "outbox worker stopped at shutdown: %s message(s) wait in the outbox for the next start",
-            "?" if waiting is None else waiting,
-        )
+        waiting = await waiting_messages(self.site)
+        self.log.info("outbox worker stopped at shutdown: %s message(s) wait in the outbox for the next start", waiting)
 
     def _stop(self) -> tuple[asyncio.Task[None] | None, anyio.Event | None]:
         if self._cancel is not None:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 logger = package_log("asgi_sessionsync")
 
 CACHE_SECONDS = 30.0
+_CYCLED = "sessionsync.django_key_cycled"
 CACHE_SIZE = 10_000
 
 
@@ -115,7 +116,23 @@ class DjangoIdentity(AppCookieLogin):
         found, cookie = response_cookie(headers, self.cookie_name)
         if not found:
             return before, ""
-        return (await self._email_of_session(cookie) if cookie else None), ""
+        after = await self._email_of_session(cookie) if cookie else None
+        if (
+            after is not None
+            and after == before
+            and cookie != find_cookie(cookie_header(scope["headers"]), self.cookie_name)
+        ):
+            # The same user, under a new session key: login() again, or a password change
+            # with update_session_auth_hash (Django cycles the key for both).
+            scope[_CYCLED] = True
+        return after, ""
+
+    def signed_in_again(self, scope: Scope) -> bool:
+        """Whether Django gave the signed-in user a new session key in this request (a new
+        login of the same user, or a password change that kept this browser signed in):
+        the middleware's session then starts anew too (a new sign-in chain), so that it
+        is not older than the password."""
+        return scope.get(_CYCLED) is True
 
     async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
         user = await self._user_to_log_in(account.email)

@@ -39,7 +39,8 @@ from django.db.models.signals import post_delete, post_save, pre_save
 
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.protocol import UserAction
-from asgi_sessionsync.stores.versions import Applied
+from asgi_sessionsync.stores.versions import Applied, synced
+from asgi_sessionsync.users import PASSWORD_CHANGED
 from asgi_sessionsync.usersync import EmailChangeRefused
 from asgi_sessionsync.validation import email_or_none
 
@@ -118,7 +119,7 @@ class DjangoUserSync:
         new_email = self._email(instance)
         if old_email is not None and new_email != old_email and self.site.settings.prevent_email_change:
             stored = async_to_sync(self.site.stores.users.get)(old_email)
-            if stored is not None and (stored.versions or stored.provisioned_by is not None):
+            if stored is not None and synced(stored):
                 raise EmailChangeRefused(
                     f"the email of {old_email} cannot change: it is the user's key across the network "
                     "(SESSIONSYNC_PREVENT_EMAIL_CHANGE=true)"
@@ -151,6 +152,11 @@ class DjangoUserSync:
             await users.change(UserAction.ROLE, email, role=role)
         if (password_changed or stored.password_hash != hashed) and hashed is not None:
             await users.change(UserAction.PASSWORD, email, password_hash=hashed)
+        if password_changed:
+            # A new password (set, reset, or made unusable): every session of the user ends,
+            # here and on every peer, and no earlier sign-in comes back by a catch-up. The
+            # browser that changed it, if Django keeps it signed in, is signed in again.
+            await self.site.sign_out_everywhere(email, reason=PASSWORD_CHANGED)
 
     def _post_delete(self, sender: Any, instance: Any, **kwargs: Any) -> None:
         if _applying.get():

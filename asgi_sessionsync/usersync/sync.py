@@ -22,7 +22,7 @@ from asgi_sessionsync.protocol import UserAction, UserActionPayload
 from asgi_sessionsync.sessions import Sessions
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Stores, User
-from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange
+from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange, synced
 from asgi_sessionsync.trust import PeerTrust, now_ms
 from asgi_sessionsync.usersync.outcomes import AppliedHook, Received, UserDeleted, UserNotFound
 from asgi_sessionsync.usersync.outgoing import user_messages
@@ -117,7 +117,7 @@ class UserSync:
         user sync, or by the app's own code): stamp its fields with a version and send
         ``create`` to the peers that take it, so a peer provisions it with its
         password. Once per user: later sign-ins find it versioned."""
-        if self.app_owns_users or user.versions or user.provisioned_by is not None:
+        if self.app_owns_users or synced(user):
             return
         if not self._any_sends(UserAction.CREATE):
             return
