@@ -203,8 +203,8 @@ class Settings:
         "LOG_FORMAT",
         _one_of("plain", "json"),
         "plain",
-        "plain: the package configures no logging (your server's does); json: the asgi_sessionsync loggers "
-        "write one JSON object a line to stderr (see docs/operations.md).",
+        "plain: your logging configuration (where there is none, one stderr handler at INFO); json: the "
+        "asgi_sessionsync loggers write one JSON object a line to stderr (see docs/operations.md).",
     )
     redact_access_log: bool = _field(
         "REDACT_ACCESS_LOG",
