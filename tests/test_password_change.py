@@ -112,7 +112,7 @@ async def test_a_revocation_is_not_undone_by_a_catch_up_either() -> None:
         assert await again.everyone() == dict.fromkeys("abc", ALICE[0])
 
 
-def test_only_a_new_password_or_a_sign_out_everywhere_makes_earlier_sign_ins_void() -> None:
+def test_only_a_sign_out_everywhere_makes_earlier_sign_ins_void() -> None:
     from asgi_sessionsync.protocol import UserAction
     from asgi_sessionsync.stores.versions import UserChange, merge, synced, void_before
 
@@ -124,7 +124,11 @@ def test_only_a_new_password_or_a_sign_out_everywhere_makes_earlier_sign_ins_voi
     renamed = merge(made.user, None, change(UserAction.UPDATE, 2000, name="Alice L."))
     assert renamed.user is not None and void_before(renamed.user) is None
     changed = merge(renamed.user, None, change(UserAction.PASSWORD, 3000, password_hash="x$2"))
-    assert changed.user is not None and void_before(changed.user) == 3.0
+    # Not by itself (a peer's version is in the peer's clock): by the sign-out everywhere.
+    assert changed.user is not None and void_before(changed.user) is None
+    voided = merge(changed.user, None, change(UserAction.UPDATE, 0, void_before_ms=3000))
+    assert voided.user is not None and void_before(voided.user) == 3.0
+    changed = voided
     older = merge(changed.user, None, change(UserAction.UPDATE, 0, void_before_ms=2500))
     assert not older.changed  # only ever raised
     later = merge(changed.user, None, change(UserAction.UPDATE, 0, void_before_ms=9000))

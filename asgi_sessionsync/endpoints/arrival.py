@@ -36,6 +36,10 @@ def void_refusal(signed_in_at: float | None, void: float | None, lifetime: float
         return None
     if signed_in_at is None:
         return VOID_REFUSAL if now - void < lifetime else None
+    # Both are this site's times, each from an age another site told (each late by its
+    # own transit). The browser that changed the password is signed in again after the
+    # sign-out's delivery was waited for (SESSIONSYNC_LOGOUT_WAIT), so its new sign-in
+    # comes out later here than the sign-out, and passes.
     return VOID_REFUSAL if signed_in_at < void else None
 
 

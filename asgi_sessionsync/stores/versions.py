@@ -27,10 +27,11 @@ PROFILE = "profile"
 PASSWORD = "password"  # noqa: S105 - a field group's name
 ROLE = "role"
 META_PREFIX = "meta:"
-# Not a field group: every session of the user signed in before this version is void,
-# on this site and wherever it came from (a password change, a sign-out everywhere). Set
-# by a password change (this site's or a peer's) and by a chainless sign-out; never
-# carried by a message; only ever raised.
+# Not a field group: every session of the user signed in before this time (ms, this
+# site's clock) is void, on this site and wherever it came from. Set by a sign-out
+# everywhere made here (a password change, a revocation) or received from a peer (a
+# chainless sign-out, dated by its age: no other site's clock); never carried by a
+# message; only ever raised.
 VOID = "sessions-void-before"
 
 
@@ -219,8 +220,6 @@ def merge(user: User | None, tombstone: Tombstone | None, change: UserChange) ->
                 meta[key] = value
     if not applied and not made:
         return Applied(Outcome.STALE, user, tombstone, version)
-    if change.action is UserAction.PASSWORD and PASSWORD in applied and versions.get(VOID, ZERO) < version:
-        versions[VOID] = version  # a new password: every earlier sign-in of the user is void
     stored = dataclasses.replace(user, name=name, role=role, password_hash=password_hash, meta=meta, versions=versions)
     # A user made (again) by a change newer than its tombstone: the tombstone goes.
     return Applied(Outcome.APPLIED, stored, None, version, tuple(applied))
