@@ -54,6 +54,9 @@ class SessionPayload(NamedTuple):
     # code check, or by the peer the sign-in came from). Written only when true: absent
     # means unknown, which counts as not verified.
     email_verified: bool = False
+    # When the sign-in was made (epoch seconds, here or on the peer it came from); 0: not
+    # written (an older cookie). Void once older than a sign-out everywhere.
+    signed_in_at: float = 0.0
 
     def to_wire(self) -> Wire:
         wire: Wire = {"s": self.sid, "c": self.chain, "n": self.name, "r": self.role}
@@ -63,6 +66,8 @@ class SessionPayload(NamedTuple):
             wire["w"] = self.network
         if self.email_verified:
             wire["ev"] = True
+        if self.signed_in_at:
+            wire["si"] = round(self.signed_in_at, 3)
         return wire
 
     @classmethod
@@ -78,7 +83,16 @@ class SessionPayload(NamedTuple):
             extra.get("l") is not True,
             _str(extra, "w"),
             extra.get("ev") is True,
+            _seconds(extra, "si"),
         )
+
+
+def _seconds(extra: Mapping[str, Any], key: str) -> float:
+    """A non-negative number of seconds under ``key``; 0 when absent or not one."""
+    value = extra.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e11:
+        return 0.0
+    return float(value)
 
 
 class Mode(enum.StrEnum):
@@ -170,7 +184,10 @@ class HopPayload(NamedTuple):
 
     ``email_verified`` (``ev``, optional): the asked site vouches that the address was
     verified. Written only when true; absent (an older peer, or not verified) is read as
-    not verified, and older peers ignore it."""
+    not verified, and older peers ignore it.
+
+    ``age`` (``a``, optional): seconds since the sign-in was made (no clock compared); one
+    older than the user's last sign-out everywhere (a password change) is refused."""
 
     bind: bytes
     chain: str
@@ -179,6 +196,7 @@ class HopPayload(NamedTuple):
     return_url: str | None
     mode: Mode
     email_verified: bool = False
+    age: float | None = None
 
     def to_wire(self) -> Wire:
         wire: Wire = {
@@ -191,6 +209,8 @@ class HopPayload(NamedTuple):
         }
         if self.email_verified:
             wire["ev"] = True
+        if self.age is not None:
+            wire["a"] = round(max(self.age, 0.0), 3)
         return wire
 
     @classmethod
@@ -206,6 +226,7 @@ class HopPayload(NamedTuple):
             _str(extra, "w"),
             _mode(extra),
             extra.get("ev") is True,
+            _seconds(extra, "a") if "a" in extra else None,
         )
 
 

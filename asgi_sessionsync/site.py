@@ -87,6 +87,13 @@ class Site:
         self._use_stores(stores if stores is not None else open_stores(settings.store))
         self.closed = False
 
+    @classmethod
+    def existing(cls, settings: Settings) -> Site:
+        """The site on stores that exist already, for the command line: a store that is
+        not there (a relative ``sqlite:///`` path read in another directory) is a
+        :class:`StoreError` naming what was looked for, never a new empty store."""
+        return cls(settings, stores=open_stores(settings.store, create=False))
+
     def ends_app_logins_with(self, end: Callable[[str], Awaitable[None]]) -> None:
         """Ending a session here ends the app's own login that goes with it, by its
         reference (an ``AppLoginAdapter``'s ``end_app_login``): kept across a reopen."""
@@ -133,13 +140,18 @@ class Site:
         await self.courier.broadcast_logout(email, chain=chain, when=now)
 
     async def sign_out_everywhere(self, email: str, *, reason: str) -> int:
-        """End every session of a user here (all browsers) and on every peer.
+        """End every session of a user here (all browsers) and on every peer, and make
+        every sign-in of the user made until now void (:meth:`Sessions.void`; peers do the
+        same when the sign-out arrives). ``reason`` goes to the peers' history too.
 
         Peers that do not confirm within ``logout_wait`` get the message from the outbox
         later (the site's running worker retries it)."""
         now = time.time()
+        # Every earlier sign-in of the user is void here too: a peer that has not heard
+        # of this yet (or may not end sessions) cannot bring one back by a catch-up.
+        await self.sessions.void(email, now, self.origin)
         count = await self.sessions.end_user(email, reason=reason, when=now)
-        await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now)
+        await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now, reason=reason)
         return count
 
     async def purge_history(self, now: float) -> dict[str, int]:

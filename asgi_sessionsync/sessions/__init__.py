@@ -60,6 +60,7 @@ class Sessions:
         self.end_chain = ender.end_chain
         self.end_user = ender.end_user
         self.apply_logout = ender.apply_logout
+        self.void = ender.void
         self.app_refs = ender.app_refs
         self.end_app_logins = ender.end_app_logins
         self.app_login_ended = ender.app_login_ended

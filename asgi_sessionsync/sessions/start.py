@@ -75,13 +75,16 @@ class SessionStarter:
         country: str = "",
         device: str = "",
         email_verified: bool = False,
+        signed_in_at: float | None = None,
     ) -> tuple[ActiveSession, str]:
         """Record a new session; return it and the value of its cookie. ``shared`` False
         keeps it on this site: no peer is ever told of it. ``app_ref``: the app's own
         login that goes with it (ended with it). ``country`` and ``device`` are recorded
         as the governor found them. ``email_verified``: whether the address is known to
-        be verified (carried in the cookie, vouched for to peers)."""
+        be verified (carried in the cookie, vouched for to peers). ``signed_in_at``: when
+        the sign-in was made, for a peer's (default: now)."""
         now = time.time()
+        signed_in_at = now if signed_in_at is None else min(signed_in_at, now)
         host = self.address.host(scope) or ""
         record = SessionRecord(
             sid=new_id(),
@@ -105,12 +108,12 @@ class SessionStarter:
             ttl=self.settings.session_lifetime,
             ip=self.address.binding.value(host or None),
             extra=SessionPayload(
-                record.sid, record.chain, user.name, user.role, shared, network, email_verified
+                record.sid, record.chain, user.name, user.role, shared, network, email_verified, signed_in_at
             ).to_wire(),
         )
         self.log.info("session started for %s via %s", user.email, via)
         session = ActiveSession(
-            record.sid, user.email, user.name, user.role, record.chain, shared, network, email_verified
+            record.sid, user.email, user.name, user.role, record.chain, shared, network, email_verified, signed_in_at
         )
         return session, token
 
@@ -126,6 +129,7 @@ class SessionStarter:
         country: str = "",
         device: str = "",
         email_verified: bool = False,
+        signed_in_at: float | None = None,
     ) -> tuple[ActiveSession, str]:
         """A session that a peer's sign-in made here. Any other session of the same chain
         on this site is ended first: a chain is one browser, so those are orphans (their
@@ -143,4 +147,5 @@ class SessionStarter:
             country=country,
             device=device,
             email_verified=email_verified,
+            signed_in_at=signed_in_at,
         )
