@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.exceptions import (
     ConfigError,
+    ConfigErrors,
     EmailChangeRefused,
     EnvelopeError,
     InvalidEmail,
@@ -69,6 +70,7 @@ __all__ = [
     "AppLoginAdapter",
     "BindingMode",
     "ConfigError",
+    "ConfigErrors",
     "EmailChangeRefused",
     "EnvelopeError",
     "IdentityAdapter",

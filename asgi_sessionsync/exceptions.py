@@ -46,6 +46,32 @@ class ConfigError(SessionSyncError):
         super().__init__(message)
 
 
+class ConfigErrors(ConfigError):
+    """Several settings are wrong: every one of them (``errors``), so that one run of
+    ``config check`` or one failed start shows them all. Its text is one line per error;
+    ``variable``, ``problem`` and ``example`` are the first one's."""
+
+    def __init__(self, errors: list[ConfigError]) -> None:
+        self.errors = tuple(errors)
+        first = self.errors[0]
+        super().__init__(first.variable, first.problem, first.example)
+        self.args = ("\n".join(str(error) for error in self.errors),)
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
+def config_error_of(errors: list[ConfigError]) -> ConfigError:
+    """The one error to raise for ``errors`` (not empty): itself when there is one."""
+    flat = [one for error in errors for one in getattr(error, "errors", (error,))]
+    return flat[0] if len(flat) == 1 else ConfigErrors(flat)
+
+
+def config_problems(error: ConfigError) -> list[str]:
+    """Each error ``error`` stands for, as text (one for a plain :class:`ConfigError`)."""
+    return [str(one) for one in getattr(error, "errors", (error,))]
+
+
 class EnvelopeFailure(enum.StrEnum):
     """Why an envelope was refused. Precise, but never says which byte failed."""
 

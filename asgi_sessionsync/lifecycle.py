@@ -8,8 +8,12 @@ the stores and the HTTP client are closed, and only then is the server told, so 
 app's own shutdown still has the stores. A site that cannot start (stores given to it
 were closed by an earlier shutdown) answers ``lifespan.startup.failed`` with the reason.
 
+At lifespan shutdown the worker stops first, at once (a delivery in flight too: its
+message stays in the outbox for the next start), before the app's own shutdown, so a
+peer that does not answer never holds a server's stop.
+
 A server without lifespan on asyncio gets the worker as a background task at the first
-request (the reference is kept); on trio without lifespan there is nowhere to run one,
+request (the reference is kept; it ends with the event loop); on trio without lifespan there is nowhere to run one,
 so sign-outs are delivered inline and retried only by a later sign-out (this is logged
 once).
 
@@ -32,7 +36,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError, StartupRefused
 from asgi_sessionsync.logfilter import install_redaction
-from asgi_sessionsync.logs import package_log, site_log
+from asgi_sessionsync.logs import SiteLog, package_log, site_log
 from asgi_sessionsync.site import Site
 
 logger = package_log("asgi_sessionsync")
@@ -48,6 +52,26 @@ def _check_async_library(store: str) -> None:
             "the Redis store runs on asyncio only (redis-py's client); serve the app with an asyncio "
             "server (uvicorn, or Hypercorn's asyncio worker) or use the SQLite store",
         )
+
+
+async def housekeeping(site: Site, log: SiteLog) -> None:
+    """Every hour: mark sessions past their lifetime ended, delete history older than
+    the retention period (nothing grows without bound)."""
+    while True:
+        try:
+            done = await site.purge_history(time.time())
+            if any(done.values()):
+                log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
+        except SessionSyncError as error:
+            log.error("store housekeeping failed (%s); trying again in an hour", error)
+        await anyio.sleep(HOUSEKEEPING_EVERY)
+
+
+async def waiting_messages(site: Site) -> str:
+    """How many messages wait in the outbox ("?" when the store does not say in time)."""
+    with anyio.move_on_after(1.0), contextlib.suppress(SessionSyncError):
+        return str(len(await site.stores.outbox.pending()))
+    return "?"
 
 
 class Worker:
@@ -97,7 +121,7 @@ class Worker:
             with anyio.CancelScope() as scope:
                 self._cancel = scope
                 async with anyio.create_task_group() as group:
-                    group.start_soon(self._housekeeping)
+                    group.start_soon(housekeeping, self.site, self.log)
                     group.start_soon(self.site.idle.run)
                     await self.site.courier.run(task_status=task_status)
         finally:
@@ -115,18 +139,6 @@ class Worker:
             self.started = False
             raise
 
-    async def _housekeeping(self) -> None:
-        """Every hour: mark sessions past their lifetime ended, delete history older than
-        the retention period (nothing grows without bound)."""
-        while True:
-            try:
-                done = await self.site.purge_history(time.time())
-                if any(done.values()):
-                    self.log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
-            except SessionSyncError as error:
-                self.log.error("store housekeeping failed (%s); trying again in an hour", error)
-            await anyio.sleep(HOUSEKEEPING_EVERY)
-
     async def lifespan(self, app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
         refused = shutting_down = False
         failure: Exception | None = None
@@ -135,8 +147,9 @@ class Worker:
             async def watched_receive() -> Message:
                 nonlocal refused, shutting_down
                 message: Message = await receive()
-                if message["type"] == "lifespan.shutdown":
+                if message["type"] == "lifespan.shutdown" and not shutting_down:
                     shutting_down = True
+                    await self._stop_for_shutdown()
                 elif message["type"] == "lifespan.startup" and not self.started:
                     try:
                         await self._start_in(group)
@@ -171,6 +184,20 @@ class Worker:
                         await self.site.aclose()
         if failure is not None:
             raise failure
+
+    async def _stop_for_shutdown(self) -> None:
+        """Lifespan shutdown: the worker stops at once, before the app shuts down (a
+        delivery in flight is dropped: its message stays in the outbox, due again at the
+        next start). Says how many messages wait. The stores stay open for the app's own
+        shutdown; a sign-out made then is delivered inline."""
+        task, ended = self._stop()
+        if ended is not None:
+            await ended.wait()
+        elif task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        waiting = await waiting_messages(self.site)
+        self.log.info("outbox worker stopped at shutdown: %s message(s) wait in the outbox for the next start", waiting)
 
     def _stop(self) -> tuple[asyncio.Task[None] | None, anyio.Event | None]:
         if self._cancel is not None:

@@ -12,10 +12,15 @@ message and its arguments are escaped (``validation.printable``: control, bidi a
 invisible characters), so a value from a request (a query parameter, a header, an
 exception's text) can never start a forged line or move a terminal's cursor.
 
-The package configures no handler unless asked: ``SESSIONSYNC_LOG_FORMAT=json`` (or
-:func:`use_json_logs`) gives its loggers one handler writing a JSON object a line to
-stderr; :class:`JSONFormatter` can also be named in a ``logging.config`` dictionary
-(uvicorn's ``--log-config``) for any logger.
+Where nobody configured logging (no handler on ``asgi_sessionsync`` nor on the root
+logger: a plain ``uvicorn app:app``, a Django project whose ``LOGGING`` names only
+``django``), :func:`ensure_handler` gives the package's loggers one stderr handler at
+INFO when the middleware is built, so its lines appear whatever the framework; it stays
+silent once the root logger has handlers of its own (a configuration made later), so no
+line is written twice. ``SESSIONSYNC_LOG_FORMAT=json`` (or :func:`use_json_logs`) gives
+its loggers one handler writing a JSON object a line to stderr; :class:`JSONFormatter`
+can also be named in a ``logging.config`` dictionary (uvicorn's ``--log-config``) for
+any logger.
 """
 
 from __future__ import annotations
@@ -31,7 +36,16 @@ from typing import TYPE_CHECKING, Any, TextIO
 
 from asgi_sessionsync.validation import printable
 
-__all__ = ["JSONFormatter", "PackageLog", "RateLimit", "SiteLog", "package_log", "site_log", "use_json_logs"]
+__all__ = [
+    "JSONFormatter",
+    "PackageLog",
+    "RateLimit",
+    "SiteLog",
+    "ensure_handler",
+    "package_log",
+    "site_log",
+    "use_json_logs",
+]
 
 ROOT = "asgi_sessionsync"
 ARGUMENT_LIMIT = 1000  # characters of one escaped argument; a request cannot make a line huge
@@ -146,6 +160,35 @@ class RateLimit:
         return True
 
 
+class _FallbackHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """The handler :func:`ensure_handler` installs: writes only while the root logger has
+    no handler of its own (once it has, the line reaches it by propagation)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not logging.getLogger().handlers:
+            super().emit(record)
+
+
+FALLBACK_FORMAT = "%(levelname)s %(name)s %(message)s"
+
+
+def ensure_handler(stream: TextIO | None = None) -> bool:
+    """Give the ``asgi_sessionsync`` loggers a stderr handler at INFO when neither they
+    nor the root logger have one (nobody configured logging), so that their lines are
+    seen under any server and framework. True when it did. A configuration with handlers
+    (for ``asgi_sessionsync``, or the root logger) is left as it is; to silence the
+    package, give its logger a ``logging.NullHandler()`` or a level."""
+    logger = logging.getLogger(ROOT)
+    if logger.hasHandlers():
+        return False
+    handler = _FallbackHandler(stream or sys.stderr)
+    handler.setFormatter(logging.Formatter(FALLBACK_FORMAT))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(logging.INFO)
+    return True
+
+
 class _JSONHandler(logging.StreamHandler):  # type: ignore[type-arg]
     """Marks the handler :func:`use_json_logs` installed, so it is installed once."""
 
@@ -154,6 +197,8 @@ def use_json_logs(stream: TextIO | None = None, level: int = logging.INFO) -> No
     """Give the ``asgi_sessionsync`` loggers one JSON handler (stderr by default) and
     stop them propagating to the root logger (no line twice). Idempotent."""
     logger = logging.getLogger(ROOT)
+    for fallback in [h for h in logger.handlers if isinstance(h, _FallbackHandler)]:
+        logger.removeHandler(fallback)  # JSON instead of the plain fallback
     if any(isinstance(h, _JSONHandler) for h in logger.handlers):
         return
     handler = _JSONHandler(stream or sys.stderr)

@@ -20,7 +20,7 @@ from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints.routes import Endpoints
 from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.lifecycle import Worker
-from asgi_sessionsync.logs import package_log
+from asgi_sessionsync.logs import ensure_handler, package_log
 from asgi_sessionsync.mail import Mailer
 from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.request_identity import RequestIdentity
@@ -50,13 +50,15 @@ class SessionSyncMiddleware:
         env_file: str | None = ".env",
         **overrides: Unpack[MiddlewareOptions],
     ) -> None:
+        # Lines seen under any server: a handler where nobody configured logging.
+        ensure_handler()
         if settings is None:
             settings = Settings.from_env(env_file=env_file, **overrides)
         elif overrides:
             raise TypeError("pass settings=... or keyword settings, not both")
         self.app = app
         self.settings = settings
-        self.identity = identity or identity_from_settings(settings)
+        self.identity = identity or identity_from_settings(settings, app)
         # Decided once (and the adapter's contract checked): does the app keep a login of
         # its own to reconcile with ours? Ending a session here then ends it too.
         self.app_login = app_login_of(self.identity)

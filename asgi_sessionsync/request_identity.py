@@ -10,6 +10,7 @@ from starlette.types import Scope
 
 from asgi_sessionsync.cookies import find_cookie
 from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.identity.base import APP_LOGIN_UNREADABLE as UNREADABLE
 from asgi_sessionsync.identity.base import AppLoginAdapter
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.request_context import RequestContext
@@ -74,7 +75,9 @@ class RequestIdentity:
                         state.forgotten = await self._forget(scope, app_login, cookies, ref)
                 elif not cross_site:
                     state.adopted = app_user
-            elif app_user is None and session is not None and self._cross_site(scope):
+            elif app_user is None and session is not None and (scope.get(UNREADABLE) or self._cross_site(scope)):
+                # Unknown, not nobody: the app's cookie was there but could not be read
+                # (another secret), or kept home by its SameSite on a cross-site request.
                 state.app_blind = True
             elif app_user is None and session is not None:
                 # The app's own login ended (expired, cleared by the app): end ours here

@@ -52,10 +52,9 @@ class Site:
         is_privileged: Callable[[str], Awaitable[bool]] | None = None,
         end_app_login: Callable[[str], Awaitable[None]] | None = None,
     ) -> None:
-        """``is_privileged``: the identity adapter's rule for privileged accounts (Django's
-        flags), asked by :class:`PeerTrust` beside ``SESSIONSYNC_PRIVILEGED_ROLES``;
-        ``end_app_login``: an ``AppLoginAdapter``'s, ending the app's own login that goes
-        with a session that ends here (None: the app has no login of its own)."""
+        """``is_privileged``: the identity adapter's rule for privileged accounts (for
+        :class:`PeerTrust`); ``end_app_login``: an ``AppLoginAdapter``'s, ending the app's
+        own login with a session that ends here (None: the app has no login of its own)."""
         check_requirements(settings)
         self.settings = settings
         self.origin = settings.origin
@@ -102,6 +101,13 @@ class Site:
         self.log = site_log(_logger.name, self.origin)
         self._use_stores(stores if stores is not None else open_stores(settings.store))
         self.closed = False
+
+    @classmethod
+    def existing(cls, settings: Settings) -> Site:
+        """The site on stores that exist already, for the command line: a store that is
+        not there (a relative ``sqlite:///`` path read in another directory) is a
+        :class:`StoreError` naming what was looked for, never a new empty store."""
+        return cls(settings, stores=open_stores(settings.store, create=False))
 
     def _use_stores(self, stores: Stores) -> None:
         """The parts that hold the stores, built (again, after a reopen) over ``stores``."""
@@ -155,13 +161,18 @@ class Site:
         await self.courier.broadcast_logout(email, chain=chain, when=now)
 
     async def sign_out_everywhere(self, email: str, *, reason: str) -> int:
-        """End every session of a user here (all browsers) and on every peer.
+        """End every session of a user here (all browsers) and on every peer, and make
+        every sign-in of the user made until now void (:meth:`Sessions.void`; peers do the
+        same when the sign-out arrives). ``reason`` goes to the peers' history too.
 
         Peers that do not confirm within ``logout_wait`` get the message from the outbox
         later (the site's running worker retries it)."""
         now = time.time()
+        # Every earlier sign-in of the user is void here too: a peer that has not heard
+        # of this yet (or may not end sessions) cannot bring one back by a catch-up.
+        await self.endings.void(email, now, self.origin)
         count = await self.endings.end_user(email, reason=reason, when=now)
-        await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now)
+        await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now, reason=reason)
         return count
 
     async def purge_history(self, now: float) -> dict[str, int]:

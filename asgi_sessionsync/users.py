@@ -26,10 +26,11 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 
 from starlette.requests import HTTPConnection
 
+from asgi_sessionsync.identity.session import sign_in
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import UserAction
 from asgi_sessionsync.stores import User
-from asgi_sessionsync.stores.versions import UserChange
+from asgi_sessionsync.stores.versions import UserChange, synced
 from asgi_sessionsync.usersync import EmailChangeRefused, UserDeleted, UserNotFound
 from asgi_sessionsync.validation import email_or_none
 
@@ -143,8 +144,7 @@ async def _move(site: Site, user: User, new_email: str) -> User:
     address = email_or_none(new_email)
     if address is None:
         raise ValueError("new_email must be a valid email address")
-    synced = bool(user.versions) or user.provisioned_by is not None
-    if synced and site.settings.prevent_email_change:
+    if synced(user) and site.settings.prevent_email_change:
         raise EmailChangeRefused(
             f"the email of {user.email} cannot change: it is the user's key across the network "
             "(SESSIONSYNC_PREVENT_EMAIL_CHANGE=true)"
@@ -198,10 +198,29 @@ async def lift_deletion(target: Target, email: str) -> bool:
 
 async def set_password(target: Target, email: str, password_hash: str) -> None:
     """Store a new password **hash** (never the password) and send ``password`` to the
-    peers whose ``password_formats`` include its scheme (the text before the first ``$``)."""
+    peers whose ``password_formats`` include its scheme (the text before the first ``$``).
+
+    A new password ends every session of the user, here and on every peer (as
+    ``sessions revoke --user``), and every sign-in of the user made before it is void
+    everywhere (no catch-up brings one back). Called with the request of the user
+    themselves (an account page), that browser is signed in again: a new session and
+    sign-in chain, synced to the peers, as after a sign-in."""
     if not password_hash or "$" not in password_hash:
         raise ValueError("set_password takes a password hash in a 'scheme$…' format, never the password")
-    await site_of(target).users.change(UserAction.PASSWORD, email, password_hash=password_hash)
+    site = site_of(target)
+    applied = await site.users.change(UserAction.PASSWORD, email, password_hash=password_hash)
+    if not applied.changed:
+        return
+    address = applied.user.email if applied.user is not None else email
+    await site.sign_out_everywhere(address, reason=PASSWORD_CHANGED)
+    scope = getattr(target, "scope", target)
+    current = scope.get("user") if isinstance(scope, dict) else None
+    if getattr(current, "is_authenticated", False) and email_or_none(getattr(current, "email", "")) == address:
+        sign_in(scope, address, name=getattr(current, "display_name", "") or "")
+
+
+#: Why the sessions of a user whose password changed ended (in the registry and the log).
+PASSWORD_CHANGED = "password changed"  # noqa: S105 - a reason, not a password
 
 
 async def set_role(target: Target, email: str, role: str) -> None:

@@ -220,12 +220,18 @@ def native_app(
         email = current(request)
         if email is None:
             return RedirectResponse("/login?next=/account", status_code=303)
-        note = ""
+        note = ACCOUNT_NOTES.get(request.query_params.get("done", ""), "")
         if request.method == "POST":
             form = await request.form()
             if csrf and not csrf_ok(request, form):
                 return csrf_refused(site, others, "/account")
             note = await change_account(request, email, form)
+            if note in ACCOUNT_NOTES.values():
+                # Post/redirect/get: a new password signs this browser in again (every other
+                # session ended everywhere), and a redirect lets that sign-in reach the
+                # other sites at once.
+                done = next(k for k, v in ACCOUNT_NOTES.items() if v == note)
+                return RedirectResponse(f"/account?done={done}", status_code=303)
         return account_page(request, site, others, email, await get_user(request, email), note)
 
     async def login(request: Request) -> Response:
@@ -265,6 +271,12 @@ def no_accounts_note(others: Mapping[str, str]) -> str:
 A user who arrived here with a password (user sync) can sign in with it below.</p>"""
 
 
+ACCOUNT_NOTES = {
+    what: f"Changed your {what.replace(',', ' and ')} here; the other sites get it too (user sync)."
+    for what in ("name", "password", "name,password")
+}
+
+
 async def change_account(request: Request, email: str, form: FormData) -> str:
     """The account form: a new display name and/or password, stored and sent to the
     other sites through the middleware's user-sync API. What was done, for the page."""
@@ -282,7 +294,7 @@ async def change_account(request: Request, email: str, form: FormData) -> str:
         done.append("password")
     if not done:
         return "Nothing to change."
-    return f"Changed your {' and '.join(done)} here; the other sites get it too (user sync)."
+    return ACCOUNT_NOTES[",".join(done)]
 
 
 def account_page(
@@ -402,8 +414,9 @@ async def build_sites(
             hashes = {
                 email: await anyio.to_thread.run_sync(hash_password, password) for email, password in ACCOUNTS["c"]
             }
-            same_site = cast(Literal["lax", "strict", "none"], config.app_session_samesite)
-            secure = config.app_session_https_only
+            # The demo's own defaults where the settings leave them to the app (Starlette's).
+            same_site = cast(Literal["lax", "strict", "none"], config.app_session_samesite or "lax")
+            secure = bool(config.app_session_https_only)
             inner = session_app(
                 name, hashes, app_session_secret, others, csrf=csrf, same_site=same_site, https_only=secure
             )

@@ -28,7 +28,11 @@ def test_a_config_error_under_uvicorn_is_one_line() -> None:
     result = subprocess.run(
         [sys.executable, "-m", "uvicorn", "--factory", "tests.fixtures.config_error_app:create", "--port", str(port)],
         cwd=ROOT,
-        env=clean_env(SESSIONSYNC_SITE_URL="https://a.example", SESSIONSYNC_CLOCK_SKEW="soon"),
+        env=clean_env(
+            SESSIONSYNC_SITE_URL="https://a.example",
+            SESSIONSYNC_SECRET_KEYS=generate_secret(),  # one wrong setting: one line (each has its own)
+            SESSIONSYNC_CLOCK_SKEW="soon",
+        ),
         capture_output=True,
         text=True,
         timeout=60,

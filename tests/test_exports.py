@@ -34,7 +34,7 @@ TYPES = {
 }  # fmt: skip
 FUNCTIONS = {"sign_in", "sign_out", "exit_on_config_error"}
 ERRORS = {
-    "SessionSyncError", "ConfigError", "StartupRefused", "EnvelopeError", "StoreError", "InvalidEmail",
+    "SessionSyncError", "ConfigError", "ConfigErrors", "StartupRefused", "EnvelopeError", "StoreError", "InvalidEmail",
     "MailError", "UserNotFound", "UserDeleted", "EmailChangeRefused",
 }  # fmt: skip
 # Each needs an extra: named at the root, imported when first used.

@@ -85,7 +85,11 @@ def test_starttls_on_a_local_server_is_used_if_offered() -> None:
 
 
 def test_config_check_masks_the_smtp_url_and_notes_a_missing_mailer() -> None:
-    env = {"SESSIONSYNC_SITE_URL": "https://b.example", "SESSIONSYNC_SECRET_KEYS": KEY}
+    env = {
+        "SESSIONSYNC_SITE_URL": "https://b.example",
+        "SESSIONSYNC_SECRET_KEYS": KEY,
+        "SESSIONSYNC_STORE": "memory://",
+    }
     result = run_cli(
         "config",
         "check",

@@ -142,3 +142,17 @@ def test_a_localhost_name_without_a_backchannel_url_is_reported_with_the_fix(liv
     back = checks["back-channel URL"]
     assert back["status"] == "FAIL" and "does not resolve" in back["detail"]
     assert f'SESSIONSYNC_PEERS="{live.urls["b"]}|http://127.0.0.1:PORT"' in back["fix"]
+
+
+@pytest.mark.parametrize("host", ["b.example.com", "b.localhost"])
+def test_a_peer_that_serves_https_is_never_offered_an_http_back_channel(host: str) -> None:
+    """#22: the fix for an https peer whose name does not resolve here proposed
+    ``|http://127.0.0.1:PORT``, which an https-only site does not serve."""
+    from asgi_sessionsync.peers.ping import Problem, explain
+
+    origin = f"https://{host}"
+    for problem in Problem:
+        what, fix = explain(problem, url=f"{origin}/_sessionsync/ping", origin=origin, asker="https://a.example")
+        assert "http://" not in what + fix, (problem, fix)
+    _, fix = explain(Problem.UNRESOLVED, url=f"{origin}/_sessionsync/ping", origin=origin, asker="https://a.example")
+    assert f'SESSIONSYNC_PEERS="{origin}|https://' in fix and "certificate" in fix

@@ -17,7 +17,7 @@ from pathlib import Path
 import anyio
 
 from asgi_sessionsync import __version__
-from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
+from asgi_sessionsync.exceptions import ConfigError, SessionSyncError, config_problems
 
 DESCRIPTION = (
     "Keys, configuration, peers, sessions, the outbox, the activity log and users of one asgi-sessionsync site."
@@ -41,10 +41,16 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("-n", type=int, default=1, help="how many keys (default 1)")
 
     config = commands.add_parser("config", help="configuration").add_subparsers(dest="action", required=True)
-    config.add_parser(
+    config_check = config.add_parser(
         "check",
         parents=[listing],
         help="validate the configuration; print the effective settings, secrets masked",
+    )
+    config_check.add_argument(
+        "--app",
+        metavar="MODULE:APP",
+        help="the ASGI app (as uvicorn names it): its Starlette SessionMiddleware is compared with the "
+        "SESSIONSYNC_APP_SESSION_* settings (starlette-session identity)",
     )
 
     peers = commands.add_parser("peers", help="the other sites").add_subparsers(dest="action", required=True)
@@ -110,7 +116,7 @@ def _main(argv: Sequence[str] | None) -> int:
         if args.command == "config":
             from asgi_sessionsync.cli.config import config_check
 
-            return config_check(env_file, args.format)
+            return config_check(env_file, args.format, args.app)
         from asgi_sessionsync.settings import Settings
 
         settings = Settings.from_env(env_file=env_file)
@@ -135,7 +141,8 @@ def _main(argv: Sequence[str] | None) -> int:
 
         return anyio.run(store_command, settings, args)
     except ConfigError as error:
-        print(f"configuration error: {error}", file=sys.stderr)
+        for problem in config_problems(error):
+            print(f"configuration error: {problem}", file=sys.stderr)
         return 2
     except SessionSyncError as error:
         print(f"error: {error}", file=sys.stderr)

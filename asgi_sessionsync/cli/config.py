@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from asgi_sessionsync.cli.output import print_json, print_table
-from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.exceptions import ConfigError, config_problems
 from asgi_sessionsync.network_rules import ACTIONS, NetworkRules
 from asgi_sessionsync.settings import Settings, read_env_file, unknown_variables
 from asgi_sessionsync.stores import check_store_url
@@ -17,19 +17,22 @@ from asgi_sessionsync.trust import PRIVILEGED_COLUMNS, PeerTrust
 STORE = "SESSIONSYNC_STORE"
 
 
-def config_check(env_file: Path | None, output: str) -> int:
+def config_check(env_file: Path | None, output: str, app_ref: str | None = None) -> int:
     env = dict(read_env_file(env_file) if env_file else {})
     env.update(os.environ)
     problems = [
         f"{name} is not a setting" + (f": did you mean {close}?" if close else "")
         for name, close in unknown_variables(env)
     ]
-    settings = Settings.from_env(env, env_file=None)  # a ConfigError says the first problem
+    settings: Settings | None = None
     try:
+        settings = Settings.from_env(env, env_file=None)  # every wrong setting at once
         check_store(settings.store)
     except ConfigError as error:
-        problems.append(str(error))
-    if problems:
+        problems += config_problems(error)
+    if settings is not None and settings.identity == "starlette-session":
+        problems += app_session_problems(settings, app_ref)
+    if problems or settings is None:
         for problem in problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
@@ -39,6 +42,13 @@ def config_check(env_file: Path | None, output: str) -> int:
         print(
             "note: SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=self mails codes, and SESSIONSYNC_SMTP_URL is not set: "
             "the app must give SessionSyncMiddleware(mailer=...), or start-up stops",
+            file=sys.stderr,
+        )
+    relative = _relative_store(settings.store)
+    if relative is not None:
+        print(
+            f"note: {STORE} names a path relative to the working directory: here that is {relative}; a server "
+            "started in another directory uses another file (give an absolute path: sqlite:////var/lib/…)",
             file=sys.stderr,
         )
     if "*" in settings.trusted_proxies:
@@ -71,6 +81,39 @@ def config_check(env_file: Path | None, output: str) -> int:
     return 0
 
 
+def app_session_problems(settings: Settings, app_ref: str | None) -> list[str]:
+    """The starlette-session identity: with ``--app``, the app's own SessionMiddleware
+    compared with the settings (each differing variable is an error; no value is shown);
+    without it, where an unset secret will come from."""
+    from asgi_sessionsync.identity.app_session import (
+        DIFFERS,
+        app_session_options,
+        differing,
+        find_app_session,
+        load_app,
+    )
+
+    if app_ref is None:
+        if settings.app_session_secret is None:
+            print(
+                "note: SESSIONSYNC_APP_SESSION_SECRET is not set: at start-up the middleware reads the secret (and "
+                "the cookie's options) from the app's Starlette SessionMiddleware, and stops if the app has none; "
+                "check it now with: config check --app MODULE:APP",
+                file=sys.stderr,
+            )
+        return []
+    try:
+        app = load_app(app_ref)
+        found = find_app_session(app)
+        wrong = [DIFFERS % name + f" ({app_ref})" for name in differing(settings, found)]
+        if not wrong:
+            options = app_session_options(settings, app)
+            print(f"note: {app_ref}: the app's cookie {options.session_cookie!r}: {options.sources}", file=sys.stderr)
+        return wrong
+    except ConfigError as error:
+        return config_problems(error)
+
+
 def peer_matrix(settings: Settings) -> list[dict[str, str]]:
     """Peer by action → both/send/accept/off, and what the peer may do to privileged
     accounts here: one row per configured peer (:meth:`PeerTrust.table`)."""
@@ -86,6 +129,14 @@ def check_store(location: str) -> None:
         path = sqlite_path(location)
         if path != ":memory:":
             _check_creatable(Path(os.path.abspath(path)))
+
+
+def _relative_store(location: str) -> Path | None:
+    """The file a relative ``sqlite:///`` store names from here (None: not one)."""
+    if not location.startswith("sqlite:///"):
+        return None
+    path = sqlite_path(location)
+    return None if path == ":memory:" or os.path.isabs(path) else Path(os.path.abspath(path))
 
 
 def _check_creatable(path: Path) -> None:

@@ -18,7 +18,7 @@ from asgi_sessionsync.stores import DROPPED_BY_OPERATOR, MessageStatus, OutboxMe
 
 
 async def store_command(settings: Settings, args: argparse.Namespace) -> int:
-    site = Site(settings)
+    site = Site.existing(settings)
     try:
         if args.command == "sessions":
             return await (sessions_list(site, args) if args.action == "list" else sessions_revoke(site, args))

@@ -100,7 +100,7 @@ async def _delete(settings: Settings, args: argparse.Namespace) -> int:
     if email is None:
         print(f"error: {printable(args.email)} is not an email address", file=sys.stderr)
         return 2
-    site = Site(settings)
+    site = Site.existing(settings)
     try:
         if args.action == "undelete":
             if not await lift_deletion(site, email):

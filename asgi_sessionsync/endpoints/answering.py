@@ -106,10 +106,12 @@ class SignInAnswering:
         next_url: str | None,
         ip: str,
         email_verified: bool = False,
+        age: float | None = None,
     ) -> str:
         """The hop URL answering ``asker``'s request (``user`` empty: nobody here);
-        ``email_verified``: this site vouches that the address was verified."""
-        hop = HopPayload(request.bind, chain, name, next_url, request.return_url, request.mode, email_verified)
+        ``email_verified``: this site vouches that the address was verified; ``age``:
+        seconds since the sign-in was made."""
+        hop = HopPayload(request.bind, chain, name, next_url, request.return_url, request.mode, email_verified, age)
         token = self.tokens.seal_message_for_peer(
             network, asker.origin, hop, subject=user, ttl=self.hop_lifetime, ip=ip
         )

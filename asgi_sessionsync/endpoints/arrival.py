@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.types import Scope
 
 from asgi_sessionsync.endpoints.held import Arrival
@@ -10,14 +12,35 @@ from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.sessions.opening import NotOpened, SessionRequest
 from asgi_sessionsync.settings import RequireVerified
+from asgi_sessionsync.stores import User
+from asgi_sessionsync.stores.versions import void_before
 from asgi_sessionsync.trust import LOGIN_REFUSAL, PRIVILEGED_REFUSAL
+
+VOID_REFUSAL = "signed in before the user's sessions ended everywhere"
 
 # The log's longer word for what the activity log records in a few.
 _EXPLAINED = {
     LOGIN_REFUSAL: "login is not accepted from that peer (network file)",
     PRIVILEGED_REFUSAL: "a privileged account here, and that peer is not trusted for it "
     "(SESSIONSYNC_TRUSTED_FOR_PRIVILEGED)",
+    VOID_REFUSAL: "that sign-in was made before the user's sessions ended everywhere (a password change, a "
+    "revocation, a sign-out everywhere): the user signs in again",
 }
+
+
+def void_refusal(signed_in_at: float | None, void: float | None, lifetime: float, now: float) -> str | None:
+    """Why a sign-in made at ``signed_in_at`` (None: unknown) is void, the user's sessions
+    having all ended at ``void`` (a password change, a sign-out everywhere); None when it
+    is not. An unknown time is void while a session from before ``void`` could live."""
+    if void is None:
+        return None
+    if signed_in_at is None:
+        return VOID_REFUSAL if now - void < lifetime else None
+    # Both are this site's times, each from an age another site told (each late by its
+    # own transit). The browser that changed the password is signed in again after the
+    # sign-out's delivery was waited for (SESSIONSYNC_LOGOUT_WAIT), so its new sign-in
+    # comes out later here than the sign-out, and passes.
+    return VOID_REFUSAL if signed_in_at < void else None
 
 
 class Arrivals:
@@ -39,6 +62,10 @@ class Arrivals:
         await self.site.activity.arrived(arrival.issuer, arrival.email, arrival.via, why, held=hold, code=code_checked)
         return session, headers, hold
 
+    def _void(self, arrival: Arrival, known: User | None) -> str | None:
+        lifetime = self.site.settings.session_lifetime
+        return void_refusal(arrival.signed_in_at, void_before(known), lifetime, time.time())
+
     async def _arrive(
         self, scope: Scope, cookies: bytes | None, arrival: Arrival, *, code_checked: bool
     ) -> tuple[ActiveSession | None, Headers, bool, str]:
@@ -46,7 +73,7 @@ class Arrivals:
         site = self.site
         email, issuer = arrival.email, arrival.issuer
         known = await site.stores.users.get(email)
-        refusal = await site.trust.sign_in(issuer, email, known)
+        refusal = await site.trust.sign_in(issuer, email, known) or self._void(arrival, known)
         if refusal is not None:
             self.log.warning("sign-in of %s from %s refused: %s", email, issuer, _EXPLAINED.get(refusal, refusal))
             return None, [], False, refusal
@@ -90,6 +117,7 @@ class Arrivals:
             network=arrival.network,
             email_verified=verified,
             replacing=current,
+            signed_in_at=arrival.signed_in_at,
         )
         opened = await self.kit.opening.open(scope, wanted)
         if isinstance(opened, NotOpened):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from starlette.types import Scope
 
 from asgi_sessionsync.endpoints.reply import Reply, page, redirect, text
@@ -73,6 +75,7 @@ class Authorize:
             next_url=next_url,
             ip=ip,
             email_verified=session.email_verified if session else False,
+            age=time.time() - session.signed_in_at if session and session.signed_in_at else None,
         )
         if session is not None:
             await site.activity.login_sent(asker.origin, session.user)

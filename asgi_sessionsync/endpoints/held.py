@@ -33,6 +33,8 @@ class Arrival(NamedTuple):
     chain: str
     via: str
     email_verified: bool
+    # When the sign-in was made, in this site's time (from the hop's age); None: unknown.
+    signed_in_at: float | None = None
 
 
 class Held(NamedTuple):
@@ -43,9 +45,10 @@ class Held(NamedTuple):
 
     def arrival(self) -> Arrival:
         held = self.payload
-        return Arrival(
-            self.email, held.name, held.issuer, held.network, held.chain, f"hop from {held.issuer}, verified here", True
-        )
+        # The hop's sign-in was checked when it was held; what counts now is the hold's start.
+        start = held.until - HOLD_LIFETIME
+        via = f"hop from {held.issuer}, verified here"
+        return Arrival(self.email, held.name, held.issuer, held.network, held.chain, via, True, start)
 
 
 class HeldCookies:

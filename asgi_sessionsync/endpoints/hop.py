@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from urllib.parse import urlsplit
 
 from starlette.types import Scope
@@ -112,7 +113,8 @@ class Hop:
             self.log.warning("sign-in from %s refused: the peer vouched for something that is not an email", issuer)
             await self.site.activity.login_received(issuer, "", refused="not an email")
             return None, [], False
-        arrival = Arrival(email, hop.name, issuer, claims.network, hop.chain, via, hop.email_verified)
+        signed_in_at = time.time() - hop.age if hop.age is not None else None
+        arrival = Arrival(email, hop.name, issuer, claims.network, hop.chain, via, hop.email_verified, signed_in_at)
         session, headers, hold = await self.arrivals.arrive(scope, cookies, arrival)
         if hold:
             onward = None if hop.mode is Mode.FRAME else self._onward(hop, issuer)

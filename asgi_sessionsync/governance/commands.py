@@ -175,7 +175,7 @@ def print_sessions(records: Sequence[SessionRecord], fmt: str, out: Any = None) 
 async def _sessions(settings: Settings, args: argparse.Namespace) -> int:
     from asgi_sessionsync.site import Site
 
-    site = Site(settings)
+    site = Site.existing(settings)
     try:
         registry = site.stores.sessions
         if args.action == "list":

@@ -27,24 +27,29 @@ __all__ = [
 ]
 
 
-def identity_from_settings(settings: Settings) -> IdentityAdapter:
+def identity_from_settings(settings: Settings, app: object | None = None) -> IdentityAdapter:
+    """The adapter ``SESSIONSYNC_IDENTITY`` names. ``app``: the app the middleware wraps,
+    whose Starlette ``SessionMiddleware`` gives the starlette-session identity the
+    options no setting gives (see :mod:`.app_session`)."""
     if settings.identity == "starlette-session":
+        from asgi_sessionsync.identity.app_session import app_session_options
         from asgi_sessionsync.identity.starlette_session import StarletteSessionIdentity
 
-        assert settings.app_session_secret is not None  # checked by Settings.validate
+        options = app_session_options(settings, app)
         # The app's cookie is written the way the app's SessionMiddleware writes it, never
         # with the middleware's own policy (frame mode would make it SameSite=None).
         app_policy = CookiePolicy(
-            path=settings.app_session_path,
-            domain=settings.app_session_domain,
-            secure=settings.app_session_https_only,
-            samesite=settings.app_session_samesite,
+            path=options.path,
+            domain=options.domain,
+            secure=options.https_only,
+            samesite=options.same_site,
         )
         return StarletteSessionIdentity(
-            settings.app_session_secret.reveal(),
-            session_cookie=settings.app_session_cookie,
+            options.secret_key,
+            session_cookie=options.session_cookie,
             user_key=settings.app_session_user_key,
-            max_age=int(settings.app_session_max_age) or None,
+            name_key=settings.app_session_name_key,
+            max_age=options.max_age,
             cookie_policy=app_policy,
         )
     if settings.identity == "django":

@@ -36,6 +36,13 @@ if TYPE_CHECKING:
 
 Headers = list[tuple[bytes, bytes]]
 
+#: Scope key an :class:`AppLoginAdapter` sets (to ``True``) when the request carries the
+#: app's login cookie but the adapter cannot read it (a signature that does not verify
+#: with the secret it was given, as opposed to no cookie or an expired one). The
+#: middleware then concludes nothing from the app's login in that request: nobody is
+#: signed in or out because of a cookie that could not be read.
+APP_LOGIN_UNREADABLE = "sessionsync.app_login_unreadable"
+
 
 class Account(NamedTuple):
     """The user an adapter is asked to sign in: what a site may know of a user from the
@@ -122,7 +129,9 @@ class AppLoginAdapter(IdentityAdapter, Protocol):
 
     async def app_user(self, scope: Scope, cookie_header: bytes | None) -> str | None:
         """The email the app's own login in this request names, or ``None``. Called before
-        the app runs on every request that carries cookies (keep it cheap: cache)."""
+        the app runs on every request that carries cookies (keep it cheap: cache). A
+        cookie that is there but cannot be read (not one that is absent or expired) is
+        ``None`` with ``scope[APP_LOGIN_UNREADABLE] = True``: "unknown", not "nobody"."""
         ...
 
     def forget(self, scope: Scope) -> list[bytes]:

@@ -48,6 +48,7 @@ if TYPE_CHECKING:
 logger = package_log("asgi_sessionsync")
 
 CACHE_SECONDS = 30.0
+_CYCLED = "sessionsync.django_key_cycled"
 CACHE_SIZE = 10_000
 
 
@@ -61,7 +62,7 @@ class DjangoIdentity(AppCookieLogin):
         self.backend = backend
         self.cookie_name = django_settings.SESSION_COOKIE_NAME
         self._store_class = import_module(django_settings.SESSION_ENGINE).SessionStore
-        self._known: dict[str, tuple[str | None, float]] = {}
+        self._known: dict[str, tuple[str | None, float, str]] = {}  # key -> (email, when, name)
         self.policy = cookie_policy or CookiePolicy(
             path=django_settings.SESSION_COOKIE_PATH,
             domain=django_settings.SESSION_COOKIE_DOMAIN,
@@ -78,21 +79,23 @@ class DjangoIdentity(AppCookieLogin):
         known = self._known.get(key)
         if known is not None and now - known[1] < CACHE_SECONDS:
             return known[0]
-        email = await self._load_email(key)
-        self._remember(key, email, now)
+        email, name = await self._load_user(key)
+        self._remember(key, email, now, name)
         return email
 
-    def _remember(self, key: str, email: str | None, now: float) -> None:
+    def _remember(self, key: str, email: str | None, now: float, name: str = "") -> None:
         if len(self._known) >= CACHE_SIZE:
             self._known.clear()
-        self._known[key] = (email, now)
+        self._known[key] = (email, now, name)
 
-    async def _load_email(self, key: str) -> str | None:
+    async def _load_user(self, key: str) -> tuple[str | None, str]:
+        """The email and the name (first and last) of the user the session ``key`` names."""
         request = SimpleNamespace(session=self._store_class(session_key=key))
         user = await aget_user(request)
         if not getattr(user, "is_authenticated", False) or not getattr(user, "is_active", False):
-            return None
-        return email_or_none(getattr(user, user.get_email_field_name(), None))
+            return None, ""
+        name = " ".join(p for p in (getattr(user, "first_name", ""), getattr(user, "last_name", "")) if p)
+        return email_or_none(getattr(user, user.get_email_field_name(), None)), name[:200]
 
     def _ref(self, value: str) -> str | None:
         return value  # the session key: what Django's engine deletes it by
@@ -115,7 +118,24 @@ class DjangoIdentity(AppCookieLogin):
         found, cookie = response_cookie(headers, self.cookie_name)
         if not found:
             return before, ""
-        return (await self._email_of_session(cookie) if cookie else None), ""
+        after = await self._email_of_session(cookie) if cookie else None
+        if (
+            after is not None
+            and after == before
+            and cookie != find_cookie(cookie_header(scope["headers"]), self.cookie_name)
+        ):
+            # The same user, under a new session key: login() again, or a password change
+            # with update_session_auth_hash (Django cycles the key for both).
+            scope[_CYCLED] = True
+        known = self._known.get(cookie) if after is not None and cookie else None
+        return after, known[2] if known is not None else ""  # the name peers get with the sign-in
+
+    def signed_in_again(self, scope: Scope) -> bool:
+        """Whether Django gave the signed-in user a new session key in this request (a new
+        login of the same user, or a password change that kept this browser signed in):
+        the middleware's session then starts anew too (a new sign-in chain), so that it
+        is not older than the password."""
+        return scope.get(_CYCLED) is True
 
     async def login_cookies(self, scope: Scope, account: Account) -> list[bytes] | None:
         user = await self._user_to_log_in(account.email)
@@ -128,7 +148,7 @@ class DjangoIdentity(AppCookieLogin):
         await alogin(request, user, backend=self.backend)
         session = request.session
         await session.asave()
-        self._remember(session.session_key, account.email, time.monotonic())
+        self._remember(session.session_key, account.email, time.monotonic(), account.name)
         # As Django's SessionMiddleware writes the cookie: the session's own expiry.
         browser_session = await session.aget_expire_at_browser_close()
         max_age = None if browser_session else int(await session.aget_expiry_age())

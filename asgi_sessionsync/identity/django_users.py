@@ -25,13 +25,17 @@ middleware is built, so a Django project changes no code:
   the email of a synced user raises :class:`~asgi_sessionsync.users.EmailChangeRefused`.
 
 Signal handlers run in Django's sync code; they hand the work to the site's event loop
-with ``asgiref``'s ``async_to_sync`` (under ASGI the loop that serves the request).
+with ``asgiref``'s ``async_to_sync`` (under ASGI the loop that serves the request). In a
+process without the server (``manage.py shell``, a management command, a worker), the
+handlers of :mod:`asgi_sessionsync.djangoapp` do the same work on a loop of their own,
+writing to the outbox of the shared store (:mod:`.django_outside`).
 """
 
 from __future__ import annotations
 
 import contextvars
-from typing import TYPE_CHECKING, Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib.auth import get_user_model
@@ -39,7 +43,8 @@ from django.db.models.signals import post_delete, post_save, pre_save
 
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.protocol import UserAction
-from asgi_sessionsync.stores.versions import Applied
+from asgi_sessionsync.stores.versions import Applied, synced
+from asgi_sessionsync.users import PASSWORD_CHANGED
 from asgi_sessionsync.usersync import EmailChangeRefused
 from asgi_sessionsync.validation import email_or_none
 
@@ -50,6 +55,8 @@ logger = package_log("asgi_sessionsync.users")
 
 SUPERUSER = "superuser"
 STAFF = "staff"
+# How a signal handler runs an async function from Django's sync code (async_to_sync's shape).
+Runner = Callable[[Callable[..., Awaitable[Any]]], Callable[..., Any]]
 _applying: contextvars.ContextVar[bool] = contextvars.ContextVar("sessionsync_applying", default=False)
 
 
@@ -83,17 +90,29 @@ def role_of(user: Any, default: str) -> str:
 class DjangoUserSync:
     """Connects one site's user sync to Django's user model (see the module's doc)."""
 
-    def __init__(self, site: Site) -> None:
+    #: Origins whose middleware runs in this process (the server): their signal handlers
+    #: send; the handlers for processes without a server (djangoapp) then stay quiet.
+    served: ClassVar[set[str]] = set()
+
+    def __init__(self, site: Site, *, run: Runner = async_to_sync, connect: bool = True) -> None:
+        """``run``: how the signal handlers (Django's sync code) run the site's async work:
+        on the server's event loop (asgiref's ``async_to_sync``), or, outside a server, on
+        a loop of their own (:mod:`.django_outside`). ``connect`` False: the caller
+        forwards the signals."""
         self.site = site
         self.model = get_user_model()
         self.uid = f"asgi_sessionsync:{site.origin}"
+        self._run = run
         self._before: dict[int, tuple[str, str | None]] = {}
-        self.disconnect()  # a site of the same origin built before (tests): this one now
-        pre_save.connect(self._pre_save, sender=self.model, weak=False, dispatch_uid=self.uid)
-        post_save.connect(self._post_save, sender=self.model, weak=False, dispatch_uid=self.uid)
-        post_delete.connect(self._post_delete, sender=self.model, weak=False, dispatch_uid=self.uid)
+        if connect:
+            self.disconnect()  # a site of the same origin built before (tests): this one now
+            pre_save.connect(self._pre_save, sender=self.model, weak=False, dispatch_uid=self.uid)
+            post_save.connect(self._post_save, sender=self.model, weak=False, dispatch_uid=self.uid)
+            post_delete.connect(self._post_delete, sender=self.model, weak=False, dispatch_uid=self.uid)
+            DjangoUserSync.served.add(site.origin)
         site.users.on_applied.append(self.apply)
-        site.users.app_owns_users = True  # Django's signals send; no announcing at sign-in
+        site.users.app_owns_users = True  # Django's signals send
+        site.users.announce_app_user = self.announce  # a user from before, at its first sign-in
 
     def disconnect(self) -> None:
         for signal in (pre_save, post_save, post_delete):
@@ -117,8 +136,8 @@ class DjangoUserSync:
         old_email = email_or_none(row[0] or "")
         new_email = self._email(instance)
         if old_email is not None and new_email != old_email and self.site.settings.prevent_email_change:
-            stored = async_to_sync(self.site.stores.users.get)(old_email)
-            if stored is not None and (stored.versions or stored.provisioned_by is not None):
+            stored = self._run(self.site.stores.users.get)(old_email)
+            if stored is not None and synced(stored):
                 raise EmailChangeRefused(
                     f"the email of {old_email} cannot change: it is the user's key across the network "
                     "(SESSIONSYNC_PREVENT_EMAIL_CHANGE=true)"
@@ -134,7 +153,7 @@ class DjangoUserSync:
         if email is None:
             return
         password_changed = before is not None and before[1] != instance.password
-        async_to_sync(self._send_saved)(email, instance, created, password_changed)
+        self._run(self._send_saved)(email, instance, created, password_changed)
 
     async def _send_saved(self, email: str, instance: Any, created: bool, password_changed: bool) -> None:
         users = self.site.users
@@ -151,6 +170,11 @@ class DjangoUserSync:
             await users.change(UserAction.ROLE, email, role=role)
         if (password_changed or stored.password_hash != hashed) and hashed is not None:
             await users.change(UserAction.PASSWORD, email, password_hash=hashed)
+        if password_changed:
+            # A new password (set, reset, or made unusable): every session of the user ends,
+            # here and on every peer, and no earlier sign-in comes back by a catch-up. The
+            # browser that changed it, if Django keeps it signed in, is signed in again.
+            await self.site.sign_out_everywhere(email, reason=PASSWORD_CHANGED)
 
     def _post_delete(self, sender: Any, instance: Any, **kwargs: Any) -> None:
         if _applying.get():
@@ -162,7 +186,29 @@ class DjangoUserSync:
                 **{f"{self.model.get_email_field_name()}__iexact": email}
             ).exists()
         ):
-            async_to_sync(self._send_deleted)(email)
+            self._run(self._send_deleted)(email)
+
+    async def announce(self, email: str) -> None:
+        """A Django user this site never sent (made before the middleware, or by a raw
+        update), at its first sign-in: sent as ``create`` with its name, role and hash
+        (as far as each peer's rules take them), once."""
+        found = await sync_to_async(self._django_user)(email)
+        if found is None:
+            return
+        name, role, hashed = found
+        users = self.site.users
+        await users.change(
+            UserAction.CREATE, email, name=name, role=role, password_hash=hashed, create=True, wait=False
+        )
+
+    def _django_user(self, email: str) -> tuple[str, str, str | None] | None:
+        lookup = {f"{self.model.get_email_field_name()}__iexact": email}
+        found = list(self.model._default_manager.filter(**lookup)[:2])
+        if len(found) != 1:
+            return None
+        user = found[0]
+        hashed = user.password if user.has_usable_password() else None
+        return full_name(user), role_of(user, self.site.settings.default_role), hashed
 
     async def _send_deleted(self, email: str) -> None:
         if await self.site.stores.users.get(email) is not None:
@@ -177,49 +223,51 @@ class DjangoUserSync:
         trust = self.site.trust
         trusted = trust.trusted_for_privileged(issuer)
         grants = trusted and trust.rules.for_peer(issuer).accept_privileged_roles
-        await sync_to_async(self._write)(email, action, applied, trusted, grants)
+        await sync_to_async(write_change)(self.model, email, action, applied, trusted, grants)
 
-    def _write(self, email: str, action: UserAction, applied: Applied, trusted: bool, grants: bool) -> None:
-        """Write a peer's change (already let through by ``PeerTrust``) to Django's model.
-        A second line, in the same thread as the write: a Django user who is staff or a
-        superuser *now* is never changed or deleted for a peer that is not ``trusted``
-        for privileged accounts; ``grants``: it may give or take the staff and superuser
-        flags."""
-        with applying():
-            lookup = {f"{self.model.get_email_field_name()}__iexact": email}
-            found = list(self.model._default_manager.filter(**lookup)[:2])
-            if len(found) > 1:
-                logger.warning("user %s from a peer not written to Django: several Django users have that email", email)
-                return
-            if found and not trusted and (found[0].is_staff or found[0].is_superuser):
-                logger.warning(
-                    "user %s from a peer not written to Django: a staff or superuser account, and that peer is "
-                    "not trusted for privileged accounts (SESSIONSYNC_TRUSTED_FOR_PRIVILEGED)",
-                    email,
-                )
-                return
-            if action is UserAction.DELETE:
-                if found:
-                    found[0].delete()
-                return
-            user = applied.user
-            if user is None:
-                return
-            django_user = found[0] if found else self._new(email)
-            groups = set(applied.groups)
-            if "profile" in groups:
-                django_user.first_name, django_user.last_name = split_name(user.name)
-            if "password" in groups and user.password_hash:
-                django_user.password = user.password_hash
-            if "role" in groups and (grants or not (django_user.is_staff or django_user.is_superuser)):
-                django_user.is_superuser = user.role.casefold() == SUPERUSER and grants
-                django_user.is_staff = user.role.casefold() in (STAFF, SUPERUSER) and grants
-            django_user.save()
 
-    def _new(self, email: str) -> Any:
-        fields = {self.model.USERNAME_FIELD: email}
-        if self.model.get_email_field_name() != self.model.USERNAME_FIELD:
-            fields[self.model.get_email_field_name()] = email
-        user = self.model(**fields)
-        user.set_unusable_password()
-        return user
+def write_change(model: Any, email: str, action: UserAction, applied: Applied, trusted: bool, grants: bool) -> None:
+    """Write a peer's change (already let through by ``PeerTrust``) to Django's model.
+    A second line, in the same thread as the write: a Django user who is staff or a
+    superuser *now* is never changed or deleted for a peer that is not ``trusted``
+    for privileged accounts; ``grants``: it may give or take the staff and superuser
+    flags."""
+    with applying():
+        lookup = {f"{model.get_email_field_name()}__iexact": email}
+        found = list(model._default_manager.filter(**lookup)[:2])
+        if len(found) > 1:
+            logger.warning("user %s from a peer not written to Django: several Django users have that email", email)
+            return
+        if found and not trusted and (found[0].is_staff or found[0].is_superuser):
+            logger.warning(
+                "user %s from a peer not written to Django: a staff or superuser account, and that peer is "
+                "not trusted for privileged accounts (SESSIONSYNC_TRUSTED_FOR_PRIVILEGED)",
+                email,
+            )
+            return
+        if action is UserAction.DELETE:
+            if found:
+                found[0].delete()
+            return
+        user = applied.user
+        if user is None:
+            return
+        django_user = found[0] if found else new_user(model, email)
+        groups = set(applied.groups)
+        if "profile" in groups:
+            django_user.first_name, django_user.last_name = split_name(user.name)
+        if "password" in groups and user.password_hash:
+            django_user.password = user.password_hash
+        if "role" in groups and (grants or not (django_user.is_staff or django_user.is_superuser)):
+            django_user.is_superuser = user.role.casefold() == SUPERUSER and grants
+            django_user.is_staff = user.role.casefold() in (STAFF, SUPERUSER) and grants
+        django_user.save()
+
+
+def new_user(model: Any, email: str) -> Any:
+    fields = {model.USERNAME_FIELD: email}
+    if model.get_email_field_name() != model.USERNAME_FIELD:
+        fields[model.get_email_field_name()] = email
+    user = model(**fields)
+    user.set_unusable_password()
+    return user

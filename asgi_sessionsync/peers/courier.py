@@ -71,6 +71,9 @@ class Courier:
         # Made by the running worker (anyio objects need a running event loop).
         self._wake: anyio.Event | None = None
         self._group: TaskGroup | None = None
+        # True in a process without the server (a Django shell): messages are written to
+        # the outbox only, and the server's worker delivers them.
+        self.queue_only = False
 
     async def broadcast_logout(
         self,
@@ -97,7 +100,8 @@ class Courier:
         ``wait`` seconds for confirmations (the rest stays queued for the worker)."""
         if messages:
             await self.outbox.add(messages)
-            await _deliver_soon(self, [m.id for m in messages], wait, self.settings.peer_timeout)
+            if not self.queue_only:
+                await _deliver_soon(self, [m.id for m in messages], wait, self.settings.peer_timeout)
 
     async def deliver(self, ids: list[str]) -> list[Delivery]:
         claimed = await self.outbox.claim(ids, time.time(), self.lease)

@@ -107,8 +107,20 @@ def explain(
     parts = urlsplit(url)
     host = parts.hostname or ""
     base = f"{parts.scheme}://{parts.netloc}"
-    peers_example = f'SESSIONSYNC_PEERS="{origin}|http://127.0.0.1:PORT"'
+    if parts.scheme == "https":
+        # A site that serves https may serve nothing else: never propose plain http; a
+        # back-channel URL must be https too, under a name its certificate covers.
+        peers_example = (
+            f'SESSIONSYNC_PEERS="{origin}|https://NAME:PORT" (https, under a name the peer\'s certificate covers)'
+        )
+    else:
+        peers_example = f'SESSIONSYNC_PEERS="{origin}|http://127.0.0.1:PORT"'
     if problem is Problem.UNRESOLVED:
+        if parts.scheme == "https":
+            return (
+                f"{host} does not resolve on this server",
+                f"make {host} resolve here (DNS, /etc/hosts), or give a back-channel URL: {peers_example}",
+            )
         if is_localhost_name(host):
             return (
                 f"{host} does not resolve on this server (browsers resolve *.localhost themselves; "

@@ -61,6 +61,14 @@ def text_of(extra: Mapping[str, Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+def seconds_of(extra: Mapping[str, Any], key: str) -> float:
+    """A non-negative number of seconds under ``key``; 0 when absent or not one."""
+    value = extra.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value < 1e11:
+        return 0.0
+    return float(value)
+
+
 class Mode(enum.StrEnum):
     """Where a sign-in step runs: the top-level page, or a hidden iframe."""
 

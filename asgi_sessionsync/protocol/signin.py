@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, NamedTuple
 
-from asgi_sessionsync.protocol.base import Mode, Purpose, Wire, mode_of, text_of, text_or_none
+from asgi_sessionsync.protocol.base import Mode, Purpose, Wire, mode_of, seconds_of, text_of, text_or_none
 
 
 class SessionPayload(NamedTuple):
@@ -27,6 +27,9 @@ class SessionPayload(NamedTuple):
     # code check, or by the peer the sign-in came from). Written only when true: absent
     # means unknown, which counts as not verified.
     email_verified: bool = False
+    # When the sign-in was made (epoch seconds, here or on the peer it came from); 0: not
+    # written (an older cookie). Void once older than a sign-out everywhere.
+    signed_in_at: float = 0.0
 
     def to_wire(self) -> Wire:
         wire: Wire = {"s": self.sid, "c": self.chain, "n": self.name, "r": self.role}
@@ -36,6 +39,8 @@ class SessionPayload(NamedTuple):
             wire["w"] = self.network
         if self.email_verified:
             wire["ev"] = True
+        if self.signed_in_at:
+            wire["si"] = round(self.signed_in_at, 3)
         return wire
 
     @classmethod
@@ -51,6 +56,7 @@ class SessionPayload(NamedTuple):
             extra.get("l") is not True,
             text_or_none(extra, "w"),
             extra.get("ev") is True,
+            seconds_of(extra, "si"),
         )
 
 
@@ -142,7 +148,10 @@ class HopPayload(NamedTuple):
 
     ``email_verified`` (``ev``, optional): the asked site vouches that the address was
     verified. Written only when true; absent (an older peer, or not verified) is read as
-    not verified, and older peers ignore it."""
+    not verified, and older peers ignore it.
+
+    ``age`` (``a``, optional): seconds since the sign-in was made (no clock compared); one
+    older than the user's last sign-out everywhere (a password change) is refused."""
 
     @classmethod
     def purpose(cls) -> Purpose:
@@ -155,6 +164,7 @@ class HopPayload(NamedTuple):
     return_url: str | None
     mode: Mode
     email_verified: bool = False
+    age: float | None = None
 
     def to_wire(self) -> Wire:
         wire: Wire = {
@@ -167,6 +177,8 @@ class HopPayload(NamedTuple):
         }
         if self.email_verified:
             wire["ev"] = True
+        if self.age is not None:
+            wire["a"] = round(max(self.age, 0.0), 3)
         return wire
 
     @classmethod
@@ -182,6 +194,7 @@ class HopPayload(NamedTuple):
             text_or_none(extra, "w"),
             mode_of(extra),
             extra.get("ev") is True,
+            seconds_of(extra, "a") if "a" in extra else None,
         )
 
 

@@ -24,3 +24,6 @@ class ActiveSession(NamedTuple):
     # Whether the address is known to be verified (see SessionPayload): vouched for as
     # such to the peers that pull this session.
     email_verified: bool = False
+    # When the sign-in was made (epoch seconds; see SessionPayload.signed_in_at): told to
+    # the peers that pull this session, as an age.
+    signed_in_at: float = 0.0

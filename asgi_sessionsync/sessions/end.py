@@ -6,8 +6,10 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 
 from asgi_sessionsync.logs import SiteLog
+from asgi_sessionsync.protocol import UserAction
 from asgi_sessionsync.sessions.active import TOUCH_EVERY, ActiveSession
 from asgi_sessionsync.stores import Stores, normalize_email
+from asgi_sessionsync.stores.versions import UserChange
 from asgi_sessionsync.validation import printable
 
 
@@ -62,6 +64,8 @@ class SessionEnder:
             why = f"{printable(reason, 80)} (on {issuer})"
         if seen_before is None or chain is None:
             before = signed_out_at if chain is None else None
+            if chain is None:  # every sign-in of the user until then is void here, wherever it comes from
+                await self.void(email, signed_out_at, issuer)
             return await self.end_sessions(email, reason=why, when=time.time(), chain=chain, created_before=before)
         ended = 0
         for record in await self.stores.sessions.search(user=email, active=True):
@@ -83,6 +87,17 @@ class SessionEnder:
         )
         await self.end_app_logins(refs)
         return ended
+
+    async def void(self, email: str, when: float, origin: str) -> None:
+        """The user's sessions all ended at ``when`` (a password change, a sign-out
+        everywhere): any sign-in of the user made before it is void here, so a peer that
+        still vouches for one (it has not heard yet, or may not end sessions) cannot sign
+        the user in again by a catch-up or a frame. Kept with the user (nothing for a
+        user this site does not have)."""
+        ms = int(when * 1000)
+        address = normalize_email(email)
+        change = UserChange(address, UserAction.UPDATE, origin, ms, now=when, void_before_ms=ms)
+        await self.stores.users.apply(change)
 
     async def app_refs(self, email: str, *, chain: str | None = None, created_before: float | None = None) -> list[str]:
         """The app logins of the user's active sessions (of ``chain``, created up to

@@ -50,7 +50,8 @@ class SessionRequest:
     False keeps the session on this site. ``email_verified`` None: the marks and the
     app decide (a login here); a peer's sign-in says. ``role``: this session's role,
     given by the app (a login here). ``app_ref``: the app's own login made already (a
-    login here). ``replacing``: this browser's session here, ended by the new one."""
+    login here). ``replacing``: this browser's session here, ended by the new one.
+    ``signed_in_at``: when a peer's sign-in was made (None: now, a login here)."""
 
     email: str
     via: str
@@ -63,6 +64,7 @@ class SessionRequest:
     role: str | None = None
     app_ref: str | None = None
     replacing: ActiveSession | None = None
+    signed_in_at: float | None = None
 
 
 class Opened(NamedTuple):
@@ -144,6 +146,7 @@ class SessionOpening:
             country=admission.country,
             device=admission.device,
             email_verified=verified,
+            signed_in_at=wanted.signed_in_at,
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
         return Opened(session, [cookie, *app_cookies], stored)

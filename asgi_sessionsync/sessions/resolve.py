@@ -75,6 +75,7 @@ class SessionResolver:
                 payload.shared,
                 payload.network,
                 payload.email_verified,
+                payload.signed_in_at,
             )
             if len(self._opened) >= OPENED_MAX:
                 del self._opened[next(iter(self._opened))]
@@ -88,6 +89,8 @@ class SessionResolver:
             return None
         if now - record.last_seen_at > TOUCH_EVERY:
             await self.stores.sessions.touch(record.sid, now)
+        if not session.signed_in_at:  # a cookie from before it was written: the session's start
+            session = session._replace(signed_in_at=record.created_at)
         return session
 
     async def _idle(self, session: ActiveSession, record: SessionRecord) -> None:

@@ -43,13 +43,16 @@ class SessionStarter:
         country: str = "",
         device: str = "",
         email_verified: bool = False,
+        signed_in_at: float | None = None,
     ) -> tuple[ActiveSession, str]:
         """Record a new session; return it and the value of its cookie. ``shared`` False
         keeps it on this site: no peer is ever told of it. ``app_ref``: the app's own
         login that goes with it (ended with it). ``country`` and ``device`` are recorded
         as the governor found them. ``email_verified``: whether the address is known to
-        be verified (carried in the cookie, vouched for to peers)."""
+        be verified (carried in the cookie, vouched for to peers). ``signed_in_at``: when
+        the sign-in was made, for a peer's (default: now)."""
         now = time.time()
+        signed_in_at = now if signed_in_at is None else min(signed_in_at, now)
         host = self.address.host(scope) or ""
         record = SessionRecord(
             sid=new_id(),
@@ -68,13 +71,15 @@ class SessionStarter:
         )
         await self.stores.sessions.create(record)
         token = self.tokens.seal_message(
-            SessionPayload(record.sid, record.chain, user.name, user.role, shared, network, email_verified),
+            SessionPayload(
+                record.sid, record.chain, user.name, user.role, shared, network, email_verified, signed_in_at
+            ),
             subject=user.email,
             ttl=self.settings.session_lifetime,
             ip=self.address.binding.value(host or None),
         )
         self.log.info("session started for %s via %s", user.email, via)
         session = ActiveSession(
-            record.sid, user.email, user.name, user.role, record.chain, shared, network, email_verified
+            record.sid, user.email, user.name, user.role, record.chain, shared, network, email_verified, signed_in_at
         )
         return session, token

@@ -10,7 +10,7 @@ from dataclasses import Field
 from typing import Any, ClassVar, Protocol
 
 from asgi_sessionsync.cookies import CookieNames, CookieSettings
-from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.exceptions import ConfigError, config_error_of
 from asgi_sessionsync.keys import GENERATE_HINT
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.networks import _keys_var, _peers_var
@@ -43,7 +43,25 @@ class CheckedSettings(CookieSettings, Protocol):
 
 
 def validate_settings(settings: CheckedSettings) -> None:
-    """Raise :class:`ConfigError` for settings that cannot work together."""
+    """Raise :class:`ConfigError` for settings that cannot work together (all of them:
+    :class:`~asgi_sessionsync.exceptions.ConfigErrors` when there are several)."""
+    problems = settings_problems(settings)
+    if problems:
+        raise config_error_of(problems)
+
+
+def settings_problems(settings: CheckedSettings) -> list[ConfigError]:
+    """Every combination of settings that cannot work, one error each."""
+    problems: list[ConfigError] = []
+    for check in (_site_and_networks, _network_file, _mail, _cookies):
+        try:
+            check(settings)
+        except ConfigError as error:
+            problems.append(error)
+    return problems
+
+
+def _site_and_networks(settings: CheckedSettings) -> None:
     if not settings.site_url:
         raise ConfigError(PREFIX + "SITE_URL", "is required", f"{PREFIX}SITE_URL=https://a.example.com")
     if not settings.networks:
@@ -60,6 +78,9 @@ def validate_settings(settings: CheckedSettings) -> None:
                     f"networks {seen[secret.key_id]!r} and {network.name!r} share a secret key",
                 )
             seen[secret.key_id] = network.name
+
+
+def _network_file(settings: CheckedSettings) -> None:
     if settings.network_rules is not None:
         known = {peer.origin for _, peer in settings.peers()}
         strangers = sorted(origin for origin, _ in settings.network_rules.peers if origin not in known)
@@ -70,17 +91,18 @@ def validate_settings(settings: CheckedSettings) -> None:
                 "(SESSIONSYNC_PEERS)",
                 '[peers."https://b.example.com"]',
             )
-    if settings.identity == "starlette-session" and settings.app_session_secret is None:
-        raise ConfigError(
-            PREFIX + "APP_SESSION_SECRET",
-            "the starlette-session identity needs the secret_key of the app's SessionMiddleware",
-        )
+
+
+def _mail(settings: CheckedSettings) -> None:
     if settings.smtp_url is not None and settings.mail_from is None:
         raise ConfigError(
             PREFIX + "MAIL_FROM",
             "is required with SESSIONSYNC_SMTP_URL (the From address of the codes)",
             f"{PREFIX}MAIL_FROM=Example <no-reply@example.com>",
         )
+
+
+def _cookies(settings: CheckedSettings) -> None:
     if settings.samesite == "none" and not settings.secure:
         raise ConfigError(
             PREFIX + "COOKIE_SAMESITE",

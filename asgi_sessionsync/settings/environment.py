@@ -3,17 +3,27 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.exceptions import ConfigError, config_problems
+
+# Settings whose value is a file: relative in an env file, relative to that file's directory.
+_SQLITE = "sqlite:///"
+_FILE_VARIABLES = ("SESSIONSYNC_NETWORK_FILE", "SESSIONSYNC_POLICY_FILE", "SESSIONSYNC_GEOIP_DATABASE")
 
 
 def read_env_file(path: str | Path) -> dict[str, str]:
-    """Parse a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes."""
+    """Parse a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes.
+
+    A relative path in it (a ``sqlite:///relative`` store, a network or policy file, a
+    GeoIP database) is taken relative to the file's own directory, not to wherever the
+    command happens to run: the values come back absolute."""
     file = Path(path)
     if not file.is_file():
         return {}
+    base = Path(os.path.abspath(file)).parent
     values: dict[str, str] = {}
     for line in file.read_text(encoding="utf-8").splitlines():
         line = line.strip()
@@ -24,8 +34,19 @@ def read_env_file(path: str | Path) -> dict[str, str]:
         value = value.strip()
         if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
             value = value[1:-1]
-        values[key] = value
+        values[key] = _anchored(key, value, base)
     return values
+
+
+def _anchored(name: str, value: str, base: Path) -> str:
+    """``value`` of variable ``name`` with a relative file path made absolute under ``base``."""
+    if name == "SESSIONSYNC_STORE" and value.startswith(_SQLITE):
+        path = value[len(_SQLITE) :]
+        if path and path != ":memory:" and not os.path.isabs(path):
+            return _SQLITE + str(base / path)
+    elif name in _FILE_VARIABLES and value and not os.path.isabs(os.path.expanduser(value)):
+        return str(base / value)
+    return value
 
 
 @contextlib.contextmanager
@@ -42,4 +63,6 @@ def exit_on_config_error() -> Iterator[None]:
     try:
         yield
     except ConfigError as error:
-        raise SystemExit(f"asgi-sessionsync: configuration error: {error}") from None
+        # One line per wrong setting: all of them, not only the first.
+        lines = (f"asgi-sessionsync: configuration error: {problem}" for problem in config_problems(error))
+        raise SystemExit("\n".join(lines)) from None

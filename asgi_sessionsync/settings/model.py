@@ -3,10 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import enum
 import os
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -15,12 +12,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode
+from asgi_sessionsync.exceptions import ConfigError, config_error_of
 from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.network_rules import NetworkRules
-from asgi_sessionsync.settings.checks import describe_settings, validate_settings
+from asgi_sessionsync.settings.checks import describe_settings, settings_problems, validate_settings
 from asgi_sessionsync.settings.environment import read_env_file
-from asgi_sessionsync.settings.networks import _keys_var, _networks, _peers_var
+from asgi_sessionsync.settings.networks import _networks
 from asgi_sessionsync.settings.parsers import (
     _app_secret,
     _bool,
@@ -49,6 +47,9 @@ from asgi_sessionsync.settings.parsers import (
 from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
 
 logger = package_log("asgi_sessionsync")
+# A wrong value of one of these makes the whole-settings checks meaningless (they would
+# say the site or its networks are missing): those checks then wait for the next run.
+_NEEDED = frozenset({PREFIX + "SITE_URL"})
 
 
 @dataclass(frozen=True)
@@ -112,36 +113,45 @@ class Settings:
         "How the site's login is read and made: session (the middleware's), "
         "starlette-session (the app's request.session), django (django.contrib.auth).",
     )
+    # The starlette-session identity: each left unset is read from the app's own
+    # SessionMiddleware when the wrapped app has one (identity/app_session.py), else the
+    # SessionMiddleware default shown in the docs; a value set here always wins.
     app_session_secret: Secret | None = _field(
         "APP_SESSION_SECRET",
         _app_secret,
         None,
-        "starlette-session identity: the app's SessionMiddleware secret_key.",
+        "starlette-session identity: the app's SessionMiddleware secret_key (default: read from the app).",
         secret=True,
     )
-    app_session_cookie: str = _field(
-        "APP_SESSION_COOKIE", _cookie_name, "session", "starlette-session identity: the app's cookie name."
+    app_session_cookie: str | None = _field(
+        "APP_SESSION_COOKIE", _cookie_name, None, "starlette-session identity: the app's cookie name (session)."
     )
     app_session_user_key: str = _field(
         "APP_SESSION_USER_KEY", _str, "user", "starlette-session identity: the request.session key holding the email."
     )
-    app_session_max_age: float = _field(
+    app_session_name_key: str | None = _field(
+        "APP_SESSION_NAME_KEY",
+        _optional_str,
+        None,
+        "starlette-session identity: the request.session key holding the user's display name (none: no name).",
+    )
+    app_session_max_age: float | None = _field(
         "APP_SESSION_MAX_AGE",
         _duration,
-        14 * 86400.0,
-        "starlette-session identity: the app's SessionMiddleware max_age (0 = a browser-session cookie).",
+        None,
+        "starlette-session identity: the app's SessionMiddleware max_age (14d; 0 = a browser-session cookie).",
     )
-    app_session_samesite: str = _field(
+    app_session_samesite: str | None = _field(
         "APP_SESSION_SAMESITE",
         _one_of("lax", "strict", "none"),
-        "lax",
-        "starlette-session identity: the app's SessionMiddleware same_site.",
+        None,
+        "starlette-session identity: the app's SessionMiddleware same_site (lax).",
     )
-    app_session_https_only: bool = _field(
-        "APP_SESSION_HTTPS_ONLY", _bool, False, "starlette-session identity: the app's SessionMiddleware https_only."
+    app_session_https_only: bool | None = _field(
+        "APP_SESSION_HTTPS_ONLY", _bool, None, "starlette-session identity: the app's SessionMiddleware https_only."
     )
-    app_session_path: str = _field(
-        "APP_SESSION_PATH", _str, "/", "starlette-session identity: the app's SessionMiddleware path."
+    app_session_path: str | None = _field(
+        "APP_SESSION_PATH", _str, None, "starlette-session identity: the app's SessionMiddleware path (/)."
     )
     app_session_domain: str | None = _field(
         "APP_SESSION_DOMAIN", _optional_str, None, "starlette-session identity: the app's SessionMiddleware domain."
@@ -200,8 +210,8 @@ class Settings:
         "LOG_FORMAT",
         _one_of("plain", "json"),
         "plain",
-        "plain: the package configures no logging (your server's does); json: the asgi_sessionsync loggers "
-        "write one JSON object a line to stderr (see docs/operations.md).",
+        "plain: your logging configuration (where there is none, one stderr handler at INFO); json: the "
+        "asgi_sessionsync loggers write one JSON object a line to stderr (see docs/operations.md).",
     )
     redact_access_log: bool = _field(
         "REDACT_ACCESS_LOG",
@@ -321,17 +331,26 @@ class Settings:
         env = dict(read_env_file(env_file) if env_file else {})
         env.update(os.environ if environ is None else environ)
         if environ is None:
+            from asgi_sessionsync.settings.variables import unknown_variables_of
+
             # A server started with a misspelled variable runs on the default: say so.
-            for name, close in unknown_variables(env):
+            for name, close in unknown_variables_of(dataclasses.fields(cls), env):
                 logger.warning(
                     "%s is not a setting and is ignored%s", name, f": did you mean {close}?" if close else ""
                 )
-        values = field_values(dataclasses.fields(cls), env, overrides)
-        values["networks"] = _networks(env, overrides)
+        errors: list[ConfigError] = []  # every wrong setting, reported together
+        values = field_values(dataclasses.fields(cls), env, overrides, errors)
+        try:
+            values["networks"] = _networks(env, overrides)
+        except ConfigError as error:
+            errors.append(error)
         if overrides:
             raise TypeError(f"unknown settings: {', '.join(sorted(overrides))}")
         settings = cls(**values)
-        settings.validate()
+        wrong = {error.variable for error in errors}
+        errors += [e for e in settings_problems(settings) if e.variable not in wrong and not wrong & _NEEDED]
+        if errors:
+            raise config_error_of(errors)
         return settings
 
     def validate(self) -> None:
@@ -341,44 +360,3 @@ class Settings:
     def describe(self) -> list[tuple[str, str]]:
         """(variable, effective value) pairs with secrets masked, for ``config check``."""
         return describe_settings(self)
-
-
-def documented_variables() -> list[tuple[str, str, str]]:
-    """(variable, default, description) for every setting, for the docs table."""
-    rows: list[tuple[str, str, str]] = []
-    for f in dataclasses.fields(Settings):
-        if "env" not in f.metadata:
-            continue
-        default = f.default
-        shown = default.value if isinstance(default, enum.Enum) else default
-        rows.append((f.metadata["env"], "" if shown in (None, "", ()) else str(shown), f.metadata["doc"]))
-    return rows
-
-
-# Variables read by the parts around the middleware (the demo), not by :class:`Settings`.
-OTHER_VARIABLES = frozenset({PREFIX + "DEMO_LOG"})
-_NETWORK_VARIABLE = re.compile(rf"^{PREFIX}NETWORK_([A-Za-z0-9_]+?)_(SECRET_KEYS|PEERS)$")
-
-
-def known_variables(env: Mapping[str, str] | None = None) -> set[str]:
-    """Every ``SESSIONSYNC_*`` name that means something (with ``env``: the variables of
-    the networks it names, too)."""
-    names = {f.metadata["env"] for f in dataclasses.fields(Settings) if "env" in f.metadata}
-    names |= {PREFIX + "SECRET_KEYS", PREFIX + "PEERS", PREFIX + "NETWORKS"} | OTHER_VARIABLES
-    for network in _list(PREFIX + "NETWORKS", (env or {}).get(PREFIX + "NETWORKS", "")):
-        names |= {_keys_var(network), _peers_var(network)}
-    return names
-
-
-def unknown_variables(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
-    """``SESSIONSYNC_*`` names in ``env`` that no setting reads, each with the closest
-    known name (a likely misspelling) or None; sorted by name."""
-    known = known_variables(env)
-    found: list[tuple[str, str | None]] = []
-    for name in sorted(n for n in env if n.startswith(PREFIX) and n not in known):
-        candidates = sorted(known)
-        if _NETWORK_VARIABLE.match(name):
-            candidates = [*candidates, PREFIX + "NETWORKS"]
-        close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.8)
-        found.append((name, close[0] if close else None))
-    return found

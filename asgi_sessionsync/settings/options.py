@@ -37,12 +37,13 @@ class MiddlewareOptions(TypedDict, total=False):
     clock_skew: float | str
     store: str
     app_session_secret: Secret | str | None
-    app_session_cookie: str
+    app_session_cookie: str | None
     app_session_user_key: str
-    app_session_max_age: float | str
-    app_session_samesite: str
-    app_session_https_only: bool | str
-    app_session_path: str
+    app_session_name_key: str | None
+    app_session_max_age: float | str | None
+    app_session_samesite: str | None
+    app_session_https_only: bool | str | None
+    app_session_path: str | None
     app_session_domain: str | None
     auto_provision: bool | str
     default_role: str

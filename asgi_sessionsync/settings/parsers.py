@@ -170,10 +170,15 @@ def _field(env: str, parse: Callable[[str, str], Any], default: Any, doc: str, *
 
 
 def field_values(
-    fields: tuple[dataclasses.Field[Any], ...], env: Mapping[str, str], overrides: dict[str, Any]
+    fields: tuple[dataclasses.Field[Any], ...],
+    env: Mapping[str, str],
+    overrides: dict[str, Any],
+    errors: list[ConfigError] | None = None,
 ) -> dict[str, Any]:
     """The value of each field (but ``networks``) given in ``overrides`` (text parsed; taken
-    out of ``overrides``) or else in ``env``; a field not given is left out (its default)."""
+    out of ``overrides``) or else in ``env``; a field not given is left out (its default).
+    ``errors``: a value that does not parse is added there (and left out) instead of
+    raised, so that every wrong setting is reported at once."""
     values: dict[str, Any] = {}
     for f in fields:
         if f.name == "networks":
@@ -183,11 +188,16 @@ def field_values(
                 values[f.name] = overrides.pop(f.name)
             continue
         variable = f.metadata["env"]
-        if f.name in overrides:
-            value = overrides.pop(f.name)
-            if isinstance(value, str):
-                value = f.metadata["parse"](variable, value)
-            values[f.name] = tuple(value) if isinstance(value, list) else value
-        elif variable in env:
-            values[f.name] = f.metadata["parse"](variable, env[variable])
+        try:
+            if f.name in overrides:
+                value = overrides.pop(f.name)
+                if isinstance(value, str):
+                    value = f.metadata["parse"](variable, value)
+                values[f.name] = tuple(value) if isinstance(value, list) else value
+            elif variable in env:
+                values[f.name] = f.metadata["parse"](variable, env[variable])
+        except ConfigError as error:
+            if errors is None:
+                raise
+            errors.append(error)
     return values

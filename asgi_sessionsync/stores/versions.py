@@ -27,6 +27,12 @@ PROFILE = "profile"
 PASSWORD = "password"  # noqa: S105 - a field group's name
 ROLE = "role"
 META_PREFIX = "meta:"
+# Not a field group: every session of the user signed in before this time (ms, this
+# site's clock) is void, on this site and wherever it came from. Set by a sign-out
+# everywhere made here (a password change, a revocation) or received from a peer (a
+# chainless sign-out, dated by its age: no other site's clock); never carried by a
+# message; only ever raised.
+VOID = "sessions-void-before"
 
 
 def meta_group(key: str) -> str:
@@ -81,6 +87,9 @@ class UserChange:
     now: float = 0.0  # epoch seconds: a new user's created_at, a tombstone's deleted_at
     final: bool = False
     lift: bool = False
+    # A sign-out everywhere at this time (ms, this site's clock): the user's sessions
+    # signed in before it are void (:data:`VOID`). Such a change carries nothing else.
+    void_before_ms: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,8 +127,20 @@ def highest(user: User | None, tombstone: Tombstone | None, groups: list[str] | 
     tombstone included."""
     held = [tombstone.version] if tombstone is not None else []
     if user is not None:
-        held.extend(v for g, v in user.versions.items() if groups is None or g in groups)
+        held.extend(v for g, v in user.versions.items() if g != VOID and (groups is None or g in groups))
     return max(held, default=ZERO)
+
+
+def void_before(user: User | None) -> float | None:
+    """When the user's sessions last ended everywhere (epoch seconds): a sign-in made
+    before it is void. None: never."""
+    version = user.versions.get(VOID) if user is not None else None
+    return version[0] / 1000 if version is not None else None
+
+
+def synced(user: User) -> bool:
+    """Whether the user was ever changed through user sync, or came from a peer."""
+    return any(group != VOID for group in user.versions) or user.provisioned_by is not None
 
 
 def next_version(now_ms: int, seen: Version, origin: str) -> Version:
@@ -139,6 +160,8 @@ def merge(user: User | None, tombstone: Tombstone | None, change: UserChange) ->
             lifted = dataclasses.replace(tombstone, final=False)
             return Applied(Outcome.APPLIED, user, lifted, tombstone.version, ("lifted",))
         return Applied(Outcome.STALE, user, tombstone, tombstone.version if tombstone else ZERO)
+    if change.void_before_ms is not None:
+        return _void(user, tombstone, change.void_before_ms, change.origin)
     groups = groups_of(change)
     if change.version is not None:
         version = change.version
@@ -200,3 +223,12 @@ def merge(user: User | None, tombstone: Tombstone | None, change: UserChange) ->
     stored = dataclasses.replace(user, name=name, role=role, password_hash=password_hash, meta=meta, versions=versions)
     # A user made (again) by a change newer than its tombstone: the tombstone goes.
     return Applied(Outcome.APPLIED, stored, None, version, tuple(applied))
+
+
+def _void(user: User | None, tombstone: Tombstone | None, when_ms: int, origin: str) -> Applied:
+    """A sign-out everywhere of ``user`` at ``when_ms``: :data:`VOID` raised to it."""
+    version = (when_ms, origin)
+    if user is None or user.versions.get(VOID, ZERO) >= version:
+        return Applied(Outcome.STALE if user else Outcome.UNKNOWN, user, tombstone, version)
+    stored = dataclasses.replace(user, versions={**user.versions, VOID: version})
+    return Applied(Outcome.APPLIED, stored, tombstone, version, (VOID,))

@@ -13,7 +13,7 @@ Log lines name the user, the peer, the action and the outcome: never a hash.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.network_rules import NetworkRules
@@ -22,7 +22,7 @@ from asgi_sessionsync.protocol import UserAction, UserActionPayload
 from asgi_sessionsync.sessions import SessionEnder
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Stores, User
-from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange
+from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange, synced
 from asgi_sessionsync.trust import PeerTrust, now_ms
 from asgi_sessionsync.usersync.outcomes import AppliedHook, Received, UserDeleted, UserNotFound
 from asgi_sessionsync.usersync.outgoing import user_messages
@@ -53,8 +53,10 @@ class UserSync:
         self.trust = trust
         self.log = site_log(logger.name, settings.origin)
         self.on_applied: list[AppliedHook] = []
-        # True where the app owns its users and sends their changes itself (Django's signals).
+        # True where the app owns its users and sends their changes itself (Django's signals);
+        # then a user of the app's never sent is announced at its first sign-in by this.
         self.app_owns_users = False
+        self.announce_app_user: Callable[[str], Awaitable[None]] | None = None
 
     # -- this site's own changes -------------------------------------------------------------
 
@@ -114,12 +116,14 @@ class UserSync:
 
     async def announce(self, user: User) -> None:
         """At a sign-in of a user this site owns that was never versioned (made before
-        user sync, or by the app's own code): stamp its fields with a version and send
-        ``create`` to the peers that take it, so a peer provisions it with its
-        password. Once per user: later sign-ins find it versioned."""
-        if self.app_owns_users or user.versions or user.provisioned_by is not None:
+        user sync, or by the app's own code; an app's, through ``announce_app_user``):
+        stamp its fields with a version and send ``create`` to the peers that take it,
+        so a peer provisions it with its name and password. Once per user."""
+        if synced(user) or not self._any_sends(UserAction.CREATE):
             return
-        if not self._any_sends(UserAction.CREATE):
+        if self.app_owns_users:
+            if self.announce_app_user is not None:
+                await self.announce_app_user(user.email)
             return
         applied = await self.stores.users.apply(
             UserChange(
@@ -170,13 +174,6 @@ class UserSync:
 
     def _done(self, issuer: str, email: str, payload: UserActionPayload, result: Received, note: str = "") -> Received:
         log = self.log.warning if result.refused or note else self.log.info
-        log(
-            "user %s from %s: %s (version %d): %s%s",
-            payload.action.value,
-            issuer,
-            email,
-            payload.version,
-            result.outcome,
-            f" ({note})" if note else "",
-        )
+        action, version, aside = payload.action.value, payload.version, f" ({note})" if note else ""
+        log("user %s from %s: %s (version %d): %s%s", action, issuer, email, version, result.outcome, aside)
         return result

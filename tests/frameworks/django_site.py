@@ -11,7 +11,7 @@ from typing import Any
 
 import django
 from django.conf import settings
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, login, logout, update_session_auth_hash
 from django.core.management import call_command
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -46,6 +46,19 @@ def logout_view(request: HttpRequest) -> HttpResponse:
     return redirect("/")
 
 
+@require_POST
+def password_view(request: HttpRequest) -> HttpResponse:
+    """What Django's PasswordChangeView does once its form is valid: the new password,
+    saved, and this browser's session kept (``update_session_auth_hash``)."""
+    if not request.user.is_authenticated:
+        return HttpResponse("not signed in", status=403, content_type="text/plain")
+    user = request.user
+    user.set_password(request.POST.get("new_password", ""))
+    user.save()
+    update_session_auth_hash(request, user)
+    return redirect("/")
+
+
 def cart(request: HttpRequest) -> HttpResponse:
     """An anonymous visitor's cart, kept in Django's session: ``?add=ITEM`` adds one."""
     items = list(request.session.get("cart", []))
@@ -67,6 +80,7 @@ urlpatterns = [
     path("", index),
     path("login", login_view),
     path("logout", logout_view),
+    path("password", password_view),
     path("cart", cart),
     path("staff", staff),
 ]
