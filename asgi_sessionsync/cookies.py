@@ -41,6 +41,8 @@ class CookieSettings(Protocol):
     def cookie_path(self) -> str: ...
     @property
     def cookie_name(self) -> str: ...
+    @property
+    def samesite(self) -> str: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +164,11 @@ class CookiePolicy:
     secure: bool = True
     samesite: str = "lax"
     httponly: bool = True  # False only for an app's own cookie whose settings say so
+
+    @classmethod
+    def from_settings(cls, settings: CookieSettings) -> CookiePolicy:
+        """The policy of the middleware's own cookies (``SESSIONSYNC_COOKIE_*``)."""
+        return cls(settings.cookie_path, settings.cookie_domain, settings.secure, settings.samesite)
 
     def _attributes(self) -> str:
         parts = [f"Path={self.path}", "HttpOnly", f"SameSite={self.samesite.capitalize()}"]

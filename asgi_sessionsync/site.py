@@ -71,12 +71,7 @@ class Site:
             TrustedProxies(settings.trusted_proxies),
             IPBinding(settings.ip_binding, settings.ip_prefix_v4, settings.ip_prefix_v6),
         )
-        self.cookies = CookiePolicy(
-            path=settings.cookie_path,
-            domain=settings.cookie_domain,
-            secure=settings.secure,
-            samesite=settings.samesite,
-        )
+        self.cookies = CookiePolicy.from_settings(settings)
         # The name of every cookie the middleware writes (``__Host-`` on https), decided once.
         self.cookie_names = CookieNames.from_settings(settings)
         self.client = PeerClient(settings.peer_timeout, transport)
