@@ -47,7 +47,7 @@ class SessionSyncMiddleware:
         stores: Stores | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         mailer: Mailer | None = None,
-        env_file: str | None = ".env",
+        env_file: str | None = None,
         **overrides: Unpack[MiddlewareOptions],
     ) -> None:
         # Lines seen under any server: a handler where nobody configured logging.

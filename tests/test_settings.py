@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -173,3 +174,21 @@ def test_every_setting_is_documented_in_the_docs_table() -> None:
         assert f"`{variable}`" in docs, variable
     for variable in ("SESSIONSYNC_SECRET_KEYS", "SESSIONSYNC_PEERS", "SESSIONSYNC_NETWORKS"):
         assert f"`{variable}`" in docs
+
+
+def test_a_dot_env_file_is_read_only_when_asked_and_said_when_not(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Issue #21: reading .env is explicit. One in the working directory that is not read
+    # is said, so nobody starts on other settings than the file's without knowing.
+    (tmp_path / ".env").write_text(f"SESSIONSYNC_SITE_URL=https://a.example.com\nSESSIONSYNC_SECRET_KEYS={KEY}\n")
+    monkeypatch.chdir(tmp_path)
+    for name in [n for n in os.environ if n.startswith("SESSIONSYNC_")]:
+        monkeypatch.delenv(name)
+    with pytest.raises(ConfigError, match="SESSIONSYNC_SITE_URL"):
+        Settings.from_env()
+    assert ".env holds SESSIONSYNC_ settings and is not read: pass env_file='.env'" in caplog.text
+    assert Settings.from_env(env_file=".env").site_url == "https://a.example.com"
+    noted = run_cli("config", "check", env={}, env_file=None, cwd=tmp_path)
+    assert "note: .env holds SESSIONSYNC_ settings and is not read: add --env-file .env" in noted.stderr
+    assert run_cli("config", "check", env={}, env_file=".env", cwd=tmp_path).returncode == 0

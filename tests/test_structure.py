@@ -244,3 +244,10 @@ def test_every_package_goes_into_the_wheel() -> None:
     left_out = sorted(p for p in on_disk if not any(fnmatch.fnmatchcase(p, pattern) for pattern in include))
     assert not left_out, f"packages left out of the wheel: {left_out}"
     assert {"asgi_sessionsync.peers", "asgi_sessionsync.stores.sqlite", "asgi_sessionsync.testing"} <= on_disk
+
+
+def test_every_identity_name_the_settings_take_has_an_adapter() -> None:
+    from asgi_sessionsync.identity.registry import IDENTITIES
+    from asgi_sessionsync.settings.values import IDENTITY_NAMES
+
+    assert tuple(IDENTITIES) == IDENTITY_NAMES

@@ -18,6 +18,7 @@ import anyio
 
 from asgi_sessionsync import __version__
 from asgi_sessionsync.exceptions import ConfigError, SessionSyncError, config_problems
+from asgi_sessionsync.settings.environment import unread_env_file
 
 DESCRIPTION = (
     "Keys, configuration, peers, sessions, the outbox, the activity log and users of one asgi-sessionsync site."
@@ -27,7 +28,7 @@ DESCRIPTION = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m asgi_sessionsync", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"asgi-sessionsync {__version__}")
-    parser.add_argument("--env-file", help="dotenv file to read (default: .env when there is one)")
+    parser.add_argument("--env-file", help="dotenv file to read (default: none; a .env is read only when named)")
     # Every command takes --env-file too (after its name); the top-level one is kept
     # unless it is given there.
     common = argparse.ArgumentParser(add_help=False)
@@ -151,7 +152,12 @@ def _main(argv: Sequence[str] | None) -> int:
 
 def _env_file(given: str | None) -> Path | None:
     if given is None:
-        return Path(".env")  # read when there is one
+        unread = unread_env_file()
+        if unread is not None:
+            print(
+                f"note: {unread} holds SESSIONSYNC_ settings and is not read: add --env-file {unread}", file=sys.stderr
+            )
+        return None
     path = Path(given)
     if not path.exists():
         raise ConfigError("--env-file", f"{given}: no such file")

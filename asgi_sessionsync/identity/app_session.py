@@ -17,7 +17,9 @@ import hmac
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from asgi_sessionsync.cookies import CookiePolicy
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.identity.starlette_session import StarletteSessionIdentity
 from asgi_sessionsync.logs import package_log
 
 if TYPE_CHECKING:
@@ -234,4 +236,26 @@ def app_session_options(settings: Settings, app: object | None) -> AppSessionOpt
         https_only=bool(chosen["https_only"]),
         domain=chosen["domain"],
         sources=described,
+    )
+
+
+def app_session_identity(settings: Settings, app: object | None) -> StarletteSessionIdentity:
+    """The starlette-session adapter, its cookie options read from the app where the
+    settings leave them (:func:`app_session_options`)."""
+    options = app_session_options(settings, app)
+    # The app's cookie is written the way the app's SessionMiddleware writes it, never
+    # with the middleware's own policy (frame mode would make it SameSite=None).
+    app_policy = CookiePolicy(
+        path=options.path,
+        domain=options.domain,
+        secure=options.https_only,
+        samesite=options.same_site,
+    )
+    return StarletteSessionIdentity(
+        options.secret_key,
+        session_cookie=options.session_cookie,
+        user_key=settings.app_session_user_key,
+        name_key=settings.app_session_name_key,
+        max_age=options.max_age,
+        cookie_policy=app_policy,
     )

@@ -49,6 +49,19 @@ def _anchored(name: str, value: str, base: Path) -> str:
     return value
 
 
+def unread_env_file(directory: str | Path = ".") -> Path | None:
+    """A ``.env`` file in ``directory`` that holds ``SESSIONSYNC_*`` lines, or None: one
+    that is not read unless asked for (``env_file=".env"``, ``--env-file .env``), so that
+    the caller can say so instead of starting on other settings than the file's."""
+    file = Path(directory) / ".env"
+    try:
+        if file.is_file() and any(key.startswith("SESSIONSYNC_") for key in read_env_file(file)):
+            return file
+    except (OSError, UnicodeDecodeError):
+        return None
+    return None
+
+
 @contextlib.contextmanager
 def exit_on_config_error() -> Iterator[None]:
     """Turn a :class:`ConfigError` raised inside into ``SystemExit`` with one line.

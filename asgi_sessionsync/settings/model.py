@@ -17,7 +17,7 @@ from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.checks import describe_settings, settings_problems, validate_settings
-from asgi_sessionsync.settings.environment import read_env_file
+from asgi_sessionsync.settings.environment import read_env_file, unread_env_file
 from asgi_sessionsync.settings.networks import _networks
 from asgi_sessionsync.settings.parsers import (
     _app_secret,
@@ -44,7 +44,16 @@ from asgi_sessionsync.settings.parsers import (
     _url,
     field_values,
 )
-from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
+from asgi_sessionsync.settings.values import (
+    IDENTITY_NAMES,
+    PREFIX,
+    Network,
+    Peer,
+    RequireVerified,
+    Secret,
+    SyncMode,
+    origin_of,
+)
 
 logger = package_log("asgi_sessionsync")
 # A wrong value of one of these makes the whole-settings checks meaningless (they would
@@ -108,7 +117,7 @@ class Settings:
     )
     identity: str = _field(
         "IDENTITY",
-        _one_of("session", "starlette-session", "django"),
+        _one_of(*IDENTITY_NAMES),
         "session",
         "How the site's login is read and made: session (the middleware's), "
         "starlette-session (the app's request.session), django (django.contrib.auth).",
@@ -320,16 +329,25 @@ class Settings:
         cls,
         environ: Mapping[str, str] | None = None,
         *,
-        env_file: str | Path | None = ".env",
+        env_file: str | Path | None = None,
         **overrides: Any,
     ) -> Settings:
-        """Read settings from the environment (and ``env_file``); ``overrides`` win.
+        """Read settings from the environment (and ``env_file``, read only when given);
+        ``overrides`` win. A ``.env`` file in the working directory that is not read is
+        said in a warning when it holds ``SESSIONSYNC_*`` lines.
 
         Besides the fields, ``secret_keys`` and ``peers`` may be given in code for the
         default network (strings, bytes, :class:`Secret` or :class:`Peer`).
         """
         env = dict(read_env_file(env_file) if env_file else {})
         env.update(os.environ if environ is None else environ)
+        if environ is None and env_file is None and (unread := unread_env_file()) is not None:
+            logger.warning(
+                "%s holds SESSIONSYNC_ settings and is not read: pass env_file=%r (the command line: --env-file %s)",
+                os.path.abspath(unread),
+                str(unread),
+                unread,
+            )
         if environ is None:
             from asgi_sessionsync.settings.variables import unknown_variables_of
 

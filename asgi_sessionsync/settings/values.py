@@ -109,3 +109,8 @@ def _normalize_url(text: str, variable: str) -> str:
     except ValueError:
         raise ConfigError(variable, f"{text!r} has an invalid port", "https://a.example.com:8443") from None
     return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+
+#: The names ``SESSIONSYNC_IDENTITY`` takes: one adapter each in
+#: :mod:`asgi_sessionsync.identity.registry` (a test keeps the two equal).
+IDENTITY_NAMES = ("session", "starlette-session", "django")
