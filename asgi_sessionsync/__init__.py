@@ -8,6 +8,7 @@ from asgi_sessionsync.exceptions import (
     EnvelopeFailure,
     SessionSyncError,
     StoreError,
+    StoreUnavailable,
 )
 from asgi_sessionsync.identity import (
     Account,
@@ -53,6 +54,7 @@ __all__ = [
     "SessionSyncMiddleware",
     "Settings",
     "StoreError",
+    "StoreUnavailable",
     "SyncMode",
     "SyncUser",
     "UserNotFound",

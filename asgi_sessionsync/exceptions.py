@@ -69,5 +69,28 @@ class StoreError(SessionSyncError):
     """A store could not be reached or returned something unusable."""
 
 
+class StoreUnavailable(StoreError):
+    """A store cannot answer now: its server is unreachable or does not answer in time,
+    its disk is full, its file is read-only, damaged or locked by another process past
+    the busy timeout. A known state, not a bug: the stores raise it in place of the
+    driver's error, the request path answers it with a 503 (docs/operations.md, "When a
+    store is down"), and the store's :class:`~asgi_sessionsync.stores.availability.Availability`
+    logs one line when it goes and one when it is back.
+
+    ``store`` names the store (a file, or a Redis URL without its password), ``problem``
+    says what is wrong in a few words ("the disk is full"), ``detail`` the driver's own
+    words. None of them ever holds a token or a payload.
+    """
+
+    def __init__(self, store: str, problem: str, detail: str = "") -> None:
+        self.store = store
+        self.problem = problem
+        self.detail = detail
+        super().__init__(f"store {store} unavailable: {problem}" + (f" ({detail})" if detail else ""))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (type(self), (self.store, self.problem, self.detail))
+
+
 class InvalidEmail(SessionSyncError):
     """Text that is not a valid email address; the message names the problem, never the text."""

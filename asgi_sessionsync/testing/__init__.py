@@ -29,7 +29,7 @@ Modules: :mod:`~.sites` (sites, origins, Fetch Metadata and referrer rules),
 :mod:`~.navigation` and :mod:`~.browser` (:class:`Browser`), :mod:`~.kit`
 (:class:`SiteNetwork`) and :mod:`~.processes` (:func:`free_ports`,
 :func:`wait_until_answering`, for tests that run real servers) and :mod:`~.redis_server`
-(:func:`start_redis_server`). Every name is importable
+(:func:`start_redis_server`, :class:`RedisServer` for fault tests). Every name is importable
 from ``asgi_sessionsync.testing``.
 
 Real browsers, for the browser suite and the benchmarks, are not imported here:
@@ -45,7 +45,7 @@ from asgi_sessionsync.testing.cookies import CookieJar, StoredCookie
 from asgi_sessionsync.testing.kit import SiteNetwork
 from asgi_sessionsync.testing.network import InProcessNetwork
 from asgi_sessionsync.testing.processes import free_ports, wait_until_answering
-from asgi_sessionsync.testing.redis_server import start_redis_server
+from asgi_sessionsync.testing.redis_server import RedisServer, start_redis_server
 from asgi_sessionsync.testing.sites import (
     DEFAULT_CLIENT_IP,
     NAVIGATION_ACCEPT,
@@ -65,6 +65,7 @@ __all__ = [
     "FetchSite",
     "InProcessNetwork",
     "Page",
+    "RedisServer",
     "SameSite",
     "SiteNetwork",
     "StoredCookie",

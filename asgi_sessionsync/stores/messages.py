@@ -1,0 +1,103 @@
+"""The protocols of the back-channel's two stores, the replay cache and the outbox
+(re-exported by :mod:`.base`, whose conventions hold here too)."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from asgi_sessionsync.stores.records import OutboxMessage
+
+
+class ReplayCache(Protocol):
+    """Ids of envelopes already used, each remembered until its own expiry.
+
+    An id is *recorded* from :meth:`use` until ``expires_at`` inclusive; after that it
+    is as if never used. ``jti`` is opaque bytes.
+    """
+
+    async def use(self, jti: bytes, expires_at: float) -> bool:
+        """Record ``jti`` until ``expires_at``; True only when it was not recorded.
+
+        Exactly one of any number of concurrent calls with one ``jti`` returns True,
+        across processes sharing the store. An id whose record expired can be used
+        again. ``expires_at`` in the past still returns True and records nothing lasting.
+        Reads the clock to tell expired records.
+        """
+        ...
+
+    async def seen(self, jti: bytes) -> bool:
+        """True while ``jti`` is recorded; False when never used or expired. Reads the clock."""
+        ...
+
+    async def purge(self, now: float) -> int:
+        """Delete ids that expired before ``now``; return how many this call deleted
+        (``0`` where the backend deletes them by itself, like Redis)."""
+        ...
+
+
+class Outbox(Protocol):
+    """Back-channel messages, durable until delivered or abandoned.
+
+    A pending message is *due* when ``next_attempt_at <= now``. Claiming one is a lease:
+    its ``next_attempt_at`` moves to ``now + lease`` so that no other claimer gets it
+    until the lease ends; the claimer then reports :meth:`delivered` or :meth:`failed`.
+    """
+
+    async def add(self, messages: list[OutboxMessage]) -> None:
+        """Store new messages exactly as given: all of them or, on error, none.
+
+        Raises :class:`StoreError` when an id exists already."""
+        ...
+
+    async def get(self, message_id: str) -> OutboxMessage | None:
+        """The message, in any status, or ``None`` when unknown or purged."""
+        ...
+
+    async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
+        """Lease up to ``limit`` pending messages due by ``now`` (earliest
+        ``next_attempt_at`` first, ties by id) and return them as stored after the
+        lease (``next_attempt_at == now + lease``). Concurrent claimers never get the
+        same message."""
+        ...
+
+    async def claim(self, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
+        """Lease these messages, in the order given, skipping those unknown, not
+        pending or not due (held by another claimer's lease); returned as by
+        :meth:`claim_due`."""
+        ...
+
+    async def delivered(self, message_id: str, when: float) -> None:
+        """Mark delivered: ``status = delivered``, ``delivered_at = finished_at = when``,
+        ``attempts + 1``. Applies to a pending or abandoned message (a message dropped
+        while in flight that did arrive is recorded as delivered); unknown or already
+        delivered: no-op."""
+        ...
+
+    async def failed(self, message_id: str, *, error: str, next_attempt_at: float, abandon: bool = False) -> None:
+        """Record a failed attempt of a pending message: ``attempts + 1``,
+        ``last_error = error``, due again at ``next_attempt_at``; with ``abandon`` it
+        becomes abandoned instead (``finished_at`` = now, read from the clock).
+        Unknown or finished (delivered, abandoned): no-op, so a late report never
+        resurrects a message."""
+        ...
+
+    async def retry_now(self, peer: str, now: float) -> int:
+        """Make every pending message for ``peer`` (its origin) due at ``now``: a peer
+        seen alive again gets its queue at once. Returns how many were moved earlier.
+        A message under a lease is made due too, so it may be sent twice: receivers
+        apply a message id once."""
+        ...
+
+    async def drop(self, ids: list[str]) -> int:
+        """Abandon these pending messages (``last_error = "dropped by operator"``,
+        ``finished_at`` = now, read from the clock); return how many. Others: ignored."""
+        ...
+
+    async def pending(self) -> list[OutboxMessage]:
+        """Every pending message, oldest first (``created_at``, ties by id)."""
+        ...
+
+    async def purge(self, finished_before: float) -> int:
+        """Delete delivered and abandoned messages with ``finished_at < finished_before``;
+        return how many this call deleted. Pending messages are never deleted."""
+        ...
