@@ -29,6 +29,11 @@ class ReplayCache(Protocol):
         """True while ``jti`` is recorded; False when never used or expired. Reads the clock."""
         ...
 
+    async def release(self, jti: bytes) -> bool:
+        """Forget ``jti``: as if never used (a claim given back, so that a retry can win
+        it). True when it was recorded. Idempotent."""
+        ...
+
     async def purge(self, now: float) -> int:
         """Delete ids that expired before ``now``; return how many this call deleted
         (``0`` where the backend deletes them by itself, like Redis)."""
@@ -41,6 +46,14 @@ class Outbox(Protocol):
     A pending message is *due* when ``next_attempt_at <= now``. Claiming one is a lease:
     its ``next_attempt_at`` moves to ``now + lease`` so that no other claimer gets it
     until the lease ends; the claimer then reports :meth:`delivered` or :meth:`failed`.
+
+    **One queue per peer and user, first in, first out.** The pending messages for one
+    ``peer`` about one user (``payload["sub"]``) form a queue, in the order they were
+    added (across processes: the order the store took them; a batch in its own order).
+    Only the first pending message of a queue can be claimed: a sign-out never overtakes
+    the user change queued before it, and a later change never lands before an earlier
+    one, whatever their due times; the next one can be claimed once the first is
+    delivered or abandoned. Queues of other users and other peers do not wait.
     """
 
     async def add(self, messages: list[OutboxMessage]) -> None:
@@ -54,16 +67,16 @@ class Outbox(Protocol):
         ...
 
     async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
-        """Lease up to ``limit`` pending messages due by ``now`` (earliest
-        ``next_attempt_at`` first, ties by id) and return them as stored after the
-        lease (``next_attempt_at == now + lease``). Concurrent claimers never get the
-        same message."""
+        """Lease up to ``limit`` pending messages due by ``now``, each the first of its
+        queue (earliest ``next_attempt_at`` first, ties in the order they were queued)
+        and return them as stored after the lease (``next_attempt_at == now + lease``).
+        Concurrent claimers never get the same message."""
         ...
 
     async def claim(self, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
         """Lease these messages, in the order given, skipping those unknown, not
-        pending or not due (held by another claimer's lease); returned as by
-        :meth:`claim_due`."""
+        pending, not due (held by another claimer's lease) or not first of their queue;
+        returned as by :meth:`claim_due`."""
         ...
 
     async def delivered(self, message_id: str, when: float) -> None:
@@ -83,7 +96,8 @@ class Outbox(Protocol):
 
     async def retry_now(self, peer: str, now: float) -> int:
         """Make every pending message for ``peer`` (its origin) due at ``now``: a peer
-        seen alive again gets its queue at once. Returns how many were moved earlier.
+        seen alive again gets its queues at once (each still in its order). Returns how
+        many were moved earlier.
         A message under a lease is made due too, so it may be sent twice: receivers
         apply a message id once."""
         ...
@@ -100,4 +114,11 @@ class Outbox(Protocol):
     async def purge(self, finished_before: float) -> int:
         """Delete delivered and abandoned messages with ``finished_at < finished_before``;
         return how many this call deleted. Pending messages are never deleted."""
+        ...
+
+    async def generation(self) -> str:
+        """An id of the outbox's data: the same, in every process, for as long as the data
+        lasts; another once it was lost (a Redis server restarted empty). Made at the
+        first call when there is none. The courier compares it to tell a store that lost
+        its queue (docs/operations.md, "When a store is down")."""
         ...

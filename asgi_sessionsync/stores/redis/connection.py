@@ -230,11 +230,29 @@ end
 local function announce(sids)
   if #sids > 0 then redis.call('PUBLISH', T .. ':@CHANNEL@', table.concat(sids, ' ')) end
 end
--- a finished outbox message: indexed by finish time, dropped after retention
+-- an outbox queue (one peer, one user): its pending messages by the order they were queued
+local function queue(peer, subject) return T .. ':q:' .. peer .. ' ' .. subject end
+-- whether a pending message may be claimed: the first of its queue (or queued before
+-- queues existed, so in none)
+local function first_of_queue(id, peer, subject)
+  if not subject then return true end
+  local head = redis.call('ZRANGE', queue(peer, subject), 0, 0)[1]
+  return head == nil or head == id
+end
+-- a finished outbox message: out of its queue (the next one becomes due), indexed by
+-- finish time, dropped after retention
 local function finished(id, peer, at)
   local k = T .. ':m:' .. id
   redis.call('ZREM', T .. ':due', id)
+  redis.call('ZREM', T .. ':pending', id)
   redis.call('SREM', T .. ':pq:' .. peer, id)
+  local subject = redis.call('HGET', k, 'subject')
+  if subject then
+    local q = queue(peer, subject)
+    redis.call('ZREM', q, id)
+    local head = redis.call('ZRANGE', q, 0, 0)[1]
+    if head then redis.call('ZADD', T .. ':due', redis.call('HGET', T .. ':m:' .. head, 'next_attempt_at'), head) end
+  end
   redis.call('ZADD', T .. ':fin', at, id)
   redis.call('PEXPIREAT', k, drop_at(at))
   -- forget a few messages that retention dropped
