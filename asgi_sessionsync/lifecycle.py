@@ -30,7 +30,7 @@ import sniffio
 from anyio.abc import TaskGroup, TaskStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asgi_sessionsync.exceptions import ConfigError, SessionSyncError
+from asgi_sessionsync.exceptions import ConfigError, SessionSyncError, StoreUnavailable
 from asgi_sessionsync.logfilter import install_redaction
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.site import Site
@@ -127,6 +127,8 @@ class Worker:
                 done = await self.site.purge_history(time.time())
                 if any(done.values()):
                     self.log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
+            except StoreUnavailable:
+                pass  # said once by the store's availability; the next hour's pass does it
             except SessionSyncError as error:
                 self.log.error("store housekeeping failed (%s); trying again in an hour", error)
             await anyio.sleep(HOUSEKEEPING_EVERY)

@@ -11,7 +11,9 @@ from typing import TYPE_CHECKING
 from starlette.types import Message, Receive, Scope, Send
 
 from asgi_sessionsync.detours import Detours
+from asgi_sessionsync.exceptions import StoreUnavailable
 from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.outage import Situation, situation_of
 from asgi_sessionsync.request_identity import RequestIdentity
 from asgi_sessionsync.response import IdentityChange, RequestState
 from asgi_sessionsync.settings import SyncMode
@@ -34,6 +36,7 @@ class RequestPath:
         self.worker = mw.worker
         self.catchup = mw.catchup
         self.prefix = mw.prefix
+        self.outage = mw.outage  # a 503 while the store is down, never a 500
         # Frame mode needs SameSite=None session cookies; Lax is then emulated here.
         self._emulate_lax = mw.site.cookies.samesite == "none"
         self._needle = mw.cookie_name.encode("latin-1")
@@ -74,7 +77,11 @@ class RequestPath:
             state = RequestState()
             self.identity.expose(scope, None)  # anonymous (maybe with other cookies): no work
         else:
-            state = await self._identify(scope, cookies)
+            try:
+                state = await self._identify(scope, cookies)
+            except StoreUnavailable as error:
+                await self.outage.answer(scope, send, error, Situation.PAGE)
+                return
         if (
             state.session is None
             and state.adopted is None
@@ -121,7 +128,10 @@ class RequestPath:
                 await send(_vary_cookie(message) if before is not None else message)
                 return
             change = IdentityChange(self.mw, scope, send, state)
-            forward = await change.changed(message, before, after, name, renewed=renewed)
+            try:
+                forward = await change.changed(message, before, after, name, renewed=renewed)
+            except StoreUnavailable as error:  # nothing was sent: a 503 instead of the app's answer
+                forward = await self.outage.instead(scope, send, error, situation_of(before, after, renewed))
 
         await self.app(scope, receive, watch)
 

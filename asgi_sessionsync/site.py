@@ -17,7 +17,7 @@ from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookiePolicy
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.governance.governor import Governor
-from asgi_sessionsync.logs import use_json_logs
+from asgi_sessionsync.logs import site_log, use_json_logs
 from asgi_sessionsync.mail import Mailer, mailer_from_settings
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
@@ -98,6 +98,9 @@ class Site:
         self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
         self.courier = Courier(self.settings, stores.outbox, self.tokens, self.client, self.health, self.peers)
         self.courier.activity = self.activity
+        # The store's lines name this site; when it is back, what was held is written at once.
+        stores.availability.log = site_log("asgi_sessionsync.stores", self.origin)
+        stores.availability.on_back.append(self.courier.wake)
         self.users = UserSync(self.settings, stores, self.sessions, self.courier, self.peers, self.trust)
         # Governance: the session policy at every session start; idle limits per request.
         self.governor = Governor(self.settings, stores, self.address, self.courier)

@@ -4,7 +4,8 @@ One route table: each :class:`~asgi_sessionsync.protocol.Endpoint` with the meth
 answers and its handler. Single-use steps answer GET only, so that a HEAD from a link
 checker cannot burn a hop. No handler ever lets an exception reach the browser: bad
 input gets a 4xx page, a store or peer failure a 503, a bug a 500 (with its
-traceback in the log, never in the page).
+traceback in the log, never in the page). A store that does not answer is a 503 too, but
+not logged per request: the store's availability says it once (:mod:`asgi_sessionsync.outage`).
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
 from asgi_sessionsync.endpoints.reply import TEXT, Reply, empty, page, text
 from asgi_sessionsync.endpoints.steps import SignInSteps
 from asgi_sessionsync.endpoints.verify import CodeCheck
-from asgi_sessionsync.exceptions import SessionSyncError
+from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
 from asgi_sessionsync.identity.base import IdentityAdapter
 from asgi_sessionsync.logs import package_log, site_log
+from asgi_sessionsync.outage import OutageReplies, Situation
 from asgi_sessionsync.peers import KEYS_HEADER, MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping, key_ids
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.site import Site
@@ -35,7 +37,8 @@ Handler = Callable[[Scope, Receive, bytes | None], Awaitable[Reply]]
 class Endpoints:
     """Routes a request below the path prefix to its handler and sends the reply."""
 
-    def __init__(self, site: Site, identity: IdentityAdapter) -> None:
+    def __init__(self, site: Site, identity: IdentityAdapter, outage: OutageReplies | None = None) -> None:
+        self.outage = outage or OutageReplies(site)
         steps = SignInSteps(site, identity)
         self.codes = codes = CodeCheck(steps)
         receiver = BackchannelReceiver(site)
@@ -115,6 +118,10 @@ class Endpoints:
     async def _run(self, handler: Handler, scope: Scope, receive: Receive, cookies: bytes | None, name: str) -> Reply:
         try:
             return await handler(scope, receive, cookies)
+        except StoreUnavailable:
+            # Said once by the store's availability, not once per request; a peer retries.
+            self.outage.site.stores.availability.note(f"{name} requests answered 503")
+            return self.outage.reply(scope, Situation.STEP)
         except SessionSyncError as error:
             # A store or peer failure: say so plainly, keep the details in the log.
             self.log.error("sessionsync endpoint %s failed: %s", name, error)

@@ -33,6 +33,7 @@ from asgi_sessionsync.settings.parsers import (
     _one_of,
     _optional_str,
     _origins,
+    _page_file,
     _path_prefix,
     _policy,
     _positive_duration,
@@ -188,6 +189,13 @@ class Settings:
     )
     activity_retention: float = _field(
         "ACTIVITY_RETENTION", _positive_duration, 30 * 86400.0, "How long activity log entries are kept."
+    )
+    unavailable_page: str | None = _field(
+        "UNAVAILABLE_PAGE",
+        _page_file,
+        None,
+        "An HTML file served (status 503, Retry-After) to browsers while the store is down, instead of the "
+        'middleware\'s own page (see docs/operations.md, "When a store is down").',
     )
     log_format: str = _field(
         "LOG_FORMAT",

@@ -10,9 +10,11 @@ back, with how long it was gone, how many store operations failed meanwhile and 
 requests got (answered 503, served from what the process knew; counted by
 :meth:`Availability.note`). No line per request, no traceback.
 
-*Back* means: an operation of the kind that failed succeeded. A store whose writes fail
-(a full disk) is not back because a read went well; a store whose reads failed is back
-at its first good read.
+*Back* means: an operation of the kind that failed succeeded, ``settle`` seconds or more
+after the last failure. A store whose writes fail (a full disk) is not back because a
+read went well; a store whose reads failed is back at a good read. ``settle`` (SQLite: a
+few seconds) keeps a disk where some writes fit and others do not from saying "gone",
+"back", "gone" with every request: that is one outage until no write failed for a while.
 
 *Failing fast* (``fail_fast``, the Redis store): while the store is down, calls fail at
 once, without waiting for a server that does not answer, except one call a second (the
@@ -37,9 +39,10 @@ LOGGER = "asgi_sessionsync.stores"
 class Availability:
     """Whether one backend answers; see the module docstring."""
 
-    def __init__(self, store: str, *, fail_fast: bool = False) -> None:
+    def __init__(self, store: str, *, fail_fast: bool = False, settle: float = 0.0) -> None:
         self.store = store  # a file, or a URL without its password: fit for a log line
         self.fail_fast = fail_fast
+        self.settle = settle
         self.log: PackageLog = package_log(LOGGER)  # the site gives its own (site_log)
         self.down_since: float | None = None  # monotonic time it went, None while it answers
         self.problem = ""
@@ -47,6 +50,7 @@ class Availability:
         self.answered: Counter[str] = Counter()  # what requests got meanwhile, by kind
         self._writes_only = False  # only writes failed: a good read does not bring it back
         self._next_probe = 0.0
+        self._last_failure = 0.0
         #: Called (without arguments, never awaited) when the store is back: the courier
         #: flushes the sign-outs it kept meanwhile.
         self.on_back: list[Callable[[], None]] = []
@@ -71,8 +75,9 @@ class Availability:
         """An operation failed because the store cannot answer: count it (the first says
         so in the log) and return the error to raise."""
         self.failed_operations += 1
+        self._last_failure = time.monotonic()
         if self.down_since is None:
-            self.down_since = time.monotonic()
+            self.down_since = self._last_failure
             self._next_probe = self.down_since + PROBE_EVERY
             self.problem = problem
             self._writes_only = write
@@ -94,7 +99,10 @@ class Availability:
         operation that failed), it is back; say so once, with what failed meanwhile."""
         if self.down_since is None or (self._writes_only and not write):
             return
-        gone = time.monotonic() - self.down_since
+        now = time.monotonic()
+        if self.settle and now - self._last_failure < self.settle:
+            return
+        gone = now - self.down_since
         answered = ", ".join(f"{what} {n}" for what, n in sorted(self.answered.items()))
         self.down_since = None
         self.log.warning(

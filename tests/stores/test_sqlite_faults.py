@@ -53,6 +53,12 @@ def free_the_disk(stores: Stores) -> None:
     database(stores).connection.execute("PRAGMA max_page_count = 1073741823")
 
 
+def quick_to_settle(stores: Stores) -> Stores:
+    """No wait before a write that works says the file is back (SQLiteDatabase.SETTLE)."""
+    stores.availability.settle = 0.0
+    return stores
+
+
 def store_lines(caplog: pytest.LogCaptureFixture) -> list[str]:
     return [r.getMessage() for r in caplog.records if r.name == "asgi_sessionsync.stores"]
 
@@ -61,7 +67,7 @@ async def test_a_full_disk_is_store_unavailable_logged_once_and_reads_go_on(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO)
-    stores = sqlite_stores(tmp_path / "site.sqlite3")
+    stores = quick_to_settle(sqlite_stores(tmp_path / "site.sqlite3"))
     kept = record()
     await stores.sessions.create(kept)
     fill_the_disk(stores)
@@ -131,7 +137,7 @@ async def test_a_file_that_became_read_only_is_store_unavailable_saying_read_onl
 
 async def test_a_lock_held_past_the_busy_timeout_is_store_unavailable(tmp_path: Path) -> None:
     path = tmp_path / "site.sqlite3"
-    stores = sqlite_stores(path, busy_timeout=0.3)
+    stores = quick_to_settle(sqlite_stores(path, busy_timeout=0.3))
     other_process = sqlite3.connect(path, isolation_level=None)
     other_process.execute("BEGIN IMMEDIATE")
     with pytest.raises(StoreUnavailable) as caught:

@@ -26,6 +26,7 @@ class SQLiteDatabase:
     """One connection to one file, shared by the five stores; see the module docstring."""
 
     BUSY_WAIT = 0.05  # seconds SQLite itself waits for a lock inside the worker thread
+    SETTLE = 5.0  # seconds without a failed write before the file is said to be back
 
     def __init__(
         self,
@@ -38,8 +39,9 @@ class SQLiteDatabase:
         target = _prepare_file(path, create=create, variable=variable)
         self.path = Path(target)
         self.busy_timeout = busy_timeout
-        # Whether the file answers: one line when it stops, one when it is back.
-        self.availability = Availability(f"SQLite store {target}")
+        # Whether the file answers: one line when it stops, one when it is back (a write
+        # that works SETTLE seconds after the last failure: on a full disk some still do).
+        self.availability = Availability(f"SQLite store {target}", settle=self.SETTLE)
         self._lock = threading.Lock()  # one statement at a time, even from two event loops
         self._limiter: RunVar[anyio.CapacityLimiter] = RunVar(f"sqlite-limiter-{id(self)}")
         try:
