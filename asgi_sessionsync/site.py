@@ -93,6 +93,8 @@ class Site:
 
     def _use_stores(self, stores: Stores) -> None:
         self.stores = stores
+        if stores.activity is not None:  # kept within SESSIONSYNC_ACTIVITY_MAX_ROWS as it is written
+            stores.activity.max_entries = self.settings.activity_max_rows
         # The activity log: every cross-site message and its outcome (SESSIONSYNC_ACTIVITY_LOG).
         self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=self.settings.activity_log)
         self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
@@ -147,7 +149,9 @@ class Site:
         """The hourly housekeeping: :meth:`Stores.purge` with this site's retention periods
         (history, and the activity log's own)."""
         s = self.settings
-        return await self.stores.purge(now, s.retention, activity_retention=s.activity_retention)
+        return await self.stores.purge(
+            now, s.retention, activity_retention=s.activity_retention, activity_max=s.activity_max_rows
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client and the stores (the worker is stopped by its owner).

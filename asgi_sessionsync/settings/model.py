@@ -37,6 +37,7 @@ from asgi_sessionsync.settings.parsers import (
     _path_prefix,
     _policy,
     _positive_duration,
+    _positive_int,
     _prefix_len,
     _sender,
     _smtp_url,
@@ -189,6 +190,12 @@ class Settings:
     )
     activity_retention: float = _field(
         "ACTIVITY_RETENTION", _positive_duration, 30 * 86400.0, "How long activity log entries are kept."
+    )
+    activity_max_rows: int = _field(
+        "ACTIVITY_MAX_ROWS",
+        _positive_int,
+        200_000,
+        "Most activity log entries kept: beyond it the oldest go, on insert and by the hourly housekeeping.",
     )
     unavailable_page: str | None = _field(
         "UNAVAILABLE_PAGE",

@@ -55,6 +55,7 @@ class MiddlewareOptions(TypedDict, total=False):
     retention: float | str
     activity_log: bool | str
     activity_retention: float | str
+    activity_max_rows: int | str
     unavailable_page: str | None
     log_format: str
     redact_access_log: bool | str

@@ -289,13 +289,16 @@ class Stores:
     closer: Closable | None = None
     availability: Availability = field(default_factory=lambda: Availability("memory store"))
 
-    async def purge(self, now: float, retention: float, *, activity_retention: float | None = None) -> dict[str, int]:
+    async def purge(
+        self, now: float, retention: float, *, activity_retention: float | None = None, activity_max: int | None = None
+    ) -> dict[str, int]:
         """Expire sessions past their lifetime; delete ended sessions, finished messages and
         tombstones (deleted users, kept so a late update cannot bring them back) older than
         ``retention`` seconds, expired replay ids, and activity entries older than
-        ``activity_retention`` (default ``retention``). Returns the counts (``expired_sessions``,
-        ``purged_sessions``, ``purged_replay_ids``, ``purged_messages``, ``purged_tombstones``,
-        ``purged_activity``). Safe to run from several processes."""
+        ``activity_retention`` (default ``retention``) or beyond the newest ``activity_max``.
+        Returns the counts (``expired_sessions``, ``purged_sessions``, ``purged_replay_ids``,
+        ``purged_messages``, ``purged_tombstones``, ``purged_activity``). Safe to run from
+        several processes."""
         done = {
             "expired_sessions": await self.sessions.expire(now),
             "purged_sessions": await self.sessions.purge(now - retention),
@@ -305,7 +308,7 @@ class Stores:
         }
         if self.activity is not None:
             keep = retention if activity_retention is None else activity_retention
-            done["purged_activity"] = await self.activity.purge(now - keep)
+            done["purged_activity"] = await self.activity.purge(now - keep, keep=activity_max)
         return done
 
     async def close(self) -> None:
