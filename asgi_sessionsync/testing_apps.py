@@ -288,7 +288,10 @@ def site_from_env() -> ASGIApp:
         accounts,
         csrf_check=os.environ.get("KIT_CSRF_CHECK", "true").lower() != "false",
     )
-    wrapped = SessionSyncMiddleware(app, env_file=None)
+    from asgi_sessionsync.settings import exit_on_config_error
+
+    with exit_on_config_error():  # a bad setting or an unusable store: one line, not a traceback
+        wrapped = SessionSyncMiddleware(app, env_file=None)
     process = str(os.getpid()).encode()
 
     async def site(scope: Scope, receive: Receive, send: Send) -> None:
