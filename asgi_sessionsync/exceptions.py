@@ -77,7 +77,7 @@ class StoreUnavailable(StoreError):
     store is down"), and the store's :class:`~asgi_sessionsync.stores.availability.Availability`
     logs one line when it goes and one when it is back.
 
-    ``store`` names the store (a file, or a Redis URL without its password), ``problem``
+    ``store`` names the store ("SQLite store FILE", "Redis store URL" without its password), ``problem``
     says what is wrong in a few words ("the disk is full"), ``detail`` the driver's own
     words. None of them ever holds a token or a payload.
     """
@@ -86,7 +86,7 @@ class StoreUnavailable(StoreError):
         self.store = store
         self.problem = problem
         self.detail = detail
-        super().__init__(f"store {store} unavailable: {problem}" + (f" ({detail})" if detail else ""))
+        super().__init__(f"{store} unavailable: {problem}" + (f" ({detail})" if detail else ""))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (type(self), (self.store, self.problem, self.detail))

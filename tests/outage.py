@@ -59,7 +59,7 @@ def switchable(stores: Stores | None = None) -> tuple[Stores, Outage]:
     """``stores`` (memory stores by default) behind a switch, and the switch."""
     inner = stores or memory_stores()
     outage = Outage()
-    availability = Availability("test store redis://test.internal/0")
+    availability = Availability("Redis store redis://test.internal/0 (switched by the test)")
 
     def wrap(store: object) -> Any:
         return _Failing(store, outage, availability)

@@ -40,7 +40,7 @@ class Availability:
     """Whether one backend answers; see the module docstring."""
 
     def __init__(self, store: str, *, fail_fast: bool = False, settle: float = 0.0) -> None:
-        self.store = store  # a file, or a URL without its password: fit for a log line
+        self.store = store  # "SQLite store FILE", "Redis store URL" (no password): fit for a log line
         self.fail_fast = fail_fast
         self.settle = settle
         self.log: PackageLog = package_log(LOGGER)  # the site gives its own (site_log)
@@ -84,7 +84,7 @@ class Availability:
             self.failed_operations = 1
             self.answered.clear()
             self.log.error(
-                "store %s unavailable: %s (%s); requests that need it are answered 503 until it is back "
+                "%s unavailable: %s (%s); requests that need it are answered 503 until it is back "
                 '(docs/operations.md, "When a store is down")',
                 self.store,
                 problem,
@@ -106,7 +106,7 @@ class Availability:
         answered = ", ".join(f"{what} {n}" for what, n in sorted(self.answered.items()))
         self.down_since = None
         self.log.warning(
-            "store %s available again after %.1f s: %d operation(s) failed meanwhile (%s)",
+            "%s available again after %.1f s: %d operation(s) failed meanwhile (%s)",
             self.store,
             gone,
             self.failed_operations,

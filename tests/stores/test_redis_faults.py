@@ -179,3 +179,17 @@ def test_outage_grace_is_a_redis_url_option() -> None:
     check_store_url("redis://localhost/0?outage_grace=0")
     with pytest.raises(ConfigError, match="outage_grace"):
         check_store_url("redis://localhost/0?outage_grace=soon")
+
+
+async def test_the_outbox_generation_changes_when_the_server_comes_back_without_its_data(
+    server: RedisServer, stores: Stores
+) -> None:
+    before = await stores.outbox.generation()
+    server.kill()
+    server.start()  # with its data: the same generation
+    await until_back(stores)
+    assert await stores.outbox.generation() == before
+    server.kill()
+    server.start(empty=True)
+    await until_back(stores)
+    assert await stores.outbox.generation() != before

@@ -5,7 +5,11 @@ Selected by ``SESSIONSYNC_STORE=redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?pref
 asyncio client). Query options: ``prefix`` (default ``sessionsync``) names this site's
 keys, so that several sites can share one server, never one prefix; ``retention``
 (seconds, default 30 days) is how long ended sessions and finished messages are kept;
-any connection option redis-py's ``from_url`` knows (``socket_timeout``, …) passes on.
+``outage_grace`` (seconds, default 60; 0 never) how long a session read from Redis may be
+answered from this process's cache while the server does not answer; any connection
+option redis-py's ``from_url`` knows (``socket_timeout``, default 5 s, …) passes on.
+While the server does not answer, every call fails at once with ``StoreUnavailable`` but
+for one a second that tries (``Availability``, ``fail_fast``).
 Each process keeps a pool of ``max_connections`` (default 64); a call waits up to
 ``timeout`` seconds (default 10) for a free one instead of failing.
 
