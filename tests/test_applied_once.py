@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from asgi_sessionsync import SessionSyncMiddleware
 from asgi_sessionsync.exceptions import StoreUnavailable
 from asgi_sessionsync.keys import Purpose
 from asgi_sessionsync.protocol import LogoutPayload
@@ -132,3 +133,35 @@ async def test_a_message_is_never_applied_while_the_store_cannot_record_it(net: 
     assert answer.status_code == 204
     assert await active_on_b(net) == 0
     assert Outcome.APPLIED in {Outcome(s.split(":")[0]) for s in await received(net)}
+
+
+async def test_copies_split_between_two_processes_of_one_site_are_applied_once(tmp_path: Path) -> None:
+    """Two workers of B on one SQLite file, each a middleware with its own connection, as
+    two processes have: copies sent to both at once are applied once; the others are
+    "already applied", or 409 (still being applied elsewhere: the sender tries again)."""
+    apps = {"a": login_app("a", dict([ALICE]), csrf_check=False), "b": login_app("b", {}, csrf_check=False)}
+    stores = {n: sqlite_stores(tmp_path / f"{n}.sqlite3") for n in apps}
+    async with SiteNetwork(apps, urls=URLS, stores=stores) as net:
+        browser = net.browser()
+        await browser.sign_in("a", *ALICE)
+        first = net.sites["b"]
+        second = SessionSyncMiddleware(
+            login_app("b", {}, csrf_check=False),
+            first.settings,
+            stores=sqlite_stores(tmp_path / "b.sqlite3"),
+            transport=net.network,
+        )
+        net.network.add(["b-second.internal"], second, name="b-second")
+        token = sign_out_message(net, b"split-message-1")
+        async with httpx.AsyncClient(transport=net.network) as client:
+            answers = await gather(
+                *(
+                    client.post(f"{url}/_sessionsync/backchannel", content=token)
+                    for url in [URLS["b"], "http://b-second.internal"] * 4
+                )
+            )
+        await second.aclose()
+        statuses = sorted(r.status_code for r in answers)
+        assert statuses.count(204) == 1 and set(statuses) <= {200, 204, 409}, [(r.status_code, r.text) for r in answers]
+        assert await active_on_b(net) == 0
+        assert [s for s in await received(net) if s.startswith("applied")] == ["applied: 1 session(s) ended"]

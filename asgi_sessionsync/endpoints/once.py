@@ -9,9 +9,10 @@ for :data:`APPLIED_MESSAGE_MEMORY` and gives the claim back. A copy that finds t
 applied is answered "already applied". A copy that loses the claim waits (at most
 :data:`CLAIM_WAIT`) for the winner: in this process for its end, in another by looking
 for the applied id; then it is "already applied", or, if the winner has not finished or
-failed, ``503`` (the sender tries again later). A winner whose applying fails (the store
-went down) gives the claim back, so the sender's next copy applies it; a winner that dies
-half-way leaves its claim to run out after the lease.
+failed, ``409`` (the sender tries again later; not a 5xx, which would call this site
+down). A winner whose applying fails (the store went down) gives the claim back, so the
+sender's next copy applies it; a winner that dies half-way leaves its claim to run out
+after the lease.
 
 Applying a message twice can only happen when the store fails between applying it and
 recording it as applied: then the sender's next copy applies it again, which changes
@@ -41,7 +42,7 @@ CLAIM_WAIT = 2.0  # seconds a copy waits for the copy that is applying the messa
 _CLAIM = b"\x00applying"  # the claim's id: the message id and this
 
 ALREADY_APPLIED = text(200, "already applied")
-BEING_APPLIED = text(503, "being applied: try again")
+BEING_APPLIED = text(409, "being applied: try again")
 
 
 class AppliedOnce:
