@@ -9,7 +9,10 @@ says the store is back:
 - a signed-in page the store cannot vouch for (``PAGE``): "cannot be shown right now";
 - a sign-in (``SIGN_IN``): nobody was signed in;
 - a sign-out (``SIGN_OUT``): it did not happen, the browser is still signed in here and on
-  the other sites, and nothing was concluded from what could not be seen;
+  the other sites, and nothing was concluded from what could not be seen; or, when the
+  store may yet carry it out (it did not answer in time), it "could not be confirmed",
+  the browser is asked to sign out again, and if ending the sessions was what failed the
+  peers are told all the same (``Site.sign_out``);
 - a sign-in step below the path prefix (``STEP``).
 
 Browsers (an ``Accept`` naming ``text/html``) get a small HTML page, or the site's own
@@ -39,6 +42,7 @@ class Situation(enum.Enum):
     PAGE = "signed-in pages"
     SIGN_IN = "sign-ins"
     SIGN_OUT = "sign-outs"
+    SIGN_OUT_UNCONFIRMED = "sign-outs not confirmed"  # a SIGN_OUT the store may yet carry out
     STEP = "sign-in steps"
 
 
@@ -56,6 +60,11 @@ _WORDS: dict[Situation, tuple[str, str]] = {
         "Sign-out did not happen",
         "This site cannot reach its session store, so you are still signed in, here and on our other "
         "sites. Please try again in a minute.",
+    ),
+    Situation.SIGN_OUT_UNCONFIRMED: (
+        "Sign-out could not be confirmed",
+        "This site's session store did not answer in time, so it cannot say whether you are signed out. "
+        "To be sure, please sign out again in a minute.",
     ),
     Situation.STEP: (
         "Sign-in is unavailable",
@@ -98,6 +107,8 @@ class OutageReplies:
 
     async def answer(self, scope: Scope, send: Send, error: StoreUnavailable, situation: Situation) -> None:
         """Send the 503 for ``situation`` (nothing has been sent for this request yet)."""
+        if situation is Situation.SIGN_OUT and error.maybe_done:
+            situation = Situation.SIGN_OUT_UNCONFIRMED
         self.site.stores.availability.note(f"{situation.value} answered 503")
         await self.reply(scope, situation).send(send)
 

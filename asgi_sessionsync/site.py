@@ -15,7 +15,7 @@ import httpx
 from asgi_sessionsync.activity import ActivityRecorder, recorder
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookiePolicy
-from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.exceptions import StoreError, StoreUnavailable
 from asgi_sessionsync.governance.governor import Governor
 from asgi_sessionsync.logs import site_log, use_json_logs
 from asgi_sessionsync.mail import Mailer, mailer_from_settings
@@ -132,7 +132,11 @@ class Site:
     async def sign_out(self, email: str, chain: str, *, reason: str = "signed out") -> None:
         """End this browser's sessions (one chain) here, and tell every peer to end theirs."""
         now = time.time()
-        await self.stores.sessions.end_user(email, reason=reason, when=now, chain=chain)
+        try:
+            await self.stores.sessions.end_user(email, reason=reason, when=now, chain=chain)
+        except StoreUnavailable as error:
+            await self._tell_peers_anyway(error, email, chain, now)
+            raise
         await self.courier.broadcast_logout(email, chain=chain, when=now)
 
     async def sign_out_everywhere(self, email: str, *, reason: str) -> int:
@@ -141,9 +145,21 @@ class Site:
         Peers that do not confirm within ``logout_wait`` get the message from the outbox
         later (the site's running worker retries it)."""
         now = time.time()
-        count = await self.sessions.end_user(email, reason=reason, when=now)
+        try:
+            count = await self.sessions.end_user(email, reason=reason, when=now)
+        except StoreUnavailable as error:
+            await self._tell_peers_anyway(error, email.strip().lower(), None, now)
+            raise
         await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now)
         return count
+
+    async def _tell_peers_anyway(self, error: StoreUnavailable, email: str, chain: str | None, when: float) -> None:
+        """Ending the sessions here failed, but may have been done all the same (a store
+        that did not answer in time may still carry it out): the peers are told, from the
+        process if the outbox cannot take it, so that what may have ended here ends there
+        too; the browser is told its sign-out could not be confirmed (outage.py)."""
+        if error.maybe_done:
+            await self.courier.broadcast_logout(email, chain=chain, when=when, wait=False)
 
     async def purge_history(self, now: float) -> dict[str, int]:
         """The hourly housekeeping: :meth:`Stores.purge` with this site's retention periods

@@ -27,6 +27,7 @@ class Outage:
     def __init__(self) -> None:
         self.down = False
         self.writes_only = False
+        self.maybe_done = False  # fail as a server that did not answer in time (it may yet do it)
         self.calls_failed = 0
 
 
@@ -47,7 +48,9 @@ class _Failing:
         async def call(*args: Any, **kwargs: Any) -> Any:
             if self._outage.down and not (self._outage.writes_only and name in READS):
                 self._outage.calls_failed += 1
-                raise self._availability.failed(PROBLEM, "ConnectionError: switched off by the test")
+                raise self._availability.failed(
+                    PROBLEM, "ConnectionError: switched off by the test", maybe_done=self._outage.maybe_done
+                )
             result = await method(*args, **kwargs)
             self._availability.ok()
             return result

@@ -161,3 +161,29 @@ async def test_messages_this_process_queued_are_queued_again_when_redis_comes_ba
         while await a.courier.deliver_due(now=10**10):
             pass
         assert len(await net.sites["b"].site.stores.sessions.list()) == 0  # both signed out on B
+
+
+@pytest.mark.asyncio_only("the outbox worker runs as a task of the loop without lifespan on asyncio only")
+async def test_the_worker_outlives_a_store_that_fails_while_a_sign_out_is_being_sent(
+    memory_net: SiteNetwork, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    net = memory_net
+    a = net.sites["a"].site
+    browser = net.browser()
+    await browser.sign_in("a", *ALICE)
+    assert a.courier.running
+    outbox = a.stores.outbox
+    real_claim = outbox.claim
+
+    async def claim_fails(*args: object, **kwargs: object) -> list[OutboxMessage]:
+        raise a.stores.availability.failed("cannot reach the server", "the test's outage")
+
+    monkeypatch.setattr(outbox, "claim", claim_fails)
+    await browser.sign_out("a")  # queued; sending it now fails in the worker's task group
+    assert a.courier.running, "the worker died"
+    monkeypatch.setattr(outbox, "claim", real_claim)
+    with anyio.fail_after(10):  # the worker delivers it in a later round
+        while await outbox.pending():  # noqa: ASYNC110 - the worker of another task: no event to wait on
+            await anyio.sleep(0.05)
+    assert await browser.everyone() == {"a": None, "b": None}
+    assert not [r for r in caplog.records if r.exc_info]

@@ -122,6 +122,35 @@ async def test_a_sign_out_while_the_store_is_down_is_refused_visibly_and_works_w
     no_tracebacks(caplog)
 
 
+async def test_a_sign_out_the_store_may_yet_carry_out_is_unconfirmed_and_still_reaches_the_peers(
+    down: tuple[SiteNetwork, Outage], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A store that did not answer in time may run the sign-out later (a paused Redis runs
+    what it was sent when it wakes): nothing is concluded, the browser is asked to sign
+    out again, and the peers are told all the same, so that what may have ended here ends
+    there too."""
+    net, outage = down
+    browser = net.browser()
+    await browser.sign_in("a", *ALICE)
+    page = await browser.get(f"{URLS['a']}/")
+    outage.down, outage.writes_only, outage.maybe_done = True, True, True
+    answer = await browser.submit(f"{URLS['a']}/logout", {}, from_page=page)
+    assert answer.status_code == 503 and "could not be confirmed" in answer.text, answer.text[:300]
+    assert "sign out again" in answer.text
+    courier = net.sites["a"].site.courier
+    assert len(courier.ledger.held) == 1  # B's message, kept until the outbox takes it
+    outage.down = False
+    await courier.ledger.round()
+    while await courier.deliver_due():
+        pass
+    # B was told: its session ended (a visit there now would catch the session up from A).
+    assert await net.sites["b"].site.stores.sessions.list(user=ALICE[0]) == []
+    assert await browser.who("a") == ALICE[0]  # here it had not happened after all: sign out again
+    await browser.sign_out("a")
+    assert await browser.everyone() == {"a": None, "b": None}
+    no_tracebacks(caplog)
+
+
 async def test_a_back_channel_message_while_the_store_is_down_is_a_503_the_sender_retries(
     down: tuple[SiteNetwork, Outage], caplog: pytest.LogCaptureFixture
 ) -> None:

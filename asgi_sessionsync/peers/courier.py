@@ -195,8 +195,16 @@ async def _deliver_soon(courier: Courier, ids: list[str], wait: float, at_least:
     done = anyio.Event()
 
     async def deliver_then_tell() -> None:
+        # In the worker's task group: whatever fails here must not end the worker. The
+        # messages are queued; a later round sends them.
         try:
             await courier.deliver(ids)
+        except StoreUnavailable:
+            pass  # said once by the store's availability
+        except SessionSyncError as error:
+            courier.log.error("sending queued messages failed (%s); the worker tries again", error)
+        except Exception:
+            courier.log.exception("sending queued messages failed; the worker tries again")
         finally:
             done.set()
 

@@ -47,6 +47,13 @@ class Ledger:
         self.seen_pending = 0  # pending messages in the outbox when the worker last looked
         self.lost = 0  # held messages let go (past MAX_HELD)
         self._checked_at = float("-inf")
+        self._lock: anyio.Lock | None = None  # one flush or look at a time (a request's and the worker's)
+
+    @property
+    def lock(self) -> anyio.Lock:
+        if self._lock is None:
+            self._lock = anyio.Lock()
+        return self._lock
 
     async def write(self, messages: Sequence[OutboxMessage]) -> bool:
         """Write ``messages`` to the outbox; False when it cannot take them now: they are
@@ -83,6 +90,10 @@ class Ledger:
 
     async def flush(self) -> bool:
         """Write the held messages, oldest first; True when none is left held."""
+        async with self.lock:
+            return await self._flush()
+
+    async def _flush(self) -> bool:
         if self.lost:
             self.log.error(
                 "%d sign-out message(s) could not be kept in this process while the store was down (more than %d): "
@@ -127,16 +138,17 @@ class Ledger:
         if now - self._checked_at < CHECK_EVERY:
             return
         self._checked_at = now
-        try:
-            generation = await self.outbox.generation()
-        except StoreUnavailable:
-            return
-        if self.generation is not None and generation != self.generation:
-            await self._requeue(generation)
-        self.generation = generation
-        await self._let_go()
+        async with self.lock:
+            try:
+                generation = await self.outbox.generation()
+            except StoreUnavailable:
+                return
+            seen, self.generation = self.generation, generation
+            if seen is not None and generation != seen:
+                await self._requeue()
+            await self._let_go()
 
-    async def _requeue(self, generation: str) -> None:
+    async def _requeue(self) -> None:
         lost = list(self.kept.values())
         self.log.error(
             "the outbox lost its data (its store started again empty?): %d message(s) were pending when last "

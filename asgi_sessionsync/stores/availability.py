@@ -71,9 +71,12 @@ class Availability:
         self.failed_operations += 1
         raise StoreUnavailable(self.store, self.problem, "not tried: it failed less than a second ago")
 
-    def failed(self, problem: str, detail: str = "", *, write: bool = True) -> StoreUnavailable:
+    def failed(
+        self, problem: str, detail: str = "", *, write: bool = True, maybe_done: bool = False
+    ) -> StoreUnavailable:
         """An operation failed because the store cannot answer: count it (the first says
-        so in the log) and return the error to raise."""
+        so in the log) and return the error to raise (``maybe_done``: it may still have
+        been carried out, see :class:`StoreUnavailable`)."""
         self.failed_operations += 1
         self._last_failure = time.monotonic()
         if self.down_since is None:
@@ -92,7 +95,7 @@ class Availability:
             )
         elif not write:
             self._writes_only = False  # reads fail too now: a good read will say it is back
-        return StoreUnavailable(self.store, problem, detail)
+        return StoreUnavailable(self.store, problem, detail, maybe_done=maybe_done)
 
     def ok(self, *, write: bool = True) -> None:
         """An operation succeeded: if the store was down (and this is the kind of

@@ -221,7 +221,8 @@ class Traffic:
     statuses: Counter[tuple[str, int]] = field(default_factory=Counter)
     errors: list[str] = field(default_factory=list)
     signed_out: list[Browser] = field(default_factory=list)
-    refused_sign_outs: list[Browser] = field(default_factory=list)
+    refused_sign_outs: list[Browser] = field(default_factory=list)  # "did not happen"
+    unconfirmed_sign_outs: list[Browser] = field(default_factory=list)  # the store may yet have done it
     _stop: threading.Event = field(default_factory=threading.Event)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     _threads: list[threading.Thread] = field(default_factory=list)
@@ -256,10 +257,15 @@ class Traffic:
         self._count("sign-in", status)
         if status != 200:
             return
-        status = browser.sign_out(self.pair)
-        self._count("sign-out", status)
+        answer = browser.client.post(f"{self.pair.a.url}/logout")
+        self._count("sign-out", answer.status_code)
         with self._lock:
-            (self.signed_out if status == 200 else self.refused_sign_outs).append(browser)
+            if answer.status_code == 200:
+                self.signed_out.append(browser)
+            elif "could not be confirmed" in answer.text:
+                self.unconfirmed_sign_outs.append(browser)
+            else:
+                self.refused_sign_outs.append(browser)
 
     def start(self) -> None:
         steps = [self._read(b) for b in self.signed_in[:3]] + [self._sign_in_and_out]
@@ -277,6 +283,21 @@ class Traffic:
 
     def server_errors(self) -> dict[str, int]:
         return {f"{k} {s}": n for (k, s), n in self.statuses.items() if s >= 500 and s != 503}
+
+
+def check_sign_outs(traffic: Traffic) -> None:
+    """What each browser was told of its sign-out is true, here and on B: done (signed out
+    on both), refused (still signed in on both), or not confirmed (B was told all the
+    same; here it may or may not have happened)."""
+    pair = traffic.pair
+    for browser in traffic.signed_out:
+        assert who(browser.client, pair.a.url) is None, browser.email
+        assert who(browser.client, pair.b.url) is None, browser.email
+    for browser in traffic.refused_sign_outs:
+        assert who(browser.client, pair.a.url) == browser.email
+        assert who(browser.client, pair.b.url) == browser.email
+    for browser in traffic.unconfirmed_sign_outs:
+        assert who(browser.client, pair.b.url) is None, browser.email
 
 
 def sign_in_all(pair: Pair, browsers: list[Browser]) -> None:
@@ -341,6 +362,7 @@ __all__ = [
     "Traffic",
     "applied_once",
     "browsers",
+    "check_sign_outs",
     "close",
     "lines",
     "prlimit_file_size",

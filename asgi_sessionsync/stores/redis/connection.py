@@ -61,6 +61,14 @@ _REPLY_PROBLEMS = {
 }
 
 
+def maybe_done(error: BaseException) -> bool:
+    """Whether a call that failed so may still have been carried out by the server: it may
+    have been sent, unless the connection was never made or the server refused it."""
+    if isinstance(error, BusyLoadingError | AuthenticationError | ResponseError):
+        return False  # the server answered: it did not run it
+    return "connecting to" not in str(error)  # redis-py: "Error 111 connecting to HOST:PORT."
+
+
 def unavailable_problem(error: BaseException) -> str | None:
     """What makes the server unavailable, in a few words; None for other errors (a bug,
     a script error, data of the wrong type)."""
@@ -142,7 +150,7 @@ class RedisConnection:
             detail = f"{type(error).__name__}: {error}"
             problem = unavailable_problem(error)
             if problem is not None:
-                raise self.availability.failed(problem, detail) from None
+                raise self.availability.failed(problem, detail, maybe_done=maybe_done(error)) from None
             raise StoreError(f"Redis store {self.shown_as}: {detail}") from None
         self.availability.ok()
 
