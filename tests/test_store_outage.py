@@ -15,10 +15,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
+from starlette.types import Message
 
 from asgi_sessionsync.stores import Stores, sqlite_stores
 from asgi_sessionsync.stores.sqlite import SQLiteDatabase
-from asgi_sessionsync.testing import Browser, SiteNetwork
+from asgi_sessionsync.testing import DEFAULT_CLIENT_IP, Browser, SiteNetwork
 from asgi_sessionsync.testing_apps import login_app
 from tests.constants import ALICE
 from tests.outage import Outage, switchable
@@ -229,3 +230,31 @@ async def test_the_site_may_give_its_own_unavailable_page(tmp_path: Path) -> Non
         assert page.headers["retry-after"].isdigit()
         script = await browser.client.get(f"{URLS['a']}/", headers={"accept": "*/*"})
         assert script.status_code == 503 and "We are back" not in script.text  # text for non-HTML clients
+
+
+async def test_a_websocket_with_a_session_while_the_store_is_down_is_closed_try_again_later(
+    down: tuple[SiteNetwork, Outage],
+) -> None:
+    net, outage = down
+    browser = net.browser()
+    await browser.sign_in("a", *ALICE)
+    cookie = browser.cookies.get("sessionsync", domain="a.example")
+    assert cookie is not None
+    outage.down = True
+    sent: list[Message] = []
+    incoming: list[Message] = [{"type": "websocket.connect"}]
+
+    async def receive() -> Message:
+        return incoming.pop(0)
+
+    async def send(message: Message) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "websocket",
+        "path": "/ws",
+        "client": (DEFAULT_CLIENT_IP, 50000),  # the browser's address: the cookie is bound to it
+        "headers": [(b"cookie", f"sessionsync={cookie}".encode())],
+    }
+    await net.sites["a"](scope, receive, send)
+    assert sent == [{"type": "websocket.close", "code": 1013}]
