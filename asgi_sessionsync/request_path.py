@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING
 from starlette.types import Message, Receive, Scope, Send
 
 from asgi_sessionsync.detours import Detours
+from asgi_sessionsync.exceptions import StoreUnavailable
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
+from asgi_sessionsync.outage import Situation, situation_of
 from asgi_sessionsync.request_identity import RequestIdentity
 from asgi_sessionsync.response import IdentityChange, RequestState
 from asgi_sessionsync.settings import SyncMode
@@ -44,6 +46,7 @@ class RequestPath:
         self.worker = mw.worker
         self.catchup = mw.catchup
         self.prefix = mw.prefix
+        self.outage = mw.outage  # a 503 while the store is down, never a 500
         # Frame mode needs SameSite=None session cookies; Lax is then emulated here.
         self._emulate_lax = mw.site.cookies.samesite == "none"
         self._names = mw.cookie_names
@@ -80,7 +83,11 @@ class RequestPath:
             (cookies.count(self._needle) > 1 and self._twice(cookies))
             or (self._emulate_lax and not fetch_metadata(scope).is_lax_visible(scope["method"]))
         ):
-            state = await self._identify_blind(scope, cookies)
+            try:
+                state = await self._identify_blind(scope, cookies)
+            except StoreUnavailable as error:
+                await self.outage.answer(scope, send, error, Situation.PAGE)
+                return
         else:
             if (
                 cookies is not None
@@ -93,7 +100,11 @@ class RequestPath:
                 state = RequestState()
                 self.identity.expose(scope, None)  # anonymous (maybe with other cookies): no work
             else:
-                state = await self._identify(scope, cookies)
+                try:
+                    state = await self._identify(scope, cookies)
+                except StoreUnavailable as error:
+                    await self.outage.answer(scope, send, error, Situation.PAGE)
+                    return
             if (
                 state.session is None
                 and state.adopted is None
@@ -145,7 +156,10 @@ class RequestPath:
                 await send(_vary_cookie(message) if before is not None else message)
                 return
             change = IdentityChange(self.mw, scope, send, state)
-            forward = await change.changed(message, before, after, name, renewed=renewed)
+            try:
+                forward = await change.changed(message, before, after, name, renewed=renewed)
+            except StoreUnavailable as error:  # nothing was sent: a 503 instead of the app's answer
+                forward = await self.outage.instead(scope, send, error, situation_of(before, after, renewed))
 
         await self.app(scope, receive, watch)
 

@@ -15,9 +15,9 @@ import httpx
 from asgi_sessionsync.activity import ActivityRecorder, recorder
 from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookieNames, CookiePolicy
-from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.exceptions import StoreError, StoreUnavailable
 from asgi_sessionsync.governance.governor import Governor
-from asgi_sessionsync.logs import use_json_logs
+from asgi_sessionsync.logs import site_log, use_json_logs
 from asgi_sessionsync.mail import Mailer, mailer_from_settings
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
@@ -102,11 +102,16 @@ class Site:
 
     def _use_stores(self, stores: Stores) -> None:
         self.stores = stores
+        if stores.activity is not None:  # kept within SESSIONSYNC_ACTIVITY_MAX_ROWS as it is written
+            stores.activity.max_entries = self.settings.activity_max_rows
         # The activity log: every cross-site message and its outcome (SESSIONSYNC_ACTIVITY_LOG).
         self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=self.settings.activity_log)
         self.sessions = Sessions(self.settings, stores, self.tokens, self.address)
         self.courier = Courier(self.settings, stores.outbox, self.tokens, self.client, self.health, self.peers)
         self.courier.activity = self.activity
+        # The store's lines name this site; when it is back, what was held is written at once.
+        stores.availability.log = site_log("asgi_sessionsync.stores", self.origin)
+        stores.availability.on_back.append(self.courier.wake)
         self.users = UserSync(self.settings, stores, self.sessions, self.courier, self.peers, self.trust)
         # Governance: the session policy at every session start; idle limits per request.
         self.governor = Governor(self.settings, stores, self.address, self.courier)
@@ -136,7 +141,11 @@ class Site:
     async def sign_out(self, email: str, chain: str, *, reason: str = "signed out") -> None:
         """End this browser's sessions (one chain) here, and tell every peer to end theirs."""
         now = time.time()
-        await self.stores.sessions.end_user(email, reason=reason, when=now, chain=chain)
+        try:
+            await self.stores.sessions.end_user(email, reason=reason, when=now, chain=chain)
+        except StoreUnavailable as error:
+            await self._tell_peers_anyway(error, email, chain, now)
+            raise
         await self.courier.broadcast_logout(email, chain=chain, when=now)
 
     async def sign_out_everywhere(self, email: str, *, reason: str) -> int:
@@ -149,16 +158,30 @@ class Site:
         now = time.time()
         # Every earlier sign-in of the user is void here too: a peer that has not heard
         # of this yet (or may not end sessions) cannot bring one back by a catch-up.
-        await self.sessions.void(email, now, self.origin)
-        count = await self.sessions.end_user(email, reason=reason, when=now)
+        try:
+            await self.sessions.void(email, now, self.origin)
+            count = await self.sessions.end_user(email, reason=reason, when=now)
+        except StoreUnavailable as error:
+            await self._tell_peers_anyway(error, email.strip().lower(), None, now)
+            raise
         await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now, reason=reason)
         return count
+
+    async def _tell_peers_anyway(self, error: StoreUnavailable, email: str, chain: str | None, when: float) -> None:
+        """Ending the sessions here failed, but may have been done all the same (a store
+        that did not answer in time may still carry it out): the peers are told, from the
+        process if the outbox cannot take it, so that what may have ended here ends there
+        too; the browser is told its sign-out could not be confirmed (outage.py)."""
+        if error.maybe_done:
+            await self.courier.broadcast_logout(email, chain=chain, when=when, wait=False)
 
     async def purge_history(self, now: float) -> dict[str, int]:
         """The hourly housekeeping: :meth:`Stores.purge` with this site's retention periods
         (history, and the activity log's own)."""
         s = self.settings
-        return await self.stores.purge(now, s.retention, activity_retention=s.activity_retention)
+        return await self.stores.purge(
+            now, s.retention, activity_retention=s.activity_retention, activity_max=s.activity_max_rows
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client and the stores (the worker is stopped by its owner).
