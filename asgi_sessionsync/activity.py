@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
+from asgi_sessionsync.exceptions import StoreUnavailable
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.protocol import USER, from_outbox_form, message_kind, user_action_of
 from asgi_sessionsync.stores.base import (
@@ -145,6 +146,8 @@ class ActivityRecorder:
                 await self.log.record([entry])
             if scope.cancelled_caught:
                 problem = f"no answer in {WRITE_LIMIT:g} s"
+        except StoreUnavailable:
+            return  # the store's availability said so once, and counts what failed
         except Exception as error:  # recording must never break the message flow
             problem = f"{type(error).__name__}: {error}"
         if problem:

@@ -111,6 +111,40 @@ class StoreError(SessionSyncError):
     """A store could not be reached or returned something unusable."""
 
 
+class StoreDamaged(StoreError):
+    """A store's file is damaged: ``PRAGMA quick_check`` found problems (its words). Found
+    at start-up, and named there as a configuration error (the setting names a file that
+    cannot serve)."""
+
+
+class StoreUnavailable(StoreError):
+    """A store cannot answer now: its server is unreachable or does not answer in time,
+    its disk is full, its file is read-only, damaged or locked by another process past
+    the busy timeout. A known state, not a bug: the stores raise it in place of the
+    driver's error, the request path answers it with a 503 (docs/operations.md, "When a
+    store is down"), and the store's :class:`~asgi_sessionsync.stores.availability.Availability`
+    logs one line when it goes and one when it is back.
+
+    ``store`` names the store ("SQLite store FILE", "Redis store URL" without its password),
+    ``problem`` says what is wrong in a few words ("the disk is full"), ``detail`` the
+    driver's own words. None of them ever holds a token or a payload. ``maybe_done``: the
+    operation may still have been carried out (a command sent to a server that did not
+    answer in time, or whose connection broke before its answer: a paused Redis runs it
+    when it wakes); False when it certainly was not (SQLite rolls back; a connection that
+    was never made; a call not tried).
+    """
+
+    def __init__(self, store: str, problem: str, detail: str = "", *, maybe_done: bool = False) -> None:
+        self.store = store
+        self.problem = problem
+        self.detail = detail
+        self.maybe_done = maybe_done
+        super().__init__(f"{store} unavailable: {problem}" + (f" ({detail})" if detail else ""))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_unavailable, (self.store, self.problem, self.detail, self.maybe_done))
+
+
 class InvalidEmail(SessionSyncError):
     """Text that is not a valid email address; the message names the problem, never the text."""
 
@@ -140,3 +174,7 @@ class UserDeleted(UserNotFound):
 class EmailChangeRefused(SessionSyncError):
     """The email of a synced user cannot change (``SESSIONSYNC_PREVENT_EMAIL_CHANGE``):
     it is the user's key across the network."""
+
+
+def _rebuild_unavailable(store: str, problem: str, detail: str, maybe_done: bool) -> StoreUnavailable:
+    return StoreUnavailable(store, problem, detail, maybe_done=maybe_done)

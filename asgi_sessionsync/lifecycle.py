@@ -34,7 +34,7 @@ import sniffio
 from anyio.abc import TaskGroup, TaskStatus
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asgi_sessionsync.exceptions import ConfigError, SessionSyncError, StartupRefused
+from asgi_sessionsync.exceptions import ConfigError, SessionSyncError, StartupRefused, StoreUnavailable
 from asgi_sessionsync.logfilter import install_redaction
 from asgi_sessionsync.logs import SiteLog, package_log, site_log
 from asgi_sessionsync.site import Site
@@ -62,6 +62,8 @@ async def housekeeping(site: Site, log: SiteLog) -> None:
             done = await site.purge_history(time.time())
             if any(done.values()):
                 log.info("store housekeeping: %s", ", ".join(f"{k} {v}" for k, v in done.items() if v))
+        except StoreUnavailable:
+            pass  # said once by the store's availability; the next hour's pass does it
         except SessionSyncError as error:
             log.error("store housekeeping failed (%s); trying again in an hour", error)
         await anyio.sleep(HOUSEKEEPING_EVERY)

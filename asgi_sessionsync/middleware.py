@@ -18,10 +18,13 @@ from asgi_sessionsync.catchup import CatchUp
 from asgi_sessionsync.cookies import cookie_header
 from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints.routes import Endpoints
+from asgi_sessionsync.exceptions import StoreUnavailable
 from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.logs import ensure_handler, package_log
 from asgi_sessionsync.mail import Mailer
+from asgi_sessionsync.outage import OutageReplies, Situation
+from asgi_sessionsync.pages import read_page_file
 from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.request_identity import RequestIdentity
 from asgi_sessionsync.request_path import RequestPath
@@ -71,8 +74,13 @@ class SessionSyncMiddleware:
             end_app_login=self.app_login.end_app_login if self.app_login is not None else None,
         )
         self.identity.attach_site(self.site)  # an adapter whose app owns its users (Django): user sync
+        # What a request gets while the store is down: a 503, never a 500 (outage.py).
+        page = read_page_file(settings.unavailable_page) if settings.unavailable_page else None
         # What every part that answers a request uses of this site, built once.
-        self.context = context = RequestContext.build(self.site, self.identity, self.app_login)
+        self.context = context = RequestContext.build(
+            self.site, self.identity, self.app_login, OutageReplies(self.site, page)
+        )
+        self.outage = context.outage
         self.endpoints = Endpoints(context)
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)
@@ -128,9 +136,12 @@ class SessionSyncMiddleware:
                     after, name = await self.identity.signed_in_after(scope, None, message.get("headers", []))
                     after = self._email(after)
                     if after is not None:
-                        forward = await IdentityChange(self.context, scope, send, RequestState()).changed(
-                            message, None, after, name
-                        )
+                        try:
+                            forward = await IdentityChange(self.context, scope, send, RequestState()).changed(
+                                message, None, after, name
+                            )
+                        except StoreUnavailable as error:  # nobody signed in: a 503, not the app's answer
+                            forward = await self.outage.instead(scope, send, error, Situation.SIGN_IN)
                         return
                 await forward(message)
 
@@ -152,5 +163,12 @@ class SessionSyncMiddleware:
         if cookies is None or self.cookie_names.duplicated(cookies) is not None:
             self.identity.expose(scope, None)  # no cookie, or two of one name: neither trusted
         else:
-            await self._identify(scope, cookies)
+            try:
+                await self._identify(scope, cookies)
+            except StoreUnavailable:
+                # Who this is cannot be known now: refused, "try again later" (never anonymous).
+                self.site.stores.availability.note("websockets refused")
+                await receive()
+                await send({"type": "websocket.close", "code": 1013})
+                return
         await self.app(scope, receive, send)

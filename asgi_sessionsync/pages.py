@@ -5,8 +5,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from html import escape
+from pathlib import Path
+
+from asgi_sessionsync.exceptions import ConfigError
 
 FRAME_TIMEOUT_MS = 3000
+MAX_PAGE_BYTES = 256 * 1024  # of a page a site gives (SESSIONSYNC_UNAVAILABLE_PAGE)
 
 
 def _js(value: object) -> str:
@@ -153,3 +157,19 @@ def code_page(
         f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
         f'<p class="address">Address: <strong>{escape(email)}</strong></p>' + "".join(parts) + "</body></html>"
     ).encode()
+
+
+def read_page_file(path: str, variable: str = "SESSIONSYNC_UNAVAILABLE_PAGE") -> bytes:
+    """The HTML file a site gives for its 503 page, or ConfigError naming ``variable``."""
+    file = Path(path)
+    try:
+        body = file.read_bytes()
+    except OSError as error:
+        raise ConfigError(variable, f"cannot read {file}: {error.strerror}", f"{variable}=/srv/site/503.html") from None
+    if len(body) > MAX_PAGE_BYTES:
+        raise ConfigError(variable, f"{file} is over {MAX_PAGE_BYTES // 1024} KiB", f"{variable}=/srv/site/503.html")
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(variable, f"{file} is not UTF-8 text", f"{variable}=/srv/site/503.html") from None
+    return body

@@ -3,7 +3,8 @@
 The request path, the response parts (a sign-out, a login here, the start of the sync)
 and the sign-in steps take this instead of the middleware: the site and its parts, the
 identity adapter, the app's own login (when the app keeps one), the names of the
-middleware's cookies, and the one place sessions start. Nothing here imports the
+middleware's cookies, the one place sessions start, and what a request gets while the
+store is down. Nothing here imports the
 middleware, and the middleware is the only module that builds one.
 """
 
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 from asgi_sessionsync.cookies import CookieNames
 from asgi_sessionsync.identity.base import AppLoginAdapter, IdentityAdapter
+from asgi_sessionsync.outage import OutageReplies
 from asgi_sessionsync.sessions.opening import SessionOpening
 from asgi_sessionsync.site import Site
 
@@ -26,7 +28,17 @@ class RequestContext:
     app_login: AppLoginAdapter | None
     names: CookieNames
     opening: SessionOpening
+    outage: OutageReplies
 
     @classmethod
-    def build(cls, site: Site, identity: IdentityAdapter, app_login: AppLoginAdapter | None) -> RequestContext:
-        return cls(site, identity, app_login, site.cookie_names, SessionOpening(site, identity, app_login))
+    def build(
+        cls,
+        site: Site,
+        identity: IdentityAdapter,
+        app_login: AppLoginAdapter | None,
+        outage: OutageReplies | None = None,
+    ) -> RequestContext:
+        """``outage``: what a request gets while the store is down (default: the
+        built-in 503 page)."""
+        opening = SessionOpening(site, identity, app_login)
+        return cls(site, identity, app_login, site.cookie_names, opening, outage or OutageReplies(site))

@@ -16,11 +16,14 @@ from __future__ import annotations
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.catchup import CatchUp
+from asgi_sessionsync.cookies import CookieNames
 from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints.routes import Endpoints
+from asgi_sessionsync.exceptions import StoreUnavailable
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.lifecycle import Worker
-from asgi_sessionsync.logs import RateLimit, package_log, site_log
+from asgi_sessionsync.logs import RateLimit, SiteLog, package_log, site_log
+from asgi_sessionsync.outage import Situation, situation_of
 from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.request_identity import RequestIdentity
 from asgi_sessionsync.response import IdentityChange, RequestState
@@ -56,6 +59,7 @@ class RequestPath:
         self.worker = worker
         self.catchup = catchup
         self.prefix = site.prefix
+        self.outage = context.outage  # a 503 while the store is down, never a 500
         # Frame mode needs SameSite=None session cookies; Lax is then emulated here.
         self._emulate_lax = site.cookies.samesite == "none"
         self._names = context.names
@@ -89,10 +93,14 @@ class RequestPath:
             # Two of the middleware's cookies at least (every name starts with the session
             # cookie's): are two of them of one name? Or a cross-site subresource or POST in
             # frame mode, which a Lax cookie would not have come with.
-            (cookies.count(self._needle) > 1 and self._twice(cookies))
+            (cookies.count(self._needle) > 1 and _twice(cookies, self._names, self._say_twice, self.log))
             or (self._emulate_lax and not fetch_metadata(scope).is_lax_visible(scope["method"]))
         ):
-            state = await self._identify_blind(scope, cookies)
+            try:
+                state = await self._identify_blind(scope, cookies)
+            except StoreUnavailable as error:
+                await self.outage.answer(scope, send, error, Situation.PAGE)
+                return
         else:
             if (
                 cookies is not None
@@ -105,7 +113,11 @@ class RequestPath:
                 state = RequestState()
                 self.identity.expose(scope, None)  # anonymous (maybe with other cookies): no work
             else:
-                state = await self._identify(scope, cookies)
+                try:
+                    state = await self._identify(scope, cookies)
+                except StoreUnavailable as error:
+                    await self.outage.answer(scope, send, error, Situation.PAGE)
+                    return
             if (
                 state.session is None
                 and state.adopted is None
@@ -157,24 +169,28 @@ class RequestPath:
                 await send(_vary_cookie(message) if before is not None else message)
                 return
             change = IdentityChange(self.context, scope, send, state)
-            forward = await change.changed(message, before, after, name, renewed=renewed)
+            try:
+                forward = await change.changed(message, before, after, name, renewed=renewed)
+            except StoreUnavailable as error:  # nothing was sent: a 503 instead of the app's answer
+                forward = await self.outage.instead(scope, send, error, situation_of(before, after, renewed))
 
         await self.app(scope, receive, watch)
 
-    def _twice(self, cookies: bytes) -> bool:
-        """Whether the request carries two cookies of one of the middleware's names; says
-        so in the log (the name, never a value)."""
-        twice = self._names.duplicated(cookies)
-        if twice is None:
-            return False
-        if self._say_twice(twice):
-            self.log.warning(
-                "a request carried two cookies named %s (another host may have set one for a parent domain): "
-                "neither was trusted, the page was served as anonymous and nothing was concluded; repeats are "
-                "not logged for a minute",
-                twice,
-            )
-        return True
+
+def _twice(cookies: bytes, names: CookieNames, say: RateLimit, log: SiteLog) -> bool:
+    """Whether the request carries two cookies of one of the middleware's names; says
+    so in the log (the name, never a value), at most once a minute per name."""
+    twice = names.duplicated(cookies)
+    if twice is None:
+        return False
+    if say(twice):
+        log.warning(
+            "a request carried two cookies named %s (another host may have set one for a parent domain): "
+            "neither was trusted, the page was served as anonymous and nothing was concluded; repeats are "
+            "not logged for a minute",
+            twice,
+        )
+    return True
 
 
 _VARY = (b"vary", b"Cookie")

@@ -11,7 +11,6 @@ or a file before it is needed.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable
 
 import httpx
@@ -29,6 +28,7 @@ from asgi_sessionsync.mail import Mailer, mailer_from_settings
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerClient, PeerHealth
 from asgi_sessionsync.sessions import SessionEnder, SessionResolver, SessionStarter
+from asgi_sessionsync.sessions.signout import SignOuts
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Stores, open_stores
 from asgi_sessionsync.tokens import Tokens
@@ -108,6 +108,8 @@ class Site:
         """The parts that hold the stores, built (again, after a reopen) over ``stores``."""
         settings = self.settings
         self.stores = stores
+        if stores.activity is not None:  # kept within SESSIONSYNC_ACTIVITY_MAX_ROWS as it is written
+            stores.activity.max_entries = self.settings.activity_max_rows
         # The activity log: every cross-site message and its outcome (SESSIONSYNC_ACTIVITY_LOG).
         self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=settings.activity_log)
         self.courier = Courier(
@@ -129,6 +131,11 @@ class Site:
         )
         self.starter = SessionStarter(settings, stores, self.tokens, self.address, self.log)
         self.endings = SessionEnder(stores, self.log, self._end_app_login)
+        # The store's lines name this site; when it is back, what was held is written at once.
+        stores.availability.log = site_log("asgi_sessionsync.stores", self.origin)
+        stores.availability.on_back.append(self.courier.wake)
+        # Signing a browser, or a user everywhere, out: here and on every peer.
+        self.sign_outs = SignOuts(self.endings, self.courier, self.origin)
         self.users = UserSync(settings, stores, self.endings, self.courier, self.peers, self.trust)
         self.marks = Marks(self.tokens, stores.replay)
 
@@ -149,32 +156,13 @@ class Site:
             self._use_stores(open_stores(self.settings.store))
         self.closed = False
 
-    async def sign_out(self, email: str, chain: str, *, reason: str = "signed out") -> None:
-        """End this browser's sessions (one chain) here, and tell every peer to end theirs."""
-        now = time.time()
-        await self.stores.sessions.end_user(email, reason=reason, when=now, chain=chain)
-        await self.courier.broadcast_logout(email, chain=chain, when=now)
-
-    async def sign_out_everywhere(self, email: str, *, reason: str) -> int:
-        """End every session of a user here (all browsers) and on every peer, and make
-        every sign-in of the user made until now void (:meth:`Sessions.void`; peers do the
-        same when the sign-out arrives). ``reason`` goes to the peers' history too.
-
-        Peers that do not confirm within ``logout_wait`` get the message from the outbox
-        later (the site's running worker retries it)."""
-        now = time.time()
-        # Every earlier sign-in of the user is void here too: a peer that has not heard
-        # of this yet (or may not end sessions) cannot bring one back by a catch-up.
-        await self.endings.void(email, now, self.origin)
-        count = await self.endings.end_user(email, reason=reason, when=now)
-        await self.courier.broadcast_logout(email.strip().lower(), chain=None, when=now, reason=reason)
-        return count
-
     async def purge_history(self, now: float) -> dict[str, int]:
         """The hourly housekeeping: :meth:`Stores.purge` with this site's retention periods
         (history, and the activity log's own)."""
         s = self.settings
-        return await self.stores.purge(now, s.retention, activity_retention=s.activity_retention)
+        return await self.stores.purge(
+            now, s.retention, activity_retention=s.activity_retention, activity_max=s.activity_max_rows
+        )
 
     async def aclose(self) -> None:
         """Close the HTTP client and the stores (the worker is stopped by its owner).

@@ -212,7 +212,7 @@ async def set_password(target: Target, email: str, password_hash: str) -> None:
     if not applied.changed:
         return
     address = applied.user.email if applied.user is not None else email
-    await site.sign_out_everywhere(address, reason=PASSWORD_CHANGED)
+    await site.sign_outs.everywhere(address, reason=PASSWORD_CHANGED)
     scope = getattr(target, "scope", target)
     current = scope.get("user") if isinstance(scope, dict) else None
     if getattr(current, "is_authenticated", False) and email_or_none(getattr(current, "email", "")) == address:

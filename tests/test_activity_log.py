@@ -147,13 +147,15 @@ async def test_a_sign_in_refused_on_a_peer_is_recorded_with_why(sites: Sites, br
 class BrokenLog:
     """An activity store that fails every time."""
 
+    max_entries = 100
+
     async def record(self, entries: object) -> None:
         raise RuntimeError("disk on fire")
 
     async def list(self, where: object = None, *, limit: int = 100) -> list[ActivityEntry]:
         return []
 
-    async def purge(self, before: float) -> int:
+    async def purge(self, before: float, *, keep: int | None = None) -> int:
         return 0
 
 

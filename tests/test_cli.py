@@ -144,3 +144,27 @@ def test_ids_never_start_like_an_option() -> None:
     from asgi_sessionsync.stores import new_id
 
     assert not any(new_id().startswith("-") for _ in range(5000))
+
+
+async def test_outbox_retry_sends_each_queue_whole_in_its_order(capsys: object) -> None:
+    """A queue (one peer, one user) gives one message at a time (issue #23): ``outbox
+    retry`` goes on to the next one of each queue as the first is delivered."""
+    from asgi_sessionsync.cli.store import outbox_retry
+    from asgi_sessionsync.testing import SiteNetwork
+    from asgi_sessionsync.testing_apps import login_app
+
+    apps = {"a": login_app("a", {}), "b": login_app("b", {})}
+    async with SiteNetwork(apps) as net:
+        a = net.sites["a"].site
+        net.network.down.add("b")
+        for chain in ("c1", "c2", "c3"):
+            await a.courier.broadcast_logout("ann@example.com", chain=chain, when=time.time(), wait=False)
+        queued = [m.id for m in await a.stores.outbox.pending()]
+        assert len(queued) == 3
+        net.network.down.clear()
+        assert await outbox_retry(a, None) == 0
+        assert await a.stores.outbox.pending() == []
+        log = a.stores.activity
+        assert log is not None
+        delivered = [e.message_id for e in reversed(await log.list()) if e.outcome == "delivered"]
+        assert delivered == queued

@@ -68,7 +68,7 @@ async def test_revoking_everywhere_ends_older_sessions_whatever_the_clocks() -> 
         browser = net.browser()
         await browser.sign_in("a", *ALICE)
         assert await browser.everyone() == dict.fromkeys("abc", ALICE[0])
-        await net.sites["b"].site.sign_out_everywhere(ALICE[0], reason="revoked")
+        await net.sites["b"].site.sign_outs.everywhere(ALICE[0], reason="revoked")
         assert await browser.everyone() == dict.fromkeys("abc")
 
 

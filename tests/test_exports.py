@@ -35,7 +35,7 @@ TYPES = {
 FUNCTIONS = {"sign_in", "sign_out", "exit_on_config_error"}
 ERRORS = {
     "SessionSyncError", "ConfigError", "ConfigErrors", "StartupRefused", "EnvelopeError", "StoreError", "InvalidEmail",
-    "MailError", "UserNotFound", "UserDeleted", "EmailChangeRefused",
+    "StoreUnavailable", "StoreDamaged", "MailError", "UserNotFound", "UserDeleted", "EmailChangeRefused",
 }  # fmt: skip
 # Each needs an extra: named at the root, imported when first used.
 OPTIONAL = {

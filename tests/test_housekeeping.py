@@ -78,6 +78,42 @@ async def test_lifespan_worker_expires_sessions_and_purges_old_history() -> None
     assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
 
+async def test_housekeeping_keeps_at_most_activity_max_rows_entries() -> None:
+    from asgi_sessionsync.stores import ActivityEntry, Direction, Outcome
+
+    now = time.time()
+    stores = memory_stores()
+    assert stores.activity is not None
+    await stores.activity.record(
+        [
+            ActivityEntry(
+                f"e{n}",
+                now - 60 + n,
+                "https://a.example",
+                Direction.SENT,
+                "https://b.example",
+                "logout",
+                "",
+                Outcome.DELIVERED,
+            )
+            for n in range(10)
+        ]
+    )
+    app = SessionSyncMiddleware(
+        login_app("a", {}),
+        site_url="https://a.example",
+        secret_keys=[generate_secret()],
+        store="memory://",
+        activity_max_rows="4",
+        stores=stores,
+        env_file=None,
+    )
+    assert stores.activity.max_entries == 4  # recording keeps the bound too
+    done = await app.site.purge_history(now)
+    assert done["purged_activity"] == 6
+    assert [e.id for e in await stores.activity.list()] == ["e9", "e8", "e7", "e6"]
+
+
 async def test_housekeeping_deletes_activity_entries_older_than_their_own_retention() -> None:
     from asgi_sessionsync.stores import ActivityEntry, Direction, Outcome
 

@@ -104,7 +104,7 @@ async def test_a_revocation_is_not_undone_by_a_catch_up_either() -> None:
     async with network(c_keeps_its_sessions=True) as net:
         thief = net.browser()
         await thief.sign_in("a", *ALICE)
-        await net.sites["a"].site.sign_out_everywhere(ALICE[0], reason="revoked by administrator")
+        await net.sites["a"].site.sign_outs.everywhere(ALICE[0], reason="revoked by administrator")
         caught_up_nowhere_lately(thief)
         assert await thief.who("a") is None  # C still vouches, for a sign-in from before
         again = net.browser()

@@ -178,9 +178,13 @@ async def test_a_peer_down_gets_the_queued_actions_and_ends_in_version_order(net
     pending = [m for m in await a.stores.outbox.pending() if m.peer == "https://c.example"]
     assert len(pending) == 4
     net.network.down.discard("c")
-    assert await a.stores.outbox.retry_now("https://c.example", time.time()) == 4  # as when c is seen again
-    # Delivered newest first, as a worker after a recovery may: versions decide, not order.
-    await a.courier.deliver([m.id for m in reversed(pending)])
+    # Only the first was tried: the others wait behind it in ann's queue for c (issue #23).
+    assert await a.stores.outbox.retry_now("https://c.example", time.time()) == 1  # as when c is seen again
+    # Asked for newest first, the outbox still gives the first of the queue only ...
+    assert [d.message.id for d in await a.courier.deliver([m.id for m in reversed(pending)])] == [pending[0].id]
+    # ... and the rest in the order they were queued (versions would decide anyway).
+    while await a.courier.deliver_due():
+        pass
     found = await user(net, "c")
     assert found is not None and (found.name, found.role) == ("Ann 3", "editor")
     for message in pending:

@@ -41,6 +41,9 @@ class ClockedReplay:
     async def seen(self, jti: bytes) -> bool:
         return self.used.get(jti, -1.0) >= self.clock()
 
+    async def release(self, jti: bytes) -> bool:
+        return self.used.pop(jti, None) is not None
+
     async def purge(self, now: float) -> int:
         return 0
 

@@ -11,7 +11,7 @@ from typing import Any
 import anyio
 
 from asgi_sessionsync.cli.output import print_json, print_table, when
-from asgi_sessionsync.peers import drop, retry_now
+from asgi_sessionsync.peers import Delivery, drop, retry_now
 from asgi_sessionsync.settings import Settings, origin_of
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import DROPPED_BY_OPERATOR, MessageStatus, OutboxMessage, Outcome
@@ -58,7 +58,7 @@ async def sessions_revoke(site: Site, args: argparse.Namespace) -> int:
     await anyio.to_thread.run_sync(site.tokens.keychain.derive)
     site.client.http  # noqa: B018 - made now, not inside the wait
     await site.health.alive(list(site.peers))
-    count = await site.sign_out_everywhere(args.user, reason="revoked by administrator")
+    count = await site.sign_outs.everywhere(args.user, reason="revoked by administrator")
     print(f"revoked {count} session(s) of {args.user} here; peers notified through the outbox")
     return 0
 
@@ -92,17 +92,30 @@ async def outbox_retry(site: Site, peer: str | None) -> int:
     now = time.time()
     for origin in sorted({m.peer for m in pending}):
         await retry_now(site.stores.outbox, origin, now)
-    deliveries = await site.courier.deliver([m.id for m in pending])
+    # The outbox gives the first message of each queue (peer and user); as one is
+    # delivered the next can go, so ask again until no queue moves.
+    deliveries: list[Delivery] = []
+    waiting = [m.id for m in pending]
+    while waiting:
+        tried = await site.courier.deliver(waiting)
+        if not tried:
+            break
+        deliveries += tried
+        done = {d.message.id for d in tried}
+        waiting = [i for i in waiting if i not in done]
     delivered = sum(d.delivered for d in deliveries)
     abandoned = sum(d.abandoned for d in deliveries)
     for d in deliveries:
         outcome = "delivered" if d.delivered else f"failed ({d.error})" + (", abandoned" if d.abandoned else "")
         print(f"  {d.message.id[:12]} {d.message.kind} to {d.message.peer}: {outcome}")
+    behind = f", {len(waiting)} waiting behind one that failed" if waiting else ""
     print(
         f"{len(deliveries)} message(s) tried now: {delivered} delivered, "
-        f"{len(deliveries) - delivered - abandoned} still pending" + (f", {abandoned} abandoned" if abandoned else "")
+        f"{len(deliveries) - delivered - abandoned} still pending"
+        + (f", {abandoned} abandoned" if abandoned else "")
+        + behind
     )
-    return 0 if delivered == len(deliveries) else 1
+    return 0 if delivered == len(deliveries) and not waiting else 1
 
 
 async def outbox_drop(site: Site, args: argparse.Namespace) -> int:

@@ -1,4 +1,5 @@
-"""``POST backchannel``: signed messages from peers, applied once each.
+"""``POST backchannel``: signed messages from peers, applied once each (claimed before
+they are applied, :mod:`.once`: copies that arrive together are "already applied").
 
 Every refusal gets one uniform answer (``400 refused``): a prober learns nothing about
 why. The reason goes to the log, at most once per reason per minute so that a flood
@@ -22,7 +23,9 @@ import anyio
 from starlette.types import Receive
 
 from asgi_sessionsync.activity import Receipt
+from asgi_sessionsync.endpoints.once import APPLIED_MESSAGE_MEMORY, AppliedOnce
 from asgi_sessionsync.endpoints.reply import Reply, empty, text
+from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.protocol import LogoutPayload, Purpose, UserActionPayload, message_kind
@@ -32,7 +35,8 @@ from asgi_sessionsync.validation import email_or_none
 
 logger = package_log("asgi_sessionsync.endpoints")
 
-APPLIED_MESSAGE_MEMORY = 7 * 86400.0  # how long a peer message id is remembered as applied
+__all__ = ["APPLIED_MESSAGE_MEMORY", "MAX_MESSAGE_BYTES", "BackchannelReceiver"]
+
 MAX_MESSAGE_BYTES = 64 * 1024
 LOG_EVERY = 60.0  # seconds between two log lines for the same kind of refusal
 
@@ -44,6 +48,7 @@ class BackchannelReceiver:
         self.site = site
         self.log = site_log(logger.name, site.origin)
         self._logged: dict[str, float] = {}
+        self.once = AppliedOnce(site)
 
     def _refuse(self, reason: str, receipt: Receipt | None = None) -> Reply:
         now = time.monotonic()
@@ -81,12 +86,14 @@ class BackchannelReceiver:
                 receipt.about(error.claims)
             return self._refuse(str(error.reason), receipt)
         receipt.about(claims)
-        if await site.stores.replay.seen(claims.jti):
-            receipt.done(Outcome.ALREADY_APPLIED)
-            return text(200, "already applied")
+        return await self.once(claims.jti, receipt, lambda: self._apply(claims, receipt))
+
+    async def _apply(self, claims: Claims, receipt: Receipt) -> Reply:
+        """Apply one authentic message (its id claimed by this request: :mod:`.once`)."""
+        site = self.site
         kind = message_kind(claims.extra)
         if kind == "user":
-            return await self._user(claims.issuer, claims.subject, claims.extra, claims.jti, receipt)
+            return await self._user(claims.issuer, claims.subject, claims.extra, receipt)
         logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)
         if logout is None or not claims.subject:
             return self._refuse("unknown message kind", receipt)
@@ -99,7 +106,6 @@ class BackchannelReceiver:
             # so that the peer does not send it again for days.
             self.log.warning("sign-out of %s from %s refused: %s", email or "(not an email)", claims.issuer, refusal)
             receipt.done(Outcome.REFUSED, refusal)
-            await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
             return empty()
         if email is None:
             # Authentic, but it names no user anyone could have: nothing to end. Taken as
@@ -122,12 +128,9 @@ class BackchannelReceiver:
             )
             self.log.info("sign-out of %s from %s: %d session(s) ended here", email, claims.issuer, ended)
             receipt.done(Outcome.APPLIED, f"{ended} session(s) ended")
-        # Applied first, remembered second: a crash between the two makes the sender
-        # retry, and applying a sign-out twice changes nothing.
-        await site.stores.replay.use(claims.jti, time.time() + APPLIED_MESSAGE_MEMORY)
-        return empty()
+        return empty()  # recorded as applied by AppliedOnce
 
-    async def _user(self, issuer: str, subject: str, extra: Mapping[str, Any], jti: bytes, receipt: Receipt) -> Reply:
+    async def _user(self, issuer: str, subject: str, extra: Mapping[str, Any], receipt: Receipt) -> Reply:
         """A change to a user. Applied, stale (an older version) and refused by this
         site's rules are all answered 200: the sender must not retry those for days; the
         outcome is in this site's log. A malformed one is refused like any bad message."""
@@ -138,7 +141,6 @@ class BackchannelReceiver:
             return self._refuse("malformed user message", receipt)
         received = await site.users.receive(issuer, email, payload)
         receipt.done(*_activity_outcome(received.outcome))
-        await site.stores.replay.use(jti, time.time() + APPLIED_MESSAGE_MEMORY)
         return empty()
 
 

@@ -6,7 +6,9 @@ checker cannot burn a hop. No handler ever lets an exception reach the browser: 
 input gets a 4xx page, a store or peer failure a 503, a bug a 500 (with its
 traceback in the log, never in the page). A sign-in step whose request carries two
 cookies of one of the middleware's names (another host under a parent domain set one)
-is refused with a 400 page before it reads either: nobody is signed in.
+is refused with a 400 page before it reads either: nobody is signed in. A store that does
+not answer is a 503 too, but not logged per request: the store's availability says it
+once (:mod:`asgi_sessionsync.outage`).
 """
 
 from __future__ import annotations
@@ -27,8 +29,9 @@ from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
 from asgi_sessionsync.endpoints.reply import TEXT, Reply, empty, page, text
 from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.endpoints.verify import CodeCheck
-from asgi_sessionsync.exceptions import SessionSyncError
+from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
+from asgi_sessionsync.outage import Situation
 from asgi_sessionsync.peers import KEYS_HEADER, MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping, key_ids
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.request_context import RequestContext
@@ -51,6 +54,7 @@ class Endpoints:
 
     def __init__(self, context: RequestContext) -> None:
         site = context.site
+        self.outage = context.outage
         # The sign-in steps, each built from what it uses (what they share: the kit).
         kit = StepKit(context)
         arrivals = Arrivals(kit)
@@ -145,6 +149,10 @@ class Endpoints:
     async def _run(self, handler: Handler, scope: Scope, receive: Receive, cookies: bytes | None, name: str) -> Reply:
         try:
             return await handler(scope, receive, cookies)
+        except StoreUnavailable:
+            # Said once by the store's availability, not once per request; a peer retries.
+            self.outage.site.stores.availability.note(f"{name} requests answered 503")
+            return self.outage.reply(scope, Situation.STEP)
         except SessionSyncError as error:
             # A store or peer failure: say so plainly, keep the details in the log.
             self.log.error("sessionsync endpoint %s failed: %s", name, error)

@@ -186,7 +186,7 @@ async def _sessions(settings: Settings, args: argparse.Namespace) -> int:
             return 0
         if args.action == "end":
             if args.user:
-                count = await site.sign_out_everywhere(args.user, reason=REVOKED)
+                count = await site.sign_outs.everywhere(args.user, reason=REVOKED)
                 print(f"ended {count} session(s) of {normalize_email(args.user)} here; peers told through the outbox")
                 return 0
             record = await registry.get(args.id)
@@ -217,7 +217,7 @@ async def _sessions(settings: Settings, args: argparse.Namespace) -> int:
             sys.stdout.write("\n")
             return 0
         # erase: end what is active everywhere (so no cookie outlives its history), then delete.
-        ended = await site.sign_out_everywhere(email, reason="erased on request")
+        ended = await site.sign_outs.everywhere(email, reason="erased on request")
         erased = await registry.erase_user(email)
         print(
             f"erased {erased} session(s) of {email} from this site's history ({ended} were active and were ended"

@@ -9,7 +9,7 @@ import time
 
 import anyio
 
-from asgi_sessionsync.exceptions import SessionSyncError
+from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
 from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.peers import Courier
@@ -96,6 +96,8 @@ class IdleSessions:
                 idle = await self.end_idle(now)
                 if expired or idle:
                     logger.info("sessions ended: %d expired, %d idle", expired, idle)
+            except StoreUnavailable:
+                pass  # said once by the store's availability; the next pass finds them
             except SessionSyncError as error:
                 logger.error("idle and expiry pass failed (%s); trying again later", error)
             except Exception:  # the worker must outlive anything; a bug deserves its traceback

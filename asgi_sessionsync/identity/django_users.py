@@ -174,7 +174,7 @@ class DjangoUserSync:
             # A new password (set, reset, or made unusable): every session of the user ends,
             # here and on every peer, and no earlier sign-in comes back by a catch-up. The
             # browser that changed it, if Django keeps it signed in, is signed in again.
-            await self.site.sign_out_everywhere(email, reason=PASSWORD_CHANGED)
+            await self.site.sign_outs.everywhere(email, reason=PASSWORD_CHANGED)
 
     def _post_delete(self, sender: Any, instance: Any, **kwargs: Any) -> None:
         if _applying.get():

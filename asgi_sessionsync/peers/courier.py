@@ -5,7 +5,12 @@ peer that is down loses nothing: the courier retries with exponential back-off u
 answers 2xx or the message is too old to matter. Each message keeps its id across retries and the
 receiver applies an id once. A peer seen alive again (a probe or a delivery succeeds) gets its
 queued messages at once. Messages follow the current configuration: they go to the peer's current
-back-channel URL, and a message for a peer no longer configured is abandoned.
+back-channel URL, and a message for a peer no longer configured is abandoned. The outbox gives one
+message of each queue (peer and user) at a time, so a queue is delivered in the order it was made.
+
+What the outbox cannot take while its store is down is held in this process and written when it
+is back, and what this process queued is queued again if the store loses its data
+(:mod:`.ledger`).
 """
 
 from __future__ import annotations
@@ -17,11 +22,12 @@ import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from asgi_sessionsync.activity import ActivityRecorder
-from asgi_sessionsync.exceptions import SessionSyncError
+from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
 from asgi_sessionsync.peers.delivery import Delivery, Sender, logger, logout_messages, logout_peers
 from asgi_sessionsync.peers.health import PeerHealth
+from asgi_sessionsync.peers.ledger import Ledger
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Outbox, OutboxMessage
 from asgi_sessionsync.tokens import Tokens
@@ -67,6 +73,7 @@ class Courier:
         self.log = site_log(logger.name, settings.origin)
         health.on_recovered = self.peer_recovered
         self.activity = activity if activity is not None else ActivityRecorder(settings.origin, None)
+        self.ledger = Ledger(outbox, self.log)  # held while the store is down, kept in case it loses data
         self._sender = Sender(settings, outbox, tokens, client, health, self._by_origin, self.log, self.peer_recovered)
         # Made by the running worker (anyio objects need a running event loop).
         self._wake: anyio.Event | None = None
@@ -98,10 +105,10 @@ class Courier:
     async def dispatch(self, messages: list[OutboxMessage], *, wait: float) -> None:
         """Write ``messages`` to the outbox, then try to deliver them now, waiting at most
         ``wait`` seconds for confirmations (the rest stays queued for the worker)."""
-        if messages:
-            await self.outbox.add(messages)
-            if not self.queue_only:
-                await _deliver_soon(self, [m.id for m in messages], wait, self.settings.peer_timeout)
+        # Held here until the store is back when the outbox cannot take them; queued only
+        # (delivered by the server's worker) in a process without one.
+        if messages and await self.ledger.write(messages) and not self.queue_only:
+            await _deliver_soon(self, [m.id for m in messages], wait, self.settings.peer_timeout)
 
     async def deliver(self, ids: list[str]) -> list[Delivery]:
         claimed = await self.outbox.claim(ids, time.time(), self.lease)
@@ -114,8 +121,12 @@ class Courier:
         return len(claimed)
 
     async def peer_recovered(self, origin: str) -> None:
-        """A peer answers again: its queued messages are due now, and the worker wakes."""
-        moved = await retry_now(self.outbox, origin, time.time())
+        """A peer answers again: its queued messages are due now, and the worker wakes.
+        (A speed-up: with the store down, they go at their own time.)"""
+        try:
+            moved = await retry_now(self.outbox, origin, time.time())
+        except StoreUnavailable:
+            return
         if moved:
             self.log.info("peer %s is reachable again: %d queued message(s) sent now", origin, moved)
             if self._wake is not None:
@@ -127,6 +138,8 @@ class Courier:
         async def send(message: OutboxMessage) -> None:
             delivery = await self._send(message)
             results.append(delivery)
+            if delivery.delivered or delivery.abandoned:
+                self.ledger.finished([message.id])
             await self.activity.delivery(delivery)  # the one place a sent message is recorded
 
         if len(messages) == 1:
@@ -141,6 +154,11 @@ class Courier:
     def running(self) -> bool:
         return self._group is not None
 
+    def wake(self) -> None:
+        """Start the next round now (the store is back: write what is held)."""
+        if self._wake is not None:
+            self._wake.set()
+
     async def run(self, *, task_status: TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
         """The retry worker: deliver what is due, forever (cancel to stop). Sign-outs
         also deliver in its task group, so they outlive the request that made them.
@@ -154,38 +172,25 @@ class Courier:
             try:
                 while True:
                     self._wake = anyio.Event()
+                    busy = False
                     try:
-                        await self.deliver_due()
+                        await self.ledger.round()
+                        busy = await self.deliver_due() > 0  # a queue's next message may be due now
                         if time.monotonic() - last_probe >= RECOVERY_EVERY:
                             last_probe = time.monotonic()
-                            await self._probe_waiting()
+                            await _probe_waiting(self)
+                    except StoreUnavailable:
+                        pass  # said once by the store's availability; try again next round
                     except SessionSyncError as error:  # a store hiccup: say so, try again next round
                         self.log.error("outbox delivery round failed (%s); retrying", error)
                     except Exception:  # the worker must outlive anything; a bug deserves its traceback
                         self.log.exception("outbox delivery round failed; retrying")
-                    with anyio.move_on_after(POLL_INTERVAL):
-                        await self._wake.wait()
+                    if not busy:
+                        with anyio.move_on_after(POLL_INTERVAL):
+                            await self._wake.wait()
             finally:
                 self._group = self._wake = None
-
-    async def _probe_waiting(self) -> None:
-        """Ask after each peer whose messages wait after a failed attempt and are not due
-        within the next round; one that answers well gets them now, so a peer back up
-        gets its queue within about a second rather than at the end of its back-off. (A
-        retry in flight at that moment may then be sent twice: receivers apply a message
-        id once.)"""
-        later = time.time() + RECOVERY_EVERY
-        waiting = {m.peer for m in await self.outbox.pending() if m.attempts > 0 and m.next_attempt_at > later}
-        entries = [self._by_origin[o] for o in sorted(waiting) if o in self._by_origin]
-
-        async def probe(entry: PeerEntry) -> None:
-            if (await self.health.check(entry, RECOVERY_EVERY)).ok:
-                await self.peer_recovered(entry[1].origin)
-
-        if entries:
-            async with anyio.create_task_group() as group:
-                for entry in entries:
-                    group.start_soon(probe, entry)
+                await self.ledger.close()
 
     async def _send(self, message: OutboxMessage) -> Delivery:
         return await self._sender.send(message)
@@ -202,8 +207,16 @@ async def _deliver_soon(courier: Courier, ids: list[str], wait: float, at_least:
     done = anyio.Event()
 
     async def deliver_then_tell() -> None:
+        # In the worker's task group: whatever fails here must not end the worker. The
+        # messages are queued; a later round sends them.
         try:
             await courier.deliver(ids)
+        except StoreUnavailable:
+            pass  # said once by the store's availability
+        except SessionSyncError as error:
+            courier.log.error("sending queued messages failed (%s); the worker tries again", error)
+        except Exception:
+            courier.log.exception("sending queued messages failed; the worker tries again")
         finally:
             done.set()
 
@@ -211,3 +224,25 @@ async def _deliver_soon(courier: Courier, ids: list[str], wait: float, at_least:
     if wait > 0:
         with anyio.move_on_after(wait):
             await done.wait()
+
+
+async def _probe_waiting(courier: Courier) -> None:
+    """Ask after each peer whose messages wait after a failed attempt and are not due
+    within the next round; one that answers well gets them now, so a peer back up
+    gets its queue within about a second rather than at the end of its back-off. (A
+    retry in flight at that moment may then be sent twice: receivers apply a message
+    id once.)"""
+    later = time.time() + RECOVERY_EVERY
+    pending = await courier.outbox.pending()
+    courier.ledger.seen_pending = len(pending)
+    waiting = {m.peer for m in pending if m.attempts > 0 and m.next_attempt_at > later}
+    entries = [courier._by_origin[o] for o in sorted(waiting) if o in courier._by_origin]
+
+    async def probe(entry: PeerEntry) -> None:
+        if (await courier.health.check(entry, RECOVERY_EVERY)).ok:
+            await courier.peer_recovered(entry[1].origin)
+
+    if entries:
+        async with anyio.create_task_group() as group:
+            for entry in entries:
+                group.start_soon(probe, entry)

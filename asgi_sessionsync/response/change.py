@@ -75,11 +75,9 @@ class IdentityChange:
             if site.settings.sign_out_everywhere or sign_out_everywhere_asked(self.scope):
                 # Every session of the user, every browser, here and on every peer (the
                 # app logins that went with them here too).
-                await site.sign_out_everywhere(state.session.user, reason="signed out everywhere")
+                await site.sign_outs.everywhere(state.session.user, reason="signed out everywhere")
             else:
-                ended_app_logins = await site.endings.app_refs(state.session.user, chain=state.session.chain)
-                await site.sign_out(state.session.user, state.session.chain)
-                await site.endings.end_app_logins(ended_app_logins)
+                await site.sign_outs.this_browser(state.session.user, state.session.chain)
             cookies.append((b"set-cookie", site.cookies.delete(names.session)))
         elif state.stale and after is None:
             cookies.append((b"set-cookie", site.cookies.delete(names.session)))

@@ -3,11 +3,12 @@ every time, so that a sign-out anywhere takes effect at once; an idle session en
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
-from asgi_sessionsync.exceptions import EnvelopeError
+from asgi_sessionsync.exceptions import EnvelopeError, StoreUnavailable
 from asgi_sessionsync.logs import SiteLog
 from asgi_sessionsync.protocol import SessionPayload
 from asgi_sessionsync.sessions.active import TOUCH_EVERY, ActiveSession
@@ -88,13 +89,18 @@ class SessionResolver:
             await self._idle(session, record)
             return None
         if now - record.last_seen_at > TOUCH_EVERY:
-            await self.stores.sessions.touch(record.sid, now)
+            # "Last seen" is written again at the next request if the store cannot now.
+            with contextlib.suppress(StoreUnavailable):
+                await self.stores.sessions.touch(record.sid, now)
         if not session.signed_in_at:  # a cookie from before it was written: the session's start
             session = session._replace(signed_in_at=record.created_at)
         return session
 
     async def _idle(self, session: ActiveSession, record: SessionRecord) -> None:
-        if self.on_idle is not None:
-            await self.on_idle(session, record)
-        else:
-            await self.stores.sessions.end(record.sid, reason="idle", when=time.time())
+        """End an idle session (everywhere, with a policy). It is not served either way: if
+        the store cannot end it now, the idle pass or its next request will."""
+        with contextlib.suppress(StoreUnavailable):
+            if self.on_idle is not None:
+                await self.on_idle(session, record)
+            else:
+                await self.stores.sessions.end(record.sid, reason="idle", when=time.time())

@@ -32,9 +32,11 @@ from asgi_sessionsync.settings.parsers import (
     _optional_str,
     _origins,
     _own_cookie_name,
+    _page_file,
     _path_prefix,
     _policy,
     _positive_duration,
+    _positive_int,
     _prefix_len,
     _sender,
     _smtp_url,
@@ -214,6 +216,19 @@ class Settings:
     )
     activity_retention: float = _field(
         "ACTIVITY_RETENTION", _positive_duration, 30 * 86400.0, "How long activity log entries are kept."
+    )
+    activity_max_rows: int = _field(
+        "ACTIVITY_MAX_ROWS",
+        _positive_int,
+        200_000,
+        "Most activity log entries kept: beyond it the oldest go, on insert and by the hourly housekeeping.",
+    )
+    unavailable_page: str | None = _field(
+        "UNAVAILABLE_PAGE",
+        _page_file,
+        None,
+        "An HTML file served (status 503, Retry-After) to browsers while the store is down, instead of the "
+        'middleware\'s own page (see docs/operations.md, "When a store is down").',
     )
     log_format: str = _field(
         "LOG_FORMAT",

@@ -56,6 +56,8 @@ class MiddlewareOptions(TypedDict, total=False):
     retention: float | str
     activity_log: bool | str
     activity_retention: float | str
+    activity_max_rows: int | str
+    unavailable_page: str | None
     log_format: str
     redact_access_log: bool | str
     clock: Callable[[], float]

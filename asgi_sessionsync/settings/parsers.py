@@ -161,6 +161,23 @@ def _sender(variable: str, text: str) -> str | None:
     return check_sender(variable, text)
 
 
+def _page_file(variable: str, text: str) -> str | None:
+    """An HTML file this site serves as its own page; read once here to check it."""
+    from asgi_sessionsync.pages import read_page_file
+
+    if not text.strip():
+        return None
+    read_page_file(text.strip(), variable)
+    return text.strip()
+
+
+def _positive_int(variable: str, text: str) -> int:
+    value = text.strip().replace("_", "")
+    if not value.isdigit() or int(value) <= 0:
+        raise ConfigError(variable, f"{text!r} is not a whole number above zero", f"{variable}=200000")
+    return int(value)
+
+
 def _network_rules(variable: str, text: str) -> NetworkRules | None:
     return NetworkRules.load(text.strip(), variable=variable) if text.strip() else None
 

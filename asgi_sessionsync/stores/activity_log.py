@@ -8,11 +8,19 @@ from typing import Protocol
 
 from asgi_sessionsync.stores.records import ActivityEntry, ActivityFilter
 
+DEFAULT_MAX_ENTRIES = 200_000  # SESSIONSYNC_ACTIVITY_MAX_ROWS's default
+TRIM_SLACK = 1000  # entries a backend that trims now and then may hold beyond max_entries
+
 
 class ActivityLog(Protocol):
     """Every cross-site message sent and received, with its outcome (:class:`ActivityEntry`),
-    written only when a message crosses between sites. Bounded: :meth:`purge` deletes by
-    age; Redis and memory also keep at most a fixed number of entries, the oldest going."""
+    written only when a message crosses between sites. Bounded by age and by size:
+    :meth:`purge` deletes by age and, with ``keep``, all but the newest ``keep``; and
+    :meth:`record` keeps at most ``max_entries`` (``SESSIONSYNC_ACTIVITY_MAX_ROWS``), the
+    oldest going: at every write (memory, Redis) or every few hundred entries (SQLite, so
+    up to :data:`TRIM_SLACK` more for a while), whether or not housekeeping runs."""
+
+    max_entries: int
 
     async def record(self, entries: Sequence[ActivityEntry]) -> None:
         """Store these entries exactly as given (callers normalize ``user``), in one write.
@@ -25,6 +33,7 @@ class ActivityLog(Protocol):
         index by time (SQLite) or scan in time order (Redis) so a time window is cheap."""
         ...
 
-    async def purge(self, before: float) -> int:
-        """Delete entries with ``at < before``; return how many this call deleted. Idempotent."""
+    async def purge(self, before: float, *, keep: int | None = None) -> int:
+        """Delete entries with ``at < before`` and, with ``keep``, all but the newest
+        ``keep`` (``at``, then ``id``); return how many this call deleted. Idempotent."""
         ...

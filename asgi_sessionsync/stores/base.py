@@ -1,8 +1,9 @@
 """Store protocols and the records they keep (defined in :mod:`.records`, importable here).
 
 Five stores, each a :class:`typing.Protocol`: users, the session registry, the
-replay cache of used envelope ids, the outbox of back-channel messages, and the
-activity log of cross-site messages (its protocol in :mod:`.activity_log`). Every
+replay cache of used envelope ids and the outbox of back-channel messages (their
+protocols in :mod:`.messages`), and the activity log of cross-site messages (its
+protocol in :mod:`.activity_log`). Every
 backend (memory, SQLite, Redis) keeps exactly the contracts written here, and
 ``tests/stores/test_contract.py`` holds each backend to them, so callers never change
 with the backend.
@@ -16,6 +17,9 @@ Conventions that hold for every method below:
 * **Errors**: a store that cannot be reached, or whose data is unusable, raises
   :class:`~asgi_sessionsync.exceptions.StoreError`, never a driver's own exception.
   Messages name the store and the problem, never a token, a password hash or a payload.
+  A store that cannot answer *now* (unreachable, full, read-only, damaged, locked) raises
+  :class:`~asgi_sessionsync.exceptions.StoreUnavailable`, from ``Stores.availability``
+  (one log line when it goes, one when it is back). A failed write writes nothing.
   Asking about something unknown (an id, a sid, an email) is not an error: the method
   returns ``None``, ``False`` or ``0`` as documented.
 * **Idempotency**: every method that ends, finishes or deletes something can be
@@ -31,10 +35,12 @@ from __future__ import annotations
 
 import builtins
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 from asgi_sessionsync.stores.activity_log import ActivityLog
+from asgi_sessionsync.stores.availability import Availability
+from asgi_sessionsync.stores.messages import Outbox, ReplayCache
 from asgi_sessionsync.stores.records import (
     DROPPED_BY_OPERATOR,
     EXPIRED,
@@ -266,108 +272,14 @@ class SessionRegistry(Protocol):
         ...
 
 
-class ReplayCache(Protocol):
-    """Ids of envelopes already used, each remembered until its own expiry.
-
-    An id is *recorded* from :meth:`use` until ``expires_at`` inclusive; after that it
-    is as if never used. ``jti`` is opaque bytes.
-    """
-
-    async def use(self, jti: bytes, expires_at: float) -> bool:
-        """Record ``jti`` until ``expires_at``; True only when it was not recorded.
-
-        Exactly one of any number of concurrent calls with one ``jti`` returns True,
-        across processes sharing the store. An id whose record expired can be used
-        again. ``expires_at`` in the past still returns True and records nothing lasting.
-        Reads the clock to tell expired records.
-        """
-        ...
-
-    async def seen(self, jti: bytes) -> bool:
-        """True while ``jti`` is recorded; False when never used or expired. Reads the clock."""
-        ...
-
-    async def purge(self, now: float) -> int:
-        """Delete ids that expired before ``now``; return how many this call deleted
-        (``0`` where the backend deletes them by itself, like Redis)."""
-        ...
-
-
-class Outbox(Protocol):
-    """Back-channel messages, durable until delivered or abandoned.
-
-    A pending message is *due* when ``next_attempt_at <= now``. Claiming one is a lease:
-    its ``next_attempt_at`` moves to ``now + lease`` so that no other claimer gets it
-    until the lease ends; the claimer then reports :meth:`delivered` or :meth:`failed`.
-    """
-
-    async def add(self, messages: list[OutboxMessage]) -> None:
-        """Store new messages exactly as given: all of them or, on error, none.
-
-        Raises :class:`StoreError` when an id exists already."""
-        ...
-
-    async def get(self, message_id: str) -> OutboxMessage | None:
-        """The message, in any status, or ``None`` when unknown or purged."""
-        ...
-
-    async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
-        """Lease up to ``limit`` pending messages due by ``now`` (earliest
-        ``next_attempt_at`` first, ties by id) and return them as stored after the
-        lease (``next_attempt_at == now + lease``). Concurrent claimers never get the
-        same message."""
-        ...
-
-    async def claim(self, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
-        """Lease these messages, in the order given, skipping those unknown, not
-        pending or not due (held by another claimer's lease); returned as by
-        :meth:`claim_due`."""
-        ...
-
-    async def delivered(self, message_id: str, when: float) -> None:
-        """Mark delivered: ``status = delivered``, ``delivered_at = finished_at = when``,
-        ``attempts + 1``. Applies to a pending or abandoned message (a message dropped
-        while in flight that did arrive is recorded as delivered); unknown or already
-        delivered: no-op."""
-        ...
-
-    async def failed(self, message_id: str, *, error: str, next_attempt_at: float, abandon: bool = False) -> None:
-        """Record a failed attempt of a pending message: ``attempts + 1``,
-        ``last_error = error``, due again at ``next_attempt_at``; with ``abandon`` it
-        becomes abandoned instead (``finished_at`` = now, read from the clock).
-        Unknown or finished (delivered, abandoned): no-op, so a late report never
-        resurrects a message."""
-        ...
-
-    async def retry_now(self, peer: str, now: float) -> int:
-        """Make every pending message for ``peer`` (its origin) due at ``now``: a peer
-        seen alive again gets its queue at once. Returns how many were moved earlier.
-        A message under a lease is made due too, so it may be sent twice: receivers
-        apply a message id once."""
-        ...
-
-    async def drop(self, ids: list[str]) -> int:
-        """Abandon these pending messages (``last_error = "dropped by operator"``,
-        ``finished_at`` = now, read from the clock); return how many. Others: ignored."""
-        ...
-
-    async def pending(self) -> list[OutboxMessage]:
-        """Every pending message, oldest first (``created_at``, ties by id)."""
-        ...
-
-    async def purge(self, finished_before: float) -> int:
-        """Delete delivered and abandoned messages with ``finished_at < finished_before``;
-        return how many this call deleted. Pending messages are never deleted."""
-        ...
-
-
 class Closable(Protocol):
     async def close(self) -> None: ...
 
 
 @dataclass
 class Stores:
-    """The five stores of one site, closed together (``activity`` None: nothing recorded)."""
+    """The five stores of one site, closed together (``activity`` None: nothing recorded).
+    ``availability``: whether their backend answers (one per backend connection)."""
 
     users: UserStore
     sessions: SessionRegistry
@@ -375,14 +287,18 @@ class Stores:
     outbox: Outbox
     activity: ActivityLog | None = None
     closer: Closable | None = None
+    availability: Availability = field(default_factory=lambda: Availability("memory store"))
 
-    async def purge(self, now: float, retention: float, *, activity_retention: float | None = None) -> dict[str, int]:
+    async def purge(
+        self, now: float, retention: float, *, activity_retention: float | None = None, activity_max: int | None = None
+    ) -> dict[str, int]:
         """Expire sessions past their lifetime; delete ended sessions, finished messages and
         tombstones (deleted users, kept so a late update cannot bring them back) older than
         ``retention`` seconds, expired replay ids, and activity entries older than
-        ``activity_retention`` (default ``retention``). Returns the counts (``expired_sessions``,
-        ``purged_sessions``, ``purged_replay_ids``, ``purged_messages``, ``purged_tombstones``,
-        ``purged_activity``). Safe to run from several processes."""
+        ``activity_retention`` (default ``retention``) or beyond the newest ``activity_max``.
+        Returns the counts (``expired_sessions``, ``purged_sessions``, ``purged_replay_ids``,
+        ``purged_messages``, ``purged_tombstones``, ``purged_activity``). Safe to run from
+        several processes."""
         done = {
             "expired_sessions": await self.sessions.expire(now),
             "purged_sessions": await self.sessions.purge(now - retention),
@@ -392,7 +308,7 @@ class Stores:
         }
         if self.activity is not None:
             keep = retention if activity_retention is None else activity_retention
-            done["purged_activity"] = await self.activity.purge(now - keep)
+            done["purged_activity"] = await self.activity.purge(now - keep, keep=activity_max)
         return done
 
     async def close(self) -> None:

@@ -16,20 +16,26 @@ from typing import TypeVar
 
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.stores.base import (
-    DROPPED_BY_OPERATOR,
     EXPIRED,
     ImportCounts,
-    MessageStatus,
-    OutboxMessage,
     SessionRecord,
     Stores,
     User,
-    finish_time,
     normalize_email,
 )
 from asgi_sessionsync.stores.memory_activity import MemoryActivityLog
+from asgi_sessionsync.stores.memory_outbox import MemoryOutbox
 from asgi_sessionsync.stores.stats import SessionStats, StatsBuilder
 from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
+
+__all__ = [
+    "MemoryActivityLog",
+    "MemoryOutbox",
+    "MemoryReplayCache",
+    "MemorySessionRegistry",
+    "MemoryUserStore",
+    "memory_stores",
+]
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -271,100 +277,12 @@ class MemoryReplayCache:
         recorded = self._used.get(jti)
         return recorded is not None and recorded >= time.time()
 
+    async def release(self, jti: bytes) -> bool:
+        # Its heap entry stays and is skipped when it comes up (it no longer matches).
+        return self._used.pop(jti, None) is not None
+
     async def purge(self, now: float) -> int:
         return self._sweep(now)
-
-
-class MemoryOutbox:
-    def __init__(self) -> None:
-        self._messages: dict[str, OutboxMessage] = {}
-
-    async def add(self, messages: list[OutboxMessage]) -> None:
-        ids = [m.id for m in messages]
-        if len(set(ids)) != len(ids) or any(i in self._messages for i in ids):
-            raise StoreError("outbox: a message with this id exists already")
-        for message in messages:
-            self._messages[message.id] = message
-
-    async def get(self, message_id: str) -> OutboxMessage | None:
-        return self._messages.get(message_id)
-
-    async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
-        due = sorted(
-            (m for m in self._messages.values() if m.status is MessageStatus.PENDING and m.next_attempt_at <= now),
-            key=lambda m: (m.next_attempt_at, m.id),
-        )
-        return await self.claim([m.id for m in due[:limit]], now, lease)
-
-    async def claim(self, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
-        claimed = []
-        for message_id in ids:
-            message = self._messages.get(message_id)
-            if message is None or message.status is not MessageStatus.PENDING or message.next_attempt_at > now:
-                continue
-            message = self._messages[message_id] = dataclasses.replace(message, next_attempt_at=now + lease)
-            claimed.append(message)
-        return claimed
-
-    async def delivered(self, message_id: str, when: float) -> None:
-        message = self._messages.get(message_id)
-        if message is None or message.status is MessageStatus.DELIVERED:
-            return
-        self._messages[message_id] = dataclasses.replace(
-            message, status=MessageStatus.DELIVERED, delivered_at=when, finished_at=when, attempts=message.attempts + 1
-        )
-
-    async def failed(self, message_id: str, *, error: str, next_attempt_at: float, abandon: bool = False) -> None:
-        message = self._messages.get(message_id)
-        if message is None or message.status is not MessageStatus.PENDING:
-            return
-        self._messages[message_id] = dataclasses.replace(
-            message,
-            attempts=message.attempts + 1,
-            last_error=error,
-            next_attempt_at=next_attempt_at,
-            status=MessageStatus.ABANDONED if abandon else MessageStatus.PENDING,
-            finished_at=time.time() if abandon else None,
-        )
-
-    async def retry_now(self, peer: str, now: float) -> int:
-        moved = [
-            m
-            for m in self._messages.values()
-            if m.peer == peer and m.status is MessageStatus.PENDING and m.next_attempt_at > now
-        ]
-        for message in moved:
-            self._messages[message.id] = dataclasses.replace(message, next_attempt_at=now)
-        return len(moved)
-
-    async def drop(self, ids: list[str]) -> int:
-        now = time.time()
-        dropped = 0
-        for message_id in dict.fromkeys(ids):
-            message = self._messages.get(message_id)
-            if message is not None and message.status is MessageStatus.PENDING:
-                self._messages[message_id] = dataclasses.replace(
-                    message, status=MessageStatus.ABANDONED, last_error=DROPPED_BY_OPERATOR, finished_at=now
-                )
-                dropped += 1
-        return dropped
-
-    async def pending(self) -> list[OutboxMessage]:
-        return sorted(
-            (m for m in self._messages.values() if m.status is MessageStatus.PENDING),
-            key=lambda m: (m.created_at, m.id),
-        )
-
-    async def purge(self, finished_before: float) -> int:
-        old = [
-            m.id
-            for m in self._messages.values()
-            if m.status is not MessageStatus.PENDING and finish_time(m) < finished_before
-        ]
-        for message_id in old:
-            del self._messages[message_id]
-        self._messages = _compacted(self._messages, len(old))
-        return len(old)
 
 
 def memory_stores() -> Stores:

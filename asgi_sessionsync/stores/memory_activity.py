@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 from collections.abc import Sequence
 
+from asgi_sessionsync.stores.activity_log import DEFAULT_MAX_ENTRIES
 from asgi_sessionsync.stores.base import ActivityEntry, ActivityFilter
 
 
@@ -12,7 +13,7 @@ class MemoryActivityLog:
     """Entries kept sorted by ``(at, id)``; bounded by :meth:`purge` and by
     ``max_entries`` (the oldest go first), since a process may run without housekeeping."""
 
-    def __init__(self, max_entries: int = 100_000) -> None:
+    def __init__(self, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self._entries: list[ActivityEntry] = []
         self._ids: set[str] = set()
         self.max_entries = max_entries
@@ -23,11 +24,16 @@ class MemoryActivityLog:
                 continue
             self._ids.add(entry.id)
             bisect.insort(self._entries, entry, key=lambda e: (e.at, e.id))
-        excess = len(self._entries) - self.max_entries
-        if excess > 0:
-            for entry in self._entries[:excess]:
-                self._ids.discard(entry.id)
-            del self._entries[:excess]
+        self._trim(self.max_entries)
+
+    def _trim(self, keep: int) -> int:
+        excess = len(self._entries) - keep
+        if excess <= 0:
+            return 0
+        for entry in self._entries[:excess]:
+            self._ids.discard(entry.id)
+        del self._entries[:excess]
+        return excess
 
     async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
         where = where or ActivityFilter()
@@ -39,9 +45,9 @@ class MemoryActivityLog:
                 found.append(entry)
         return found
 
-    async def purge(self, before: float) -> int:
+    async def purge(self, before: float, *, keep: int | None = None) -> int:
         cut = bisect.bisect_left(self._entries, before, key=lambda e: e.at)
         for entry in self._entries[:cut]:
             self._ids.discard(entry.id)
         del self._entries[:cut]
-        return cut
+        return cut + (self._trim(keep) if keep is not None else 0)

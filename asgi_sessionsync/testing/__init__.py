@@ -58,6 +58,7 @@ __all__ = [
     "FetchSite",
     "InProcessNetwork",
     "Page",
+    "RedisServer",
     "SameSite",
     "SiteNetwork",
     "StoredCookie",

@@ -207,7 +207,7 @@ async def test_a_sign_out_on_another_site_deletes_the_django_session_at_once(net
 
 async def test_revoking_a_user_deletes_their_django_sessions(net: FrameworkNetwork) -> None:
     _, key = await signed_in_superuser(net)
-    await net.sites["f"].site.sign_out_everywhere(ROOT[0], reason="revoked by administrator")
+    await net.sites["f"].site.sign_outs.everywhere(ROOT[0], reason="revoked by administrator")
     assert await sessions_of(ROOT[0]) == []
     assert await replayed_alone(net, key) == 403
 

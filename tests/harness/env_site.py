@@ -17,7 +17,7 @@ from pathlib import Path
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asgi_sessionsync import SessionSyncMiddleware
+from asgi_sessionsync import SessionSyncMiddleware, exit_on_config_error
 from asgi_sessionsync.testing_apps import login_app
 from tests.harness.processes import wait_until_answering
 
@@ -39,7 +39,8 @@ def site_from_env() -> ASGIApp:
         accounts,
         csrf_check=os.environ.get("KIT_CSRF_CHECK", "true").lower() != "false",
     )
-    wrapped = SessionSyncMiddleware(app, env_file=None)
+    with exit_on_config_error():  # a bad setting or an unusable store: one line, not a traceback
+        wrapped = SessionSyncMiddleware(app, env_file=None)
     process = str(os.getpid()).encode()
 
     async def site(scope: Scope, receive: Receive, send: Send) -> None:

@@ -3,7 +3,8 @@
 
 ``require_redis_server()`` skips a test on a developer machine without the binary and
 fails it in CI (``CI=true``), where it must be installed (Debian: ``apt-get install
-redis-server``); ``redis_server`` is the session-wide fixture. Import either from other
+redis-server``); ``redis_server`` is the session-wide fixture, ``controlled_redis_server``
+a server of one test's own that it may kill, pause and start again. Import either from other
 test folders: ``from tests.stores.redis_server import redis_server``.
 """
 
@@ -15,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.harness.redis_server import redis_binary
+from tests.harness.processes import free_ports
+from tests.harness.redis_server import RedisServer, redis_binary
 from tests.harness.redis_server import start_redis_server as _start
 from tests.requirements import skip_or_fail
 
@@ -34,6 +36,18 @@ def start_redis_server(directory: Path, *, binary: str | None = None) -> Iterato
     """The kit's server, after :func:`require_redis_server` (skip or fail without one)."""
     with _start(directory, binary=binary or require_redis_server()) as url:
         yield url
+
+
+@contextlib.contextmanager
+def controlled_redis_server(directory: Path, *, persistent: bool = False) -> Iterator[RedisServer]:
+    """A started :class:`RedisServer` (kill, pause, start again) on a free port, after
+    :func:`require_redis_server`; stopped on exit."""
+    server = RedisServer(directory, free_ports(1)[0], binary=require_redis_server(), persistent=persistent)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture(scope="session")

@@ -6,6 +6,7 @@ since backends with their own expiry (Redis TTLs) drop rows by real time.
 
 from __future__ import annotations
 
+import sys
 import time
 from dataclasses import replace
 from typing import Any
@@ -53,14 +54,19 @@ def session(
     )
 
 
-def message(*, peer: str = "https://b.example", created_at: float = T0, due: float | None = None) -> OutboxMessage:
+def message(
+    *, peer: str = "https://b.example", created_at: float = T0, due: float | None = None, user: str | None = None
+) -> OutboxMessage:
+    """A message for ``peer`` about ``user`` (default: a user of its own, so that it is
+    the first of its queue: see the FIFO tests below)."""
+    sub = user or f"user-{new_id()[:10].lower()}@example.com"
     return OutboxMessage(
         id=new_id(),
         network="default",
         peer=peer,
         url=peer.replace("https://", "http://") + ".internal",
         kind="logout",
-        payload={"sub": "ann@example.com", "c": None, "t": created_at, "nested": {"list": [1, 2.5, "x"]}},
+        payload={"sub": sub, "c": None, "t": created_at, "nested": {"list": [1, 2.5, "x"]}},
         created_at=created_at,
         next_attempt_at=created_at if due is None else due,
     )
@@ -616,6 +622,49 @@ async def test_fifty_concurrent_uses_of_one_id_let_exactly_one_win(backend: Back
     assert results.count(True) == 1
 
 
+async def test_release_forgets_a_used_id_so_that_it_can_be_used_again(stores: Stores) -> None:
+    assert await stores.replay.use(b"claimed", time.time() + 60) is True
+    assert await stores.replay.release(b"claimed") is True
+    assert await stores.replay.seen(b"claimed") is False
+    assert await stores.replay.use(b"claimed", time.time() + 60) is True
+    assert await stores.replay.release(b"never used") is False
+
+
+_USE_IN_A_PROCESS = """
+import asyncio, sys, time
+from asgi_sessionsync.stores import open_stores
+
+async def main():
+    stores = open_stores(sys.argv[1])
+    await stores.users.get("warm@example.com")  # connected and set up before the start line
+    while time.time() < float(sys.argv[2]):
+        await asyncio.sleep(0.001)
+    won = await stores.replay.use(b"one message id", time.time() + 60)
+    print("won" if won else "lost")
+    await stores.close()
+
+asyncio.run(main())
+"""
+
+
+async def test_one_id_claimed_by_several_processes_at_once_is_won_by_exactly_one(backend: Backend) -> None:
+    """The receiver's "applied once" across worker processes rests on this (issue #23)."""
+    if not backend.shared:
+        pytest.skip("the memory store lives in one process")
+    start = time.time() + 3.0  # every process waits for the same moment, then claims
+    processes = [
+        await anyio.open_process([sys.executable, "-c", _USE_IN_A_PROCESS, backend.location, repr(start)])
+        for _ in range(4)
+    ]
+    said = []
+    for process in processes:
+        assert process.stdout is not None
+        with anyio.fail_after(60):
+            said.append((await process.stdout.receive()).decode().strip())
+            await process.wait()
+    assert sorted(said) == ["lost", "lost", "lost", "won"], said
+
+
 async def test_replay_purge_deletes_expired_ids_and_keeps_live_ones(backend: Backend, stores: Stores) -> None:
     now = time.time()
     for i in range(3):
@@ -844,6 +893,71 @@ async def test_outbox_purge_deletes_abandoned_messages_by_when_they_were_abandon
     assert await stores.outbox.purge(time.time() - 60) == 0
     assert await stores.outbox.purge(time.time() + 1) == 1
     assert await stores.outbox.get(m.id) is None
+
+
+# -- outbox: one queue per peer and user, first in first out (issue #23) ------------------
+
+
+async def test_only_the_first_pending_message_of_a_peer_and_user_is_claimed(stores: Stores) -> None:
+    first, second, third = (message(user="ann@example.com", due=T0 - 10 + i) for i in range(3))
+    bobs = message(user="bob@example.com", due=T0 - 1)
+    to_c = message(user="ann@example.com", peer="https://c.example", due=T0 - 1)
+    for m in (first, second, third, bobs, to_c):  # queued one after the other
+        await stores.outbox.add([m])
+    claimed = await stores.outbox.claim_due(T0, lease=30)
+    assert [m.id for m in claimed] == [first.id, bobs.id, to_c.id]
+    assert await stores.outbox.claim([second.id, third.id], T0, lease=30) == []  # not first of their queue
+    await stores.outbox.delivered(first.id, T0)
+    assert [m.id for m in await stores.outbox.claim_due(T0, lease=30)] == [second.id]
+
+
+async def test_a_queue_waits_for_its_first_message_however_late_it_is_due(stores: Stores) -> None:
+    head, later = message(user="ann@example.com"), message(user="ann@example.com")
+    await stores.outbox.add([head, later])  # one batch: queued in the order given
+    await stores.outbox.claim([head.id], T0, lease=30)
+    await stores.outbox.failed(head.id, error="ConnectError", next_attempt_at=T0 + 100)
+    assert await stores.outbox.claim_due(T0 + 50, lease=30) == []  # later is due, head is not
+    assert [m.id for m in await stores.outbox.claim_due(T0 + 100, lease=30)] == [head.id]
+    await stores.outbox.failed(head.id, error="HTTP 400", next_attempt_at=T0, abandon=True)
+    assert [m.id for m in await stores.outbox.claim_due(T0 + 100, lease=30)] == [later.id]
+
+
+async def test_a_dropped_first_message_lets_the_next_one_go(stores: Stores) -> None:
+    head, later = message(user="ann@example.com"), message(user="ann@example.com")
+    await stores.outbox.add([head, later])
+    await stores.outbox.drop([head.id])
+    assert [m.id for m in await stores.outbox.claim_due(T0, lease=30)] == [later.id]
+
+
+async def test_retry_now_keeps_each_queue_in_order(stores: Stores) -> None:
+    queue = [message(user="ann@example.com", due=T0 + 100 + i) for i in range(3)]
+    for m in queue:
+        await stores.outbox.add([m])
+    assert await stores.outbox.retry_now("https://b.example", T0) == 3
+    assert [m.id for m in await stores.outbox.claim_due(T0, lease=30)] == [queue[0].id]
+
+
+async def test_two_hundred_messages_of_one_queue_come_out_in_the_order_they_were_queued(backend: Backend) -> None:
+    clients = [backend.open(), backend.open()] if backend.shared else [backend.open()]
+    queued = [message(user="ann@example.com", due=T0 - 1000 + (i * 7919) % 200) for i in range(200)]
+    for i, m in enumerate(queued):  # due times shuffled: the queue order wins
+        await clients[i % len(clients)].outbox.add([m])
+    out: list[str] = []
+    while len(out) < len(queued):
+        batches = await gather(*(c.outbox.claim_due(T0, lease=30) for c in clients))
+        claimed = [m for batch in batches for m in batch]
+        assert len(claimed) == 1, [m.id for m in claimed]
+        out.append(claimed[0].id)
+        await clients[len(out) % len(clients)].outbox.delivered(claimed[0].id, T0)
+    assert out == [m.id for m in queued]
+
+
+async def test_the_outbox_generation_is_one_id_for_as_long_as_its_data_lasts(backend: Backend) -> None:
+    first = backend.open()
+    generation = await first.outbox.generation()
+    assert generation and generation == await first.outbox.generation()
+    if backend.shared:
+        assert await backend.open().outbox.generation() == generation
 
 
 # -- all five ----------------------------------------------------------------------------

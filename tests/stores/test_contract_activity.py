@@ -114,6 +114,31 @@ async def test_stores_purge_runs_the_activity_purge_with_its_own_retention(store
     assert await log(stores).list() == [recent]
 
 
+async def test_recording_keeps_the_log_near_its_bound_and_purge_trims_it_to_the_newest(stores: Stores) -> None:
+    """A size bound, not only an age (issue #23): recording drops the oldest beyond
+    ``max_entries`` (SQLite every few hundred entries, so a little more for a while);
+    ``purge(keep=N)`` leaves exactly the newest N."""
+    activity = log(stores)
+    activity.max_entries = 50
+    written = [entry(T0 + n / 1000) for n in range(1100)]
+    for start in range(0, len(written), 10):
+        await activity.record(written[start : start + 10])
+    kept = await activity.list(limit=5000)
+    assert 50 <= len(kept) <= 50 + 1000
+    assert kept[0] == written[-1]  # the newest stay
+    assert await activity.purge(T0 - 1, keep=50) == len(kept) - 50
+    assert [e.id for e in await activity.list(limit=5000)] == [e.id for e in reversed(written[-50:])]
+
+
+async def test_stores_purge_trims_the_log_to_its_bound(stores: Stores) -> None:
+    now = time.time()
+    written = [entry(now - 3600 + n) for n in range(10)]
+    await log(stores).record(written)
+    done = await stores.purge(now, 30 * 86400, activity_max=4)
+    assert done["purged_activity"] == 6
+    assert [e.id for e in await log(stores).list()] == [e.id for e in reversed(written[-4:])]
+
+
 async def test_another_client_of_a_shared_store_sees_the_entries(backend: Backend) -> None:
     if not backend.shared:
         return

@@ -8,7 +8,8 @@ import time
 import anyio
 
 from asgi_sessionsync.stores import OutboxMessage, SessionRecord, memory_stores, new_id
-from asgi_sessionsync.stores.memory import MemoryOutbox, MemoryReplayCache, MemorySessionRegistry
+from asgi_sessionsync.stores.memory import MemoryReplayCache, MemorySessionRegistry
+from asgi_sessionsync.stores.memory_outbox import MemoryOutbox
 
 
 async def test_expired_replay_ids_are_freed_as_new_ones_come_in() -> None:

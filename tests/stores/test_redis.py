@@ -209,6 +209,7 @@ async def test_nothing_outlives_retention_even_without_purge(redis_server: str, 
             f"{tag}:seen",
             f"{tag}:m:{last.id}",
             f"{tag}:fin",
+            f"{tag}:outbox-seq",  # one counter (the order messages were queued in), not a row
         ]
     )
     assert await raw.zrange(f"{tag}:all", 0, -1) == [kept.sid]

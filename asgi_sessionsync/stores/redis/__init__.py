@@ -5,7 +5,11 @@ Selected by ``SESSIONSYNC_STORE=redis://[[USER]:PASSWORD@]HOST[:PORT][/DB][?pref
 asyncio client). Query options: ``prefix`` (default ``sessionsync``) names this site's
 keys, so that several sites can share one server, never one prefix; ``retention``
 (seconds, default 30 days) is how long ended sessions and finished messages are kept;
-any connection option redis-py's ``from_url`` knows (``socket_timeout``, …) passes on.
+``outage_grace`` (seconds, default 60; 0 never) how long a session read from Redis may be
+answered from this process's cache while the server does not answer; any connection
+option redis-py's ``from_url`` knows (``socket_timeout``, default 5 s, …) passes on.
+While the server does not answer, every call fails at once with ``StoreUnavailable`` but
+for one a second that tries (``Availability``, ``fail_fast``).
 Each process keeps a pool of ``max_connections`` (default 64); a call waits up to
 ``timeout`` seconds (default 10) for a free one instead of failing.
 
@@ -80,7 +84,13 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from asgi_sessionsync.stores.base import Stores
 from asgi_sessionsync.stores.redis.activity import DEFAULT_MAX_ENTRIES, RedisActivityLog
 from asgi_sessionsync.stores.redis.cache import ActiveSessionCache, logger
-from asgi_sessionsync.stores.redis.connection import DEFAULT_PREFIX, DEFAULT_RETENTION, EXAMPLE, RedisConnection
+from asgi_sessionsync.stores.redis.connection import (
+    DEFAULT_OUTAGE_GRACE,
+    DEFAULT_PREFIX,
+    DEFAULT_RETENTION,
+    EXAMPLE,
+    RedisConnection,
+)
 from asgi_sessionsync.stores.redis.outbox import RedisOutbox
 from asgi_sessionsync.stores.redis.replay import RedisReplayCache
 from asgi_sessionsync.stores.redis.sessions import RedisSessionRegistry
@@ -89,6 +99,7 @@ from asgi_sessionsync.stores.redis.users import RedisUserStore
 from asgi_sessionsync.urls import redact
 
 __all__ = [
+    "DEFAULT_OUTAGE_GRACE",
     "DEFAULT_PREFIX",
     "DEFAULT_RETENTION",
     "EXAMPLE",
@@ -111,8 +122,8 @@ POOL_WAIT = 10.0  # seconds a call waits for a free connection before it fails
 
 
 def open_redis_url(url: str, variable: str = "SESSIONSYNC_STORE") -> Stores:
-    client_url, prefix, retention = _split(url, variable)
-    return redis_stores(client_url, prefix=prefix, retention=retention)
+    client_url, prefix, retention, grace = _split(url, variable)
+    return redis_stores(client_url, prefix=prefix, retention=retention, outage_grace=grace)
 
 
 def redis_stores(
@@ -123,11 +134,14 @@ def redis_stores(
     cache_seconds: float = 30.0,
     client: Redis | None = None,
     activity_max: int = DEFAULT_MAX_ENTRIES,
+    outage_grace: float = DEFAULT_OUTAGE_GRACE,
 ) -> Stores:
-    """Stores on a Redis server: ``url`` for redis-py (no ``prefix``/``retention``
-    options here: pass them as arguments), or a ``client`` made with
+    """Stores on a Redis server: ``url`` for redis-py (no ``prefix``/``retention``/
+    ``outage_grace`` options here: pass them as arguments), or a ``client`` made with
     ``decode_responses=True`` (Sentinel, Cluster). Connects on first use. The activity
-    log keeps at most ``activity_max`` entries (the oldest go first)."""
+    log keeps at most ``activity_max`` entries (the oldest go first). While the server
+    does not answer, a session this process read from it at most ``outage_grace``
+    seconds before (and whose end it has not heard of) is answered from the cache."""
     if client is None:
         # A request waits for a free connection (up to POOL_WAIT seconds) rather than
         # failing: redis-py's default pool raises "Too many connections" past 100, which
@@ -141,9 +155,10 @@ def redis_stores(
     conn = RedisConnection(client, prefix=prefix, retention=retention, shown_as=shown_as)
     return Stores(
         users=RedisUserStore(conn),
-        sessions=RedisSessionRegistry(conn, cache_seconds=cache_seconds),
+        sessions=RedisSessionRegistry(conn, cache_seconds=cache_seconds, outage_grace=outage_grace),
         replay=RedisReplayCache(conn),
         outbox=RedisOutbox(conn),
         activity=RedisActivityLog(conn, max_entries=activity_max),
         closer=conn,
+        availability=conn.availability,
     )

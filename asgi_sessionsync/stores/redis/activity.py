@@ -14,10 +14,10 @@ import json
 from collections.abc import Sequence
 from typing import cast
 
+from asgi_sessionsync.stores.activity_log import DEFAULT_MAX_ENTRIES
 from asgi_sessionsync.stores.base import ActivityEntry, ActivityFilter, Direction, Outcome
 from asgi_sessionsync.stores.redis.connection import RedisConnection
 
-DEFAULT_MAX_ENTRIES = 200_000
 _PAGE = 500
 
 
@@ -76,9 +76,12 @@ class RedisActivityLog:
                 break
         return found[:limit]
 
-    async def purge(self, before: float) -> int:
+    async def purge(self, before: float, *, keep: int | None = None) -> int:
         async with self.conn.errors():
-            return int(await self.conn.client.zremrangebyscore(self.key, "-inf", "(" + _score(before)))
+            deleted = int(await self.conn.client.zremrangebyscore(self.key, "-inf", "(" + _score(before)))
+            if keep is not None:
+                deleted += int(await self.conn.client.zremrangebyrank(self.key, 0, -(keep + 1)))
+            return deleted
 
 
 __all__ = ["DEFAULT_MAX_ENTRIES", "RedisActivityLog"]

@@ -12,13 +12,63 @@ from typing import Any, cast
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
+from asgi_sessionsync.exceptions import StoreUnavailable
 from asgi_sessionsync.logs import package_log
+from asgi_sessionsync.stores.availability import Availability
 from asgi_sessionsync.stores.base import (
     SessionRecord,
 )
 from asgi_sessionsync.stores.redis.connection import RedisConnection
 
 logger = package_log("asgi_sessionsync.stores.redis")
+
+
+class KnownSessions:
+    """The active records this process read from Redis, each with when it read it, for
+    an outage: while the server does not answer, ``get`` answers a session read at most
+    ``grace`` seconds before whose end this process has not heard of (the channel drops
+    ended ones here too). Emptied when the subscription is made again, since what was
+    published while it was lost is unknown. ``grace`` 0: nothing is kept."""
+
+    def __init__(self, grace: float, size: int) -> None:
+        self.grace = grace
+        self.size = size
+        self._records: dict[str, tuple[float, SessionRecord]] = {}
+
+    def remember(self, record: SessionRecord) -> None:
+        if self.grace <= 0:
+            return
+        self._records.pop(record.sid, None)
+        if len(self._records) >= self.size:
+            del self._records[next(iter(self._records))]
+        self._records[record.sid] = (time.monotonic(), record)
+
+    def get(self, sid: str) -> SessionRecord | None:
+        hit = self._records.get(sid)
+        if hit is None or time.monotonic() - hit[0] > self.grace:
+            return None
+        return hit[1]
+
+    def instead_of(self, error: StoreUnavailable, sid: str, availability: Availability) -> SessionRecord:
+        """The server does not answer (``error``): the session as this process last read
+        it, if that was within ``grace`` and no end of it was heard since; else ``error``."""
+        known = self.get(sid)
+        if known is None:
+            raise error
+        availability.note("signed-in requests served from this process's cache")
+        return known
+
+    def touched(self, sid: str, when: float) -> None:
+        hit = self._records.get(sid)
+        if hit is not None:
+            self._records[sid] = (hit[0], dataclasses.replace(hit[1], last_seen_at=when))
+
+    def forget(self, sids: list[str]) -> None:
+        for sid in sids:
+            self._records.pop(sid, None)
+
+    def clear(self) -> None:
+        self._records.clear()
 
 
 class ActiveSessionCache:
@@ -31,9 +81,10 @@ class ActiveSessionCache:
     SILENCE_LIMIT = 10.0  # seconds without any answer after which the subscription is lost
     RETRY_AFTER = 1.0
 
-    def __init__(self, conn: RedisConnection, *, max_age: float) -> None:
+    def __init__(self, conn: RedisConnection, *, max_age: float, outage_grace: float = 0.0) -> None:
         self.conn = conn
         self.max_age = max_age
+        self.known = KnownSessions(outage_grace if max_age > 0 else 0.0, self.SIZE)  # for an outage
         self.epoch = 0  # bumped by every invalidation and (re)subscription
         self._records: dict[str, tuple[float, SessionRecord]] = {}
         self._listening = False  # the subscription is confirmed: the cache may answer
@@ -69,16 +120,19 @@ class ActiveSessionCache:
         if len(self._records) >= self.SIZE:
             del self._records[next(iter(self._records))]
         self._records[record.sid] = (time.monotonic(), record)
+        self.known.remember(record)
 
     def touched(self, sid: str, when: float) -> None:
         hit = self._records.get(sid)
         if hit is not None:
             self._records[sid] = (hit[0], dataclasses.replace(hit[1], last_seen_at=when))
+        self.known.touched(sid, when)
 
     def forget(self, sids: list[str]) -> None:
         self.epoch += 1
         for sid in sids:
             self._records.pop(sid, None)
+        self.known.forget(sids)
 
     def _forget_all(self) -> None:
         self._listening = False
@@ -102,6 +156,7 @@ class ActiveSessionCache:
                         elif kind == "subscribe":
                             # (Re)subscribed: what was published in between is lost.
                             self._forget_all()
+                            self.known.clear()
                             self._listening = True
                         elif kind == "unsubscribe":
                             self._forget_all()
@@ -114,16 +169,18 @@ class ActiveSessionCache:
                 self._forget_all()
                 raise
             except (RedisError, OSError) as error:
+                lost = self._listening  # said once per loss: attempts to subscribe again are quiet
                 self._forget_all()
                 if self._stopping:  # redis-py may turn a cancellation into a connection error
                     return
-                logger.warning(
-                    "Redis store %s: session invalidations lost (%s: %s); reading every session from Redis"
-                    " until they are back",
-                    self.conn.shown_as,
-                    type(error).__name__,
-                    error,
-                )
+                if lost:
+                    logger.warning(
+                        "Redis store %s: session invalidations lost (%s: %s); reading every session from Redis"
+                        " until they are back",
+                        self.conn.shown_as,
+                        type(error).__name__,
+                        error,
+                    )
                 await asyncio.sleep(self.RETRY_AFTER)
             finally:
                 with contextlib.suppress(Exception):
@@ -133,6 +190,7 @@ class ActiveSessionCache:
         self._stopping = True
         task, self._listener = self._listener, None
         self._forget_all()
+        self.known.clear()
         if task is None or self._listener_loop is not asyncio.get_running_loop():
             return
         # Cancel until it ends: redis-py can swallow a cancellation that lands while

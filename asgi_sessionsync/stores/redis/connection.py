@@ -3,6 +3,7 @@ helpers every script starts with."""
 
 from __future__ import annotations
 
+import builtins
 import contextlib
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -10,15 +11,26 @@ from typing import Any, cast
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
-from redis.exceptions import RedisError
+from redis.exceptions import (
+    AuthenticationError,
+    BusyLoadingError,
+    ConnectionError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+    TimeoutError,
+)
 
 from asgi_sessionsync.exceptions import ConfigError, StoreError
+from asgi_sessionsync.stores.availability import Availability
 
 EXAMPLE = "SESSIONSYNC_STORE=redis://localhost:6379/0?prefix=shop"
 DEFAULT_PREFIX = "sessionsync"
 DEFAULT_RETENTION = 30 * 86400.0
 _PREFIX_RE = re.compile(r"[A-Za-z0-9_.:-]{1,100}")
-_OUR_OPTIONS = {"prefix", "retention"}
+DEFAULT_OUTAGE_GRACE = 60.0  # seconds a session read from Redis may be answered from the cache in an outage
+_OUR_OPTIONS = {"prefix", "retention", "outage_grace"}
 _ENDED_CHANNEL = "ended-sessions"  # pub/sub: sids of sessions just ended, space-separated
 _BATCH = 500  # rows one script call works through, so no call holds the server long
 
@@ -36,6 +48,47 @@ def _opt(value: str | None) -> float | None:
     return None if value is None else float(value)
 
 
+# Replies that mean the server cannot serve now (loading, out of memory, cannot persist, a
+# replica, a cluster without a master), by their first word.
+_REPLY_PROBLEMS = {
+    "LOADING": "the server is loading its data",
+    "OOM": "the server is out of memory (maxmemory)",
+    "MISCONF": "the server cannot save its data (MISCONF)",
+    "READONLY": "the server is a read-only replica",
+    "MASTERDOWN": "the server has lost its master",
+    "CLUSTERDOWN": "the cluster is down",
+    "TRYAGAIN": "the cluster is moving this data",
+}
+
+
+def maybe_done(error: BaseException) -> bool:
+    """Whether a call that failed so may still have been carried out by the server: it may
+    have been sent, unless the connection was never made or the server refused it."""
+    if isinstance(error, BusyLoadingError | AuthenticationError | ResponseError):
+        return False  # the server answered: it did not run it
+    return "connecting to" not in str(error)  # redis-py: "Error 111 connecting to HOST:PORT."
+
+
+def unavailable_problem(error: BaseException) -> str | None:
+    """What makes the server unavailable, in a few words; None for other errors (a bug,
+    a script error, data of the wrong type)."""
+    if isinstance(error, BusyLoadingError):
+        return _REPLY_PROBLEMS["LOADING"]
+    if isinstance(error, AuthenticationError):
+        return "the server refused this client's credentials"
+    if isinstance(error, TimeoutError | builtins.TimeoutError):
+        return "the server does not answer in time"
+    if isinstance(error, ConnectionError | OSError):
+        return "cannot reach the server"
+    if isinstance(error, OutOfMemoryError):
+        return _REPLY_PROBLEMS["OOM"]
+    if isinstance(error, ReadOnlyError):
+        return _REPLY_PROBLEMS["READONLY"]
+    if isinstance(error, ResponseError):
+        return _REPLY_PROBLEMS.get(str(error).split(" ", 1)[0].upper())
+    return None
+
+
 class RedisConnection:
     """The client, the key names and the scripts shared by the four stores."""
 
@@ -50,6 +103,8 @@ class RedisConnection:
         self.retention_ms = str(int(retention * 1000))
         self.channel = f"{self.tag}:{_ENDED_CHANNEL}"
         self.shown_as = shown_as
+        # Whether the server answers; while it does not, calls fail at once (one probe a second).
+        self.availability = Availability(f"Redis store {shown_as}", fail_fast=True)
         self.scripts: dict[str, AsyncScript] = {}
         self.closers: list[Callable[[], Awaitable[None]]] = []
         # Whether this prefix's data is known to carry the governance indexes (the
@@ -84,10 +139,20 @@ class RedisConnection:
 
     @contextlib.asynccontextmanager
     async def errors(self) -> AsyncIterator[None]:
+        """Around every call: redis-py's errors as the package's (a server that cannot
+        answer is :class:`~asgi_sessionsync.exceptions.StoreUnavailable`), and the
+        server's availability kept (while it is down, a call fails at once unless it is
+        the second's probe)."""
+        self.availability.check()
         try:
             yield
         except (RedisError, OSError) as error:
-            raise StoreError(f"Redis store {self.shown_as}: {type(error).__name__}: {error}") from None
+            detail = f"{type(error).__name__}: {error}"
+            problem = unavailable_problem(error)
+            if problem is not None:
+                raise self.availability.failed(problem, detail, maybe_done=maybe_done(error)) from None
+            raise StoreError(f"Redis store {self.shown_as}: {detail}") from None
+        self.availability.ok()
 
     async def close(self) -> None:
         for closer in self.closers:
@@ -173,11 +238,29 @@ end
 local function announce(sids)
   if #sids > 0 then redis.call('PUBLISH', T .. ':@CHANNEL@', table.concat(sids, ' ')) end
 end
--- a finished outbox message: indexed by finish time, dropped after retention
+-- an outbox queue (one peer, one user): its pending messages by the order they were queued
+local function queue(peer, subject) return T .. ':q:' .. peer .. ' ' .. subject end
+-- whether a pending message may be claimed: the first of its queue (or queued before
+-- queues existed, so in none)
+local function first_of_queue(id, peer, subject)
+  if not subject then return true end
+  local head = redis.call('ZRANGE', queue(peer, subject), 0, 0)[1]
+  return head == nil or head == id
+end
+-- a finished outbox message: out of its queue (the next one becomes due), indexed by
+-- finish time, dropped after retention
 local function finished(id, peer, at)
   local k = T .. ':m:' .. id
   redis.call('ZREM', T .. ':due', id)
+  redis.call('ZREM', T .. ':pending', id)
   redis.call('SREM', T .. ':pq:' .. peer, id)
+  local subject = redis.call('HGET', k, 'subject')
+  if subject then
+    local q = queue(peer, subject)
+    redis.call('ZREM', q, id)
+    local head = redis.call('ZRANGE', q, 0, 0)[1]
+    if head then redis.call('ZADD', T .. ':due', redis.call('HGET', T .. ':m:' .. head, 'next_attempt_at'), head) end
+  end
   redis.call('ZADD', T .. ':fin', at, id)
   redis.call('PEXPIREAT', k, drop_at(at))
   -- forget a few messages that retention dropped

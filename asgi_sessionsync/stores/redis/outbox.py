@@ -1,4 +1,12 @@
-"""The outbox of back-channel messages in Redis, with its scripts."""
+"""The outbox of back-channel messages in Redis, with its scripts.
+
+Keys: ``{prefix}:m:<id>`` a message (a hash, with its ``seq``: the order the server took
+it, from ``{prefix}:outbox-seq``); ``{prefix}:q:<peer> <user>`` a queue, its pending
+messages by ``seq``; ``{prefix}:due`` the first message of every queue, by when it is due
+(only those can be claimed); ``{prefix}:pending`` every pending message, by ``seq``;
+``{prefix}:pq:<peer>`` a peer's pending messages; ``{prefix}:fin`` finished ones, by when;
+``{prefix}:generation`` the data's generation. A message queued before queues existed is
+in ``:due`` and in no queue: it is claimed as before (first of nothing)."""
 
 from __future__ import annotations
 
@@ -11,6 +19,7 @@ from asgi_sessionsync.stores.base import (
     MessageStatus,
     OutboxMessage,
     finish_time,
+    new_id,
 )
 from asgi_sessionsync.stores.redis.connection import _BATCH, RedisConnection, _f, _opt, _pairs
 
@@ -20,10 +29,14 @@ for _, m in ipairs(messages) do
   if redis.call('EXISTS', T .. ':m:' .. m[1]) == 1 then return 0 end
 end
 for _, m in ipairs(messages) do
-  local id, status, peer, due, fin = m[1], m[2], m[3], m[4], m[5]
-  redis.call('HSET', T .. ':m:' .. id, unpack(m[6]))
+  local id, status, peer, due, fin, subject = m[1], m[2], m[3], m[4], m[5], m[6]
+  local seq = redis.call('INCR', T .. ':outbox-seq')
+  redis.call('HSET', T .. ':m:' .. id, 'seq', seq, 'subject', subject, unpack(m[7]))
   if status == 'pending' then
-    redis.call('ZADD', T .. ':due', due, id)
+    local q = queue(peer, subject)
+    if redis.call('ZCARD', q) == 0 then redis.call('ZADD', T .. ':due', due, id) end
+    redis.call('ZADD', q, seq, id)
+    redis.call('ZADD', T .. ':pending', seq, id)
     redis.call('SADD', T .. ':pq:' .. peer, id)
   else
     finished(id, peer, fin)
@@ -35,15 +48,27 @@ return 1
 _OUTBOX_CLAIM = """
 local now, until_, ids = tonumber(ARGV[3]), ARGV[4], {}
 if ARGV[5] == 'due' then
-  ids = redis.call('ZRANGEBYSCORE', T .. ':due', '-inf', ARGV[3], 'LIMIT', 0, tonumber(ARGV[6]))
+  -- due first; equally due ones in the order they were queued
+  local due = redis.call('ZRANGEBYSCORE', T .. ':due', '-inf', ARGV[3], 'WITHSCORES', 'LIMIT', 0, tonumber(ARGV[6]))
+  local order = {}
+  for i = 1, #due, 2 do
+    local seq = tonumber(redis.call('HGET', T .. ':m:' .. due[i], 'seq') or '0')
+    order[#order + 1] = {due[i], tonumber(due[i + 1]), seq}
+  end
+  table.sort(order, function(a, b)
+    if a[2] ~= b[2] then return a[2] < b[2] end
+    if a[3] ~= b[3] then return a[3] < b[3] end
+    return a[1] < b[1]
+  end)
+  for _, entry in ipairs(order) do ids[#ids + 1] = entry[1] end
 else
   ids = cjson.decode(ARGV[6])
 end
 local claimed = {}
 for _, id in ipairs(ids) do
   local k = T .. ':m:' .. id
-  local f = redis.call('HMGET', k, 'status', 'next_attempt_at')
-  if f[1] == 'pending' and tonumber(f[2]) <= now then
+  local f = redis.call('HMGET', k, 'status', 'next_attempt_at', 'peer', 'subject')
+  if f[1] == 'pending' and tonumber(f[2]) <= now and first_of_queue(id, f[3], f[4]) then
     redis.call('HSET', k, 'next_attempt_at', until_)
     redis.call('ZADD', T .. ':due', until_, id)
     claimed[#claimed + 1] = redis.call('HGETALL', k)
@@ -64,14 +89,14 @@ return 1
 """
 
 _OUTBOX_FAILED = """
-local f = redis.call('HMGET', KEYS[1], 'status', 'peer')
+local f = redis.call('HMGET', KEYS[1], 'status', 'peer', 'subject')
 if f[1] ~= 'pending' then return 0 end
 redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'last_error', ARGV[4], 'next_attempt_at', ARGV[5])
 if ARGV[6] == '1' then
   redis.call('HSET', KEYS[1], 'status', 'abandoned', 'finished_at', ARGV[7])
   finished(ARGV[3], f[2], ARGV[7])
-else
+elseif first_of_queue(ARGV[3], f[2], f[3]) then
   redis.call('ZADD', T .. ':due', ARGV[5], ARGV[3])
 end
 return 1
@@ -81,11 +106,11 @@ _OUTBOX_RETRY_NOW = """
 local now, moved = ARGV[3], 0
 for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
   local k = T .. ':m:' .. id
-  local f = redis.call('HMGET', k, 'status', 'next_attempt_at')
+  local f = redis.call('HMGET', k, 'status', 'next_attempt_at', 'peer', 'subject')
   if f[1] == 'pending' then
     if tonumber(f[2]) > tonumber(now) then
       redis.call('HSET', k, 'next_attempt_at', now)
-      redis.call('ZADD', T .. ':due', now, id)
+      if first_of_queue(id, f[3], f[4]) then redis.call('ZADD', T .. ':due', now, id) end
       moved = moved + 1
     end
   else
@@ -108,6 +133,11 @@ for i = 5, #ARGV do
   end
 end
 return dropped
+"""
+
+_OUTBOX_GENERATION = """
+if redis.call('SET', KEYS[1], ARGV[3], 'NX') then return ARGV[3] end
+return redis.call('GET', KEYS[1])
 """
 
 _OUTBOX_PURGE = """
@@ -177,6 +207,7 @@ class RedisOutbox:
                 m.peer,
                 _f(m.next_attempt_at),
                 "" if m.status is MessageStatus.PENDING else _f(finish_time(m)),
+                str(m.payload.get("sub", "")),
                 _message_fields(m),
             ]
             for m in messages
@@ -229,10 +260,18 @@ class RedisOutbox:
 
     async def pending(self) -> list[OutboxMessage]:
         async with self.conn.errors():
-            ids = await self.conn.zrange(self.conn.key("due"), 0, -1)
+            queued = await self.conn.zrange(self.conn.key("pending"), 0, -1)
+            ids = list(dict.fromkeys([*queued, *await self.conn.zrange(self.conn.key("due"), 0, -1)]))
             rows = await self.conn.hgetall_many([self.conn.key("m", message_id) for message_id in ids])
         messages = [_message(h) for h in rows if h and h.get("status") == MessageStatus.PENDING.value]
         return sorted(messages, key=lambda m: (m.created_at, m.id))
+
+    async def generation(self) -> str:
+        async with self.conn.errors():
+            made = await self.conn.run(
+                "outbox_generation", _OUTBOX_GENERATION, [self.conn.key("generation")], [new_id()]
+            )
+        return str(made)
 
     async def purge(self, finished_before: float) -> int:
         count = 0

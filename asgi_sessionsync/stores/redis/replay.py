@@ -21,5 +21,9 @@ class RedisReplayCache:
         async with self.conn.errors():
             return bool(await self.conn.client.exists(self.conn.key("j", jti.hex())))
 
+    async def release(self, jti: bytes) -> bool:
+        async with self.conn.errors():
+            return bool(await self.conn.client.delete(self.conn.key("j", jti.hex())))
+
     async def purge(self, now: float) -> int:
         return 0  # Redis deletes each id at its expiry by itself

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import builtins
 
-from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.exceptions import StoreError, StoreUnavailable
 from asgi_sessionsync.stores.base import (
     SessionRecord,
     normalize_email,
@@ -144,9 +144,9 @@ return {#sids, deleted}
 class RedisSessionRegistry:
     """Sessions in Redis, with :class:`ActiveSessionCache` in front of :meth:`get`."""
 
-    def __init__(self, conn: RedisConnection, *, cache_seconds: float = 30.0) -> None:
+    def __init__(self, conn: RedisConnection, *, cache_seconds: float = 30.0, outage_grace: float = 0.0) -> None:
         self.conn = conn
-        self.cache = ActiveSessionCache(conn, max_age=cache_seconds)
+        self.cache = ActiveSessionCache(conn, max_age=cache_seconds, outage_grace=outage_grace)
         conn.closers.append(self.cache.close)
 
     async def create(self, record: SessionRecord) -> None:
@@ -164,8 +164,11 @@ class RedisSessionRegistry:
         if usable and (hit := cache.get(sid)) is not None:
             return hit
         epoch = cache.epoch
-        async with self.conn.errors():
-            h = await self.conn.hgetall(self.conn.key("s", sid))
+        try:
+            async with self.conn.errors():
+                h = await self.conn.hgetall(self.conn.key("s", sid))
+        except StoreUnavailable as error:
+            return cache.known.instead_of(error, sid, self.conn.availability)
         record = _session(h) if h else None
         if usable and record is not None:
             cache.remember(record, epoch)

@@ -1,9 +1,10 @@
-"""Redis store URLs: ``redis://…?prefix=…&retention=…`` checked and split."""
+"""Redis store URLs: ``redis://…?prefix=…&retention=…&outage_grace=…`` checked and split."""
 
 from __future__ import annotations
 
 import math
 import re
+from typing import NamedTuple
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from redis.asyncio.connection import URL_QUERY_ARGUMENT_PARSERS
@@ -12,6 +13,7 @@ from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.stores.redis.connection import (
     _OUR_OPTIONS,
     _PREFIX_RE,
+    DEFAULT_OUTAGE_GRACE,
     DEFAULT_PREFIX,
     DEFAULT_RETENTION,
     EXAMPLE,
@@ -19,8 +21,28 @@ from asgi_sessionsync.stores.redis.connection import (
 from asgi_sessionsync.urls import redact
 
 
-def _split(url: str, variable: str) -> tuple[str, str, float]:
-    """(URL for redis-py without our options, prefix, retention) or ConfigError."""
+class RedisURL(NamedTuple):
+    """A store URL split: the URL for redis-py (without our options) and our options."""
+
+    client_url: str
+    prefix: str
+    retention: float
+    outage_grace: float
+
+
+def _seconds(variable: str, name: str, value: str, *, zero: bool) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not (math.isfinite(seconds) and (seconds >= 0 if zero else seconds > 0)):
+        kind = "a number of seconds, 0 or more" if zero else "a positive number of seconds"
+        raise ConfigError(variable, f"{name} {value!r} must be {kind}", EXAMPLE)
+    return seconds
+
+
+def _split(url: str, variable: str) -> RedisURL:
+    """The URL split, or ConfigError."""
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -36,7 +58,7 @@ def _split(url: str, variable: str) -> tuple[str, str, float]:
         raise ConfigError(variable, f"{redact(url)!r}: the path is the database number, like /0", EXAMPLE)
     if parts.fragment:
         raise ConfigError(variable, f"{redact(url)!r}: a Redis URL has no #fragment", EXAMPLE)
-    prefix, retention, passed = DEFAULT_PREFIX, DEFAULT_RETENTION, []
+    prefix, retention, grace, passed = DEFAULT_PREFIX, DEFAULT_RETENTION, DEFAULT_OUTAGE_GRACE, []
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
         if name == "prefix":
             if not _PREFIX_RE.fullmatch(value):
@@ -45,18 +67,15 @@ def _split(url: str, variable: str) -> tuple[str, str, float]:
                 )
             prefix = value
         elif name == "retention":
-            try:
-                retention = float(value)
-            except ValueError:
-                retention = -1.0
-            if not (math.isfinite(retention) and retention > 0):
-                raise ConfigError(variable, f"retention {value!r} must be a positive number of seconds", EXAMPLE)
+            retention = _seconds(variable, name, value, zero=False)
+        elif name == "outage_grace":
+            grace = _seconds(variable, name, value, zero=True)
         elif name in URL_QUERY_ARGUMENT_PARSERS:
             passed.append((name, value))
         else:
             known = ", ".join(sorted(_OUR_OPTIONS | set(URL_QUERY_ARGUMENT_PARSERS)))
             raise ConfigError(variable, f"unknown Redis URL option {name!r} (known: {known})", EXAMPLE)
-    return urlunsplit(parts._replace(query=urlencode(passed))), prefix, retention
+    return RedisURL(urlunsplit(parts._replace(query=urlencode(passed))), prefix, retention, grace)
 
 
 def check_redis_url(url: str, variable: str = "SESSIONSYNC_STORE") -> None:

@@ -71,4 +71,5 @@ def sqlite_stores(
         outbox=SQLiteOutbox(db),
         activity=SQLiteActivityLog(db),
         closer=db,
+        availability=db.availability,
     )

@@ -1,14 +1,19 @@
 """The activity log in SQLite: the ``activity`` table (see :mod:`.schema`), indexed by time.
 
 Writes (a record, a purge) run in the database's worker thread like every other write;
-reads (``log``, an administration command) too.
+reads (``log``, an administration command) too. The size bound is kept every
+:attr:`SQLiteActivityLog.TRIM_EVERY` entries recorded by this process, in the same
+transaction as that record: one walk of the time index from the newest, so at most that
+many entries beyond ``max_entries`` are there for a while.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Sequence
 from typing import Any
 
+from asgi_sessionsync.stores.activity_log import DEFAULT_MAX_ENTRIES
 from asgi_sessionsync.stores.base import (
     ActivityEntry,
     ActivityFilter,
@@ -19,6 +24,11 @@ from asgi_sessionsync.stores.base import (
 from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
 
 _COLUMNS = "id, at, site, direction, peer, kind, user, outcome, reason, message_id"
+# All but the newest ``?`` entries (by time, then id), through the activity_at index.
+_TRIM = (
+    "DELETE FROM activity WHERE (at, id) < (SELECT at, id FROM activity INDEXED BY activity_at"
+    " ORDER BY at DESC, id DESC LIMIT 1 OFFSET ?)"
+)
 
 
 def _entry(row: tuple[Any, ...]) -> ActivityEntry:
@@ -56,8 +66,12 @@ def _where(where: ActivityFilter) -> tuple[str, list[Any]]:
 
 
 class SQLiteActivityLog:
-    def __init__(self, db: SQLiteDatabase) -> None:
+    TRIM_EVERY = 500  # entries recorded between two trims (up to TRIM_SLACK)
+
+    def __init__(self, db: SQLiteDatabase, *, max_entries: int = DEFAULT_MAX_ENTRIES) -> None:
         self.db = db
+        self.max_entries = max_entries
+        self._since_trim = 0
 
     async def record(self, entries: Sequence[ActivityEntry]) -> None:
         rows = [
@@ -75,12 +89,20 @@ class SQLiteActivityLog:
             )
             for e in entries
         ]
-        if rows:
-            await self.db.transaction(
-                lambda c: c.executemany(
-                    f"INSERT OR IGNORE INTO activity ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
-                )
-            )
+        if not rows:
+            return
+        self._since_trim += len(rows)
+        trim = self._since_trim >= self.TRIM_EVERY
+        keep = self.max_entries
+
+        def write(c: sqlite3.Connection) -> None:
+            c.executemany(f"INSERT OR IGNORE INTO activity ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            if trim:
+                c.execute(_TRIM, (keep - 1,))
+
+        await self.db.transaction(write)
+        if trim:
+            self._since_trim = 0
 
     async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
         clause, params = _where(where or ActivityFilter())
@@ -89,5 +111,11 @@ class SQLiteActivityLog:
         )
         return [_entry(r) for r in rows]
 
-    async def purge(self, before: float) -> int:
-        return await self.db.change("DELETE FROM activity WHERE at < ?", (before,))
+    async def purge(self, before: float, *, keep: int | None = None) -> int:
+        def purge(c: sqlite3.Connection) -> int:
+            deleted = int(c.execute("DELETE FROM activity WHERE at < ?", (before,)).rowcount)
+            if keep is not None:
+                deleted += int(c.execute(_TRIM, (keep - 1,)).rowcount) if keep > 0 else 0
+            return deleted
+
+        return await self.db.transaction(purge)

@@ -1,4 +1,7 @@
-"""The outbox of back-channel messages in SQLite."""
+"""The outbox of back-channel messages in SQLite.
+
+A queue (one peer, one user: ``peer``, ``subject``) is in ``rowid`` order, the order rows
+were inserted; only a message with no pending one before it in its queue is claimed."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from asgi_sessionsync.stores.base import (
     MessageStatus,
     OutboxMessage,
     finish_time,
+    new_id,
 )
 from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
 
@@ -28,13 +32,20 @@ def _message(row: tuple[Any, ...]) -> OutboxMessage:
     return OutboxMessage(*values)
 
 
+# No pending message before it in its queue (outbox_queue indexes pending rows by queue).
+_FIRST = (
+    "NOT EXISTS (SELECT 1 FROM outbox AS e INDEXED BY outbox_queue WHERE e.status = 'pending'"
+    " AND e.peer = {t}.peer AND e.subject = {t}.subject AND e.rowid < {t}.rowid)"
+)
+
+
 def _claim(c: sqlite3.Connection, ids: list[str], now: float, lease: float) -> list[OutboxMessage]:
     claimed = []
     for message_id in dict.fromkeys(ids):
         # The conditional UPDATE is the lease: only one claimer's succeeds.
         row = c.execute(
             f"UPDATE outbox SET next_attempt_at = ? WHERE id = ? AND status = 'pending'"
-            f" AND next_attempt_at <= ? RETURNING {_OUTBOX_COLUMNS}",
+            f" AND next_attempt_at <= ? AND {_FIRST.format(t='outbox')} RETURNING {_OUTBOX_COLUMNS}",
             (now + lease, message_id, now),
         ).fetchone()
         if row is not None:
@@ -62,12 +73,14 @@ class SQLiteOutbox:
                 m.last_error,
                 m.delivered_at,
                 m.finished_at if m.finished_at is not None or m.status is MessageStatus.PENDING else finish_time(m),
+                str(m.payload.get("sub", "")),
             )
             for m in messages
         ]
         await self.db.transaction(
             lambda c: c.executemany(
-                f"INSERT INTO outbox ({_OUTBOX_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+                f"INSERT INTO outbox ({_OUTBOX_COLUMNS}, subject) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
             )
         )
 
@@ -78,8 +91,8 @@ class SQLiteOutbox:
     async def claim_due(self, now: float, lease: float, limit: int = 100) -> list[OutboxMessage]:
         def claim_due(c: sqlite3.Connection) -> list[OutboxMessage]:
             rows = c.execute(
-                "SELECT id FROM outbox WHERE status = 'pending' AND next_attempt_at <= ?"
-                " ORDER BY next_attempt_at, id LIMIT ?",
+                "SELECT id FROM outbox AS o WHERE status = 'pending' AND next_attempt_at <= ?"
+                f" AND {_FIRST.format(t='o')} ORDER BY next_attempt_at, rowid LIMIT ?",
                 (now, limit),
             ).fetchall()
             return _claim(c, [r[0] for r in rows], now, lease)
@@ -138,3 +151,10 @@ class SQLiteOutbox:
         return await self.db.change(
             "DELETE FROM outbox WHERE status != 'pending' AND finished_at < ?", (finished_before,)
         )
+
+    async def generation(self) -> str:
+        def generation(c: sqlite3.Connection) -> str:
+            c.execute("INSERT OR IGNORE INTO meta (key, value) VALUES ('outbox generation', ?)", (new_id(),))
+            return str(c.execute("SELECT value FROM meta WHERE key = 'outbox generation'").fetchone()[0])
+
+        return await self.db.transaction(generation)

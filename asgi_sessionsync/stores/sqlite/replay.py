@@ -32,5 +32,8 @@ class SQLiteReplayCache:
         row = await self.db.read_one("SELECT expires_at FROM used_ids WHERE jti = ?", (jti,))
         return row is not None and row[0] >= time.time()
 
+    async def release(self, jti: bytes) -> bool:
+        return await self.db.change("DELETE FROM used_ids WHERE jti = ?", (jti,)) > 0
+
     async def purge(self, now: float) -> int:
         return await self.db.change("DELETE FROM used_ids WHERE expires_at < ?", (now,))

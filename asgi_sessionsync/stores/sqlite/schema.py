@@ -55,6 +55,10 @@ CREATE TABLE IF NOT EXISTS outbox (
     delivered_at REAL,
     finished_at REAL
 );
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS user_tombstones (
     email TEXT PRIMARY KEY,
     clock INTEGER NOT NULL,
@@ -91,7 +95,8 @@ _ADDED_COLUMNS = {
         ("country", "TEXT NOT NULL DEFAULT ''"),
         ("device", "TEXT NOT NULL DEFAULT ''"),
     ],
-    "outbox": [("finished_at", "REAL")],
+    # The user a message is about (payload "sub"): with the peer, its queue (first in, first out).
+    "outbox": [("finished_at", "REAL"), ("subject", "TEXT NOT NULL DEFAULT ''")],
     # A deletion made final here (nothing makes the user again until an operator lifts it).
     "user_tombstones": [("final", "INTEGER NOT NULL DEFAULT 0")],
 }
@@ -110,6 +115,7 @@ CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS outbox_peer ON outbox (peer) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE status != 'pending';
+CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (peer, subject) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS activity_at ON activity (at, id);
 CREATE INDEX IF NOT EXISTS activity_user ON activity (user, at) WHERE user != '';
 CREATE INDEX IF NOT EXISTS activity_peer ON activity (peer, at);
@@ -247,4 +253,9 @@ def _migrate(c: sqlite3.Connection) -> None:
     c.execute(
         "UPDATE outbox SET finished_at = COALESCE(delivered_at, created_at)"
         " WHERE status != 'pending' AND finished_at IS NULL"
+    )
+    # Messages queued before queues existed: their user, from the payload.
+    c.execute(
+        "UPDATE outbox SET subject = COALESCE(json_extract(payload, '$.sub'), '')"
+        " WHERE status = 'pending' AND subject = '' AND json_extract(payload, '$.sub') IS NOT NULL"
     )

@@ -1,6 +1,7 @@
-"""Faults with real processes and sockets (issue #12): a peer killed just after a good
-health answer strands nobody, and a peer back after being down gets its queued
-sign-out because it was seen alive again, not when its back-off runs out.
+"""Peers down, with real processes and sockets (issue #12; in the fault suite since #23):
+a peer killed just after a good health answer strands nobody, and a peer back after
+being down gets its queued sign-out because it was seen alive again, not when its
+back-off runs out.
 
 Three sites under uvicorn (A on 127.0.0.1, B on 127.0.0.2, C on 127.0.0.3), each with
 its own SQLite store, so a killed B keeps its sessions when it starts again.
