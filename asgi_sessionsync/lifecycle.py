@@ -38,6 +38,7 @@ from asgi_sessionsync.exceptions import ConfigError, SessionSyncError, StartupRe
 from asgi_sessionsync.logfilter import install_redaction
 from asgi_sessionsync.logs import SiteLog, package_log, site_log
 from asgi_sessionsync.site import Site
+from asgi_sessionsync.stores.session_store import administers
 
 logger = package_log("asgi_sessionsync")
 
@@ -67,6 +68,18 @@ async def housekeeping(site: Site, log: SiteLog) -> None:
         except SessionSyncError as error:
             log.error("store housekeeping failed (%s); trying again in an hour", error)
         await anyio.sleep(HOUSEKEEPING_EVERY)
+
+
+async def idle_passes(site: Site, log: SiteLog) -> None:
+    """The worker's pass over expired and idle sessions (``IdleSessions.run``), when the
+    session store offers the administration it needs (said once when it does not)."""
+    if administers(site.stores.sessions):
+        await site.idle.run()
+        return
+    log.warning(
+        "the session store implements only the request path: no expiry or idle pass runs, "
+        "and ended sessions are kept until that store purges them itself"
+    )
 
 
 async def waiting_messages(site: Site) -> str:
@@ -124,7 +137,7 @@ class Worker:
                 self._cancel = scope
                 async with anyio.create_task_group() as group:
                     group.start_soon(housekeeping, self.site, self.log)
-                    group.start_soon(self.site.idle.run)
+                    group.start_soon(idle_passes, self.site, self.log)
                     await self.site.courier.run(task_status=task_status)
         finally:
             if ended is not None:

@@ -20,7 +20,7 @@ from asgi_sessionsync.client_ip import ClientAddress, IPBinding, TrustedProxies
 from asgi_sessionsync.cookies import CookieNames, CookiePolicy
 from asgi_sessionsync.endpoints.answering import SignInAnswering
 from asgi_sessionsync.endpoints.asking import SignInAsking
-from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.exceptions import ConfigError, StoreError
 from asgi_sessionsync.governance.admission import Admissions, check_requirements
 from asgi_sessionsync.governance.idle import IdleSessions
 from asgi_sessionsync.logs import package_log, site_log, use_json_logs
@@ -31,6 +31,7 @@ from asgi_sessionsync.sessions import SessionEnder, SessionResolver, SessionStar
 from asgi_sessionsync.sessions.signout import SignOuts
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Stores, open_stores
+from asgi_sessionsync.stores.session_store import administers
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.trust import PeerTrust
 from asgi_sessionsync.usersync import UserSync
@@ -107,6 +108,12 @@ class Site:
     def _use_stores(self, stores: Stores) -> None:
         """The parts that hold the stores, built (again, after a reopen) over ``stores``."""
         settings = self.settings
+        if settings.policy is not None and not administers(stores.sessions):
+            raise ConfigError(
+                "SESSIONSYNC_POLICY_FILE",
+                "the session policy counts and ends sessions: its session store must implement "
+                "SessionAdministration (this one implements only the request path)",
+            )
         self.stores = stores
         if stores.activity is not None:  # kept within SESSIONSYNC_ACTIVITY_MAX_ROWS as it is written
             stores.activity.max_entries = self.settings.activity_max_rows

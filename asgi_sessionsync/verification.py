@@ -10,7 +10,8 @@ own check of an address by a mailed code (``SESSIONSYNC_REQUIRE_VERIFIED_EMAIL``
 Where the state lives. The held sign-in and the code now out (its HMAC, never the code)
 are in the held cookie, an envelope only this site opens, bound to the client address.
 What must hold across processes and must not be reset by replaying an old cookie is
-kept as single-use marks in the replay cache, whose contract (exactly one concurrent
+kept as single-use marks in a MarkStore (stores/messages.py; the built-in backends keep
+them beside the replay cache), whose contract (exactly one concurrent
 ``use`` of an id wins, in every backend) is what the limits need: one mark per try of a
 code (at most five), one per completed hold, one per code sent in the last 30 seconds
 and five per hour for each address. The marks are HMACs under this site's ``verify``
@@ -28,7 +29,7 @@ import time
 from collections.abc import Callable
 from typing import NamedTuple
 
-from asgi_sessionsync.stores import ReplayCache
+from asgi_sessionsync.stores.messages import MarkStore
 from asgi_sessionsync.tokens import Tokens
 
 CODE_LIFETIME = 15 * 60  # seconds a mailed code is good for
@@ -60,9 +61,9 @@ class SendRefusal(NamedTuple):
 
 
 class Marks:
-    """The single-use marks of verification, over the replay cache (see the module)."""
+    """The single-use marks of verification, over a :class:`MarkStore` (see the module)."""
 
-    def __init__(self, tokens: Tokens, replay: ReplayCache, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, tokens: Tokens, replay: MarkStore, clock: Callable[[], float] = time.time) -> None:
         self.tokens = tokens
         self.replay = replay
         self.clock = clock

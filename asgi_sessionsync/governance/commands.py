@@ -22,6 +22,7 @@ from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.governance.devices import Device
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, normalize_email
+from asgi_sessionsync.stores.analytics import analytics
 from asgi_sessionsync.stores.stats import SessionStats, reason_of
 from asgi_sessionsync.validation import csv_cell, csv_row
 
@@ -287,7 +288,7 @@ async def _analytics(settings: Settings, args: argparse.Namespace) -> int:
     stores = open_stores(settings.store, create=False)
     try:
         started = time.perf_counter()
-        stats = await stores.sessions.analytics(args.since, time.time(), top=args.top)
+        stats = await analytics(stores, args.since, time.time(), top=args.top)
         took = time.perf_counter() - started
     finally:
         await stores.close()

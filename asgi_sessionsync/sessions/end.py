@@ -68,7 +68,7 @@ class SessionEnder:
                 await self.void(email, signed_out_at, issuer)
             return await self.end_sessions(email, reason=why, when=time.time(), chain=chain, created_before=before)
         ended = 0
-        for record in await self.stores.sessions.search(user=email, active=True):
+        for record in await self.stores.sessions.active(email):
             idle_here = record.chain == chain and record.last_seen_at <= seen_before + TOUCH_EVERY
             if idle_here and await self.stores.sessions.end(record.sid, reason=why, when=time.time()):
                 ended += 1
@@ -107,7 +107,7 @@ class SessionEnder:
             return []
         return [
             r.app_ref
-            for r in await self.stores.sessions.list(user=email)
+            for r in await self.stores.sessions.active(email)
             if r.app_ref is not None
             and (chain is None or r.chain == chain)
             and (created_before is None or r.created_at <= created_before)

@@ -33,7 +33,6 @@ Conventions that hold for every method below:
 
 from __future__ import annotations
 
-import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
@@ -57,9 +56,15 @@ from asgi_sessionsync.stores.records import (
     new_id,
     normalize_email,
 )
+from asgi_sessionsync.stores.session_store import (
+    SessionAdministration,
+    SessionAnalytics,
+    SessionRegistry,
+    SessionStore,
+    administers,
+)
 
 if TYPE_CHECKING:
-    from asgi_sessionsync.stores.stats import SessionStats
     from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange
 
 __all__ = [
@@ -76,8 +81,11 @@ __all__ = [
     "OutboxMessage",
     "Outcome",
     "ReplayCache",
+    "SessionAdministration",
+    "SessionAnalytics",
     "SessionRecord",
     "SessionRegistry",
+    "SessionStore",
     "Stores",
     "User",
     "UserStore",
@@ -144,134 +152,6 @@ class UserStore(Protocol):
         ...
 
 
-class SessionRegistry(Protocol):
-    """The sessions of one site: active ones, and ended ones until purged.
-
-    A registry holds one site's sessions: two sites never share one (one SQLite file,
-    one Redis prefix per site).
-    """
-
-    async def create(self, record: SessionRecord) -> None:
-        """Store a new session exactly as given (the user's email normalized).
-
-        Raises :class:`StoreError` when ``record.sid`` exists already: sids are random,
-        so a duplicate is a bug, and a registry never overwrites a session.
-        """
-        ...
-
-    async def get(self, sid: str) -> SessionRecord | None:
-        """The session, active or ended, or ``None`` when unknown or purged.
-
-        Asked on every request: it must be cheap. An end (by any method, in any
-        process) is seen by every process sharing the store: at once for SQLite, and
-        within one pub/sub delivery (milliseconds) where a per-process cache is kept.
-        """
-        ...
-
-    async def touch(self, sid: str, when: float) -> None:
-        """Set ``last_seen_at = when``. Unknown sid: no-op. Never revives an ended session."""
-        ...
-
-    async def end(self, sid: str, *, reason: str, when: float) -> bool:
-        """End one active session (``ended_at = when``, ``end_reason = reason``).
-
-        True when it was active; False when unknown or already ended (then nothing
-        changes: the first end's time and reason stay). Idempotent.
-        """
-        ...
-
-    async def end_user(
-        self, user: str, *, reason: str, when: float, chain: str | None = None, created_before: float | None = None
-    ) -> int:
-        """End the user's active sessions and return how many ended.
-
-        ``chain`` limits it to that sign-in's sessions; ``created_before`` to sessions
-        with ``created_at <= created_before`` (inclusive: a peer's sign-out at time T
-        ends what was made up to T, never a later sign-in). Atomic: no session of the
-        user that matches escapes because it was being ended concurrently. Idempotent.
-        """
-        ...
-
-    async def end_chain_except(self, chain: str, keep_sid: str, *, reason: str, when: float) -> int:
-        """End every active session of ``chain`` except ``keep_sid``; return how many.
-
-        Used when a browser re-syncs: its older sessions of the same sign-in here are
-        orphans. ``keep_sid`` need not exist. Atomic like :meth:`end_user`. Idempotent.
-        """
-        ...
-
-    async def expire(self, now: float) -> int:
-        """End active sessions whose ``expires_at < now`` with reason ``"expired"`` and
-        ``ended_at = expires_at`` (when they really ended, not when this ran); return
-        how many. Sessions without ``expires_at`` never expire. Idempotent."""
-        ...
-
-    async def purge(self, ended_before: float) -> int:
-        """Delete ended sessions with ``ended_at < ended_before``; return how many this
-        call deleted. Active sessions are never deleted. Idempotent."""
-        ...
-
-    async def find_by_app_ref(self, ref: str) -> SessionRecord | None:
-        """A session recorded with ``app_ref == ref`` (exactly), or ``None`` when no
-        session carries it (active or ended, until purged).
-
-        When several do (an app login adopted again, or an adapter whose reference names
-        the app's user rather than one login), an ended one is returned if any has ended
-        (an app login whose session ended is dead), otherwise the newest (``created_at``,
-        ties by ``sid`` descending). Not on the per-request path, but must not scan: an
-        index by reference. An end in any process is seen at once.
-        """
-        ...
-
-    async def list(
-        self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
-    ) -> list[SessionRecord]:
-        """Sessions, newest first: ``created_at`` descending, ties by ``sid`` descending.
-
-        Only ``user``'s when given; only active ones unless ``include_ended``; at most
-        ``limit``. For administration, not the request path: may scan.
-        """
-        ...
-
-    # -- governance (history, idle sessions, analytics) ---------------------------------
-
-    async def search(
-        self,
-        *,
-        user: str | None = None,
-        ip: str | None = None,
-        since: float | None = None,
-        active: bool = False,
-        limit: int = 1000,
-    ) -> builtins.list[SessionRecord]:
-        """Sessions, newest first as :meth:`list`, active and ended: only ``user``'s,
-        only from ``ip``, only created at or after ``since``, only active ones with
-        ``active``; at most ``limit``. For administration: may scan."""
-        ...
-
-    async def idle(
-        self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None
-    ) -> builtins.list[SessionRecord]:
-        """Active sessions with ``last_seen_at < seen_before``, least recently seen
-        first (ties by sid), at most ``limit``; with ``after``, only those after that
-        ``(last_seen_at, sid)`` in this order (to page on). Ended sessions never."""
-        ...
-
-    async def erase_user(self, user: str) -> int:
-        """Delete every session of ``user``, active or ended (a request for erasure);
-        return how many. Idempotent. End the active ones first if they must end."""
-        ...
-
-    async def analytics(self, since: float, until: float, *, top: int = 10) -> SessionStats:
-        """The figures of :class:`~asgi_sessionsync.stores.stats.SessionStats` for the
-        UTC days from ``since``'s through ``until``'s (sessions started or ended on them),
-        and the sessions active at ``until``; see there for each.
-        Computed by the store (SQL aggregates where it has SQL); backends that compute
-        in Python look at no more than ``SessionStats.MAX_ROWS`` rows and say so
-        (``truncated``)."""
-        ...
-
-
 class Closable(Protocol):
     async def close(self) -> None: ...
 
@@ -282,7 +162,7 @@ class Stores:
     ``availability``: whether their backend answers (one per backend connection)."""
 
     users: UserStore
-    sessions: SessionRegistry
+    sessions: SessionStore
     replay: ReplayCache
     outbox: Outbox
     activity: ActivityLog | None = None
@@ -299,9 +179,10 @@ class Stores:
         Returns the counts (``expired_sessions``, ``purged_sessions``, ``purged_replay_ids``,
         ``purged_messages``, ``purged_tombstones``, ``purged_activity``). Safe to run from
         several processes."""
+        sessions = administers(self.sessions)  # a request-path-only registry: not its history
         done = {
-            "expired_sessions": await self.sessions.expire(now),
-            "purged_sessions": await self.sessions.purge(now - retention),
+            "expired_sessions": await self.sessions.expire(now) if sessions else 0,
+            "purged_sessions": await self.sessions.purge(now - retention) if sessions else 0,
             "purged_replay_ids": await self.replay.purge(now),
             "purged_messages": await self.outbox.purge(now - retention),
             "purged_tombstones": await self.users.purge_tombstones(now - retention),

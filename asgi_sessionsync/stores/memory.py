@@ -25,7 +25,6 @@ from asgi_sessionsync.stores.base import (
 )
 from asgi_sessionsync.stores.memory_activity import MemoryActivityLog
 from asgi_sessionsync.stores.memory_outbox import MemoryOutbox
-from asgi_sessionsync.stores.stats import SessionStats, StatsBuilder
 from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
 
 __all__ = [
@@ -187,6 +186,9 @@ class MemorySessionRegistry:
         self._sessions = _compacted(self._sessions, len(old))
         return len(old)
 
+    async def active(self, user: str) -> builtins.list[SessionRecord]:
+        return await self.list(user=user)
+
     async def list(
         self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
     ) -> list[SessionRecord]:
@@ -234,13 +236,6 @@ class MemorySessionRegistry:
         for sid in gone:
             del self._sessions[sid]
         return len(gone)
-
-    async def analytics(self, since: float, until: float, *, top: int = 10) -> SessionStats:
-        builder = StatsBuilder(since, until, top)
-        for record in list(self._sessions.values()):
-            if not builder.record(record):
-                break
-        return builder.build()
 
 
 class MemoryReplayCache:

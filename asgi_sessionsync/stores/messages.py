@@ -8,6 +8,23 @@ from typing import Protocol
 from asgi_sessionsync.stores.records import OutboxMessage
 
 
+class MarkStore(Protocol):
+    """Single-use marks with an expiry: what verification keeps (a code's tries, a hold
+    completed, codes sent to an address, an address verified for a peer). Each mark is an
+    opaque id (an HMAC: the store learns no address or code). Every :class:`ReplayCache`
+    is one (the built-in backends keep marks beside used envelope ids), but a mark is not
+    an envelope id, and a backend may keep them apart."""
+
+    async def use(self, jti: bytes, expires_at: float) -> bool:
+        """Set the mark until ``expires_at``; True only for the one call that set it
+        (exactly one of any number of concurrent calls, across processes)."""
+        ...
+
+    async def seen(self, jti: bytes) -> bool:
+        """Whether the mark is set (and not expired)."""
+        ...
+
+
 class ReplayCache(Protocol):
     """Ids of envelopes already used, each remembered until its own expiry.
 

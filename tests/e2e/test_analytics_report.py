@@ -12,6 +12,7 @@ from typing import Any
 
 from asgi_sessionsync.governance.report import render
 from asgi_sessionsync.stores import SessionRecord, sqlite_stores
+from asgi_sessionsync.stores.analytics import analytics
 from tests.e2e.harness import OUTPUT, require_chromium
 
 DAY = 86400.0
@@ -47,7 +48,7 @@ async def registry_stats(path: Path) -> Any:
                     ),
                 )
             )
-        return await stores.sessions.analytics(now - 10 * DAY, now)
+        return await analytics(stores, now - 10 * DAY, now)
     finally:
         await stores.close()
 

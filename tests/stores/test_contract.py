@@ -24,6 +24,7 @@ from asgi_sessionsync.stores import (
     User,
     new_id,
 )
+from asgi_sessionsync.stores.analytics import analytics
 from asgi_sessionsync.stores.versions import Outcome, UserChange
 from tests.concurrently import gather
 from tests.stores.conftest import Backend
@@ -460,6 +461,18 @@ async def test_purge_deletes_sessions_ended_before_the_cutoff_only(stores: Store
         assert await stores.sessions.get(record.sid) is not None
     assert old.sid not in {r.sid for r in await stores.sessions.list(include_ended=True)}
     assert await stores.sessions.purge(T0 - 50) == 0
+
+
+async def test_active_gives_the_users_active_sessions_newest_first(stores: Stores) -> None:
+    old = session(created_at=T0, sid="a-old")
+    new = session(created_at=T0 + 5, sid="b-new")
+    ended = session(created_at=T0 + 9)
+    other = session(user="bob@example.com")
+    for record in (old, new, ended, other):
+        await stores.sessions.create(record)
+    await stores.sessions.end(ended.sid, reason="signed out", when=T0 + 10)
+    assert [r.sid for r in await stores.sessions.active("ANN@example.com")] == ["b-new", "a-old"]
+    assert await stores.sessions.active("nobody@example.com") == []
 
 
 async def test_list_is_newest_first_with_ties_by_sid_descending(stores: Stores) -> None:
@@ -1092,7 +1105,7 @@ async def test_analytics_counts_logins_blocks_active_ends_devices_countries_and_
     await stores.sessions.end(records[2].sid, reason="idle", when=start + 2 * day + 2)
     await stores.sessions.end(records[5].sid, reason="limit: max_sessions (on https://b.example)", when=start + 3)
 
-    stats = await stores.sessions.analytics(start, until)
+    stats = await analytics(stores, start, until)
 
     assert stats.logins == {"here": 2, "via a peer": 2, "adopted": 1}
     assert stats.blocked == 1
@@ -1105,5 +1118,5 @@ async def test_analytics_counts_logins_blocks_active_ends_devices_countries_and_
     assert [(d.logins, d.ends, d.blocked) for d in stats.days] == [(2, 2, 0), (2, 1, 0), (1, 1, 1)]
     assert stats.turnover == 4 / 6
     assert not stats.truncated
-    empty = await stores.sessions.analytics(until + day, until + 2 * day)
+    empty = await analytics(stores, until + day, until + 2 * day)
     assert (empty.total_logins, empty.total_ended, empty.blocked, empty.turnover) == (0, 0, 0, 0.0)

@@ -13,6 +13,7 @@ import pytest
 
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.stores import MessageStatus, SessionRecord, User, new_id, sqlite_stores
+from asgi_sessionsync.stores.analytics import analytics
 
 # The schema as the first release wrote it, to test migration from a real older file.
 FIRST_RELEASE_SCHEMA = """
@@ -228,10 +229,10 @@ async def test_client_types_of_a_file_made_before_they_were_counted_are_counted_
 
     for _ in range(2):  # counted once, not again at the next open
         stores = sqlite_stores(path)
-        stats = await stores.sessions.analytics(start, start + day)
+        stats = await analytics(stores, start, start + day)
         assert stats.clients == {"browser": 2, "library": 1}
         await stores.close()
     stores = sqlite_stores(path)
     await stores.sessions.create(record(sid="s9", created_at=start + 9, device="bot/Googlebot/Other/bot"))
-    assert (await stores.sessions.analytics(start, start + day)).clients == {"browser": 2, "bot": 1, "library": 1}
+    assert (await analytics(stores, start, start + day)).clients == {"browser": 2, "bot": 1, "library": 1}
     await stores.close()

@@ -245,14 +245,16 @@ class RedisSessionRegistry:
             if seen < _BATCH:
                 return count
 
+    async def active(self, user: str) -> builtins.list[SessionRecord]:
+        return await self.list(user=user)
+
     async def list(
         self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
     ) -> list[SessionRecord]:
         index = self.conn.key("us", normalize_email(user)) if user else self.conn.key("all")
         found: list[SessionRecord] = []
         start = 0
-        async with self.conn.errors():
-            # Newest first, ties by sid descending: exactly ZREVRANGE's order.
+        async with self.conn.errors():  # newest first, ties by sid descending: ZREVRANGE's order
             while len(found) < limit:
                 sids = await self.conn.zrange(index, start, start + _BATCH - 1, desc=True)
                 if not sids:

@@ -100,6 +100,9 @@ class SQLiteSessionRegistry:
     async def purge(self, ended_before: float) -> int:
         return await self.db.change("DELETE FROM sessions WHERE ended_at IS NOT NULL AND ended_at < ?", (ended_before,))
 
+    async def active(self, user: str) -> builtins.list[SessionRecord]:
+        return await self.list(user=user)
+
     async def list(
         self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
     ) -> list[SessionRecord]:
