@@ -149,7 +149,7 @@ def mailer_from_settings(settings: Settings) -> Mailer | None:
     """The SMTP mailer ``SESSIONSYNC_SMTP_URL`` names; None when it is not set. A site
     that must mail codes (``SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=self``) and has no way to
     is a :class:`ConfigError` (a mailer given in code counts: the caller checks first)."""
-    if settings.smtp_url is None:
+    if settings.mail.smtp_url is None:
         if settings.require_verified_email == "self":
             raise ConfigError(
                 "SESSIONSYNC_SMTP_URL",
@@ -158,6 +158,6 @@ def mailer_from_settings(settings: Settings) -> Mailer | None:
                 EXAMPLE,
             )
         return None
-    url = settings.smtp_url.reveal().decode("utf-8")
+    url = settings.mail.smtp_url.reveal().decode("utf-8")
     check_smtp_url(url)
-    return SMTPMailer(url, starttls=settings.smtp_starttls, timeout=settings.smtp_timeout)
+    return SMTPMailer(url, starttls=settings.mail.smtp_starttls, timeout=settings.mail.smtp_timeout)

@@ -41,6 +41,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.settings.parsers import _bool, _field
 from asgi_sessionsync.tomlfile import read_toml
 
 VARIABLE = "SESSIONSYNC_NETWORK_FILE"
@@ -227,3 +228,26 @@ def _rules(base: PeerRules, table: Mapping[str, Any], where: str, source: str, v
             'password_formats = ["scrypt"]',
         )
     return rules
+
+
+# -- user sync's section of the settings (composed into Settings) ------------------------
+
+
+def _network_rules(variable: str, text: str) -> NetworkRules | None:
+    return NetworkRules.load(text.strip(), variable=variable) if text.strip() else None
+
+
+@dataclass(frozen=True)
+class UserSyncSettings:
+    """The network file and what user sync keeps (docs/users.md)."""
+
+    network_rules: NetworkRules | None = _field(
+        "NETWORK_FILE",
+        _network_rules,
+        None,
+        "Network file (TOML): per peer and per action (login, logout, create, update, delete, password, role, "
+        "meta) both/send/accept/off, role and metadata allow-lists, hash formats; see docs/users.md.",
+    )
+    prevent_email_change: bool = _field(
+        "PREVENT_EMAIL_CHANGE", _bool, True, "Refuse to change the email of a synced user (its key across the network)."
+    )

@@ -64,7 +64,7 @@ class Site:
         self.prefix = settings.path_prefix
         self.peers = tuple(settings.peers())
         # What this site sends to and accepts from each peer (SESSIONSYNC_NETWORK_FILE).
-        self.rules = settings.network_rules or NetworkRules()
+        self.rules = settings.user_sync.network_rules or NetworkRules()
         # What each peer may do to an account here: the one place that decides.
         self.trust = PeerTrust(settings, self.rules, is_privileged)
         self.tokens = Tokens(settings)
@@ -108,7 +108,7 @@ class Site:
     def _use_stores(self, stores: Stores) -> None:
         """The parts that hold the stores, built (again, after a reopen) over ``stores``."""
         settings = self.settings
-        if settings.policy is not None and not administers(stores.sessions):
+        if settings.governance.policy is not None and not administers(stores.sessions):
             raise ConfigError(
                 "SESSIONSYNC_POLICY_FILE",
                 "the session policy counts and ends sessions: its session store must implement "

@@ -144,7 +144,7 @@ async def _move(site: Site, user: User, new_email: str) -> User:
     address = email_or_none(new_email)
     if address is None:
         raise ValueError("new_email must be a valid email address")
-    if synced(user) and site.settings.prevent_email_change:
+    if synced(user) and site.settings.user_sync.prevent_email_change:
         raise EmailChangeRefused(
             f"the email of {user.email} cannot change: it is the user's key across the network "
             "(SESSIONSYNC_PREVENT_EMAIL_CHANGE=true)"

@@ -415,8 +415,8 @@ async def build_sites(
                 email: await anyio.to_thread.run_sync(hash_password, password) for email, password in ACCOUNTS["c"]
             }
             # The demo's own defaults where the settings leave them to the app (Starlette's).
-            same_site = cast(Literal["lax", "strict", "none"], config.app_session_samesite or "lax")
-            secure = bool(config.app_session_https_only)
+            same_site = cast(Literal["lax", "strict", "none"], config.app_session.app_session_samesite or "lax")
+            secure = bool(config.app_session.app_session_https_only)
             inner = session_app(
                 name, hashes, app_session_secret, others, csrf=csrf, same_site=same_site, https_only=secure
             )

@@ -120,7 +120,7 @@ async def test_the_demo_sites_take_a_session_policy_from_sessionsync_policy_file
     )
     try:
         for site in sites.values():
-            rules = site.app.site.settings.policy
+            rules = site.app.site.settings.governance.policy
             assert rules is not None and rules.source == str(policy)
             assert rules.defaults.limits and rules.defaults.on_limit.value == "end-oldest"
     finally:

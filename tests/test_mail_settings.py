@@ -24,7 +24,7 @@ def settings(**env: str) -> Settings:
 def test_defaults_require_nothing_and_mail_nothing() -> None:
     plain = settings()
     assert plain.require_verified_email is RequireVerified.OFF
-    assert plain.smtp_url is None and plain.mail_from is None
+    assert plain.mail.smtp_url is None and plain.mail.mail_from is None
 
 
 def test_the_smtp_url_is_parsed_and_never_shown() -> None:
@@ -36,8 +36,8 @@ def test_the_smtp_url_is_parsed_and_never_shown() -> None:
     shown = dict(configured.describe())
     assert shown["SESSIONSYNC_SMTP_URL"] == "********"
     assert "p%40ss" not in repr(configured) and "p%40ss" not in str(shown)
-    assert configured.smtp_url is not None
-    mailer = SMTPMailer(configured.smtp_url.reveal().decode(), starttls=configured.smtp_starttls)
+    assert configured.mail.smtp_url is not None
+    mailer = SMTPMailer(configured.mail.smtp_url.reveal().decode(), starttls=configured.mail.smtp_starttls)
     assert (mailer.url.host, mailer.url.port, mailer.url.username, mailer.url.password) == (
         "smtp.example.com",
         2525,

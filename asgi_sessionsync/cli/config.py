@@ -36,7 +36,7 @@ def config_check(env_file: Path | None, output: str, app_ref: str | None = None)
         for problem in problems:
             print(f"configuration error: {problem}", file=sys.stderr)
         return 2
-    if settings.require_verified_email == "self" and settings.smtp_url is None:
+    if settings.require_verified_email == "self" and settings.mail.smtp_url is None:
         # Not an error here: a mailer given in code (SessionSyncMiddleware(mailer=...)) is
         # invisible to this command; without one, start-up stops with a ConfigError.
         print(
@@ -68,7 +68,7 @@ def config_check(env_file: Path | None, output: str, app_ref: str | None = None)
     for name, value in rows:
         print(f"  {name.ljust(width)}  {value}")
     if matrix:
-        rules = settings.network_rules or NetworkRules()
+        rules = settings.user_sync.network_rules or NetworkRules()
         print()
         print(f"what this site sends to / accepts from each peer ({rules.source}):")
         columns = ["peer", *ACTIONS, *PRIVILEGED_COLUMNS]
@@ -94,7 +94,7 @@ def app_session_problems(settings: Settings, app_ref: str | None) -> list[str]:
     )
 
     if app_ref is None:
-        if settings.app_session_secret is None:
+        if settings.app_session.app_session_secret is None:
             print(
                 "note: SESSIONSYNC_APP_SESSION_SECRET is not set: at start-up the middleware reads the secret (and "
                 "the cookie's options) from the app's Starlette SessionMiddleware, and stops if the app has none; "
@@ -117,7 +117,7 @@ def app_session_problems(settings: Settings, app_ref: str | None) -> list[str]:
 def peer_matrix(settings: Settings) -> list[dict[str, str]]:
     """Peer by action → both/send/accept/off, and what the peer may do to privileged
     accounts here: one row per configured peer (:meth:`PeerTrust.table`)."""
-    trust = PeerTrust(settings, settings.network_rules or NetworkRules())
+    trust = PeerTrust(settings, settings.user_sync.network_rules or NetworkRules())
     return trust.table(dict.fromkeys(peer.origin for _, peer in settings.peers()))
 
 

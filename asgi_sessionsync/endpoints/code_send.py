@@ -28,7 +28,7 @@ class CodeSender:
         self.holds = holds
         self.view = view
         self.site_name = site_name
-        self.sender = site.settings.mail_from or f"no-reply@{site_name.partition(':')[0]}"
+        self.sender = site.settings.mail.mail_from or f"no-reply@{site_name.partition(':')[0]}"
         self.log = site_log(logger.name, site.origin)
 
     async def __call__(self, scope: Scope, held: Held, return_to: str, *, resend: bool) -> Reply:
@@ -71,7 +71,7 @@ class CodeSender:
             self.log.error("code page: no mailer is configured; no code can be sent")
         else:
             try:
-                with anyio.fail_after(site.settings.smtp_timeout + 1.0):
+                with anyio.fail_after(site.settings.mail.smtp_timeout + 1.0):
                     await mailer.send(mail)
                 sent = True
             except Exception as error:  # any failure of the mailer: said, never raised to the browser

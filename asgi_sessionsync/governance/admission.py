@@ -91,14 +91,16 @@ class Admissions:
         address: ClientAddress,
         end_chain: Callable[..., Awaitable[int]],
     ) -> None:
-        self.policy: Policy | None = settings.policy
+        self.policy: Policy | None = settings.governance.policy
         self.stores = stores
         self.address = address
         self.origin = settings.origin
         # Ends a sign-in everywhere (end-oldest): ``IdleSessions.end_chain``.
         self.end_chain = end_chain
         self.devices = Devices()
-        self.countries = Countries(settings.geoip_database, settings.country_header, address.trusted)
+        self.countries = Countries(
+            settings.governance.geoip_database, settings.governance.country_header, address.trusted
+        )
 
     async def start(self) -> None:
         """Load the user-agent rules off the event loop (about a second, once)."""
@@ -229,7 +231,7 @@ class Admissions:
 
 def check_requirements(settings: Settings) -> None:
     """Refuse (ConfigError) a policy whose rules this installation cannot apply."""
-    policy = settings.policy
+    policy = settings.governance.policy
     if policy is None:
         return
     device_rules = (Dimension.DEVICE_CLASS, Dimension.CLIENT_TYPE, Dimension.BROWSER, Dimension.OS)
@@ -238,7 +240,7 @@ def check_requirements(settings: Settings) -> None:
             VARIABLE, f"{policy.source}: device rules need ua-parser: pip install 'asgi-sessionsync[governance]'"
         )
     if policy.uses(Dimension.COUNTRY) and not (
-        settings.geoip_database or (settings.country_header and settings.trusted_proxies)
+        settings.governance.geoip_database or (settings.governance.country_header and settings.trusted_proxies)
     ):
         raise ConfigError(
             VARIABLE,

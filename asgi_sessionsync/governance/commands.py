@@ -96,7 +96,7 @@ def dispatch(settings: Settings, args: argparse.Namespace) -> int | None:
 def policy_check(settings: Settings) -> int:
     from asgi_sessionsync.governance.admission import check_requirements
 
-    policy = settings.policy
+    policy = settings.governance.policy
     if policy is None:
         print("no session policy (SESSIONSYNC_POLICY_FILE is not set): every sign-in is allowed, no idle timeout")
         return 0

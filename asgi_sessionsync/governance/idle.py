@@ -30,7 +30,7 @@ class IdleSessions:
         self.settings = settings
         self.stores = stores
         self.courier = courier
-        policy: Policy | None = settings.policy
+        policy: Policy | None = settings.governance.policy
         # Idle limits as the request path compares them: widened by the granularity of
         # last_seen_at (written at most once a minute), so no session ends early.
         self.idle_after: dict[str, float] = {}

@@ -130,7 +130,7 @@ def find_app_session(app: object) -> dict[str, Any] | None:
 
 
 def _setting(settings: Settings, option: str) -> Any:
-    value = getattr(settings, "app_session_" + VARIABLES[option].removeprefix("APP_SESSION_").lower())
+    value = getattr(settings.app_session, "app_session_" + VARIABLES[option].removeprefix("APP_SESSION_").lower())
     if option == "secret_key" and value is not None:
         return value.reveal().decode("utf-8")
     return value  # max_age: seconds, 0 for a browser-session cookie
@@ -254,8 +254,8 @@ def app_session_identity(settings: Settings, app: object | None) -> StarletteSes
     return StarletteSessionIdentity(
         options.secret_key,
         session_cookie=options.session_cookie,
-        user_key=settings.app_session_user_key,
-        name_key=settings.app_session_name_key,
+        user_key=settings.app_session.app_session_user_key,
+        name_key=settings.app_session.app_session_name_key,
         max_age=options.max_age,
         cookie_policy=app_policy,
     )

@@ -135,7 +135,7 @@ class DjangoUserSync:
             return
         old_email = email_or_none(row[0] or "")
         new_email = self._email(instance)
-        if old_email is not None and new_email != old_email and self.site.settings.prevent_email_change:
+        if old_email is not None and new_email != old_email and self.site.settings.user_sync.prevent_email_change:
             stored = self._run(self.site.stores.users.get)(old_email)
             if stored is not None and synced(stored):
                 raise EmailChangeRefused(

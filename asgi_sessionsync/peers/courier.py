@@ -98,7 +98,7 @@ class Courier:
         so the next page load on a peer is already signed out; what is not confirmed by
         then stays queued for the worker (its lease runs out, then it is due again).
         """
-        to = logout_peers(self.peers, self.settings.network_rules)
+        to = logout_peers(self.peers, self.settings.user_sync.network_rules)
         messages = logout_messages(to, email, chain, when, reason, seen_before, time.time())
         await self.dispatch(messages, wait=self.settings.logout_wait if wait else 0.0)
 

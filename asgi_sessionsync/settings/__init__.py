@@ -14,12 +14,12 @@ and the variables it reads), :mod:`~.variables` (which variables mean something)
 ``asgi_sessionsync.settings`` as before.
 """
 
-import dataclasses
 from collections.abc import Mapping
 
 from asgi_sessionsync.settings.environment import exit_on_config_error, read_env_file
 from asgi_sessionsync.settings.model import Settings, logger
 from asgi_sessionsync.settings.options import MiddlewareOptions, SettingsOptions
+from asgi_sessionsync.settings.parsers import setting_fields
 from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
 from asgi_sessionsync.settings.variables import (
     OTHER_VARIABLES,
@@ -31,19 +31,19 @@ from asgi_sessionsync.settings.variables import (
 
 def documented_variables() -> list[tuple[str, str, str]]:
     """(variable, default, description) for every setting, for the docs table."""
-    return documented_variables_of(dataclasses.fields(Settings))
+    return documented_variables_of(setting_fields(Settings))
 
 
 def known_variables(env: Mapping[str, str] | None = None) -> set[str]:
     """Every ``SESSIONSYNC_*`` name that means something (with ``env``: the variables of
     the networks it names, too)."""
-    return known_variables_of(dataclasses.fields(Settings), env)
+    return known_variables_of(setting_fields(Settings), env)
 
 
 def unknown_variables(env: Mapping[str, str]) -> list[tuple[str, str | None]]:
     """``SESSIONSYNC_*`` names in ``env`` that no setting reads, each with the closest
     known name (a likely misspelling) or None; sorted by name."""
-    return unknown_variables_of(dataclasses.fields(Settings), env)
+    return unknown_variables_of(setting_fields(Settings), env)
 
 
 __all__ = [

@@ -12,9 +12,10 @@ from typing import Any, ClassVar, Protocol
 from asgi_sessionsync.cookies import CookieNames, CookieSettings
 from asgi_sessionsync.exceptions import ConfigError, config_error_of
 from asgi_sessionsync.keys import GENERATE_HINT
-from asgi_sessionsync.network_rules import NetworkRules
+from asgi_sessionsync.mail_settings import MailSettings
+from asgi_sessionsync.network_rules import NetworkRules, UserSyncSettings
 from asgi_sessionsync.settings.networks import _keys_var, _peers_var
-from asgi_sessionsync.settings.values import _PEERS_EXAMPLE, PREFIX, Network, Peer, Secret
+from asgi_sessionsync.settings.values import _PEERS_EXAMPLE, PREFIX, Network, Peer
 
 
 class CheckedSettings(CookieSettings, Protocol):
@@ -28,15 +29,11 @@ class CheckedSettings(CookieSettings, Protocol):
     @property
     def origin(self) -> str: ...
     @property
-    def network_rules(self) -> NetworkRules | None: ...
-    @property
     def identity(self) -> str: ...
     @property
-    def app_session_secret(self) -> Secret | None: ...
+    def mail(self) -> MailSettings: ...
     @property
-    def smtp_url(self) -> Secret | None: ...
-    @property
-    def mail_from(self) -> str | None: ...
+    def user_sync(self) -> UserSyncSettings: ...
     @property
     def samesite(self) -> str: ...
     def peers(self) -> Iterable[tuple[Network, Peer]]: ...
@@ -81,20 +78,20 @@ def _site_and_networks(settings: CheckedSettings) -> None:
 
 
 def _network_file(settings: CheckedSettings) -> None:
-    if settings.network_rules is not None:
+    if settings.user_sync.network_rules is not None:
         known = {peer.origin for _, peer in settings.peers()}
-        strangers = sorted(origin for origin, _ in settings.network_rules.peers if origin not in known)
+        strangers = sorted(origin for origin, _ in settings.user_sync.network_rules.peers if origin not in known)
         if strangers:
             raise ConfigError(
                 PREFIX + "NETWORK_FILE",
-                f"{settings.network_rules.source}: [peers] names {', '.join(strangers)}, not a peer of this site "
-                "(SESSIONSYNC_PEERS)",
+                f"{settings.user_sync.network_rules.source}: [peers] names {', '.join(strangers)}, "
+                "not a peer of this site (SESSIONSYNC_PEERS)",
                 '[peers."https://b.example.com"]',
             )
 
 
 def _mail(settings: CheckedSettings) -> None:
-    if settings.smtp_url is not None and settings.mail_from is None:
+    if settings.mail.smtp_url is not None and settings.mail.mail_from is None:
         raise ConfigError(
             PREFIX + "MAIL_FROM",
             "is required with SESSIONSYNC_SMTP_URL (the From address of the codes)",
@@ -114,8 +111,14 @@ def _cookies(settings: CheckedSettings) -> None:
 def describe_settings(settings: CheckedSettings) -> list[tuple[str, str]]:
     """(variable, effective value) pairs with secrets masked, for ``config check``."""
     rows: list[tuple[str, str]] = []
-    for f in dataclasses.fields(settings):
+    pairs: list[tuple[Field[Any], Any]] = []
+    for f in dataclasses.fields(settings):  # a feature's section: its fields in its place
         value = getattr(settings, f.name)
+        if "section" in f.metadata:
+            pairs.extend((sf, getattr(value, sf.name)) for sf in dataclasses.fields(value))
+        else:
+            pairs.append((f, value))
+    for f, value in pairs:
         if f.name == "networks":
             for network in value:
                 keys = ", ".join(f"key id {s.key_id}" for s in network.secret_keys)

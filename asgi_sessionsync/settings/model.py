@@ -13,38 +13,36 @@ from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.exceptions import ConfigError, config_error_of
-from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.governance.settings import GovernanceSettings
+from asgi_sessionsync.identity.app_session_settings import AppSessionSettings
 from asgi_sessionsync.logs import package_log
-from asgi_sessionsync.network_rules import NetworkRules
+from asgi_sessionsync.mail_settings import MailSettings
+from asgi_sessionsync.network_rules import UserSyncSettings
 from asgi_sessionsync.settings.checks import describe_settings, settings_problems, validate_settings
 from asgi_sessionsync.settings.environment import read_env_file, unread_env_file
 from asgi_sessionsync.settings.networks import _networks
 from asgi_sessionsync.settings.parsers import (
-    _app_secret,
     _bool,
     _choice,
-    _cookie_name,
     _duration,
     _field,
     _list,
-    _network_rules,
     _one_of,
     _optional_str,
     _origins,
     _own_cookie_name,
     _page_file,
     _path_prefix,
-    _policy,
     _positive_duration,
     _positive_int,
     _prefix_len,
-    _sender,
-    _smtp_url,
     _store,
     _str,
     _trusted_proxies,
     _url,
     field_values,
+    section,
+    setting_fields,
 )
 from asgi_sessionsync.settings.values import (
     IDENTITY_NAMES,
@@ -52,7 +50,6 @@ from asgi_sessionsync.settings.values import (
     Network,
     Peer,
     RequireVerified,
-    Secret,
     SyncMode,
     origin_of,
 )
@@ -124,49 +121,13 @@ class Settings:
         "How the site's login is read and made: session (the middleware's), "
         "starlette-session (the app's request.session), django (django.contrib.auth).",
     )
-    # The starlette-session identity: each left unset is read from the app's own
-    # SessionMiddleware when the wrapped app has one (identity/app_session.py), else the
-    # SessionMiddleware default shown in the docs; a value set here always wins.
-    app_session_secret: Secret | None = _field(
-        "APP_SESSION_SECRET",
-        _app_secret,
-        None,
-        "starlette-session identity: the app's SessionMiddleware secret_key (default: read from the app).",
-        secret=True,
+    # -- feature sections, each declared beside its feature's code ---------------------
+    app_session: AppSessionSettings = section(
+        AppSessionSettings, "The starlette-session identity's options (identity/app_session_settings.py)."
     )
-    app_session_cookie: str | None = _field(
-        "APP_SESSION_COOKIE", _cookie_name, None, "starlette-session identity: the app's cookie name (session)."
-    )
-    app_session_user_key: str = _field(
-        "APP_SESSION_USER_KEY", _str, "user", "starlette-session identity: the request.session key holding the email."
-    )
-    app_session_name_key: str | None = _field(
-        "APP_SESSION_NAME_KEY",
-        _optional_str,
-        None,
-        "starlette-session identity: the request.session key holding the user's display name (none: no name).",
-    )
-    app_session_max_age: float | None = _field(
-        "APP_SESSION_MAX_AGE",
-        _duration,
-        None,
-        "starlette-session identity: the app's SessionMiddleware max_age (14d; 0 = a browser-session cookie).",
-    )
-    app_session_samesite: str | None = _field(
-        "APP_SESSION_SAMESITE",
-        _one_of("lax", "strict", "none"),
-        None,
-        "starlette-session identity: the app's SessionMiddleware same_site (lax).",
-    )
-    app_session_https_only: bool | None = _field(
-        "APP_SESSION_HTTPS_ONLY", _bool, None, "starlette-session identity: the app's SessionMiddleware https_only."
-    )
-    app_session_path: str | None = _field(
-        "APP_SESSION_PATH", _str, None, "starlette-session identity: the app's SessionMiddleware path (/)."
-    )
-    app_session_domain: str | None = _field(
-        "APP_SESSION_DOMAIN", _optional_str, None, "starlette-session identity: the app's SessionMiddleware domain."
-    )
+    mail: MailSettings = section(MailSettings, "Mailing verification codes (mail_settings.py).")
+    governance: GovernanceSettings = section(GovernanceSettings, "The session policy (governance/settings.py).")
+    user_sync: UserSyncSettings = section(UserSyncSettings, "The network file and user sync (network_rules.py).")
     auto_provision: bool = _field(
         "AUTO_PROVISION", _bool, True, "Create a user that a peer vouches for but this site lacks."
     )
@@ -253,57 +214,10 @@ class Settings:
         "Peer sign-ins of unverified addresses: off (accepted), issuer (refused unless the peer verified the "
         "address), self (this site verifies it with a mailed code).",
     )
-    smtp_url: Secret | None = _field(
-        "SMTP_URL",
-        _smtp_url,
-        None,
-        "SMTP server for the codes: smtp://user:password@host:587 (STARTTLS) or smtps://…:465 (TLS); "
-        "needs asgi-sessionsync[mail].",
-        secret=True,
-    )
-    smtp_starttls: str = _field(
-        "SMTP_STARTTLS",
-        _one_of("auto", "true", "false"),
-        "auto",
-        "STARTTLS on smtp:// URLs: auto = required unless the server is on this machine; true; false.",
-    )
-    smtp_timeout: float = _field(
-        "SMTP_TIMEOUT", _positive_duration, 10.0, "Longest wait for the SMTP server (connecting, each command)."
-    )
-    mail_from: str | None = _field(
-        "MAIL_FROM", _sender, None, "From address of the codes (default: no-reply@ this site's host)."
-    )
     # Code only (no variable): where this site reads the time. Tests give a clock that is
     # off to play a site whose clock is wrong; everything sealed or opened here uses it.
     clock: Callable[[], float] = field(
         default=time.time, compare=False, repr=False, metadata={"doc": "This site's clock (code only)."}
-    )
-    # -- governance (asgi_sessionsync.governance) --------------------------------------
-    policy: Policy | None = _field(
-        "POLICY_FILE",
-        _policy,
-        None,
-        "Session policy (TOML): limits, IP ranges and idle timeouts, per role; see docs/governance.md.",
-    )
-    geoip_database: str | None = _field(
-        "GEOIP_DATABASE", _optional_str, None, "MaxMind-format database giving a session's country (needs maxminddb)."
-    )
-    country_header: str | None = _field(
-        "COUNTRY_HEADER",
-        _optional_str,
-        None,
-        "Header giving the country (e.g. CF-IPCountry), believed only from SESSIONSYNC_TRUSTED_PROXIES.",
-    )
-    # -- user sync (docs/users.md) ---------------------------------------------------------
-    network_rules: NetworkRules | None = _field(
-        "NETWORK_FILE",
-        _network_rules,
-        None,
-        "Network file (TOML): per peer and per action (login, logout, create, update, delete, password, role, "
-        "meta) both/send/accept/off, role and metadata allow-lists, hash formats; see docs/users.md.",
-    )
-    prevent_email_change: bool = _field(
-        "PREVENT_EMAIL_CHANGE", _bool, True, "Refuse to change the email of a synced user (its key across the network)."
     )
     sign_out_everywhere: bool = _field(
         "SIGN_OUT_EVERYWHERE",
@@ -367,7 +281,7 @@ class Settings:
             from asgi_sessionsync.settings.variables import unknown_variables_of
 
             # A server started with a misspelled variable runs on the default: say so.
-            for name, close in unknown_variables_of(dataclasses.fields(cls), env):
+            for name, close in unknown_variables_of(setting_fields(cls), env):
                 logger.warning(
                     "%s is not a setting and is ignored%s", name, f": did you mean {close}?" if close else ""
                 )

@@ -12,10 +12,7 @@ from typing import Any
 
 from asgi_sessionsync.client_ip import TrustedProxies
 from asgi_sessionsync.exceptions import ConfigError
-from asgi_sessionsync.governance.policy import Policy
-from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.settings.values import PREFIX, Secret, _normalize_url, origin_of
-from asgi_sessionsync.smtp_url import check_sender, check_smtp_url
 from asgi_sessionsync.stores.registry import check_store_url
 
 # --- parsers: (variable, text) -> value -------------------------------------------------
@@ -146,21 +143,6 @@ def _store(variable: str, text: str) -> str:
     return value
 
 
-def _policy(variable: str, text: str) -> Policy | None:
-    return Policy.load(text.strip(), variable=variable) if text.strip() else None
-
-
-def _smtp_url(variable: str, text: str) -> Secret | None:
-    if not text.strip():
-        return None
-    check_smtp_url(text, variable)
-    return Secret(text.strip().encode("utf-8"))
-
-
-def _sender(variable: str, text: str) -> str | None:
-    return check_sender(variable, text)
-
-
 def _page_file(variable: str, text: str) -> str | None:
     """An HTML file this site serves as its own page; read once here to check it."""
     from asgi_sessionsync.pages import read_page_file
@@ -178,12 +160,25 @@ def _positive_int(variable: str, text: str) -> int:
     return int(value)
 
 
-def _network_rules(variable: str, text: str) -> NetworkRules | None:
-    return NetworkRules.load(text.strip(), variable=variable) if text.strip() else None
-
-
 def _field(env: str, parse: Callable[[str, str], Any], default: Any, doc: str, *, secret: bool = False) -> Any:
     return field(default=default, metadata={"env": PREFIX + env, "parse": parse, "doc": doc, "secret": secret})
+
+
+def section(kind: type[Any], doc: str) -> Any:
+    """A field of :class:`~asgi_sessionsync.settings.Settings` holding a feature's own
+    section (a frozen dataclass of ``_field`` fields, declared beside the feature)."""
+    return field(default_factory=kind, metadata={"section": kind, "doc": doc})
+
+
+def setting_fields(kind: type[Any]) -> list[dataclasses.Field[Any]]:
+    """Every field of ``kind`` that reads a variable, its sections' included."""
+    found: list[dataclasses.Field[Any]] = []
+    for f in dataclasses.fields(kind):
+        if "section" in f.metadata:
+            found.extend(setting_fields(f.metadata["section"]))
+        elif "env" in f.metadata:
+            found.append(f)
+    return found
 
 
 def field_values(
@@ -199,6 +194,10 @@ def field_values(
     values: dict[str, Any] = {}
     for f in fields:
         if f.name == "networks":
+            continue
+        if "section" in f.metadata:  # a feature's section: its own fields, from the same sources
+            kind = f.metadata["section"]
+            values[f.name] = kind(**field_values(dataclasses.fields(kind), env, overrides, errors))
             continue
         if "env" not in f.metadata:  # code only
             if f.name in overrides:
