@@ -136,7 +136,7 @@ class Site:
         stores.availability.on_back.append(self.courier.wake)
         # Signing a browser, or a user everywhere, out: here and on every peer.
         self.sign_outs = SignOuts(self.endings, self.courier, self.origin)
-        self.users = UserSync(settings, stores, self.endings, self.courier, self.peers, self.trust)
+        self.users = UserSync(settings, stores, self.endings, self.courier, self.peers, self.trust, self.sign_outs)
         self.marks = Marks(self.tokens, stores.replay)
 
     def reopen(self) -> None:

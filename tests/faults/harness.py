@@ -31,7 +31,7 @@ from tests.harness.processes import free_ports, wait_until_answering
 ROOT = Path(__file__).resolve().parents[2]
 
 ACCOUNTS = [(f"user{n}@example.com", f"password-{n}") for n in range(40)]
-HOSTS = {"a": "127.0.0.1", "b": "127.0.0.2"}
+HOSTS = {"a": "127.0.0.1", "b": "127.0.0.2", "c": "127.0.0.3"}
 
 
 def until(check: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
@@ -141,19 +141,29 @@ class Served:
 
 
 class Pair:
-    """Sites A and B of one network; ``store`` is each site's ``SESSIONSYNC_STORE``."""
+    """Sites A and B of one network (A, B and C with ``names="abc"``); ``stores`` is each
+    site's ``SESSIONSYNC_STORE``; ``kit`` more variables for every site (``KIT_USER_API``,
+    ``SESSIONSYNC_NETWORK_FILE``, …)."""
 
-    def __init__(self, tmp: Path, stores: dict[str, str], **settings: str) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        stores: dict[str, str],
+        *,
+        names: str = "ab",
+        kit: dict[str, str] | None = None,
+        **settings: str,
+    ) -> None:
         self.tmp = tmp
-        ports = free_ports(2)
+        ports = free_ports(len(names))
         secret = generate_secret()
-        urls = {name: f"http://{HOSTS[name]}:{port}" for name, port in zip("ab", ports, strict=True)}
+        urls = {name: f"http://{HOSTS[name]}:{port}" for name, port in zip(names, ports, strict=True)}
         self.sites: dict[str, Served] = {}
-        for name, port in zip("ab", ports, strict=True):
+        for name, port in zip(names, ports, strict=True):
             env = {
                 "SESSIONSYNC_SECRET_KEYS": secret,
                 "SESSIONSYNC_SITE_URL": urls[name],
-                "SESSIONSYNC_PEERS": urls["b" if name == "a" else "a"],
+                "SESSIONSYNC_PEERS": ",".join(url for other, url in urls.items() if other != name),
                 "SESSIONSYNC_STORE": stores[name],
                 "SESSIONSYNC_LOGOUT_WAIT": "0.5",
                 "SESSIONSYNC_CATCHUP": "false",  # every visit here is a plain client: no catch-up asked
@@ -162,6 +172,7 @@ class Pair:
                 "KIT_CSRF_CHECK": "false",
                 "KIT_SITE_NAME": name,
                 "KIT_ACCOUNTS": ",".join(f"{e}:{p}" for e, p in ACCOUNTS) if name == "a" else "",
+                **(kit or {}),
             }
             self.sites[name] = Served(name, env, port, tmp / f"{name}.log")
 
@@ -172,6 +183,10 @@ class Pair:
     @property
     def b(self) -> Served:
         return self.sites["b"]
+
+    @property
+    def c(self) -> Served:
+        return self.sites["c"]
 
     def stop(self) -> None:
         for site in self.sites.values():
