@@ -46,10 +46,8 @@ class UserSync:
         courier: Courier,
         peers: Sequence[PeerEntry],
         trust: PeerTrust,
-        sign_outs: SignOuts | None = None,
+        sign_outs: SignOuts,
     ) -> None:
-        """``sign_outs``: how a delete made here signs the user out everywhere (the
-        site's; none given: one over ``endings`` and ``courier``)."""
         self.settings = settings
         self.stores = stores
         self.endings = endings
@@ -58,7 +56,7 @@ class UserSync:
         self.origin = settings.origin
         self.rules: NetworkRules = trust.rules
         self.trust = trust
-        self.sign_outs = sign_outs if sign_outs is not None else SignOuts(endings, courier, settings.origin)
+        self.sign_outs = sign_outs  # a delete made here signs the user out everywhere
         self.log = site_log(logger.name, settings.origin)
         self.on_applied: list[AppliedHook] = []
         # True where the app owns its users and sends their changes itself (Django's signals);
@@ -118,10 +116,8 @@ class UserSync:
             return applied
         self.log.info("user %s: %s here (version %d)", address, action.value, applied.version[0])
         if action is UserAction.DELETE:
-            # A delete is also a sign-out everywhere (issue #23): its sessions end on every
-            # peer whatever the peer's merge decides, a newer update winning there included
-            # (docs/users.md, "A delete and a sign-out"). Sent before the delete, in the same
-            # queue per peer and user.
+            # Also a sign-out everywhere (#23): the sessions end on every peer whatever its
+            # merge decides (docs/users.md, "A delete signs the user out everywhere").
             await self.sign_outs.everywhere(address, reason=USER_DELETED, wait=wait)
         await self.send(action, address, applied, wait=wait)
         return applied
