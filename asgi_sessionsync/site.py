@@ -112,6 +112,7 @@ class Site:
             stores.activity.max_entries = self.settings.activity_max_rows
         # The activity log: every cross-site message and its outcome (SESSIONSYNC_ACTIVITY_LOG).
         self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=settings.activity_log)
+        self.answering.left_out.activity = self.activity  # peers a chain leaves out go to the activity log
         self.courier = Courier(
             settings, stores.outbox, self.tokens, self.client, self.health, self.peers, activity=self.activity
         )

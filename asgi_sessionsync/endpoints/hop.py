@@ -15,11 +15,20 @@ from asgi_sessionsync.endpoints.held import Arrival
 from asgi_sessionsync.endpoints.reply import Headers, Reply, page, redirect, text
 from asgi_sessionsync.endpoints.step_kit import SKIPPABLE, StepKit, refused
 from asgi_sessionsync.envelope import Claims
-from asgi_sessionsync.exceptions import EnvelopeError
+from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
 from asgi_sessionsync.protocol import Endpoint, HopPayload, Mode
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.urls import local_url, origin_of, safe_return
 from asgi_sessionsync.validation import email_or_none
+
+
+def _late(error: EnvelopeError) -> str:
+    """Why an authentic hop was not taken, in a few words."""
+    if error.reason is EnvelopeFailure.EXPIRED:
+        return "its hop arrived past its lifetime (SESSIONSYNC_HOP_LIFETIME)"
+    if error.reason is EnvelopeFailure.IP_MISMATCH:
+        return "the browser's address changed during the sign-in"
+    return f"its hop was refused ({error.reason})"
 
 
 class Hop:
@@ -39,7 +48,13 @@ class Hop:
         except EnvelopeError as error:
             skipped = HopPayload.from_wire(error.claims.extra) if error.claims and error.reason in SKIPPABLE else None
             if skipped is not None and error.claims is not None:
-                self.log.info("sign-in hop skipped here (%s); chain continues", error.reason)
+                # Authentic, but late (or for another address): nobody is signed in here by
+                # it; the chain goes on, and this site's catch-up asks at the next page view.
+                user = email_or_none(error.claims.subject)
+                if user is not None:
+                    await site.answering.left_out.peers([error.claims.issuer], user, _late(error), here=True)
+                else:
+                    self.log.info("sign-in hop skipped here (%s); chain continues", error.reason)
                 return self._go_on(skipped, error.claims.issuer, [])
             self.log.warning("sign-in hop refused: %s", error.reason)
             return refused(error.reason)

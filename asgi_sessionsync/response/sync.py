@@ -63,7 +63,7 @@ class SyncStart:
 
     async def frames(self, session: ActiveSession, headers: Headers) -> bytes | None:
         site, scope = self.context.site, self.scope
-        peers = await site.answering.reachable()
+        peers = await site.answering.reachable(user=session.user)
         if not peers:
             return None
         ip = site.address.bind_value(scope)
