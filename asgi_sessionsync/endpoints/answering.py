@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
+from asgi_sessionsync.cookies import CookieNames, find_cookie
 from asgi_sessionsync.endpoints.asking import BIND_LIFETIME
 from asgi_sessionsync.endpoints.left_out import LeftOut
 from asgi_sessionsync.network_rules import NetworkRules
@@ -21,6 +22,7 @@ from asgi_sessionsync.protocol import ChainPayload, Endpoint, HopPayload, Mode, 
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.settings import Peer, Settings
 from asgi_sessionsync.tokens import Tokens
+from asgi_sessionsync.unreachable import unreachable
 from asgi_sessionsync.urls import endpoint_url, safe_return
 
 # How old a step of a chain this site carries may be (seconds since it was sealed) and
@@ -45,6 +47,7 @@ class SignInAnswering:
         self.hop_lifetime = settings.hop_lifetime
         self.late_limit = max(LATE_STEP_LIMIT, settings.hop_lifetime)
         self.left_out = LeftOut(settings.origin)
+        self._away_name = CookieNames.from_settings(settings).unreachable
         self._by_origin = {peer.origin: (network, peer) for network, peer in peers}
         # The peers this site carries its sign-ins to (the network file's login "send").
         self.peers = tuple(entry for entry in peers if rules.for_peer(entry[1].origin).sends("login"))
@@ -53,16 +56,26 @@ class SignInAnswering:
     def peer(self, origin: str) -> PeerEntry | None:
         return self._by_origin.get(origin)
 
-    async def reachable(self, origins: Sequence[str] | None = None, *, user: str = "") -> list[PeerEntry]:
+    def unreachable(self, cookies: bytes | None) -> frozenset[str]:
+        """The peers this browser said it could not reach, lately (``catchup.py``)."""
+        return unreachable(find_cookie(cookies, self._away_name), self.sends_to)
+
+    async def reachable(
+        self, origins: Sequence[str] | None = None, *, user: str = "", away: frozenset[str] = frozenset()
+    ) -> list[PeerEntry]:
         """The peers to carry a sign-in to now (all, or those named, in configuration
-        order), minus peers that are down (said as left out of ``user``'s sign-in, when
-        given: :class:`LeftOut`).
+        order), minus peers that are down and those this browser cannot reach (``away``),
+        each said as left out of ``user``'s sign-in, when given (:class:`LeftOut`).
 
         A browser is about to be sent to the first one, so a good answer counts only
         for :attr:`PeerHealth.POINT_FOR` (0.1 s): a peer that died after an answer
         strands no browser sent on later, and a burst of sign-ins costs at most ten
         probes a second per peer (one in flight, shared)."""
         wanted = [entry for entry in self.peers if origins is None or entry[1].origin in origins]
+        if away and (skipped := [peer.origin for _, peer in wanted if peer.origin in away]):
+            if user:
+                await self.left_out.peers(skipped, user, "this browser could not reach it lately (its page said so)")
+            wanted = [entry for entry in wanted if entry[1].origin not in away]
         alive = await self.health.alive(wanted, up_for=self.health.POINT_FOR)
         if user and len(alive) < len(wanted):
             up = {peer.origin for _, peer in alive}
@@ -83,10 +96,12 @@ class SignInAnswering:
         ip: str,
         origins: Sequence[str] | None = None,
         mode: Mode = Mode.PAGE,
+        away: frozenset[str] = frozenset(),
     ) -> str | None:
-        """The first step of carrying ``session`` to the live peers (all, or ``origins``):
-        the first one's ``pull`` URL, or None when no peer is up."""
-        live = [peer.origin for _, peer in await self.reachable(origins, user=session.user)]
+        """The first step of carrying ``session`` to the live peers (all, or ``origins``;
+        never those this browser cannot reach, ``away``): the first one's ``pull`` URL, or
+        None when no peer is up."""
+        live = [peer.origin for _, peer in await self.reachable(origins, user=session.user, away=away)]
         if not live:
             return None
         return self._pull_url(live[0], ChainPayload(session.sid, tuple(live[1:]), return_url, mode), session, ip)
@@ -106,12 +121,14 @@ class SignInAnswering:
             query += "&m=frame"
         return endpoint_url(peer.url, self.prefix, Endpoint.PULL, query)
 
-    async def onward(self, chain: ChainPayload, session: ActiveSession, ip: str) -> str | None:
+    async def onward(
+        self, chain: ChainPayload, session: ActiveSession, ip: str, away: frozenset[str] = frozenset()
+    ) -> str | None:
         """Where the browser goes after the peer now being served: the next live peer's
         ``pull`` (checked just now, so no browser is sent to a site that died), else the
         chain's return URL on this site."""
         if chain.peers:
-            live = [peer.origin for _, peer in await self.reachable(chain.peers, user=session.user)]
+            live = [peer.origin for _, peer in await self.reachable(chain.peers, user=session.user, away=away)]
             if live:
                 rest = tuple(o for o in chain.peers if o != live[0] and o in live)
                 return self._pull_url(live[0], chain._replace(peers=rest), session, ip)

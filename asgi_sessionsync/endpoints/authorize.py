@@ -82,7 +82,7 @@ class Authorize:
             not session.shared or (session.network is not None and session.network != network.name)
         ):
             session = None  # a login that stays here, or came from another network: not vouched for
-        step = await self._onward_of_chain(request.chain, session, ip)
+        step = await self._onward_of_chain(request.chain, session, ip, site.answering.unreachable(cookies))
         nobody = not sends
         if late is not None and not (step.goes_on and self._in_time(late, claims)):
             nobody = True
@@ -129,7 +129,9 @@ class Authorize:
             return f"a step of the sign-in reached this site more than {limit:g} s after it was made"
         return _WHY.get(error.reason, str(error.reason))
 
-    async def _onward_of_chain(self, chain_token: str | None, session: ActiveSession | None, ip: str) -> ChainStep:
+    async def _onward_of_chain(
+        self, chain_token: str | None, session: ActiveSession | None, ip: str, away: frozenset[str]
+    ) -> ChainStep:
         """For a sign-in this site is carrying: where the browser goes after the asking
         peer. A note past its lifetime still counts up to the limit (the session is
         checked live); past it, the peers still to visit are left out, said so, and the
@@ -160,4 +162,4 @@ class Authorize:
             # The session that started the chain is gone (signed out meanwhile): send the
             # browser home, signing no one in on the way.
             return ChainStep(safe_return(chain.return_url, site.origin))
-        return ChainStep(await site.answering.onward(chain, session, ip), ours=True, goes_on=True)
+        return ChainStep(await site.answering.onward(chain, session, ip, away), ours=True, goes_on=True)
