@@ -48,8 +48,14 @@ def site_from_env() -> ASGIApp:
     with exit_on_config_error():  # a bad setting or an unusable store: one line, not a traceback
         wrapped = SessionSyncMiddleware(app, env_file=None)
     process = str(os.getpid()).encode()
+    lag_prefix = os.environ.get("KIT_LOOP_LAG", "")  # benchmarks: how late this process's loop runs
 
     async def site(scope: Scope, receive: Receive, send: Send) -> None:
+        if lag_prefix:
+            from tests.harness.loop_lag import watch
+
+            watch(lag_prefix)
+
         # Which worker process answered: multi-process tests check that each did.
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":
