@@ -93,8 +93,10 @@ class Worker:
         self.site.reopen()
         if self.site.settings.redact_access_log:
             install_redaction()  # sign-in URLs carry envelopes, and servers log every request line
-        # scrypt costs tens of ms per secret: never on the event loop.
+        # scrypt costs tens of ms per secret, the CA bundle as much: never on the event loop.
         await anyio.to_thread.run_sync(self.site.tokens.keychain.derive)
+        for client in (self.site.client, self.site.health.client):  # the peers' HTTP clients, likewise
+            await anyio.to_thread.run_sync(client.prepare)
         await self.site.admissions.start()  # the user-agent rules, in a thread too
 
     async def ensure_started(self) -> None:

@@ -159,16 +159,35 @@ def load() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
-def loop_lag(tmp: Path, since: float, until: float) -> tuple[float, list[str]]:
-    """A's worst loop lag (ms) between two times, and what stalled it most (stacks)."""
-    worst, stalls = 0.0, collections.Counter[str]()
+class LoopLag(NamedTuple):
+    worst: float  # ms: A's event loop's worst lag during the burst
+    worst_ran: float  # ms: of that, the time the loop thread ran (the rest it waited for a CPU)
+    busiest: float  # ms: the most CPU time the loop ran between two ticks (code on the loop)
+    p99: float  # ms: of the per-second worst lags
+    stalls: list[str]  # what the loop was running when it stalled, most seen first
+
+
+def loop_lag(tmp: Path, since: float, until: float) -> LoopLag:
+    """A's event loop between two times (``tests/harness/loop_lag.py``)."""
+    seconds: list[tuple[float, float, float]] = []
+    stalls = collections.Counter[str]()
     for path in tmp.glob("lag-a.*"):
         for line in path.read_text().splitlines():
             record = json.loads(line)
             if since <= record["t"] <= until + 1:
-                worst = max(worst, record["worst_lag_ms"])
+                seconds.append((record["worst_lag_ms"], record["worst_lag_ran_ms"], record["busiest_ms"]))
                 stalls.update({stack: n for stack, n in record["stalls"]})
-    return worst, [f"{n} × {stack}" for stack, n in stalls.most_common(6)]
+    if not seconds:
+        return LoopLag(0.0, 0.0, 0.0, 0.0, [])
+    worst = max(seconds)
+    lags = sorted(s[0] for s in seconds)
+    return LoopLag(
+        worst[0],
+        worst[1],
+        max(s[2] for s in seconds),
+        lags[min(len(lags) - 1, int(len(lags) * 0.99))],
+        [f"{n} × {stack}" for stack, n in stalls.most_common(6)],
+    )
 
 
 def run(count: int, workers: int, tmp: Path, hog: int = 0) -> str:
@@ -215,10 +234,15 @@ def run(count: int, workers: int, tmp: Path, hog: int = 0) -> str:
         after, ended = load(), time.time()
     for line in why(tmp):
         print(f"    {line}")
-    worst, stalls = loop_lag(tmp, started, ended)
-    print(f"    A's event loop: worst lag {worst:.0f} ms during the burst; stalled in:")
-    for line in stalls:
+    lag = loop_lag(tmp, started, ended)
+    print(
+        f"    A's event loop during the burst: worst lag {lag.worst:.0f} ms (it ran {lag.worst_ran:.0f} ms of it; "
+        f"the rest it waited for a CPU), per-second worst p99 {lag.p99:.0f} ms, the most it ran between two "
+        f"ticks {lag.busiest:.0f} ms; stalls seen in:"
+    )
+    for line in lag.stalls:
         print(f"      {line[:400]}")
+    worst = lag.worst
     times = result.times
     p50 = times[len(times) // 2] if times else float("nan")
     p95 = times[int(len(times) * 0.95)] if times else float("nan")
