@@ -99,10 +99,13 @@ class CatchUp:
         hashed = base64.urlsafe_b64encode(bind_hash(nonce)).decode("ascii").rstrip("=")
         back = quote(request_url(site.origin, scope), safe="")
         go = endpoint_url(site.settings.site_url, site.prefix, Endpoint.CATCHUP, f"r={back}&h={hashed}")
-        probes = [(peer_id(peer.origin), endpoint_url(peer.url, site.prefix, Endpoint.PING)) for _, peer in peers]
+        probes = [
+            (peer_id(peer.origin), endpoint_url(peer.url, site.prefix, Endpoint.PING), self._probe_mode(peer.origin))
+            for _, peer in peers
+        ]
         nonce = secrets.token_urlsafe(12)
         body = catchup_page(go, probes, nonce)
-        connect = " ".join(sorted({origin_of(url) for _, url in probes}))
+        connect = " ".join(sorted({origin_of(url) for _, url, _ in probes}))
         policy = (
             f"default-src 'none'; script-src 'nonce-{nonce}'; connect-src {connect}; base-uri 'none'; "
             "form-action 'none'; frame-ancestors 'none'"
@@ -120,6 +123,13 @@ class CatchUp:
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send({"type": "http.response.body", "body": body})
         return True
+
+    def _probe_mode(self, origin: str) -> str:
+        """How the page asks a peer: with CORS when the peer said it answers that (its
+        authenticated ping), so a proxy's refusal page counts as out of reach; an older peer
+        without (any answer counts: only a failure to connect is out of reach)."""
+        result = self.site.health.state_of(origin)
+        return "cors" if result is not None and result.cors_probe else "no-cors"
 
     async def go_on(
         self, scope: Scope, cookies: bytes | None, return_url: str, reported: str, hashed: str

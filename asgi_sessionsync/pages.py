@@ -176,24 +176,25 @@ def read_page_file(path: str, variable: str = "SESSIONSYNC_UNAVAILABLE_PAGE") ->
     return body
 
 
-# The catch-up page's script: ask each peer's ping (CORS: only the peer's own answer counts,
-# not a proxy's refusal page), then go on, naming those that did not answer in time.
+# The catch-up page's script: ask each peer's ping (with CORS, only the peer's own answer
+# counts, not a proxy's refusal page), then go on, naming those that did not answer in time.
 _CATCHUP_SCRIPT = (
     "function on(away){if(done)return;done=true;location.replace(away.length?go+'&x='+away.join('.'):go);}"
     "try{var away=[],left=probes.length;"
     "if(!left||!window.fetch||!window.AbortController){on([]);return;}"
     "probes.forEach(function(p){var c=new AbortController(),t=setTimeout(function(){c.abort();},TIMEOUT);"
-    "fetch(p[1],{mode:'cors',credentials:'omit',cache:'no-store',referrerPolicy:'no-referrer',signal:c.signal})"
-    ".then(function(r){if(!r.ok)away.push(p[0]);},function(){away.push(p[0]);})"
+    "fetch(p[1],{mode:p[2],credentials:'omit',cache:'no-store',referrerPolicy:'no-referrer',signal:c.signal})"
+    ".then(function(r){if(p[2]==='cors'&&!r.ok)away.push(p[0]);},function(){away.push(p[0]);})"
     ".then(function(){clearTimeout(t);if(--left===0)on(away);});});"
     "}catch(e){on([]);}})();"
 ).replace("TIMEOUT", str(PROBE_TIMEOUT_MS))
 
 
-def catchup_page(go: str, probes: Sequence[tuple[str, str]], nonce: str) -> bytes:
+def catchup_page(go: str, probes: Sequence[tuple[str, str, str]], nonce: str) -> bytes:
     """The first step of a first-visit catch-up: a page of this site that asks, from the
-    browser, whether each peer answers (``probes``: its id and its ping URL, fetched with
-    CORS: only the peer's own answer counts) and then goes on to ``go``, naming the peers
+    browser, whether each peer answers (``probes``: its id, its ping URL and the fetch
+    mode: ``cors``, only the peer's own answer counts; ``no-cors`` for an older peer, any
+    answer counts) and then goes on to ``go``, naming the peers
     it could not reach (``&x=id.id``: a DNS failure, a blocking proxy, an ad-blocker), so
     that the catch-up never sends the browser to a site it cannot open. Without
     JavaScript, a refresh to ``go`` at once; if the script cannot run (a CSP it does not

@@ -10,7 +10,8 @@ its first-visit catch-up, run as a browser without JavaScript runs the catch-up'
 "caught up" counts those signed in there by it. With two workers, site A keeps its stores
 in a real ``redis-server`` (started here) so both share them; with one, in SQLite.
 ``--hog N`` loads the machine with N processes that only spin, for the round, killed at
-its end. A's event loop is watched (``tests/harness/loop_lag.py``): the worst lag during
+its end; ``--hop-lifetime S`` makes steps outlive their envelopes, so that chains leave
+peers out and the catch-up has work. A's event loop is watched (``tests/harness/loop_lag.py``): the worst lag during
 the burst, and what the loop was running when it stalled. Everything runs on loopback,
 bounded in count and time, and stops by itself.
 """
@@ -190,7 +191,7 @@ def loop_lag(tmp: Path, since: float, until: float) -> LoopLag:
     )
 
 
-def run(count: int, workers: int, tmp: Path, hog: int = 0) -> str:
+def run(count: int, workers: int, tmp: Path, hog: int = 0, hop_lifetime: float | None = None) -> str:
     pa, pb, pc = free_ports(3)
     urls = {"a": f"http://127.0.0.1:{pa}", "b": f"http://127.0.0.2:{pb}", "c": f"http://127.0.0.3:{pc}"}
     secret = generate_secret()
@@ -200,6 +201,8 @@ def run(count: int, workers: int, tmp: Path, hog: int = 0) -> str:
         "KIT_CSRF_CHECK": "false",
         "SESSIONSYNC_LOG_FORMAT": "json",  # the package's warnings, to each site's log
     }
+    if hop_lifetime is not None:  # steps that outlive it: chains that leave peers out
+        common.update({"SESSIONSYNC_HOP_LIFETIME": f"{hop_lifetime:g}", "SESSIONSYNC_CLOCK_SKEW": "0"})
 
     def env(name: str, store: str) -> dict[str, str]:
         peers = ",".join(u for n, u in urls.items() if n != name)
@@ -258,6 +261,12 @@ def main() -> None:
     parser.add_argument("--count", type=int, nargs="+", default=[150, 400])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--hog", type=int, default=0, help="processes that only spin meanwhile (a loaded machine)")
+    parser.add_argument(
+        "--hop-lifetime",
+        type=float,
+        help="SESSIONSYNC_HOP_LIFETIME for every site (no clock skew tolerated): short, hops arrive late and "
+        "chains leave peers out, for the catch-up to sign them in",
+    )
     args = parser.parse_args()
     print("Concurrent sign-ins on A, each synced to B and C (bounce mode, real sockets on loopback)\n")
     print(
@@ -268,7 +277,7 @@ def main() -> None:
     for workers in args.workers:
         for count in args.count:
             with tempfile.TemporaryDirectory() as tmp:
-                print(run(count, workers, Path(tmp), args.hog), flush=True)
+                print(run(count, workers, Path(tmp), args.hog, args.hop_lifetime), flush=True)
 
 
 if __name__ == "__main__":

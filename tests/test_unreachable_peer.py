@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 import pytest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.stores import ActivityFilter, Outcome
 from asgi_sessionsync.testing import SiteNetwork
@@ -62,4 +63,32 @@ async def test_only_the_sites_own_page_can_say_a_peer_is_out_of_reach(net: SiteN
     url = f"{net.urls['c']}/_sessionsync/catchup?r={net.urls['c']}/&x={peer_id(net.urls['a'])}"
     page = await browser.get(url, headers={"sec-fetch-site": "cross-site"})
     assert "Signed in as alice@example.com" in page.text
+    assert not any("unreachable" in cookie.name for cookie in browser.cookies)
+
+
+def older(app: ASGIApp) -> ASGIApp:
+    """A peer of a version before the catch-up's page: its ping says nothing of the probe
+    and its plain ping answers no CORS."""
+
+    async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
+        async def stripped(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                dropped = (b"x-sessionsync-probe", b"access-control-allow-origin")
+                message = {**message, "headers": [(k, v) for k, v in message["headers"] if k not in dropped]}
+            await send(message)
+
+        await app(scope, receive, stripped)
+
+    return wrapped
+
+
+async def test_an_older_peer_is_still_asked_by_the_catch_up(net: SiteNetwork) -> None:
+    for host in [h for h in net.network.apps if h.startswith("a.")]:
+        net.network.apps[host] = older(net.network.apps[host])
+    browser = net.browser()
+    await browser.sign_in("a", *ALICE)
+    for cookie in [c for c in browser.cookies if c.domain.startswith("c.")]:
+        browser.cookies.delete(cookie.name, cookie.domain, cookie.path)
+    page = await browser.get(f"{net.urls['c']}/account")
+    assert "Account of alice@example.com" in page.text  # asked A (without CORS): caught up
     assert not any("unreachable" in cookie.name for cookie in browser.cookies)

@@ -33,7 +33,15 @@ from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
 from asgi_sessionsync.outage import Situation
-from asgi_sessionsync.peers import KEYS_HEADER, MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping, key_ids
+from asgi_sessionsync.peers import (
+    KEYS_HEADER,
+    MAX_PING_BYTES,
+    PROBE_HEADER,
+    SITE_HEADER,
+    TIME_HEADER,
+    answer_ping,
+    key_ids,
+)
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.request_context import RequestContext
 
@@ -127,6 +135,7 @@ class Endpoints:
                 (TIME_HEADER.encode(), f"{site.tokens.clock():.3f}".encode()),
                 (SITE_HEADER.encode(), site.origin.encode("latin-1")),
                 (KEYS_HEADER.encode(), key_ids(site.tokens).encode("ascii")),  # the same for every asker
+                (PROBE_HEADER.encode(), b"cors"),  # a browser's CORS probe of GET ping is answered
             ]
             return Reply(status, answer, TEXT, headers)
 

@@ -134,9 +134,9 @@ _CATCHUP = re.compile(r"\(function\(\)\{var go=(\"[^\"]*\"),probes=(\[.*?\]),don
 
 async def run_catchup_page(client: httpx.AsyncClient, response: httpx.Response) -> httpx.URL | None:
     """What the first-visit catch-up's page (``pages.catchup_page``) does in a browser
-    with JavaScript: ask each peer's ping with CORS (from the page's origin; a failure to
-    connect or an answer without the page's origin allowed is a peer out of reach), then go
-    on naming those. None when ``response`` is not that page."""
+    with JavaScript: ask each peer's ping as the page says (from the page's origin; a
+    failure to connect is a peer out of reach, and with CORS an answer without the page's
+    origin allowed too), then go on naming those. None when ``response`` is not that page."""
     if response.status_code != 200 or "text/html" not in response.headers.get("content-type", ""):
         return None
     found = _CATCHUP.search(response.text)
@@ -145,20 +145,15 @@ async def run_catchup_page(client: httpx.AsyncClient, response: httpx.Response) 
     go, probes = json.loads(found.group(1)), json.loads(found.group(2))
     origin = _origin(response.url)
     away = []
-    for peer_id, url in probes:
-        headers = {
-            "origin": origin,
-            "sec-fetch-mode": "cors",
-            "sec-fetch-dest": "empty",
-            "sec-fetch-site": "cross-site",
-        }
+    for peer_id, url, mode in probes:
+        headers = {"origin": origin, "sec-fetch-mode": mode, "sec-fetch-dest": "empty", "sec-fetch-site": "cross-site"}
         try:
             answer = await client.get(url, headers=headers, follow_redirects=False)
         except httpx.HTTPError:
             away.append(peer_id)
             continue
-        if not answer.is_success or answer.headers.get("access-control-allow-origin") != origin:
-            away.append(peer_id)
+        if mode == "cors" and (not answer.is_success or answer.headers.get("access-control-allow-origin") != origin):
+            away.append(peer_id)  # not the peer's own answer (a proxy's page, say)
     return httpx.URL(go + ("&x=" + ".".join(away) if away else ""))
 
 
