@@ -9,6 +9,7 @@ Site A has the accounts; B has none (users arrive from A). A is ``127.0.0.1``, B
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -211,6 +212,20 @@ def who(client: httpx.Client, url: str) -> str | int | None:
     return None
 
 
+NAVIGATION = {"sec-fetch-mode": "navigate", "sec-fetch-dest": "document", "sec-fetch-site": "none"}
+_GO_ON = re.compile(r'<noscript><meta http-equiv="refresh" content="0;url=([^"]+)"></noscript>')
+
+
+def page_view(client: httpx.Client, url: str) -> httpx.Response:
+    """A page view of ``url`` as a browser without JavaScript makes it: a navigation (so
+    the site's first-visit catch-up runs), the catch-up's page followed by its refresh."""
+    page = client.get(url, headers=NAVIGATION)
+    found = _GO_ON.search(page.text) if page.status_code == 200 else None
+    if found is not None:
+        page = client.get(html.unescape(found.group(1)), headers={**NAVIGATION, "sec-fetch-site": "same-origin"})
+    return page
+
+
 @dataclass
 class Browser:
     email: str
@@ -383,6 +398,7 @@ __all__ = [
     "check_sign_outs",
     "close",
     "lines",
+    "page_view",
     "prlimit_file_size",
     "sign_in_all",
     "store_lines",

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.faults.harness import Pair, browsers, close, until, who
+from tests.faults.harness import Pair, browsers, close, page_view, until, who
 
 RACES = 20
 NETWORK = """\
@@ -25,7 +25,6 @@ create = "both"
 update = "both"
 delete = "both"
 """
-NAVIGATION = {"sec-fetch-mode": "navigate", "sec-fetch-dest": "document", "sec-fetch-site": "none"}
 
 
 def race(pair: Pair, email: str) -> tuple[int, int]:
@@ -102,5 +101,5 @@ def _exists(pair: Pair, name: str, email: str) -> bool:
 
 
 def _who_navigating(client: httpx.Client, url: str) -> str | None:
-    text = client.get(f"{url}/", headers=NAVIGATION).text
+    text = page_view(client, f"{url}/").text
     return text.split("Signed in as ", 1)[1].split("<", 1)[0] if "Signed in as " in text else None

@@ -15,9 +15,8 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.faults.harness import Browser, Pair, browsers, close, lines, who
+from tests.faults.harness import Browser, Pair, browsers, close, lines, page_view, who
 
-NAVIGATION = {"sec-fetch-mode": "navigate", "sec-fetch-dest": "document", "sec-fetch-site": "none"}
 WAIT = 1.6  # seconds a slow browser waits before one step: past the hop lifetime (1 s)
 EACH = 8  # browsers per kind of slowness
 
@@ -81,7 +80,7 @@ def test_a_chain_slower_than_the_hop_lifetime_syncs_every_peer_or_catches_it_up(
         # Their next page view of B (a navigation: the first-visit catch-up) signs them in.
         caught = 0
         for b in late_at_b:
-            page = b.client.get(f"{pair.b.url}/", headers=NAVIGATION)
+            page = page_view(b.client, f"{pair.b.url}/")
             caught += f"Signed in as {b.email}<" in page.text
         assert caught == EACH
         assert pair.logs().count("Traceback") == 0
