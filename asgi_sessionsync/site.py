@@ -119,6 +119,7 @@ class Site:
             stores.activity.max_entries = self.settings.activity_max_rows
         # The activity log: every cross-site message and its outcome (SESSIONSYNC_ACTIVITY_LOG).
         self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=settings.activity_log)
+        self.answering.left_out.activity = self.activity  # peers a chain leaves out go to the activity log
         self.courier = Courier(
             settings, stores.outbox, self.tokens, self.client, self.health, self.peers, activity=self.activity
         )
@@ -143,7 +144,7 @@ class Site:
         stores.availability.on_back.append(self.courier.wake)
         # Signing a browser, or a user everywhere, out: here and on every peer.
         self.sign_outs = SignOuts(self.endings, self.courier, self.origin)
-        self.users = UserSync(settings, stores, self.endings, self.courier, self.peers, self.trust)
+        self.users = UserSync(settings, stores, self.endings, self.courier, self.peers, self.trust, self.sign_outs)
         self.marks = Marks(self.tokens, stores.replay)
 
     def reopen(self) -> None:

@@ -37,6 +37,12 @@ class PeerClient:
                 )
         return self._client
 
+    def prepare(self) -> None:
+        """Build the client now: at start-up, in a worker thread (its TLS context loads the
+        CA bundle, and its first build imports and probes the system: at the first peer
+        request of a burst that held a loaded event loop for up to 0.6 s, issue #23)."""
+        self.http  # noqa: B018 - built on first use
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:

@@ -35,6 +35,9 @@ from asgi_sessionsync.urls import endpoint_url
 TIME_HEADER = "x-sessionsync-time"
 SITE_HEADER = "x-sessionsync-site"
 KEYS_HEADER = "x-sessionsync-keys"
+# In an authenticated ping's answer: this site answers a browser's CORS probe of its plain
+# ping (the catch-up's page, issue #23); older sites do not, and are probed without CORS.
+PROBE_HEADER = "x-sessionsync-probe"
 REFUSED_BODY = b"refused"
 MAX_PING_BYTES = 16 * 1024
 
@@ -75,6 +78,7 @@ class PingResult:
     peer_site: str | None = None  # the site the peer says it is (x-sessionsync-site)
     seconds: float = 0.0
     legacy: bool = False
+    cors_probe: bool = False  # the peer answers the catch-up page's CORS probe (PROBE_HEADER)
 
     @property
     def ok(self) -> bool:
@@ -257,7 +261,8 @@ async def ping(
     if answer is None or answer.nonce != nonce:
         return failed(Problem.BAD_ANSWER, "not an answer to this ping")
     offset = answer.time - (asked_at + answered_at) / 2
-    return PingResult(peer.origin, target, None, "", offset, peer_site, seconds)
+    cors = response.headers.get(PROBE_HEADER) == "cors"
+    return PingResult(peer.origin, target, None, "", offset, peer_site, seconds, cors_probe=cors)
 
 
 def _refusal(response: httpx.Response, sealing_kid: str) -> tuple[Problem, str]:

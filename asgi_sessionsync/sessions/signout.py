@@ -44,12 +44,14 @@ class SignOuts:
         await self.courier.broadcast_logout(email, chain=chain, when=now)
         await self.endings.end_app_logins(refs)
 
-    async def everywhere(self, email: str, *, reason: str) -> int:
+    async def everywhere(self, email: str, *, reason: str, wait: bool = True) -> int:
         """End every session of a user here (all browsers) and on every peer, and make
         every sign-in of the user made until now void (:meth:`SessionEnder.void`; peers do
         the same when the sign-out arrives). ``reason`` goes to the peers' history too;
         how many sessions ended here. Peers that do not confirm within ``logout_wait`` get
-        the message from the outbox later (the site's running worker retries it)."""
+        the message from the outbox later (the site's running worker retries it);
+        ``wait`` False: not waited for at all (a caller that waits for a message sent
+        after it, in the same queues)."""
         now = time.time()
         address = normalize_email(email)
         try:
@@ -58,7 +60,7 @@ class SignOuts:
         except StoreUnavailable as error:
             await self._tell_peers_anyway(error, address, None, now)
             raise
-        await self.courier.broadcast_logout(address, chain=None, when=now, reason=reason)
+        await self.courier.broadcast_logout(address, chain=None, when=now, reason=reason, wait=wait)
         return count
 
     async def _tell_peers_anyway(self, error: StoreUnavailable, email: str, chain: str | None, when: float) -> None:

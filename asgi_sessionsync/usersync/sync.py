@@ -20,6 +20,7 @@ from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerEntry
 from asgi_sessionsync.protocol import UserAction, UserActionPayload
 from asgi_sessionsync.sessions import SessionEnder
+from asgi_sessionsync.sessions.signout import SignOuts
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Stores, User
 from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange, synced
@@ -29,6 +30,9 @@ from asgi_sessionsync.usersync.outgoing import user_messages
 from asgi_sessionsync.validation import email_or_none
 
 logger = package_log("asgi_sessionsync.users")
+
+#: Why the sessions of a deleted user ended (in the registry, the log and the peers' history).
+USER_DELETED = "user deleted"
 
 
 class UserSync:
@@ -42,6 +46,7 @@ class UserSync:
         courier: Courier,
         peers: Sequence[PeerEntry],
         trust: PeerTrust,
+        sign_outs: SignOuts,
     ) -> None:
         self.settings = settings
         self.stores = stores
@@ -51,6 +56,7 @@ class UserSync:
         self.origin = settings.origin
         self.rules: NetworkRules = trust.rules
         self.trust = trust
+        self.sign_outs = sign_outs  # a delete made here signs the user out everywhere
         self.log = site_log(logger.name, settings.origin)
         self.on_applied: list[AppliedHook] = []
         # True where the app owns its users and sends their changes itself (Django's signals);
@@ -108,9 +114,11 @@ class UserSync:
             raise UserNotFound(f"no user {address} on this site")
         if not applied.changed:
             return applied
-        if action is UserAction.DELETE:
-            await self.endings.end_user(address, reason="user deleted", when=now)
         self.log.info("user %s: %s here (version %d)", address, action.value, applied.version[0])
+        if action is UserAction.DELETE:
+            # Also a sign-out everywhere (#23): the sessions end on every peer whatever its
+            # merge decides (docs/users.md, "A delete signs the user out everywhere").
+            await self.sign_outs.everywhere(address, reason=USER_DELETED, wait=wait)
         await self.send(action, address, applied, wait=wait)
         return applied
 

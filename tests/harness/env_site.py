@@ -15,10 +15,13 @@ import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asgi_sessionsync import SessionSyncMiddleware, exit_on_config_error
+from asgi_sessionsync import SessionSyncMiddleware, UserNotFound, exit_on_config_error
 from asgi_sessionsync.testing_apps import login_app
+from asgi_sessionsync.users import delete_user, update_user
 from tests.harness.processes import wait_until_answering
 
 ROOT = Path(__file__).resolve().parents[2]  # the repository: where ``tests`` is importable from
@@ -39,11 +42,20 @@ def site_from_env() -> ASGIApp:
         accounts,
         csrf_check=os.environ.get("KIT_CSRF_CHECK", "true").lower() != "false",
     )
+    if os.environ.get("KIT_USER_API", "").lower() == "true":
+        app.add_route("/_kit/delete", _delete_user, methods=["POST"])
+        app.add_route("/_kit/rename", _rename_user, methods=["POST"])
     with exit_on_config_error():  # a bad setting or an unusable store: one line, not a traceback
         wrapped = SessionSyncMiddleware(app, env_file=None)
     process = str(os.getpid()).encode()
+    lag_prefix = os.environ.get("KIT_LOOP_LAG", "")  # benchmarks: how late this process's loop runs
 
     async def site(scope: Scope, receive: Receive, send: Send) -> None:
+        if lag_prefix:
+            from tests.harness.loop_lag import watch
+
+            watch(lag_prefix)
+
         # Which worker process answered: multi-process tests check that each did.
         async def tagged(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -53,6 +65,21 @@ def site_from_env() -> ASGIApp:
         await wrapped(scope, receive, tagged if scope["type"] == "http" else send)
 
     return site
+
+
+async def _delete_user(request: Request) -> Response:
+    form = await request.form()
+    deleted = await delete_user(request, str(form.get("email", "")))
+    return PlainTextResponse("deleted" if deleted else "no such user")
+
+
+async def _rename_user(request: Request) -> Response:
+    form = await request.form()
+    try:
+        await update_user(request, str(form.get("email", "")), name=str(form.get("name", "")))
+    except UserNotFound:
+        return PlainTextResponse("no such user", status_code=404)
+    return PlainTextResponse("renamed")
 
 
 @contextlib.contextmanager
