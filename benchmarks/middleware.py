@@ -5,6 +5,10 @@ For the same trivial ASGI app: the bare app, the app under Starlette's
 stores). A fixed scope, receive and send; many iterations; median of rounds; the
 garbage collector runs between rounds and stays on inside them.
 
+Logging is configured as a production deployment would (a root handler at WARNING), so
+the package's own fallback handler stays silent; the sign-in is measured a second time
+with the package's INFO lines written to a file, what a deployment logging INFO pays.
+
 Run: python -m benchmarks.middleware [--quick]
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import tempfile
 import time
 import tracemalloc
@@ -245,6 +250,22 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
             await per_call_async(caller(signer, scope_for("/login")), number=number // 4, rounds=rounds),
         )
     ]
+    with tempfile.TemporaryDirectory() as logs:
+        package = logging.getLogger("asgi_sessionsync")
+        handler = logging.FileHandler(Path(logs) / "info.log")
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+        try:
+            results.append(
+                (
+                    "the same sign-in, the package's INFO lines written to a file",
+                    await per_call_async(caller(signer, scope_for("/login")), number=number // 4, rounds=rounds),
+                )
+            )
+        finally:
+            package.removeHandler(handler)
+            package.setLevel(logging.NOTSET)
+            handler.close()
 
     site = signer.site
     a_cookie = await session_cookie(signer)
@@ -372,6 +393,7 @@ def ratio(value: float | None, base: float) -> str:
 
 async def main(quick: bool) -> None:
     number, rounds = (2000, 3) if quick else (10000, 5)
+    logging.basicConfig(level=logging.WARNING)
     print(f"Per request, in process ({machine()}); median of {rounds} rounds of {number}\n")
     print("| case | bare app | + SessionMiddleware | " + " | ".join(f"+ SessionSync ({s})" for s in STORES) + " |")
     print("|---|---|---|" + "---|" * len(STORES))
