@@ -255,6 +255,7 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
         handler = logging.FileHandler(Path(logs) / "info.log")
         package.addHandler(handler)
         package.setLevel(logging.INFO)
+        package.propagate = False  # to the file only, not to the root's stderr handler
         try:
             results.append(
                 (
@@ -265,6 +266,7 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
         finally:
             package.removeHandler(handler)
             package.setLevel(logging.NOTSET)
+            package.propagate = True
             handler.close()
 
     site = signer.site
@@ -284,15 +286,27 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
         cookies = [v.decode("latin-1").split(";", 1)[0] for k, v in headers if k == b"set-cookie"]
         return location, cookies
 
+    spent = {"chain start (the note for B)": 0.0, "pull on B": 0.0, "authorize on A": 0.0, "hop on B": 0.0}
+    rounds_done = 0
+
     async def pull_round() -> None:
         """One peer's whole v2 step: B's pull, A's authorize (A's own session), B's hop."""
+        nonlocal rounds_done
+        t0 = time.perf_counter()
         first = await site.answering.start_chain(
             session, return_url=f"{SITE}/", ip=site.address.bind_value(scope_for())
         )
         assert first is not None
+        t1 = time.perf_counter()
         authorize, bind = await location_of(peer, scope_for(first.split("b.example", 1)[1]))
+        t2 = time.perf_counter()
         hop, _ = await location_of(signer, scope_for(authorize.split("a.example", 1)[1], a_cookie))
+        t3 = time.perf_counter()
         await location_of(peer, scope_for(hop.split("b.example", 1)[1], "; ".join(bind)))
+        t4 = time.perf_counter()
+        for step, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            spent[step] += seconds
+        rounds_done += 1
 
     # A sign-in with every policy rule evaluated (device read, country looked up, the
     # user's sessions counted, IP ranges checked), a new user each time so none is hit.
@@ -344,6 +358,8 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
             await per_call_async(pull_round, number=number // 4, rounds=rounds),
         )
     )
+    for step, seconds in spent.items():
+        results.append((f"  of which {step} (mean)", seconds / rounds_done))
     await net.aclose()
     return results
 
