@@ -84,7 +84,11 @@ class Run:
 
 
 @contextmanager
-def serve(variant: str, port: int, secret: str, *, store: str = "memory://", workers: int = 1) -> Iterator[Served]:
+def serve(
+    variant: str, port: int, secret: str, *, store: str = "memory://", workers: int = 1, tree: Path = ROOT
+) -> Iterator[Served]:
+    """uvicorn serving ``variant`` of ``tree``'s benchmarks.apps (``python -m`` puts the
+    working directory first on the path: another checkout's package is the one served)."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("SESSIONSYNC_")}
     env.update(
         SESSIONSYNC_SITE_URL=f"http://127.0.0.1:{port}",
@@ -108,7 +112,7 @@ def serve(variant: str, port: int, secret: str, *, store: str = "memory://", wor
         "--workers",
         str(workers),
     ]
-    process = subprocess.Popen(command, cwd=ROOT, env=env)
+    process = subprocess.Popen(command, cwd=tree, env=env)
     base = f"http://127.0.0.1:{port}"
     try:
         wait_until_answering(base + "/", process)
@@ -196,6 +200,12 @@ def main() -> None:
     parser.add_argument(
         "--shared-stores", action="store_true", help="only the two-worker comparison of the SQLite and Redis stores"
     )
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="another checkout of this repository (e.g. a git worktree of an earlier commit): its middleware "
+        "is served too, interleaved with this one, as 'sessionsync before'",
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed: apt-get install wrk")
@@ -203,17 +213,29 @@ def main() -> None:
     if args.shared_stores:
         shared_stores(args.seconds, args.rounds, secret)
         return
-    samples: dict[str, dict[str, list[Run]]] = {v: {} for v in FACTORIES}
-    streams: dict[str, list[float]] = {v: [] for v in FACTORIES}
+    trees = {v: (v, ROOT) for v in FACTORIES}
+    if args.before is not None:
+        commit = subprocess.run(
+            ["git", "-C", str(args.before), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
+        ).stdout.strip()
+        trees[f"sessionsync before ({commit or args.before})"] = ("sessionsync", args.before.resolve())
+    samples: dict[str, dict[str, list[Run]]] = {v: {} for v in trees}
+    streams: dict[str, list[float]] = {v: [] for v in trees}
     with ExitStack() as stack:
-        served = {v: stack.enter_context(serve(v, free_ports(1)[0], secret)) for v in FACTORIES}
-        real = httpx.get(served["sessionsync"].base + "/login").headers["set-cookie"].split(";", 1)[0]
+        served = {
+            label: stack.enter_context(serve(v, free_ports(1)[0], secret, tree=tree))
+            for label, (v, tree) in trees.items()
+        }
         # Every variant gets a Cookie header of the same kind: the server parses it either
-        # way; Starlette's SessionMiddleware gets a valid session of its own to load.
-        cookie = {v: real for v in FACTORIES}
-        cookie["starlette-session"] = (
-            httpx.get(served["starlette-session"].base + "/login").headers["set-cookie"].split(";", 1)[0]
-        )
+        # way; each SessionSync and Starlette's SessionMiddleware get a valid session of
+        # their own to load.
+        cookie = {
+            label: httpx.get(served[label].base + "/login").headers["set-cookie"].split(";", 1)[0]
+            for label in trees
+            if label.startswith("sessionsync") or label == "starlette-session"
+        }
+        for label in trees:
+            cookie.setdefault(label, cookie["sessionsync"])
         for _ in range(args.rounds):  # interleaved, so drift in the machine hits all alike
             for variant, s in served.items():
                 for key, header in (("anon", None), ("cookie", cookie[variant])):
