@@ -43,6 +43,7 @@ class SignInAnswering:
         self.tokens = tokens
         self.health = health
         self.origin = settings.origin
+        self._issuer_query = f"i={quote(self.origin, safe='')}&k="  # every pull URL's beginning
         self.prefix = settings.path_prefix
         self.hop_lifetime = settings.hop_lifetime
         self.late_limit = max(LATE_STEP_LIMIT, settings.hop_lifetime)
@@ -116,7 +117,7 @@ class SignInAnswering:
     def _pull_url(self, origin: str, chain: ChainPayload, session: ActiveSession, ip: str) -> str:
         _network, peer = self._by_origin[origin]
         token = self.tokens.seal_message(chain, subject=session.user, ttl=self.hop_lifetime, ip=ip)
-        query = f"i={quote(self.origin, safe='')}&k={token}"
+        query = self._issuer_query + token
         if chain.mode is Mode.FRAME:
             query += "&m=frame"
         return endpoint_url(peer.url, self.prefix, Endpoint.PULL, query)

@@ -81,17 +81,16 @@ class PeerHealth:
         never wait on the time-outs of a peer known to be down."""
         if not peers:
             return []
+        if len(peers) == 1:
+            return list(peers) if (await self.check(peers[0], up_for=up_for)).ok else []
         results: dict[str, PingResult] = {}
 
         async def one(entry: PeerEntry) -> None:
             results[entry[1].origin] = await self.check(entry, up_for=up_for)
 
-        if len(peers) == 1:
-            await one(peers[0])
-        else:
-            async with anyio.create_task_group() as group:
-                for entry in peers:
-                    group.start_soon(one, entry)
+        async with anyio.create_task_group() as group:
+            for entry in peers:
+                group.start_soon(one, entry)
         return [(n, p) for n, p in peers if results[p.origin].ok]
 
     async def check(self, entry: PeerEntry, max_age: float | None = None, *, up_for: float | None = None) -> PingResult:

@@ -57,6 +57,7 @@ class UserSync:
         self.rules: NetworkRules = trust.rules
         self.trust = trust
         self.sign_outs = sign_outs  # a delete made here signs the user out everywhere
+        self._sends: dict[UserAction, bool] = {}
         self.log = site_log(logger.name, settings.origin)
         self.on_applied: list[AppliedHook] = []
         # True where the app owns its users and sends their changes itself (Django's signals);
@@ -152,7 +153,12 @@ class UserSync:
             await self.send(UserAction.CREATE, user.email, applied, wait=False)
 
     def _any_sends(self, action: UserAction) -> bool:
-        return any(self.rules.for_peer(peer.origin).sends(action) for _, peer in self.peers)
+        """Whether the rules send ``action`` to any peer (asked at every sign-in: the
+        answers are computed once, the rules and peers never change)."""
+        found = self._sends.get(action)
+        if found is None:
+            found = self._sends[action] = any(self.rules.for_peer(p.origin).sends(action) for _, p in self.peers)
+        return found
 
     async def send(self, action: UserAction, email: str, applied: Applied, *, wait: bool) -> int:
         """Queue ``action`` (as just applied here) for every peer whose rules send it;
