@@ -57,7 +57,8 @@ class UserSync:
         self.rules: NetworkRules = trust.rules
         self.trust = trust
         self.sign_outs = sign_outs  # a delete made here signs the user out everywhere
-        self._sends: dict[UserAction, bool] = {}
+        # The actions the rules send to some peer (asked at every sign-in; rules and peers never change).
+        self._sent = frozenset(a for a in UserAction if any(self.rules.for_peer(p.origin).sends(a) for _, p in peers))
         self.log = site_log(logger.name, settings.origin)
         self.on_applied: list[AppliedHook] = []
         # True where the app owns its users and sends their changes itself (Django's signals);
@@ -128,7 +129,7 @@ class UserSync:
         user sync, or by the app's own code; an app's, through ``announce_app_user``):
         stamp its fields with a version and send ``create`` to the peers that take it,
         so a peer provisions it with its name and password. Once per user."""
-        if synced(user) or not self._any_sends(UserAction.CREATE):
+        if synced(user) or UserAction.CREATE not in self._sent:
             return
         if self.app_owns_users:
             if self.announce_app_user is not None:
@@ -151,14 +152,6 @@ class UserSync:
         )
         if applied.changed:
             await self.send(UserAction.CREATE, user.email, applied, wait=False)
-
-    def _any_sends(self, action: UserAction) -> bool:
-        """Whether the rules send ``action`` to any peer (asked at every sign-in: the
-        answers are computed once, the rules and peers never change)."""
-        found = self._sends.get(action)
-        if found is None:
-            found = self._sends[action] = any(self.rules.for_peer(p.origin).sends(action) for _, p in self.peers)
-        return found
 
     async def send(self, action: UserAction, email: str, applied: Applied, *, wait: bool) -> int:
         """Queue ``action`` (as just applied here) for every peer whose rules send it;

@@ -12,25 +12,14 @@ from asgi_sessionsync.stores.base import (
     SessionRecord,
     normalize_email,
 )
-from asgi_sessionsync.stores.sqlite.analytics import session_analytics
 from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
-from asgi_sessionsync.stores.stats import SessionStats
-
-_SESSION_COLUMNS = (
-    "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at,"
-    " app_ref, country, device"
-)
-
-
-def _session(row: tuple[Any, ...]) -> SessionRecord:
-    return SessionRecord(*row)
-
+from asgi_sessionsync.stores.sqlite.session_queries import SESSION_COLUMNS, SQLiteSessionQueries, session_row
 
 CACHE_CHECK_EVERY = 0.01  # seconds between two looks at whether the file changed
 CACHE_MAX = 10_000  # sessions kept in the per-process cache
 
 
-class SQLiteSessionRegistry:
+class SQLiteSessionRegistry(SQLiteSessionQueries):
     """Sessions in SQLite, with a per-process cache in front of :meth:`get`.
 
     The cache is the Redis store's shape on SQLite's terms: a signed-in request is
@@ -74,7 +63,7 @@ class SQLiteSessionRegistry:
 
     async def create(self, record: SessionRecord) -> None:
         await self._write(
-            f"INSERT INTO sessions ({_SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT INTO sessions ({SESSION_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 record.sid,
                 normalize_email(record.user),
@@ -100,10 +89,10 @@ class SQLiteSessionRegistry:
         if found is not None:
             return found
         emptied = self._emptied
-        row = await self.db.read_one(f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,))
+        row = await self.db.read_one(f"SELECT {SESSION_COLUMNS} FROM sessions WHERE sid = ?", (sid,))
         if not row:
             return None
-        record = _session(row)
+        record = session_row(row)
         # Kept when the file's changes can be seen and nothing was written or changed while
         # it was read (else what was read may already be stale).
         if self._version is not None and emptied == self._emptied:
@@ -115,11 +104,11 @@ class SQLiteSessionRegistry:
     async def find_by_app_ref(self, ref: str) -> SessionRecord | None:
         # Ended first (ended_at IS NULL is 0 for them), then the newest.
         row = await self.db.read_one(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE app_ref = ?"
+            f"SELECT {SESSION_COLUMNS} FROM sessions WHERE app_ref = ?"
             " ORDER BY ended_at IS NULL, created_at DESC, sid DESC LIMIT 1",
             (ref,),
         )
-        return _session(row) if row else None
+        return session_row(row) if row else None
 
     async def touch(self, sid: str, when: float) -> None:
         await self._write("UPDATE sessions SET last_seen_at = ? WHERE sid = ?", (when, sid))
@@ -161,61 +150,5 @@ class SQLiteSessionRegistry:
     async def active(self, user: str) -> builtins.list[SessionRecord]:
         return await self.list(user=user)
 
-    async def list(
-        self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
-    ) -> list[SessionRecord]:
-        sql = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE 1 = 1"
-        params: list[Any] = []
-        if user:
-            sql += " AND user = ?"
-            params.append(normalize_email(user))
-        if not include_ended:
-            sql += " AND ended_at IS NULL"
-        sql += " ORDER BY created_at DESC, sid DESC LIMIT ?"
-        params.append(limit)
-        return [_session(row) for row in await self.db.fetchall(sql, tuple(params))]
-
-    # -- governance ------------------------------------------------------------------------
-
-    async def search(
-        self,
-        *,
-        user: str | None = None,
-        ip: str | None = None,
-        since: float | None = None,
-        active: bool = False,
-        limit: int = 1000,
-    ) -> builtins.list[SessionRecord]:
-        sql = f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE 1 = 1"
-        params: list[Any] = []
-        if user:
-            sql += " AND user = ?"
-            params.append(normalize_email(user))
-        if ip:
-            sql += " AND ip = ?"
-            params.append(ip)
-        if since is not None:
-            sql += " AND created_at >= ?"
-            params.append(since)
-        if active:
-            sql += " AND ended_at IS NULL"
-        sql += " ORDER BY created_at DESC, sid DESC LIMIT ?"
-        params.append(limit)
-        return [_session(row) for row in await self.db.fetchall(sql, tuple(params))]
-
-    async def idle(
-        self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None
-    ) -> builtins.list[SessionRecord]:
-        start = after or (float("-inf"), "")
-        rows = await self.db.fetchall(
-            f"SELECT {_SESSION_COLUMNS} FROM sessions WHERE ended_at IS NULL AND last_seen_at < ?"
-            " AND (last_seen_at, sid) > (?, ?) ORDER BY last_seen_at, sid LIMIT ?",
-            (seen_before, *start, limit),
-        )
-        return [_session(row) for row in rows]
-
     async def erase_user(self, user: str) -> int:
         return await self._write("DELETE FROM sessions WHERE user = ?", (normalize_email(user),))
-
-    async def analytics(self, since: float, until: float, *, top: int = 10) -> SessionStats:
-        return await session_analytics(self.db, since, until, top)
