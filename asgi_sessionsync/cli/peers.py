@@ -22,6 +22,7 @@ import httpx
 
 from asgi_sessionsync.cli.output import print_json
 from asgi_sessionsync.peers import PeerEntry, PingResult, Problem, explain, is_localhost_name, ping, transport_problem
+from asgi_sessionsync.peers.client import tls_context
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.tokens import Tokens
@@ -61,7 +62,8 @@ async def check_peers(
 ) -> list[PeerReport]:
     tokens = Tokens(settings)
     limit = seconds if seconds is not None else settings.peer_timeout
-    async with httpx.AsyncClient(transport=transport, timeout=limit) as http:
+    verify = tls_context(settings.peer_ca_file)  # the CAs the site's own peer requests trust
+    async with httpx.AsyncClient(transport=transport, timeout=limit, verify=verify) as http:
         return [await _check(http, tokens, settings, entry, limit) for entry in settings.peers()]
 
 

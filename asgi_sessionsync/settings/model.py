@@ -22,6 +22,7 @@ from asgi_sessionsync.settings.networks import _networks
 from asgi_sessionsync.settings.parsers import (
     _app_secret,
     _bool,
+    _ca_file,
     _choice,
     _cookie_name,
     _duration,
@@ -175,6 +176,13 @@ class Settings:
     )
     peer_timeout: float = _field(
         "PEER_TIMEOUT", _positive_duration, 1.0, "Timeout of back-channel requests and peer checks."
+    )
+    peer_ca_file: str | None = _field(
+        "PEER_CA_FILE",
+        _ca_file,
+        None,
+        "A PEM file of CA certificates trusted for requests to peers (back-channel, health, peers check), "
+        "beside the default ones: for peers whose https certificates a private CA signed.",
     )
     logout_wait: float = _field(
         "LOGOUT_WAIT", _duration, 1.0, "How long a sign-out response waits for peers to confirm before replying."
