@@ -121,6 +121,7 @@ def test_the_peers_ca_file_makes_the_peer_reachable(peers: Peers) -> None:
         "same key": "ok",
         "lists this site": "ok",
         "clock": "ok",
+        "outbox": "ok",
     }, peer
     assert result.returncode == 0
 

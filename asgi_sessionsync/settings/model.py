@@ -178,11 +178,7 @@ class Settings:
         "PEER_TIMEOUT", _positive_duration, 1.0, "Timeout of back-channel requests and peer checks."
     )
     peer_ca_file: str | None = _field(
-        "PEER_CA_FILE",
-        _ca_file,
-        None,
-        "A PEM file of CA certificates trusted for requests to peers (back-channel, health, peers check), "
-        "beside the default ones: for peers whose https certificates a private CA signed.",
+        "PEER_CA_FILE", _ca_file, None, "PEM file of CAs trusted for requests to peers, beside the default ones."
     )
     logout_wait: float = _field(
         "LOGOUT_WAIT", _duration, 1.0, "How long a sign-out response waits for peers to confirm before replying."
