@@ -75,7 +75,7 @@ class Site:
         self.cookies = CookiePolicy.from_settings(settings)
         # The name of every cookie the middleware writes (``__Host-`` on https), decided once.
         self.cookie_names = CookieNames.from_settings(settings)
-        self.client = PeerClient(settings.peer_timeout, transport)
+        self.client = PeerClient(settings.peer_timeout, transport, ca_file=settings.peer_ca_file)
         self.health = PeerHealth(
             self.tokens,
             self.prefix,
@@ -83,6 +83,7 @@ class Site:
             transport=transport,
             clock_skew=settings.clock_skew,
             peers=len(self.peers),
+            ca_file=settings.peer_ca_file,
         )
         # A sign-in, both sides: carrying this site's to the peers (the answering side,
         # site A) and asking a peer for one (the asking side, site B).

@@ -14,7 +14,7 @@ from asgi_sessionsync.logs import SiteLog, package_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
 from asgi_sessionsync.peers.health import PeerHealth
-from asgi_sessionsync.peers.ping import Problem, transport_problem
+from asgi_sessionsync.peers.ping import Problem, explain, transport_problem
 from asgi_sessionsync.protocol import Endpoint, LogoutPayload, Purpose, from_outbox_form, outbox_form
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Outbox, OutboxMessage, new_id
@@ -139,13 +139,18 @@ class Sender:
         )
         url = endpoint_url(peer.backchannel_url, self.settings.path_prefix, Endpoint.BACKCHANNEL)
         error: str
+        explained = ""  # what is wrong and what to fix, when the error alone does not say
         try:
             response = await self.client.http.post(url, content=token, headers={"content-type": "text/plain"})
         except httpx.HTTPError as exc:
-            problem, _detail = transport_problem(exc)
+            problem, detail = transport_problem(exc)
             error = type(exc).__name__
             if problem in (Problem.REFUSED, Problem.UNRESOLVED):
                 self.health.mark_down(entry, problem, error)
+            elif problem.tls:  # a ConnectError, but the peer answered: say what TLS refused
+                error = str(problem)
+                what, fix = explain(problem, url=url, origin=peer.origin, asker=self.settings.origin, detail=detail)
+                explained = f": {what}; to fix: {fix}"
         else:
             if 200 <= response.status_code < 300:
                 await self.outbox.delivered(message.id, time.time())
@@ -164,11 +169,12 @@ class Sender:
         await self.outbox.failed(message.id, error=error, next_attempt_at=now + delay, abandon=abandon)
         log = self.log.error if abandon else self.log.warning
         log(
-            "%s message to %s failed (%s), attempt %d; %s",
+            "%s message to %s failed (%s), attempt %d; %s%s",
             message.kind,
             message.peer,
             error,
             attempts,
             "abandoned: too old" if abandon else f"retrying in {delay:.1f}s",
+            explained,
         )
         return Delivery(message, False, error, abandoned=abandon)

@@ -56,15 +56,15 @@ class PeerHealth:
         transport: httpx.AsyncBaseTransport | None = None,
         clock_skew: float = 5.0,
         peers: int = 2,
+        ca_file: str | None = None,
     ) -> None:
         self.tokens = tokens
         self.prefix = prefix
         self.timeout = min(timeout, 1.0)
         self.clock_skew = clock_skew
         # Its own small pool: probes never wait behind the outbox's deliveries.
-        self.client = PeerClient(
-            self.timeout, transport, httpx.Limits(max_connections=max(4, 2 * peers), max_keepalive_connections=peers)
-        )
+        limits = httpx.Limits(max_connections=max(4, 2 * peers), max_keepalive_connections=peers)
+        self.client = PeerClient(self.timeout, transport, limits, ca_file=ca_file)
         self.on_recovered: Callable[[str], Awaitable[None]] | None = None
         self.log = site_log(health_logger.name, tokens.origin)
         self.probes = 0  # pings sent, for tests and benchmarks
