@@ -21,7 +21,7 @@ from typing import Any
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.governance.devices import Device
 from asgi_sessionsync.settings import Settings
-from asgi_sessionsync.stores import SessionRecord, normalize_email
+from asgi_sessionsync.stores import SessionRecord, SessionRegistry, normalize_email
 from asgi_sessionsync.stores.stats import SessionStats, reason_of
 from asgi_sessionsync.validation import csv_cell, csv_row
 
@@ -172,6 +172,18 @@ def print_sessions(records: Sequence[SessionRecord], fmt: str, out: Any = None) 
     out.write(f"{len(rows)} session(s)\n")
 
 
+async def active_sessions_starting(registry: SessionRegistry, given: str) -> list[SessionRecord]:
+    """The active sessions whose id is ``given`` or starts with it (as ``sessions list``
+    shows ids): the one session when it is a whole id, every match when it is a beginning."""
+    exact = await registry.get(given)
+    if exact is not None and exact.active:
+        return [exact]
+    if not given:
+        return []
+    active = await registry.search(active=True, limit=10_000_000)
+    return [r for r in active if r.sid.startswith(given)]
+
+
 async def _sessions(settings: Settings, args: argparse.Namespace) -> int:
     from asgi_sessionsync.site import Site
 
@@ -189,10 +201,20 @@ async def _sessions(settings: Settings, args: argparse.Namespace) -> int:
                 count = await site.sign_outs.everywhere(args.user, reason=REVOKED)
                 print(f"ended {count} session(s) of {normalize_email(args.user)} here; peers told through the outbox")
                 return 0
-            record = await registry.get(args.id)
-            if record is None or not record.active:
-                print(f"no active session {args.id!r} here (see: sessions list --active)", file=sys.stderr)
+            matches = await active_sessions_starting(registry, args.id)
+            if len(matches) != 1:
+                if matches:
+                    print(
+                        f"error: {len(matches)} active sessions have an id starting {args.id!r}: give more of it",
+                        file=sys.stderr,
+                    )
+                    return 2
+                print(
+                    f"no active session with an id starting {args.id!r} here (see: sessions list --active)",
+                    file=sys.stderr,
+                )
                 return 1
+            record = matches[0]
             count = await site.idle.end_chain(record.user, record.chain, reason=REVOKED)
             print(f"ended session {record.sid} of {record.user} ({count} here, with its sign-in on every peer)")
             return 0
