@@ -28,7 +28,7 @@ from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.logs import package_log, site_log
-from asgi_sessionsync.protocol import LogoutPayload, Purpose, UserActionPayload, message_kind
+from asgi_sessionsync.protocol import ANSWERS, OUTCOME_HEADER, LogoutPayload, Purpose, UserActionPayload, message_kind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Outcome
 from asgi_sessionsync.validation import email_or_none
@@ -69,7 +69,7 @@ class BackchannelReceiver:
         if reply is None:
             reply = self._refuse("the body did not arrive in time", receipt)
         await self.site.activity.received(receipt)  # the one place a received message is recorded
-        return reply
+        return _with_outcome(reply, receipt)
 
     async def _handle(self, body: bytes | None, receipt: Receipt) -> Reply:
         site = self.site
@@ -142,6 +142,15 @@ class BackchannelReceiver:
         received = await site.users.receive(issuer, email, payload)
         receipt.done(*_activity_outcome(received.outcome))
         return empty()
+
+
+def _with_outcome(reply: Reply, receipt: Receipt) -> Reply:
+    """An answer that tells the sender what became of its message (``OUTCOME_HEADER``):
+    only a 2xx one, so only to a peer whose message was authentic."""
+    said = receipt.outcome.value if receipt.outcome is not None else ""
+    if reply.status >= 300 or said not in ANSWERS:
+        return reply
+    return reply._replace(headers=[*reply.headers, (OUTCOME_HEADER.encode(), said.encode())])
 
 
 def _activity_outcome(said: str) -> tuple[Outcome, str]:
