@@ -158,6 +158,9 @@ class BrokenLog:
     async def purge(self, before: float, *, keep: int | None = None) -> int:
         return 0
 
+    async def erase_user(self, user: str) -> int:
+        return 0
+
 
 async def test_a_failing_activity_store_costs_a_warning_and_never_a_message(
     sites: Sites, browser: Browser, caplog: pytest.LogCaptureFixture
