@@ -35,6 +35,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _keys(text: str) -> tuple[str, ...]:
+    keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    if not keys:
+        raise argparse.ArgumentTypeError("name at least one metadata key: --meta team,locale")
+    return keys
+
+
 def _role(text: str) -> str:
     try:
         return check_role(text)
@@ -55,7 +62,16 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     export.add_argument("--no-roles", action="store_true", help="leave the roles out")
     export.add_argument("--metadata", action="store_true", help="include metadata (when the user store keeps it)")
     export.add_argument(
-        "--password-hashes", action="store_true", help="include password hashes (never plain text; off by default)"
+        "--meta",
+        type=_keys,
+        metavar="KEY,KEY",
+        help="include only these metadata keys (implies --metadata); others stay out of the file",
+    )
+    export.add_argument(
+        "--password-hashes",
+        "--with-hashes",
+        action="store_true",
+        help="include password hashes (never plain text; off by default: left out unless asked)",
     )
     export.add_argument("--limit", type=_count, help="at most this many users (ordered by email)")
     export.add_argument("--offset", type=_count, default=0, help="skip this many first (with --limit: batches)")
@@ -120,12 +136,13 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     options = ExportOptions(
         roles=tuple(dict.fromkeys(args.role)),
         with_roles=not args.no_roles,
-        metadata=args.metadata,
+        metadata=args.metadata or args.meta is not None,
+        meta_keys=args.meta,
         password_hashes=args.password_hashes,
         limit=args.limit,
         offset=args.offset,
     )
-    if args.metadata and not has_metadata():
+    if options.metadata and not has_metadata():
         print("note: this site's user store keeps no metadata: none is exported", file=sys.stderr)
     stores = open_stores(settings.store, create=False)
     target: PrivateFile | None = None
