@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from functools import partial
 
 import anyio
 import anyio.to_thread
@@ -130,8 +131,8 @@ class Worker:
             with anyio.CancelScope() as scope:
                 self._cancel = scope
                 async with anyio.create_task_group() as group:
-                    group.start_soon(housekeeping, self.site, self.log)
-                    group.start_soon(self.site.idle.run)
+                    for task in (self.site.idle.run, self.site.hooks.run, partial(housekeeping, self.site, self.log)):
+                        group.start_soon(task)
                     await self.site.courier.run(task_status=task_status)
         finally:
             if ended is not None:
