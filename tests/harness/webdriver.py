@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from typing import Any
 
-
 # The title of the first-visit catch-up's page (``asgi_sessionsync.pages.catchup_page``).
 CATCHUP_TITLE = "One moment"
 
