@@ -145,6 +145,7 @@ class Worker:
                 async with anyio.create_task_group() as group:
                     group.start_soon(housekeeping, self.site, self.log)
                     group.start_soon(idle_passes, self.site, self.log)
+                    group.start_soon(self.site.hooks.run)
                     await self.site.courier.run(task_status=task_status)
         finally:
             if ended is not None:

@@ -137,7 +137,11 @@ class Hop:
             await self.site.activity.login_received(issuer, "", refused="not an email")
             return None, [], False
         signed_in_at = time.time() - hop.age if hop.age is not None else None
-        arrival = Arrival(email, hop.name, issuer, claims.network, hop.chain, via, hop.email_verified, signed_in_at)
+        # A catch-up's request names where to come back to; a chain's pull does not.
+        catch_up = hop.mode is Mode.PAGE and hop.return_url is not None
+        arrival = Arrival(
+            email, hop.name, issuer, claims.network, hop.chain, via, hop.email_verified, signed_in_at, catch_up
+        )
         session, headers, hold = await self.arrivals.arrive(scope, cookies, arrival)
         if hold:
             onward = None if hop.mode is Mode.FRAME else self._onward(hop, issuer)

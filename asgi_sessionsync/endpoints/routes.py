@@ -103,7 +103,7 @@ class Endpoints:
             return await codes(scope, receive, cookies)
 
         async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            return await receiver(receive)
+            return await receiver(receive, site.address.host(scope))
 
         refusals_logged: dict[str, float] = {}
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
+from asgi_sessionsync.hooks import Hooks, PeerUnreachable
 from asgi_sessionsync.logs import SiteLog, package_log, site_log
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
 from asgi_sessionsync.peers.ping import PingResult, Problem, ping
@@ -57,8 +58,10 @@ class PeerHealth:
         clock_skew: float = 5.0,
         peers: int = 2,
         ca_file: str | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.tokens = tokens
+        self.hooks = hooks if hooks is not None else Hooks()
         self.prefix = prefix
         self.timeout = min(timeout, 1.0)
         self.clock_skew = clock_skew
@@ -173,6 +176,7 @@ class PeerHealth:
                 "" if problem.down else " (misconfigured)",
                 fix,
             )
+            await self.hooks.emit(PeerUnreachable(self.tokens.origin, origin, problem.value, what))
 
     def mark_down(self, entry: PeerEntry, problem: Problem, detail: str) -> None:
         """A delivery to the peer's current back-channel URL could not connect: trust

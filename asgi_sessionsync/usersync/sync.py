@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from asgi_sessionsync.hooks import UserChangeReceived
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerEntry
@@ -169,7 +170,7 @@ class UserSync:
         action = payload.action
         verdict = await self.trust.user_change(issuer, email, payload, await self.stores.users.get(email))
         if verdict.change is None:
-            return self._done(issuer, email, payload, Received(f"refused: {verdict.refusal}"))
+            return await _done(self, issuer, email, payload, Received(f"refused: {verdict.refusal}"))
         applied = await self.stores.users.apply(verdict.change)
         if applied.changed and action is UserAction.DELETE:
             ended = await self.endings.end_user(email, reason=f"user deleted on {issuer}", when=time.time())
@@ -177,10 +178,17 @@ class UserSync:
         if applied.changed:
             for hook in self.on_applied:
                 await hook(issuer, action, applied)
-        return self._done(issuer, email, payload, Received(applied.outcome.value, applied), verdict.note)
+        return await _done(self, issuer, email, payload, Received(applied.outcome.value, applied), verdict.note)
 
-    def _done(self, issuer: str, email: str, payload: UserActionPayload, result: Received, note: str = "") -> Received:
-        log = self.log.warning if result.refused or note else self.log.info
-        action, version, aside = payload.action.value, payload.version, f" ({note})" if note else ""
-        log("user %s from %s: %s (version %d): %s%s", action, issuer, email, version, result.outcome, aside)
-        return result
+
+async def _done(
+    sync: UserSync, issuer: str, email: str, payload: UserActionPayload, result: Received, note: str = ""
+) -> Received:
+    """What became of a peer's change: logged, and told to the app's hooks."""
+    log = sync.log.warning if result.refused or note else sync.log.info
+    action, version, aside = payload.action.value, payload.version, f" ({note})" if note else ""
+    log("user %s from %s: %s (version %d): %s%s", action, issuer, email, version, result.outcome, aside)
+    await sync.endings.hooks.emit(
+        UserChangeReceived(sync.origin, email, action, issuer, result.outcome, result.refused)
+    )
+    return result
