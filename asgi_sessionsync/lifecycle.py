@@ -112,8 +112,7 @@ class Worker:
         self.site.reopen()
         if self.site.settings.redact_access_log:
             install_redaction()  # sign-in URLs carry envelopes, and servers log every request line
-        # scrypt costs tens of ms per secret, the peers' HTTP clients (their CA bundle) as
-        # much: never on the event loop.
+        # scrypt costs tens of ms per secret, the peers' HTTP clients (CA bundle) as much: off the loop.
         await anyio.to_thread.run_sync(_prepare, self.site)
         await self.site.admissions.start()  # the user-agent rules, in a thread too
 
@@ -143,8 +142,8 @@ class Worker:
             with anyio.CancelScope() as scope:
                 self._cancel = scope
                 async with anyio.create_task_group() as group:
-                    group.start_soon(housekeeping, self.site, self.log)
-                    group.start_soon(idle_passes, self.site, self.log)
+                    for task in (housekeeping, idle_passes):
+                        group.start_soon(task, self.site, self.log)
                     group.start_soon(self.site.hooks.run)
                     await self.site.courier.run(task_status=task_status)
         finally:
