@@ -30,6 +30,7 @@ from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
 from asgi_sessionsync.endpoints.reply import TEXT, Reply, page, text
 from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.endpoints.verify import CodeCheck
+from asgi_sessionsync.endpoints.whoami import WhoAmI
 from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
 from asgi_sessionsync.outage import Situation
@@ -73,6 +74,7 @@ class Endpoints:
         steps_hop, steps_catchup = Hop(kit, arrivals), CatchUpStep(kit)
         self.codes = codes = CodeCheck(kit, arrivals.arrive, steps_hop.onward)
         receiver = BackchannelReceiver(site)
+        who_am_i = WhoAmI(kit)
         self.log = log = site_log(logger.name, site.origin)
         self.names = site.cookie_names
         self._say_twice = RateLimit()
@@ -101,6 +103,9 @@ class Endpoints:
 
         async def verify(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await codes(scope, receive, cookies)
+
+        async def whoami(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await who_am_i(scope, cookies)
 
         async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await receiver(receive, site.address.host(scope))
@@ -148,6 +153,7 @@ class Endpoints:
             Endpoint.VERIFY: (("GET", "POST"), verify),
             Endpoint.BACKCHANNEL: (("POST",), backchannel),
             Endpoint.PING: (("GET", "HEAD", "POST"), ping),
+            Endpoint.WHOAMI: (("GET", "OPTIONS"), whoami),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str, cookies: bytes | None) -> None:
