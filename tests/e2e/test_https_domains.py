@@ -29,6 +29,7 @@ import pytest
 
 from asgi_sessionsync.keys import generate_secret
 from tests.constants import ALICE
+from tests.e2e.browser import who_at
 from tests.e2e.harness import CHROMIUM, CHROMIUM_ARGS, OUTPUT, require_chromium
 from tests.harness.env_site import ROOT, serve_site_from_env
 from tests.harness.nginx import doc_block, require_nginx, serve_nginx
@@ -119,17 +120,7 @@ def domains(tmp_path: Path) -> Iterator[Domains]:
 
 
 def who(context: Any, domains: Domains, site: str) -> str | None:
-    page = context.new_page()
-    try:
-        page.goto(domains.url(site))
-        heading = str(page.locator("h1").first.inner_text())
-    finally:
-        page.close()
-    match = re.fullmatch(r"Signed in as (.+)", heading)
-    if match:
-        return match.group(1)
-    assert heading == "Not signed in", heading
-    return None
+    return who_at(context, domains.url(site))
 
 
 def settle(context: Any, domains: Domains, expected: str | None, timeout: float = 10.0) -> Mapping[str, str | None]:
