@@ -175,12 +175,13 @@ class ClientAddress:
     computed once per address; behind proxies ``X-Forwarded-For`` is read every time.
     """
 
-    __slots__ = ("_bindings", "binding", "trusted")
+    __slots__ = ("_behind_proxies", "_bindings", "binding", "trusted")
 
     _CACHE_MAX = 4096
 
     def __init__(self, trusted: TrustedProxies, binding: IPBinding) -> None:
         self.trusted = trusted
+        self._behind_proxies = bool(trusted)  # asked on every signed-in request
         self.binding = binding
         self._bindings: dict[str | None, str] = {}
 
@@ -191,7 +192,7 @@ class ClientAddress:
 
     def bind_value(self, scope: Scope) -> str:
         """The binding value of the request's client (what envelopes store and compare)."""
-        if self.trusted:
+        if self._behind_proxies:
             return self.binding.value(self.host(scope))
         client = scope.get("client")
         host = str(client[0]) if client and client[0] else None

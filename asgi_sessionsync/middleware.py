@@ -93,6 +93,7 @@ class SessionSyncMiddleware:
         probe: Scope = {"headers": []}
         self.identity.expose(probe, None)
         self._anonymous = {k: v for k, v in probe.items() if k != "headers"}
+        self._anonymous[SITE_KEY] = self.site  # for asgi_sessionsync.users
         # An adapter whose sign-in is only ever an explicit call marks the scope with
         # this key: without it, nothing can have changed.
         self._intent_key: str | None = self.identity.intent_key
@@ -115,7 +116,6 @@ class SessionSyncMiddleware:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "http":
-            scope[SITE_KEY] = self.site  # for asgi_sessionsync.users
             cookies: bytes | None = None
             navigate = False
             for key, value in scope["headers"]:
@@ -124,18 +124,22 @@ class SessionSyncMiddleware:
                 elif key == b"sec-fetch-mode":
                     navigate = value == b"navigate"
             if cookies is not None or not self.worker.started or self.prefix in scope["path"]:
+                scope[SITE_KEY] = self.site  # for asgi_sessionsync.users
                 await self._http(scope, receive, send, cookies)
                 return
-            if navigate and self.catchup.wanted(scope, None) and await self.catchup.start(scope, send, None):
-                return
+            if navigate and self.catchup.wanted(scope, None):
+                scope[SITE_KEY] = self.site
+                if await self.catchup.start(scope, send, None):
+                    return
             # Hot path: no cookie at all, so nobody is signed in; only a sign-in made
-            # by the app during this request needs the middleware.
+            # by the app during this request needs the middleware. (The site too.)
             scope.update(self._anonymous)
             forward = send
+            intent_key = self._intent_key
 
             async def watch_anonymous(message: Message) -> None:
                 nonlocal forward
-                if message["type"] == "http.response.start" and (self._intent_key is None or self._intent_key in scope):
+                if message["type"] == "http.response.start" and (intent_key is None or intent_key in scope):
                     after, name = await self.identity.signed_in_after(scope, None, message.get("headers", []))
                     after = self._email(after)
                     if after is not None:

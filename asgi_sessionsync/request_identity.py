@@ -6,6 +6,8 @@ what counts as a user an identity adapter reports (an email)."""
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import find_cookie
@@ -15,9 +17,18 @@ from asgi_sessionsync.identity.base import AppLoginAdapter
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.response import RequestState
+from asgi_sessionsync.sessions.resolve import LATER
 from asgi_sessionsync.validation import email_or_none
 
 logger = package_log("asgi_sessionsync")
+
+
+class Unfinished(NamedTuple):
+    """What :meth:`RequestIdentity.identify_now` read before it had to stop: the state so
+    far and the session token still to resolve (None: resolved already)."""
+
+    state: RequestState
+    later: str | None
 
 
 class RequestIdentity:
@@ -34,18 +45,24 @@ class RequestIdentity:
         self._cookie_key = self._needle + b"="
         self._said_not_an_email = False
 
-    async def identify(self, scope: Scope, cookies: bytes | None) -> RequestState:
+    def identify_now(self, scope: Scope, cookies: bytes | None) -> RequestState | Unfinished:
+        """:meth:`identify` without awaiting, when nothing needs it (no app login to
+        reconcile, the session told from memory): the common signed-in request. Else what
+        was read so far, for :meth:`identify` to finish."""
+        state, later = self._read(scope, cookies)
+        if later is None and self.app_login is None:
+            self.identity.expose(scope, state.session)
+            return state
+        return Unfinished(state, later)
+
+    async def identify(self, scope: Scope, cookies: bytes | None, unfinished: Unfinished | None = None) -> RequestState:
         """Resolve the session cookie, reconcile it with the app's own login, and show
-        the result to the app."""
-        state = RequestState(cookies=cookies)
+        the result to the app (``unfinished``: from :meth:`identify_now`)."""
+        state, later = unfinished if unfinished is not None else self._read(scope, cookies)
         site = self.site
-        if cookies is not None and self._needle in cookies:
-            token = find_cookie(cookies, self._cookie_key)
-            if token:
-                state.session = await site.resolver.resolve(token, site.address.bind_value(scope))
-                state.stale = state.session is None
-            if self._pending_needle in cookies:
-                state.pending = find_cookie(cookies, self._pending_name)
+        if later is not None:
+            state.session = await site.resolver.resolve(later, site.address.bind_value(scope))
+            state.stale = state.session is None
         app_login = self.app_login
         if app_login is not None and cookies is not None:
             app_user = await app_login.app_user(scope, cookies)
@@ -106,6 +123,25 @@ class RequestIdentity:
                     state.standing = self.email(app_user)
         self.identity.expose(scope, None)
         return state
+
+    def _read(self, scope: Scope, cookies: bytes | None) -> tuple[RequestState, str | None]:
+        """The middleware's cookies read: the session resolved now if the resolver can
+        tell from memory, else the token still to resolve (awaited by :meth:`identify`)."""
+        state = RequestState(cookies=cookies)
+        later: str | None = None
+        if cookies is not None and cookies.find(self._needle) >= 0:  # (find: cheaper than `in` on bytes)
+            token = find_cookie(cookies, self._cookie_key)
+            if token:
+                site = self.site
+                session = site.resolver.resolve_now(token, site.address.bind_value(scope))
+                if session is LATER:
+                    later = token
+                else:
+                    state.session = session
+                    state.stale = session is None
+            if cookies.find(self._pending_needle) >= 0:
+                state.pending = find_cookie(cookies, self._pending_name)
+        return state, later
 
     def _cross_site(self, scope: Scope) -> bool:
         return fetch_metadata(scope).is_cross_site(self.site.origin)

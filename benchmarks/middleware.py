@@ -33,7 +33,7 @@ from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.stores import Stores, memory_stores, sqlite_stores
 from asgi_sessionsync.stores.redis import redis_stores
 from asgi_sessionsync.testing import SiteNetwork
-from benchmarks.timing import machine, per_call_async, us
+from benchmarks.timing import machine, per_call_async, per_call_interleaved, us
 from tests.harness.redis_server import start_redis_server
 
 HTML = b"<!doctype html><html><head><title>t</title></head><body><h1>Hello</h1></body></html>"
@@ -147,9 +147,9 @@ async def per_request(number: int, rounds: int, redis_url: str) -> list[Row]:
         return mws
 
     async def measure(label: str, bare: Any, starlette: Any | None, mine: list[Any]) -> None:
-        base = await per_call_async(bare, number=number, rounds=rounds)
-        star = None if starlette is None else await per_call_async(starlette, number=number, rounds=rounds)
-        rows.append((label, base, star, [await per_call_async(c, number=number, rounds=rounds) for c in mine]))
+        base, star, *measured = await per_call_interleaved([bare, starlette, *mine], number=number, rounds=rounds)
+        assert base is not None
+        rows.append((label, base, star, [m for m in measured if m is not None]))
 
     for label, body, kind in (
         ("anonymous, non-HTML", TEXT, b"text/plain"),
@@ -410,7 +410,10 @@ def ratio(value: float | None, base: float) -> str:
 async def main(quick: bool) -> None:
     number, rounds = (2000, 3) if quick else (10000, 5)
     logging.basicConfig(level=logging.WARNING)
-    print(f"Per request, in process ({machine()}); median of {rounds} rounds of {number}\n")
+    print(
+        f"Per request, in process ({machine()}); the process's CPU time per request, median of {rounds} "
+        f"interleaved rounds of {number}\n"
+    )
     print("| case | bare app | + SessionMiddleware | " + " | ".join(f"+ SessionSync ({s})" for s in STORES) + " |")
     print("|---|---|---|" + "---|" * len(STORES))
     with tempfile.TemporaryDirectory() as tmp, start_redis_server(Path(tmp) / "redis") as redis_url:

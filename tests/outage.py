@@ -41,6 +41,13 @@ class _Failing:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self._inner, name)
+        if name == "peek":
+            # The switched store stands for a server: what this process holds of it
+            # (SessionPeek) is the memory store's, which a server that does not answer
+            # would not have. While down (and until a call reached it again), nothing is
+            # known without asking.
+            peek = cast(Callable[[str], Any], value)
+            return lambda sid: None if self._outage.down or self._availability.down else peek(sid)
         if not inspect.iscoroutinefunction(value):
             return value
         method = cast(Callable[..., Awaitable[Any]], value)

@@ -4,6 +4,7 @@ every time, so that a sign-out anywhere takes effect at once; an idle session en
 from __future__ import annotations
 
 import contextlib
+import enum
 import math
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -13,8 +14,17 @@ from asgi_sessionsync.logs import SiteLog
 from asgi_sessionsync.protocol import SessionPayload
 from asgi_sessionsync.sessions.active import TOUCH_EVERY, ActiveSession
 from asgi_sessionsync.settings import Settings
-from asgi_sessionsync.stores import SessionRecord, Stores
+from asgi_sessionsync.stores import SessionPeek, SessionRecord, Stores
 from asgi_sessionsync.tokens import Tokens
+
+
+class Later(enum.Enum):
+    """What :meth:`SessionResolver.resolve_now` answers when it must await."""
+
+    LATER = "later"
+
+
+LATER = Later.LATER
 
 # Opened session cookies kept in memory, so a signed-in request costs a registry
 # look-up rather than a decryption. Bounded; the registry is still asked every time.
@@ -48,6 +58,28 @@ class SessionResolver:
         self.idle_after = dict(idle_after or {})
         self.idle_default = idle_default
         self.on_idle = on_idle
+        self._peek = stores.sessions.peek if isinstance(stores.sessions, SessionPeek) else None
+
+    def resolve_now(self, token: str, ip: str) -> ActiveSession | Later | None:
+        """:meth:`resolve` without awaiting, when this process can tell: the registry
+        answers from memory (:class:`~asgi_sessionsync.stores.SessionPeek`) and the session
+        is neither idle nor due for a "last seen" write. Else ``LATER``: await
+        :meth:`resolve`. The common signed-in request, with no coroutine of its own."""
+        now = time.time()
+        opened = self._open(token, ip, now)
+        if opened is None:
+            return None
+        session, idle_after = opened
+        peek = self._peek
+        record = peek(session.sid) if peek is not None else None
+        if record is None:
+            return LATER
+        if record.ended_at is not None or record.user != session.user:
+            return None
+        quiet_for = now - record.last_seen_at
+        if quiet_for > TOUCH_EVERY or quiet_for > idle_after:  # "last seen" to write, or idle
+            return LATER
+        return session if session.signed_in_at else session._replace(signed_in_at=record.created_at)
 
     async def resolve(self, token: str, ip: str) -> ActiveSession | None:
         """The active session a cookie names, or None (invalid, expired, ended, other IP).
@@ -57,6 +89,31 @@ class SessionResolver:
         registry on every request, so a revocation takes effect at once.
         """
         now = time.time()
+        opened = self._open(token, ip, now)
+        if opened is None:
+            return None
+        session, idle_after = opened
+        # From this process's memory when the registry can tell without I/O.
+        peek = self._peek
+        record = peek(session.sid) if peek is not None else None
+        if record is None:
+            record = await self.stores.sessions.get(session.sid)
+        if record is None or record.ended_at is not None or record.user != session.user:
+            return None
+        if now - record.last_seen_at > idle_after:  # inf without an idle timeout: one comparison
+            await self._idle(session, record)
+            return None
+        if now - record.last_seen_at > TOUCH_EVERY:
+            # "Last seen" is written again at the next request if the store cannot now.
+            with contextlib.suppress(StoreUnavailable):
+                await self.stores.sessions.touch(record.sid, now)
+        if not session.signed_in_at:  # a cookie from before it was written: the session's start
+            session = session._replace(signed_in_at=record.created_at)
+        return session
+
+    def _open(self, token: str, ip: str, now: float) -> tuple[ActiveSession, float] | None:
+        """The session a cookie names and its role's idle limit (the cookie opened once,
+        then cached), or None when the cookie is refused."""
         key = (token, ip)
         cached = self._opened.get(key)
         if cached is not None and now <= cached[0]:
@@ -82,19 +139,7 @@ class SessionResolver:
                 del self._opened[next(iter(self._opened))]
             idle_after = self.idle_after.get(session.role, self.idle_default)
             self._opened[key] = (claims.expires_at + self.settings.clock_skew, session, idle_after)
-        record = await self.stores.sessions.get(session.sid)
-        if record is None or record.ended_at is not None or record.user != session.user:
-            return None
-        if now - record.last_seen_at > idle_after:  # inf without an idle timeout: one comparison
-            await self._idle(session, record)
-            return None
-        if now - record.last_seen_at > TOUCH_EVERY:
-            # "Last seen" is written again at the next request if the store cannot now.
-            with contextlib.suppress(StoreUnavailable):
-                await self.stores.sessions.touch(record.sid, now)
-        if not session.signed_in_at:  # a cookie from before it was written: the session's start
-            session = session._replace(signed_in_at=record.created_at)
-        return session
+        return session, idle_after
 
     async def _idle(self, session: ActiveSession, record: SessionRecord) -> None:
         """End an idle session (everywhere, with a policy). It is not served either way: if

@@ -59,6 +59,7 @@ from asgi_sessionsync.stores.records import (
 from asgi_sessionsync.stores.session_store import (
     SessionAdministration,
     SessionAnalytics,
+    SessionPeek,
     SessionRegistry,
     SessionStore,
     administers,
@@ -83,6 +84,7 @@ __all__ = [
     "ReplayCache",
     "SessionAdministration",
     "SessionAnalytics",
+    "SessionPeek",
     "SessionRecord",
     "SessionRegistry",
     "SessionStore",

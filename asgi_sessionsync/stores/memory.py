@@ -131,6 +131,9 @@ class MemorySessionRegistry:
     async def get(self, sid: str) -> SessionRecord | None:
         return self._sessions.get(sid)
 
+    def peek(self, sid: str) -> SessionRecord | None:
+        return self._sessions.get(sid)
+
     async def touch(self, sid: str, when: float) -> None:
         record = self._sessions.get(sid)
         if record is not None:

@@ -168,6 +168,20 @@ class SessionAnalytics(Protocol):
         ...
 
 
+@runtime_checkable
+class SessionPeek(Protocol):
+    """An optional fast path for the request path: a registry that keeps sessions in this
+    process's memory (the memory store; the per-process caches of SQLite and Redis) lets
+    a signed-in request read one without awaiting :meth:`SessionRegistry.get`."""
+
+    def peek(self, sid: str) -> SessionRecord | None:
+        """The session as :meth:`~SessionRegistry.get` would answer now, from memory,
+        without I/O; or ``None`` when that is not known without asking (the caller then
+        awaits ``get``, which may also answer ``None``). Never a record ``get`` would not
+        give: an end is seen by ``peek`` no later than by ``get``."""
+        ...
+
+
 class SessionStore(SessionRegistry, SessionAdministration, Protocol):
     """Both parts of the contract: what every built-in backend implements."""
 

@@ -19,6 +19,7 @@ from asgi_sessionsync.protocol import UserAction
 from asgi_sessionsync.stores import (
     MessageStatus,
     OutboxMessage,
+    SessionPeek,
     SessionRecord,
     Stores,
     User,
@@ -1120,3 +1121,31 @@ async def test_analytics_counts_logins_blocks_active_ends_devices_countries_and_
     assert not stats.truncated
     empty = await analytics(stores, until + day, until + 2 * day)
     assert (empty.total_logins, empty.total_ended, empty.blocked, empty.turnover) == (0, 0, 0, 0.0)
+
+
+async def test_peek_answers_only_what_get_would_and_sees_an_end_no_later(backend: Backend) -> None:
+    """SessionPeek (memory, and the per-process caches of SQLite and Redis): from memory,
+    never a record ``get`` would not give; an end made by another client is seen by peek
+    no later than by get."""
+    first = backend.open()
+    second = backend.open() if backend.shared else first
+    assert isinstance(second.sessions, SessionPeek)
+    record = session()
+    await first.sessions.create(record)
+    assert second.sessions.peek("no-such-sid") is None
+    # Once get has read it, peek answers the same record (or None: not known without I/O).
+    assert await second.sessions.get(record.sid) == record
+    peeked = second.sessions.peek(record.sid)
+    assert peeked is None or peeked == record
+    if backend.name == "memory":
+        assert peeked == record  # the memory store always knows
+    await first.sessions.end(record.sid, reason="revoked", when=T0 + 1)
+    for _ in range(2000):
+        got = await second.sessions.get(record.sid)
+        if got is not None and not got.active:
+            break
+        await anyio.sleep(0.001)
+    assert got is not None and got.end_reason == "revoked"
+    # get has seen the end: peek may not show the session active any more.
+    peeked = second.sessions.peek(record.sid)
+    assert peeked is None or (not peeked.active and peeked.end_reason == "revoked")

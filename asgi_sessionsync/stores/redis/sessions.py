@@ -158,6 +158,10 @@ class RedisSessionRegistry:
         if not created:
             raise StoreError("session registry: a session with this sid exists already")
 
+    def peek(self, sid: str) -> SessionRecord | None:
+        cache = self.cache
+        return cache.get(sid) if cache.usable else None
+
     async def get(self, sid: str) -> SessionRecord | None:
         cache = self.cache
         usable = cache.usable

@@ -83,6 +83,9 @@ class SQLiteSessionRegistry(SQLiteSessionQueries):
             ),
         )
 
+    def peek(self, sid: str) -> SessionRecord | None:
+        return self._fresh().get(sid)
+
     async def get(self, sid: str) -> SessionRecord | None:
         cache = self._fresh()
         found = cache.get(sid)
