@@ -143,8 +143,6 @@ class RequestPath:
             ):
                 return
 
-        # Few variables captured: each is a cell made on every request (the rest is read
-        # from ``state`` at the response's start, once).
         forward: Send | None = None
 
         async def watch(message: Message) -> None:

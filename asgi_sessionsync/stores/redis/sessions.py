@@ -158,13 +158,8 @@ class RedisSessionRegistry:
         if not created:
             raise StoreError("session registry: a session with this sid exists already")
 
-    def peek(self, sid: str) -> SessionRecord | None:
-        cache = self.cache
-        return cache.get(sid) if cache.usable else None
-
     async def get(self, sid: str) -> SessionRecord | None:
-        cache = self.cache
-        usable = cache.usable
+        cache, usable = self.cache, self.cache.usable
         if usable and (hit := cache.get(sid)) is not None:
             return hit
         epoch = cache.epoch
