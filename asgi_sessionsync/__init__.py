@@ -35,6 +35,7 @@ from asgi_sessionsync.exceptions import (
     UserNotFound,
 )
 from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.hooks import Hooks
 from asgi_sessionsync.identity import (
     Account,
     ActiveSession,
@@ -75,6 +76,7 @@ __all__ = [
     "ConfigErrors",
     "EmailChangeRefused",
     "EnvelopeError",
+    "Hooks",
     "IdentityAdapter",
     "InvalidEmail",
     "MailError",

@@ -1,7 +1,8 @@
 """The activity log's recorder: one object per site, ``site.activity``.
 
 Every cross-site message is recorded once it has an outcome: the courier's deliveries
-(``delivered``, ``failed``, ``abandoned``), the back-channel messages received
+(what the peer answered: ``applied``, ``already applied``, ``stale``, ``refused``; or
+``delivered`` when it did not say; ``failed``, ``abandoned``), the back-channel messages received
 (``applied``, ``already applied``, ``refused``), sign-ins sent to a peer in a hop
 (``sent``) and sign-ins arriving by hop (``applied``, ``refused``). Nothing is recorded
 on a request that carries no cross-site message, so the signed-in hot path never
@@ -166,7 +167,10 @@ class ActivityRecorder:
         message = delivery.message
         attempt = message.attempts + 1
         if delivery.delivered:
-            outcome, reason = Outcome.DELIVERED, "" if attempt == 1 else f"attempt {attempt}"
+            # What the peer said became of it; "delivered" when it did not say (an older peer).
+            outcome = Outcome(delivery.answer) if delivery.answer else Outcome.DELIVERED
+            why = ["by the peer (its log says why)"] if outcome is Outcome.REFUSED else []
+            reason = ", ".join([*why, *([f"attempt {attempt}"] if attempt > 1 else [])])
         elif delivery.abandoned:
             outcome, reason = Outcome.ABANDONED, delivery.error
         elif _attempt_worth_recording(attempt):

@@ -55,6 +55,8 @@ class CookieNames:
     seen: str  # the first-visit catch-up asked the peers lately
     bind: str  # the nonces of this browser's pulls in flight
     held: str  # a peer's sign-in held until the address is verified here
+    unreachable: str  # the peers this browser could not reach lately (the catch-up's page said)
+    returned: str  # a catch-up's return to the page: whether the navigation that started it spoke for this site
     _encoded: frozenset[bytes] = field(init=False, repr=False, compare=False)
     _stem: bytes = field(init=False, repr=False, compare=False)
 
@@ -65,7 +67,15 @@ class CookieNames:
     @classmethod
     def of(cls, base: str, prefix: str = "") -> CookieNames:
         name = prefix + base
-        return cls(name, f"{name}-sync", f"{name}-seen", f"{name}-bind", f"{name}-held")
+        return cls(
+            name,
+            f"{name}-sync",
+            f"{name}-seen",
+            f"{name}-bind",
+            f"{name}-held",
+            f"{name}-unreachable",
+            f"{name}-return",
+        )
 
     @classmethod
     def from_settings(cls, settings: CookieSettings) -> CookieNames:
@@ -77,7 +87,7 @@ class CookieNames:
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (self.session, self.pending, self.seen, self.bind, self.held)
+        return (self.session, self.pending, self.seen, self.bind, self.held, self.unreachable, self.returned)
 
     def duplicated(self, header: bytes) -> str | None:
         """The first of these names that a ``Cookie`` header carries twice, or None.

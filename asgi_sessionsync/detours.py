@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from starlette.types import Scope, Send
 
+from asgi_sessionsync.cookies import cookie_header
 from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.protocol import PendingPayload
@@ -33,7 +34,9 @@ class Detours:
             payload = None
         target = None
         if payload is not None and payload.sid == session.sid:
-            target = await site.answering.start_chain(session, return_url=request_url(site.origin, scope), ip=ip)
+            back = request_url(site.origin, scope)
+            away = site.answering.unreachable(cookie_header(scope["headers"]))
+            target = await site.answering.start_chain(session, return_url=back, ip=ip, away=away)
         if target is None:
             return False
         headers += [(b"location", target.encode("latin-1")), (b"cache-control", b"no-store")]

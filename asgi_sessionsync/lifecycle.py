@@ -55,6 +55,12 @@ def _check_async_library(store: str) -> None:
         )
 
 
+def _prepare(site: Site) -> None:
+    site.tokens.keychain.derive()
+    site.client.prepare()
+    site.health.client.prepare()
+
+
 async def housekeeping(site: Site, log: SiteLog) -> None:
     """Every hour: mark sessions past their lifetime ended, delete history older than
     the retention period (nothing grows without bound)."""
@@ -106,8 +112,8 @@ class Worker:
         self.site.reopen()
         if self.site.settings.redact_access_log:
             install_redaction()  # sign-in URLs carry envelopes, and servers log every request line
-        # scrypt costs tens of ms per secret: never on the event loop.
-        await anyio.to_thread.run_sync(self.site.tokens.keychain.derive)
+        # scrypt costs tens of ms per secret, the peers' HTTP clients (CA bundle) as much: off the loop.
+        await anyio.to_thread.run_sync(_prepare, self.site)
         await self.site.admissions.start()  # the user-agent rules, in a thread too
 
     async def ensure_started(self) -> None:
@@ -136,8 +142,9 @@ class Worker:
             with anyio.CancelScope() as scope:
                 self._cancel = scope
                 async with anyio.create_task_group() as group:
-                    group.start_soon(housekeeping, self.site, self.log)
-                    group.start_soon(idle_passes, self.site, self.log)
+                    for task in (housekeeping, idle_passes):
+                        group.start_soon(task, self.site, self.log)
+                    group.start_soon(self.site.hooks.run)
                     await self.site.courier.run(task_status=task_status)
         finally:
             if ended is not None:

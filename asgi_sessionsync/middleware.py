@@ -19,6 +19,7 @@ from asgi_sessionsync.cookies import cookie_header
 from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints.routes import Endpoints
 from asgi_sessionsync.exceptions import StoreUnavailable
+from asgi_sessionsync.hooks import Hooks
 from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.logs import ensure_handler, package_log
@@ -50,6 +51,7 @@ class SessionSyncMiddleware:
         stores: Stores | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         mailer: Mailer | None = None,
+        hooks: Hooks | None = None,
         env_file: str | None = None,
         **overrides: Unpack[MiddlewareOptions],
     ) -> None:
@@ -70,6 +72,7 @@ class SessionSyncMiddleware:
             stores=stores,
             transport=transport,
             mailer=mailer,
+            hooks=hooks,
             is_privileged=self.identity.is_privileged,
             end_app_login=self.app_login.end_app_login if self.app_login is not None else None,
         )

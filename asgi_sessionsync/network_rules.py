@@ -21,6 +21,7 @@ A TOML file (``SESSIONSYNC_NETWORK_FILE``) or the same mapping in code
     [peers."https://b.example.com"]  # a peer's table overrides the defaults key by key
     update = "both"
     password = "accept"
+    sources = ["203.0.113.7", "10.1.0.0/16"]  # its back-channel messages come from there only
 
 ``send``: this site sends that action to the peer; ``accept``: it applies that action
 from the peer; ``both``; ``off``. For ``login``: sending off leaves the peer out of this
@@ -28,12 +29,20 @@ site's sign-in chains and refuses the peer's requests (pulls) for this site's si
 accepting off refuses the peer's hops and leaves it out of this site's catch-up. For
 ``logout``: sending off sends it no sign-outs; accepting off refuses its sign-outs.
 
+``sources``: the addresses and CIDR networks a peer's back-channel messages must come
+from (absent: anywhere; the key holds the trust). The address is the client address the
+trusted-proxy rules give (``SESSIONSYNC_TRUSTED_PROXIES``), so a proxy in front does not
+make every message come from the proxy. A sealed message from elsewhere is refused
+before it is claimed as applied (a captured message replayed from elsewhere cannot use
+up its id), with a WARNING line and an activity entry.
+
 Only the standard library is needed (``tomllib``). Nothing here runs per request.
 """
 
 from __future__ import annotations
 
 import enum
+import ipaddress
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -66,7 +75,8 @@ class Direction(enum.StrEnum):
 ACTIONS = ("login", "logout", "create", "update", "delete", "password", "role", "meta")
 _DEFAULT_DIRECTIONS = {a: Direction.BOTH if a in ("login", "logout") else Direction.OFF for a in ACTIONS}
 _LIST_KEYS = ("roles_sent", "roles_accepted", "meta_keys", "password_formats")
-_KEYS = frozenset({*ACTIONS, *_LIST_KEYS, "accept_privileged_roles"})
+_KEYS = frozenset({*ACTIONS, *_LIST_KEYS, "accept_privileged_roles", "sources"})
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def hash_scheme(password_hash: str) -> str:
@@ -88,6 +98,7 @@ class PeerRules:
     accept_privileged_roles: bool = False
     meta_keys: tuple[str, ...] = ()
     password_formats: tuple[str, ...] = ()
+    sources: tuple[Network, ...] | None = None  # None: back-channel messages from anywhere
 
     def direction(self, action: str) -> Direction:
         return dict(self.directions)[action]
@@ -112,6 +123,23 @@ class PeerRules:
 
     def allows_hash(self, password_hash: str) -> bool:
         return hash_scheme(password_hash) in self.password_formats
+
+    def admits_source(self, host: str | None) -> bool:
+        """Whether a back-channel message may come from ``host`` (the client address; None
+        or not an address, such as a unix socket's peer: only when any source is)."""
+        if self.sources is None:
+            return True
+        try:
+            address = ipaddress.ip_address(host or "")
+        except ValueError:
+            return False
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in network for network in self.sources)
+
+    @property
+    def sources_described(self) -> str:
+        return "any" if self.sources is None else ", ".join(str(n) for n in self.sources)
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +202,21 @@ def _table(value: object, where: str, source: str, variable: str) -> Mapping[str
     return value
 
 
+def _sources(value: object, where: str, source: str, variable: str) -> tuple[Network, ...]:
+    example = 'sources = ["203.0.113.7", "10.1.0.0/16", "2001:db8::/32"]'
+    if not isinstance(value, list) or not value or not all(isinstance(v, str) for v in value):
+        raise ConfigError(variable, f"{source}: [{where}] sources must be a list of addresses or networks", example)
+    networks = []
+    for text in value:
+        try:
+            networks.append(ipaddress.ip_network(text.strip(), strict=False))
+        except ValueError:
+            raise ConfigError(
+                variable, f"{source}: [{where}] sources: {text!r} is not an IP address or CIDR network", example
+            ) from None
+    return tuple(networks)
+
+
 def _rules(base: PeerRules, table: Mapping[str, Any], where: str, source: str, variable: str) -> PeerRules:
     unknown = sorted(set(table) - _KEYS)
     if unknown:
@@ -213,6 +256,7 @@ def _rules(base: PeerRules, table: Mapping[str, Any], where: str, source: str, v
         )
     rules = replace(
         base,
+        sources=_sources(table["sources"], where, source, variable) if "sources" in table else base.sources,
         directions=tuple(directions.items()),
         accept_privileged_roles=privileged,
         roles_sent=lists.get("roles_sent", base.roles_sent),

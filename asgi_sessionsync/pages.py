@@ -10,6 +10,7 @@ from pathlib import Path
 from asgi_sessionsync.exceptions import ConfigError
 
 FRAME_TIMEOUT_MS = 3000
+PROBE_TIMEOUT_MS = 3000  # how long the catch-up page waits for a peer's answer in the browser
 MAX_PAGE_BYTES = 256 * 1024  # of a page a site gives (SESSIONSYNC_UNAVAILABLE_PAGE)
 
 
@@ -173,3 +174,39 @@ def read_page_file(path: str, variable: str = "SESSIONSYNC_UNAVAILABLE_PAGE") ->
     except UnicodeDecodeError:
         raise ConfigError(variable, f"{file} is not UTF-8 text", f"{variable}=/srv/site/503.html") from None
     return body
+
+
+# The catch-up page's script: ask each peer's ping (with CORS, only the peer's own answer
+# counts, not a proxy's refusal page), then go on, naming those that did not answer in time.
+_CATCHUP_SCRIPT = (
+    "function on(away){if(done)return;done=true;location.replace(away.length?go+'&x='+away.join('.'):go);}"
+    "try{var away=[],left=probes.length;"
+    "if(!left||!window.fetch||!window.AbortController){on([]);return;}"
+    "probes.forEach(function(p){var c=new AbortController(),t=setTimeout(function(){c.abort();},TIMEOUT);"
+    "fetch(p[1],{mode:p[2],credentials:'omit',cache:'no-store',referrerPolicy:'no-referrer',signal:c.signal})"
+    ".then(function(r){if(p[2]==='cors'&&!r.ok)away.push(p[0]);},function(){away.push(p[0]);})"
+    ".then(function(){clearTimeout(t);if(--left===0)on(away);});});"
+    "}catch(e){on([]);}})();"
+).replace("TIMEOUT", str(PROBE_TIMEOUT_MS))
+
+
+def catchup_page(go: str, probes: Sequence[tuple[str, str, str]], nonce: str) -> bytes:
+    """The first step of a first-visit catch-up: a page of this site that asks, from the
+    browser, whether each peer answers (``probes``: its id, its ping URL and the fetch
+    mode: ``cors``, only the peer's own answer counts; ``no-cors`` for an older peer, any
+    answer counts) and then goes on to ``go``, naming the peers
+    it could not reach (``&x=id.id``: a DNS failure, a blocking proxy, an ad-blocker), so
+    that the catch-up never sends the browser to a site it cannot open. Without
+    JavaScript, a refresh to ``go`` at once; if the script cannot run (a CSP it does not
+    pass), the timer's refresh; and a link meanwhile."""
+    target = escape(go)
+    script = f"(function(){{var go={_js(go)},probes={_js([list(p) for p in probes])},done=false;{_CATCHUP_SCRIPT}"
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>One moment</title>'
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f'<noscript><meta http-equiv="refresh" content="0;url={target}"></noscript>'
+        f'<meta http-equiv="refresh" content="{PROBE_TIMEOUT_MS // 1000 + 5};url={target}">'
+        "</head><body><p>Checking whether you are signed in on our other sites\u2026 "
+        f'<a href="{target}">Continue</a></p>'
+        f"<script{_nonce_attr(nonce)}>{script}</script></body></html>"
+    ).encode()

@@ -13,6 +13,8 @@ adoption, no sign-out; only a sign-in the app makes during it counts, kept on th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.catchup import CatchUp
@@ -201,6 +203,16 @@ def _vary_cookie(message: Message) -> Message:
     made for a signed-in user), as Starlette's and Django's session middlewares do. A
     copy: the app's own message and header list are never changed."""
     headers = message.get("headers", ())
+    for key, _ in headers:
+        if len(key) == 4 and key.lower() == b"vary":
+            return _vary_joined(message, headers)
+    changed = list(headers)
+    changed.append(_VARY)
+    return {**message, "headers": changed}
+
+
+def _vary_joined(message: Message, headers: Sequence[tuple[bytes, bytes]]) -> Message:
+    """The response start with ``Cookie`` added to the app's own ``Vary`` (unless there)."""
     for index, (key, value) in enumerate(headers):
         if len(key) == 4 and key.lower() == b"vary":
             if b"cookie" in value.lower() or value.strip() == b"*":
@@ -208,4 +220,4 @@ def _vary_cookie(message: Message) -> Message:
             changed = list(headers)
             changed[index] = (key, value + b", Cookie")
             return {**message, "headers": changed}
-    return {**message, "headers": [*headers, _VARY]}
+    return message

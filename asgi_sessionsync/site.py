@@ -23,6 +23,7 @@ from asgi_sessionsync.endpoints.asking import SignInAsking
 from asgi_sessionsync.exceptions import ConfigError, StoreError
 from asgi_sessionsync.governance.admission import Admissions, check_requirements
 from asgi_sessionsync.governance.idle import IdleSessions
+from asgi_sessionsync.hooks import Hooks
 from asgi_sessionsync.logs import package_log, site_log, use_json_logs
 from asgi_sessionsync.mail import Mailer, mailer_from_settings
 from asgi_sessionsync.network_rules import NetworkRules
@@ -52,12 +53,15 @@ class Site:
         mailer: Mailer | None = None,
         is_privileged: Callable[[str], Awaitable[bool]] | None = None,
         end_app_login: Callable[[str], Awaitable[None]] | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         """``is_privileged``: the identity adapter's rule for privileged accounts (for
         :class:`PeerTrust`); ``end_app_login``: an ``AppLoginAdapter``'s, ending the app's
-        own login with a session that ends here (None: the app has no login of its own)."""
+        own login with a session that ends here (None: the app has no login of its own);
+        ``hooks``: the app's hooks (:mod:`asgi_sessionsync.hooks`), told by each flow."""
         check_requirements(settings)
         self.settings = settings
+        self.hooks = hooks if hooks is not None else Hooks()
         self.origin = settings.origin
         if settings.log_format == "json":
             use_json_logs()
@@ -75,7 +79,7 @@ class Site:
         self.cookies = CookiePolicy.from_settings(settings)
         # The name of every cookie the middleware writes (``__Host-`` on https), decided once.
         self.cookie_names = CookieNames.from_settings(settings)
-        self.client = PeerClient(settings.peer_timeout, transport)
+        self.client = PeerClient(settings.peer_timeout, transport, ca_file=settings.peer_ca_file)
         self.health = PeerHealth(
             self.tokens,
             self.prefix,
@@ -83,6 +87,8 @@ class Site:
             transport=transport,
             clock_skew=settings.clock_skew,
             peers=len(self.peers),
+            ca_file=settings.peer_ca_file,
+            hooks=self.hooks,
         )
         # A sign-in, both sides: carrying this site's to the peers (the answering side,
         # site A) and asking a peer for one (the asking side, site B).
@@ -119,12 +125,13 @@ class Site:
             stores.activity.max_entries = self.settings.activity_max_rows
         # The activity log: every cross-site message and its outcome (SESSIONSYNC_ACTIVITY_LOG).
         self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=settings.activity_log)
+        self.answering.left_out.activity = self.activity  # peers a chain leaves out go to the activity log
         self.courier = Courier(
             settings, stores.outbox, self.tokens, self.client, self.health, self.peers, activity=self.activity
         )
         # Governance: idle limits (compared per request by the resolver) and ending idle
         # sign-ins everywhere; the session policy's admission at every session start.
-        self.idle = IdleSessions(settings, stores, self.courier)
+        self.idle = IdleSessions(settings, stores, self.courier, self.hooks)
         self.admissions = Admissions(settings, stores, self.address, self.idle.end_chain)
         # Sessions: which one a cookie names, a new one's row and cookie, ending them.
         self.resolver = SessionResolver(
@@ -137,13 +144,13 @@ class Site:
             on_idle=self.idle.session_idle,
         )
         self.starter = SessionStarter(settings, stores, self.tokens, self.address, self.log)
-        self.endings = SessionEnder(stores, self.log, self._end_app_login)
+        self.endings = SessionEnder(stores, self.log, self._end_app_login, self.hooks)
         # The store's lines name this site; when it is back, what was held is written at once.
         stores.availability.log = site_log("asgi_sessionsync.stores", self.origin)
         stores.availability.on_back.append(self.courier.wake)
         # Signing a browser, or a user everywhere, out: here and on every peer.
-        self.sign_outs = SignOuts(self.endings, self.courier, self.origin)
-        self.users = UserSync(settings, stores, self.endings, self.courier, self.peers, self.trust)
+        self.sign_outs = SignOuts(self.endings, self.courier, self.origin, self.hooks)
+        self.users = UserSync(settings, stores, self.endings, self.courier, self.peers, self.trust, self.sign_outs)
         self.marks = Marks(self.tokens, stores.replay)
 
     def reopen(self) -> None:

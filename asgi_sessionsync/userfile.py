@@ -60,6 +60,7 @@ class ExportOptions:
     roles: tuple[str, ...] = ()  # only these roles (none: every role)
     with_roles: bool = True
     metadata: bool = False
+    meta_keys: tuple[str, ...] | None = None  # with metadata: only these keys (None: every key)
     password_hashes: bool = False
     limit: int | None = None
     offset: int = 0
@@ -74,6 +75,8 @@ def user_line(user: User, options: ExportOptions) -> str:
     row["provisioned_by"] = user.provisioned_by
     if options.metadata:
         metadata = getattr(user, "meta", None)
+        if metadata and options.meta_keys is not None:
+            metadata = {k: v for k, v in metadata.items() if k in options.meta_keys}
         if metadata:
             row["metadata"] = metadata
     if options.password_hashes:  # null for a user without one: said, not left out

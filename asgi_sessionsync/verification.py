@@ -41,6 +41,7 @@ REMEMBER_FOR = 365 * 86400  # seconds an address verified here is remembered
 CODE_DIGITS = 6
 _LABEL = "verify"
 _MARK_BYTES = 16
+_VERIFIED_IDS_KEPT = 10_000
 
 
 def new_code() -> str:
@@ -67,10 +68,22 @@ class Marks:
         self.tokens = tokens
         self.replay = replay
         self.clock = clock
+        # The marks of "verified for this issuer", asked at every login here: an HMAC each,
+        # made once per address (bounded; the keys do not change in a running process).
+        self._verified_ids: dict[tuple[str, str], list[bytes]] = {}
 
     def _ids(self, *parts: bytes) -> list[bytes]:
         data = b"asgi-sessionsync verify\x00" + b"\x00".join(parts)
         return [mac[:_MARK_BYTES] for mac in self.tokens.macs(_LABEL, data)]
+
+    def _verified(self, email: str, issuer: str) -> list[bytes]:
+        key = (email, issuer)
+        ids = self._verified_ids.get(key)
+        if ids is None:
+            if len(self._verified_ids) >= _VERIFIED_IDS_KEPT:
+                self._verified_ids.clear()
+            ids = self._verified_ids[key] = self._ids(b"verified", email.encode("utf-8"), issuer.encode("utf-8"))
+        return ids
 
     def _id(self, *parts: bytes) -> bytes:
         return self._ids(*parts)[0]
@@ -90,14 +103,14 @@ class Marks:
         ``issuer`` carries: by a code here for a sign-in from that peer, or (``issuer``
         this site's own origin) by this site's app. Never for the address alone: a code
         Carol typed for a sign-in from A says nothing of whoever signs up as Carol on C."""
-        for mark in self._ids(b"verified", email.encode("utf-8"), issuer.encode("utf-8")):
+        for mark in self._verified(email, issuer):
             if await self.replay.seen(mark):
                 return True
         return False
 
     async def remember(self, email: str, issuer: str) -> None:
         """``email`` is verified for sign-ins carried by ``issuer`` (see :meth:`remembered`)."""
-        mark = self._id(b"verified", email.encode("utf-8"), issuer.encode("utf-8"))
+        mark = self._verified(email, issuer)[0]
         await self.replay.use(mark, self.clock() + REMEMBER_FOR)
 
     # -- limits ----------------------------------------------------------------------------

@@ -5,6 +5,10 @@ For the same trivial ASGI app: the bare app, the app under Starlette's
 stores). A fixed scope, receive and send; many iterations; median of rounds; the
 garbage collector runs between rounds and stays on inside them.
 
+Logging is configured as a production deployment would (a root handler at WARNING), so
+the package's own fallback handler stays silent; the sign-in is measured a second time
+with the package's INFO lines written to a file, what a deployment logging INFO pays.
+
 Run: python -m benchmarks.middleware [--quick]
 """
 
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import tempfile
 import time
 import tracemalloc
@@ -245,6 +250,24 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
             await per_call_async(caller(signer, scope_for("/login")), number=number // 4, rounds=rounds),
         )
     ]
+    with tempfile.TemporaryDirectory() as logs:
+        package = logging.getLogger("asgi_sessionsync")
+        handler = logging.FileHandler(Path(logs) / "info.log")
+        package.addHandler(handler)
+        package.setLevel(logging.INFO)
+        package.propagate = False  # to the file only, not to the root's stderr handler
+        try:
+            results.append(
+                (
+                    "the same sign-in, the package's INFO lines written to a file",
+                    await per_call_async(caller(signer, scope_for("/login")), number=number // 4, rounds=rounds),
+                )
+            )
+        finally:
+            package.removeHandler(handler)
+            package.setLevel(logging.NOTSET)
+            package.propagate = True
+            handler.close()
 
     site = signer.site
     a_cookie = await session_cookie(signer)
@@ -263,15 +286,27 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
         cookies = [v.decode("latin-1").split(";", 1)[0] for k, v in headers if k == b"set-cookie"]
         return location, cookies
 
+    spent = {"chain start (the note for B)": 0.0, "pull on B": 0.0, "authorize on A": 0.0, "hop on B": 0.0}
+    rounds_done = 0
+
     async def pull_round() -> None:
         """One peer's whole v2 step: B's pull, A's authorize (A's own session), B's hop."""
+        nonlocal rounds_done
+        t0 = time.perf_counter()
         first = await site.answering.start_chain(
             session, return_url=f"{SITE}/", ip=site.address.bind_value(scope_for())
         )
         assert first is not None
+        t1 = time.perf_counter()
         authorize, bind = await location_of(peer, scope_for(first.split("b.example", 1)[1]))
+        t2 = time.perf_counter()
         hop, _ = await location_of(signer, scope_for(authorize.split("a.example", 1)[1], a_cookie))
+        t3 = time.perf_counter()
         await location_of(peer, scope_for(hop.split("b.example", 1)[1], "; ".join(bind)))
+        t4 = time.perf_counter()
+        for step, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
+            spent[step] += seconds
+        rounds_done += 1
 
     # A sign-in with every policy rule evaluated (device read, country looked up, the
     # user's sessions counted, IP ranges checked), a new user each time so none is hit.
@@ -323,6 +358,8 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
             await per_call_async(pull_round, number=number // 4, rounds=rounds),
         )
     )
+    for step, seconds in spent.items():
+        results.append((f"  of which {step} (mean)", seconds / rounds_done))
     await net.aclose()
     return results
 
@@ -372,6 +409,7 @@ def ratio(value: float | None, base: float) -> str:
 
 async def main(quick: bool) -> None:
     number, rounds = (2000, 3) if quick else (10000, 5)
+    logging.basicConfig(level=logging.WARNING)
     print(f"Per request, in process ({machine()}); median of {rounds} rounds of {number}\n")
     print("| case | bare app | + SessionMiddleware | " + " | ".join(f"+ SessionSync ({s})" for s in STORES) + " |")
     print("|---|---|---|" + "---|" * len(STORES))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import platform
 import statistics
 import time
@@ -40,7 +41,11 @@ async def per_call_async(fn: Callable[[], Awaitable[object]], *, number: int = 2
 
 
 def machine() -> str:
-    return f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, {date.today()}"
+    load = " / ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{platform.python_implementation()} {platform.python_version()}, {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, load {load} (1/5/15 min), {date.today()}"
+    )
 
 
 def us(seconds: float) -> str:

@@ -46,8 +46,8 @@ async def test_sign_in_and_sign_out_are_recorded_on_every_site(sites: Sites, bro
     await browser.sign_out("b")
     sent = await entries(built["b"].stores, direction=Direction.SENT)
     assert said(sent) == {
-        ("sent", URLS["a"], "logout", alice, "delivered"),
-        ("sent", URLS["c"], "logout", alice, "delivered"),
+        ("sent", URLS["a"], "logout", alice, "applied"),  # what each peer answered
+        ("sent", URLS["c"], "logout", alice, "applied"),
     }
     for name in "ac":
         (received,) = await entries(built[name].stores, kind="logout")
@@ -76,7 +76,7 @@ async def test_a_peer_down_leaves_failed_attempts_then_the_delivery(sites: Sites
         "failed: ConnectError (attempt 1)",
         "failed: ConnectError (attempt 2)",
         "failed: ConnectError (attempt 4)",  # attempt 3 is not recorded: only powers of two
-        "delivered: attempt 5",
+        "applied: attempt 5",
     ]
     assert {e.message_id for e in to_c} == {pending.id}
     (received,) = await entries(built["c"].stores, kind="logout")
@@ -156,6 +156,9 @@ class BrokenLog:
         return []
 
     async def purge(self, before: float, *, keep: int | None = None) -> int:
+        return 0
+
+    async def erase_user(self, user: str) -> int:
         return 0
 
 
@@ -262,8 +265,8 @@ async def test_user_actions_are_recorded_sent_and_received_with_stale_ones_said(
         await create_user(a, "ann@example.com", name="Ann")
         await update_user(a, "ann@example.com", name="Ann B")
         assert said(await entries(a.stores, direction=Direction.SENT)) == {
-            ("sent", "https://b.example", "user.create", "ann@example.com", "delivered"),
-            ("sent", "https://b.example", "user.update", "ann@example.com", "delivered"),
+            ("sent", "https://b.example", "user.create", "ann@example.com", "applied"),
+            ("sent", "https://b.example", "user.update", "ann@example.com", "applied"),
         }
         assert said(await entries(b.stores, kind="user")) == {
             ("received", "https://a.example", "user.create", "ann@example.com", "applied"),
@@ -288,3 +291,34 @@ async def test_user_actions_are_recorded_sent_and_received_with_stale_ones_said(
         assert answer.status_code == 204
         (stale,) = await entries(b.stores, outcome=Outcome.STALE)
         assert (stale.kind, stale.message_id, stale.peer) == ("user.update", "another-id", "https://a.example")
+
+
+async def test_the_sender_records_what_the_receiver_answered_refused_applied_already(tmp_path: Path) -> None:
+    """#26: the sender's activity log said ``delivered`` for a message the receiver
+    refused. The receiver now says its outcome (``x-sessionsync-outcome``) on every answer
+    to an authentic message, and the sender records it: B refuses A's sign-outs here."""
+    from asgi_sessionsync.network_rules import NetworkRules
+    from asgi_sessionsync.testing import SiteNetwork
+    from asgi_sessionsync.testing_apps import login_app
+    from asgi_sessionsync.users import create_user, update_user
+
+    rules = {"defaults": {"create": "both", "update": "both", "logout": "send"}}
+    apps = {name: login_app(name, {}) for name in "ab"}
+    async with SiteNetwork(apps, settings={"network_rules": NetworkRules.from_mapping(rules)}) as net:
+        a, b = net.sites["a"].site, net.sites["b"].site
+        await create_user(a, "ann@example.com", name="Ann")
+        await a.sign_outs.everywhere("ann@example.com", reason="test")
+        sent = {e.kind: e.said for e in await entries(a.stores, direction=Direction.SENT)}
+        assert sent == {"user.create": "applied", "logout": "refused: by the peer (its log says why)"}
+        (refused,) = await entries(b.stores, kind="logout")
+        assert refused.said == "refused: logout is not accepted from that peer"
+
+        # The same message again (a retry whose first answer was lost): already applied.
+        (create,) = await entries(a.stores, kind="user.create")
+        message = await a.stores.outbox.get(create.message_id)
+        assert message is not None
+        await a.courier._send_all([message])  # as the ledger sends again what a lost store forgot
+        again = [e.said for e in await entries(a.stores, kind="user.create")]
+        assert again == ["already applied: attempt 2", "applied"]
+        await update_user(a, "ann@example.com", name="Ann B")
+        assert (await entries(a.stores, kind="user.update"))[0].said == "applied"

@@ -166,5 +166,7 @@ async def test_outbox_retry_sends_each_queue_whole_in_its_order(capsys: object) 
         assert await a.stores.outbox.pending() == []
         log = a.stores.activity
         assert log is not None
-        delivered = [e.message_id for e in reversed(await log.list()) if e.outcome == "delivered"]
+        delivered = [
+            e.message_id for e in reversed(await log.list()) if e.direction == "sent" and e.outcome == "applied"
+        ]
         assert delivered == queued

@@ -25,7 +25,7 @@ EXCEPTIONS = "asgi_sessionsync.exceptions"
 
 TYPES = {
     # the constructor's parameters and keyword options
-    "SessionSyncMiddleware", "Settings", "MiddlewareOptions", "IdentityAdapter", "Stores", "Mailer",
+    "SessionSyncMiddleware", "Settings", "MiddlewareOptions", "IdentityAdapter", "Stores", "Mailer", "Hooks",
     "BindingMode", "Network", "NetworkRules", "Peer", "Policy", "RequireVerified", "Secret", "SyncMode",
     # what adapters are written in, and the built-in ones
     "AppLoginAdapter", "Account", "ActiveSession", "SessionIdentity",

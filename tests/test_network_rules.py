@@ -105,8 +105,8 @@ def test_config_check_prints_the_matrix_as_a_table_and_as_json(tmp_path: Path) -
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("peer "))
-    assert lines[header].split() == ["peer", *ACTIONS, "privileged-accounts", "privileged-roles"]
-    b_row = ["https://b.example.com", "accept", "send", "off", "both", "off", "accept", "off", "off", "no", "no"]
+    assert lines[header].split() == ["peer", *ACTIONS, "privileged-accounts", "privileged-roles", "sources"]
+    b_row = ["https://b.example.com", "accept", "send", "off", "both", "off", "accept", "off", "off", "no", "no", "any"]
     assert lines[header + 1].split() == b_row
     assert lines[header + 2].split() == [
         "https://c.example.com",
@@ -120,6 +120,7 @@ def test_config_check_prints_the_matrix_as_a_table_and_as_json(tmp_path: Path) -
         "off",
         "yes",
         "no",
+        "any",
     ]
     as_json = run_cli("config", "check", "--format", "json", env=env(SESSIONSYNC_NETWORK_FILE=str(path)))
     matrix = json.loads(as_json.stdout)["matrix"]
@@ -128,6 +129,7 @@ def test_config_check_prints_the_matrix_as_a_table_and_as_json(tmp_path: Path) -
         **dict(zip(ACTIONS, ["accept", "send", "off", "both", "off", "accept", "off", "off"], strict=True)),
         "privileged-accounts": "no",
         "privileged-roles": "no",
+        "sources": "any",
     }
     assert KEY not in table.stdout + as_json.stdout
 

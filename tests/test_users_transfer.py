@@ -233,3 +233,32 @@ async def test_a_deeply_nested_line_is_refused_and_the_import_goes_on() -> None:
 def test_brackets_inside_strings_are_not_nesting() -> None:
     user = parse_user('{"email": "ann@example.com", "name": "' + "[{" * 40 + '\\"]"}', default_role="m", metadata=False)
     assert user.name == "[{" * 40 + '"]'
+
+
+async def test_export_chooses_metadata_keys_and_the_chosen_ones_import_back() -> None:
+    """#26: ``users export --meta team,locale`` writes those keys only (a user with none of
+    them has no ``metadata``); the file imports back into a fresh site with them."""
+    store = memory_stores().users
+    await store.import_users(
+        [
+            User("ann@example.com", "member", "Ann", None, T0, None, meta={"team": "blue", "ssn": "x", "locale": "de"}),
+            User("bob@example.com", "member", "Bob", None, T0, None, meta={"ssn": "y"}),
+        ]
+    )
+    chosen = await exported(store, ExportOptions(metadata=True, meta_keys=("team", "locale")))
+    rows = [json.loads(line) for line in chosen.splitlines()]
+    assert rows[0]["metadata"] == {"team": "blue", "locale": "de"} and "metadata" not in rows[1]
+    assert "ssn" not in chosen
+    fresh = memory_stores().users
+    counts, errors = await imported(fresh, chosen)
+    assert errors == [] and counts == ImportCounts(created=2)
+    ann = await fresh.get("ann@example.com")
+    assert ann is not None and ann.meta == {"team": "blue", "locale": "de"}
+
+
+def test_the_command_line_takes_meta_keys_and_leaves_hashes_out_unless_asked() -> None:
+    from asgi_sessionsync.cli import build_parser
+
+    args = build_parser().parse_args(["users", "export", "--meta", "team, locale,team"])
+    assert args.meta == ("team", "locale") and not args.password_hashes
+    assert build_parser().parse_args(["users", "export", "--with-hashes"]).password_hashes

@@ -13,6 +13,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 
@@ -25,20 +26,30 @@ DESCRIPTION = (
 )
 
 
+class CommandParser(argparse.ArgumentParser):
+    """The parser of every command and sub-command: each takes ``--env-file`` after its
+    name as well as before the command (the top-level one is kept unless it is given
+    there too). Sub-commands made with ``add_subparsers`` are of this class as well, so
+    no command can be added without it."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "--env-file" not in self._option_string_actions:  # a parent may have given it
+            self.add_argument("--env-file", default=argparse.SUPPRESS, help="dotenv file to read (default: none)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m asgi_sessionsync", description=DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"asgi-sessionsync {__version__}")
     parser.add_argument("--env-file", help="dotenv file to read (default: none; a .env is read only when named)")
-    # Every command takes --env-file too (after its name); the top-level one is kept
-    # unless it is given there.
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--env-file", default=argparse.SUPPRESS, help="dotenv file to read (default: .env)")
-    listing = argparse.ArgumentParser(add_help=False, parents=[common])
+    listing = argparse.ArgumentParser(add_help=False)
     listing.add_argument("--format", choices=["table", "json"], default="table", help="output format (default table)")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    commands: argparse._SubParsersAction[argparse.ArgumentParser] = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", parser_class=CommandParser
+    )
 
     keys = commands.add_parser("keys", help="secret keys").add_subparsers(dest="action", required=True)
-    generate = keys.add_parser("generate", help="print a new secret key", parents=[common])
+    generate = keys.add_parser("generate", help="print a new secret key")
     generate.add_argument("-n", type=int, default=1, help="how many keys (default 1)")
 
     config = commands.add_parser("config", help="configuration").add_subparsers(dest="action", required=True)
@@ -63,14 +74,12 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--timeout", type=float, default=None, help="seconds per request (default: the peer timeout)")
 
     sessions = commands.add_parser("sessions", help="the session registry").add_subparsers(dest="action", required=True)
-    session_list = sessions.add_parser("list", help="list sessions", parents=[common])
+    session_list = sessions.add_parser("list", help="list sessions")
     session_list.add_argument("--user", help="only this user's sessions (email)")
     session_list.add_argument(
         "--all", action="store_true", help="kept for compatibility: ended sessions are listed anyway"
     )
-    revoke = sessions.add_parser(
-        "revoke", help="end a user's sessions on this site and tell every peer", parents=[common]
-    )
+    revoke = sessions.add_parser("revoke", help="end a user's sessions on this site and tell every peer")
     revoke.add_argument("--user", required=True, help="email of the user")
     from asgi_sessionsync.governance import commands as governance
 
@@ -78,17 +87,17 @@ def build_parser() -> argparse.ArgumentParser:
 
     outbox = commands.add_parser("outbox", help="back-channel messages").add_subparsers(dest="action", required=True)
     outbox.add_parser("list", help="list messages not yet delivered", parents=[listing])
-    retry = outbox.add_parser("retry", help="send pending messages now (all, or one peer's)", parents=[common])
+    retry = outbox.add_parser("retry", help="send pending messages now (all, or one peer's)")
     retry.add_argument("--peer", help="only messages for this peer (its URL)")
-    drop = outbox.add_parser("drop", help="give up pending messages (they are never sent)", parents=[common])
+    drop = outbox.add_parser("drop", help="give up pending messages (they are never sent)")
     drop.add_argument("ids", nargs="*", metavar="ID", help="message ids, or unique beginnings of them")
     drop.add_argument("--peer", help="every pending message for this peer (its URL)")
     drop.add_argument("--all", action="store_true", help="every pending message")
 
     from asgi_sessionsync.cli import log, users
 
-    log.register(commands, common)
-    users.register(commands, common)
+    log.register(commands)
+    users.register(commands)
     return parser
 
 

@@ -71,12 +71,13 @@ def config_check(env_file: Path | None, output: str, app_ref: str | None = None)
         rules = settings.user_sync.network_rules or NetworkRules()
         print()
         print(f"what this site sends to / accepts from each peer ({rules.source}):")
-        columns = ["peer", *ACTIONS, *PRIVILEGED_COLUMNS]
+        columns = ["peer", *ACTIONS, *PRIVILEGED_COLUMNS, "sources"]
         print_table(columns, [[row[c] for c in columns] for row in matrix])
         print(
             "privileged-accounts: the peer may sign in, change and delete accounts that are privileged here "
             "(SESSIONSYNC_TRUSTED_FOR_PRIVILEGED); privileged-roles: it may also give such a role "
-            "(and accept_privileged_roles in the network file)"
+            "(and accept_privileged_roles in the network file); sources: where its back-channel messages "
+            "may come from (the client address, after SESSIONSYNC_TRUSTED_PROXIES; any: anywhere)"
         )
     return 0
 
@@ -115,10 +116,12 @@ def app_session_problems(settings: Settings, app_ref: str | None) -> list[str]:
 
 
 def peer_matrix(settings: Settings) -> list[dict[str, str]]:
-    """Peer by action → both/send/accept/off, and what the peer may do to privileged
-    accounts here: one row per configured peer (:meth:`PeerTrust.table`)."""
-    trust = PeerTrust(settings, settings.user_sync.network_rules or NetworkRules())
-    return trust.table(dict.fromkeys(peer.origin for _, peer in settings.peers()))
+    """Peer by action → both/send/accept/off, what the peer may do to privileged accounts
+    here (:meth:`PeerTrust.table`) and where its back-channel messages may come from: one
+    row per configured peer."""
+    rules = settings.user_sync.network_rules or NetworkRules()
+    rows = PeerTrust(settings, rules).table(dict.fromkeys(peer.origin for _, peer in settings.peers()))
+    return [{**row, "sources": rules.for_peer(row["peer"]).sources_described} for row in rows]
 
 
 def check_store(location: str) -> None:

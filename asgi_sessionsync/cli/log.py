@@ -23,10 +23,8 @@ FORMATS = ("table", "json", "csv")
 COLUMNS = ("time", "site", "direction", "peer", "kind", "user", "outcome", "message")
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
-    log = commands.add_parser(
-        "log", parents=[common], help="the activity log: cross-site messages sent and received, newest first"
-    )
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    log = commands.add_parser("log", help="the activity log: cross-site messages sent and received, newest first")
     log.add_argument("--since", type=parse_since, help="only since: 7d, 12h, 30m, 2026-01-31")
     log.add_argument("--until", type=parse_since, help="only before: 1h (an hour ago), 2026-02-01")
     log.add_argument("--peer", help="only messages to or from this peer (its URL)")

@@ -8,22 +8,30 @@ Five checks a peer, asked from this site's configuration (its keys, its URL):
 - **same key**: the authenticated ping: the peer opens what this site seals, and this
   site opens the peer's answer;
 - **lists this site**: the peer accepts this site as one of its peers;
-- **clock** within ``SESSIONSYNC_CLOCK_SKEW`` (the offset is shown).
+- **clock** within ``SESSIONSYNC_CLOCK_SKEW`` (the offset is shown);
+
+and, from this site's store, the **outbox**: what is queued for the peer, how much of it
+failed, the age of the oldest and the last error (a warning while some failed).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from asgi_sessionsync.cli.output import print_json
+from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.peers import PeerEntry, PingResult, Problem, explain, is_localhost_name, ping, transport_problem
+from asgi_sessionsync.peers.backlog import Backlog, backlogs
+from asgi_sessionsync.peers.client import tls_context
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.stores import open_stores
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.urls import endpoint_url
 
@@ -50,6 +58,9 @@ class PeerReport:
     backchannel_url: str
     checks: list[Check] = field(default_factory=list)
     offset: float | None = None
+    # What waits for the peer in this site's outbox: queued, failing, oldest_age (seconds),
+    # attempts, last_error; None when not looked at.
+    outbox: dict[str, object] | None = None
 
     @property
     def ok(self) -> bool:
@@ -57,12 +68,71 @@ class PeerReport:
 
 
 async def check_peers(
-    settings: Settings, *, seconds: float | None = None, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings,
+    *,
+    seconds: float | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    outbox: Mapping[str, Backlog] | str | None = None,
 ) -> list[PeerReport]:
+    """Every peer's report. ``outbox``: what this site's outbox holds per peer
+    (:func:`~asgi_sessionsync.peers.backlog.backlogs`) for an outbox check, or why it could
+    not be read; None: no outbox check."""
     tokens = Tokens(settings)
     limit = seconds if seconds is not None else settings.peer_timeout
-    async with httpx.AsyncClient(transport=transport, timeout=limit) as http:
-        return [await _check(http, tokens, settings, entry, limit) for entry in settings.peers()]
+    verify = tls_context(settings.peer_ca_file)  # the CAs the site's own peer requests trust
+    reports = []
+    async with httpx.AsyncClient(transport=transport, timeout=limit, verify=verify) as http:
+        for entry in settings.peers():
+            report = await _check(http, tokens, settings, entry, limit)
+            if outbox is not None:
+                _outbox_check(report, entry[1].origin, outbox, time.time())
+            reports.append(report)
+    return reports
+
+
+async def read_outbox(settings: Settings) -> dict[str, Backlog] | str:
+    """This site's pending messages per peer, or why they cannot be read (a store that is
+    not there is never created)."""
+    try:
+        stores = open_stores(settings.store, create=False)
+    except StoreError as error:
+        return str(error)
+    try:
+        return backlogs(await stores.outbox.pending())
+    except StoreError as error:
+        return str(error)
+    finally:
+        await stores.close()
+
+
+def _outbox_check(report: PeerReport, origin: str, outbox: Mapping[str, Backlog] | str, now: float) -> None:
+    if isinstance(outbox, str):
+        report.checks.append(Check("outbox", Status.SKIPPED, f"not checked: {outbox}"))
+        return
+    backlog = outbox.get(origin)
+    if backlog is None:
+        report.outbox = {"queued": 0, "failing": 0, "oldest_age": None, "attempts": 0, "last_error": ""}
+        report.checks.append(Check("outbox", Status.OK, "nothing queued for this peer"))
+        return
+    report.outbox = {
+        "queued": backlog.queued,
+        "failing": backlog.failing,
+        "oldest_age": round(backlog.age(now), 1),
+        "attempts": backlog.attempts,
+        "last_error": backlog.last_error,
+    }
+    if not backlog.failing:
+        report.checks.append(Check("outbox", Status.OK, backlog.describe(now)))
+        return
+    report.checks.append(
+        Check(
+            "outbox",
+            Status.WARN,
+            backlog.describe(now),
+            "fix what fails above: the worker sends them once the peer takes them; to send them now: python -m "
+            f"asgi_sessionsync outbox retry --peer {origin} (outbox drop --peer {origin} gives them up)",
+        )
+    )
 
 
 async def _liveness(http: httpx.AsyncClient, url: str, limit: float) -> tuple[Problem | None, str]:
@@ -177,7 +247,7 @@ def _clock_check(result: PingResult, skew: float) -> Check:
 
 
 async def peers_check(settings: Settings, output: str, seconds: float | None) -> int:
-    reports = await check_peers(settings, seconds=seconds)
+    reports = await check_peers(settings, seconds=seconds, outbox=await read_outbox(settings))
     ok = all(r.ok for r in reports)
     if output == "json":
         print_json(

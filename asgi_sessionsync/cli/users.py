@@ -35,6 +35,13 @@ def _positive(text: str) -> int:
     return value
 
 
+def _keys(text: str) -> tuple[str, ...]:
+    keys = tuple(dict.fromkeys(k.strip() for k in text.split(",") if k.strip()))
+    if not keys:
+        raise argparse.ArgumentTypeError("name at least one metadata key: --meta team,locale")
+    return keys
+
+
 def _role(text: str) -> str:
     try:
         return check_role(text)
@@ -42,14 +49,12 @@ def _role(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser) -> None:
+def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     users = commands.add_parser(
         "users", help="the users of this site: export and import (JSON Lines), delete, lift a final deletion"
     )
     actions = users.add_subparsers(dest="action", required=True)
-    export = actions.add_parser(
-        "export", parents=[common], help="write users as JSON Lines, one a line (the file is made mode 0600)"
-    )
+    export = actions.add_parser("export", help="write users as JSON Lines, one a line (the file is made mode 0600)")
     export.add_argument("file", nargs="?", default="-", metavar="FILE", help="where to write (default -: stdout)")
     export.add_argument(
         "--role", action="append", type=_role, default=[], help="only users with this role (repeatable)"
@@ -57,12 +62,21 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     export.add_argument("--no-roles", action="store_true", help="leave the roles out")
     export.add_argument("--metadata", action="store_true", help="include metadata (when the user store keeps it)")
     export.add_argument(
-        "--password-hashes", action="store_true", help="include password hashes (never plain text; off by default)"
+        "--meta",
+        type=_keys,
+        metavar="KEY,KEY",
+        help="include only these metadata keys (implies --metadata); others stay out of the file",
+    )
+    export.add_argument(
+        "--password-hashes",
+        "--with-hashes",
+        action="store_true",
+        help="include password hashes (never plain text; off by default: left out unless asked)",
     )
     export.add_argument("--limit", type=_count, help="at most this many users (ordered by email)")
     export.add_argument("--offset", type=_count, default=0, help="skip this many first (with --limit: batches)")
     export.add_argument("--force", action="store_true", help="replace FILE if it exists")
-    imported = actions.add_parser("import", parents=[common], help="read users from JSON Lines into this site")
+    imported = actions.add_parser("import", help="read users from JSON Lines into this site")
     imported.add_argument("file", metavar="FILE", help="the JSON Lines file (-: stdin)")
     imported.add_argument("--batch", type=_positive, default=1000, help="users written per transaction (1000)")
     imported.add_argument(
@@ -70,7 +84,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
     )
     imported.add_argument("--strict", action="store_true", help="any bad line stops the import, and nothing is written")
     delete = actions.add_parser(
-        "delete", parents=[common], help="delete a user here (its sessions end) and tell the peers that take deletes"
+        "delete", help="delete a user here (its sessions end) and tell the peers that take deletes"
     )
     delete.add_argument("email", metavar="EMAIL")
     delete.add_argument(
@@ -79,7 +93,7 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser], comm
         help="for good: nothing makes the user again here (no create, from a peer or here) until `users undelete`",
     )
     undelete = actions.add_parser(
-        "undelete", parents=[common], help="lift a final deletion: a create (here or from a peer) may make it again"
+        "undelete", help="lift a final deletion: a create (here or from a peer) may make it again"
     )
     undelete.add_argument("email", metavar="EMAIL")
 
@@ -122,12 +136,13 @@ async def _export(settings: Settings, args: argparse.Namespace) -> int:
     options = ExportOptions(
         roles=tuple(dict.fromkeys(args.role)),
         with_roles=not args.no_roles,
-        metadata=args.metadata,
+        metadata=args.metadata or args.meta is not None,
+        meta_keys=args.meta,
         password_hashes=args.password_hashes,
         limit=args.limit,
         offset=args.offset,
     )
-    if args.metadata and not has_metadata():
+    if options.metadata and not has_metadata():
         print("note: this site's user store keeps no metadata: none is exported", file=sys.stderr)
     stores = open_stores(settings.store, create=False)
     target: PrivateFile | None = None

@@ -13,13 +13,25 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import quote
 
+from asgi_sessionsync.cookies import CookieNames, find_cookie
+from asgi_sessionsync.endpoints.asking import BIND_LIFETIME
+from asgi_sessionsync.endpoints.left_out import LeftOut
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import PeerEntry, PeerHealth
 from asgi_sessionsync.protocol import ChainPayload, Endpoint, HopPayload, Mode, RequestPayload
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.settings import Peer, Settings
 from asgi_sessionsync.tokens import Tokens
+from asgi_sessionsync.unreachable import unreachable
 from asgi_sessionsync.urls import endpoint_url, safe_return
+
+# How old a step of a chain this site carries may be (seconds since it was sealed) and
+# still be taken, past its own lifetime (SESSIONSYNC_HOP_LIFETIME): the chain note, and a
+# peer's request that carries it. Neither grants anything by itself (``authorize`` reads
+# this browser's session live and checks that the note names it, and the hop it seals is
+# bound to the asking peer's cookie), and the asking peer's bind cookie lives this long:
+# a step older than it could sign nobody in there anyway. See docs/design.md, "A slow chain".
+LATE_STEP_LIMIT = float(BIND_LIFETIME)
 
 
 class SignInAnswering:
@@ -31,8 +43,12 @@ class SignInAnswering:
         self.tokens = tokens
         self.health = health
         self.origin = settings.origin
+        self._issuer_query = f"i={quote(self.origin, safe='')}&k="  # every pull URL's beginning
         self.prefix = settings.path_prefix
         self.hop_lifetime = settings.hop_lifetime
+        self.late_limit = max(LATE_STEP_LIMIT, settings.hop_lifetime)
+        self.left_out = LeftOut(settings.origin)
+        self._away_name = CookieNames.from_settings(settings).unreachable
         self._by_origin = {peer.origin: (network, peer) for network, peer in peers}
         # The peers this site carries its sign-ins to (the network file's login "send").
         self.peers = tuple(entry for entry in peers if rules.for_peer(entry[1].origin).sends("login"))
@@ -41,16 +57,37 @@ class SignInAnswering:
     def peer(self, origin: str) -> PeerEntry | None:
         return self._by_origin.get(origin)
 
-    async def reachable(self, origins: Sequence[str] | None = None) -> list[PeerEntry]:
+    def unreachable(self, cookies: bytes | None) -> frozenset[str]:
+        """The peers this browser said it could not reach, lately (``catchup.py``)."""
+        return unreachable(find_cookie(cookies, self._away_name), self.sends_to)
+
+    async def reachable(
+        self, origins: Sequence[str] | None = None, *, user: str = "", away: frozenset[str] = frozenset()
+    ) -> list[PeerEntry]:
         """The peers to carry a sign-in to now (all, or those named, in configuration
-        order), minus peers that are down.
+        order), minus peers that are down and those this browser cannot reach (``away``),
+        each said as left out of ``user``'s sign-in, when given (:class:`LeftOut`).
 
         A browser is about to be sent to the first one, so a good answer counts only
         for :attr:`PeerHealth.POINT_FOR` (0.1 s): a peer that died after an answer
         strands no browser sent on later, and a burst of sign-ins costs at most ten
         probes a second per peer (one in flight, shared)."""
         wanted = [entry for entry in self.peers if origins is None or entry[1].origin in origins]
-        return await self.health.alive(wanted, up_for=self.health.POINT_FOR)
+        if away and (skipped := [peer.origin for _, peer in wanted if peer.origin in away]):
+            if user:
+                await self.left_out.peers(skipped, user, "this browser could not reach it lately (its page said so)")
+            wanted = [entry for entry in wanted if entry[1].origin not in away]
+        alive = await self.health.alive(wanted, up_for=self.health.POINT_FOR)
+        if user and len(alive) < len(wanted):
+            up = {peer.origin for _, peer in alive}
+            for origin in (peer.origin for _, peer in wanted if peer.origin not in up):
+                await self.left_out.peers([origin], user, self._why_down(origin))
+        return alive
+
+    def _why_down(self, origin: str) -> str:
+        result = self.health.state_of(origin)
+        what = result.explain(self.origin)[0] if result is not None else ""
+        return f"it failed its health check just now ({what or 'no answer'})"
 
     async def start_chain(
         self,
@@ -60,10 +97,12 @@ class SignInAnswering:
         ip: str,
         origins: Sequence[str] | None = None,
         mode: Mode = Mode.PAGE,
+        away: frozenset[str] = frozenset(),
     ) -> str | None:
-        """The first step of carrying ``session`` to the live peers (all, or ``origins``):
-        the first one's ``pull`` URL, or None when no peer is up."""
-        live = [peer.origin for _, peer in await self.reachable(origins)]
+        """The first step of carrying ``session`` to the live peers (all, or ``origins``;
+        never those this browser cannot reach, ``away``): the first one's ``pull`` URL, or
+        None when no peer is up."""
+        live = [peer.origin for _, peer in await self.reachable(origins, user=session.user, away=away)]
         if not live:
             return None
         return self._pull_url(live[0], ChainPayload(session.sid, tuple(live[1:]), return_url, mode), session, ip)
@@ -78,17 +117,19 @@ class SignInAnswering:
     def _pull_url(self, origin: str, chain: ChainPayload, session: ActiveSession, ip: str) -> str:
         _network, peer = self._by_origin[origin]
         token = self.tokens.seal_message(chain, subject=session.user, ttl=self.hop_lifetime, ip=ip)
-        query = f"i={quote(self.origin, safe='')}&k={token}"
+        query = self._issuer_query + token
         if chain.mode is Mode.FRAME:
             query += "&m=frame"
         return endpoint_url(peer.url, self.prefix, Endpoint.PULL, query)
 
-    async def onward(self, chain: ChainPayload, session: ActiveSession, ip: str) -> str | None:
+    async def onward(
+        self, chain: ChainPayload, session: ActiveSession, ip: str, away: frozenset[str] = frozenset()
+    ) -> str | None:
         """Where the browser goes after the peer now being served: the next live peer's
         ``pull`` (checked just now, so no browser is sent to a site that died), else the
         chain's return URL on this site."""
         if chain.peers:
-            live = [peer.origin for _, peer in await self.reachable(chain.peers)]
+            live = [peer.origin for _, peer in await self.reachable(chain.peers, user=session.user, away=away)]
             if live:
                 rest = tuple(o for o in chain.peers if o != live[0] and o in live)
                 return self._pull_url(live[0], chain._replace(peers=rest), session, ip)

@@ -118,6 +118,7 @@ class Arrivals:
             email_verified=verified,
             replacing=current,
             signed_in_at=arrival.signed_in_at,
+            catch_up=arrival.catch_up,
         )
         opened = await self.kit.opening.open(scope, wanted)
         if isinstance(opened, NotOpened):

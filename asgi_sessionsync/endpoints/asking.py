@@ -10,6 +10,7 @@ docs/design.md, "Protocol v2".
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -31,26 +32,57 @@ def bind_hash(nonce: str) -> bytes:
     return hashlib.sha256(b"asgi-sessionsync bind\x00" + nonce.encode("ascii")).digest()[:16]
 
 
-def new_bind(cookie_value: str | None) -> tuple[str, str]:
-    """A fresh nonce, and the bind cookie value holding it (newest first, bounded)."""
-    nonce = secrets.token_urlsafe(16)
+# The first character of a catch-up's nonce whose navigation spoke for this site (typed, a
+# bookmark, this site's own page): its return is judged as that navigation was (issue #23).
+SPEAKS = "~"
+RETURN_LIFETIME = 30  # seconds the mark of a catch-up's return waits for it
+
+
+def new_bind(cookie_value: str | None, *, speaks: bool = False) -> tuple[str, str]:
+    """A fresh nonce, and the bind cookie value holding it (newest first, bounded).
+    ``speaks``: a catch-up started by a navigation that spoke for this site."""
+    nonce = (SPEAKS if speaks else "") + secrets.token_urlsafe(16)
     kept = [n for n in (cookie_value or "").split(".") if n][: BIND_MAX - 1]
     return nonce, ".".join([nonce, *kept])
 
 
-def take_bind(cookie_value: str | None, expected: bytes) -> tuple[bool, str]:
-    """Whether the bind cookie holds the nonce hashed in ``expected``; and the cookie
-    value without it (a nonce is used once)."""
-    found = False
+def find_bind(cookie_value: str | None, expected: bytes) -> str | None:
+    """The nonce of the bind cookie hashed in ``expected`` (left in the cookie), or None."""
+    return next((n for n in (cookie_value or "").split(".") if n and hmac.compare_digest(bind_hash(n), expected)), None)
+
+
+def take_bind(cookie_value: str | None, expected: bytes) -> tuple[str | None, str]:
+    """The nonce of the bind cookie hashed in ``expected`` (None: not there); and the
+    cookie value without it (a nonce is used once)."""
+    found: str | None = None
     kept: list[str] = []
     for nonce in (cookie_value or "").split("."):
         if not nonce:
             continue
-        if not found and hmac.compare_digest(bind_hash(nonce), expected):
-            found = True
+        if found is None and hmac.compare_digest(bind_hash(nonce), expected):
+            found = nonce
         else:
             kept.append(nonce)
     return found, ".".join(kept)
+
+
+def return_mark(url: str, *, speaks: bool) -> str:
+    """The mark a catch-up leaves for its return to ``url``: whether the navigation that
+    started it spoke for this site. The return itself comes through a peer (a cross-site
+    navigation) or from this site's own page (same-origin), whatever started it."""
+    digest = hashlib.sha256(b"asgi-sessionsync return\x00" + url.encode("utf-8", "replace")).digest()[:12]
+    return base64.urlsafe_b64encode(digest).decode("ascii") + ("1" if speaks else "0")
+
+
+def returned_speaking(mark: str | None, url: str) -> bool | None:
+    """Whether the navigation a catch-up returns to ``url`` from spoke for this site;
+    None when ``mark`` is not that return's."""
+    if not mark:
+        return None
+    for speaks in (True, False):
+        if hmac.compare_digest(mark, return_mark(url, speaks=speaks)):
+            return speaks
+    return None
 
 
 class SignInAsking:

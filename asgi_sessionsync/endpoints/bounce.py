@@ -32,5 +32,6 @@ class Bounce:
         if current is None or current.sid != state.sid:
             return redirect(back)
         wanted = [o for o in peers.split() if o]
-        first = await site.answering.start_chain(current, return_url=back, ip=ip, origins=wanted)
+        away = site.answering.unreachable(cookies)
+        first = await site.answering.start_chain(current, return_url=back, ip=ip, origins=wanted, away=away)
         return redirect(first or back)

@@ -35,6 +35,7 @@ class Arrival(NamedTuple):
     email_verified: bool
     # When the sign-in was made, in this site's time (from the hop's age); None: unknown.
     signed_in_at: float | None = None
+    catch_up: bool = False  # the answer to this site's own first-visit catch-up
 
 
 class Held(NamedTuple):

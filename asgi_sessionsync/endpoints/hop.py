@@ -9,17 +9,26 @@ from starlette.types import Scope
 
 from asgi_sessionsync.cookies import find_cookie
 from asgi_sessionsync.endpoints.arrival import Arrivals
-from asgi_sessionsync.endpoints.asking import BIND_LIFETIME, take_bind
+from asgi_sessionsync.endpoints.asking import BIND_LIFETIME, RETURN_LIFETIME, SPEAKS, return_mark, take_bind
 from asgi_sessionsync.endpoints.frames import result_reply
 from asgi_sessionsync.endpoints.held import Arrival
 from asgi_sessionsync.endpoints.reply import Headers, Reply, page, redirect, text
 from asgi_sessionsync.endpoints.step_kit import SKIPPABLE, StepKit, refused
 from asgi_sessionsync.envelope import Claims
-from asgi_sessionsync.exceptions import EnvelopeError
+from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
 from asgi_sessionsync.protocol import Endpoint, HopPayload, Mode
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.urls import local_url, origin_of, safe_return
 from asgi_sessionsync.validation import email_or_none
+
+
+def _late(error: EnvelopeError) -> str:
+    """Why an authentic hop was not taken, in a few words."""
+    if error.reason is EnvelopeFailure.EXPIRED:
+        return "its hop arrived past its lifetime (SESSIONSYNC_HOP_LIFETIME)"
+    if error.reason is EnvelopeFailure.IP_MISMATCH:
+        return "the browser's address changed during the sign-in"
+    return f"its hop was refused ({error.reason})"
 
 
 class Hop:
@@ -39,7 +48,13 @@ class Hop:
         except EnvelopeError as error:
             skipped = HopPayload.from_wire(error.claims.extra) if error.claims and error.reason in SKIPPABLE else None
             if skipped is not None and error.claims is not None:
-                self.log.info("sign-in hop skipped here (%s); chain continues", error.reason)
+                # Authentic, but late (or for another address): nobody is signed in here by
+                # it; the chain goes on, and this site's catch-up asks at the next page view.
+                user = email_or_none(error.claims.subject)
+                if user is not None:
+                    await site.answering.left_out.peers([error.claims.issuer], user, _late(error), here=True)
+                else:
+                    self.log.info("sign-in hop skipped here (%s); chain continues", error.reason)
                 return self._go_on(skipped, error.claims.issuer, [])
             self.log.warning("sign-in hop refused: %s", error.reason)
             return refused(error.reason)
@@ -47,10 +62,12 @@ class Hop:
             self.log.warning("sign-in hop refused: not a navigation; nobody signed in")
             return text(400, "not a navigation", self.kit.frame_headers(hop.mode))
         name = self.kit.names.bind
-        bound, rest = take_bind(find_cookie(cookies, name), hop.bind)
+        nonce, rest = take_bind(find_cookie(cookies, name), hop.bind)
         policy = self.kit.bind_policy[hop.mode]
         headers: Headers = [(b"set-cookie", policy.set(name, rest, BIND_LIFETIME) if rest else policy.delete(name))]
-        if not bound:
+        if nonce is not None and hop.next_url is None and hop.return_url is not None and hop.mode is Mode.PAGE:
+            headers.append(self._return_mark(hop, claims.issuer, speaks=nonce.startswith(SPEAKS)))
+        if nonce is None:
             self.log.warning("sign-in hop refused: this browser did not ask for it (bind cookie missing or other)")
             if claims.subject:
                 await site.activity.login_unasked(claims.issuer, email_or_none(claims.subject) or "", claims.jti)
@@ -71,6 +88,12 @@ class Hop:
                 # top-level visit shows it; the frame reports that nobody is signed in.)
                 return redirect(self.kit.verify_url, headers)
         return self._go_on(hop, claims.issuer, headers, signed_in=session is not None)
+
+    def _return_mark(self, hop: HopPayload, issuer: str, *, speaks: bool) -> tuple[bytes, bytes]:
+        """The end of a catch-up: its return to the page is judged as the navigation that
+        started it was (``response/login.py``), not as the redirect it comes by."""
+        mark = return_mark(self._onward(hop, issuer), speaks=speaks)
+        return (b"set-cookie", self.site.cookies.set(self.kit.names.returned, mark, RETURN_LIFETIME))
 
     def _go_on(self, hop: HopPayload, issuer: str, headers: Headers, *, signed_in: bool = False) -> Reply:
         if hop.mode is Mode.FRAME:
@@ -114,7 +137,11 @@ class Hop:
             await self.site.activity.login_received(issuer, "", refused="not an email")
             return None, [], False
         signed_in_at = time.time() - hop.age if hop.age is not None else None
-        arrival = Arrival(email, hop.name, issuer, claims.network, hop.chain, via, hop.email_verified, signed_in_at)
+        # A catch-up's request names where to come back to; a chain's pull does not.
+        catch_up = hop.mode is Mode.PAGE and hop.return_url is not None
+        arrival = Arrival(
+            email, hop.name, issuer, claims.network, hop.chain, via, hop.email_verified, signed_in_at, catch_up
+        )
         session, headers, hold = await self.arrivals.arrive(scope, cookies, arrival)
         if hold:
             onward = None if hop.mode is Mode.FRAME else self._onward(hop, issuer)

@@ -52,4 +52,10 @@ class Pull:
             entry, bind=bind_hash(nonce), chain=chain, return_url=None, mode=mode, ip=site.address.bind_value(scope)
         )
         cookie = self.kit.bind_policy[mode].set(self.kit.names.bind, value, BIND_LIFETIME)
-        return redirect(url, [(b"set-cookie", cookie), *self.kit.frame_headers(mode)])
+        headers = [(b"set-cookie", cookie), *self.kit.frame_headers(mode)]
+        if mode is Mode.PAGE and find_cookie(cookies, self.kit.names.seen) is not None:
+            # The browser is signed in at the peer now, whatever an earlier catch-up found
+            # here: should this pull not end in a session here (a step too late, a cookie
+            # purged), the next page view asks again (issue #23).
+            headers.append((b"set-cookie", self.site.cookies.delete(self.kit.names.seen)))
+        return redirect(url, headers)

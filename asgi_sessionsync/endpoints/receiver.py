@@ -28,7 +28,7 @@ from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.logs import package_log, site_log
-from asgi_sessionsync.protocol import LogoutPayload, Purpose, UserActionPayload, message_kind
+from asgi_sessionsync.protocol import ANSWERS, OUTCOME_HEADER, LogoutPayload, Purpose, UserActionPayload, message_kind
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Outcome
 from asgi_sessionsync.validation import email_or_none
@@ -60,18 +60,19 @@ class BackchannelReceiver:
             receipt.done(Outcome.REFUSED, reason)
         return REFUSED
 
-    async def __call__(self, receive: Receive) -> Reply:
+    async def __call__(self, receive: Receive, host: str | None) -> Reply:
+        """One message, from the client address ``host`` (as the trusted-proxy rules give it)."""
         receipt = Receipt()
         reply: Reply | None = None
         with anyio.move_on_after(max(self.site.settings.peer_timeout, 1.0) * 5):
             body = await _read_body(receive)
-            reply = await self._handle(body, receipt)
+            reply = await self._handle(body, receipt, host)
         if reply is None:
             reply = self._refuse("the body did not arrive in time", receipt)
         await self.site.activity.received(receipt)  # the one place a received message is recorded
-        return reply
+        return _with_outcome(reply, receipt)
 
-    async def _handle(self, body: bytes | None, receipt: Receipt) -> Reply:
+    async def _handle(self, body: bytes | None, receipt: Receipt, host: str | None) -> Reply:
         site = self.site
         if body is None:
             return text(413, "message too large")
@@ -86,6 +87,14 @@ class BackchannelReceiver:
                 receipt.about(error.claims)
             return self._refuse(str(error.reason), receipt)
         receipt.about(claims)
+        rules = site.rules.for_peer(claims.issuer)
+        if not rules.admits_source(host):
+            # Before it is claimed: a copy from the peer's own address still applies.
+            return self._refuse(
+                f"sent from {host or 'an unknown address'}, not from one of {claims.issuer}'s sources"
+                f" ({rules.sources_described}: the network file's sources)",
+                receipt,
+            )
         return await self.once(claims.jti, receipt, lambda: self._apply(claims, receipt))
 
     async def _apply(self, claims: Claims, receipt: Receipt) -> Reply:
@@ -142,6 +151,15 @@ class BackchannelReceiver:
         received = await site.users.receive(issuer, email, payload)
         receipt.done(*_activity_outcome(received.outcome))
         return empty()
+
+
+def _with_outcome(reply: Reply, receipt: Receipt) -> Reply:
+    """An answer that tells the sender what became of its message (``OUTCOME_HEADER``):
+    only a 2xx one, so only to a peer whose message was authentic."""
+    said = receipt.outcome.value if receipt.outcome is not None else ""
+    if reply.status >= 300 or said not in ANSWERS:
+        return reply
+    return reply._replace(headers=[*reply.headers, (OUTCOME_HEADER.encode(), said.encode())])
 
 
 def _activity_outcome(said: str) -> tuple[Outcome, str]:

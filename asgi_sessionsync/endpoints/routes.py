@@ -23,16 +23,26 @@ from starlette.types import Receive, Scope, Send
 from asgi_sessionsync.endpoints.arrival import Arrivals
 from asgi_sessionsync.endpoints.authorize import Authorize
 from asgi_sessionsync.endpoints.bounce import Bounce
+from asgi_sessionsync.endpoints.catchup_step import CatchUpStep
 from asgi_sessionsync.endpoints.hop import Hop
 from asgi_sessionsync.endpoints.pull import Pull
 from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
-from asgi_sessionsync.endpoints.reply import TEXT, Reply, empty, page, text
+from asgi_sessionsync.endpoints.reply import TEXT, Reply, page, text
 from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.endpoints.verify import CodeCheck
+from asgi_sessionsync.endpoints.whoami import WhoAmI
 from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
 from asgi_sessionsync.outage import Situation
-from asgi_sessionsync.peers import KEYS_HEADER, MAX_PING_BYTES, SITE_HEADER, TIME_HEADER, answer_ping, key_ids
+from asgi_sessionsync.peers import (
+    KEYS_HEADER,
+    MAX_PING_BYTES,
+    PROBE_HEADER,
+    SITE_HEADER,
+    TIME_HEADER,
+    answer_ping,
+    key_ids,
+)
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.request_context import RequestContext
 
@@ -41,7 +51,9 @@ logger = package_log("asgi_sessionsync.endpoints")
 Handler = Callable[[Scope, Receive, bytes | None], Awaitable[Reply]]
 
 # The steps that read this browser's cookies (the back-channel and the ping read none).
-BROWSER_STEPS = frozenset({Endpoint.PULL, Endpoint.AUTHORIZE, Endpoint.HOP, Endpoint.BOUNCE, Endpoint.VERIFY})
+BROWSER_STEPS = frozenset(
+    {Endpoint.PULL, Endpoint.AUTHORIZE, Endpoint.HOP, Endpoint.BOUNCE, Endpoint.VERIFY, Endpoint.CATCHUP}
+)
 TWO_COOKIES = (
     "This browser sent conflicting cookies",
     "This site received two cookies with the same name, so it could not tell which one is its own. Nobody was "
@@ -59,9 +71,10 @@ class Endpoints:
         kit = StepKit(context)
         arrivals = Arrivals(kit)
         steps_pull, steps_authorize, steps_bounce = Pull(kit), Authorize(kit), Bounce(kit)
-        steps_hop = Hop(kit, arrivals)
+        steps_hop, steps_catchup = Hop(kit, arrivals), CatchUpStep(kit)
         self.codes = codes = CodeCheck(kit, arrivals.arrive, steps_hop.onward)
         receiver = BackchannelReceiver(site)
+        who_am_i = WhoAmI(kit)
         self.log = log = site_log(logger.name, site.origin)
         self.names = site.cookie_names
         self._say_twice = RateLimit()
@@ -82,17 +95,30 @@ class Endpoints:
             query = _query(scope)
             return await steps_bounce.bounce(scope, cookies, _first(query, "t"), _first(query, "peers"))
 
+        async def catchup(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            query = _query(scope)
+            return await steps_catchup.catchup_step(
+                scope, cookies, _first(query, "r"), _first(query, "x"), _first(query, "h")
+            )
+
         async def verify(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await codes(scope, receive, cookies)
 
+        async def whoami(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            return await who_am_i(scope, cookies)
+
         async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            return await receiver(receive)
+            return await receiver(receive, site.address.host(scope))
 
         refusals_logged: dict[str, float] = {}
 
         async def ping(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             if scope["method"] != "POST":
-                return empty()  # plain liveness
+                # Plain liveness; readable by the pages of the network's sites (CORS), so
+                # that a catch-up's page can tell this site from a proxy's refusal.
+                asker = _origin_header(scope)
+                cors = [(b"access-control-allow-origin", asker.encode("latin-1"))] if asker in kit.members else []
+                return Reply(204, b"", TEXT, [(b"vary", b"origin"), *cors])
             # The authenticated ping: a peer (or `peers check`) asks whether we share the
             # key, list it, and what time it is here.
             body = None
@@ -114,6 +140,7 @@ class Endpoints:
                 (TIME_HEADER.encode(), f"{site.tokens.clock():.3f}".encode()),
                 (SITE_HEADER.encode(), site.origin.encode("latin-1")),
                 (KEYS_HEADER.encode(), key_ids(site.tokens).encode("ascii")),  # the same for every asker
+                (PROBE_HEADER.encode(), b"cors"),  # a browser's CORS probe of GET ping is answered
             ]
             return Reply(status, answer, TEXT, headers)
 
@@ -122,9 +149,11 @@ class Endpoints:
             Endpoint.AUTHORIZE: (("GET",), authorize),
             Endpoint.HOP: (("GET",), hop),
             Endpoint.BOUNCE: (("GET",), bounce),
+            Endpoint.CATCHUP: (("GET",), catchup),
             Endpoint.VERIFY: (("GET", "POST"), verify),
             Endpoint.BACKCHANNEL: (("POST",), backchannel),
             Endpoint.PING: (("GET", "HEAD", "POST"), ping),
+            Endpoint.WHOAMI: (("GET", "OPTIONS"), whoami),
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str, cookies: bytes | None) -> None:
@@ -174,6 +203,10 @@ _REFUSAL_WORDS = {
 
 def _query(scope: Scope) -> dict[str, list[str]]:
     return parse_qs(scope.get("query_string", b"").decode("latin-1"))
+
+
+def _origin_header(scope: Scope) -> str:
+    return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), "")
 
 
 def _first(query: dict[str, list[str]], name: str) -> str:

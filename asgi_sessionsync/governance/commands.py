@@ -16,15 +16,19 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.governance.devices import Device
+from asgi_sessionsync.protocol import from_outbox_form
 from asgi_sessionsync.settings import Settings
-from asgi_sessionsync.stores import SessionRecord, normalize_email
+from asgi_sessionsync.stores import SessionRecord, SessionStore, normalize_email
 from asgi_sessionsync.stores.analytics import analytics
 from asgi_sessionsync.stores.stats import SessionStats, reason_of
 from asgi_sessionsync.validation import csv_cell, csv_row
+
+if TYPE_CHECKING:
+    from asgi_sessionsync.site import Site
 
 FORMATS = ("table", "json", "csv")
 _SINCE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw])\s*$")
@@ -173,6 +177,18 @@ def print_sessions(records: Sequence[SessionRecord], fmt: str, out: Any = None) 
     out.write(f"{len(rows)} session(s)\n")
 
 
+async def active_sessions_starting(registry: SessionStore, given: str) -> list[SessionRecord]:
+    """The active sessions whose id is ``given`` or starts with it (as ``sessions list``
+    shows ids): the one session when it is a whole id, every match when it is a beginning."""
+    exact = await registry.get(given)
+    if exact is not None and exact.active:
+        return [exact]
+    if not given:
+        return []
+    active = await registry.search(active=True, limit=10_000_000)
+    return [r for r in active if r.sid.startswith(given)]
+
+
 async def _sessions(settings: Settings, args: argparse.Namespace) -> int:
     from asgi_sessionsync.site import Site
 
@@ -190,10 +206,20 @@ async def _sessions(settings: Settings, args: argparse.Namespace) -> int:
                 count = await site.sign_outs.everywhere(args.user, reason=REVOKED)
                 print(f"ended {count} session(s) of {normalize_email(args.user)} here; peers told through the outbox")
                 return 0
-            record = await registry.get(args.id)
-            if record is None or not record.active:
-                print(f"no active session {args.id!r} here (see: sessions list --active)", file=sys.stderr)
+            matches = await active_sessions_starting(registry, args.id)
+            if len(matches) != 1:
+                if matches:
+                    print(
+                        f"error: {len(matches)} active sessions have an id starting {args.id!r}: give more of it",
+                        file=sys.stderr,
+                    )
+                    return 2
+                print(
+                    f"no active session with an id starting {args.id!r} here (see: sessions list --active)",
+                    file=sys.stderr,
+                )
                 return 1
+            record = matches[0]
             count = await site.idle.end_chain(record.user, record.chain, reason=REVOKED)
             print(f"ended session {record.sid} of {record.user} ({count} here, with its sign-in on every peer)")
             return 0
@@ -217,16 +243,36 @@ async def _sessions(settings: Settings, args: argparse.Namespace) -> int:
             )
             sys.stdout.write("\n")
             return 0
-        # erase: end what is active everywhere (so no cookie outlives its history), then delete.
-        ended = await site.sign_outs.everywhere(email, reason="erased on request")
-        erased = await registry.erase_user(email)
-        print(
-            f"erased {erased} session(s) of {email} from this site's history ({ended} were active and were ended"
-            " on every site); the account itself is kept: remove it with the app"
-        )
-        return 0
+        return await _erase(site, email)
     finally:
         await site.aclose()
+
+
+async def _erase(site: Site, email: str) -> int:
+    """End what is active everywhere (so no cookie outlives its history), then delete the
+    user's session history and activity-log entries here; say what is kept and why."""
+    ended = await site.sign_outs.everywhere(email, reason="erased on request")
+    erased = await site.stores.sessions.erase_user(email)
+    log = site.stores.activity
+    entries = await log.erase_user(email) if log is not None else 0
+    waiting = [m for m in await site.stores.outbox.pending() if from_outbox_form(m.kind, m.payload)[0] == email]
+    print(
+        f"erased {erased} session(s) of {email} from this site's history ({ended} were active and were ended"
+        f" on every site) and {entries} activity-log entries about them"
+    )
+    print("kept:")
+    print(f"  - the account (name, role, metadata, password hash): remove it with the app or `users delete {email}`")
+    print(
+        "  - the analytics' day counters (logins and ends per day, device class and country): they hold no email,"
+        " address or session id"
+    )
+    if waiting:
+        print(
+            f"  - {len(waiting)} sign-out message(s) to peers are still in the outbox: they carry the email until"
+            " delivered, and their delivery is logged with it; run this again once `outbox list` no longer shows them"
+        )
+    print("  - each peer's own history and activity log: run `sessions erase` on each site")
+    return 0
 
 
 # -- analytics ---------------------------------------------------------------------------------

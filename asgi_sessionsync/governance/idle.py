@@ -11,11 +11,12 @@ import anyio
 
 from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
 from asgi_sessionsync.governance.policy import Policy
+from asgi_sessionsync.hooks import Hooks, SignedOut
 from asgi_sessionsync.logs import package_log
 from asgi_sessionsync.peers import Courier
 from asgi_sessionsync.sessions import TOUCH_EVERY, ActiveSession
 from asgi_sessionsync.settings import Settings
-from asgi_sessionsync.stores import SessionRecord, Stores
+from asgi_sessionsync.stores import SessionRecord, Stores, normalize_email
 
 logger = package_log("asgi_sessionsync.governance")
 
@@ -26,10 +27,11 @@ PAGE = 500
 class IdleSessions:
     """Ends idle sessions of one site (and sign-ins the policy ends), here and on the peers."""
 
-    def __init__(self, settings: Settings, stores: Stores, courier: Courier) -> None:
+    def __init__(self, settings: Settings, stores: Stores, courier: Courier, hooks: Hooks | None = None) -> None:
         self.settings = settings
         self.stores = stores
         self.courier = courier
+        self.hooks = hooks if hooks is not None else Hooks()
         policy: Policy | None = settings.governance.policy
         # Idle limits as the request path compares them: widened by the granularity of
         # last_seen_at (written at most once a minute), so no session ends early.
@@ -54,6 +56,8 @@ class IdleSessions:
         await self.courier.broadcast_logout(
             email, chain=chain, when=now, wait=wait, reason=reason, seen_before=seen_before
         )
+        if ended:
+            await self.hooks.emit(SignedOut(self.settings.origin, normalize_email(email), reason, ended))
         return ended
 
     async def session_idle(self, session: ActiveSession, record: SessionRecord) -> None:

@@ -183,10 +183,13 @@ class DjangoIdentity(AppCookieLogin):
 
     def attach_site(self, site: Site) -> None:
         """Called by the middleware: keep Django's users in step with the peers (see
-        :mod:`asgi_sessionsync.identity.django_users`)."""
+        :mod:`asgi_sessionsync.identity.django_users`) and send the hooks' events as
+        Django signals."""
+        from asgi_sessionsync.djangoapp.signals import connect
         from asgi_sessionsync.identity.django_users import DjangoUserSync
 
         self.user_sync = DjangoUserSync(site)
+        connect(site.hooks)  # the hooks as Django signals (asgi_sessionsync.djangoapp.signals)
 
     async def is_privileged(self, email: str) -> bool:
         """True when any Django user with this email (any spelling of its case) is staff

@@ -24,6 +24,7 @@ from asgi_sessionsync.peers.health import SKEW_LOG_EVERY, PeerHealth, health_log
 from asgi_sessionsync.peers.ping import (
     KEYS_HEADER,
     MAX_PING_BYTES,
+    PROBE_HEADER,
     SITE_HEADER,
     TIME_HEADER,
     PingResult,
@@ -41,6 +42,7 @@ __all__ = [
     "MAX_PING_BYTES",
     "MESSAGE_MAX_AGE",
     "POLL_INTERVAL",
+    "PROBE_HEADER",
     "RECOVERY_EVERY",
     "RETRY_BASE",
     "RETRY_MAX",

@@ -24,6 +24,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from asgi_sessionsync.activity import ActivityRecorder
 from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
 from asgi_sessionsync.logs import site_log
+from asgi_sessionsync.peers.backlog import BacklogWatch
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
 from asgi_sessionsync.peers.delivery import Delivery, Sender, logger, logout_messages, logout_peers
 from asgi_sessionsync.peers.health import PeerHealth
@@ -74,6 +75,7 @@ class Courier:
         health.on_recovered = self.peer_recovered
         self.activity = activity if activity is not None else ActivityRecorder(settings.origin, None)
         self.ledger = Ledger(outbox, self.log)  # held while the store is down, kept in case it loses data
+        self.backlog = BacklogWatch(self.log)  # a repeating warning per peer whose messages keep failing
         self._sender = Sender(settings, outbox, tokens, client, health, self._by_origin, self.log, self.peer_recovered)
         # Made by the running worker (anyio objects need a running event loop).
         self._wake: anyio.Event | None = None
@@ -227,14 +229,16 @@ async def _deliver_soon(courier: Courier, ids: list[str], wait: float, at_least:
 
 
 async def _probe_waiting(courier: Courier) -> None:
-    """Ask after each peer whose messages wait after a failed attempt and are not due
-    within the next round; one that answers well gets them now, so a peer back up
-    gets its queue within about a second rather than at the end of its back-off. (A
-    retry in flight at that moment may then be sent twice: receivers apply a message
-    id once.)"""
-    later = time.time() + RECOVERY_EVERY
+    """Say what waits for each peer after failing (:class:`BacklogWatch`). Ask after each
+    peer whose messages wait after a failed attempt and are not due within the next
+    round; one that answers well gets them now, so a peer back up gets its queue within
+    about a second rather than at the end of its back-off. (A retry in flight at that
+    moment may then be sent twice: receivers apply a message id once.)"""
+    now = time.time()
+    later = now + RECOVERY_EVERY
     pending = await courier.outbox.pending()
     courier.ledger.seen_pending = len(pending)
+    courier.backlog.observe(pending, now)
     waiting = {m.peer for m in pending if m.attempts > 0 and m.next_attempt_at > later}
     entries = [courier._by_origin[o] for o in sorted(waiting) if o in courier._by_origin]
 

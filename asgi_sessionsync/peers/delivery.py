@@ -14,8 +14,16 @@ from asgi_sessionsync.logs import SiteLog, package_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
 from asgi_sessionsync.peers.health import PeerHealth
-from asgi_sessionsync.peers.ping import Problem, transport_problem
-from asgi_sessionsync.protocol import Endpoint, LogoutPayload, Purpose, from_outbox_form, outbox_form
+from asgi_sessionsync.peers.ping import Problem, explain, transport_problem
+from asgi_sessionsync.protocol import (
+    ANSWERS,
+    OUTCOME_HEADER,
+    Endpoint,
+    LogoutPayload,
+    Purpose,
+    from_outbox_form,
+    outbox_form,
+)
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Outbox, OutboxMessage, new_id
 from asgi_sessionsync.tokens import Tokens
@@ -30,12 +38,15 @@ MESSAGE_MAX_AGE = 3 * 86400.0  # older undelivered messages are abandoned (and l
 
 @dataclass
 class Delivery:
-    """What became of one message in one attempt."""
+    """What became of one message in one attempt. ``answer``: what the peer said became of
+    a delivered message (``applied``, ``already applied``, ``stale``, ``refused``; ``""``
+    when it did not say: an older peer)."""
 
     message: OutboxMessage
     delivered: bool
     error: str = ""
     abandoned: bool = False
+    answer: str = ""
 
 
 def logout_peers(peers: Sequence[PeerEntry], rules: NetworkRules | None) -> list[PeerEntry]:
@@ -139,21 +150,38 @@ class Sender:
         )
         url = endpoint_url(peer.backchannel_url, self.settings.path_prefix, Endpoint.BACKCHANNEL)
         error: str
+        explained = ""  # what is wrong and what to fix, when the error alone does not say
         try:
             response = await self.client.http.post(url, content=token, headers={"content-type": "text/plain"})
         except httpx.HTTPError as exc:
-            problem, _detail = transport_problem(exc)
+            problem, detail = transport_problem(exc)
             error = type(exc).__name__
             if problem in (Problem.REFUSED, Problem.UNRESOLVED):
                 self.health.mark_down(entry, problem, error)
+            elif problem.tls:  # a ConnectError, but the peer answered: say what TLS refused
+                error = str(problem)
+                what, fix = explain(problem, url=url, origin=peer.origin, asker=self.settings.origin, detail=detail)
+                explained = f": {what}; to fix: {fix}"
         else:
             if 200 <= response.status_code < 300:
                 await self.outbox.delivered(message.id, time.time())
-                self.log.info("%s message delivered to %s", message.kind, message.peer)
+                answer = response.headers.get(OUTCOME_HEADER, "")
+                answer = answer if answer in ANSWERS else ""
+                if answer == "refused":
+                    self.log.warning(
+                        "%s message %s to %s refused by that peer (its log says why); not sent again",
+                        message.kind,
+                        message.id[:12],
+                        message.peer,
+                    )
+                else:
+                    self.log.info(
+                        "%s message delivered to %s%s", message.kind, message.peer, f": {answer}" * bool(answer)
+                    )
                 if message.attempts > 0:
                     # It had failed before: the peer is back, so the rest of its queue goes now.
                     await self.recovered(message.peer)
-                return Delivery(message, True)
+                return Delivery(message, True, answer=answer)
             error = f"HTTP {response.status_code}"
             if response.status_code >= 500 and not stale:
                 self.health.mark_down(entry, Problem.SERVER_ERROR, error)
@@ -164,11 +192,12 @@ class Sender:
         await self.outbox.failed(message.id, error=error, next_attempt_at=now + delay, abandon=abandon)
         log = self.log.error if abandon else self.log.warning
         log(
-            "%s message to %s failed (%s), attempt %d; %s",
+            "%s message to %s failed (%s), attempt %d; %s%s",
             message.kind,
             message.peer,
             error,
             attempts,
             "abandoned: too old" if abandon else f"retrying in {delay:.1f}s",
+            explained,
         )
         return Delivery(message, False, error, abandoned=abandon)

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import anyio
 import httpx
 
+from asgi_sessionsync.hooks import Hooks, PeerUnreachable
 from asgi_sessionsync.logs import SiteLog, package_log, site_log
 from asgi_sessionsync.peers.client import PeerClient, PeerEntry
 from asgi_sessionsync.peers.ping import PingResult, Problem, ping
@@ -56,15 +57,17 @@ class PeerHealth:
         transport: httpx.AsyncBaseTransport | None = None,
         clock_skew: float = 5.0,
         peers: int = 2,
+        ca_file: str | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         self.tokens = tokens
+        self.hooks = hooks if hooks is not None else Hooks()
         self.prefix = prefix
         self.timeout = min(timeout, 1.0)
         self.clock_skew = clock_skew
         # Its own small pool: probes never wait behind the outbox's deliveries.
-        self.client = PeerClient(
-            self.timeout, transport, httpx.Limits(max_connections=max(4, 2 * peers), max_keepalive_connections=peers)
-        )
+        limits = httpx.Limits(max_connections=max(4, 2 * peers), max_keepalive_connections=peers)
+        self.client = PeerClient(self.timeout, transport, limits, ca_file=ca_file)
         self.on_recovered: Callable[[str], Awaitable[None]] | None = None
         self.log = site_log(health_logger.name, tokens.origin)
         self.probes = 0  # pings sent, for tests and benchmarks
@@ -81,17 +84,16 @@ class PeerHealth:
         never wait on the time-outs of a peer known to be down."""
         if not peers:
             return []
+        if len(peers) == 1:
+            return list(peers) if (await self.check(peers[0], up_for=up_for)).ok else []
         results: dict[str, PingResult] = {}
 
         async def one(entry: PeerEntry) -> None:
             results[entry[1].origin] = await self.check(entry, up_for=up_for)
 
-        if len(peers) == 1:
-            await one(peers[0])
-        else:
-            async with anyio.create_task_group() as group:
-                for entry in peers:
-                    group.start_soon(one, entry)
+        async with anyio.create_task_group() as group:
+            for entry in peers:
+                group.start_soon(one, entry)
         return [(n, p) for n, p in peers if results[p.origin].ok]
 
     async def check(self, entry: PeerEntry, max_age: float | None = None, *, up_for: float | None = None) -> PingResult:
@@ -174,6 +176,7 @@ class PeerHealth:
                 "" if problem.down else " (misconfigured)",
                 fix,
             )
+            await self.hooks.emit(PeerUnreachable(self.tokens.origin, origin, problem.value, what))
 
     def mark_down(self, entry: PeerEntry, problem: Problem, detail: str) -> None:
         """A delivery to the peer's current back-channel URL could not connect: trust

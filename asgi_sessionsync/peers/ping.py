@@ -20,6 +20,7 @@ from __future__ import annotations
 import enum
 import os
 import socket
+import ssl
 import time
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -35,12 +36,16 @@ from asgi_sessionsync.urls import endpoint_url
 TIME_HEADER = "x-sessionsync-time"
 SITE_HEADER = "x-sessionsync-site"
 KEYS_HEADER = "x-sessionsync-keys"
+# In an authenticated ping's answer: this site answers a browser's CORS probe of its plain
+# ping (the catch-up's page, issue #23); older sites do not, and are probed without CORS.
+PROBE_HEADER = "x-sessionsync-probe"
 REFUSED_BODY = b"refused"
 MAX_PING_BYTES = 16 * 1024
 
 
 class Problem(enum.StrEnum):
-    """Why a peer failed its ping. The first four mean down; the others, misconfigured."""
+    """Why a peer failed its ping. The first four mean down; the others, misconfigured
+    (the ``TLS_*`` ones: the peer answers, but this server will not talk to it over TLS)."""
 
     REFUSED = "refused"
     UNRESOLVED = "unresolved"
@@ -52,13 +57,26 @@ class Problem(enum.StrEnum):
     NOT_LISTED = "not listed"
     OTHER_SITE = "other site"
     BAD_ANSWER = "bad answer"
+    TLS_UNTRUSTED = "certificate not trusted"
+    TLS_NAME = "certificate name mismatch"
+    TLS_EXPIRED = "certificate expired"
+    TLS_OTHER = "TLS error"
 
     @property
     def down(self) -> bool:
         return self in _DOWN
 
+    @property
+    def tls(self) -> bool:
+        return self in _TLS
+
 
 _DOWN = frozenset({Problem.REFUSED, Problem.UNRESOLVED, Problem.TIMEOUT, Problem.SERVER_ERROR})
+_TLS = frozenset({Problem.TLS_UNTRUSTED, Problem.TLS_NAME, Problem.TLS_EXPIRED, Problem.TLS_OTHER})
+# OpenSSL's X509_V_ERR_* codes (ssl.SSLCertVerificationError.verify_code) by what they mean.
+_UNTRUSTED_CODES = frozenset({2, 18, 19, 20, 21, 27})  # no issuer here, self-signed, untrusted
+_NAME_CODES = frozenset({62, 64})  # hostname mismatch, IP address mismatch
+_EXPIRED_CODES = frozenset({10})
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +93,7 @@ class PingResult:
     peer_site: str | None = None  # the site the peer says it is (x-sessionsync-site)
     seconds: float = 0.0
     legacy: bool = False
+    cors_probe: bool = False  # the peer answers the catch-up page's CORS probe (PROBE_HEADER)
 
     @property
     def ok(self) -> bool:
@@ -131,6 +150,8 @@ def explain(
             f"{host} does not resolve on this server",
             f"correct the host name, or give a back-channel URL: {peers_example}",
         )
+    if problem.tls:
+        return _explain_tls(problem, base, host, detail, peers_example)
     if problem is Problem.REFUSED:
         return (
             f"nothing answers at {base} (connection refused)",
@@ -175,18 +196,58 @@ def explain(
     )
 
 
+def _explain_tls(problem: Problem, base: str, host: str, detail: str, peers_example: str) -> tuple[str, str]:
+    said = f" ({detail})" if detail else ""
+    if problem is Problem.TLS_UNTRUSTED:
+        return (
+            f"{base} answers, but its certificate is not trusted by this server{said}",
+            "set SESSIONSYNC_PEER_CA_FILE to the CA that signed it (a PEM file, trusted beside the default CAs), "
+            "or give the peer a certificate from a CA this server trusts",
+        )
+    if problem is Problem.TLS_NAME:
+        return (
+            f"{base} answers, but its certificate is not valid for {host}{said}",
+            f"give the peer a certificate that covers {host}, or a back-channel URL under a name its certificate "
+            f"covers: {peers_example}",
+        )
+    if problem is Problem.TLS_EXPIRED:
+        return (f"{base} answers, but its certificate has expired{said}", "renew the peer's certificate")
+    return (
+        f"TLS with {base} failed{said}",
+        "check that the peer serves https on that port (not plain http), with a certificate and TLS version "
+        "this server accepts (SESSIONSYNC_PEER_CA_FILE for a private CA)",
+    )
+
+
 def transport_problem(error: httpx.HTTPError) -> tuple[Problem, str]:
+    """What a failed request means: a :class:`Problem` and a detail, from the chain of
+    causes (a TLS failure is a ``ConnectError`` whose cause is an ``ssl`` error)."""
     if isinstance(error, httpx.TimeoutException):
         return Problem.TIMEOUT, type(error).__name__
     cause: BaseException | None = error
     while cause is not None:
         if isinstance(cause, socket.gaierror):
             return Problem.UNRESOLVED, str(cause)
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return _verify_problem(cause), cause.verify_message or cause.reason or str(cause)
+        if isinstance(cause, ssl.SSLError):
+            return Problem.TLS_OTHER, cause.reason or str(cause)
         cause = cause.__cause__ or cause.__context__
     text = str(error).lower()
     if "name or service not known" in text or "nodename nor servname" in text or "name resolution" in text:
         return Problem.UNRESOLVED, str(error)
     return Problem.REFUSED, type(error).__name__
+
+
+def _verify_problem(error: ssl.SSLCertVerificationError) -> Problem:
+    code = error.verify_code
+    if code in _UNTRUSTED_CODES:
+        return Problem.TLS_UNTRUSTED
+    if code in _NAME_CODES:
+        return Problem.TLS_NAME
+    if code in _EXPIRED_CODES:
+        return Problem.TLS_EXPIRED
+    return Problem.TLS_OTHER
 
 
 async def ping(
@@ -257,7 +318,8 @@ async def ping(
     if answer is None or answer.nonce != nonce:
         return failed(Problem.BAD_ANSWER, "not an answer to this ping")
     offset = answer.time - (asked_at + answered_at) / 2
-    return PingResult(peer.origin, target, None, "", offset, peer_site, seconds)
+    cors = response.headers.get(PROBE_HEADER) == "cors"
+    return PingResult(peer.origin, target, None, "", offset, peer_site, seconds, cors_probe=cors)
 
 
 def _refusal(response: httpx.Response, sealing_kid: str) -> tuple[Problem, str]:

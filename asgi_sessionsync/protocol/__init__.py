@@ -19,7 +19,9 @@ It imports nothing from the rest of the package, so every other module can depen
 """
 
 from asgi_sessionsync.protocol.backchannel import (
+    ANSWERS,
     LOGOUT,
+    OUTCOME_HEADER,
     USER,
     LogoutPayload,
     PingAnswer,
@@ -43,7 +45,9 @@ from asgi_sessionsync.protocol.signin import (
 )
 
 __all__ = [
+    "ANSWERS",
     "LOGOUT",
+    "OUTCOME_HEADER",
     "USER",
     "BouncePayload",
     "ChainPayload",

@@ -10,6 +10,13 @@ from asgi_sessionsync.protocol.base import Purpose, Wire, text_or_none
 
 LOGOUT = "logout"
 
+# The receiver's answer to an authentic back-channel message, in a header of its 2xx
+# reply, so the sender's activity log says what became of it (a peer that does not send
+# it, an older one, leaves the sender with "delivered"). Only the outcome: why a message
+# was refused stays in the receiver's own log.
+OUTCOME_HEADER = "x-sessionsync-outcome"
+ANSWERS = frozenset({"applied", "already applied", "stale", "refused"})
+
 
 class LogoutPayload(NamedTuple):
     """Server to server: end this chain's sessions (or all of the user's, chain None).

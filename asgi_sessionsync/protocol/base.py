@@ -49,6 +49,8 @@ class Endpoint(enum.StrEnum):
     BACKCHANNEL = "backchannel"  # POST: a signed message from a peer
     PING = "ping"  # GET: liveness; POST: the authenticated ping (same key, listed back, clocks)
     VERIFY = "verify"  # the code page of a peer's sign-in held until this site verified the address
+    CATCHUP = "catchup"  # a first-visit catch-up, after its page asked each peer from the browser (this site's own)
+    WHOAMI = "whoami"  # GET (CORS, credentials): who is signed in here, for the network's pages
 
 
 def text_or_none(extra: Mapping[str, Any], key: str) -> str | None:

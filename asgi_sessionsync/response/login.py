@@ -9,6 +9,8 @@ from typing import NamedTuple
 
 from starlette.types import Message, Scope, Send
 
+from asgi_sessionsync.cookies import find_cookie
+from asgi_sessionsync.endpoints.asking import returned_speaking
 from asgi_sessionsync.endpoints.reply import HTML, Reply, redirect
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.governance.admission import Refusal
@@ -20,7 +22,7 @@ from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.response.state import Headers, RequestState
 from asgi_sessionsync.response.sync import SyncStart
 from asgi_sessionsync.sessions.opening import NotOpened, SessionRequest
-from asgi_sessionsync.urls import local_url
+from asgi_sessionsync.urls import local_url, request_url
 
 logger = package_log("asgi_sessionsync")
 
@@ -86,9 +88,13 @@ class LoginHere:
         if after == state.adopted:
             return "adopted from the app's own login"
         meta = fetch_metadata(self.scope)
-        if meta.is_same_origin(site.origin) and not state.blind:
+        # The return of a first-visit catch-up is judged as the navigation that started it
+        # (it comes by a peer's redirect, or from this site's own catch-up page).
+        mark = find_cookie(state.cookies, site.cookie_names.returned)
+        returned = returned_speaking(mark, request_url(site.origin, self.scope))
+        if (meta.is_same_origin(site.origin) if returned is None else returned) and not state.blind:
             return "login"
-        if meta.is_cross_site(site.origin):
+        if returned is False or meta.is_cross_site(site.origin):
             via, why = "cross-site login", "came from another site's page"
         elif not meta.is_same_origin(site.origin):
             via, why = "same-site login", "came from another page of this site's domain (a sibling subdomain)"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from asgi_sessionsync.sessions import ActiveSession
 
@@ -18,16 +17,18 @@ def no_store(headers: Headers) -> Headers:
     return [*((k, v) for k, v in headers if k.lower() != b"cache-control"), (b"cache-control", b"no-store")]
 
 
-@dataclass(slots=True)
 class RequestState:
-    """Who the request came in as, and what reconciling it with the app found."""
+    """Who the request came in as, and what reconciling it with the app found.
+
+    A plain class whose defaults live on the class: made on every signed-in request,
+    it sets only what it is given (a dataclass's ``__init__`` would write all nine)."""
 
     session: ActiveSession | None = None
     stale: bool = False  # a cookie named a session that is no longer valid
     pending: str | None = None  # the pending-sync cookie
     forgotten: Sequence[bytes] = ()  # Set-Cookie values removing an app login
     adopted: str | None = None  # the user of an app login made without the middleware seeing it
-    cookies: bytes | None = field(default=None, repr=False)  # the request's Cookie header
+    cookies: bytes | None = None  # the request's Cookie header
     # The app did not see its own login only because the request came from another site
     # (its cookie's SameSite kept it home): an app that answers "nobody" did not sign out.
     app_blind: bool = False
@@ -36,6 +37,14 @@ class RequestState:
     blind: bool = False
     # On such a request, the user the app's own login named as it came in.
     standing: str | None = None
+
+    def __init__(self, *, cookies: bytes | None = None, blind: bool = False) -> None:
+        self.cookies = cookies
+        if blind:
+            self.blind = True
+
+    def __repr__(self) -> str:  # never the Cookie header
+        return f"RequestState(session={self.session!r}, stale={self.stale}, blind={self.blind})"
 
     @property
     def quiet(self) -> bool:

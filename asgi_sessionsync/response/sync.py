@@ -7,6 +7,7 @@ from urllib.parse import urljoin
 
 from starlette.types import Message, Scope
 
+from asgi_sessionsync.cookies import cookie_header
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.injection import csp_nonce, is_injectable
 from asgi_sessionsync.pages import bounce_snippet, frames_snippet
@@ -41,13 +42,14 @@ class SyncStart:
         mode = site.settings.sync_mode
         status = int(message["status"])
         ip = site.address.bind_value(scope)
+        away = site.answering.unreachable(cookie_header(scope["headers"]))  # peers this browser cannot reach
         location = next((v for k, v in headers if k.lower() == b"location"), None)
         if 300 <= status < 400:
             back = None
             if location is not None:
                 back = safe_return(urljoin(request_url(site.origin, scope), location.decode("latin-1")), site.origin)
             if mode is SyncMode.BOUNCE and back is not None:
-                first = await site.answering.start_chain(session, return_url=back, ip=ip)
+                first = await site.answering.start_chain(session, return_url=back, ip=ip, away=away)
                 if first is not None:
                     headers = [(k, v) for k, v in headers if k.lower() != b"location"]
                     headers = no_store([*headers, (b"location", first.encode("latin-1"))])
@@ -55,7 +57,7 @@ class SyncStart:
             return headers, None, True
         if is_injectable(headers) and scope["method"] != "HEAD":
             if mode is SyncMode.BOUNCE:
-                first = await site.answering.start_chain(session, return_url=self._return_here(), ip=ip)
+                first = await site.answering.start_chain(session, return_url=self._return_here(), ip=ip, away=away)
                 return headers, (bounce_snippet(first) if first else None), first is not None
             frames = await self.frames(session, headers)
             return headers, frames, frames is not None
@@ -63,7 +65,8 @@ class SyncStart:
 
     async def frames(self, session: ActiveSession, headers: Headers) -> bytes | None:
         site, scope = self.context.site, self.scope
-        peers = await site.answering.reachable()
+        away = site.answering.unreachable(cookie_header(scope["headers"]))
+        peers = await site.answering.reachable(user=session.user, away=away)
         if not peers:
             return None
         ip = site.address.bind_value(scope)

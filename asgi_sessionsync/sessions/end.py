@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Iterable
 
+from asgi_sessionsync.hooks import Hooks, SignedOut
 from asgi_sessionsync.logs import SiteLog
 from asgi_sessionsync.protocol import UserAction
 from asgi_sessionsync.sessions.active import TOUCH_EVERY, ActiveSession
@@ -17,7 +18,11 @@ class SessionEnder:
     """Ending sessions here, and the app's own logins that go with them."""
 
     def __init__(
-        self, stores: Stores, log: SiteLog, end_app_login: Callable[[str], Awaitable[None]] | None = None
+        self,
+        stores: Stores,
+        log: SiteLog,
+        end_app_login: Callable[[str], Awaitable[None]] | None = None,
+        hooks: Hooks | None = None,
     ) -> None:
         """``end_app_login`` ends the app's own login by its reference
         (``SessionRecord.app_ref``) when the session it goes with ends here: the identity
@@ -26,6 +31,7 @@ class SessionEnder:
         self.stores = stores
         self.log = log
         self.end_app_login = end_app_login
+        self.hooks = hooks if hooks is not None else Hooks()
 
     async def end(self, sid: str, reason: str) -> None:
         """End one session here, quietly (peers are not told)."""
@@ -62,6 +68,15 @@ class SessionEnder:
         why = f"signed out on {issuer}"
         if reason:
             why = f"{printable(reason, 80)} (on {issuer})"
+        ended = await self._apply_logout(email, why, chain, signed_out_at, issuer, seen_before)
+        if ended:
+            told = SignedOut(self.log.site, normalize_email(email), why, ended, issuer, everywhere=chain is None)
+            await self.hooks.emit(told)
+        return ended
+
+    async def _apply_logout(
+        self, email: str, why: str, chain: str | None, signed_out_at: float, issuer: str, seen_before: float | None
+    ) -> int:
         if seen_before is None or chain is None:
             before = signed_out_at if chain is None else None
             if chain is None:  # every sign-in of the user until then is void here, wherever it comes from

@@ -31,6 +31,7 @@ from typing import NamedTuple
 from starlette.types import Scope
 
 from asgi_sessionsync.governance.admission import Refusal
+from asgi_sessionsync.hooks import SignedIn, SignInBlocked
 from asgi_sessionsync.identity.base import Account, AppLoginAdapter, IdentityAdapter
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.sessions.active import ActiveSession
@@ -65,6 +66,19 @@ class SessionRequest:
     app_ref: str | None = None
     replacing: ActiveSession | None = None
     signed_in_at: float | None = None
+    catch_up: bool = False  # a peer's answer to this site's first-visit catch-up
+
+    @property
+    def how(self) -> str:
+        """How, in one word, for the app's hooks: ``login``, ``adopted``, ``hop``,
+        ``frame``, ``catch-up`` or ``code``."""
+        if self.vouched_by is None:
+            return "adopted" if self.via.startswith("adopted") else "login"
+        if self.via.startswith("frame"):
+            return "frame"
+        if self.via.endswith("verified here"):
+            return "code"
+        return "catch-up" if self.catch_up else "hop"
 
 
 class Opened(NamedTuple):
@@ -109,6 +123,8 @@ class SessionOpening:
             user, scope=scope, via=wanted.via, chain=wanted.chain, replacing=replacing
         )
         if admission.refusal is not None:
+            blocked = SignInBlocked(site.origin, user.email, admission.refusal.rule, wanted.how, wanted.vouched_by)
+            await site.hooks.emit(blocked)
             return NotOpened(f"session policy ({admission.refusal.rule})", admission.refusal)
         verified = wanted.email_verified
         if verified is None:
@@ -149,6 +165,7 @@ class SessionOpening:
             signed_in_at=wanted.signed_in_at,
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
+        await site.hooks.emit(SignedIn(site.origin, user.email, wanted.how, wanted.vouched_by, wanted.via))
         return Opened(session, [cookie, *app_cookies], stored)
 
     async def _user(self, wanted: SessionRequest) -> User | None:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 
 from asgi_sessionsync.exceptions import StoreUnavailable
+from asgi_sessionsync.hooks import Hooks, SignedOut
 from asgi_sessionsync.peers import Courier
 from asgi_sessionsync.sessions.end import SessionEnder
 from asgi_sessionsync.stores import normalize_email
@@ -26,10 +27,11 @@ from asgi_sessionsync.stores import normalize_email
 class SignOuts:
     """Signs users out here and on the peers (see the module's doc)."""
 
-    def __init__(self, endings: SessionEnder, courier: Courier, origin: str) -> None:
+    def __init__(self, endings: SessionEnder, courier: Courier, origin: str, hooks: Hooks | None = None) -> None:
         self.endings = endings
         self.courier = courier
         self.origin = origin
+        self.hooks = hooks if hooks is not None else Hooks()
 
     async def this_browser(self, email: str, chain: str, *, reason: str = "signed out") -> None:
         """End this browser's sessions (one chain) here with the app logins that went with
@@ -37,19 +39,23 @@ class SignOuts:
         now = time.time()
         refs = await self.endings.app_refs(email, chain=chain)
         try:
-            await self.endings.stores.sessions.end_user(email, reason=reason, when=now, chain=chain)
+            ended = await self.endings.stores.sessions.end_user(email, reason=reason, when=now, chain=chain)
         except StoreUnavailable as error:
             await self._tell_peers_anyway(error, email, chain, now)
             raise
         await self.courier.broadcast_logout(email, chain=chain, when=now)
         await self.endings.end_app_logins(refs)
+        if ended:
+            await self.hooks.emit(SignedOut(self.origin, normalize_email(email), reason, ended))
 
-    async def everywhere(self, email: str, *, reason: str) -> int:
+    async def everywhere(self, email: str, *, reason: str, wait: bool = True) -> int:
         """End every session of a user here (all browsers) and on every peer, and make
         every sign-in of the user made until now void (:meth:`SessionEnder.void`; peers do
         the same when the sign-out arrives). ``reason`` goes to the peers' history too;
         how many sessions ended here. Peers that do not confirm within ``logout_wait`` get
-        the message from the outbox later (the site's running worker retries it)."""
+        the message from the outbox later (the site's running worker retries it);
+        ``wait`` False: not waited for at all (a caller that waits for a message sent
+        after it, in the same queues)."""
         now = time.time()
         address = normalize_email(email)
         try:
@@ -58,7 +64,9 @@ class SignOuts:
         except StoreUnavailable as error:
             await self._tell_peers_anyway(error, address, None, now)
             raise
-        await self.courier.broadcast_logout(address, chain=None, when=now, reason=reason)
+        await self.courier.broadcast_logout(address, chain=None, when=now, reason=reason, wait=wait)
+        if count:
+            await self.hooks.emit(SignedOut(self.origin, address, reason, count, everywhere=True))
         return count
 
     async def _tell_peers_anyway(self, error: StoreUnavailable, email: str, chain: str | None, when: float) -> None:

@@ -11,14 +11,19 @@ from asgi_sessionsync.exceptions import ConfigError, config_problems
 
 # Settings whose value is a file: relative in an env file, relative to that file's directory.
 _SQLITE = "sqlite:///"
-_FILE_VARIABLES = ("SESSIONSYNC_NETWORK_FILE", "SESSIONSYNC_POLICY_FILE", "SESSIONSYNC_GEOIP_DATABASE")
+_FILE_VARIABLES = (
+    "SESSIONSYNC_NETWORK_FILE",
+    "SESSIONSYNC_POLICY_FILE",
+    "SESSIONSYNC_GEOIP_DATABASE",
+    "SESSIONSYNC_PEER_CA_FILE",
+)
 
 
 def read_env_file(path: str | Path) -> dict[str, str]:
     """Parse a ``.env`` file: ``KEY=value`` lines, ``#`` comments, optional quotes.
 
     A relative path in it (a ``sqlite:///relative`` store, a network or policy file, a
-    GeoIP database) is taken relative to the file's own directory, not to wherever the
+    GeoIP database, the peers' CA file) is taken relative to the file's own directory, not to wherever the
     command happens to run: the values come back absolute."""
     file = Path(path)
     if not file.is_file():

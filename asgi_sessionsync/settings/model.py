@@ -23,6 +23,7 @@ from asgi_sessionsync.settings.environment import read_env_file, unread_env_file
 from asgi_sessionsync.settings.networks import _networks
 from asgi_sessionsync.settings.parsers import (
     _bool,
+    _ca_file,
     _choice,
     _duration,
     _field,
@@ -136,6 +137,9 @@ class Settings:
     )
     peer_timeout: float = _field(
         "PEER_TIMEOUT", _positive_duration, 1.0, "Timeout of back-channel requests and peer checks."
+    )
+    peer_ca_file: str | None = _field(
+        "PEER_CA_FILE", _ca_file, None, "PEM file of CAs trusted for requests to peers, beside the default ones."
     )
     logout_wait: float = _field(
         "LOGOUT_WAIT", _duration, 1.0, "How long a sign-out response waits for peers to confirm before replying."

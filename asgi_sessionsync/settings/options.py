@@ -48,6 +48,7 @@ class MiddlewareOptions(TypedDict, total=False):
     auto_provision: bool | str
     default_role: str
     peer_timeout: float | str
+    peer_ca_file: str | None
     logout_wait: float | str
     catchup: bool | str
     catchup_interval: float | str

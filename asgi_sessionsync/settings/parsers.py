@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import re
+import ssl
 from collections.abc import Callable, Mapping
 from dataclasses import field
 from typing import Any
@@ -151,6 +152,24 @@ def _page_file(variable: str, text: str) -> str | None:
         return None
     read_page_file(text.strip(), variable)
     return text.strip()
+
+
+def _ca_file(variable: str, text: str) -> str | None:
+    """A PEM file of CA certificates trusted for peer requests; loaded once here to check it
+    (the peers' TLS context loads it again at start-up, in a worker thread)."""
+    path = text.strip()
+    if not path:
+        return None
+    example = f"{variable}=/etc/ssl/private-ca.pem"
+    try:
+        ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT).load_verify_locations(cafile=path)
+    except OSError as error:
+        if isinstance(error, ssl.SSLError):
+            raise ConfigError(
+                variable, f"{path} holds no CA certificate in PEM form ({error.reason or error})", example
+            ) from None
+        raise ConfigError(variable, f"cannot read {path}: {error.strerror or error}", example) from None
+    return path
 
 
 def _positive_int(variable: str, text: str) -> int:

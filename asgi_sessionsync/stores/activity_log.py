@@ -37,3 +37,8 @@ class ActivityLog(Protocol):
         """Delete entries with ``at < before`` and, with ``keep``, all but the newest
         ``keep`` (``at``, then ``id``); return how many this call deleted. Idempotent."""
         ...
+
+    async def erase_user(self, user: str) -> int:
+        """Delete every entry about ``user`` (normalized), sent or received (a request for
+        erasure); return how many. For administration: may scan. Idempotent."""
+        ...

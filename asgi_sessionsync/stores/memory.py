@@ -135,7 +135,8 @@ class MemorySessionRegistry:
     async def create(self, record: SessionRecord) -> None:
         if record.sid in self._sessions:
             raise StoreError("session registry: a session with this sid exists already")
-        self._sessions[record.sid] = dataclasses.replace(record, user=normalize_email(record.user))
+        user = normalize_email(record.user)
+        self._sessions[record.sid] = record if user == record.user else dataclasses.replace(record, user=user)
         if record.app_ref is not None:
             self._by_ref.setdefault(record.app_ref, set()).add(record.sid)
 

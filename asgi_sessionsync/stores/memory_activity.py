@@ -6,7 +6,7 @@ import bisect
 from collections.abc import Sequence
 
 from asgi_sessionsync.stores.activity_log import DEFAULT_MAX_ENTRIES
-from asgi_sessionsync.stores.base import ActivityEntry, ActivityFilter
+from asgi_sessionsync.stores.base import ActivityEntry, ActivityFilter, normalize_email
 
 
 def _key(entry: ActivityEntry) -> tuple[float, str]:
@@ -52,6 +52,14 @@ class MemoryActivityLog:
             if where.matches(entry):
                 found.append(entry)
         return found
+
+    async def erase_user(self, user: str) -> int:
+        email = normalize_email(user)
+        kept = [e for e in self._entries if e.user != email]
+        erased = len(self._entries) - len(kept)
+        self._entries = kept
+        self._ids = {e.id for e in kept}
+        return erased
 
     async def purge(self, before: float, *, keep: int | None = None) -> int:
         cut = bisect.bisect_left(self._entries, before, key=lambda e: e.at)

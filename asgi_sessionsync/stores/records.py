@@ -225,6 +225,9 @@ class Outcome(enum.StrEnum):
     STALE = "stale"  # received, but older than what this site holds: nothing changed
     HELD = "held"  # a sign-in received, held until this site has verified the address by code
     REFUSED = "refused"  # received and refused (the reason says why)
+    # A sign-in its chain did not carry to a peer (the reason says why: down, too late);
+    # the peer's first-visit catch-up signs the browser in there at its next page view.
+    LEFT_OUT = "left out"
 
 
 @dataclass(frozen=True, slots=True)

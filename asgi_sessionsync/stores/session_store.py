@@ -45,8 +45,9 @@ class SessionRegistry(Protocol):
         """The session, active or ended, or ``None`` when unknown or purged.
 
         Asked on every request: it must be cheap. An end (by any method, in any
-        process) is seen by every process sharing the store: at once for SQLite, and
-        within one pub/sub delivery (milliseconds) where a per-process cache is kept.
+        process) is seen by every process sharing the store within milliseconds: a
+        per-process cache is told through pub/sub (Redis) or ``PRAGMA data_version``
+        (SQLite, looked at every 10 ms); this process's own ends are seen at once.
         """
         ...
 

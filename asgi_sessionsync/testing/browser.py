@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import TracebackType
 
 import httpx
 
 from asgi_sessionsync.testing.cookies import CookieJar, _HttpxJarView
-from asgi_sessionsync.testing.navigation import _Kind, _resolve, navigate, storage_check
+from asgi_sessionsync.testing.navigation import _Kind, _resolve, after_catchup_page, navigate, storage_check
 from asgi_sessionsync.testing.network import InProcessNetwork, _BrowserTransport
 from asgi_sessionsync.testing.sites import _DEFAULT_REFERRER_POLICY, DEFAULT_CLIENT_IP, Page, _Page, _page
 
@@ -157,7 +157,7 @@ class _Tab:
     ) -> httpx.Response:
         if kind == "document":
             self.history = []
-        return await navigate(
+        response = await navigate(
             self.client,
             method,
             target,
@@ -171,6 +171,9 @@ class _Tab:
             data=data,
             dest=dest,
         )
+        if kind == "document" and follow_redirects:  # the catch-up's page runs its script
+            response = await after_catchup_page(self.client, response, headers, self.max_redirects, self.history)
+        return response
 
 
 class Browser(_Tab):
@@ -202,6 +205,11 @@ class Browser(_Tab):
     not make, or to look at one answer (``follow_redirects=False``). Its ``cookies``
     are a view of :attr:`cookies`. The ``Cookie`` header of every request, through
     ``client`` or not, comes from the jar (one given in ``headers`` is replaced).
+
+    ``unreachable``: site names or hosts this browser cannot reach while the servers can
+    (a proxy, a DNS failure, an ad-blocker): its requests there fail to connect. Like a
+    browser with JavaScript, it runs the first-visit catch-up's page (it asks each peer,
+    then goes on).
     """
 
     def __init__(
@@ -212,6 +220,7 @@ class Browser(_Tab):
         *,
         third_party_cookies: bool = True,
         max_redirects: int = 20,
+        unreachable: Iterable[str] = (),
     ) -> None:
         self.network = network.from_ip(ip)
         self.urls: Mapping[str, str] = urls if urls is not None else network.urls
@@ -221,7 +230,7 @@ class Browser(_Tab):
         #: The URLs requested by the last top-level navigation, in order.
         self.history: list[str] = []
         self.client = httpx.AsyncClient(
-            transport=_BrowserTransport(self.network, self.cookies, third_party_cookies),
+            transport=_BrowserTransport(self.network, self.cookies, third_party_cookies, unreachable),
             cookies=_HttpxJarView(self.cookies),
             follow_redirects=True,
             max_redirects=max_redirects,

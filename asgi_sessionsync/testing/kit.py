@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -111,9 +111,13 @@ class SiteNetwork:
             self.network.add(sorted(hosts), served, name=name)
             self.network.urls[name] = self.urls[name]
 
-    def browser(self, ip: str = DEFAULT_CLIENT_IP, *, third_party_cookies: bool = True) -> Browser:
-        """A new browser on this network, from ``ip``; closed with the network."""
-        made = Browser(self.network, ip, self.urls, third_party_cookies=third_party_cookies)
+    def browser(
+        self, ip: str = DEFAULT_CLIENT_IP, *, third_party_cookies: bool = True, unreachable: Iterable[str] = ()
+    ) -> Browser:
+        """A new browser on this network, from ``ip``; closed with the network.
+        ``unreachable``: sites (names or hosts) this browser cannot reach though the
+        servers can (see :class:`Browser`)."""
+        made = Browser(self.network, ip, self.urls, third_party_cookies=third_party_cookies, unreachable=unreachable)
         self._browsers.append(made)
         return made
 

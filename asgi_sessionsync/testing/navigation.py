@@ -5,6 +5,7 @@ by ``SameSite``)."""
 from __future__ import annotations
 
 import html
+import json
 import re
 from collections.abc import Mapping
 from typing import Literal
@@ -23,6 +24,7 @@ from asgi_sessionsync.testing.sites import (
     FetchSite,
     _origin,
     _Page,
+    _page,
     _referer,
     _referrer_policy,
     fetch_site,
@@ -125,3 +127,60 @@ def _resolve(url: str | httpx.URL, page: _Page | None, params: Mapping[str, str]
 
 
 # --- a network of sites ----------------------------------------------------------------
+
+
+_CATCHUP = re.compile(r"\(function\(\)\{var go=(\"[^\"]*\"),probes=(\[.*?\]),done=false;")
+
+
+async def run_catchup_page(client: httpx.AsyncClient, response: httpx.Response) -> httpx.URL | None:
+    """What the first-visit catch-up's page (``pages.catchup_page``) does in a browser
+    with JavaScript: ask each peer's ping as the page says (from the page's origin; a
+    failure to connect is a peer out of reach, and with CORS an answer without the page's
+    origin allowed too), then go on naming those. None when ``response`` is not that page."""
+    if response.status_code != 200 or "text/html" not in response.headers.get("content-type", ""):
+        return None
+    found = _CATCHUP.search(response.text)
+    if found is None:
+        return None
+    go, probes = json.loads(found.group(1)), json.loads(found.group(2))
+    origin = _origin(response.url)
+    away = []
+    for peer_id, url, mode in probes:
+        headers = {"origin": origin, "sec-fetch-mode": mode, "sec-fetch-dest": "empty", "sec-fetch-site": "cross-site"}
+        try:
+            answer = await client.get(url, headers=headers, follow_redirects=False)
+        except httpx.HTTPError:
+            away.append(peer_id)
+            continue
+        if mode == "cors" and (not answer.is_success or answer.headers.get("access-control-allow-origin") != origin):
+            away.append(peer_id)  # not the peer's own answer (a proxy's page, say)
+    return httpx.URL(go + ("&x=" + ".".join(away) if away else ""))
+
+
+async def after_catchup_page(
+    client: httpx.AsyncClient,
+    response: httpx.Response,
+    headers: Mapping[str, str] | None,
+    max_redirects: int,
+    history: list[str],
+) -> httpx.Response:
+    """``response``, or where the catch-up's page goes on when it is that page (by
+    script, from itself: no user activation); the history holds both."""
+    onward = await run_catchup_page(client, response)
+    if onward is None:
+        return response
+    earlier = [*response.history, response]
+    following = await navigate(
+        client,
+        "GET",
+        onward,
+        kind="document",
+        page=_page(response),
+        headers=headers,
+        user_activated=False,
+        follow_redirects=True,
+        max_redirects=max_redirects,
+        history=history,
+    )
+    following.history = earlier + following.history
+    return following

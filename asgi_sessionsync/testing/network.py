@@ -61,12 +61,18 @@ class _BrowserTransport(httpx.AsyncBaseTransport):
     by the cookie context the browser attached to the request (none: a request made
     through ``browser.client`` directly, which takes every cookie like a same-site one)."""
 
-    def __init__(self, network: InProcessNetwork, jar: CookieJar, third_party_cookies: bool) -> None:
+    def __init__(
+        self, network: InProcessNetwork, jar: CookieJar, third_party_cookies: bool, unreachable: Iterable[str] = ()
+    ) -> None:
         self.network = network
         self.jar = jar
         self.third_party_cookies = third_party_cookies
+        self.unreachable = frozenset(unreachable)  # names or hosts out of this browser's reach
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        host = request.url.host
+        if host in self.unreachable or host.split(".", 1)[0] in self.unreachable:
+            raise httpx.ConnectError(f"{host} cannot be reached from this browser", request=request)
         context = request.extensions.get(_CONTEXT, _ANY_CONTEXT)
         assert isinstance(context, _Context)
         if "cookie" in request.headers:

@@ -15,11 +15,13 @@ from __future__ import annotations
 import time
 from collections.abc import Awaitable, Callable, Sequence
 
+from asgi_sessionsync.hooks import UserChangeReceived
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.peers import Courier, PeerEntry
 from asgi_sessionsync.protocol import UserAction, UserActionPayload
 from asgi_sessionsync.sessions import SessionEnder
+from asgi_sessionsync.sessions.signout import SignOuts
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Stores, User
 from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange, synced
@@ -29,6 +31,9 @@ from asgi_sessionsync.usersync.outgoing import user_messages
 from asgi_sessionsync.validation import email_or_none
 
 logger = package_log("asgi_sessionsync.users")
+
+#: Why the sessions of a deleted user ended (in the registry, the log and the peers' history).
+USER_DELETED = "user deleted"
 
 
 class UserSync:
@@ -42,6 +47,7 @@ class UserSync:
         courier: Courier,
         peers: Sequence[PeerEntry],
         trust: PeerTrust,
+        sign_outs: SignOuts,
     ) -> None:
         self.settings = settings
         self.stores = stores
@@ -51,6 +57,9 @@ class UserSync:
         self.origin = settings.origin
         self.rules: NetworkRules = trust.rules
         self.trust = trust
+        self.sign_outs = sign_outs  # a delete made here signs the user out everywhere
+        # The actions the rules send to some peer (asked at every sign-in; rules and peers never change).
+        self._sent = frozenset(a for a in UserAction if any(self.rules.for_peer(p.origin).sends(a) for _, p in peers))
         self.log = site_log(logger.name, settings.origin)
         self.on_applied: list[AppliedHook] = []
         # True where the app owns its users and sends their changes itself (Django's signals);
@@ -108,9 +117,11 @@ class UserSync:
             raise UserNotFound(f"no user {address} on this site")
         if not applied.changed:
             return applied
-        if action is UserAction.DELETE:
-            await self.endings.end_user(address, reason="user deleted", when=now)
         self.log.info("user %s: %s here (version %d)", address, action.value, applied.version[0])
+        if action is UserAction.DELETE:
+            # Also a sign-out everywhere (#23): the sessions end on every peer whatever its
+            # merge decides (docs/users.md, "A delete signs the user out everywhere").
+            await self.sign_outs.everywhere(address, reason=USER_DELETED, wait=wait)
         await self.send(action, address, applied, wait=wait)
         return applied
 
@@ -119,7 +130,7 @@ class UserSync:
         user sync, or by the app's own code; an app's, through ``announce_app_user``):
         stamp its fields with a version and send ``create`` to the peers that take it,
         so a peer provisions it with its name and password. Once per user."""
-        if synced(user) or not self._any_sends(UserAction.CREATE):
+        if synced(user) or UserAction.CREATE not in self._sent:
             return
         if self.app_owns_users:
             if self.announce_app_user is not None:
@@ -143,9 +154,6 @@ class UserSync:
         if applied.changed:
             await self.send(UserAction.CREATE, user.email, applied, wait=False)
 
-    def _any_sends(self, action: UserAction) -> bool:
-        return any(self.rules.for_peer(peer.origin).sends(action) for _, peer in self.peers)
-
     async def send(self, action: UserAction, email: str, applied: Applied, *, wait: bool) -> int:
         """Queue ``action`` (as just applied here) for every peer whose rules send it;
         return how many messages were queued."""
@@ -162,7 +170,7 @@ class UserSync:
         action = payload.action
         verdict = await self.trust.user_change(issuer, email, payload, await self.stores.users.get(email))
         if verdict.change is None:
-            return self._done(issuer, email, payload, Received(f"refused: {verdict.refusal}"))
+            return await _done(self, issuer, email, payload, Received(f"refused: {verdict.refusal}"))
         applied = await self.stores.users.apply(verdict.change)
         if applied.changed and action is UserAction.DELETE:
             ended = await self.endings.end_user(email, reason=f"user deleted on {issuer}", when=time.time())
@@ -170,10 +178,17 @@ class UserSync:
         if applied.changed:
             for hook in self.on_applied:
                 await hook(issuer, action, applied)
-        return self._done(issuer, email, payload, Received(applied.outcome.value, applied), verdict.note)
+        return await _done(self, issuer, email, payload, Received(applied.outcome.value, applied), verdict.note)
 
-    def _done(self, issuer: str, email: str, payload: UserActionPayload, result: Received, note: str = "") -> Received:
-        log = self.log.warning if result.refused or note else self.log.info
-        action, version, aside = payload.action.value, payload.version, f" ({note})" if note else ""
-        log("user %s from %s: %s (version %d): %s%s", action, issuer, email, version, result.outcome, aside)
-        return result
+
+async def _done(
+    sync: UserSync, issuer: str, email: str, payload: UserActionPayload, result: Received, note: str = ""
+) -> Received:
+    """What became of a peer's change: logged, and told to the app's hooks."""
+    log = sync.log.warning if result.refused or note else sync.log.info
+    action, version, aside = payload.action.value, payload.version, f" ({note})" if note else ""
+    log("user %s from %s: %s (version %d): %s%s", action, issuer, email, version, result.outcome, aside)
+    await sync.endings.hooks.emit(
+        UserChangeReceived(sync.origin, email, action, issuer, result.outcome, result.refused)
+    )
+    return result

@@ -125,7 +125,8 @@ class CapturingProxy:
 
     def _stop(self, url: str) -> bool:
         with self._lock:
-            if "/_sessionsync/" in urlsplit(url).path:
+            path = urlsplit(url).path
+            if "/_sessionsync/" in path and not path.endswith("/ping"):  # a catch-up page's probes: no step
                 self.captured.append(url)
             step = url.removeprefix(self.stop_origin + PREFIX).partition("?")[0]
             if self.stopped is None and url.startswith(self.stop_origin + PREFIX) and step in self.STEPS:

@@ -12,10 +12,16 @@ from tests.e2e.harness import NAMES, OUTPUT, Demo
 
 def who(context: Any, demo: Demo, site: str) -> str | None:
     """Open a site's home page in a new tab; the signed-in email, or None."""
+    return who_at(context, demo.url(site))
+
+
+def who_at(context: Any, url: str) -> str | None:
+    """Open ``url`` (a page whose heading says who is signed in) in a new tab; the
+    signed-in email, or None."""
     page = context.new_page()
     try:
-        page.goto(demo.url(site))
-        heading = page.locator("h1").first.inner_text()
+        page.goto(url)
+        heading = str(page.locator("h1").first.inner_text())
     finally:
         page.close()
     match = re.fullmatch(r"Signed in as (.+)", heading)

@@ -17,11 +17,11 @@ from tests.faults.harness import Pair
 
 @pytest.fixture
 def make_pair(tmp_path: Path) -> Iterator[Callable[..., Pair]]:
-    """Build sites A and B (not started); every one built is stopped at the end."""
+    """Build sites A and B, or A, B and C (not started); every one built is stopped at the end."""
     made: list[Pair] = []
 
-    def make(stores: dict[str, str], **settings: str) -> Pair:
-        pair = Pair(tmp_path, stores, **settings)
+    def make(stores: dict[str, str], *, names: str = "ab", kit: dict[str, str] | None = None, **settings: str) -> Pair:
+        pair = Pair(tmp_path, stores, names=names, kit=kit, **settings)
         made.append(pair)
         return pair
 

@@ -9,6 +9,7 @@ Site A has the accounts; B has none (users arrive from A). A is ``127.0.0.1``, B
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -31,7 +32,7 @@ from tests.harness.processes import free_ports, wait_until_answering
 ROOT = Path(__file__).resolve().parents[2]
 
 ACCOUNTS = [(f"user{n}@example.com", f"password-{n}") for n in range(40)]
-HOSTS = {"a": "127.0.0.1", "b": "127.0.0.2"}
+HOSTS = {"a": "127.0.0.1", "b": "127.0.0.2", "c": "127.0.0.3"}
 
 
 def until(check: Callable[[], bool], timeout: float, every: float = 0.1) -> bool:
@@ -141,19 +142,29 @@ class Served:
 
 
 class Pair:
-    """Sites A and B of one network; ``store`` is each site's ``SESSIONSYNC_STORE``."""
+    """Sites A and B of one network (A, B and C with ``names="abc"``); ``stores`` is each
+    site's ``SESSIONSYNC_STORE``; ``kit`` more variables for every site (``KIT_USER_API``,
+    ``SESSIONSYNC_NETWORK_FILE``, …)."""
 
-    def __init__(self, tmp: Path, stores: dict[str, str], **settings: str) -> None:
+    def __init__(
+        self,
+        tmp: Path,
+        stores: dict[str, str],
+        *,
+        names: str = "ab",
+        kit: dict[str, str] | None = None,
+        **settings: str,
+    ) -> None:
         self.tmp = tmp
-        ports = free_ports(2)
+        ports = free_ports(len(names))
         secret = generate_secret()
-        urls = {name: f"http://{HOSTS[name]}:{port}" for name, port in zip("ab", ports, strict=True)}
+        urls = {name: f"http://{HOSTS[name]}:{port}" for name, port in zip(names, ports, strict=True)}
         self.sites: dict[str, Served] = {}
-        for name, port in zip("ab", ports, strict=True):
+        for name, port in zip(names, ports, strict=True):
             env = {
                 "SESSIONSYNC_SECRET_KEYS": secret,
                 "SESSIONSYNC_SITE_URL": urls[name],
-                "SESSIONSYNC_PEERS": urls["b" if name == "a" else "a"],
+                "SESSIONSYNC_PEERS": ",".join(url for other, url in urls.items() if other != name),
                 "SESSIONSYNC_STORE": stores[name],
                 "SESSIONSYNC_LOGOUT_WAIT": "0.5",
                 "SESSIONSYNC_CATCHUP": "false",  # every visit here is a plain client: no catch-up asked
@@ -162,6 +173,7 @@ class Pair:
                 "KIT_CSRF_CHECK": "false",
                 "KIT_SITE_NAME": name,
                 "KIT_ACCOUNTS": ",".join(f"{e}:{p}" for e, p in ACCOUNTS) if name == "a" else "",
+                **(kit or {}),
             }
             self.sites[name] = Served(name, env, port, tmp / f"{name}.log")
 
@@ -172,6 +184,10 @@ class Pair:
     @property
     def b(self) -> Served:
         return self.sites["b"]
+
+    @property
+    def c(self) -> Served:
+        return self.sites["c"]
 
     def stop(self) -> None:
         for site in self.sites.values():
@@ -194,6 +210,20 @@ def who(client: httpx.Client, url: str) -> str | int | None:
         return found.group(1)
     assert "Not signed in" in answer.text, answer.text[:300]
     return None
+
+
+NAVIGATION = {"sec-fetch-mode": "navigate", "sec-fetch-dest": "document", "sec-fetch-site": "none"}
+_GO_ON = re.compile(r'<noscript><meta http-equiv="refresh" content="0;url=([^"]+)"></noscript>')
+
+
+def page_view(client: httpx.Client, url: str) -> httpx.Response:
+    """A page view of ``url`` as a browser without JavaScript makes it: a navigation (so
+    the site's first-visit catch-up runs), the catch-up's page followed by its refresh."""
+    page = client.get(url, headers=NAVIGATION)
+    found = _GO_ON.search(page.text) if page.status_code == 200 else None
+    if found is not None:
+        page = client.get(html.unescape(found.group(1)), headers={**NAVIGATION, "sec-fetch-site": "same-origin"})
+    return page
 
 
 @dataclass
@@ -368,6 +398,7 @@ __all__ = [
     "check_sign_outs",
     "close",
     "lines",
+    "page_view",
     "prlimit_file_size",
     "sign_in_all",
     "store_lines",

@@ -25,6 +25,7 @@ import httpx
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.peers import PeerHealth
 from tests.constants import ALICE, BOB
+from tests.faults.harness import page_view
 from tests.harness.env_site import serve_site_from_env
 from tests.harness.processes import free_ports
 
@@ -32,7 +33,9 @@ NAVIGATION = {"sec-fetch-mode": "navigate", "sec-fetch-dest": "document", "sec-f
 
 
 def who(client: httpx.Client, url: str, headers: dict[str, str] | None = None) -> str | None:
-    text = client.get(url, headers=headers).text
+    """Who ``url`` shows; with ``headers`` (a navigation), as a page view of a browser
+    without JavaScript (the catch-up's page followed by its refresh)."""
+    text = page_view(client, url).text if headers else client.get(url).text
     if "Signed in as " in text:
         return text.split("Signed in as ", 1)[1].split("<", 1)[0]
     assert "Not signed in" in text, text[:300]

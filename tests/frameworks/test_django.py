@@ -3,6 +3,7 @@ for a peer (issues #9, #10)."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
@@ -397,3 +398,36 @@ async def test_a_peer_cannot_reset_or_delete_a_django_superuser(net: FrameworkNe
         assert await django_password_is(boss[0], "rotated-by-a") is True
     finally:
         await network.close()
+
+
+async def test_the_hooks_are_django_signals_sent_in_a_thread(net: FrameworkNetwork) -> None:
+    """#26: where Django is the identity, every hook's event is a Django signal too
+    (``asgi_sessionsync.djangoapp.signals``); receivers run in a worker thread."""
+    import threading
+
+    from asgi_sessionsync.djangoapp.signals import signed_in, signed_out
+    from asgi_sessionsync.hooks import SignedIn, SignedOut
+
+    seen: list[tuple[Any, str]] = []
+
+    def receiver(sender: Any, event: Any, **kwargs: Any) -> None:
+        seen.append((event, threading.current_thread().name))
+
+    signed_in.connect(receiver, weak=False, dispatch_uid="hook-test")
+    signed_out.connect(receiver, weak=False, dispatch_uid="hook-test")
+    try:
+        browser = net.browser()
+        await browser.sign_in("a", *ALICE)
+        assert await browser.who("f") == ALICE[0]
+        await browser.sign_out("a")
+        for _ in range(500):
+            if len(seen) == 2:
+                break
+            await asyncio.sleep(0.01)
+        (into, _), (out, thread) = seen
+        assert isinstance(into, SignedIn) and into.email == ALICE[0] and into.how == "hop"
+        assert isinstance(out, SignedOut) and out.peer == URLS["a"]
+        assert thread != threading.main_thread().name
+    finally:
+        signed_in.disconnect(dispatch_uid="hook-test")
+        signed_out.disconnect(dispatch_uid="hook-test")

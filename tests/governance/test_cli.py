@@ -190,3 +190,33 @@ async def test_analytics_in_every_format(tmp_path: Path) -> None:
         and "http://" not in html.replace("https://a.example", "")
     )
     assert run_cli("analytics", "--format", "html", env=env).returncode == 2
+
+
+async def test_erase_also_erases_the_users_activity_log_entries_and_says_what_it_keeps(tmp_path: Path) -> None:
+    """#26: ``sessions erase`` left the user's activity-log entries (their email, with
+    every sign-in and sign-out across sites). They go too; the output says what stays."""
+    from asgi_sessionsync.stores import ActivityEntry, Direction, Outcome, new_id
+
+    env = environment(tmp_path)
+    await seed(env)
+    site = Site(Settings.from_env(env, env_file=None))
+    try:
+        assert site.stores.activity is not None
+        await site.stores.activity.record(
+            [
+                ActivityEntry(new_id(), time.time() - n, "https://a.example", Direction.RECEIVED, "https://b.example",
+                              "login", user, Outcome.APPLIED, "by hop", "")
+                for n, user in enumerate(["erin@example.com", "erin@example.com", "finn@example.com"])
+            ]
+        )  # fmt: skip
+    finally:
+        await site.aclose()
+    erased = run_cli("sessions", "erase", "--user", "erin@example.com", env=env)
+    assert erased.returncode == 0, erased.stderr
+    out = erased.stdout
+    # Two seeded, and the entry of this erase's own sign-out to B (B is down: failed).
+    assert "and 3 activity-log entries about them" in out, out
+    assert "kept:" in out and "the account" in out and "day counters" in out
+    assert "1 sign-out message(s) to peers are still in the outbox" in out
+    left = json.loads(run_cli("log", "--format", "json", env=env).stdout)
+    assert [e["user"] for e in left] == ["finn@example.com"]

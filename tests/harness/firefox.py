@@ -144,10 +144,15 @@ class Firefox(DrivenTab):
 
     def goto(self, url: str) -> None:
         self.client.navigate(url)
+        self.past_catchup_page()
 
     @property
     def url(self) -> str:
         return str(self.client.get_url())
+
+    @property
+    def title(self) -> str:
+        return str(self.client.title)
 
     def _find(self, selector: str) -> Any:
         return self.client.find_element("css selector", selector)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import subprocess
 import time
 from typing import Any
@@ -23,13 +24,20 @@ def free_ports(count: int) -> list[int]:
     return ports
 
 
-def wait_until_answering(url: str, process: subprocess.Popen[Any] | None = None, timeout: float = 30.0) -> None:
+def wait_until_answering(
+    url: str,
+    process: subprocess.Popen[Any] | None = None,
+    timeout: float = 30.0,
+    *,
+    verify: ssl.SSLContext | bool = True,
+) -> None:
     """Poll ``url`` until the server behind it answers (any status); give up when
-    ``process`` exits or after ``timeout`` seconds. Blocking: for synchronous test code."""
+    ``process`` exits or after ``timeout`` seconds. ``verify``: the CAs an https URL's
+    certificate is checked against. Blocking: for synchronous test code."""
     deadline = time.monotonic() + timeout
     while True:
         try:
-            httpx.get(url, timeout=1)
+            httpx.get(url, timeout=1, verify=verify)
             return
         except httpx.HTTPError:
             if (process is not None and process.poll() is not None) or time.monotonic() > deadline:

@@ -79,10 +79,15 @@ class WebKit(DrivenTab):
 
     def goto(self, url: str) -> None:
         self.driver.get(url)
+        self.past_catchup_page()
 
     @property
     def url(self) -> str:
         return str(self.driver.current_url)
+
+    @property
+    def title(self) -> str:
+        return str(self.driver.title)
 
     def _find(self, selector: str) -> Any:
         return self.driver.find_element("css selector", selector)

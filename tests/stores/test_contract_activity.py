@@ -146,3 +146,13 @@ async def test_another_client_of_a_shared_store_sees_the_entries(backend: Backen
     written = entry(T0)
     await log(one).record([written])
     assert await log(other).list() == [written]
+
+
+async def test_erase_user_deletes_every_entry_about_the_user_and_nothing_else(stores: Stores) -> None:
+    """``sessions erase`` (#26): the user's entries go, sent and received; others stay."""
+    ann = [entry(T0 + n, user="ann@example.com", direction=d) for n, d in enumerate(Direction)]
+    others = [entry(T0 + 5, user="bob@example.com"), entry(T0 + 6, user="")]
+    await log(stores).record([*ann, *others])
+    assert await log(stores).erase_user("Ann@Example.com") == len(ann)
+    assert await log(stores).list() == list(reversed(others))
+    assert await log(stores).erase_user("ann@example.com") == 0  # idempotent

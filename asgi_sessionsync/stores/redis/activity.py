@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import cast
 
 from asgi_sessionsync.stores.activity_log import DEFAULT_MAX_ENTRIES
-from asgi_sessionsync.stores.base import ActivityEntry, ActivityFilter, Direction, Outcome
+from asgi_sessionsync.stores.base import ActivityEntry, ActivityFilter, Direction, Outcome, normalize_email
 from asgi_sessionsync.stores.redis.connection import RedisConnection
 
 _PAGE = 500
@@ -75,6 +75,22 @@ class RedisActivityLog:
             if len(members) < _PAGE:
                 break
         return found[:limit]
+
+    async def erase_user(self, user: str) -> int:
+        """A walk of the whole set, a page at a time, removing the user's members."""
+        email = normalize_email(user)
+        erased = 0
+        offset = 0
+        while True:
+            async with self.conn.errors():
+                members = cast(list[str], await self.conn.client.zrange(self.key, offset, offset + _PAGE - 1))
+            if not members:
+                return erased
+            theirs = [m for m in members if _entry(m).user == email]
+            if theirs:
+                async with self.conn.errors():
+                    erased += int(await self.conn.client.zrem(self.key, *theirs))
+            offset += len(members) - len(theirs)
 
     async def purge(self, before: float, *, keep: int | None = None) -> int:
         async with self.conn.errors():

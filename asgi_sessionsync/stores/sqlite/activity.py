@@ -111,6 +111,12 @@ class SQLiteActivityLog:
         )
         return [_entry(r) for r in rows]
 
+    async def erase_user(self, user: str) -> int:
+        email = normalize_email(user)
+        return await self.db.transaction(
+            lambda c: int(c.execute("DELETE FROM activity WHERE user = ?", (email,)).rowcount)
+        )
+
     async def purge(self, before: float, *, keep: int | None = None) -> int:
         def purge(c: sqlite3.Connection) -> int:
             deleted = int(c.execute("DELETE FROM activity WHERE at < ?", (before,)).rowcount)

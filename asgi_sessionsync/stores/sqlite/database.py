@@ -136,6 +136,22 @@ class SQLiteDatabase:
                 self._reader_lock.release()
         return await self.fetchone(sql, params)
 
+    def data_version(self) -> int | None:
+        """The reader connection's ``PRAGMA data_version``: it changes whenever another
+        connection (this process's writer, another worker, a command) committed to the
+        file since it was last read. None when it cannot be read now (no reader, or busy):
+        then anything cached from the file must be read again."""
+        reader = self._reader
+        if reader is None or not self._reader_lock.acquire(blocking=False):
+            return None
+        try:
+            row = reader.execute("PRAGMA data_version").fetchone()
+        except sqlite3.Error:
+            return None
+        finally:
+            self._reader_lock.release()
+        return int(row[0]) if row else None
+
     async def fetchall(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = await self.run(lambda c: c.execute(sql, params).fetchall(), write=False)
         return rows
