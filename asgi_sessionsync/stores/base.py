@@ -43,12 +43,12 @@ from asgi_sessionsync.stores.messages import Outbox, ReplayCache
 from asgi_sessionsync.stores.records import (
     DROPPED_BY_OPERATOR,
     EXPIRED,
+    PAGE_BUDGET,
     ActivityEntry,
     ActivityFilter,
     Direction,
     ImportCounts,
     MessageStatus,
-    PAGE_BUDGET,
     OutboxMessage,
     Outcome,
     SessionFilter,

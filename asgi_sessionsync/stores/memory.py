@@ -76,9 +76,7 @@ class MemoryUserStore:
     ) -> list[User]:
         start, begins = normalize_email(after) if after else "", normalize_email(prefix) if prefix else ""
         emails = sorted(
-            e
-            for e, u in self._users.items()
-            if (role is None or u.role == role) and e > start and e.startswith(begins)
+            e for e, u in self._users.items() if (role is None or u.role == role) and e > start and e.startswith(begins)
         )
         return [self._users[e] for e in emails[offset : offset + limit]]
 
