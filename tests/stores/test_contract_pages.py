@@ -18,6 +18,7 @@ from asgi_sessionsync.stores import (
     SessionRecord,
     SessionState,
     Stores,
+    User,
     new_id,
 )
 
@@ -204,3 +205,50 @@ async def test_a_users_pages_walk_only_that_users_sessions(stores: Stores) -> No
     sids, pages = await walk(stores, by_ip, limit=100, budget=18)
     assert sids == expected(records, by_ip) and len(sids) == 8
     assert len(pages) == 1  # the address has 17 sessions: within one budget
+
+
+# -- users ---------------------------------------------------------------------------------------
+
+
+async def test_users_page_by_the_last_email_of_the_previous_page(stores: Stores) -> None:
+    emails = [f"user{n:03d}@example.com" for n in range(23)]
+    await stores.users.import_users([User(e, "admin" if n % 4 == 0 else "member") for n, e in enumerate(emails)][::-1])
+    seen: list[str] = []
+    after: str | None = None
+    while page := await stores.users.list_users(limit=5, after=after):
+        seen += [u.email for u in page]
+        after = page[-1].email
+    assert seen == emails
+    admins = await stores.users.list_users(role="admin", after="USER004@example.com ", limit=2)
+    assert [u.email for u in admins] == ["user008@example.com", "user012@example.com"]
+    assert [u.email for u in await stores.users.list_users(after="user020@example.com", offset=1)] == [emails[22]]
+    assert await stores.users.list_users(after="zzz@example.com") == []
+    # A cursor that is no user's email: the page starts after where it would be ("5" < "@").
+    assert [u.email for u in await stores.users.list_users(after="user0105", limit=2)] == emails[10:12]
+
+
+async def test_users_by_email_prefix(stores: Stores) -> None:
+    names = ["ann@example.com", "anna@example.com", "annie@b.example", "an@example.com", "bob@example.com",
+             "a_b@example.com", "axb@example.com", "a%c@example.com", "zoë@example.com", "zoe@example.com"]  # fmt: skip
+    await stores.users.import_users([User(e, "admin" if e.startswith("anna") else "member") for e in names])
+
+    async def emails(**asked: object) -> list[str]:
+        return [u.email for u in await stores.users.list_users(**asked)]  # type: ignore[arg-type]
+
+    assert await emails(prefix="ann") == ["ann@example.com", "anna@example.com", "annie@b.example"]
+    assert await emails(prefix=" ANN") == ["ann@example.com", "anna@example.com", "annie@b.example"]
+    assert await emails(prefix="ann", after="ann@example.com", limit=1) == ["anna@example.com"]
+    assert await emails(prefix="ann", after="an@example.com") == [
+        "ann@example.com",
+        "anna@example.com",
+        "annie@b.example",
+    ]
+    assert await emails(prefix="ann", offset=2) == ["annie@b.example"]
+    assert await emails(prefix="ann", role="admin") == ["anna@example.com"]
+    assert await emails(prefix="a_") == ["a_b@example.com"]  # no wildcard: an underscore is one
+    assert await emails(prefix="a%") == ["a%c@example.com"]
+    assert await emails(prefix="zo") == ["zoe@example.com", "zoë@example.com"]
+    assert await emails(prefix="zoë") == ["zoë@example.com"]
+    assert await emails(prefix="annie@b.example") == ["annie@b.example"]
+    assert await emails(prefix="annz") == []
+    assert await emails(prefix="") == sorted(names)
