@@ -127,9 +127,21 @@ class UserStore(Protocol):
         """
         ...
 
-    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
-        """Users by email (``users export``), only ``role``'s when given: ``limit`` of them
-        after ``offset``. For administration: may scan, never loads every user for a page."""
+    async def list_users(
+        self,
+        *,
+        role: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        after: str | None = None,
+        prefix: str | None = None,
+    ) -> list[User]:
+        """Users by email ascending (``users export``, the console's list): only ``role``'s
+        when given, only those whose email starts with ``prefix`` (normalized) when given,
+        only those after the email ``after`` (normalized: the last of the previous page, a
+        cursor) when given; of those, ``limit`` after ``offset``. For administration: a
+        page by ``after`` and ``prefix`` starts at its place in the email order (an
+        index), never loads every user; ``role`` is filtered on the way."""
         ...
 
     async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:

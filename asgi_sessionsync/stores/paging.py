@@ -1,5 +1,6 @@
-"""Pages of sessions by cursor (:meth:`SessionAdministration.page`), for the backends that walk
-an index in Python (memory, Redis): the one definition of the budget and of ``next``."""
+"""Pages by cursor: of sessions (:meth:`SessionAdministration.page`), for the backends that walk
+an index in Python (memory, Redis), the one definition of the budget and of ``next``; and
+the end of a range of strings that start with a prefix (users by email prefix)."""
 
 from __future__ import annotations
 
@@ -72,3 +73,16 @@ async def page_from(
         if not builder.take(key, record):
             break
     return builder.build()
+
+
+def prefix_end(prefix: str) -> str | None:
+    """The least string greater than every string that starts with ``prefix`` (a range's
+    exclusive end: ``prefix <= s < prefix_end(prefix)`` exactly when ``s`` starts with it,
+    in code point order, which is UTF-8's byte order too); None when there is none."""
+    while prefix:
+        last = ord(prefix[-1])
+        if last < 0x10FFFF:
+            following = last + 1 if not 0xD800 <= last + 1 <= 0xDFFF else 0xE000
+            return prefix[:-1] + chr(following)
+        prefix = prefix[:-1]
+    return None

@@ -109,7 +109,9 @@ CREATE INDEX IF NOT EXISTS sessions_ended ON sessions (ended_at) WHERE ended_at 
 CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at, sid);
 CREATE INDEX IF NOT EXISTS sessions_app_ref ON sessions (app_ref) WHERE app_ref IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_seen ON sessions (last_seen_at, sid) WHERE ended_at IS NULL;
-CREATE INDEX IF NOT EXISTS sessions_ip ON sessions (ip, created_at);
+CREATE INDEX IF NOT EXISTS sessions_user_page ON sessions (user, created_at, sid);
+CREATE INDEX IF NOT EXISTS sessions_ip_page ON sessions (ip, created_at, sid);
+DROP INDEX IF EXISTS sessions_ip;
 CREATE INDEX IF NOT EXISTS sessions_active ON sessions (user, expires_at, created_at) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
