@@ -10,7 +10,8 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
-from asgi_sessionsync.console import csrf, render
+import asgi_sessionsync.console.csrf as csrf
+import asgi_sessionsync.console.render as render
 from asgi_sessionsync.console.app import run_guarded
 from asgi_sessionsync.console.context import NOTES
 from asgi_sessionsync.console.forms import Form

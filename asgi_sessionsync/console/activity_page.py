@@ -4,6 +4,8 @@ paged by cursor (the last entry's ``(at, id)``); the same selection as CSV or JS
 from __future__ import annotations
 
 import csv
+import dataclasses
+import inspect
 import io
 import json
 import time
@@ -12,7 +14,7 @@ from collections.abc import AsyncIterator
 
 from starlette.responses import Response, StreamingResponse
 
-from asgi_sessionsync.console import render
+import asgi_sessionsync.console.render as render
 from asgi_sessionsync.console.context import Ctx
 from asgi_sessionsync.console.listing import PAGE_SIZE, cursor_text, parse_cursor
 from asgi_sessionsync.governance.commands import parse_since
@@ -50,7 +52,16 @@ def _filter(ctx: Ctx) -> ActivityFilter:
 async def entries(
     log: ActivityLog, where: ActivityFilter, before: tuple[float, str] | None, limit: int
 ) -> list[ActivityEntry]:
-    return await log.list(where, limit=limit, before=before)
+    """Entries newest first, from just before ``before`` (a previous page's last entry)."""
+    if before is None:
+        return await log.list(where, limit=limit)
+    if "before" in inspect.signature(log.list).parameters:
+        found: list[ActivityEntry] = await log.list(where, limit=limit, before=before)  # type: ignore[call-arg]
+        return found
+    # A store without the cursor yet: the entries before that time (ties at the same
+    # instant are the cursor's to tell apart).
+    until = before[0] if where.until is None else min(where.until, before[0])
+    return await log.list(dataclasses.replace(where, until=until), limit=limit)
 
 
 async def activity(ctx: Ctx) -> Response:

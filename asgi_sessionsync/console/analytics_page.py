@@ -8,7 +8,7 @@ from argparse import ArgumentTypeError
 
 from starlette.responses import Response
 
-from asgi_sessionsync.console import render
+import asgi_sessionsync.console.render as render
 from asgi_sessionsync.console.context import Ctx
 from asgi_sessionsync.governance.commands import parse_since
 from asgi_sessionsync.governance.report import period, sections

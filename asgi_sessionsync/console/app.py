@@ -18,11 +18,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route, Router
 from starlette.types import Receive, Scope, Send
 
-from asgi_sessionsync.console import csrf, render
+import asgi_sessionsync.console.csrf as csrf
+import asgi_sessionsync.console.render as render
 from asgi_sessionsync.console.activity_page import ACTIVITY_ROUTES
 from asgi_sessionsync.console.analytics_page import ANALYTICS_ROUTES
 from asgi_sessionsync.console.context import Ctx
-from asgi_sessionsync.console.forms import Form, TooLarge, read_form
+from asgi_sessionsync.console.forms import Form, read_form
 from asgi_sessionsync.console.guard import Admit, Guard, Refused, Viewer
 from asgi_sessionsync.console.network_page import NETWORK_ROUTES
 from asgi_sessionsync.console.policy_page import POLICY_ROUTES
@@ -64,7 +65,10 @@ async def run_guarded(
             return refuse(found)
         form = Form()
         if request.method == "POST":
-            form = await read_form(request)
+            posted = await read_form(request)
+            if posted is None:
+                return render.refusal(413, "Too large", "What was sent is too large.")
+            form = posted
             refused = csrf.check(request, found, form.get(csrf.FIELD))
             if refused is not None:
                 site_log(logger.name, found.site.origin).warning(
@@ -72,8 +76,6 @@ async def run_guarded(
                 )
                 return refuse(refused)
         return await serve(found, form)
-    except TooLarge:
-        return render.refusal(413, "Too large", "What was sent is too large.")
     except StoreUnavailable:
         return render.refusal(503, "Unavailable", "This site's store does not answer now: try again in a moment.")
     except SessionSyncError as error:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from asgi_sessionsync.console import render
+import asgi_sessionsync.console.render as render
 from asgi_sessionsync.console.forms import Form
 from asgi_sessionsync.console.guard import Viewer
 from asgi_sessionsync.logs import package_log, site_log

@@ -15,10 +15,6 @@ MAX_FORM = 64 * 1024  # a form of fields
 MAX_UPLOAD = 16 * 1024 * 1024  # an import's JSON Lines file
 
 
-class TooLarge(Exception):
-    """The body is over its limit (not a :class:`SessionSyncError`: the console answers 413)."""
-
-
 @dataclass
 class Form:
     fields: dict[str, str] = field(default_factory=dict)
@@ -28,14 +24,15 @@ class Form:
         return self.fields.get(name, "")
 
 
-async def read_form(request: Request) -> Form:
+async def read_form(request: Request) -> Form | None:
+    """The POST's fields, or None when its body is over the limit (the console answers 413)."""
     kind = request.headers.get("content-type", "")
     limit = MAX_UPLOAD if kind.startswith("multipart/form-data") else MAX_FORM
     body = bytearray()
     async for chunk in request.stream():
         body += chunk
         if len(body) > limit:
-            raise TooLarge(f"over {limit} bytes")
+            return None
     if kind.startswith("multipart/form-data"):
         return _multipart(kind, bytes(body))
     parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=200)

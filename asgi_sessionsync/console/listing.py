@@ -3,7 +3,7 @@ sessions (:meth:`SessionAdministration.page`); the words a session is shown with
 
 from __future__ import annotations
 
-from asgi_sessionsync.console import render
+import asgi_sessionsync.console.render as render
 from asgi_sessionsync.governance.devices import CLIENT_TYPES
 from asgi_sessionsync.stores import SessionFilter, SessionKey, SessionPage, SessionRecord, SessionStore, peer_of
 

@@ -9,7 +9,7 @@ import time
 
 from starlette.responses import Response
 
-from asgi_sessionsync.console import render
+import asgi_sessionsync.console.render as render
 from asgi_sessionsync.console.context import Ctx
 from asgi_sessionsync.network_rules import ACTIONS, NetworkRules
 from asgi_sessionsync.peers.backlog import backlogs

@@ -137,7 +137,9 @@ def link(href: str, text: str) -> str:
 
 def with_query(path: str, values: dict[str, str]) -> str:
     kept = {k: v for k, v in values.items() if v}
-    return path + ("?" + urlencode(kept) if kept else "")
+    if not kept:
+        return path
+    return path + ("&" if "?" in path else "?") + urlencode(kept)
 
 
 def field(name: str, label: str, value: str, *, options: Sequence[str] | None = None, kind: str = "text") -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from starlette.responses import Response
 
-from asgi_sessionsync.console import render
+import asgi_sessionsync.console.render as render
 from asgi_sessionsync.console.context import Ctx
 from asgi_sessionsync.console.listing import (
     CLIENT_TYPES,

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 
 from starlette.responses import Response, StreamingResponse
 
-from asgi_sessionsync.console import render
+import asgi_sessionsync.console.render as render
 from asgi_sessionsync.console.context import Ctx
 from asgi_sessionsync.console.listing import PAGE_SIZE, sessions_page
 from asgi_sessionsync.console.sessions_page import HEADINGS, session_rows
