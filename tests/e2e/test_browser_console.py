@@ -136,34 +136,32 @@ def test_an_administrator_ends_another_browsers_session_from_the_console(
 def test_refused_a_user_not_privileged_here_and_a_session_a_peer_made(
     demo: Demo, open_browser: Callable[..., Any]
 ) -> None:
-    # bob signs in on C; sync makes him a user of A too, with his password (demo/network.toml).
+    # bob signs in on C; his session on A came from C by sync: refused there.
     first = open_browser(third_party_cookies=False)
     sign_in(first.new_page(), demo, "c", *BOB)
     assert settle(first, demo, dict.fromkeys("abc", BOB[0]))["a"] == BOB[0]
     page = first.new_page()
     answer = page.goto(demo.url("a", CONSOLE + "sessions"))
-    assert answer is not None and answer.status == 403  # his session on A came from C
-    assert "not trusted for privileged sign-ins" in page.content()
-    bob_on_a = open_browser(third_party_cookies=False).new_page()
-    sign_in(bob_on_a, demo, "a", *BOB)  # on A itself: still not an administrator there
-    answer = bob_on_a.goto(demo.url("a", CONSOLE + "sessions"))
     assert answer is not None and answer.status == 403
-    assert "may not open" in bob_on_a.content()
-    shot(bob_on_a, "refused-not-privileged")
+    assert "not trusted for privileged sign-ins" in page.content()
 
-    # alice is an administrator of A, but a session of hers that B signed in is refused.
-    peer_made = open_browser(third_party_cookies=False)
-    sign_in(peer_made.new_page(), demo, "a", *ALICE)  # so that B knows her and her password
-    page = peer_made.new_page()
-    page.goto(demo.url("a"))
-    with page.expect_navigation():
-        page.click("text=Sign out")
-    assert settle(peer_made, demo, EVERYONE_OUT) == EVERYONE_OUT
-    on_b = peer_made.new_page()
+    # alice signs in on A once, so that B has her with her password (demo/network.toml).
+    once = open_browser(third_party_cookies=False)
+    sign_in(once.new_page(), demo, "a", *ALICE)
+    assert settle(once, demo, {"b": ALICE[0]}) == {"b": ALICE[0]}
+    # In another browser she signs in on B itself: not an administrator of B, refused there;
+    # and her session on A, which B made, is refused by A although she administers A.
+    elsewhere = open_browser(third_party_cookies=False)
+    on_b = elsewhere.new_page()
     sign_in(on_b, demo, "b", *ALICE)
-    assert settle(peer_made, demo, {"a": ALICE[0]}) == {"a": ALICE[0]}
+    answer = on_b.goto(demo.url("b", CONSOLE + "sessions"))
+    assert answer is not None and answer.status == 403
+    assert "may not open" in on_b.content()
+    shot(on_b, "refused-not-privileged")
+    assert settle(elsewhere, demo, {"a": ALICE[0]}) == {"a": ALICE[0]}
     answer = on_b.goto(demo.url("a", CONSOLE + "sessions"))
     assert answer is not None and answer.status == 403
+    assert "not trusted for privileged sign-ins" in on_b.content()
     assert demo.url("b", "").rstrip("/") in on_b.content()
     shot(on_b, "refused-peer-made")
 
