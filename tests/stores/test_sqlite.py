@@ -264,7 +264,7 @@ async def test_a_file_from_before_the_console_gets_its_page_indexes_and_the_acto
     stores = sqlite_stores(path)
     await stores.close()
     older = sqlite3.connect(path)  # as the release before the console left it
-    for name in ("sessions_user_page", "sessions_ip_page", "activity_actor"):
+    for name in ("sessions_user_page", "sessions_ip_page", "activity_actor", "activity_filter"):
         older.execute(f"DROP INDEX {name}")
     older.execute("ALTER TABLE activity DROP COLUMN actor")
     older.execute("CREATE INDEX sessions_ip ON sessions (ip, created_at)")
@@ -292,7 +292,7 @@ async def test_a_file_from_before_the_console_gets_its_page_indexes_and_the_acto
     check = sqlite3.connect(path)
     indexes = {row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
     check.close()
-    assert {"sessions_user_page", "sessions_ip_page", "activity_actor"} <= indexes
+    assert {"sessions_user_page", "sessions_ip_page", "activity_actor", "activity_filter"} <= indexes
     assert "sessions_ip" not in indexes  # a prefix of sessions_ip_page
     # What the indexes are for: the actor's entries, a user's entries, from a cursor.
     entries = "SELECT id FROM activity WHERE actor = ? AND actor != '' AND at <= ? AND (at < ? OR id < ?)"

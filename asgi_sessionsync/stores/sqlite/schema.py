@@ -105,7 +105,10 @@ _ADDED_COLUMNS = {
 }
 
 # The console's pages by cursor (issue #25): a user's and an address's sessions in page
-# order (created_at, sid), walked backwards like sessions_created.
+# order (created_at, sid), walked backwards like sessions_created; the activity log by its
+# actor, and every column a filter reads in time order (activity_filter: a filter that few
+# entries match reads this index, not every entry's row: 24 ms instead of 290 ms for a
+# full log of 200 000, benchmarks/console_pages.py).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user, ended_at);
 CREATE INDEX IF NOT EXISTS sessions_chain ON sessions (chain) WHERE ended_at IS NULL;
@@ -127,6 +130,7 @@ CREATE INDEX IF NOT EXISTS activity_at ON activity (at, id);
 CREATE INDEX IF NOT EXISTS activity_user ON activity (user, at) WHERE user != '';
 CREATE INDEX IF NOT EXISTS activity_peer ON activity (peer, at);
 CREATE INDEX IF NOT EXISTS activity_actor ON activity (actor, at) WHERE actor != '';
+CREATE INDEX IF NOT EXISTS activity_filter ON activity (at, id, kind, direction, outcome, peer, user, actor);
 """
 
 # Governance: per UTC day, how many sessions started (by via, device class, country),
