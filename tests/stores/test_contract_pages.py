@@ -336,3 +336,15 @@ async def test_the_actor_is_kept_and_filtered(stores: Stores) -> None:
     ]
     assert await ids(actor="op@example.com", until=T0 + 2, before=(mine[3].at, mine[3].id)) == [mine[1].id, mine[0].id]
     assert await ids(since=T0 + 2, before=(mine[4].at, mine[4].id)) == [mine[3].id, mine[2].id]
+
+
+async def test_a_cursor_whose_session_was_erased_still_goes_on_from_its_place(stores: Stores) -> None:
+    records = await create(stores, [session(n) for n in range(20)])
+    every = SessionFilter()
+    first = await stores.sessions.page(every, limit=6)  # sessions 19 … 14
+    cursor = first.records[-1]
+    assert first.next == (cursor.created_at, cursor.sid) and cursor.user == "user4@example.com"
+    assert await stores.sessions.erase_user(cursor.user) == 4  # 4, 9, 14, 19: the cursor's own too
+    rest, _ = await walk(stores, every, limit=6, after=first.next)
+    assert rest == [r.sid for r in reversed(records[:14]) if r.user != cursor.user]
+    assert len(rest) == 12  # the 14 older than the cursor, less the user's 4 and 9
