@@ -10,8 +10,13 @@ figures outright, so that a store that agrees with a wrong model still fails."""
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 from asgi_sessionsync.stores import (
+    ActivityEntry,
+    ActivityFilter,
+    ActivityLog,
+    Direction,
     SessionFilter,
     SessionKey,
     SessionPage,
@@ -21,6 +26,7 @@ from asgi_sessionsync.stores import (
     User,
     new_id,
 )
+from tests.stores.test_contract_activity import entry
 
 T0 = round(time.time(), 6) + 0.000123
 
@@ -252,3 +258,93 @@ async def test_users_by_email_prefix(stores: Stores) -> None:
     assert await emails(prefix="annie@b.example") == ["annie@b.example"]
     assert await emails(prefix="annz") == []
     assert await emails(prefix="") == sorted(names)
+
+
+# -- the activity log ----------------------------------------------------------------------------
+
+
+def action(
+    at: float, *, actor: str = "", kind: str = "logout", id: str | None = None, user: str = "ann@example.com"
+) -> ActivityEntry:
+    """A console action (``local``, with its actor) or, without an actor, a message sent."""
+    return replace(
+        entry(at, kind=kind, user=user, id=id, direction=Direction.LOCAL if actor else Direction.SENT),
+        actor=actor,
+        peer="" if actor else "https://b.example",
+    )
+
+
+async def pages_of(log: ActivityLog, where: ActivityFilter | None = None, *, limit: int) -> list[list[ActivityEntry]]:
+    pages: list[list[ActivityEntry]] = []
+    before: tuple[float, str] | None = None
+    while page := await log.list(where, limit=limit, before=before):
+        pages.append(page)
+        before = (page[-1].at, page[-1].id)
+    return pages
+
+
+async def test_activity_pages_by_cursor_never_repeat_or_skip(stores: Stores) -> None:
+    log = stores.activity
+    assert log is not None
+    written = [action(T0 + n, actor="op@example.com" if n % 3 == 0 else "") for n in range(17)]
+    written += [action(T0 + 5.5, id=f"tie-{n}") for n in (2, 7, 4, 9)]  # ties by id, across pages
+    await log.record(written)
+    newest_first = sorted(written, key=lambda e: (e.at, e.id), reverse=True)
+    pages = await pages_of(log, limit=4)
+    assert [e for p in pages for e in p] == newest_first
+    assert [len(p) for p in pages] == [4, 4, 4, 4, 4, 1]
+    assert [e.id for p in pages for e in p if e.id.startswith("tie-")] == ["tie-9", "tie-7", "tie-4", "tie-2"]
+    # Recorded meanwhile: newer, so on a first page and not on the later ones.
+    first = await log.list(limit=4)
+    await log.record([action(T0 + 100), action(first[-1].at, id=first[-1].id + "z")])
+    rest = await log.list(limit=100, before=(first[-1].at, first[-1].id))
+    assert first + rest == newest_first
+
+
+async def test_the_actor_is_kept_and_filtered(stores: Stores) -> None:
+    log = stores.activity
+    assert log is not None
+    mine = [action(T0 + n, actor="op@example.com", kind="session.end") for n in range(6)]
+    theirs = [action(T0 + 10, actor="other@example.com", kind="user.role")]
+    messages = [action(T0 + 20 + n) for n in range(3)]
+    await log.record(mine + theirs + messages)
+    everything = await log.list(limit=100)
+    assert sorted(everything, key=lambda e: e.id) == sorted(mine + theirs + messages, key=lambda e: e.id)
+    assert {e.actor for e in everything} == {"op@example.com", "other@example.com", ""}
+    assert all(e.direction is Direction.LOCAL for e in everything if e.actor)
+
+    async def ids(limit: int = 100, before: tuple[float, str] | None = None, **where: object) -> list[str]:
+        found = await log.list(ActivityFilter(**where), limit=limit, before=before)  # type: ignore[arg-type]
+        return [e.id for e in found]
+
+    assert await ids(actor=" OP@example.com") == [e.id for e in reversed(mine)]
+    assert await ids(actor="other@example.com") == [theirs[0].id]
+    assert await ids(actor="") == [e.id for e in reversed(messages)]  # no actor: the messages
+    assert await ids(actor="nobody@example.com") == []
+    assert await ids(direction=Direction.LOCAL, kind="user") == [theirs[0].id]
+    # The cursor with filters: the actor's entries two at a time, and with a window.
+    pages = await pages_of(log, ActivityFilter(actor="op@example.com"), limit=2)
+    assert [[e.id for e in p] for p in pages] == [
+        [mine[5].id, mine[4].id],
+        [mine[3].id, mine[2].id],
+        [mine[1].id, mine[0].id],
+    ]
+    assert await ids(actor="op@example.com", until=T0 + 4, before=(mine[3].at, mine[3].id)) == [
+        mine[2].id,
+        mine[1].id,
+        mine[0].id,
+    ]
+    assert await ids(actor="op@example.com", until=T0 + 2, before=(mine[3].at, mine[3].id)) == [mine[1].id, mine[0].id]
+    assert await ids(since=T0 + 2, before=(mine[4].at, mine[4].id)) == [mine[3].id, mine[2].id]
+
+
+async def test_a_cursor_whose_session_was_erased_still_goes_on_from_its_place(stores: Stores) -> None:
+    records = await create(stores, [session(n) for n in range(20)])
+    every = SessionFilter()
+    first = await stores.sessions.page(every, limit=6)  # sessions 19 … 14
+    cursor = first.records[-1]
+    assert first.next == (cursor.created_at, cursor.sid) and cursor.user == "user4@example.com"
+    assert await stores.sessions.erase_user(cursor.user) == 4  # 4, 9, 14, 19: the cursor's own too
+    rest, _ = await walk(stores, every, limit=6, after=first.next)
+    assert rest == [r.sid for r in reversed(records[:14]) if r.user != cursor.user]
+    assert len(rest) == 12  # the 14 older than the cursor, less the user's 4 and 9

@@ -23,8 +23,10 @@ async def _walk(
     conn: RedisConnection, index: str, after: SessionKey | None, budget: int, first: int
 ) -> AsyncIterator[tuple[SessionKey, SessionRecord | None]]:
     """The entries of ``index`` after ``after`` in page order, at most ``budget``, with
-    their sessions: a first batch of ``first`` (a page's worth), then larger ones."""
-    high, skip, size, left = ("+inf" if after is None else _f(after[0])), 0, min(first, budget), budget
+    their sessions: a first batch of ``first`` (a page's worth, and the cursor's own entry,
+    which the batch starts at), then growing ones (a filter that few sessions match)."""
+    high, skip, left = ("+inf" if after is None else _f(after[0])), 0, budget
+    size = min(first, budget) + (0 if after is None else 1)
     while left > 0:
         async with conn.errors():
             batch = cast(
@@ -45,7 +47,7 @@ async def _walk(
         last = batch[-1][1]
         same = sum(1 for _, score in batch if score == last)
         skip, high = (skip + same, high) if same == len(batch) else (same, _f(last))
-        size = min(_BATCH, max(left, 1))
+        size = min(_BATCH, size * 4, max(left, 1))
 
 
 async def session_page(
