@@ -4,8 +4,6 @@ paged by cursor (the last entry's ``(at, id)``); the same selection as CSV or JS
 from __future__ import annotations
 
 import csv
-import dataclasses
-import inspect
 import io
 import json
 import time
@@ -53,15 +51,7 @@ async def entries(
     log: ActivityLog, where: ActivityFilter, before: tuple[float, str] | None, limit: int
 ) -> list[ActivityEntry]:
     """Entries newest first, from just before ``before`` (a previous page's last entry)."""
-    if before is None:
-        return await log.list(where, limit=limit)
-    if "before" in inspect.signature(log.list).parameters:
-        found: list[ActivityEntry] = await log.list(where, limit=limit, before=before)  # type: ignore[call-arg]
-        return found
-    # A store without the cursor yet: the entries before that time (ties at the same
-    # instant are the cursor's to tell apart).
-    until = before[0] if where.until is None else min(where.until, before[0])
-    return await log.list(dataclasses.replace(where, until=until), limit=limit)
+    return await log.list(where, limit=limit, before=before)
 
 
 async def activity(ctx: Ctx) -> Response:
