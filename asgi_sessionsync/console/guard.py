@@ -18,6 +18,7 @@ Every refusal is logged (who, never a cookie) and answered with a page that says
 from __future__ import annotations
 
 import inspect
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -85,7 +86,7 @@ async def signed_in_here(request: HTTPConnection) -> Viewer | Refused:
     if session is None:
         return NOT_SIGNED_IN
     record = await site.stores.sessions.get(session.sid)
-    if record is None or not record.live(_now()):
+    if record is None or not record.live(time.time()):
         return NOT_SIGNED_IN
     return Viewer(site, record.user, record)
 
@@ -128,9 +129,3 @@ class Guard:
         if inspect.isawaitable(answer):
             answer = await answer
         return answer is True
-
-
-def _now() -> float:
-    import time
-
-    return time.time()

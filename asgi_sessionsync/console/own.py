@@ -12,6 +12,7 @@ A user may end only their own sessions: an id that is not one of theirs ends not
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
@@ -53,8 +54,6 @@ def _shown(viewer: Viewer, record: SessionRecord) -> OwnSession:
 
 
 async def sessions_of(viewer: Viewer) -> list[OwnSession]:
-    import time
-
     now = time.time()
     records = await viewer.site.stores.sessions.active(viewer.email)
     return [_shown(viewer, r) for r in records if r.live(now)]
