@@ -13,7 +13,7 @@ from starlette.types import Receive, Scope, Send
 import asgi_sessionsync.console.csrf as csrf
 import asgi_sessionsync.console.render as render
 from asgi_sessionsync.console.app import run_guarded
-from asgi_sessionsync.console.context import NOTES
+from asgi_sessionsync.console.context import flash
 from asgi_sessionsync.console.forms import Form
 from asgi_sessionsync.console.guard import Viewer, signed_in_here
 from asgi_sessionsync.console.own import end_others, end_own, sessions_of
@@ -96,13 +96,9 @@ async def _render(request: Request, viewer: Viewer) -> Response:
         if others
         else ""
     )
-    note = NOTES.get(request.query_params.get("done", ""))
-    count = request.query_params.get("n", "")
-    flash = (
-        f'<p class="flash" role="status">{e(note.format(n=int(count) if count.isdigit() else 0))}</p>' if note else ""
-    )
+    shown = flash(request.query_params.get("done", ""), request.query_params.get("n", ""))
     body = (
-        flash + f"<p>Signed in as <strong>{e(viewer.email)}</strong> on {e(viewer.site.origin)}. Each row is a browser "
+        shown + f"<p>Signed in as <strong>{e(viewer.email)}</strong> on {e(viewer.site.origin)}. Each row is a browser "
         "signed in to your account; ending one signs it out on every site of the network.</p>"
         + render.table(("device", "place", "signed in at", "started", "last seen", ""), rows)
         + end_all

@@ -32,6 +32,15 @@ NOTES = {
 }
 
 
+def flash(done: str, count: str) -> str:
+    """The words of an action's redirect (``?done=KEY&n=COUNT``), or "" for none of ours."""
+    words = NOTES.get(done)
+    if words is None:
+        return ""
+    number = int(count) if count.isdigit() and len(count) < 10 else 0
+    return f'<p class="flash" role="status">{render.escape(words.format(n=number))}</p>'
+
+
 @dataclass(frozen=True, slots=True)
 class Ctx:
     request: Request
@@ -58,13 +67,7 @@ class Ctx:
         )
 
     def _note(self) -> str:
-        words = NOTES.get(self.query("done"))
-        if words is None:
-            return ""
-        count = self.query("n")
-        return (
-            f'<p class="flash" role="status">{render.escape(words.format(n=int(count) if count.isdigit() else 0))}</p>'
-        )
+        return flash(self.query("done"), self.query("n"))
 
     def done(self, path: str, note: str, count: int = 0) -> Response:
         """After a change: back to a page that says so (Post/Redirect/Get)."""

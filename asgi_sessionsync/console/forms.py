@@ -9,6 +9,7 @@ import email.policy
 from dataclasses import dataclass, field
 from urllib.parse import parse_qs
 
+import anyio.to_thread
 from starlette.requests import Request
 
 MAX_FORM = 64 * 1024  # a form of fields
@@ -33,8 +34,8 @@ async def read_form(request: Request) -> Form | None:
         body += chunk
         if len(body) > limit:
             return None
-    if kind.startswith("multipart/form-data"):
-        return _multipart(kind, bytes(body))
+    if kind.startswith("multipart/form-data"):  # up to 16 MiB to parse: off the event loop
+        return await anyio.to_thread.run_sync(_multipart, kind, bytes(body))
     parsed = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=200)
     return Form({name: values[0] for name, values in parsed.items()})
 

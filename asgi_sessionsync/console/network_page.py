@@ -27,7 +27,7 @@ async def network(ctx: Ctx) -> Response:
     pending = await site.stores.outbox.pending()
     outbox = backlogs(pending)
     reports = await check_peers(
-        site.settings, seconds=CHECK_SECONDS, outbox=outbox, tokens=site.tokens, transport=site.client.transport
+        site.settings, seconds=CHECK_SECONDS, outbox=outbox, tokens=site.tokens, http=site.client.http
     )
     now = time.time()
     parts = []

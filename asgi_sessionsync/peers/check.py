@@ -16,6 +16,7 @@ failed, the age of the oldest and the last error (a warning while some failed).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import time
 from collections.abc import Callable, Mapping
@@ -73,16 +74,20 @@ async def check_peers(
     transport: httpx.AsyncBaseTransport | None = None,
     outbox: Mapping[str, Backlog] | str | None = None,
     tokens: Tokens | None = None,
+    http: httpx.AsyncClient | None = None,
 ) -> list[PeerReport]:
     """Every peer's report. ``outbox``: what this site's outbox holds per peer
     (:func:`~asgi_sessionsync.peers.backlog.backlogs`) for an outbox check, or why it could
-    not be read; None: no outbox check. ``tokens``: a running site's (the console's: its
-    keys are derived already), else made from ``settings``."""
+    not be read; None: no outbox check. ``tokens`` and ``http``: a running site's (the
+    console's: its keys derived and its client built already, off the event loop), else
+    made from ``settings`` (every request here names its own time limit)."""
     tokens = tokens if tokens is not None else Tokens(settings)
     limit = seconds if seconds is not None else settings.peer_timeout
-    verify = tls_context(settings.peer_ca_file)  # the CAs the site's own peer requests trust
-    reports = []
-    async with httpx.AsyncClient(transport=transport, timeout=limit, verify=verify) as http:
+    async with contextlib.AsyncExitStack() as stack:
+        if http is None:
+            verify = tls_context(settings.peer_ca_file)  # the CAs the site's own peer requests trust
+            http = await stack.enter_async_context(httpx.AsyncClient(transport=transport, timeout=limit, verify=verify))
+        reports = []
         for entry in settings.peers():
             report = await _check(http, tokens, settings, entry, limit)
             if outbox is not None:

@@ -32,11 +32,6 @@ class PeerClient:
         self._client: httpx.AsyncClient | None = None
 
     @property
-    def transport(self) -> httpx.AsyncBaseTransport | None:
-        """The transport given (an in-process network's), or None: the real network."""
-        return self._transport
-
-    @property
     def http(self) -> httpx.AsyncClient:
         if self._client is None:
             if self._transport is not None:
