@@ -2,7 +2,7 @@
 alice@example.com is an administrator of site A (the demo's ``console_admit``).
 
 - a user ends their own session on another device (a second browser) from their page,
-  and that device is signed out on every site;
+  and that device is signed out on every site (the page's browser runs no JavaScript);
 - an administrator ends another browser's session from the console, and that browser is
   signed out on every site;
 - refused: a user who is not privileged on A, a session that a peer made (alice signed
@@ -61,7 +61,7 @@ def test_a_user_ends_their_session_on_another_device_from_their_page(
     sign_in(phone.new_page(), demo, "a", *ALICE)
     everyone_alice = dict.fromkeys("abc", ALICE[0])
     assert settle(phone, demo, everyone_alice) == everyone_alice
-    laptop = open_browser(third_party_cookies=False)
+    laptop = open_browser(third_party_cookies=False, javascript=False)  # the pages need no script
     page = laptop.new_page()
     sign_in(page, demo, "a", *ALICE)
     assert settle(laptop, demo, everyone_alice) == everyone_alice
@@ -88,7 +88,7 @@ def test_an_administrator_ends_another_browsers_session_from_the_console(
     everyone_bob = dict.fromkeys("abc", BOB[0])
     assert settle(victim, demo, everyone_bob) == everyone_bob
 
-    admin = open_browser(third_party_cookies=False)
+    admin = open_browser(third_party_cookies=False, javascript=False)
     page = admin.new_page()
     sign_in(page, demo, "a", *ALICE)
     page.goto(demo.url("a", CONSOLE))
