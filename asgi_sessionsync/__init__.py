@@ -2,7 +2,9 @@
 
 The root exports what :class:`SessionSyncMiddleware` takes — its settings and their
 types, the identity adapters and the types they are written in, the stores and their
-factories, the mailers — plus :func:`sign_in`/:func:`sign_out`,
+factories, the mailers — plus :func:`sign_in`/:func:`sign_out`, the console's apps
+(:class:`Console`, :class:`AccountPage`) and a user's own sessions (:func:`list_sessions`,
+:func:`end_session`, :func:`end_other_sessions`),
 :func:`exit_on_config_error` and every exception. Everything else has one home of its own
 (``asgi_sessionsync.users`` for user sync's API, ``.keys``, ``.testing``, …).
 
@@ -60,6 +62,10 @@ from asgi_sessionsync.settings import (
 )
 from asgi_sessionsync.stores import Stores, memory_stores, open_stores, sqlite_stores
 
+# isort: split
+# The console after the middleware: it builds on the site's parts, which load in that order.
+from asgi_sessionsync.console import AccountPage, Console, OwnSession, end_other_sessions, end_session, list_sessions
+
 if TYPE_CHECKING:
     from asgi_sessionsync.identity.django import DjangoIdentity as DjangoIdentity
     from asgi_sessionsync.identity.litestar import LitestarSessionIdentity as LitestarSessionIdentity
@@ -69,11 +75,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Account",
+    "AccountPage",
     "ActiveSession",
     "AppLoginAdapter",
     "BindingMode",
     "ConfigError",
     "ConfigErrors",
+    "Console",
     "EmailChangeRefused",
     "EnvelopeError",
     "Hooks",
@@ -84,6 +92,7 @@ __all__ = [
     "MiddlewareOptions",
     "Network",
     "NetworkRules",
+    "OwnSession",
     "Peer",
     "Policy",
     "RequireVerified",
@@ -101,7 +110,10 @@ __all__ = [
     "SyncMode",
     "UserDeleted",
     "UserNotFound",
+    "end_other_sessions",
+    "end_session",
     "exit_on_config_error",
+    "list_sessions",
     "memory_stores",
     "open_stores",
     "sign_in",

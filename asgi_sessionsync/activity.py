@@ -121,8 +121,10 @@ class ActivityRecorder:
         outcome: Outcome,
         reason: str = "",
         message_id: str = "",
+        actor: str = "",
     ) -> None:
-        """Record one message's outcome. Never raises and never waits long."""
+        """Record one message's outcome (or, ``Direction.LOCAL``, an action ``actor`` took
+        here through the console). Never raises and never waits long."""
         if self.log is None:
             return
         entry = ActivityEntry(
@@ -136,6 +138,7 @@ class ActivityRecorder:
             outcome=outcome,
             reason=printable(reason, MAX_REASON) if reason else "",
             message_id=message_id,
+            actor=normalize_email(actor) if actor else "",
         )
         await self._write(entry)
 

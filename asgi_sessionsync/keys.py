@@ -123,7 +123,7 @@ def _kid_text(digest: bytes) -> str:
 
 # Keys for HMACs (not envelopes), one per label, derived like the purpose keys: ``verify``
 # hashes the codes this site mails and names its verification records.
-MAC_LABELS = ("verify",)
+MAC_LABELS = ("verify", "console-csrf")
 
 
 class _Derived(NamedTuple):

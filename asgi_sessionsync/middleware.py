@@ -15,6 +15,7 @@ import httpx
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.catchup import CatchUp
+from asgi_sessionsync.console import AccountPage, Admit, Console
 from asgi_sessionsync.cookies import cookie_header
 from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints.routes import Endpoints
@@ -53,8 +54,11 @@ class SessionSyncMiddleware:
         mailer: Mailer | None = None,
         hooks: Hooks | None = None,
         env_file: str | None = None,
+        console_admit: Admit | None = None,
         **overrides: Unpack[MiddlewareOptions],
     ) -> None:
+        """``console_admit``: who may open the console besides the privileged roles (the
+        app's own check, given the request and the user; docs/console.md)."""
         # Lines seen under any server: a handler where nobody configured logging.
         ensure_handler()
         if settings is None:
@@ -84,7 +88,11 @@ class SessionSyncMiddleware:
             self.site, self.identity, self.app_login, OutageReplies(self.site, page)
         )
         self.outage = context.outage
-        self.endpoints = Endpoints(context)
+        # The operator's console and each user's own page, below the prefix (SESSIONSYNC_CONSOLE).
+        pages: dict[str, ASGIApp] = {}
+        if settings.console.serve_console:
+            pages = {"console": Console(console_admit), "account": AccountPage()}
+        self.endpoints = Endpoints(context, pages)
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)
         self.prefix = settings.path_prefix

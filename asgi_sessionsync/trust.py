@@ -241,6 +241,15 @@ class PeerTrust:
         return rows
 
 
+def peer_matrix(settings: Settings) -> list[dict[str, str]]:
+    """Peer by action → both/send/accept/off, what the peer may do to privileged accounts
+    here (:meth:`PeerTrust.table`) and where its back-channel messages may come from: one
+    row per configured peer."""
+    rules = settings.user_sync.network_rules or NetworkRules()
+    rows = PeerTrust(settings, rules).table(dict.fromkeys(peer.origin for _, peer in settings.peers()))
+    return [{**row, "sources": rules.for_peer(row["peer"]).sources_described} for row in rows]
+
+
 def _field(rules: PeerRules, privileged: bool, field: str, value: object) -> tuple[object, str | None]:
     """One field group's value as taken, or why it is not. ``privileged``: the role is
     one of this site's privileged roles (and the caller checked the peer is trusted)."""

@@ -7,6 +7,11 @@
 - Site C: an ordinary Starlette app with its own ``request.session`` login that knows
   nothing of the middleware (bob@example.com); only wrapped by it.
 
+Every site has the operator's console at ``/_sessionsync/console/`` and each user's own
+sessions at ``/_sessionsync/account`` (docs/console.md): alice@example.com is an
+administrator of site A (the app's own check, ``console_admit``: her role stays
+``member``, so she still signs in everywhere by sync).
+
 Every form (sign in, sign out) carries a CSRF token: a random value in a ``demo-csrf``
 cookie (HttpOnly, ``SameSite=Lax``) and the same value in a hidden ``csrf`` field,
 compared in constant time; a ``POST`` whose ``Origin`` is another site is refused too (so
@@ -21,7 +26,7 @@ from __future__ import annotations
 import hmac
 import html
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -33,7 +38,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import FormData
 from starlette.middleware import Middleware
 from starlette.middleware.sessions import SessionMiddleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
@@ -51,6 +56,18 @@ ACCOUNTS: dict[str, list[tuple[str, str]]] = {
     "b": [],
     "c": [("bob@example.com", "builder")],
 }
+# Who may open each site's console (besides SESSIONSYNC_PRIVILEGED_ROLES): the app's own check.
+ADMINISTRATORS: dict[str, frozenset[str]] = {"a": frozenset({"alice@example.com"}), "b": frozenset(), "c": frozenset()}
+
+
+def console_admit(site: str) -> Callable[[HTTPConnection, User | None], bool]:
+    """The demo's ``is_staff``: the emails of :data:`ADMINISTRATORS` for that site."""
+    chosen = ADMINISTRATORS[site]
+
+    def admit(request: HTTPConnection, user: User | None) -> bool:
+        return user is not None and user.email in chosen
+
+    return admit
 
 
 CSRF_COOKIE = "demo-csrf"
@@ -199,7 +216,8 @@ def home_page(
         return shown(request, page(site, flash + body, others))
     token, new = csrf_token(request)
     body = f"""<h1>Signed in as {html.escape(email)}</h1>
-<p><a href="/account">Your account</a></p>
+<p><a href="/account">Your account</a> · <a href="/_sessionsync/account">Your sessions</a>
+· <a href="/_sessionsync/console/">Console</a></p>
 <form method="post" action="/logout">{csrf_field(token)}<button type="submit">Sign out</button></form>"""
     return shown(request, with_csrf_cookie(request, page(site, flash + body, others), token, new))
 
@@ -426,6 +444,8 @@ async def build_sites(
                 if await stores.users.get(email) is None:
                     password_hash = await anyio.to_thread.run_sync(hash_password, password)
                     await stores.users.create(User(email=email, role="member", password_hash=password_hash))
-        app = SessionSyncMiddleware(inner, config, stores=stores, transport=transport)
+        app = SessionSyncMiddleware(
+            inner, config, stores=stores, transport=transport, console_admit=console_admit(name)
+        )
         sites[name] = Site(name, urls[name], app, stores)
     return sites

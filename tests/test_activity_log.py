@@ -152,7 +152,9 @@ class BrokenLog:
     async def record(self, entries: object) -> None:
         raise RuntimeError("disk on fire")
 
-    async def list(self, where: object = None, *, limit: int = 100) -> list[ActivityEntry]:
+    async def list(
+        self, where: object = None, *, limit: int = 100, before: tuple[float, str] | None = None
+    ) -> list[ActivityEntry]:
         return []
 
     async def purge(self, before: float, *, keep: int | None = None) -> int:

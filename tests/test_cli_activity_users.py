@@ -86,6 +86,29 @@ async def test_log_lists_filters_and_formats_the_activity_log(tmp_path: Path) ->
     assert bad.returncode == 2
 
 
+async def test_log_shows_and_filters_console_actions_by_their_actor(tmp_path: Path) -> None:
+    env = environment(tmp_path)
+    now = time.time()
+    stores = sqlite_stores(tmp_path / "site.sqlite3")
+    assert stores.activity is not None
+    local = {"direction": Direction.LOCAL, "peer": "", "outcome": Outcome.APPLIED, "message_id": ""}
+    await stores.activity.record(
+        [
+            entry(now - 60, kind="session.end", actor="op@example.com", **local),
+            entry(now - 30, kind="user.role", actor="boss@example.com", **local),
+            entry(now - 10),
+        ]
+    )
+    await stores.close()
+    lines = run_cli("log", env=env).stdout.splitlines()
+    assert "· local by boss@example.com" in lines[2] and "· local by op@example.com" in lines[3]
+    mine = json.loads(run_cli("log", "--actor", "OP@example.com", "--format", "json", env=env).stdout)
+    assert [(r["kind"], r["actor"], r["direction"]) for r in mine] == [("session.end", "op@example.com", "local")]
+    local_only = json.loads(run_cli("log", "--direction", "local", "--format", "json", env=env).stdout)
+    assert [r["actor"] for r in local_only] == ["boss@example.com", "op@example.com"]
+    assert run_cli("log", "--format", "csv", env=env).stdout.splitlines()[0].endswith(",id,actor")
+
+
 def test_log_on_a_store_that_does_not_exist_says_so(tmp_path: Path) -> None:
     result = run_cli("log", env=environment(tmp_path))
     assert result.returncode == 1 and "no SQLite store" in result.stderr

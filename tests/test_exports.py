@@ -31,8 +31,10 @@ TYPES = {
     "AppLoginAdapter", "Account", "ActiveSession", "SessionIdentity",
     # the stores' factories and the SMTP mailer
     "memory_stores", "sqlite_stores", "open_stores", "SMTPMailer",
+    # the operator's console and a user's own page (docs/console.md), what list_sessions gives
+    "Console", "AccountPage", "OwnSession",
 }  # fmt: skip
-FUNCTIONS = {"sign_in", "sign_out", "exit_on_config_error"}
+FUNCTIONS = {"sign_in", "sign_out", "exit_on_config_error", "list_sessions", "end_session", "end_other_sessions"}
 ERRORS = {
     "SessionSyncError", "ConfigError", "ConfigErrors", "StartupRefused", "EnvelopeError", "StoreError", "InvalidEmail",
     "StoreUnavailable", "StoreDamaged", "MailError", "UserNotFound", "UserDeleted", "EmailChangeRefused",

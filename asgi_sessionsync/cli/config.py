@@ -12,7 +12,7 @@ from asgi_sessionsync.network_rules import ACTIONS, NetworkRules
 from asgi_sessionsync.settings import Settings, read_env_file, unknown_variables
 from asgi_sessionsync.stores import check_store_url
 from asgi_sessionsync.stores.sqlite import sqlite_path
-from asgi_sessionsync.trust import PRIVILEGED_COLUMNS, PeerTrust
+from asgi_sessionsync.trust import PRIVILEGED_COLUMNS, peer_matrix
 
 STORE = "SESSIONSYNC_STORE"
 
@@ -113,15 +113,6 @@ def app_session_problems(settings: Settings, app_ref: str | None) -> list[str]:
         return wrong
     except ConfigError as error:
         return config_problems(error)
-
-
-def peer_matrix(settings: Settings) -> list[dict[str, str]]:
-    """Peer by action → both/send/accept/off, what the peer may do to privileged accounts
-    here (:meth:`PeerTrust.table`) and where its back-channel messages may come from: one
-    row per configured peer."""
-    rules = settings.user_sync.network_rules or NetworkRules()
-    rows = PeerTrust(settings, rules).table(dict.fromkeys(peer.origin for _, peer in settings.peers()))
-    return [{**row, "sources": rules.for_peer(row["peer"]).sources_described} for row in rows]
 
 
 def check_store(location: str) -> None:

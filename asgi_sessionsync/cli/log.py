@@ -1,4 +1,5 @@
-"""``log``: the activity log, every cross-site message sent and received, newest first.
+"""``log``: the activity log, every cross-site message sent and received (and every action
+taken through the console, with who took it), newest first.
 
 Each line names the site that recorded it (stores shared by several sites, or logs of
 several sites side by side, stay readable)."""
@@ -30,7 +31,10 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     log.add_argument("--peer", help="only messages to or from this peer (its URL)")
     log.add_argument("--user", help="only messages about this user (email)")
     log.add_argument("--kind", help="only this kind: login, logout, user (every user action), user.create, …")
-    log.add_argument("--direction", choices=[d.value for d in Direction], help="only sent or only received")
+    log.add_argument(
+        "--direction", choices=[d.value for d in Direction], help="only sent, only received or only local actions"
+    )
+    log.add_argument("--actor", help="only actions taken by this operator (email; the console's)")
     log.add_argument(
         "--outcome", choices=[o.value for o in Outcome], metavar="OUTCOME", help="only this outcome: %(choices)s"
     )
@@ -51,6 +55,7 @@ async def _log(settings: Settings, args: argparse.Namespace) -> int:
         kind=args.kind,
         direction=Direction(args.direction) if args.direction else None,
         outcome=Outcome(args.outcome) if args.outcome else None,
+        actor=args.actor,
     )
     if not settings.activity_log:
         print(
@@ -67,6 +72,9 @@ async def _log(settings: Settings, args: argparse.Namespace) -> int:
         await stores.close()
     print_entries(entries, args.format)
     return 0
+
+
+_ARROWS = {Direction.SENT: "→ sent", Direction.RECEIVED: "← received", Direction.LOCAL: "· local"}
 
 
 def _time(at: float) -> str:
@@ -89,6 +97,7 @@ def row(entry: ActivityEntry) -> dict[str, Any]:
         "reason": entry.reason,
         "message_id": entry.message_id,
         "id": entry.id,
+        "actor": entry.actor,
     }
 
 
@@ -107,7 +116,7 @@ def print_entries(entries: Sequence[ActivityEntry], fmt: str, out: TextIO | None
         [
             _time(e.at),
             e.site,
-            "→ sent" if e.direction is Direction.SENT else "← received",
+            _ARROWS[e.direction] + (f" by {e.actor}" if e.actor else ""),
             e.peer or "?",
             e.kind or "?",
             e.user or "-",

@@ -5,16 +5,15 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import sys
-import time
 from typing import Any
 
 import anyio
 
 from asgi_sessionsync.cli.output import print_json, print_table, when
-from asgi_sessionsync.peers import Delivery, drop, retry_now
+from asgi_sessionsync.peers.outbox_actions import drop_messages, retry_outbox
 from asgi_sessionsync.settings import Settings, origin_of
 from asgi_sessionsync.site import Site
-from asgi_sessionsync.stores import DROPPED_BY_OPERATOR, MessageStatus, OutboxMessage, Outcome
+from asgi_sessionsync.stores import OutboxMessage
 
 
 async def store_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -88,21 +87,7 @@ async def outbox_list(site: Site, output: str) -> int:
 
 async def outbox_retry(site: Site, peer: str | None) -> int:
     wanted = origin_of(peer) if peer else None
-    pending = [m for m in await site.stores.outbox.pending() if wanted is None or m.peer == wanted]
-    now = time.time()
-    for origin in sorted({m.peer for m in pending}):
-        await retry_now(site.stores.outbox, origin, now)
-    # The outbox gives the first message of each queue (peer and user); as one is
-    # delivered the next can go, so ask again until no queue moves.
-    deliveries: list[Delivery] = []
-    waiting = [m.id for m in pending]
-    while waiting:
-        tried = await site.courier.deliver(waiting)
-        if not tried:
-            break
-        deliveries += tried
-        done = {d.message.id for d in tried}
-        waiting = [i for i in waiting if i not in done]
+    deliveries, waiting = await retry_outbox(site.stores.outbox, site.courier, wanted)
     delivered = sum(d.delivered for d in deliveries)
     abandoned = sum(d.abandoned for d in deliveries)
     for d in deliveries:
@@ -136,14 +121,6 @@ async def outbox_drop(site: Site, args: argparse.Namespace) -> int:
     else:
         print("error: name message ids, or give --peer URL or --all", file=sys.stderr)
         return 2
-    count = await drop(site.stores.outbox, chosen)
-    for message_id in chosen:  # in the activity log, those this drop abandoned
-        dropped = await site.stores.outbox.get(message_id)
-        if (
-            dropped is not None
-            and dropped.status is MessageStatus.ABANDONED
-            and dropped.last_error == DROPPED_BY_OPERATOR
-        ):
-            await site.activity.outbox_message(dropped, Outcome.ABANDONED, DROPPED_BY_OPERATOR)
+    count = await drop_messages(site.stores.outbox, site.activity, chosen)
     print(f"dropped {count} message(s); they will not be sent")
     return 0

@@ -14,11 +14,11 @@ once (:mod:`asgi_sessionsync.outage`).
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import parse_qs
 
 import anyio
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asgi_sessionsync.endpoints.arrival import Arrivals
 from asgi_sessionsync.endpoints.authorize import Authorize
@@ -62,10 +62,14 @@ TWO_COOKIES = (
 
 
 class Endpoints:
-    """Routes a request below the path prefix to its handler and sends the reply."""
+    """Routes a request below the path prefix to its handler and sends the reply.
+    ``pages``: ASGI apps served below the prefix by their first path segment (the
+    console's: ``console/…``, ``account``), each with that much of the path as its root."""
 
-    def __init__(self, context: RequestContext) -> None:
+    def __init__(self, context: RequestContext, pages: Mapping[str, ASGIApp] | None = None) -> None:
         site = context.site
+        self.pages = dict(pages or {})
+        self.prefix = site.prefix
         self.outage = context.outage
         # The sign-in steps, each built from what it uses (what they share: the kit).
         kit = StepKit(context)
@@ -157,6 +161,12 @@ class Endpoints:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str, cookies: bytes | None) -> None:
+        head = name.split("/", 1)[0]
+        served = self.pages.get(head)
+        if served is not None:
+            root = scope.get("root_path", "") + self.prefix + head
+            await served({**scope, "root_path": root}, receive, send)
+            return
         route = self.routes.get(name)
         if route is None:
             reply = text(404, "not found")

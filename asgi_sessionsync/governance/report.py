@@ -109,8 +109,9 @@ svg .grid{stroke:#e8eaee} .empty{color:#8a8f98;margin:4px 0} .note{color:#a1581a
 """
 
 
-def render(stats: SessionStats, *, site: str) -> str:
-    """The report as one HTML document."""
+def sections(stats: SessionStats) -> str:
+    """The report's KPIs and charts (HTML, inline SVG): the file's body and the console's
+    analytics page alike."""
     note = ""
     if stats.truncated:
         note = f'<p class="note">Computed from the first {SessionStats.MAX_ROWS} sessions of the registry.</p>'
@@ -125,11 +126,6 @@ def render(stats: SessionStats, *, site: str) -> str:
         )
     )
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>Session analytics · {escape(site)}</title><style>{STYLE}</style></head><body>"
-        f"<h1>Session analytics · {escape(site)}</h1>"
-        f'<p class="sub">{escape(_when(stats.since))} — {escape(_when(stats.until))}'
-        " · this site's registry: a sign-in synced here from a peer is a login via a peer</p>"
         f'{note}<div class="kpis">{kpis}</div>'
         f"{_days(stats.days)}"
         '<div class="grid2">'
@@ -138,5 +134,21 @@ def render(stats: SessionStats, *, site: str) -> str:
         f"{_bars('Sessions by device class', stats.devices)}"
         f"{_bars('Sessions by country', stats.countries)}"
         f"{_bars('Sessions by client type', stats.clients)}"
-        "</div></body></html>\n"
+        "</div>"
+    )
+
+
+def period(stats: SessionStats) -> str:
+    return f"{_when(stats.since)} — {_when(stats.until)}"
+
+
+def render(stats: SessionStats, *, site: str) -> str:
+    """The report as one HTML document."""
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
+        f"<title>Session analytics · {escape(site)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>Session analytics · {escape(site)}</h1>"
+        f'<p class="sub">{escape(period(stats))}'
+        " · this site's registry: a sign-in synced here from a peer is a login via a peer</p>"
+        f"{sections(stats)}</body></html>\n"
     )

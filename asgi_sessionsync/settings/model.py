@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode
+from asgi_sessionsync.console_settings import ConsoleSettings
 from asgi_sessionsync.exceptions import ConfigError, config_error_of
 from asgi_sessionsync.governance.settings import GovernanceSettings
 from asgi_sessionsync.identity.app_session_settings import AppSessionSettings
@@ -129,6 +130,7 @@ class Settings:
     mail: MailSettings = section(MailSettings, "Mailing verification codes (mail_settings.py).")
     governance: GovernanceSettings = section(GovernanceSettings, "The session policy (governance/settings.py).")
     user_sync: UserSyncSettings = section(UserSyncSettings, "The network file and user sync (network_rules.py).")
+    console: ConsoleSettings = section(ConsoleSettings, "The operator's console (console_settings.py).")
     auto_provision: bool = _field(
         "AUTO_PROVISION", _bool, True, "Create a user that a peer vouches for but this site lacks."
     )

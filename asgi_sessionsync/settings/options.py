@@ -70,6 +70,7 @@ class MiddlewareOptions(TypedDict, total=False):
     smtp_starttls: str
     smtp_timeout: float | str
     mail_from: str | None
+    serve_console: bool | str
     network_rules: NetworkRules | str | None
     prevent_email_change: bool | str
     sign_out_everywhere: bool | str

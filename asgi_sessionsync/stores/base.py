@@ -43,6 +43,7 @@ from asgi_sessionsync.stores.messages import Outbox, ReplayCache
 from asgi_sessionsync.stores.records import (
     DROPPED_BY_OPERATOR,
     EXPIRED,
+    PAGE_BUDGET,
     ActivityEntry,
     ActivityFilter,
     Direction,
@@ -50,11 +51,17 @@ from asgi_sessionsync.stores.records import (
     MessageStatus,
     OutboxMessage,
     Outcome,
+    SessionFilter,
+    SessionKey,
+    SessionPage,
     SessionRecord,
+    SessionState,
     User,
+    device_parts,
     finish_time,
     new_id,
     normalize_email,
+    peer_of,
 )
 from asgi_sessionsync.stores.session_store import (
     SessionAdministration,
@@ -71,6 +78,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DROPPED_BY_OPERATOR",
     "EXPIRED",
+    "PAGE_BUDGET",
     "ActivityEntry",
     "ActivityFilter",
     "ActivityLog",
@@ -84,16 +92,22 @@ __all__ = [
     "ReplayCache",
     "SessionAdministration",
     "SessionAnalytics",
+    "SessionFilter",
+    "SessionKey",
+    "SessionPage",
     "SessionPeek",
     "SessionRecord",
     "SessionRegistry",
+    "SessionState",
     "SessionStore",
     "Stores",
     "User",
     "UserStore",
+    "device_parts",
     "finish_time",
     "new_id",
     "normalize_email",
+    "peer_of",
 ]
 
 
@@ -115,9 +129,21 @@ class UserStore(Protocol):
         """
         ...
 
-    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
-        """Users by email (``users export``), only ``role``'s when given: ``limit`` of them
-        after ``offset``. For administration: may scan, never loads every user for a page."""
+    async def list_users(
+        self,
+        *,
+        role: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        after: str | None = None,
+        prefix: str | None = None,
+    ) -> list[User]:
+        """Users by email ascending (``users export``, the console's list): only ``role``'s
+        when given, only those whose email starts with ``prefix`` (normalized) when given,
+        only those after the email ``after`` (normalized: the last of the previous page, a
+        cursor) when given; of those, ``limit`` after ``offset``. For administration: a
+        page by ``after`` and ``prefix`` starts at its place in the email order (an
+        index), never loads every user; ``role`` is filtered on the way."""
         ...
 
     async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:

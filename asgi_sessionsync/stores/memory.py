@@ -17,7 +17,11 @@ from typing import TypeVar
 from asgi_sessionsync.exceptions import StoreError
 from asgi_sessionsync.stores.base import (
     EXPIRED,
+    PAGE_BUDGET,
     ImportCounts,
+    SessionFilter,
+    SessionKey,
+    SessionPage,
     SessionRecord,
     Stores,
     User,
@@ -25,6 +29,7 @@ from asgi_sessionsync.stores.base import (
 )
 from asgi_sessionsync.stores.memory_activity import MemoryActivityLog
 from asgi_sessionsync.stores.memory_outbox import MemoryOutbox
+from asgi_sessionsync.stores.paging import page_of
 from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
 
 __all__ = [
@@ -60,8 +65,19 @@ class MemoryUserStore:
             stored = self._users[key] = dataclasses.replace(user, email=key, created_at=user.created_at or time.time())
         return stored
 
-    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
-        emails = sorted(e for e, u in self._users.items() if role is None or u.role == role)
+    async def list_users(
+        self,
+        *,
+        role: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        after: str | None = None,
+        prefix: str | None = None,
+    ) -> list[User]:
+        start, begins = normalize_email(after) if after else "", normalize_email(prefix) if prefix else ""
+        emails = sorted(
+            e for e, u in self._users.items() if (role is None or u.role == role) and e > start and e.startswith(begins)
+        )
         return [self._users[e] for e in emails[offset : offset + limit]]
 
     async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
@@ -223,6 +239,24 @@ class MemorySessionRegistry:
             and (not active or r.active)
         ]
         return sorted(records, key=lambda r: (r.created_at, r.sid), reverse=True)[:limit]
+
+    async def page(
+        self,
+        where: SessionFilter,
+        *,
+        after: SessionKey | None = None,
+        limit: int = 50,
+        budget: int = PAGE_BUDGET,
+    ) -> SessionPage:
+        # The index walked: the user's sessions, else the address's, else all (the contract's).
+        user = normalize_email(where.user) if where.user is not None else None
+        walked = [
+            r
+            for r in self._sessions.values()
+            if (user is None or r.user == user) and (user is not None or where.ip is None or r.ip == where.ip)
+        ]
+        walked.sort(key=lambda r: (r.created_at, r.sid), reverse=True)
+        return page_of(walked, where, after, limit, budget)
 
     async def idle(
         self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None

@@ -9,6 +9,10 @@ from asgi_sessionsync.stores.activity_log import DEFAULT_MAX_ENTRIES
 from asgi_sessionsync.stores.base import ActivityEntry, ActivityFilter, normalize_email
 
 
+def _key(entry: ActivityEntry) -> tuple[float, str]:
+    return (entry.at, entry.id)
+
+
 class MemoryActivityLog:
     """Entries kept sorted by ``(at, id)``; bounded by :meth:`purge` and by
     ``max_entries`` (the oldest go first), since a process may run without housekeeping."""
@@ -23,7 +27,7 @@ class MemoryActivityLog:
             if entry.id in self._ids:
                 continue
             self._ids.add(entry.id)
-            bisect.insort(self._entries, entry, key=lambda e: (e.at, e.id))
+            bisect.insort(self._entries, entry, key=_key)
         self._trim(self.max_entries)
 
     def _trim(self, keep: int) -> int:
@@ -35,12 +39,16 @@ class MemoryActivityLog:
         del self._entries[:excess]
         return excess
 
-    async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
+    async def list(
+        self, where: ActivityFilter | None = None, *, limit: int = 100, before: tuple[float, str] | None = None
+    ) -> list[ActivityEntry]:
         where = where or ActivityFilter()
+        end = len(self._entries) if before is None else bisect.bisect_left(self._entries, before, key=_key)
         found: list[ActivityEntry] = []
-        for entry in reversed(self._entries):
+        for index in range(end - 1, -1, -1):
             if len(found) >= limit:
                 break
+            entry = self._entries[index]
             if where.matches(entry):
                 found.append(entry)
         return found

@@ -90,6 +90,80 @@ class SessionRecord:
         return self.ended_at is None and (self.expires_at is None or now <= self.expires_at)
 
 
+PEER_VIAS = ("hop from ", "frame from ")  # how a session a peer vouched for started
+
+
+def peer_of(via: str) -> str | None:
+    """The origin of the peer that vouched for a session (``hop from ORIGIN``, ``frame from
+    ORIGIN``, ``hop from ORIGIN, verified here``), or None for a session made on this site."""
+    for start in PEER_VIAS:
+        if via.startswith(start):
+            return via[len(start) :].split(",", 1)[0].strip()
+    return None
+
+
+def device_parts(device: str) -> tuple[str, str]:
+    """The device class and the client type of a session's ``device``
+    (``class/browser/os/client type``; "" for what is not recorded)."""
+    parts = device.split("/")
+    return parts[0], parts[3] if len(parts) == 4 else ""
+
+
+class SessionState(enum.StrEnum):
+    ACTIVE = "active"  # not ended (one past its lifetime counts until it is marked expired)
+    ENDED = "ended"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionFilter:
+    """Which sessions :meth:`SessionAdministration.page` returns; every field given must match.
+
+    ``user`` normalized and ``ip`` exactly; ``came_from``: ``""`` for sessions made on this
+    site (not vouched for by a peer), a peer's origin for those that peer vouched for
+    (:func:`peer_of`); ``device_class`` and ``client_type`` the first and fourth part of
+    ``device`` (:func:`device_parts`); ``country`` exactly (``""``: unknown); ``state``
+    active (not ended) or ended."""
+
+    user: str | None = None
+    ip: str | None = None
+    came_from: str | None = None
+    device_class: str | None = None
+    client_type: str | None = None
+    country: str | None = None
+    state: SessionState | None = None
+
+    def matches(self, record: SessionRecord) -> bool:
+        """The one definition of the filter, for backends that filter in Python."""
+        if self.user is not None and record.user != normalize_email(self.user):
+            return False
+        if self.ip is not None and record.ip != self.ip:
+            return False
+        if self.came_from is not None and (peer_of(record.via) or "") != self.came_from:
+            return False
+        device_class, client_type = device_parts(record.device)
+        return (
+            (self.device_class is None or device_class == self.device_class)
+            and (self.client_type is None or client_type == self.client_type)
+            and (self.country is None or record.country == self.country)
+            and (self.state is None or record.active == (self.state is SessionState.ACTIVE))
+        )
+
+
+#: Sessions :meth:`SessionAdministration.page` examines at most per call, by default.
+PAGE_BUDGET = 20_000
+
+SessionKey = tuple[float, str]  # (created_at, sid): where a page of sessions stops
+
+
+@dataclass(frozen=True, slots=True)
+class SessionPage:
+    """One page of sessions, newest first, and where the next one starts (``next``: the
+    ``after`` of the next call; None when nothing is left to examine)."""
+
+    records: list[SessionRecord]
+    next: SessionKey | None
+
+
 class MessageStatus(enum.StrEnum):
     PENDING = "pending"
     DELIVERED = "delivered"
@@ -134,6 +208,9 @@ EXPIRED = "expired"
 class Direction(enum.StrEnum):
     SENT = "sent"
     RECEIVED = "received"
+    # Not a message between sites: an action taken on this site by a person (the console:
+    # an operator ending a session, changing a role; a user ending one of their sessions).
+    LOCAL = "local"
 
 
 class Outcome(enum.StrEnum):
@@ -155,14 +232,16 @@ class Outcome(enum.StrEnum):
 
 @dataclass(frozen=True, slots=True)
 class ActivityEntry:
-    """One cross-site message, sent or received, and what became of it.
+    """One cross-site message, sent or received, and what became of it; or (direction
+    ``local``) an action a person took on this site through the console.
 
     ``site`` is this site's origin (a log read from a shared store names its site),
     ``peer`` the other site's origin ("" when a refused message named none that could be
     trusted), ``kind`` what the message was (``login``, ``logout``, ``user.create``, …),
     ``user`` the normalized email it was about ("" when none), ``reason`` a short
     explanation ("HTTP 503", "bad tag", "2 session(s) ended"), ``message_id`` the outbox
-    id of a back-channel message (the same on both sites; "" for sign-in hops).
+    id of a back-channel message (the same on both sites; "" for sign-in hops), ``actor``
+    who took a ``local`` action (the email signed in on the console; "" for messages).
 
     Never a token, a cookie, a password hash or a secret: callers put none in, and the
     stores keep exactly what they are given.
@@ -178,6 +257,7 @@ class ActivityEntry:
     outcome: Outcome
     reason: str = ""
     message_id: str = ""
+    actor: str = ""
 
     @property
     def said(self) -> str:
@@ -189,8 +269,8 @@ class ActivityEntry:
 class ActivityFilter:
     """Which entries :meth:`ActivityLog.list` returns; every field given must match.
 
-    ``since <= at < until``; ``peer``, ``direction``, ``outcome`` exactly; ``user``
-    normalized, exactly; ``kind`` exactly or as the part before a dot (``user``
+    ``since <= at < until``; ``peer``, ``direction``, ``outcome`` exactly; ``user`` and
+    ``actor`` normalized, exactly; ``kind`` exactly or as the part before a dot (``user``
     matches ``user.create`` and ``user.delete``)."""
 
     since: float | None = None
@@ -200,6 +280,7 @@ class ActivityFilter:
     kind: str | None = None
     direction: Direction | None = None
     outcome: Outcome | None = None
+    actor: str | None = None
 
     def matches(self, entry: ActivityEntry) -> bool:
         """The one definition of the filter, for backends that filter in Python."""
@@ -211,6 +292,7 @@ class ActivityFilter:
             and (self.kind is None or entry.kind == self.kind or entry.kind.startswith(self.kind + "."))
             and (self.direction is None or entry.direction == self.direction)
             and (self.outcome is None or entry.outcome == self.outcome)
+            and (self.actor is None or entry.actor == normalize_email(self.actor))
         )
 
 

@@ -3,7 +3,8 @@
 - :class:`SessionRegistry`: what the request path uses (a sign-in, every signed-in
   request, a sign-out, ending an app's login): a backend that implements this runs.
 - :class:`SessionAdministration`: what administration and governance use (the command
-  line's listings, the policy's counts, the idle pass, history purges, erasure). Every
+  line's listings, the console's pages, the policy's counts, the idle pass, history
+  purges, erasure). Every
   built-in backend implements it too. A backend that implements only the request path
   runs behind :func:`without_administration`, and those features then say they need it.
 - :class:`SessionAnalytics`: an optional fast path for the analytics (daily counts kept
@@ -18,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Protocol, cast, runtime_checkable
 
 from asgi_sessionsync.exceptions import StoreError
-from asgi_sessionsync.stores.records import SessionRecord
+from asgi_sessionsync.stores.records import PAGE_BUDGET, SessionFilter, SessionKey, SessionPage, SessionRecord
 
 if TYPE_CHECKING:
     from asgi_sessionsync.stores.stats import SessionStats
@@ -130,6 +131,29 @@ class SessionAdministration(Protocol):
         ``active``; at most ``limit``. For administration: may scan."""
         ...
 
+    async def page(
+        self,
+        where: SessionFilter,
+        *,
+        after: SessionKey | None = None,
+        limit: int = 50,
+        budget: int = PAGE_BUDGET,
+    ) -> SessionPage:
+        """Sessions matching ``where``, newest first (``created_at`` descending, ties by
+        ``sid`` descending), from just after ``after`` on (a previous page's ``next``: the
+        ``(created_at, sid)`` of where it stopped), at most ``limit``: the console's lists.
+
+        Bounded work, never an offset: the page walks one index from the cursor — the
+        user's sessions when ``where.user`` is given, else the address's when ``where.ip``
+        is, else every session — and examines at most ``budget`` sessions of it, keeping
+        those that match the rest of ``where``. So a page whose budget ran out before it
+        found ``limit`` (a filter that few sessions match) holds fewer, and its ``next``
+        is the last session examined: the next call goes on from there. ``next`` is None
+        only when no session is left after the page's last. Pages never repeat or skip a
+        session that exists from one call to the next (one created meanwhile is newer
+        than the cursor: it is on a first page, not a later one)."""
+        ...
+
     async def idle(
         self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None
     ) -> builtins.list[SessionRecord]:
@@ -186,7 +210,7 @@ class SessionStore(SessionRegistry, SessionAdministration, Protocol):
     """Both parts of the contract: what every built-in backend implements."""
 
 
-_ADMINISTRATION = ("list", "search", "idle", "erase_user", "expire", "purge")
+_ADMINISTRATION = ("list", "search", "page", "idle", "erase_user", "expire", "purge")
 
 
 class _WithoutAdministration:

@@ -13,7 +13,15 @@ from redis.asyncio import Redis
 from redis.crc import key_slot
 
 from asgi_sessionsync.exceptions import ConfigError, StoreError
-from asgi_sessionsync.stores import OutboxMessage, SessionRecord, Stores, check_store_url, new_id, open_stores
+from asgi_sessionsync.stores import (
+    OutboxMessage,
+    SessionFilter,
+    SessionRecord,
+    Stores,
+    check_store_url,
+    new_id,
+    open_stores,
+)
 from asgi_sessionsync.stores.analytics import analytics
 from asgi_sessionsync.stores.redis import RedisSessionRegistry
 
@@ -439,3 +447,30 @@ async def test_a_burst_of_concurrent_calls_waits_for_a_connection_instead_of_fai
         assert results == [None] * 300
     finally:
         await stores.close()
+
+
+async def test_pages_read_only_the_sessions_they_examine(redis_server: str, prefix: str, raw: Redis) -> None:
+    """Issue #25: a page reads its own rows and one more, however deep its cursor; a
+    filter reads at most ``budget`` rows; a row Redis has lost counts as examined."""
+    stores = open_stores(f"{redis_server}?prefix={prefix}")
+    now = time.time()
+    made = [record(created_at=now - i, country="FR" if i % 50 == 7 else "DE") for i in range(300)]
+    for r in made:
+        await stores.sessions.create(r)
+    every = SessionFilter()
+    first, read = await rows_read(raw, lambda: stores.sessions.page(every, limit=5))
+    assert [r.sid for r in first.records] == [r.sid for r in made[:5]] and read == 6
+    deep, read = await rows_read(
+        raw, lambda: stores.sessions.page(every, after=(made[249].created_at, made[249].sid), limit=5)
+    )
+    assert [r.sid for r in deep.records] == [r.sid for r in made[250:255]] and read == 6
+    rare, read = await rows_read(raw, lambda: stores.sessions.page(SessionFilter(country="FR"), limit=5, budget=40))
+    assert [r.sid for r in rare.records] == [made[7].sid] and read == 40
+    assert rare.next == (made[39].created_at, made[39].sid)
+    await raw.delete(f"{{{prefix}}}:s:{made[1].sid}")  # lost by Redis, still in the index
+    gone, read = await rows_read(raw, lambda: stores.sessions.page(every, limit=3, budget=3))
+    assert [r.sid for r in gone.records] == [made[0].sid, made[2].sid] and gone.next == (
+        made[2].created_at,
+        made[2].sid,
+    )
+    await stores.close()

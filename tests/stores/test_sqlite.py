@@ -6,13 +6,23 @@ import os
 import sqlite3
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import anyio
 import pytest
 
 from asgi_sessionsync.exceptions import StoreError
-from asgi_sessionsync.stores import MessageStatus, SessionRecord, User, new_id, sqlite_stores
+from asgi_sessionsync.stores import (
+    ActivityFilter,
+    Direction,
+    MessageStatus,
+    SessionFilter,
+    SessionRecord,
+    User,
+    new_id,
+    sqlite_stores,
+)
 from asgi_sessionsync.stores.analytics import analytics
 
 # The schema as the first release wrote it, to test migration from a real older file.
@@ -236,3 +246,56 @@ async def test_client_types_of_a_file_made_before_they_were_counted_are_counted_
     await stores.sessions.create(record(sid="s9", created_at=start + 9, device="bot/Googlebot/Other/bot"))
     assert (await analytics(stores, start, start + day)).clients == {"browser": 2, "bot": 1, "library": 1}
     await stores.close()
+
+
+def plan(path: Path, sql: str, params: tuple[object, ...]) -> str:
+    check = sqlite3.connect(path)
+    try:
+        return " | ".join(str(row[3]) for row in check.execute(f"EXPLAIN QUERY PLAN {sql}", params))
+    finally:
+        check.close()
+
+
+async def test_a_file_from_before_the_console_gets_its_page_indexes_and_the_actor_on_open(tmp_path: Path) -> None:
+    """Issue #25: the indexes of the pages by cursor and the activity log's ``actor``
+    column are added to an existing file (the schema's migration on open), its entries
+    read with no actor, and the pages then walk those indexes."""
+    path = tmp_path / "before-console.sqlite3"
+    stores = sqlite_stores(path)
+    await stores.close()
+    older = sqlite3.connect(path)  # as the release before the console left it
+    for name in ("sessions_user_page", "sessions_ip_page", "activity_actor", "activity_filter"):
+        older.execute(f"DROP INDEX {name}")
+    older.execute("ALTER TABLE activity DROP COLUMN actor")
+    older.execute("CREATE INDEX sessions_ip ON sessions (ip, created_at)")
+    older.execute(
+        "INSERT INTO activity VALUES ('e1', 1000.5, 'https://a.example', 'sent', 'https://b.example', 'logout',"
+        " 'ann@example.com', 'delivered', '', 'm1')"
+    )
+    older.commit()
+    older.close()
+
+    for _ in range(2):  # and opening it again changes nothing
+        stores = sqlite_stores(path)
+        assert stores.activity is not None
+        [old] = await stores.activity.list()
+        assert (old.id, old.actor) == ("e1", "")
+        await stores.close()
+    stores = sqlite_stores(path)
+    assert stores.activity is not None
+    await stores.activity.record([replace(old, id="e2", at=1001.0, direction=Direction.LOCAL, actor="op@example.com")])
+    assert [e.id for e in await stores.activity.list(ActivityFilter(actor="op@example.com"))] == ["e2"]
+    await stores.sessions.create(record(sid="s1", ip="192.0.2.7"))
+    page = await stores.sessions.page(SessionFilter(ip="192.0.2.7"))
+    assert [r.sid for r in page.records] == ["s1"]
+    await stores.close()
+    check = sqlite3.connect(path)
+    indexes = {row[0] for row in check.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    check.close()
+    assert {"sessions_user_page", "sessions_ip_page", "activity_actor", "activity_filter"} <= indexes
+    assert "sessions_ip" not in indexes  # a prefix of sessions_ip_page
+    # What the indexes are for: the actor's entries, a user's entries, from a cursor.
+    entries = "SELECT id FROM activity WHERE actor = ? AND actor != '' AND at <= ? AND (at < ? OR id < ?)"
+    assert "activity_actor" in plan(path, entries + " ORDER BY at DESC, id DESC", ("a", 1.0, 1.0, "x"))
+    by_user = entries.replace("actor", "user") + " ORDER BY at DESC, id DESC"
+    assert "activity_user" in plan(path, by_user, ("a", 1.0, 1.0, "x"))

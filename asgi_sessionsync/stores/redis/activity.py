@@ -2,6 +2,7 @@
 
 One sorted set, ``{prefix}:activity``: each member is an entry as JSON
 (starting with its id, so that entries of one time sort by id), scored by its time.
+An entry of a console action ends with its ``actor``.
 Every write trims the set to ``max_entries`` (the oldest go first) in the same
 transaction, so it never grows without bound even when housekeeping never runs;
 :meth:`RedisActivityLog.purge` deletes by age. Listing walks the set newest first, a
@@ -23,7 +24,8 @@ _PAGE = 500
 
 def _member(e: ActivityEntry) -> str:
     return json.dumps(
-        [e.id, e.at, e.site, e.direction.value, e.peer, e.kind, e.user, e.outcome.value, e.reason, e.message_id],
+        [e.id, e.at, e.site, e.direction.value, e.peer, e.kind, e.user, e.outcome.value, e.reason, e.message_id]
+        + ([e.actor] if e.actor else []),
         ensure_ascii=False,
         separators=(",", ":"),
     )
@@ -31,7 +33,8 @@ def _member(e: ActivityEntry) -> str:
 
 def _entry(member: str) -> ActivityEntry:
     v = json.loads(member)
-    return ActivityEntry(v[0], float(v[1]), v[2], Direction(v[3]), v[4], v[5], v[6], Outcome(v[7]), v[8], v[9])
+    actor = v[10] if len(v) > 10 else ""  # entries of a message have none (and older ones)
+    return ActivityEntry(v[0], float(v[1]), v[2], Direction(v[3]), v[4], v[5], v[6], Outcome(v[7]), v[8], v[9], actor)
 
 
 def _score(value: float) -> str:
@@ -56,9 +59,13 @@ class RedisActivityLog:
             pipe.zremrangebyrank(self.key, 0, -(self.max_entries + 1))
             await pipe.execute()
 
-    async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
+    async def list(
+        self, where: ActivityFilter | None = None, *, limit: int = 100, before: tuple[float, str] | None = None
+    ) -> list[ActivityEntry]:
         where = where or ActivityFilter()
         top = "+inf" if where.until is None else "(" + _score(where.until)
+        if before is not None and (where.until is None or before[0] < where.until):
+            top = _score(before[0])  # from the cursor's time, inclusive: its ties are sorted out below
         bottom = "-inf" if where.since is None else _score(where.since)
         found: list[ActivityEntry] = []
         offset = 0
@@ -70,7 +77,7 @@ class RedisActivityLog:
                         self.key, top, bottom, desc=True, byscore=True, offset=offset, num=_PAGE
                     ),
                 )
-            found += [e for e in map(_entry, members) if where.matches(e)]
+            found += [e for e in map(_entry, members) if where.matches(e) and (before is None or (e.at, e.id) < before)]
             offset += len(members)
             if len(members) < _PAGE:
                 break

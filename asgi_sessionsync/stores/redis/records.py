@@ -144,6 +144,23 @@ async def _records(conn: RedisConnection, sids: list[str]) -> list[tuple[str, Se
     return [(sid, _session(h) if h else None) for sid, h in zip(sids, rows, strict=True)]
 
 
+async def listing(conn: RedisConnection, *, user: str | None, include_ended: bool, limit: int) -> list[SessionRecord]:
+    """:meth:`SessionAdministration.list`: the user's index, else every session's, newest first."""
+    index = conn.key("us", normalize_email(user)) if user else conn.key("all")
+    found: list[SessionRecord] = []
+    start = 0
+    async with conn.errors():  # newest first, ties by sid descending: ZREVRANGE's order
+        while len(found) < limit:
+            sids = await conn.zrange(index, start, start + _BATCH - 1, desc=True)
+            if not sids:
+                break
+            start += len(sids)
+            for h in await conn.hgetall_many([conn.key("s", sid) for sid in sids]):
+                if h and (include_ended or "ended_at" not in h):
+                    found.append(_session(h))
+    return found[:limit]
+
+
 async def search(
     conn: RedisConnection,
     *,

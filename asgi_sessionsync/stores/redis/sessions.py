@@ -6,12 +6,17 @@ import builtins
 
 from asgi_sessionsync.exceptions import StoreError, StoreUnavailable
 from asgi_sessionsync.stores.base import (
+    PAGE_BUDGET,
+    SessionFilter,
+    SessionKey,
+    SessionPage,
     SessionRecord,
     normalize_email,
 )
 from asgi_sessionsync.stores.redis.cache import ActiveSessionCache
 from asgi_sessionsync.stores.redis.connection import _BATCH, RedisConnection, _f
-from asgi_sessionsync.stores.redis.records import _session, _session_args, analytics, idle, search
+from asgi_sessionsync.stores.redis.pages import session_page
+from asgi_sessionsync.stores.redis.records import _session, _session_args, analytics, idle, listing, search
 from asgi_sessionsync.stores.stats import SessionStats
 
 _SESSION_CREATE = """
@@ -250,19 +255,7 @@ class RedisSessionRegistry:
     async def list(
         self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
     ) -> list[SessionRecord]:
-        index = self.conn.key("us", normalize_email(user)) if user else self.conn.key("all")
-        found: list[SessionRecord] = []
-        start = 0
-        async with self.conn.errors():  # newest first, ties by sid descending: ZREVRANGE's order
-            while len(found) < limit:
-                sids = await self.conn.zrange(index, start, start + _BATCH - 1, desc=True)
-                if not sids:
-                    break
-                start += len(sids)
-                for h in await self.conn.hgetall_many([self.conn.key("s", sid) for sid in sids]):
-                    if h and (include_ended or "ended_at" not in h):
-                        found.append(_session(h))
-        return found[:limit]
+        return await listing(self.conn, user=user, include_ended=include_ended, limit=limit)
 
     async def erase_user(self, user: str) -> int:
         async with self.conn.errors():
@@ -282,6 +275,16 @@ class RedisSessionRegistry:
         limit: int = 1000,
     ) -> builtins.list[SessionRecord]:
         return await search(self.conn, user=user, ip=ip, since=since, active=active, limit=limit)
+
+    async def page(
+        self,
+        where: SessionFilter,
+        *,
+        after: SessionKey | None = None,
+        limit: int = 50,
+        budget: int = PAGE_BUDGET,
+    ) -> SessionPage:
+        return await session_page(self.conn, where, after, limit, budget)
 
     async def idle(
         self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None

@@ -22,6 +22,8 @@ from asgi_sessionsync.stores.base import (
     normalize_email,
 )
 from asgi_sessionsync.stores.redis.connection import RedisConnection, _f, _pairs
+from asgi_sessionsync.stores.redis.user_pages import list_users
+from asgi_sessionsync.stores.redis.user_pages import user_of as _user
 from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
 
 _USER_CREATE = """
@@ -52,20 +54,6 @@ for _, u in ipairs(cjson.decode(ARGV[4])) do
 end
 return {created, updated, skipped}
 """
-_PAGE = 500
-
-
-def _user(h: dict[str, str]) -> User:
-    return User(
-        email=h["email"],
-        role=h["role"],
-        name=h["name"],
-        password_hash=h.get("password_hash"),
-        created_at=float(h["created_at"]),
-        provisioned_by=h.get("provisioned_by"),
-        meta=json.loads(h.get("meta", "{}")),
-        versions={group: (int(v[0]), str(v[1])) for group, v in json.loads(h.get("versions", "{}")).items()},
-    )
 
 
 def _fields(user: User) -> dict[str, str]:
@@ -161,43 +149,16 @@ class RedisUserStore:
 
     # -- in pages and in bulk (users export|import) ------------------------------------------
 
-    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
-        conn = self.conn
-        async with conn.errors():
-            await self._ensure_index()
-            found: list[User] = []
-            position, skip = (offset, 0) if role is None else (0, offset)
-            while len(found) < limit:
-                want = limit - len(found) if role is None else _PAGE
-                emails = await conn.zrange(conn.key("users"), position, position + want - 1)
-                if not emails:
-                    break
-                rows = await conn.hgetall_many([conn.key("user", e) for e in emails])
-                gone = [e for e, h in zip(emails, rows, strict=True) if not h]
-                if gone:  # deleted users: out of the index, then this page again
-                    await conn.client.zrem(conn.key("users"), *gone)
-                    continue
-                position += len(emails)
-                page = [_user(h) for h in rows if role is None or h.get("role") == role]
-                if skip:
-                    dropped = min(skip, len(page))
-                    page, skip = page[dropped:], skip - dropped
-                found += page
-                if len(emails) < want:
-                    break
-            return found[:limit]
-
-    async def _ensure_index(self) -> None:
-        """Index the users of a store written before ``{prefix}:users`` existed (once)."""
-        conn = self.conn
-        marker = conn.key("users-indexed")
-        if await conn.client.exists(marker):
-            return
-        prefix = conn.key("user", "")
-        pattern = prefix + "*"  # a prefix is of A-Z a-z 0-9 _ . : - and braces: nothing a glob reads
-        async for key in conn.client.scan_iter(match=pattern, count=1000):
-            await conn.client.zadd(conn.key("users"), {str(key)[len(prefix) :]: 0})
-        await conn.client.set(marker, "1")
+    async def list_users(
+        self,
+        *,
+        role: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        after: str | None = None,
+        prefix: str | None = None,
+    ) -> list[User]:
+        return await list_users(self.conn, role=role, limit=limit, offset=offset, after=after, prefix=prefix)
 
     async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
         batch = {normalize_email(u.email): _fields(u) for u in users}  # the later one wins

@@ -23,7 +23,7 @@ from asgi_sessionsync.stores.base import (
 )
 from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
 
-_COLUMNS = "id, at, site, direction, peer, kind, user, outcome, reason, message_id"
+_COLUMNS = "id, at, site, direction, peer, kind, user, outcome, reason, message_id, actor"
 # All but the newest ``?`` entries (by time, then id), through the activity_at index.
 _TRIM = (
     "DELETE FROM activity WHERE (at, id) < (SELECT at, id FROM activity INDEXED BY activity_at"
@@ -38,7 +38,7 @@ def _entry(row: tuple[Any, ...]) -> ActivityEntry:
     return ActivityEntry(*values)
 
 
-def _where(where: ActivityFilter) -> tuple[str, list[Any]]:
+def _where(where: ActivityFilter, before: tuple[float, str] | None = None) -> tuple[str, list[Any]]:
     sql: list[str] = []
     params: list[Any] = []
     if where.since is not None:
@@ -50,9 +50,13 @@ def _where(where: ActivityFilter) -> tuple[str, list[Any]]:
     if where.peer is not None:
         sql.append("peer = ?")
         params.append(where.peer)
-    if where.user is not None:
-        sql.append("user = ?")
-        params.append(normalize_email(where.user))
+    # The partial indexes by user and by actor hold the entries that have one: the term
+    # "!= ''" said, so that SQLite knows it may use them.
+    for value, column in ((where.user, "user"), (where.actor, "actor")):
+        if value is not None:
+            email = normalize_email(value)
+            sql.append(f"{column} = ?" + (f" AND {column} != ''" if email else ""))
+            params.append(email)
     if where.kind is not None:
         sql.append("(kind = ? OR substr(kind, 1, ?) = ?)")
         params += [where.kind, len(where.kind) + 1, where.kind + "."]
@@ -62,6 +66,10 @@ def _where(where: ActivityFilter) -> tuple[str, list[Any]]:
     if where.outcome is not None:
         sql.append("outcome = ?")
         params.append(where.outcome.value)
+    if before is not None:
+        # After the cursor, newest first: a range on ``at`` an index takes, then the ties by id.
+        sql.append("at <= ? AND (at < ? OR id < ?)")
+        params += [before[0], before[0], before[1]]
     return (" WHERE " + " AND ".join(sql)) if sql else "", params
 
 
@@ -86,6 +94,7 @@ class SQLiteActivityLog:
                 e.outcome.value,
                 e.reason,
                 e.message_id,
+                e.actor,
             )
             for e in entries
         ]
@@ -96,7 +105,7 @@ class SQLiteActivityLog:
         keep = self.max_entries
 
         def write(c: sqlite3.Connection) -> None:
-            c.executemany(f"INSERT OR IGNORE INTO activity ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+            c.executemany(f"INSERT OR IGNORE INTO activity ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
             if trim:
                 c.execute(_TRIM, (keep - 1,))
 
@@ -104,10 +113,20 @@ class SQLiteActivityLog:
         if trim:
             self._since_trim = 0
 
-    async def list(self, where: ActivityFilter | None = None, *, limit: int = 100) -> list[ActivityEntry]:
-        clause, params = _where(where or ActivityFilter())
+    async def list(
+        self, where: ActivityFilter | None = None, *, limit: int = 100, before: tuple[float, str] | None = None
+    ) -> list[ActivityEntry]:
+        where = where or ActivityFilter()
+        clause, params = _where(where, before)
+        # The entries' ids first, from an index that holds what the filter reads (a user's
+        # or an actor's entries: theirs; else every column a filter reads, in time order),
+        # then only those rows.
+        by_person = any(normalize_email(v) for v in (where.user, where.actor) if v is not None)
+        index = "" if by_person else " INDEXED BY activity_filter"
         rows = await self.db.fetchall(
-            f"SELECT {_COLUMNS} FROM activity{clause} ORDER BY at DESC, id DESC LIMIT ?", (*params, limit)
+            f"SELECT {_COLUMNS} FROM activity WHERE id IN (SELECT id FROM activity{index}{clause}"
+            f" ORDER BY at DESC, id DESC LIMIT ?) ORDER BY at DESC, id DESC",
+            (*params, limit),
         )
         return [_entry(r) for r in rows]
 

@@ -80,7 +80,8 @@ CREATE TABLE IF NOT EXISTS activity (
     user TEXT NOT NULL,
     outcome TEXT NOT NULL,
     reason TEXT NOT NULL,
-    message_id TEXT NOT NULL
+    message_id TEXT NOT NULL,
+    actor TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 """
 _SCHEMA += _ACTIVITY
@@ -99,8 +100,15 @@ _ADDED_COLUMNS = {
     "outbox": [("finished_at", "REAL"), ("subject", "TEXT NOT NULL DEFAULT ''")],
     # A deletion made final here (nothing makes the user again until an operator lifts it).
     "user_tombstones": [("final", "INTEGER NOT NULL DEFAULT 0")],
+    # Who took a console action (issue #25): the operator's email; "" for messages.
+    "activity": [("actor", "TEXT NOT NULL DEFAULT ''")],
 }
 
+# The console's pages by cursor (issue #25): a user's and an address's sessions in page
+# order (created_at, sid), walked backwards like sessions_created; the activity log by its
+# actor, and every column a filter reads in time order (activity_filter: a filter that few
+# entries match reads this index, not every entry's row: 24 ms instead of 290 ms for a
+# full log of 200 000, benchmarks/console_pages.py).
 _INDEXES = """
 CREATE INDEX IF NOT EXISTS sessions_user ON sessions (user, ended_at);
 CREATE INDEX IF NOT EXISTS sessions_chain ON sessions (chain) WHERE ended_at IS NULL;
@@ -109,7 +117,9 @@ CREATE INDEX IF NOT EXISTS sessions_ended ON sessions (ended_at) WHERE ended_at 
 CREATE INDEX IF NOT EXISTS sessions_created ON sessions (created_at, sid);
 CREATE INDEX IF NOT EXISTS sessions_app_ref ON sessions (app_ref) WHERE app_ref IS NOT NULL;
 CREATE INDEX IF NOT EXISTS sessions_seen ON sessions (last_seen_at, sid) WHERE ended_at IS NULL;
-CREATE INDEX IF NOT EXISTS sessions_ip ON sessions (ip, created_at);
+CREATE INDEX IF NOT EXISTS sessions_user_page ON sessions (user, created_at, sid);
+CREATE INDEX IF NOT EXISTS sessions_ip_page ON sessions (ip, created_at, sid);
+DROP INDEX IF EXISTS sessions_ip;
 CREATE INDEX IF NOT EXISTS sessions_active ON sessions (user, expires_at, created_at) WHERE ended_at IS NULL;
 CREATE INDEX IF NOT EXISTS used_ids_expiry ON used_ids (expires_at);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox (status, next_attempt_at);
@@ -119,6 +129,8 @@ CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (peer, subject) WHERE status =
 CREATE INDEX IF NOT EXISTS activity_at ON activity (at, id);
 CREATE INDEX IF NOT EXISTS activity_user ON activity (user, at) WHERE user != '';
 CREATE INDEX IF NOT EXISTS activity_peer ON activity (peer, at);
+CREATE INDEX IF NOT EXISTS activity_actor ON activity (actor, at) WHERE actor != '';
+CREATE INDEX IF NOT EXISTS activity_filter ON activity (at, id, kind, direction, outcome, peer, user, actor);
 """
 
 # Governance: per UTC day, how many sessions started (by via, device class, country),

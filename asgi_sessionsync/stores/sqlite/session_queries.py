@@ -1,5 +1,5 @@
 """The sessions' read-only queries in SQLite that administration asks (listings,
-search, idle sessions, analytics): what :class:`SQLiteSessionRegistry` adds its
+search, pages by cursor, idle sessions, analytics): what :class:`SQLiteSessionRegistry` adds its
 request path and writes to."""
 
 from __future__ import annotations
@@ -7,19 +7,21 @@ from __future__ import annotations
 import builtins
 from typing import Any
 
-from asgi_sessionsync.stores.base import SessionRecord, normalize_email
+from asgi_sessionsync.stores.base import (
+    PAGE_BUDGET,
+    SessionFilter,
+    SessionKey,
+    SessionPage,
+    SessionRecord,
+    normalize_email,
+)
 from asgi_sessionsync.stores.sqlite.analytics import session_analytics
 from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
+from asgi_sessionsync.stores.sqlite.session_pages import session_page
+from asgi_sessionsync.stores.sqlite.session_rows import SESSION_COLUMNS, session_row
 from asgi_sessionsync.stores.stats import SessionStats
 
-SESSION_COLUMNS = (
-    "sid, user, chain, site, ip, user_agent, created_at, last_seen_at, via, ended_at, end_reason, expires_at,"
-    " app_ref, country, device"
-)
-
-
-def session_row(row: tuple[Any, ...]) -> SessionRecord:
-    return SessionRecord(*row)
+__all__ = ["SESSION_COLUMNS", "SQLiteSessionQueries", "session_row"]
 
 
 class SQLiteSessionQueries:
@@ -66,6 +68,16 @@ class SQLiteSessionQueries:
         sql += " ORDER BY created_at DESC, sid DESC LIMIT ?"
         params.append(limit)
         return [session_row(row) for row in await self.db.fetchall(sql, tuple(params))]
+
+    async def page(
+        self,
+        where: SessionFilter,
+        *,
+        after: SessionKey | None = None,
+        limit: int = 50,
+        budget: int = PAGE_BUDGET,
+    ) -> SessionPage:
+        return await session_page(self.db, where, after, limit, budget)
 
     async def idle(
         self, seen_before: float, limit: int = 500, *, after: tuple[float, str] | None = None

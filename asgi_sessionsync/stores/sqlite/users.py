@@ -16,6 +16,7 @@ from asgi_sessionsync.stores.base import (
     User,
     normalize_email,
 )
+from asgi_sessionsync.stores.paging import prefix_end
 from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
 from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
 
@@ -91,10 +92,33 @@ class SQLiteUserStore:
     async def purge_tombstones(self, deleted_before: float) -> int:
         return await self.db.change("DELETE FROM user_tombstones WHERE deleted_at < ? AND final = 0", (deleted_before,))
 
-    async def list_users(self, *, role: str | None = None, limit: int = 1000, offset: int = 0) -> list[User]:
-        # The primary key's index gives the order; a role is filtered on the way.
-        where, params = ("", ()) if role is None else (" WHERE role = ?", (role,))
-        sql = f"SELECT {_USER_COLUMNS} FROM users{where} ORDER BY email LIMIT ? OFFSET ?"
+    async def list_users(
+        self,
+        *,
+        role: str | None = None,
+        limit: int = 1000,
+        offset: int = 0,
+        after: str | None = None,
+        prefix: str | None = None,
+    ) -> list[User]:
+        # The primary key's index gives the order and the range (after, prefix); a role is
+        # filtered on the way.
+        where: list[str] = []
+        params: list[Any] = []
+        if role is not None:
+            where.append("role = ?")
+            params.append(role)
+        if after:
+            where.append("email > ?")
+            params.append(normalize_email(after))
+        if prefix and (begins := normalize_email(prefix)):
+            where.append("email >= ?")
+            params.append(begins)
+            if (end := prefix_end(begins)) is not None:
+                where.append("email < ?")
+                params.append(end)
+        clause = (" WHERE " + " AND ".join(where)) if where else ""
+        sql = f"SELECT {_USER_COLUMNS} FROM users{clause} ORDER BY email LIMIT ? OFFSET ?"
         return [_user(row) for row in await self.db.fetchall(sql, (*params, limit, offset))]
 
     async def import_users(self, users: Sequence[User], *, replace: bool = False) -> ImportCounts:
