@@ -115,6 +115,7 @@ class CatchUp:
             (b"content-length", str(len(body)).encode()),
             (b"cache-control", b"no-store"),
             (b"referrer-policy", b"no-referrer"),
+            (b"vary", b"accept-language"),
             (b"content-security-policy", policy.encode("latin-1")),
             (b"set-cookie", _lax(site.cookies.set(self.seen_name, "1", self.interval))),
             (b"set-cookie", _lax(site.cookies.set(self.bind_name, value, BIND_LIFETIME))),

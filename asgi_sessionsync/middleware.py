@@ -9,6 +9,7 @@ browser's sessions here and, through the back-channel, on every peer.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Unpack
 
 import httpx
@@ -21,6 +22,7 @@ from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints.routes import Endpoints
 from asgi_sessionsync.exceptions import StoreUnavailable
 from asgi_sessionsync.hooks import Hooks
+from asgi_sessionsync.i18n import use as use_language
 from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.logs import ensure_handler, package_log
@@ -34,6 +36,7 @@ from asgi_sessionsync.response import IdentityChange, RequestState
 from asgi_sessionsync.settings import MiddlewareOptions, Settings
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Stores
+from asgi_sessionsync.templates import require as require_templates
 from asgi_sessionsync.users import SITE_KEY
 
 logger = package_log("asgi_sessionsync")
@@ -83,6 +86,10 @@ class SessionSyncMiddleware:
         self.identity.attach_site(self.site)  # an adapter whose app owns its users (Django): user sync
         # What a request gets while the store is down: a 503, never a 500 (outage.py).
         page = read_page_file(settings.unavailable_page) if settings.unavailable_page else None
+        # The middleware's own pages: the app's templates where it gives some (checked now).
+        self.template_dir = Path(settings.template_dir) if settings.template_dir else None
+        if self.template_dir is not None:
+            require_templates(self.template_dir)
         # What every part that answers a request uses of this site, built once.
         self.context = context = RequestContext.build(
             self.site, self.identity, self.app_login, OutageReplies(self.site, page)
@@ -126,11 +133,15 @@ class SessionSyncMiddleware:
         if kind == "http":
             cookies: bytes | None = None
             navigate = False
+            language: bytes | None = None
             for key, value in scope["headers"]:
                 if key == b"cookie":
                     cookies = value if cookies is None else cookies + b"; " + value
                 elif key == b"sec-fetch-mode":
                     navigate = value == b"navigate"
+                elif key == b"accept-language":
+                    language = value
+            use_language(language, self.template_dir)  # the language of the middleware's own pages
             if cookies is not None or not self.worker.started or self.prefix in scope["path"]:
                 scope[SITE_KEY] = self.site  # for asgi_sessionsync.users
                 await self._http(scope, receive, send, cookies)

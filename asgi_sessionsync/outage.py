@@ -30,6 +30,7 @@ from starlette.types import Message, Scope, Send
 
 from asgi_sessionsync.endpoints.reply import HTML, TEXT, Reply
 from asgi_sessionsync.exceptions import StoreUnavailable
+from asgi_sessionsync.i18n import N_
 from asgi_sessionsync.pages import error_page
 
 if TYPE_CHECKING:
@@ -48,28 +49,36 @@ class Situation(enum.Enum):
 
 _WORDS: dict[Situation, tuple[str, str]] = {
     Situation.PAGE: (
-        "This page is briefly unavailable",
-        "This site cannot check your sign-in right now (its session store does not answer), so nothing "
-        "was done. Please try again in a minute.",
+        N_("This page is briefly unavailable"),
+        N_(
+            "This site cannot check your sign-in right now (its session store does not answer), so nothing "
+            "was done. Please try again in a minute."
+        ),
     ),
     Situation.SIGN_IN: (
-        "Sign-in is unavailable right now",
-        "This site cannot reach its session store, so nobody was signed in. Please try again in a minute.",
+        N_("Sign-in is unavailable right now"),
+        N_("This site cannot reach its session store, so nobody was signed in. Please try again in a minute."),
     ),
     Situation.SIGN_OUT: (
-        "Sign-out did not happen",
-        "This site cannot reach its session store, so you are still signed in, here and on our other "
-        "sites. Please try again in a minute.",
+        N_("Sign-out did not happen"),
+        N_(
+            "This site cannot reach its session store, so you are still signed in, here and on our other "
+            "sites. Please try again in a minute."
+        ),
     ),
     Situation.SIGN_OUT_UNCONFIRMED: (
-        "Sign-out could not be confirmed",
-        "This site's session store did not answer in time, so it cannot say whether you are signed out. "
-        "To be sure, please sign out again in a minute.",
+        N_("Sign-out could not be confirmed"),
+        N_(
+            "This site's session store did not answer in time, so it cannot say whether you are signed out. "
+            "To be sure, please sign out again in a minute."
+        ),
     ),
     Situation.STEP: (
-        "Sign-in is unavailable",
-        "This site could not complete the sign-in step (its session store does not answer). "
-        "Please try again in a minute.",
+        N_("Sign-in is unavailable"),
+        N_(
+            "This site could not complete the sign-in step (its session store does not answer). "
+            "Please try again in a minute."
+        ),
     ),
 }
 

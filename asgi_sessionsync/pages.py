@@ -8,6 +8,9 @@ from html import escape
 from pathlib import Path
 
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.i18n import gettext as _
+from asgi_sessionsync.i18n import gettext as translate  # (of a msgid kept in a constant: N_)
+from asgi_sessionsync.templates import render
 
 FRAME_TIMEOUT_MS = 3000
 PROBE_TIMEOUT_MS = 3000  # how long the catch-up page waits for a peer's answer in the browser
@@ -26,9 +29,10 @@ def _nonce_attr(nonce: str | None) -> str:
 def bounce_snippet(url: str) -> bytes:
     """Send the browser on the sign-in chain: no script needed, so no CSP can stop it."""
     target = escape(url)
+    words = escape(_("Continue signing in on our other sites"))
     return (
         f'<meta http-equiv="refresh" content="0;url={target}">'
-        f'<noscript><p><a href="{target}">Continue signing in on our other sites</a></p></noscript>'
+        f'<noscript><p><a href="{target}">{words}</a></p></noscript>'
     ).encode()
 
 
@@ -102,20 +106,32 @@ def frame_result_page(*, ok: bool, peer_origin: str, parent_origin: str, nonce: 
 
 
 def error_page(title: str, message: str, *, link: str | None = None) -> bytes:
-    back = f'<p><a href="{escape(link)}">Continue</a></p>' if link else '<p><a href="/">Go to the home page</a></p>'
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
-        f"<p>{escape(message)}</p>{back}</body></html>"
-    ).encode()
+    """A short page: ``title`` and ``message`` (msgids, translated here) and a link on."""
+    return render(
+        "error.html",
+        {
+            "title": translate(title),
+            "message": translate(message),
+            "link": link or "/",
+            "link_text": _("Continue") if link else _("Go to the home page"),
+        },
+    )
 
 
 def refused_page(message: str) -> bytes:
-    """The page a sign-in refused by the session policy gets instead of the app's answer."""
-    return error_page(
-        "Sign-in refused",
-        f"{message} You have not been signed in. Sign out on another device, or ask the site's"
-        " administrator, then try again.",
+    """The page a sign-in refused by the session policy gets instead of the app's answer
+    (``message``: the policy's reason, translated where the catalogue has it)."""
+    tail = _(
+        "You have not been signed in. Sign out on another device, or ask the site's administrator, then try again."
+    )
+    return render(
+        "error.html",
+        {
+            "title": _("Sign-in refused"),
+            "message": f"{translate(message)} {tail}",
+            "link": "/",
+            "link_text": _("Go to the home page"),
+        },
     )
 
 
@@ -132,7 +148,8 @@ def code_page(
 ) -> bytes:
     """The page that asks for the code mailed to ``email``: a form for the code (when one
     is out), a button for a new code, and one to go on without signing in here. Every
-    form posts to ``action`` with the CSRF token ``csrf`` (and ``return_to``, if any)."""
+    form posts to ``action`` with the CSRF token ``csrf`` (and ``return_to``, if any).
+    ``title`` and ``message`` are msgids, translated here."""
 
     def form(button: str, value: str, extra: str = "") -> str:
         return (
@@ -142,22 +159,19 @@ def code_page(
             f'<button type="submit" name="do" value="{value}">{escape(button)}</button></form>'
         )
 
+    label = escape(_("Code"))
     code_field = (
-        '<p><label for="code">Code</label> <input id="code" name="code" type="text" inputmode="numeric" '
-        'autocomplete="one-time-code" pattern="[0-9 -]*" maxlength="9" required autofocus></p>'
+        f'<p><label for="code">{label}</label> <input id="code" name="code" type="text" '
+        'inputmode="numeric" autocomplete="one-time-code" pattern="[0-9 -]*" maxlength="9" required autofocus></p>'
     )
-    parts = [f"<p>{escape(message)}</p>"]
+    parts = []
     if code_form:
-        parts.append(form("Verify", "verify", code_field))
+        parts.append(form(_("Verify"), "verify", code_field))
     if resend:
-        parts.append(form("Send a new code", "resend"))
-    parts.append(form("Continue without signing in here", "skip"))
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8">'
-        '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>{escape(title)}</title></head><body><h1>{escape(title)}</h1>"
-        f'<p class="address">Address: <strong>{escape(email)}</strong></p>' + "".join(parts) + "</body></html>"
-    ).encode()
+        parts.append(form(_("Send a new code"), "resend"))
+    parts.append(form(_("Continue without signing in here"), "skip"))
+    values = {"title": translate(title), "message": translate(message), "address_label": _("Address:"), "email": email}
+    return render("code.html", values, {"forms": "".join(parts)})
 
 
 def read_page_file(path: str, variable: str = "SESSIONSYNC_UNAVAILABLE_PAGE") -> bytes:
@@ -199,14 +213,12 @@ def catchup_page(go: str, probes: Sequence[tuple[str, str, str]], nonce: str) ->
     that the catch-up never sends the browser to a site it cannot open. Without
     JavaScript, a refresh to ``go`` at once; if the script cannot run (a CSP it does not
     pass), the timer's refresh; and a link meanwhile."""
-    target = escape(go)
     script = f"(function(){{var go={_js(go)},probes={_js([list(p) for p in probes])},done=false;{_CATCHUP_SCRIPT}"
-    return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>One moment</title>'
-        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f'<noscript><meta http-equiv="refresh" content="0;url={target}"></noscript>'
-        f'<meta http-equiv="refresh" content="{PROBE_TIMEOUT_MS // 1000 + 5};url={target}">'
-        "</head><body><p>Checking whether you are signed in on our other sites\u2026 "
-        f'<a href="{target}">Continue</a></p>'
-        f"<script{_nonce_attr(nonce)}>{script}</script></body></html>"
-    ).encode()
+    values = {
+        "title": _("One moment"),
+        "go": go,
+        "refresh": str(PROBE_TIMEOUT_MS // 1000 + 5),
+        "checking": _("Checking whether you are signed in on our other sites…"),
+        "continue_text": _("Continue"),
+    }
+    return render("catchup.html", values, {"script": f"<script{_nonce_attr(nonce)}>{script}</script>"})

@@ -7,6 +7,7 @@ from starlette.types import Scope
 from asgi_sessionsync.endpoints.reply import Reply, page, redirect
 from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.exceptions import EnvelopeError
+from asgi_sessionsync.i18n import N_
 from asgi_sessionsync.protocol import BouncePayload
 from asgi_sessionsync.urls import local_url, safe_return
 
@@ -26,7 +27,7 @@ class Bounce:
             _, state = site.tokens.open_message(token, BouncePayload, ip=ip)
         except EnvelopeError as error:
             self.log.warning("bounce refused: %s", error.reason)
-            return page(400, "This link is not valid", "Signing in on the other sites was skipped.")
+            return page(400, N_("This link is not valid"), N_("Signing in on the other sites was skipped."))
         back = safe_return(state.return_url, site.origin) or local_url(site.origin, "/")
         current = await self.kit.current(scope, cookies)
         if current is None or current.sid != state.sid:

@@ -6,6 +6,7 @@ import base64
 
 from asgi_sessionsync.endpoints.held import Held, HeldCookies
 from asgi_sessionsync.endpoints.reply import Headers, Reply, html, page
+from asgi_sessionsync.i18n import N_
 from asgi_sessionsync.pages import code_page
 
 # The code page may be framed by nobody and runs no script. (No ``form-action``: browsers
@@ -16,10 +17,14 @@ PAGE_HEADERS: Headers = [
     (b"x-frame-options", b"DENY"),
 ]
 EXPIRED_HOLD = (
-    "This sign-in has expired",
-    "The sign-in waiting for a code is no longer valid (it lasts 30 minutes). Nobody was signed in here; "
-    "sign in again to try once more.",
+    N_("This sign-in has expired"),
+    N_(
+        "The sign-in waiting for a code is no longer valid (it lasts 30 minutes). Nobody was signed in here; "
+        "sign in again to try once more."
+    ),
 )
+SENT = N_("We sent a 6-digit code to this address. Enter it to sign in here.")
+SENT_AGAIN = N_("We sent a 6-digit code to this address again. Enter it to sign in here.")
 
 
 class CodeView:
@@ -31,12 +36,11 @@ class CodeView:
         self.home = home
 
     def ask(self, held: Held, return_to: str, *, sent_again: bool = False) -> Reply:
-        message = f"We sent a 6-digit code to this address{' again' if sent_again else ''}. Enter it to sign in here."
-        return self.show(held, return_to, 200, "Enter your code", message)
+        return self.show(held, return_to, 200, N_("Enter your code"), SENT_AGAIN if sent_again else SENT)
 
     def expired(self, held: Held, return_to: str, *, status: int = 200) -> Reply:
-        message = "Codes last 15 minutes. Ask for a new code."
-        return self.show(held, return_to, status, "This code has expired", message, code_form=False)
+        message = N_("Codes last 15 minutes. Ask for a new code.")
+        return self.show(held, return_to, status, N_("This code has expired"), message, code_form=False)
 
     def show(
         self, held: Held, return_to: str, status: int, title: str, message: str, *, code_form: bool = True

@@ -16,6 +16,7 @@ from asgi_sessionsync.endpoints.reply import Headers, Reply, page, redirect, tex
 from asgi_sessionsync.endpoints.step_kit import SKIPPABLE, StepKit, refused
 from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
+from asgi_sessionsync.i18n import N_
 from asgi_sessionsync.protocol import Endpoint, HopPayload, Mode
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.urls import local_url, origin_of, safe_return
@@ -74,7 +75,7 @@ class Hop:
             if hop.next_url is None and hop.mode is Mode.PAGE:
                 # Maybe a client that keeps no cookies: a link, not a redirect, so it cannot loop.
                 onward = safe_return(hop.return_url, site.origin) or local_url(site.origin, "/")
-                return page(200, "Continue", "Signing in on this site was skipped.", link=onward)
+                return page(200, N_("Continue"), N_("Signing in on this site was skipped."), link=onward)
             return self._go_on(hop, claims.issuer, headers)
         if not await site.stores.replay.use(claims.jti, claims.expires_at + site.settings.clock_skew):
             self.log.info("sign-in hop skipped here (already used); chain continues")

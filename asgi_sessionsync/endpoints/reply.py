@@ -15,6 +15,8 @@ TEXT = b"text/plain; charset=utf-8"
 # Every answer of these endpoints may carry a token or set a cookie: never cached, and
 # its URL (which may hold a token) never leaks through Referer.
 NO_STORE: Headers = [(b"cache-control", b"no-store"), (b"referrer-policy", b"no-referrer")]
+# The HTML pages are in the language Accept-Language chose (asgi_sessionsync.i18n).
+LANGUAGE_VARIES: Headers = [(b"vary", b"accept-language")]
 
 
 class Reply(NamedTuple):
@@ -32,6 +34,7 @@ class Reply(NamedTuple):
                     (b"content-type", self.content_type),
                     (b"content-length", str(len(self.body)).encode()),
                     *NO_STORE,
+                    *(LANGUAGE_VARIES if self.content_type == HTML else ()),
                     *self.headers,
                 ],
             }

@@ -32,6 +32,7 @@ from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.endpoints.whoami import WhoAmI
 from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
+from asgi_sessionsync.i18n import N_
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
 from asgi_sessionsync.outage import Situation
 from asgi_sessionsync.peers import (
@@ -55,9 +56,11 @@ BROWSER_STEPS = frozenset(
     {Endpoint.PULL, Endpoint.AUTHORIZE, Endpoint.HOP, Endpoint.BOUNCE, Endpoint.VERIFY, Endpoint.CATCHUP}
 )
 TWO_COOKIES = (
-    "This browser sent conflicting cookies",
-    "This site received two cookies with the same name, so it could not tell which one is its own. Nobody was "
-    "signed in. Another site under the same domain may have set one; clearing this site's cookies fixes it.",
+    N_("This browser sent conflicting cookies"),
+    N_(
+        "This site received two cookies with the same name, so it could not tell which one is its own. Nobody was "
+        "signed in. Another site under the same domain may have set one; clearing this site's cookies fixes it."
+    ),
 )
 
 
@@ -196,11 +199,13 @@ class Endpoints:
             # A store or peer failure: say so plainly, keep the details in the log.
             self.log.error("sessionsync endpoint %s failed: %s", name, error)
             return page(
-                503, "Sign-in is unavailable", "This site could not complete the sign-in step. Please try again."
+                503,
+                N_("Sign-in is unavailable"),
+                N_("This site could not complete the sign-in step. Please try again."),
             )
         except Exception:
             self.log.exception("sessionsync endpoint %s failed", name)
-            return page(500, "Something went wrong", "This site could not complete the sign-in step.")
+            return page(500, N_("Something went wrong"), N_("This site could not complete the sign-in step."))
 
 
 _REFUSAL_WORDS = {

@@ -10,6 +10,7 @@ from asgi_sessionsync.endpoints.held import HeldCookies
 from asgi_sessionsync.endpoints.reply import Headers, Reply, page
 from asgi_sessionsync.exceptions import EnvelopeFailure
 from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.i18n import N_
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.protocol import Endpoint, Mode
 from asgi_sessionsync.request_context import RequestContext
@@ -21,15 +22,17 @@ logger = package_log("asgi_sessionsync.endpoints")
 # Authentic envelopes refused for these reasons are skipped: the chain goes on.
 SKIPPABLE = frozenset({EnvelopeFailure.EXPIRED, EnvelopeFailure.NOT_YET_VALID, EnvelopeFailure.IP_MISMATCH})
 NOT_VALID = (
-    "This sign-in link is not valid",
-    "It may have been changed, cut short or used already. Nobody was signed in.",
+    N_("This sign-in link is not valid"),
+    N_("It may have been changed, cut short or used already. Nobody was signed in."),
 )
 # A configuration mismatch between two sites (another key, a site not listed as a peer),
 # not something the user did: said as such.
 NOT_SET_UP = (
-    "These sites do not share sign-in",
-    "The site that sent you here is not set up to share sign-in with this one. Nobody was signed in; "
-    "you can sign in on this site directly.",
+    N_("These sites do not share sign-in"),
+    N_(
+        "The site that sent you here is not set up to share sign-in with this one. Nobody was signed in; "
+        "you can sign in on this site directly."
+    ),
 )
 MISMATCH = frozenset({EnvelopeFailure.UNKNOWN_KEY, EnvelopeFailure.WRONG_ISSUER, EnvelopeFailure.WRONG_AUDIENCE})
 

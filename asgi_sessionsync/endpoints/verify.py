@@ -26,12 +26,16 @@ from asgi_sessionsync.endpoints.receiver import _read_body
 from asgi_sessionsync.endpoints.reply import Headers, Reply, page, redirect
 from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.i18n import N_
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.sessions import ActiveSession
 from asgi_sessionsync.urls import header, origin_of, safe_return
 from asgi_sessionsync.verification import clean_code
 
 logger = package_log("asgi_sessionsync.verify")
+
+
+FORM_EXPIRED = (N_("This form has expired"), N_("Reload the page and try again."))
 
 
 class Arrive(Protocol):
@@ -71,12 +75,12 @@ class CodeCheck:
             return_to = self._return_to(form.get("r", ""))
             if not self._same_origin(scope):
                 self.log.warning("code page: a form post from another site refused")
-                return page(403, "This form has expired", "Reload the page and try again.", link=self.action)
+                return page(403, *FORM_EXPIRED, link=self.action)
             if held is None:
                 return self.view.gone(return_to, clear=present)
             if not _same(form.get("t", ""), held.payload.csrf):
                 self.log.warning("code page: a form post refused (its token is not this hold's: a stale form)")
-                return page(403, "This form has expired", "Reload the page and try again.", link=self.action)
+                return page(403, *FORM_EXPIRED, link=self.action)
             action = form.get("do", "")
             if action == "skip":
                 self.log.info("sign-in of %s from %s: the user went on without it", held.email, held.payload.issuer)
@@ -151,9 +155,11 @@ class CodeCheck:
         if session is None:
             return page(
                 403,
-                "Not signed in here",
-                "Your address is verified, but this site did not sign you in (its rules refused this sign-in). "
-                "You can sign in on this site directly.",
+                N_("Not signed in here"),
+                N_(
+                    "Your address is verified, but this site did not sign you in (its rules refused this sign-in). "
+                    "You can sign in on this site directly."
+                ),
                 link=self._onward(held, return_to),
             )._replace(headers=headers)
         return redirect(self._onward(held, return_to), headers)

@@ -197,6 +197,13 @@ class Settings:
         "An HTML file served (status 503, Retry-After) to browsers while the store is down, instead of the "
         'middleware\'s own page (see docs/operations.md, "When a store is down").',
     )
+    template_dir: str | None = _field(
+        "TEMPLATE_DIR",
+        _optional_str,
+        None,
+        "A directory of templates replacing the middleware's own pages (error.html, code.html, catchup.html; "
+        "string.Template, values escaped; see docs/pages.md). Files it lacks are the middleware's.",
+    )
     log_format: str = _field(
         "LOG_FORMAT",
         _one_of("plain", "json"),

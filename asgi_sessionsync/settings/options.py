@@ -59,6 +59,7 @@ class MiddlewareOptions(TypedDict, total=False):
     activity_retention: float | str
     activity_max_rows: int | str
     unavailable_page: str | None
+    template_dir: str | None
     log_format: str
     redact_access_log: bool | str
     clock: Callable[[], float]
