@@ -59,6 +59,7 @@ from asgi_sessionsync.settings import (
     exit_on_config_error,
 )
 from asgi_sessionsync.stores import Stores, memory_stores, open_stores, sqlite_stores
+from asgi_sessionsync.users import mark_verified
 
 if TYPE_CHECKING:
     from asgi_sessionsync.identity.django import DjangoIdentity as DjangoIdentity
@@ -102,6 +103,7 @@ __all__ = [
     "UserDeleted",
     "UserNotFound",
     "exit_on_config_error",
+    "mark_verified",
     "memory_stores",
     "open_stores",
     "sign_in",

@@ -1,5 +1,5 @@
 """What the package root exports (#21): exactly what :class:`SessionSyncMiddleware` takes, plus
-``sign_in``/``sign_out``, ``exit_on_config_error`` and the exceptions; and one exception
+``sign_in``/``sign_out``, ``mark_verified``, ``exit_on_config_error`` and the exceptions; and one exception
 hierarchy, every class of it in ``exceptions.py``."""
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ TYPES = {
     # the stores' factories and the SMTP mailer
     "memory_stores", "sqlite_stores", "open_stores", "SMTPMailer",
 }  # fmt: skip
-FUNCTIONS = {"sign_in", "sign_out", "exit_on_config_error"}
+FUNCTIONS = {"sign_in", "sign_out", "exit_on_config_error", "mark_verified"}
 ERRORS = {
     "SessionSyncError", "ConfigError", "ConfigErrors", "StartupRefused", "EnvelopeError", "StoreError", "InvalidEmail",
     "StoreUnavailable", "StoreDamaged", "MailError", "UserNotFound", "UserDeleted", "EmailChangeRefused",

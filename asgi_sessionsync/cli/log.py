@@ -38,6 +38,9 @@ def register(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     log.add_argument("--format", choices=FORMATS, default="table")
 
 
+_ARROWS = {Direction.SENT: "→ sent", Direction.RECEIVED: "← received", Direction.HERE: "· here"}
+
+
 def log_command(settings: Settings, args: argparse.Namespace) -> int:
     return anyio.run(_log, settings, args)
 
@@ -107,7 +110,7 @@ def print_entries(entries: Sequence[ActivityEntry], fmt: str, out: TextIO | None
         [
             _time(e.at),
             e.site,
-            "→ sent" if e.direction is Direction.SENT else "← received",
+            _ARROWS[e.direction],
             e.peer or "?",
             e.kind or "?",
             e.user or "-",

@@ -134,6 +134,7 @@ EXPIRED = "expired"
 class Direction(enum.StrEnum):
     SENT = "sent"
     RECEIVED = "received"
+    HERE = "here"  # no message: a change made on this site (an operator's or the app's verified mark)
 
 
 class Outcome(enum.StrEnum):
