@@ -61,6 +61,7 @@ from asgi_sessionsync.settings import (
     exit_on_config_error,
 )
 from asgi_sessionsync.stores import Stores, memory_stores, open_stores, sqlite_stores
+from asgi_sessionsync.users import mark_verified
 
 # isort: split
 # The console after the middleware: it builds on the site's parts, which load in that order.
@@ -114,6 +115,7 @@ __all__ = [
     "end_session",
     "exit_on_config_error",
     "list_sessions",
+    "mark_verified",
     "memory_stores",
     "open_stores",
     "sign_in",

@@ -37,6 +37,7 @@ from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.trust import PeerTrust
 from asgi_sessionsync.usersync import UserSync
 from asgi_sessionsync.verification import Marks
+from asgi_sessionsync.verified_addresses import VerifiedAddresses
 
 _logger = package_log("asgi_sessionsync")
 
@@ -152,6 +153,8 @@ class Site:
         self.sign_outs = SignOuts(self.endings, self.courier, self.origin, self.hooks)
         self.users = UserSync(settings, stores, self.endings, self.courier, self.peers, self.trust, self.sign_outs)
         self.marks = Marks(self.tokens, stores.replay)
+        issuers = (self.origin, *(peer.origin for _, peer in self.peers))
+        self.verified = VerifiedAddresses(self.tokens, stores.verified, stores.replay, self.activity, issuers)
 
     def reopen(self) -> None:
         """Before serving again after :meth:`aclose`: open the stores again.

@@ -29,7 +29,9 @@ from starlette.requests import HTTPConnection
 from asgi_sessionsync.identity.session import sign_in
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import UserAction
+from asgi_sessionsync.settings.values import origin_of
 from asgi_sessionsync.stores import User
+from asgi_sessionsync.stores.verified import VerifiedBy
 from asgi_sessionsync.stores.versions import UserChange, synced
 from asgi_sessionsync.usersync import EmailChangeRefused, UserDeleted, UserNotFound
 from asgi_sessionsync.validation import email_or_none
@@ -64,6 +66,8 @@ __all__ = [
     "delete_user",
     "get_user",
     "lift_deletion",
+    "mark_verified",
+    "revoke_verified",
     "set_metadata",
     "set_password",
     "set_role",
@@ -231,3 +235,24 @@ async def set_role(target: Target, email: str, role: str) -> None:
 async def set_metadata(target: Target, email: str, values: dict[str, str | None]) -> None:
     """Set (or, with None, delete) metadata keys and send the allow-listed ones."""
     await site_of(target).users.change(UserAction.META, email, meta=dict(values))
+
+
+async def mark_verified(target: Target, email: str, *, verified: bool = True, issuer: str | None = None) -> None:
+    """Say that this site's app verified ``email`` (a confirmation link at registration,
+    a code of its own): this site then vouches for the address to its peers at the
+    user's sign-ins here, for a year, without the app saying so at each sign-in.
+    ``issuer``: a peer's origin instead, for sign-ins that peer carries (the mark is for
+    the address and that issuer only). ``verified=False`` marks it *not* verified: the
+    issuer's word (or this app's ``email_verified``) is then not taken. Recorded in the
+    activity log; ``python -m asgi_sessionsync verified list`` shows it."""
+    site = site_of(target)
+    by = VerifiedBy.REGISTRATION if issuer is None and verified else VerifiedBy.APP
+    await site.verified.mark(email, origin_of(issuer) if issuer else site.origin, verified=verified, by=by)
+
+
+async def revoke_verified(target: Target, email: str, *, issuer: str | None = None) -> int:
+    """Forget what this site knows of ``email``'s verification for ``issuer``'s sign-ins
+    (every issuer when None): the next sign-in is judged on the issuer's word again.
+    How many marks were revoked."""
+    site = site_of(target)
+    return await site.verified.revoke(email, origin_of(issuer) if issuer else None)

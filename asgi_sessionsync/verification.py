@@ -15,10 +15,11 @@ them beside the replay cache), whose contract (exactly one concurrent
 ``use`` of an id wins, in every backend) is what the limits need: one mark per try of a
 code (at most five), one per completed hold, one per code sent in the last 30 seconds
 and five per hour for each address. The marks are HMACs under this site's ``verify``
-key, so the store learns no address and no code. An address verified here is remembered
-the same way for a year (:data:`REMEMBER_FOR`), for the site whose sign-in it was verified
-for (the address and the issuer together, never the address alone), and sign-ins of that
-address from that site are not asked again in that time.
+key, so the store learns no address and no code. An address verified here is kept in
+the register of verified addresses (:mod:`asgi_sessionsync.verified_addresses`) for a
+year, for the site whose sign-in it was verified for (the address and the issuer
+together, never the address alone), and sign-ins of that address from that site are
+not asked again in that time.
 """
 
 from __future__ import annotations
@@ -37,11 +38,9 @@ HOLD_LIFETIME = 30 * 60  # seconds a held sign-in waits for its code (and the he
 MAX_TRIES = 5  # tries of one code, right or wrong; then a new code is needed
 RESEND_GAP = 30  # seconds between two codes sent to one address
 SENDS_PER_HOUR = 5  # codes sent to one address in any hour
-REMEMBER_FOR = 365 * 86400  # seconds an address verified here is remembered
 CODE_DIGITS = 6
 _LABEL = "verify"
 _MARK_BYTES = 16
-_VERIFIED_IDS_KEPT = 10_000
 
 
 def new_code() -> str:
@@ -68,22 +67,10 @@ class Marks:
         self.tokens = tokens
         self.replay = replay
         self.clock = clock
-        # The marks of "verified for this issuer", asked at every login here: an HMAC each,
-        # made once per address (bounded; the keys do not change in a running process).
-        self._verified_ids: dict[tuple[str, str], list[bytes]] = {}
 
     def _ids(self, *parts: bytes) -> list[bytes]:
         data = b"asgi-sessionsync verify\x00" + b"\x00".join(parts)
         return [mac[:_MARK_BYTES] for mac in self.tokens.macs(_LABEL, data)]
-
-    def _verified(self, email: str, issuer: str) -> list[bytes]:
-        key = (email, issuer)
-        ids = self._verified_ids.get(key)
-        if ids is None:
-            if len(self._verified_ids) >= _VERIFIED_IDS_KEPT:
-                self._verified_ids.clear()
-            ids = self._verified_ids[key] = self._ids(b"verified", email.encode("utf-8"), issuer.encode("utf-8"))
-        return ids
 
     def _id(self, *parts: bytes) -> bytes:
         return self._ids(*parts)[0]
@@ -95,23 +82,6 @@ class Marks:
     def code_matches(self, code_id: bytes, code: str, mac: bytes) -> bool:
         data = b"code\x00" + code_id + b"\x00" + code.encode("ascii")
         return any(hmac.compare_digest(m, mac) for m in self.tokens.macs(_LABEL, data))
-
-    # -- addresses verified here ------------------------------------------------------
-
-    async def remembered(self, email: str, issuer: str) -> bool:
-        """Whether ``email`` was verified within :data:`REMEMBER_FOR` for sign-ins that
-        ``issuer`` carries: by a code here for a sign-in from that peer, or (``issuer``
-        this site's own origin) by this site's app. Never for the address alone: a code
-        Carol typed for a sign-in from A says nothing of whoever signs up as Carol on C."""
-        for mark in self._verified(email, issuer):
-            if await self.replay.seen(mark):
-                return True
-        return False
-
-    async def remember(self, email: str, issuer: str) -> None:
-        """``email`` is verified for sign-ins carried by ``issuer`` (see :meth:`remembered`)."""
-        mark = self._verified(email, issuer)[0]
-        await self.replay.use(mark, self.clock() + REMEMBER_FOR)
 
     # -- limits ----------------------------------------------------------------------------
 

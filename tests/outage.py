@@ -82,5 +82,6 @@ def switchable(stores: Stores | None = None) -> tuple[Stores, Outage]:
         activity=wrap(inner.activity) if inner.activity is not None else None,
         closer=inner.closer,
         availability=availability,
+        verified=wrap(inner.verified),
     )
     return wrapped, outage

@@ -1,5 +1,5 @@
 """What the package root exports (#21): exactly what :class:`SessionSyncMiddleware` takes, plus
-``sign_in``/``sign_out``, ``exit_on_config_error`` and the exceptions; and one exception
+``sign_in``/``sign_out``, ``mark_verified``, ``exit_on_config_error`` and the exceptions; and one exception
 hierarchy, every class of it in ``exceptions.py``."""
 
 from __future__ import annotations
@@ -34,7 +34,15 @@ TYPES = {
     # the operator's console and a user's own page (docs/console.md), what list_sessions gives
     "Console", "AccountPage", "OwnSession",
 }  # fmt: skip
-FUNCTIONS = {"sign_in", "sign_out", "exit_on_config_error", "list_sessions", "end_session", "end_other_sessions"}
+FUNCTIONS = {
+    "sign_in",
+    "sign_out",
+    "exit_on_config_error",
+    "list_sessions",
+    "end_session",
+    "end_other_sessions",
+    "mark_verified",
+}
 ERRORS = {
     "SessionSyncError", "ConfigError", "ConfigErrors", "StartupRefused", "EnvelopeError", "StoreError", "InvalidEmail",
     "StoreUnavailable", "StoreDamaged", "MailError", "UserNotFound", "UserDeleted", "EmailChangeRefused",

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import time
+
+from asgi_sessionsync.activity import recorder
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.settings import Settings
-from asgi_sessionsync.stores import memory_stores
+from asgi_sessionsync.stores import Direction, Stores, memory_stores
+from asgi_sessionsync.stores.verified import VerifiedBy
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.verification import (
     MAX_TRIES,
-    REMEMBER_FOR,
     RESEND_GAP,
     SENDS_PER_HOUR,
     Marks,
     clean_code,
     new_code,
 )
+from asgi_sessionsync.verified_addresses import REMEMBER_FOR, VerifiedAddresses
 
 
 class Clock:
@@ -116,27 +120,48 @@ async def test_codes_are_stored_as_hmacs_bound_to_their_id() -> None:
 A = "https://a.example"
 
 
+def addresses(marks_tokens: Tokens, stores: Stores) -> VerifiedAddresses:
+    return VerifiedAddresses(marks_tokens, stores.verified, stores.replay, recorder(A, stores.activity), [A])
+
+
 async def test_a_verified_address_is_remembered_for_a_year_and_across_a_key_rotation() -> None:
-    m, clock, replay = marks()
-    assert not await m.remembered("ann@example.com", A)
-    await m.remember("ann@example.com", A)
-    assert await m.remembered("ann@example.com", A)
-    assert all(b"ann" not in mark for mark in replay.used)  # the store learns no address
-    rotated = Marks(tokens(generate_secret(), SECRET), replay, clock)
+    stores = memory_stores()
+    v = addresses(tokens(SECRET), stores)
+    assert not await v.remembered("ann@example.com", A)
+    await v.remember("ann@example.com", A)
+    assert await v.remembered("ann@example.com", A)
+    rotated = addresses(tokens(generate_secret(), SECRET), stores)
     assert await rotated.remembered("ann@example.com", A)
-    clock.now += REMEMBER_FOR + 1
-    assert not await m.remembered("ann@example.com", A)
+    mark = await stores.verified.get("ann@example.com", A)
+    assert mark is not None and REMEMBER_FOR - 5 < mark.until - time.time() <= REMEMBER_FOR
 
 
 async def test_a_verified_address_is_remembered_for_the_issuer_it_was_verified_for_only() -> None:
-    m, _, _ = marks()
-    await m.remember("ann@example.com", A)
-    assert not await m.remembered("ann@example.com", "https://c.example")
-    assert not await m.remembered("ann@example.com", "https://a.example.evil")
+    v = addresses(tokens(SECRET), memory_stores())
+    await v.remember("ann@example.com", A)
+    assert not await v.remembered("ann@example.com", "https://c.example")
+    assert not await v.remembered("ann@example.com", "https://a.example.evil")
 
 
-async def test_memory_stores_keep_the_marks() -> None:
+async def test_marks_made_before_the_register_are_still_read_and_revoked() -> None:
     stores = memory_stores()
-    m = Marks(tokens(SECRET), stores.replay)
-    await m.remember("ann@example.com", A)
-    assert await m.remembered("ann@example.com", A)
+    t = tokens(SECRET)
+    data = b"asgi-sessionsync verify\x00verified\x00ann@example.com\x00" + A.encode()
+    await stores.replay.use(t.macs("verify", data)[0][:16], time.time() + 3600)
+    v = addresses(t, stores)
+    assert await v.verdict("ann@example.com", A) is True
+    assert await v.revoke("ann@example.com") == 1
+    assert await v.verdict("ann@example.com", A) is None
+
+
+async def test_a_mark_not_verified_outranks_and_a_revoke_forgets_it() -> None:
+    stores = memory_stores()
+    v = addresses(tokens(SECRET), stores)
+    await v.mark("ann@example.com", A, verified=False, by=VerifiedBy.OPERATOR)
+    assert await v.verdict("ann@example.com", A) is False
+    assert not await v.remembered("ann@example.com", A)
+    assert await v.revoke("ann@example.com", A) == 1
+    assert await v.verdict("ann@example.com", A) is None
+    assert stores.activity is not None
+    kinds = [(e.kind, e.direction, e.peer) for e in await stores.activity.list()]
+    assert kinds == [("verify.revoke", Direction.LOCAL, A), ("verify.mark", Direction.LOCAL, A)]

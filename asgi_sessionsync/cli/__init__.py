@@ -1,5 +1,5 @@
 """``python -m asgi_sessionsync``: keys, configuration, peers, sessions, the outbox, the
-activity log and users.
+activity log, users and verified addresses.
 
 Exit codes: 0 all well; 1 a check failed or something could not be done (a peer that
 does not answer, a message not delivered); 2 the configuration or the command line is
@@ -94,10 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     drop.add_argument("--peer", help="every pending message for this peer (its URL)")
     drop.add_argument("--all", action="store_true", help="every pending message")
 
-    from asgi_sessionsync.cli import log, users
+    from asgi_sessionsync.cli import log, users, verified
 
     log.register(commands)
     users.register(commands)
+    verified.register(commands)
     return parser
 
 
@@ -147,6 +148,10 @@ def _main(argv: Sequence[str] | None) -> int:
             from asgi_sessionsync.cli.users import users_command
 
             return users_command(settings, args)
+        if args.command == "verified":
+            from asgi_sessionsync.cli.verified import verified_command
+
+            return verified_command(settings, args)
         from asgi_sessionsync.cli.store import store_command
 
         return anyio.run(store_command, settings, args)

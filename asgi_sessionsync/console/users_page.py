@@ -76,7 +76,8 @@ async def view_user(ctx: Ctx) -> Response:
     e = render.escape
     if user is None:
         return ctx.page("User not found", f'<p class="alert">No user {e(email)} on this site.</p>', status=404)
-    verified = await site.marks.remembered(email, site.origin)
+    verdict = await site.verified.verdict(email, site.origin)
+    verified = {True: "yes", False: "marked not verified", None: "not that this site remembers"}[verdict]
     versions = ", ".join(f"{group}: {clock} from {origin}" for group, (clock, origin) in sorted(user.versions.items()))
     details = render.table(
         ("", ""),
@@ -84,7 +85,7 @@ async def view_user(ctx: Ctx) -> Response:
             ["email", e(user.email)],
             ["name", e(user.name)],
             ["role", e(user.role) + (" (privileged here)" if site.trust.is_privileged_role(user.role) else "")],
-            ["address verified here", "yes" if verified else "not that this site remembers"],
+            ["address verified here", verified],
             ["provisioned by", e(user.provisioned_by or "this site")],
             ["created", e(render.when(user.created_at))],
             [

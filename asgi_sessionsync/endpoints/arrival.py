@@ -78,7 +78,9 @@ class Arrivals:
             self.log.warning("sign-in of %s from %s refused: %s", email, issuer, _EXPLAINED.get(refusal, refusal))
             return None, [], False, refusal
         requirement = site.settings.require_verified_email
-        verified = arrival.email_verified or code_checked or await site.marks.remembered(email, issuer)
+        # A mark here (a code typed, an operator's) outranks the issuer's word either way.
+        verdict = await site.verified.verdict(email, issuer)
+        verified = code_checked or (arrival.email_verified if verdict is None else verdict)
         if requirement is RequireVerified.ISSUER and not verified:
             self.log.warning(
                 "sign-in of %s from %s refused: that site did not say the address is verified "

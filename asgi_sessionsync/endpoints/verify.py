@@ -148,7 +148,7 @@ class CodeCheck:
             )
         if not await site.marks.finish(payload.hold_id, payload.until + site.settings.clock_skew):
             return redirect(self._onward(held, return_to), [(b"set-cookie", self.holds.clear())])
-        await site.marks.remember(held.email, held.payload.issuer)
+        await site.verified.remember(held.email, held.payload.issuer)
         self.log.info("code page: %s verified here", held.email)
         session, headers, _ = await self.arrive(scope, cookies, held.arrival(), code_checked=True)
         headers = [*headers, (b"set-cookie", self.holds.clear())]

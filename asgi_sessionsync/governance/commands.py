@@ -253,6 +253,7 @@ async def _erase(site: Site, email: str) -> int:
     user's session history and activity-log entries here; say what is kept and why."""
     ended = await site.sign_outs.everywhere(email, reason="erased on request")
     erased = await site.stores.sessions.erase_user(email)
+    marks = await site.stores.verified.delete(email)  # the register itself, so that no log line names her again
     log = site.stores.activity
     entries = await log.erase_user(email) if log is not None else 0
     waiting = [m for m in await site.stores.outbox.pending() if from_outbox_form(m.kind, m.payload)[0] == email]
@@ -260,6 +261,8 @@ async def _erase(site: Site, email: str) -> int:
         f"erased {erased} session(s) of {email} from this site's history ({ended} were active and were ended"
         f" on every site) and {entries} activity-log entries about them"
     )
+    if marks:
+        print(f"erased {marks} verified-address mark(s) of {email} (her next sign-in is judged on the issuer's word)")
     print("kept:")
     print(f"  - the account (name, role, metadata, password hash): remove it with the app or `users delete {email}`")
     print(

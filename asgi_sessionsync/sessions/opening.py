@@ -37,6 +37,7 @@ from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.sessions.active import ActiveSession
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import User
+from asgi_sessionsync.stores.verified import VerifiedBy
 from asgi_sessionsync.validation import email_or_none
 
 logger = package_log("asgi_sessionsync")
@@ -194,11 +195,13 @@ class SessionOpening:
     async def _verified_here(self, scope: Scope, email: str) -> bool:
         """A login here: verified when this site's app says so, now or at an earlier login
         here (remembered for this site as the issuer: a peer's sign-in of the address
-        still needs its own proof)."""
-        marks = self.site.marks
-        if await marks.remembered(email, self.site.origin):
-            return True
+        still needs its own proof), or an operator marked it so; not verified, whatever
+        the app says, when an operator marked it not verified."""
+        verified = self.site.verified
+        verdict = await verified.verdict(email, self.site.origin)
+        if verdict is not None:
+            return verdict  # a mark, made here or by an operator, outranks the app's word
         if await self.identity.email_verified(scope, email):
-            await marks.remember(email, self.site.origin)
+            await verified.remember(email, self.site.origin, VerifiedBy.APP)
             return True
         return False

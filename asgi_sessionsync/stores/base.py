@@ -71,6 +71,7 @@ from asgi_sessionsync.stores.session_store import (
     SessionStore,
     administers,
 )
+from asgi_sessionsync.stores.verified import MemoryVerifiedStore, VerifiedStore
 
 if TYPE_CHECKING:
     from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange
@@ -195,6 +196,8 @@ class Stores:
     outbox: Outbox
     activity: ActivityLog | None = None
     closer: Closable | None = None
+    # The register of verified addresses; a ``Stores`` built by hand without one keeps it in memory.
+    verified: VerifiedStore = field(default_factory=MemoryVerifiedStore)
     availability: Availability = field(default_factory=lambda: Availability("memory store"))
 
     async def purge(
@@ -205,7 +208,7 @@ class Stores:
         ``retention`` seconds, expired replay ids, and activity entries older than
         ``activity_retention`` (default ``retention``) or beyond the newest ``activity_max``.
         Returns the counts (``expired_sessions``, ``purged_sessions``, ``purged_replay_ids``,
-        ``purged_messages``, ``purged_tombstones``, ``purged_activity``). Safe to run from
+        ``purged_messages``, ``purged_tombstones``, ``purged_verified``, ``purged_activity``). Safe to run from
         several processes."""
         sessions = administers(self.sessions)  # a request-path-only registry: not its history
         done = {
@@ -214,6 +217,7 @@ class Stores:
             "purged_replay_ids": await self.replay.purge(now),
             "purged_messages": await self.outbox.purge(now - retention),
             "purged_tombstones": await self.users.purge_tombstones(now - retention),
+            "purged_verified": await self.verified.purge(now),
         }
         if self.activity is not None:
             keep = retention if activity_retention is None else activity_retention

@@ -1004,6 +1004,7 @@ async def test_stores_purge_expires_sessions_and_purges_everything_older_than_re
         "purged_messages": 1,
         "purged_activity": 0,  # see test_contract_activity.py
         "purged_tombstones": 0,
+        "purged_verified": 0,  # see test_contract_verified.py
     }
     assert await stores.sessions.get(expired.sid) is None
     assert await stores.sessions.get(ended_long_ago.sid) is None

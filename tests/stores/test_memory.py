@@ -48,6 +48,7 @@ async def test_purged_sessions_and_messages_are_freed() -> None:
         "purged_messages": 2000,
         "purged_activity": 0,
         "purged_tombstones": 0,
+        "purged_verified": 0,  # see test_contract_verified.py
     }
     assert sessions._sessions == {} and outbox._messages == {}
     assert sys.getsizeof(sessions._sessions) < full[0] / 10

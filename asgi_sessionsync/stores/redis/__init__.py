@@ -96,6 +96,7 @@ from asgi_sessionsync.stores.redis.replay import RedisReplayCache
 from asgi_sessionsync.stores.redis.sessions import RedisSessionRegistry
 from asgi_sessionsync.stores.redis.urls import _split, check_redis_url
 from asgi_sessionsync.stores.redis.users import RedisUserStore
+from asgi_sessionsync.stores.redis.verified import RedisVerifiedStore
 from asgi_sessionsync.urls import redact
 
 __all__ = [
@@ -159,6 +160,7 @@ def redis_stores(
         replay=RedisReplayCache(conn),
         outbox=RedisOutbox(conn),
         activity=RedisActivityLog(conn, max_entries=activity_max),
+        verified=RedisVerifiedStore(conn),
         closer=conn,
         availability=conn.availability,
     )

@@ -38,6 +38,7 @@ from asgi_sessionsync.stores.sqlite.outbox import SQLiteOutbox
 from asgi_sessionsync.stores.sqlite.replay import SQLiteReplayCache
 from asgi_sessionsync.stores.sqlite.sessions import SQLiteSessionRegistry
 from asgi_sessionsync.stores.sqlite.users import SQLiteUserStore
+from asgi_sessionsync.stores.sqlite.verified import SQLiteVerifiedStore
 
 __all__ = [
     "EXAMPLE",
@@ -70,6 +71,7 @@ def sqlite_stores(
         replay=SQLiteReplayCache(db),
         outbox=SQLiteOutbox(db),
         activity=SQLiteActivityLog(db),
+        verified=SQLiteVerifiedStore(db),
         closer=db,
         availability=db.availability,
     )

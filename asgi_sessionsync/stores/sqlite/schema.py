@@ -86,6 +86,19 @@ CREATE TABLE IF NOT EXISTS activity (
 """
 _SCHEMA += _ACTIVITY
 
+# Addresses verified (or marked not verified) per issuer (stores/sqlite/verified.py).
+_SCHEMA += """
+CREATE TABLE IF NOT EXISTS verified (
+    email TEXT NOT NULL,
+    issuer TEXT NOT NULL,
+    verified INTEGER NOT NULL,
+    by TEXT NOT NULL,
+    at REAL NOT NULL,
+    until REAL NOT NULL,
+    PRIMARY KEY (email, issuer)
+) WITHOUT ROWID;
+"""
+
 # Columns added after the first release, added to older files on open.
 _ADDED_COLUMNS = {
     # User sync: allow-listed metadata and the versions per field group, JSON objects.
@@ -128,6 +141,7 @@ CREATE INDEX IF NOT EXISTS outbox_finished ON outbox (finished_at) WHERE status 
 CREATE INDEX IF NOT EXISTS outbox_queue ON outbox (peer, subject) WHERE status = 'pending';
 CREATE INDEX IF NOT EXISTS activity_at ON activity (at, id);
 CREATE INDEX IF NOT EXISTS activity_user ON activity (user, at) WHERE user != '';
+CREATE INDEX IF NOT EXISTS verified_until ON verified (until);
 CREATE INDEX IF NOT EXISTS activity_peer ON activity (peer, at);
 CREATE INDEX IF NOT EXISTS activity_actor ON activity (actor, at) WHERE actor != '';
 CREATE INDEX IF NOT EXISTS activity_filter ON activity (at, id, kind, direction, outcome, peer, user, actor);
