@@ -201,3 +201,40 @@ def test_the_plugins_own_crypto_opens_what_this_site_seals() -> None:
     }
     out = subprocess.run(["php", "-r", script], env=env, capture_output=True, text=True, timeout=30, check=True)
     assert json.loads(out.stdout) == payload
+
+
+def test_each_recorded_user_change_maps_onto_this_sites_actions() -> None:
+    from asgi_sessionsync.protocol import UserAction
+    from asgi_sessionsync.wprus.mapping import changes, email_of
+
+    def mapped(name: str) -> list[Any]:
+        request = EXCHANGES[name]["request"]
+        data = open_bundle(_form(request)["wprusdata"], *SECRETS)
+        action = request["path"].strip("/").split("/")[1]
+        return [
+            (p.action, p.name, p.role, p.password_hash, p.meta) for p in changes(action, data, 1, lambda p: "H:" + p)
+        ]
+
+    assert mapped("create") == [(UserAction.CREATE, "Bob Builder", "subscriber", "H:bob-pass-1", None)]
+    assert mapped("update_password") == [
+        (UserAction.UPDATE, "Bob The Builder", None, None, None),
+        (UserAction.ROLE, None, "subscriber", None, None),
+        (UserAction.PASSWORD, None, None, "H:bob-pass-2", None),
+    ]
+    assert mapped("password_reset") == [(UserAction.PASSWORD, None, None, "H:bob-pass-3", None)]
+    assert mapped("meta") == [(UserAction.META, None, None, None, {"team": "blue"})]
+    assert mapped("delete") == [(UserAction.DELETE, None, None, None, None)]
+    create = open_bundle(_form(EXCHANGES["create"]["request"])["wprusdata"], *SECRETS)
+    assert email_of(create) == "bob@example.com"
+    # A login carries the login name only: "alice" is not an email, so nobody is named.
+    with pytest.raises(WprusRefused, match="not an email"):
+        email_of(open_bundle(_form(EXCHANGES["login_iframe"]["request"])["wprusdata"], *SECRETS))
+
+
+def test_a_password_from_wordpress_is_stored_as_an_scrypt_hash() -> None:
+    from asgi_sessionsync.hash_costs import cost_problem
+    from asgi_sessionsync.wprus.mapping import hash_password
+
+    hashed = hash_password("bob-pass-3")
+    assert hashed.startswith("scrypt$") and "bob-pass-3" not in hashed
+    assert cost_problem(hashed) is None
