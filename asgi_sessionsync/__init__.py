@@ -33,6 +33,7 @@ from asgi_sessionsync.exceptions import (
     StoreUnavailable,
     UserDeleted,
     UserNotFound,
+    WprusRefused,
 )
 from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.hooks import Hooks
@@ -101,6 +102,7 @@ __all__ = [
     "SyncMode",
     "UserDeleted",
     "UserNotFound",
+    "WprusRefused",
     "exit_on_config_error",
     "memory_stores",
     "open_stores",

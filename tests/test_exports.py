@@ -36,6 +36,7 @@ FUNCTIONS = {"sign_in", "sign_out", "exit_on_config_error"}
 ERRORS = {
     "SessionSyncError", "ConfigError", "ConfigErrors", "StartupRefused", "EnvelopeError", "StoreError", "InvalidEmail",
     "StoreUnavailable", "StoreDamaged", "MailError", "UserNotFound", "UserDeleted", "EmailChangeRefused",
+    "WprusRefused",
 }  # fmt: skip
 # Each needs an extra: named at the root, imported when first used.
 OPTIONAL = {
