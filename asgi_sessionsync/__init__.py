@@ -35,6 +35,7 @@ from asgi_sessionsync.exceptions import (
     StoreUnavailable,
     UserDeleted,
     UserNotFound,
+    WprusRefused,
 )
 from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.hooks import Hooks
@@ -111,6 +112,7 @@ __all__ = [
     "SyncMode",
     "UserDeleted",
     "UserNotFound",
+    "WprusRefused",
     "end_other_sessions",
     "end_session",
     "exit_on_config_error",

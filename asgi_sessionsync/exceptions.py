@@ -178,3 +178,13 @@ class EmailChangeRefused(SessionSyncError):
 
 def _rebuild_unavailable(store: str, problem: str, detail: str, maybe_done: bool) -> StoreUnavailable:
     return StoreUnavailable(store, problem, detail, maybe_done=maybe_done)
+
+
+class WprusRefused(SessionSyncError):
+    """A WP Remote Users Sync message that this site does not take (a bundle that does not
+    open, a token that is unknown, used, expired or for another action, an unknown site);
+    ``reason`` is a few words for the log, never shown to a browser."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

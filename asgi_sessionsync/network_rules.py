@@ -52,6 +52,7 @@ from urllib.parse import urlsplit
 from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.settings.parsers import _bool, _field
 from asgi_sessionsync.tomlfile import read_toml
+from asgi_sessionsync.wprus.site_config import CONNECTION_KEYS, WprusSite, wprus_site
 
 VARIABLE = "SESSIONSYNC_NETWORK_FILE"
 EXAMPLE = f"{VARIABLE}=/etc/myapp/network.toml"
@@ -149,6 +150,12 @@ class NetworkRules:
     defaults: PeerRules = field(default_factory=PeerRules)
     peers: tuple[tuple[str, PeerRules], ...] = ()
     source: str = "defaults"
+    # WordPress sites running WP Remote Users Sync ([wprus."<url>"]), by origin; their
+    # rules are in ``peers`` like any peer's.
+    wprus: tuple[tuple[str, WprusSite], ...] = ()
+
+    def wprus_site(self, origin: str) -> WprusSite | None:
+        return dict(self.wprus).get(origin)
 
     def for_peer(self, origin: str) -> PeerRules:
         return dict(self.peers).get(origin, self.defaults)
@@ -169,7 +176,7 @@ class NetworkRules:
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], *, source: str = "code", variable: str = VARIABLE) -> NetworkRules:
         """Rules from the TOML structure (a ``defaults`` table and ``peers."<origin>"`` tables)."""
-        unknown = sorted(set(data) - {"defaults", "peers"})
+        unknown = sorted(set(data) - {"defaults", "peers", "wprus"})
         if unknown:
             raise ConfigError(
                 variable,
@@ -184,7 +191,19 @@ class NetworkRules:
             origin = _origin(str(key), source, variable)
             where = f'peers."{key}"'
             peers[origin] = _rules(defaults, _table(section, where, source, variable), where, source, variable)
-        return cls(defaults, tuple(sorted(peers.items())), source)
+        sites: dict[str, WprusSite] = {}
+        for key, section in _table(data.get("wprus", {}), "wprus", source, variable).items():
+            where = f'wprus."{key}"'
+            table = _table(section, where, source, variable)
+            site = wprus_site(str(key), table, source, variable)
+            if site.origin in peers or site.origin in sites:
+                raise ConfigError(variable, f"{source}: {site.origin} is declared twice", f"[{where}]")
+            rules = {k: v for k, v in table.items() if k not in CONNECTION_KEYS}
+            # Passwords arrive in plain text and are hashed here (scrypt): that is the format.
+            rules.setdefault("password_formats", ["scrypt"])
+            peers[site.origin] = _rules(defaults, rules, where, source, variable)
+            sites[site.origin] = site
+        return cls(defaults, tuple(sorted(peers.items())), source, tuple(sorted(sites.items())))
 
 
 def _origin(text: str, source: str, variable: str) -> str:

@@ -46,6 +46,7 @@ from asgi_sessionsync.peers import (
 )
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.request_context import RequestContext
+from asgi_sessionsync.wprus.incoming import WprusIncoming
 
 logger = package_log("asgi_sessionsync.endpoints")
 
@@ -151,6 +152,18 @@ class Endpoints:
             ]
             return Reply(status, answer, TEXT, headers)
 
+        wprus = WprusIncoming(site) if site.rules.wprus else None
+
+        async def wordpress(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
+            # WP Remote Users Sync's server-to-server POSTs (asgi_sessionsync/wprus/incoming.py).
+            body = await _read_body(receive) if wprus is not None else None
+            if wprus is None or body is None:
+                return text(404, "not found")
+            action = scope["path"].rstrip("/").rsplit("/", 1)[-1]
+            status, answer, is_json = await wprus(action, body, site.address.host(scope))
+            return Reply(status, answer, b"application/json" if is_json else TEXT)
+
+        self.wordpress = wordpress
         self.routes: dict[str, tuple[tuple[str, ...], Handler]] = {
             Endpoint.PULL: (("GET",), pull),
             Endpoint.AUTHORIZE: (("GET",), authorize),
@@ -171,6 +184,8 @@ class Endpoints:
             await served({**scope, "root_path": root}, receive, send)
             return
         route = self.routes.get(name)
+        if name.startswith("wprus/") and name.count("/") <= 2:
+            route = (("POST",), self.wordpress)
         if route is None:
             reply = text(404, "not found")
         elif scope["method"] not in route[0]:

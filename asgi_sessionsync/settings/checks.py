@@ -79,7 +79,8 @@ def _site_and_networks(settings: CheckedSettings) -> None:
 
 def _network_file(settings: CheckedSettings) -> None:
     if settings.user_sync.network_rules is not None:
-        known = {peer.origin for _, peer in settings.peers()}
+        # WordPress sites ([wprus."…"]) are peers of the network file's own declaring.
+        known = {peer.origin for _, peer in settings.peers()} | dict(settings.user_sync.network_rules.wprus).keys()
         strangers = sorted(origin for origin, _ in settings.user_sync.network_rules.peers if origin not in known)
         if strangers:
             raise ConfigError(
