@@ -61,7 +61,7 @@ class RequestIdentity:
         state, later = unfinished if unfinished is not None else self._read(scope, cookies)
         site = self.site
         if later is not None:
-            state.session = await site.resolver.resolve(later, site.address.bind_value(scope))
+            state.session = await site.resolver.resolve_later(later, site.address.bind_value(scope))
             state.stale = state.session is None
         app_login = self.app_login
         if app_login is not None and cookies is not None:

@@ -64,7 +64,7 @@ class SessionResolver:
         """:meth:`resolve` without awaiting, when this process can tell: the registry
         answers from memory (:class:`~asgi_sessionsync.stores.SessionPeek`) and the session
         is neither idle nor due for a "last seen" write. Else ``LATER``: await
-        :meth:`resolve`. The common signed-in request, with no coroutine of its own."""
+        :meth:`resolve_later`. The common signed-in request, with no coroutine of its own."""
         now = time.time()
         opened = self._open(token, ip, now)
         if opened is None:
@@ -74,12 +74,12 @@ class SessionResolver:
         record = peek(session.sid) if peek is not None else None
         if record is None:
             return LATER
-        if record.ended_at is not None or record.user != session.user:
+        if _gone(session, record):
             return None
         quiet_for = now - record.last_seen_at
         if quiet_for > TOUCH_EVERY or quiet_for > idle_after:  # "last seen" to write, or idle
             return LATER
-        return session if session.signed_in_at else session._replace(signed_in_at=record.created_at)
+        return _served(session, record)
 
     async def resolve(self, token: str, ip: str) -> ActiveSession | None:
         """The active session a cookie names, or None (invalid, expired, ended, other IP).
@@ -88,17 +88,19 @@ class SessionResolver:
         not decrypted again; whether its session is still active is asked of the
         registry on every request, so a revocation takes effect at once.
         """
+        answer = self.resolve_now(token, ip)
+        return await self.resolve_later(token, ip) if answer is LATER else answer
+
+    async def resolve_later(self, token: str, ip: str) -> ActiveSession | None:
+        """:meth:`resolve` for a cookie :meth:`resolve_now` answered ``LATER``: the
+        registry asked (with I/O), an idle session ended, "last seen" written when due."""
         now = time.time()
         opened = self._open(token, ip, now)
         if opened is None:
             return None
         session, idle_after = opened
-        # From this process's memory when the registry can tell without I/O.
-        peek = self._peek
-        record = peek(session.sid) if peek is not None else None
-        if record is None:
-            record = await self.stores.sessions.get(session.sid)
-        if record is None or record.ended_at is not None or record.user != session.user:
+        record = await self.stores.sessions.get(session.sid)
+        if record is None or _gone(session, record):
             return None
         if now - record.last_seen_at > idle_after:  # inf without an idle timeout: one comparison
             await self._idle(session, record)
@@ -107,9 +109,7 @@ class SessionResolver:
             # "Last seen" is written again at the next request if the store cannot now.
             with contextlib.suppress(StoreUnavailable):
                 await self.stores.sessions.touch(record.sid, now)
-        if not session.signed_in_at:  # a cookie from before it was written: the session's start
-            session = session._replace(signed_in_at=record.created_at)
-        return session
+        return _served(session, record)
 
     def _open(self, token: str, ip: str, now: float) -> tuple[ActiveSession, float] | None:
         """The session a cookie names and its role's idle limit (the cookie opened once,
@@ -149,3 +149,13 @@ class SessionResolver:
                 await self.on_idle(session, record)
             else:
                 await self.stores.sessions.end(record.sid, reason="idle", when=time.time())
+
+
+def _gone(session: ActiveSession, record: SessionRecord) -> bool:
+    """The session ended, or its id now names another user's."""
+    return record.ended_at is not None or record.user != session.user
+
+
+def _served(session: ActiveSession, record: SessionRecord) -> ActiveSession:
+    """The session as served, with its start (a cookie from before it was written lacks it)."""
+    return session if session.signed_in_at else session._replace(signed_in_at=record.created_at)
