@@ -1,8 +1,9 @@
 """The language of the middleware's own pages: chosen per request by ``Accept-Language``.
 
-The middleware notes each HTTP request's ``Accept-Language`` (and its site's template
-directory) in a context variable (:func:`use`, one ``ContextVar.set`` per request; the
-header is parsed only when a page is rendered). :func:`gettext` translates a message into
+The middleware notes each HTTP request's scope in a context variable (:data:`use_scope`,
+one ``ContextVar.set`` per request and nothing else: its ``Accept-Language`` header is
+found and parsed only when a page is rendered; the site's template directory, where the
+app gives one, is under :data:`TEMPLATE_KEY` in the scope). :func:`gettext` translates a message into
 the chosen language from the gettext catalogues shipped in ``asgi_sessionsync/locale``
 (``<lang>/LC_MESSAGES/asgi_sessionsync.mo``); :func:`N_` marks a message kept in a
 constant, translated when shown. English (the msgids) is the fallback.
@@ -11,10 +12,11 @@ constant, translated when shown. English (the msgids) is the fallback.
 from __future__ import annotations
 
 import gettext as _gettext
+from collections.abc import MutableMapping
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any
 
 DOMAIN = "asgi_sessionsync"
 LOCALE_DIR = Path(__file__).with_name("locale")
@@ -23,22 +25,28 @@ LANGUAGES = (FALLBACK, "fr")  # the catalogues shipped (en: the msgids themselve
 MAX_HEADER = 512  # of an Accept-Language header read (a longer one: its beginning)
 
 
-class PageRequest(NamedTuple):
-    accept_language: bytes | None
-    template_dir: Path | None
+TEMPLATE_KEY = "sessionsync.template_dir"  # in the scope: the app's template directory
 
-
-_NONE = PageRequest(None, None)
-_current: ContextVar[PageRequest | None] = ContextVar("asgi_sessionsync_page_request", default=None)
+_current: ContextVar[MutableMapping[str, Any] | None] = ContextVar("asgi_sessionsync_page_scope", default=None)
+use_scope = _current.set  # the middleware's, once per HTTP request: what its pages read
 
 
 def use(accept_language: bytes | None, template_dir: Path | None) -> None:
-    """Note what this request's pages are rendered with (called once per HTTP request)."""
-    _current.set(PageRequest(accept_language, template_dir))
+    """Render this context's pages for ``accept_language`` from ``template_dir`` (for code
+    that renders a page outside a request: tests, a script)."""
+    headers = [(b"accept-language", accept_language)] if accept_language is not None else []
+    _current.set({"headers": headers, TEMPLATE_KEY: template_dir})
 
 
 def template_dir() -> Path | None:
-    return (_current.get() or _NONE).template_dir
+    scope = _current.get()
+    return scope.get(TEMPLATE_KEY) if scope is not None else None
+
+
+def _accept_language(scope: MutableMapping[str, Any] | None) -> bytes | None:
+    if scope is None:
+        return None
+    return next((value for key, value in scope.get("headers", ()) if key == b"accept-language"), None)
 
 
 def choose(header: bytes | str | None, available: tuple[str, ...] = LANGUAGES) -> str:
@@ -71,7 +79,7 @@ def choose(header: bytes | str | None, available: tuple[str, ...] = LANGUAGES) -
 
 def language() -> str:
     """The language of the current request's pages."""
-    return choose((_current.get() or _NONE).accept_language)
+    return choose(_accept_language(_current.get()))
 
 
 @cache

@@ -22,7 +22,7 @@ from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints.routes import Endpoints
 from asgi_sessionsync.exceptions import StoreUnavailable
 from asgi_sessionsync.hooks import Hooks
-from asgi_sessionsync.i18n import use as use_language
+from asgi_sessionsync.i18n import TEMPLATE_KEY, use_scope
 from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.logs import ensure_handler, package_log
@@ -86,20 +86,13 @@ class SessionSyncMiddleware:
         self.identity.attach_site(self.site)  # an adapter whose app owns its users (Django): user sync
         # What a request gets while the store is down: a 503, never a 500 (outage.py).
         page = read_page_file(settings.unavailable_page) if settings.unavailable_page else None
-        # The middleware's own pages: the app's templates where it gives some (checked now).
-        self.template_dir = Path(settings.template_dir) if settings.template_dir else None
-        if self.template_dir is not None:
-            require_templates(self.template_dir)
+        self.template_dir = _template_dir(settings)
         # What every part that answers a request uses of this site, built once.
         self.context = context = RequestContext.build(
             self.site, self.identity, self.app_login, OutageReplies(self.site, page)
         )
         self.outage = context.outage
-        # The operator's console and each user's own page, below the prefix (SESSIONSYNC_CONSOLE).
-        pages: dict[str, ASGIApp] = {}
-        if settings.console.serve_console:
-            pages = {"console": Console(console_admit), "account": AccountPage()}
-        self.endpoints = Endpoints(context, pages)
+        self.endpoints = Endpoints(context, _own_pages(settings, console_admit))
         self.worker = Worker(self.site)
         self.catchup = CatchUp(self.site)
         self.prefix = settings.path_prefix
@@ -133,15 +126,14 @@ class SessionSyncMiddleware:
         if kind == "http":
             cookies: bytes | None = None
             navigate = False
-            language: bytes | None = None
             for key, value in scope["headers"]:
                 if key == b"cookie":
                     cookies = value if cookies is None else cookies + b"; " + value
                 elif key == b"sec-fetch-mode":
                     navigate = value == b"navigate"
-                elif key == b"accept-language":
-                    language = value
-            use_language(language, self.template_dir)  # the language of the middleware's own pages
+            use_scope(scope)  # what the middleware's own pages read (their language: i18n.py)
+            if self.template_dir is not None:
+                scope[TEMPLATE_KEY] = self.template_dir
             if cookies is not None or not self.worker.started or self.prefix in scope["path"]:
                 scope[SITE_KEY] = self.site  # for asgi_sessionsync.users
                 await self._http(scope, receive, send, cookies)
@@ -198,3 +190,18 @@ class SessionSyncMiddleware:
                 await send({"type": "websocket.close", "code": 1013})
                 return
         await self.app(scope, receive, send)
+
+
+def _template_dir(settings: Settings) -> Path | None:
+    """The app's templates for the middleware's own pages, where it gives some (checked now)."""
+    directory = Path(settings.template_dir) if settings.template_dir else None
+    if directory is not None:
+        require_templates(directory)
+    return directory
+
+
+def _own_pages(settings: Settings, console_admit: Admit | None) -> dict[str, ASGIApp]:
+    """The operator's console and each user's own page, below the prefix (SESSIONSYNC_CONSOLE)."""
+    if not settings.console.serve_console:
+        return {}
+    return {"console": Console(console_admit), "account": AccountPage()}

@@ -53,7 +53,7 @@ def test_an_operator_marks_lists_and_revokes_and_the_log_says_so(tmp_path: Path)
     ]
     log = json.loads(run_cli("log", "--user", "ann@example.com", "--format", "json", env=e).stdout)
     assert sorted(entry["kind"] for entry in log) == ["verify.mark", "verify.mark", "verify.revoke", "verify.revoke"]
-    assert {entry["direction"] for entry in log} == {"here"}
+    assert {entry["direction"] for entry in log} == {"local"}
 
 
 def test_an_issuer_that_is_no_peer_is_refused(tmp_path: Path) -> None:

@@ -13,11 +13,9 @@ once (:mod:`asgi_sessionsync.outage`).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from urllib.parse import parse_qs
 
-import anyio
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asgi_sessionsync.endpoints.arrival import Arrivals
@@ -25,6 +23,7 @@ from asgi_sessionsync.endpoints.authorize import Authorize
 from asgi_sessionsync.endpoints.bounce import Bounce
 from asgi_sessionsync.endpoints.catchup_step import CatchUpStep
 from asgi_sessionsync.endpoints.hop import Hop
+from asgi_sessionsync.endpoints.ping import Ping
 from asgi_sessionsync.endpoints.pull import Pull
 from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
 from asgi_sessionsync.endpoints.reply import TEXT, Reply, page, text
@@ -35,15 +34,6 @@ from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
 from asgi_sessionsync.i18n import N_
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
 from asgi_sessionsync.outage import Situation
-from asgi_sessionsync.peers import (
-    KEYS_HEADER,
-    MAX_PING_BYTES,
-    PROBE_HEADER,
-    SITE_HEADER,
-    TIME_HEADER,
-    answer_ping,
-    key_ids,
-)
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.wprus.incoming import WprusIncoming
@@ -118,39 +108,10 @@ class Endpoints:
         async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await receiver(receive, site.address.host(scope))
 
-        refusals_logged: dict[str, float] = {}
+        answer_ping = Ping(site, kit.members, log)
 
         async def ping(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            if scope["method"] != "POST":
-                # Plain liveness; readable by the pages of the network's sites (CORS), so
-                # that a catch-up's page can tell this site from a proxy's refusal.
-                asker = _origin_header(scope)
-                cors = [(b"access-control-allow-origin", asker.encode("latin-1"))] if asker in kit.members else []
-                return Reply(204, b"", TEXT, [(b"vary", b"origin"), *cors])
-            # The authenticated ping: a peer (or `peers check`) asks whether we share the
-            # key, list it, and what time it is here.
-            body = None
-            with anyio.move_on_after(max(site.settings.peer_timeout, 1.0) * 5):
-                body = await _read_body(receive)
-            if body is None or len(body) > MAX_PING_BYTES:
-                return text(413, "too large")
-            status, answer, refused = answer_ping(site.tokens, body)
-            if refused is not None:
-                now = time.monotonic()
-                if now - refusals_logged.get(refused, -60.0) >= 60.0:
-                    refusals_logged[refused] = now
-                    log.warning(
-                        "ping refused: %s (a site or `peers check` that %s; repeats are not logged for a minute)",
-                        refused,
-                        _REFUSAL_WORDS.get(refused, "sent something unreadable"),
-                    )
-            headers = [
-                (TIME_HEADER.encode(), f"{site.tokens.clock():.3f}".encode()),
-                (SITE_HEADER.encode(), site.origin.encode("latin-1")),
-                (KEYS_HEADER.encode(), key_ids(site.tokens).encode("ascii")),  # the same for every asker
-                (PROBE_HEADER.encode(), b"cors"),  # a browser's CORS probe of GET ping is answered
-            ]
-            return Reply(status, answer, TEXT, headers)
+            return await answer_ping(scope, receive)
 
         wprus = WprusIncoming(site) if site.rules.wprus else None
 
@@ -223,20 +184,8 @@ class Endpoints:
             return page(500, N_("Something went wrong"), N_("This site could not complete the sign-in step."))
 
 
-_REFUSAL_WORDS = {
-    "unknown key": "seals with a key this site does not hold",
-    "bad tag": "seals with a key this site does not hold",
-    "wrong issuer": "this site does not list among its peers",
-    "wrong audience": "takes another site for this one",
-}
-
-
 def _query(scope: Scope) -> dict[str, list[str]]:
     return parse_qs(scope.get("query_string", b"").decode("latin-1"))
-
-
-def _origin_header(scope: Scope) -> str:
-    return next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), "")
 
 
 def _first(query: dict[str, list[str]], name: str) -> str:
