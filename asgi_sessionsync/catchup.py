@@ -39,6 +39,7 @@ from asgi_sessionsync.endpoints.asking import (
     return_mark,
 )
 from asgi_sessionsync.fetch_metadata import fetch_metadata
+from asgi_sessionsync.i18n import for_request
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.pages import catchup_page
 from asgi_sessionsync.protocol import Endpoint
@@ -104,6 +105,7 @@ class CatchUp:
             for _, peer in peers
         ]
         nonce = secrets.token_urlsafe(12)
+        for_request(scope, site.settings.template_dir)
         body = catchup_page(go, probes, nonce)
         connect = " ".join(sorted({origin_of(url) for _, url, _ in probes}))
         policy = (

@@ -1,9 +1,9 @@
 """The language of the middleware's own pages: chosen per request by ``Accept-Language``.
 
-The middleware notes each HTTP request's scope in a context variable (:data:`use_scope`,
-one ``ContextVar.set`` per request and nothing else: its ``Accept-Language`` header is
-found and parsed only when a page is rendered; the site's template directory, where the
-app gives one, is under :data:`TEMPLATE_KEY` in the scope). :func:`gettext` translates a message into
+Whatever renders one of the middleware's pages notes its request first
+(:func:`for_request`: the request's headers and the site's template directory, in a
+context variable); a request that renders none pays nothing, and the ``Accept-Language``
+header is found and parsed only when a page's words are. :func:`gettext` translates a message into
 the chosen language from the gettext catalogues shipped in ``asgi_sessionsync/locale``
 (``<lang>/LC_MESSAGES/asgi_sessionsync.mo``); :func:`N_` marks a message kept in a
 constant, translated when shown. English (the msgids) is the fallback.
@@ -12,7 +12,7 @@ constant, translated when shown. English (the msgids) is the fallback.
 from __future__ import annotations
 
 import gettext as _gettext
-from collections.abc import MutableMapping
+from collections.abc import Iterable, Mapping
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
@@ -25,28 +25,37 @@ LANGUAGES = (FALLBACK, "fr")  # the catalogues shipped (en: the msgids themselve
 MAX_HEADER = 512  # of an Accept-Language header read (a longer one: its beginning)
 
 
-TEMPLATE_KEY = "sessionsync.template_dir"  # in the scope: the app's template directory
+Headers = Iterable[tuple[bytes, bytes]]
+_current: ContextVar[tuple[Headers, Path | None] | None] = ContextVar("asgi_sessionsync_page_request", default=None)
 
-_current: ContextVar[MutableMapping[str, Any] | None] = ContextVar("asgi_sessionsync_page_scope", default=None)
-use_scope = _current.set  # the middleware's, once per HTTP request: what its pages read
+
+def for_request(scope: Mapping[str, Any], template_dir: str | Path | None) -> None:
+    """The pages rendered next in this context are for this request (its
+    ``Accept-Language``) and from ``template_dir`` (the site's ``SESSIONSYNC_TEMPLATE_DIR``)."""
+    _current.set((scope.get("headers", ()), _directory(template_dir)))
 
 
 def use(accept_language: bytes | None, template_dir: Path | None) -> None:
     """Render this context's pages for ``accept_language`` from ``template_dir`` (for code
     that renders a page outside a request: tests, a script)."""
-    headers = [(b"accept-language", accept_language)] if accept_language is not None else []
-    _current.set({"headers": headers, TEMPLATE_KEY: template_dir})
+    for_request({"headers": [(b"accept-language", accept_language)] if accept_language else []}, template_dir)
 
 
 def template_dir() -> Path | None:
-    scope = _current.get()
-    return scope.get(TEMPLATE_KEY) if scope is not None else None
+    noted = _current.get()
+    return noted[1] if noted is not None else None
 
 
-def _accept_language(scope: MutableMapping[str, Any] | None) -> bytes | None:
-    if scope is None:
+@cache
+def _directory(template_dir: str | Path | None) -> Path | None:
+    return Path(template_dir) if template_dir else None
+
+
+def _accept_language() -> bytes | None:
+    noted = _current.get()
+    if noted is None:
         return None
-    return next((value for key, value in scope.get("headers", ()) if key == b"accept-language"), None)
+    return next((value for key, value in noted[0] if key == b"accept-language"), None)
 
 
 def choose(header: bytes | str | None, available: tuple[str, ...] = LANGUAGES) -> str:
@@ -79,7 +88,7 @@ def choose(header: bytes | str | None, available: tuple[str, ...] = LANGUAGES) -
 
 def language() -> str:
     """The language of the current request's pages."""
-    return choose(_accept_language(_current.get()))
+    return choose(_accept_language())
 
 
 @cache

@@ -22,7 +22,6 @@ from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints.routes import Endpoints
 from asgi_sessionsync.exceptions import StoreUnavailable
 from asgi_sessionsync.hooks import Hooks
-from asgi_sessionsync.i18n import TEMPLATE_KEY, use_scope
 from asgi_sessionsync.identity import IdentityAdapter, app_login_of, identity_from_settings
 from asgi_sessionsync.lifecycle import Worker
 from asgi_sessionsync.logs import ensure_handler, package_log
@@ -86,7 +85,7 @@ class SessionSyncMiddleware:
         self.identity.attach_site(self.site)  # an adapter whose app owns its users (Django): user sync
         # What a request gets while the store is down: a 503, never a 500 (outage.py).
         page = read_page_file(settings.unavailable_page) if settings.unavailable_page else None
-        self.template_dir = _template_dir(settings)
+        _check_templates(settings)
         # What every part that answers a request uses of this site, built once.
         self.context = context = RequestContext.build(
             self.site, self.identity, self.app_login, OutageReplies(self.site, page)
@@ -131,9 +130,6 @@ class SessionSyncMiddleware:
                     cookies = value if cookies is None else cookies + b"; " + value
                 elif key == b"sec-fetch-mode":
                     navigate = value == b"navigate"
-            use_scope(scope)  # what the middleware's own pages read (their language: i18n.py)
-            if self.template_dir is not None:
-                scope[TEMPLATE_KEY] = self.template_dir
             if cookies is not None or not self.worker.started or self.prefix in scope["path"]:
                 scope[SITE_KEY] = self.site  # for asgi_sessionsync.users
                 await self._http(scope, receive, send, cookies)
@@ -192,12 +188,10 @@ class SessionSyncMiddleware:
         await self.app(scope, receive, send)
 
 
-def _template_dir(settings: Settings) -> Path | None:
-    """The app's templates for the middleware's own pages, where it gives some (checked now)."""
-    directory = Path(settings.template_dir) if settings.template_dir else None
-    if directory is not None:
-        require_templates(directory)
-    return directory
+def _check_templates(settings: Settings) -> None:
+    """The app's templates for the middleware's own pages, where it gives some: checked now."""
+    if settings.template_dir:
+        require_templates(Path(settings.template_dir))
 
 
 def _own_pages(settings: Settings, console_admit: Admit | None) -> dict[str, ASGIApp]:

@@ -30,7 +30,7 @@ from starlette.types import Message, Scope, Send
 
 from asgi_sessionsync.endpoints.reply import HTML, TEXT, Reply
 from asgi_sessionsync.exceptions import StoreUnavailable
-from asgi_sessionsync.i18n import N_
+from asgi_sessionsync.i18n import N_, for_request
 from asgi_sessionsync.pages import error_page
 
 if TYPE_CHECKING:
@@ -111,6 +111,7 @@ class OutageReplies:
         headers = [(b"retry-after", str(RETRY_AFTER).encode())]
         title, words = _WORDS[situation]
         if _wants_html(scope):
+            for_request(scope, self.site.settings.template_dir)
             return Reply(503, self.page or error_page(title, words), HTML, headers)
         return Reply(503, f"{title}: {words}\n".encode(), TEXT, headers)
 

@@ -259,3 +259,18 @@ async def test_a_websocket_with_a_session_while_the_store_is_down_is_closed_try_
     }
     await net.sites["a"](scope, receive, send)
     assert sent == [{"type": "websocket.close", "code": 1013}]
+
+
+async def test_the_store_down_page_is_in_the_browsers_language(down: tuple[SiteNetwork, Outage]) -> None:
+    # The outage page is rendered off the request path's usual route (no endpoint): it
+    # must still be told this request's Accept-Language (i18n.for_request).
+    net, outage = down
+    browser = net.browser()
+    await browser.sign_in("a", *ALICE)
+    outage.down = True
+    french = await browser.get(f"{URLS['a']}/", headers={**HTML, "accept-language": "fr-CH, fr;q=0.9"})
+    english = await browser.get(f"{URLS['a']}/", headers={**HTML, "accept-language": "en"})
+    outage.down = False
+    assert french.status_code == english.status_code == 503
+    assert '<html lang="fr">' in french.text and "This page is briefly unavailable" not in french.text
+    assert '<html lang="en">' in english.text and "This page is briefly unavailable" in english.text

@@ -31,7 +31,7 @@ from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.endpoints.whoami import WhoAmI
 from asgi_sessionsync.exceptions import SessionSyncError, StoreUnavailable
-from asgi_sessionsync.i18n import N_
+from asgi_sessionsync.i18n import N_, for_request
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
 from asgi_sessionsync.outage import Situation
 from asgi_sessionsync.protocol import Endpoint
@@ -64,6 +64,7 @@ class Endpoints:
         site = context.site
         self.pages = dict(pages or {})
         self.prefix = site.prefix
+        self.template_dir = site.settings.template_dir
         self.outage = context.outage
         # The sign-in steps, each built from what it uses (what they share: the kit).
         kit = StepKit(context)
@@ -138,6 +139,7 @@ class Endpoints:
         }
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send, name: str, cookies: bytes | None) -> None:
+        for_request(scope, self.template_dir)  # every step may answer with a page
         head = name.split("/", 1)[0]
         served = self.pages.get(head)
         if served is not None:

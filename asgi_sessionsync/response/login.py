@@ -15,6 +15,7 @@ from asgi_sessionsync.endpoints.reply import HTML, Reply, redirect
 from asgi_sessionsync.fetch_metadata import fetch_metadata
 from asgi_sessionsync.governance.admission import Refusal
 from asgi_sessionsync.governance.policy import OnLimit
+from asgi_sessionsync.i18n import for_request
 from asgi_sessionsync.identity.session import intended_role
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.pages import refused_page
@@ -122,6 +123,7 @@ class LoginHere:
             target = local_url(site.origin, scope.get("root_path", "") + refusal.redirect_to)
             reply = redirect(target, headers)
         else:
+            for_request(scope, site.settings.template_dir)
             reply = Reply(403, refused_page(refusal.message), HTML, headers)
         await reply.send(self.raw_send)
 
