@@ -128,15 +128,17 @@ class MemoryUserStore:
 class MemorySessionRegistry:
     def __init__(self) -> None:
         self._sessions: dict[str, SessionRecord] = {}
-        self._by_ref: dict[str, set[str]] = {}  # app_ref -> sids
+        self._by_ref: dict[str, dict[str, None]] = {}  # app_ref -> sids
+        self._by_user: dict[str, dict[str, None]] = {}  # user -> sids (in order): no scan per sign-in
 
     async def create(self, record: SessionRecord) -> None:
         if record.sid in self._sessions:
             raise StoreError("session registry: a session with this sid exists already")
         user = normalize_email(record.user)
         self._sessions[record.sid] = record if user == record.user else dataclasses.replace(record, user=user)
+        self._by_user.setdefault(user, {})[record.sid] = None
         if record.app_ref is not None:
-            self._by_ref.setdefault(record.app_ref, set()).add(record.sid)
+            self._by_ref.setdefault(record.app_ref, {})[record.sid] = None
 
     async def find_by_app_ref(self, ref: str) -> SessionRecord | None:
         records = [self._sessions[sid] for sid in self._by_ref.get(ref, ())]
@@ -168,12 +170,10 @@ class MemorySessionRegistry:
     async def end_user(
         self, user: str, *, reason: str, when: float, chain: str | None = None, created_before: float | None = None
     ) -> int:
-        user = normalize_email(user)
         matching = [
             r
-            for r in self._sessions.values()
-            if r.user == user
-            and r.active
+            for r in self._of(user)
+            if r.active
             and (chain is None or r.chain == chain)
             and (created_before is None or r.created_at <= created_before)
         ]
@@ -197,12 +197,7 @@ class MemorySessionRegistry:
     async def purge(self, ended_before: float) -> int:
         old = [sid for sid, r in self._sessions.items() if r.ended_at is not None and r.ended_at < ended_before]
         for sid in old:
-            ref = self._sessions.pop(sid).app_ref
-            if ref is not None:
-                sids = self._by_ref.get(ref, set())
-                sids.discard(sid)
-                if not sids:
-                    self._by_ref.pop(ref, None)
+            self._forget(sid)
         self._sessions = _compacted(self._sessions, len(old))
         return len(old)
 
@@ -212,10 +207,7 @@ class MemorySessionRegistry:
     async def list(
         self, *, user: str | None = None, include_ended: bool = False, limit: int = 1000
     ) -> list[SessionRecord]:
-        wanted = normalize_email(user) if user else None
-        records = [
-            r for r in self._sessions.values() if (wanted is None or r.user == wanted) and (include_ended or r.active)
-        ]
+        records = [r for r in (self._of(user) if user else self._sessions.values()) if include_ended or r.active]
         return sorted(records, key=lambda r: (r.created_at, r.sid), reverse=True)[:limit]
 
     # -- governance ------------------------------------------------------------------------
@@ -229,14 +221,10 @@ class MemorySessionRegistry:
         active: bool = False,
         limit: int = 1000,
     ) -> builtins.list[SessionRecord]:
-        wanted = normalize_email(user) if user else None
         records = [
             r
-            for r in self._sessions.values()
-            if (wanted is None or r.user == wanted)
-            and (ip is None or r.ip == ip)
-            and (since is None or r.created_at >= since)
-            and (not active or r.active)
+            for r in (self._of(user) if user else self._sessions.values())
+            if (ip is None or r.ip == ip) and (since is None or r.created_at >= since) and (not active or r.active)
         ]
         return sorted(records, key=lambda r: (r.created_at, r.sid), reverse=True)[:limit]
 
@@ -249,12 +237,10 @@ class MemorySessionRegistry:
         budget: int = PAGE_BUDGET,
     ) -> SessionPage:
         # The index walked: the user's sessions, else the address's, else all (the contract's).
-        user = normalize_email(where.user) if where.user is not None else None
-        walked = [
-            r
-            for r in self._sessions.values()
-            if (user is None or r.user == user) and (user is not None or where.ip is None or r.ip == where.ip)
-        ]
+        if where.user is not None:
+            walked = self._of(where.user)
+        else:
+            walked = [r for r in self._sessions.values() if where.ip is None or r.ip == where.ip]
         walked.sort(key=lambda r: (r.created_at, r.sid), reverse=True)
         return page_of(walked, where, after, limit, budget)
 
@@ -269,11 +255,23 @@ class MemorySessionRegistry:
         return sorted(found, key=lambda r: (r.last_seen_at, r.sid))[:limit]
 
     async def erase_user(self, user: str) -> int:
-        wanted = normalize_email(user)
-        gone = [sid for sid, r in self._sessions.items() if r.user == wanted]
+        gone = [r.sid for r in self._of(user)]
         for sid in gone:
-            del self._sessions[sid]
+            self._forget(sid)
         return len(gone)
+
+    def _of(self, user: str) -> builtins.list[SessionRecord]:
+        """The user's sessions, oldest first, from the index."""
+        return [self._sessions[sid] for sid in self._by_user.get(normalize_email(user), ())]
+
+    def _forget(self, sid: str) -> None:
+        """The session gone from the registry and from both indexes."""
+        record = self._sessions.pop(sid)
+        for index, key in ((self._by_ref, record.app_ref), (self._by_user, record.user)):
+            if key is not None and (sids := index.get(key)) is not None:
+                sids.pop(sid, None)
+                if not sids:
+                    del index[key]
 
 
 class MemoryReplayCache:

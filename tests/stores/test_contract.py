@@ -6,6 +6,7 @@ since backends with their own expiry (Redis TTLs) drop rows by real time.
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import replace
@@ -1081,6 +1082,25 @@ async def test_erase_user_deletes_all_of_one_users_sessions_active_or_ended(stor
     assert [r.sid for r in await stores.sessions.list(include_ended=True)] == [bob.sid]
     assert await stores.sessions.end_chain_except("c1", "none", reason="x", when=T0 + 2) == 1
     assert await stores.sessions.erase_user("ann@example.com") == 0
+
+
+async def test_an_erased_or_purged_session_is_gone_from_every_lookup(stores: Stores) -> None:
+    # By its app login too: an index that kept an erased session's sid failed here.
+    erased = dataclasses.replace(session(), app_ref="app-1")
+    purged = dataclasses.replace(session(user="bob@example.com"), app_ref="app-2")
+    for record in (erased, purged):
+        await stores.sessions.create(record)
+    await stores.sessions.end(purged.sid, reason="x", when=T0 - 100)
+    assert await stores.sessions.erase_user("ann@example.com") == 1
+    assert await stores.sessions.purge(T0 - 50) == 1
+    assert await stores.sessions.find_by_app_ref("app-1") is None
+    assert await stores.sessions.find_by_app_ref("app-2") is None
+    assert await stores.sessions.end_user("bob@example.com", reason="x", when=T0) == 0
+    assert await stores.sessions.active("ann@example.com") == []
+    again = dataclasses.replace(session(), app_ref="app-1")  # the same user and app login, anew
+    await stores.sessions.create(again)
+    assert (await stores.sessions.find_by_app_ref("app-1")) == again
+    assert [r.sid for r in await stores.sessions.active("Ann@example.com")] == [again.sid]
 
 
 async def test_analytics_counts_logins_blocks_active_ends_devices_countries_and_days(stores: Stores) -> None:
