@@ -1,18 +1,6 @@
-"""``peers check``: for every peer, what works, what does not, and what to fix.
-
-Five checks a peer, asked from this site's configuration (its keys, its URL):
-
-- **browser URL** answers ``GET ping`` (a ``*.localhost`` name that this machine does
-  not resolve is asked at 127.0.0.1, as browsers resolve it);
-- **back-channel URL** answers ``GET ping`` — this server must reach it by itself;
-- **same key**: the authenticated ping: the peer opens what this site seals, and this
-  site opens the peer's answer;
-- **lists this site**: the peer accepts this site as one of its peers;
-- **clock** within ``SESSIONSYNC_CLOCK_SKEW`` (the offset is shown);
-
-and, from this site's store, the **outbox**: what is queued for the peer, how much of it
-failed, the age of the oldest and the last error (a warning while some failed).
-"""
+"""``peers check``: for every peer, what works, what does not, and what to fix; the checks
+themselves (and what each asks) are :mod:`asgi_sessionsync.peers.check`'s, shared with the
+console's network page."""
 
 from __future__ import annotations
 
