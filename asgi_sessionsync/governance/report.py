@@ -153,7 +153,7 @@ def _percent(value: float | None) -> str:
 
 
 def _accounts(accounts: AccountStats) -> dict[str, int]:
-    return {("this site" if by == HERE else f"provisioned by {by}"): n for by, n in accounts.provisioned_by.items()}
+    return {("this site" if by == HERE else by): n for by, n in accounts.provisioned_by.items()}
 
 
 def _changes(figures: SiteAnalytics) -> dict[str, int]:
@@ -208,7 +208,7 @@ def sections(figures: SiteAnalytics) -> str:
         f"{_account_days(figures)}"
         '<div class="grid2">'
         f"{_bars('Users by role', accounts.roles, empty='no users')}"
-        f"{_bars('Users by where they were made', _accounts(accounts), empty='no users')}"
+        f"{_bars('Users by origin: this site, or the peer that provisioned them', _accounts(accounts), empty='no users')}"
         f"{_bars('User changes', _changes(figures))}"
         f"{_bars('Failed logins', events.failed_logins, empty='none reported by the app')}"
         "</div>"
