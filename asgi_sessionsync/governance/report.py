@@ -125,6 +125,7 @@ def _session_days(stats: SessionStats) -> str:
     )
 
 
+NONE = "no users"
 ACCOUNT_SERIES = (
     ("accounts created", "#1f9d74"),
     ("deleted", "#8a8f98"),
@@ -207,8 +208,8 @@ def sections(figures: SiteAnalytics) -> str:
         "</div>"
         f"{_account_days(figures)}"
         '<div class="grid2">'
-        f"{_bars('Users by role', accounts.roles, empty='no users')}"
-        f"{_bars('Users by origin: this site, or the peer that provisioned them', _accounts(accounts), empty='no users')}"
+        f"{_bars('Users by role', accounts.roles, empty=NONE)}"
+        f"{_bars('Users by origin (this site, or the peer that provisioned them)', _accounts(accounts), empty=NONE)}"
         f"{_bars('User changes', _changes(figures))}"
         f"{_bars('Failed logins', events.failed_logins, empty='none reported by the app')}"
         "</div>"
