@@ -1,5 +1,6 @@
-"""Account statistics from SQLite: the users grouped by role and by who provisioned them,
-and the accounts created per day (``users_created``), a few ms for 50 000 users."""
+"""Account statistics from SQLite: the users grouped by role and by who provisioned them
+from the index ``users_role_origin``, and the accounts created per day from ``users_created``:
+about 10 ms for 50 000 users (``benchmarks.console_pages``)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,11 @@ async def account_stats(db: SQLiteDatabase, since: float, until: float) -> Accou
 
     def run(c: sqlite3.Connection) -> AccountStats:
         stats = AccountStats()
-        groups = c.execute("SELECT role, COALESCE(provisioned_by, ''), COUNT(*) FROM users GROUP BY 1, 2").fetchall()
+        # In the covering index's order: no sort (a COALESCE here would need one: 10 ms, not 2).
+        groups = c.execute(
+            "SELECT role, provisioned_by, COUNT(*) FROM users INDEXED BY users_role_origin"
+            " GROUP BY role, provisioned_by"
+        ).fetchall()
         roles: dict[str, int] = {}
         provisioned: dict[str, int] = {}
         for role, by, n in groups:

@@ -158,6 +158,7 @@ CREATE INDEX IF NOT EXISTS activity_peer ON activity (peer, at);
 CREATE INDEX IF NOT EXISTS activity_actor ON activity (actor, at) WHERE actor != '';
 CREATE INDEX IF NOT EXISTS activity_filter ON activity (at, id, kind, direction, outcome, peer, user, actor);
 CREATE INDEX IF NOT EXISTS users_created ON users (created_at);
+CREATE INDEX IF NOT EXISTS users_role_origin ON users (role, provisioned_by);
 """
 
 # Governance: per UTC day, how many sessions started (by via, device class, country),
