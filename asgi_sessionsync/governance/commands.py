@@ -266,7 +266,8 @@ async def _erase(site: Site, email: str) -> int:
     print("kept:")
     print(f"  - the account (name, role, metadata, password hash): remove it with the app or `users delete {email}`")
     print(
-        "  - the analytics' day counters (logins and ends per day, device class and country): they hold no email,"
+        "  - the analytics' day counters (logins and ends per day, device class and country; failed logins, spam"
+        " sessions and user changes per day): they hold no email,"
         " address or session id"
     )
     if waiting:
