@@ -15,7 +15,7 @@ from asgi_sessionsync.network_rules import NetworkRules
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.site_counts import BURST_SESSIONS
 from asgi_sessionsync.stores import User
-from asgi_sessionsync.stores.analytics import site_analytics
+from asgi_sessionsync.stores.analytics import SiteAnalytics, site_analytics
 from asgi_sessionsync.stores.event_counts import BURST, SCRIPTED
 from asgi_sessionsync.testing import SiteNetwork
 from asgi_sessionsync.testing_apps import login_app
@@ -31,7 +31,7 @@ def site_of(sites: Sites, name: str) -> Site:
     return sites[1][name].app.site
 
 
-async def figures(site: Site):  # type: ignore[no-untyped-def]
+async def figures(site: Site) -> SiteAnalytics:
     now = time.time()
     return await site_analytics(site.stores, now - DAY, now)
 
