@@ -2,7 +2,7 @@
 
 The root exports what :class:`SessionSyncMiddleware` takes — its settings and their
 types, the identity adapters and the types they are written in, the stores and their
-factories, the mailers — plus :func:`sign_in`/:func:`sign_out`, the console's apps
+factories, the mailers — plus :func:`sign_in`/:func:`sign_out`, :func:`record_failed_login`, the console's apps
 (:class:`Console`, :class:`AccountPage`) and a user's own sessions (:func:`list_sessions`,
 :func:`end_session`, :func:`end_other_sessions`),
 :func:`exit_on_config_error` and every exception. Everything else has one home of its own
@@ -37,6 +37,7 @@ from asgi_sessionsync.exceptions import (
     UserNotFound,
     WprusRefused,
 )
+from asgi_sessionsync.failed_logins import record_failed_login
 from asgi_sessionsync.governance.policy import Policy
 from asgi_sessionsync.hooks import Hooks
 from asgi_sessionsync.identity import (
@@ -120,6 +121,7 @@ __all__ = [
     "mark_verified",
     "memory_stores",
     "open_stores",
+    "record_failed_login",
     "sign_in",
     "sign_out",
     "sqlite_stores",

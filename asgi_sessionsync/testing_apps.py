@@ -15,7 +15,8 @@ in the forms; a ``POST`` without both gets a 403. ``csrf_check=False`` still ren
 field but accepts any post, for tests of what the middleware does with a sign-in that an
 unprotected app accepted (login CSRF from another site, a script's raw ``POST``).
 
-:func:`login_app` signs in through the middleware (``sign_in``/``sign_out``);
+:func:`login_app` signs in through the middleware (``sign_in``/``sign_out``) and reports a
+wrong password (``record_failed_login``);
 :func:`session_login_app` is an ordinary ``request.session`` app that knows nothing of the
 middleware (wrap it with ``identity="starlette-session"``; it needs ``itsdangerous``).
 
@@ -32,7 +33,7 @@ import hmac
 import html
 import os
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Literal
 from urllib.parse import parse_qs
 
@@ -42,6 +43,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from asgi_sessionsync.failed_logins import record_failed_login
 from asgi_sessionsync.identity import sign_in, sign_out
 
 __all__ = ["CSRF_COOKIE", "CSRF_FIELD", "login_app", "session_login_app"]
@@ -168,6 +170,7 @@ def _site(
     *,
     csrf_check: bool,
     middleware: list[Middleware] | None = None,
+    failed: Callable[[Request, str], Awaitable[None]] | None = None,
 ) -> Starlette:
     async def home(request: Request) -> Response:
         return pages.home(request, current(request))
@@ -184,6 +187,8 @@ def _site(
         next_path = _safe_next(form.get("next"))
         email = accounts.check(form.get("email", ""), form.get("password", ""))
         if email is None:
+            if failed is not None:
+                await failed(request, form.get("email", ""))
             return pages.login_form(request, next_path, "Wrong email or password.")
         log_in(request, email)
         return RedirectResponse(_here(request, next_path), status_code=303)
@@ -228,7 +233,8 @@ def login_app(
     def log_out(request: Request) -> None:
         sign_out(request)
 
-    return _site(_Pages(site, others or {}), _Accounts(accounts or {}), current, log_in, log_out, csrf_check=csrf_check)
+    pages, known = _Pages(site, others or {}), _Accounts(accounts or {})
+    return _site(pages, known, current, log_in, log_out, csrf_check=csrf_check, failed=record_failed_login)
 
 
 def session_login_app(

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from asgi_sessionsync.governance.report import render
 from asgi_sessionsync.stores import sqlite_stores
-from asgi_sessionsync.stores.analytics import analytics
+from asgi_sessionsync.stores.analytics import analytics, site_analytics
 from benchmarks.timing import machine
 
 DAY = 86400.0
@@ -129,9 +129,9 @@ async def measure(path: Path, now: float, runs: int) -> dict[str, float]:
                 f"blocked {stats.blocked}, active {stats.active_sessions} of {stats.active_users} users, "
                 f"ended {stats.total_ended}"
             )
-        stats = await analytics(stores, now - 7 * DAY, now)
+        figures = await site_analytics(stores, now - 7 * DAY, now)
         report = Path(tempfile.gettempdir()) / "sessionsync-analytics-report.html"
-        report.write_text(render(stats, site="https://a.example"), encoding="utf-8")
+        report.write_text(render(figures, site="https://a.example"), encoding="utf-8")
         print(f"  report of the last 7 days: {report}")
     finally:
         await stores.close()

@@ -34,6 +34,7 @@ from asgi_sessionsync.stores import (
     User,
     sqlite_stores,
 )
+from asgi_sessionsync.stores.analytics import analytics, site_analytics
 from benchmarks.analytics import generate
 from benchmarks.timing import machine
 
@@ -166,6 +167,17 @@ async def measure(path: Path, runs: int) -> list[tuple[str, float, float, str]]:
         await timed("activity: a filter nothing matches (all read)", lambda: activity.list(nothing, limit=50), count)
         refused = ActivityFilter(outcome=Outcome.REFUSED, peer="https://d.example")
         await timed("activity: refused by one peer (rare)", lambda: activity.list(refused, limit=50), count)
+        month = time.time() - 30 * 86400
+        await timed(
+            "analytics: sessions only, last 30 days",
+            lambda: analytics(stores, month, time.time()),
+            lambda stats: f"{stats.total_logins} logins",  # type: ignore[attr-defined]
+        )
+        await timed(
+            "analytics page: every figure, last 30 days",
+            lambda: site_analytics(stores, month, time.time()),
+            lambda got: f"{got.sessions.total_logins} logins, {got.accounts.users} users",  # type: ignore[attr-defined]
+        )
     finally:
         await stores.close()
     return results

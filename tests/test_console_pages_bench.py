@@ -24,7 +24,9 @@ def test_the_console_pages_benchmark_times_every_page_on_a_small_store(tmp_path:
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
     assert done.returncode == 0, done.stderr
     lines = {line.split(" median ")[0].strip(): line for line in done.stdout.splitlines() if " median " in line}
-    assert len(lines) == 18
+    assert len(lines) == 20
+    assert lines["analytics: sessions only, last 30 days"].endswith(" logins")
+    assert lines["analytics page: every figure, last 30 days"].endswith("logins, 50000 users")
     assert lines["sessions: first page, all"].endswith("50 sessions, next yes")
     assert "sessions, next yes" in lines["sessions: rare filter (bot in JP), budget spent"]  # the budget ran out
     assert lines["users: prefix 'user123'"].endswith("50 rows")

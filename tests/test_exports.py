@@ -1,6 +1,6 @@
 """What the package root exports (#21): exactly what :class:`SessionSyncMiddleware` takes, plus
-``sign_in``/``sign_out``, ``mark_verified``, ``exit_on_config_error`` and the exceptions; and one exception
-hierarchy, every class of it in ``exceptions.py``."""
+``sign_in``/``sign_out``, ``mark_verified``, ``record_failed_login``, ``exit_on_config_error`` and the
+exceptions; and one exception hierarchy, every class of it in ``exceptions.py``."""
 
 from __future__ import annotations
 
@@ -42,6 +42,7 @@ FUNCTIONS = {
     "end_session",
     "end_other_sessions",
     "mark_verified",
+    "record_failed_login",
 }
 ERRORS = {
     "SessionSyncError", "ConfigError", "ConfigErrors", "StartupRefused", "EnvelopeError", "StoreError", "InvalidEmail",

@@ -12,7 +12,7 @@ import asgi_sessionsync.console.render as render
 from asgi_sessionsync.console.context import Ctx
 from asgi_sessionsync.governance.commands import parse_since
 from asgi_sessionsync.governance.report import period, sections
-from asgi_sessionsync.stores.analytics import analytics
+from asgi_sessionsync.stores.analytics import site_analytics
 
 PERIODS = ("1d", "7d", "30d", "90d", "365d")
 
@@ -25,7 +25,7 @@ async def analytics_page(ctx: Ctx) -> Response:
     except (ArgumentTypeError, ValueError):
         chosen, since = "30d", parse_since("30d", now)
     started = time.perf_counter()
-    stats = await analytics(ctx.site.stores, since, now)
+    figures = await site_analytics(ctx.site.stores, since, now)
     took = (time.perf_counter() - started) * 1000
     choices = " · ".join(
         f"<strong>{p}</strong>"
@@ -35,8 +35,8 @@ async def analytics_page(ctx: Ctx) -> Response:
     )
     body = (
         f"<p>Period: {choices} (or <code>?since=</code> a date, YYYY-MM-DD)</p>"
-        f'<p class="muted">{render.escape(period(stats))} · this site\'s registry · computed in {took:.0f} ms</p>'
-        + sections(stats)
+        f'<p class="muted">{render.escape(period(figures.sessions))} · this site\'s registry and users'
+        f" · computed in {took:.0f} ms</p>" + sections(figures)
     )
     return ctx.page("Analytics", body)
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import csv
-import io
 import json
 import re
 import sys
@@ -19,13 +18,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.governance.analytics_output import render_stats
 from asgi_sessionsync.governance.devices import Device
 from asgi_sessionsync.protocol import from_outbox_form
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import SessionRecord, SessionStore, normalize_email
-from asgi_sessionsync.stores.analytics import analytics
-from asgi_sessionsync.stores.stats import SessionStats, reason_of
-from asgi_sessionsync.validation import csv_cell, csv_row
+from asgi_sessionsync.stores.analytics import site_analytics
+from asgi_sessionsync.stores.stats import reason_of
+from asgi_sessionsync.validation import csv_row
 
 if TYPE_CHECKING:
     from asgi_sessionsync.site import Site
@@ -266,7 +266,8 @@ async def _erase(site: Site, email: str) -> int:
     print("kept:")
     print(f"  - the account (name, role, metadata, password hash): remove it with the app or `users delete {email}`")
     print(
-        "  - the analytics' day counters (logins and ends per day, device class and country): they hold no email,"
+        "  - the analytics' day counters (logins and ends per day, device class and country; failed logins, spam"
+        " sessions and user changes per day): they hold no email,"
         " address or session id"
     )
     if waiting:
@@ -281,54 +282,6 @@ async def _erase(site: Site, email: str) -> int:
 # -- analytics ---------------------------------------------------------------------------------
 
 
-def stats_rows(stats: SessionStats) -> list[tuple[str, str, str]]:
-    """(section, key, value) rows: the table and CSV forms."""
-    rows: list[tuple[str, str, str]] = [
-        ("period", "since", _when(stats.since)),
-        ("period", "until", _when(stats.until)),
-        ("kpi", "logins", str(stats.total_logins)),
-        ("kpi", "blocked sign-ins", str(stats.blocked)),
-        ("kpi", "active sessions", str(stats.active_sessions)),
-        ("kpi", "active users", str(stats.active_users)),
-        ("kpi", "ended sessions", str(stats.total_ended)),
-        ("kpi", "turnover", f"{stats.turnover:.1%}"),
-    ]
-    rows += [("logins by how", k, str(v)) for k, v in stats.logins.items()]
-    rows += [("ended by reason", k, str(v)) for k, v in stats.ended.items()]
-    rows += [("sessions by device", k or "(unknown)", str(v)) for k, v in stats.devices.items()]
-    rows += [("sessions by client type", k or "(unknown)", str(v)) for k, v in stats.clients.items()]
-    rows += [("sessions by country", k or "(unknown)", str(v)) for k, v in stats.countries.items()]
-    rows += [("per day", d.day, f"logins {d.logins}, ended {d.ends}, blocked {d.blocked}") for d in stats.days]
-    if stats.truncated:
-        rows.append(("note", "truncated", f"computed from the first {SessionStats.MAX_ROWS} rows"))
-    return rows
-
-
-def render_stats(stats: SessionStats, fmt: str, site: str) -> str:
-    if fmt == "json":
-        return json.dumps({"site": site, **stats.as_dict()}, indent=2) + "\n"
-    if fmt == "html":
-        from asgi_sessionsync.governance.report import render
-
-        return render(stats, site=site)
-    if fmt == "csv":
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        writer.writerow(["section", "key", "value"])
-        writer.writerows([csv_cell(c) for c in line] for line in stats_rows(stats))
-        for d in stats.days:
-            writer.writerow(["day", d.day, f"{d.logins};{d.ends};{d.blocked}"])
-        return buffer.getvalue()
-    lines = [f"Session analytics of {site}"]
-    section = ""
-    for group, key, value in stats_rows(stats):
-        if group != section:
-            section = group
-            lines.append(f"\n{group}:")
-        lines.append(f"  {key:<28} {value}")
-    return "\n".join(lines) + "\n"
-
-
 async def _analytics(settings: Settings, args: argparse.Namespace) -> int:
     from asgi_sessionsync.stores import open_stores
 
@@ -337,7 +290,7 @@ async def _analytics(settings: Settings, args: argparse.Namespace) -> int:
     stores = open_stores(settings.store, create=False)
     try:
         started = time.perf_counter()
-        stats = await analytics(stores, args.since, time.time(), top=args.top)
+        stats = await site_analytics(stores, args.since, time.time(), top=args.top)
         took = time.perf_counter() - started
     finally:
         await stores.close()

@@ -1,4 +1,5 @@
-"""Starting a session: the registry row and the cookie's envelope. Nothing else: whether a
+"""Starting a session: the registry row, its count as a spam session when it is one
+(:mod:`asgi_sessionsync.site_counts`), and the cookie's envelope. Nothing else: whether a
 session may start, and for whom, is :mod:`asgi_sessionsync.sessions.opening`'s to decide."""
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from asgi_sessionsync.logs import SiteLog
 from asgi_sessionsync.protocol import SessionPayload
 from asgi_sessionsync.sessions.active import ActiveSession
 from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.site_counts import count_session_start
 from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.urls import header
@@ -70,6 +72,7 @@ class SessionStarter:
             device=device,
         )
         await self.stores.sessions.create(record)
+        await count_session_start(self.stores, self.log, record)
         token = self.tokens.seal_message(
             SessionPayload(
                 record.sid, record.chain, user.name, user.role, shared, network, email_verified, signed_in_at

@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from asgi_sessionsync.stores.activity_log import ActivityLog
 from asgi_sessionsync.stores.availability import Availability
+from asgi_sessionsync.stores.event_counts import EventCounts, MemoryEventCounts
 from asgi_sessionsync.stores.messages import Outbox, ReplayCache
 from asgi_sessionsync.stores.records import (
     DROPPED_BY_OPERATOR,
@@ -85,6 +86,7 @@ __all__ = [
     "ActivityLog",
     "Closable",
     "Direction",
+    "EventCounts",
     "ImportCounts",
     "MessageStatus",
     "Outbox",
@@ -198,6 +200,8 @@ class Stores:
     closer: Closable | None = None
     # The register of verified addresses; a ``Stores`` built by hand without one keeps it in memory.
     verified: VerifiedStore = field(default_factory=MemoryVerifiedStore)
+    # What the site counts beside its sessions (failed logins, spam sessions, user changes).
+    counts: EventCounts = field(default_factory=MemoryEventCounts)
     availability: Availability = field(default_factory=lambda: Availability("memory store"))
 
     async def purge(

@@ -23,7 +23,9 @@ from asgi_sessionsync.protocol import UserAction, UserActionPayload
 from asgi_sessionsync.sessions import SessionEnder
 from asgi_sessionsync.sessions.signout import SignOuts
 from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.site_counts import count
 from asgi_sessionsync.stores import Stores, User
+from asgi_sessionsync.stores.event_counts import HERE, PEER, USER
 from asgi_sessionsync.stores.versions import Applied, Outcome, UserChange, synced
 from asgi_sessionsync.trust import PeerTrust, now_ms
 from asgi_sessionsync.usersync.outcomes import AppliedHook, Received, UserDeleted, UserNotFound
@@ -118,6 +120,7 @@ class UserSync:
         if not applied.changed:
             return applied
         self.log.info("user %s: %s here (version %d)", address, action.value, applied.version[0])
+        await count(self.stores, self.log, USER + action.value, HERE)
         if action is UserAction.DELETE:
             # Also a sign-out everywhere (#23): the sessions end on every peer whatever its
             # merge decides (docs/users.md, "A delete signs the user out everywhere").
@@ -176,6 +179,7 @@ class UserSync:
             ended = await self.endings.end_user(email, reason=f"user deleted on {issuer}", when=time.time())
             self.log.info("user %s deleted by %s: %d session(s) ended here", email, issuer, ended)
         if applied.changed:
+            await count(self.stores, self.log, USER + action.value, PEER)
             for hook in self.on_applied:
                 await hook(issuer, action, applied)
         return await _done(self, issuer, email, payload, Received(applied.outcome.value, applied), verdict.note)

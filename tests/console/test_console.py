@@ -250,6 +250,19 @@ async def test_the_activity_log_filters_and_downloads(net: SiteNetwork, browser:
     assert json_lines.status_code == 200
 
 
+async def test_the_analytics_page_shows_login_success_spam_accounts_and_user_changes(
+    net: SiteNetwork, browser: Browser
+) -> None:
+    await browser.sign_in("a", ALICE[0], "not her password")  # the reference app reports it (#26)
+    await browser.sign_in("a", *ALICE)
+    await make_admin(net, "a", ALICE[0])  # a role change made here: a user change
+    page = (await browser.get(console("a", "analytics?since=1d"))).text
+    for shown in ("login success", "failed logins", "spam sessions", "accounts created", "password resets"):
+        assert f"<span>{shown}</span>" in page, shown
+    assert "<b>50%</b><span>login success</span>" in page  # one login here of two attempts
+    assert "Users by role" in page and "User changes" in page and "Traceback" not in page
+
+
 # -- paging by cursor ------------------------------------------------------------------------
 
 

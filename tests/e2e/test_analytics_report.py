@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import random
 import time
 from collections.abc import Callable
@@ -11,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from asgi_sessionsync.governance.report import render
-from asgi_sessionsync.stores import SessionRecord, sqlite_stores
-from asgi_sessionsync.stores.analytics import analytics
+from asgi_sessionsync.stores import SessionRecord, User, sqlite_stores
+from asgi_sessionsync.stores.analytics import site_analytics
 from tests.e2e.harness import OUTPUT, require_chromium
 
 DAY = 86400.0
@@ -48,7 +49,23 @@ async def registry_stats(path: Path) -> Any:
                     ),
                 )
             )
-        return await analytics(stores, now - 10 * DAY, now)
+        # #26: accounts, and what the site counts beside its sessions.
+        for i in range(30):
+            provisioned = "https://b.example" if i % 3 else None
+            created = now - rng.random() * 10 * DAY
+            user = User(f"user{i}@example.com", rng.choice(["member", "editor"]), created_at=created)
+            await stores.users.create(dataclasses.replace(user, provisioned_by=provisioned))
+        counted = [
+            ("login.failed", "unknown account", 12),
+            ("login.failed", "known account", 5),
+            ("session.spam", "burst", 4),
+            ("user.password", "here", 3),
+            ("user.delete", "peer", 2),
+        ]
+        for kind, key, n in counted:
+            for _ in range(n):
+                await stores.counts.add(kind, key, now - rng.random() * 10 * DAY)
+        return await site_analytics(stores, now - 10 * DAY, now)
     finally:
         await stores.close()
 
@@ -74,12 +91,18 @@ def test_the_html_report_draws_every_chart_offline_in_chromium(
     assert requested == [report.as_uri()] and errors == []
     assert page.locator("h1").inner_text() == "Session analytics · https://a.example"
     charts = page.locator("svg")
-    assert charts.count() == 6  # logins per day; by how, end reason, device class, country, client type
-    for index in range(6):
+    # Logins per day; by how, end reason, device class, country, client type, spam; accounts per
+    # day; users by role and by origin, user changes, failed logins.
+    assert charts.count() == 12
+    for index in range(12):
         box = charts.nth(index).bounding_box()
-        assert box is not None and box["width"] > 300 and box["height"] > 40
+        assert box is not None and box["width"] > 300 and box["height"] > 30  # one bar: 34 px
     assert page.locator("svg rect").count() > 40  # 11 days by 3 series, and the bars
-    kpis = page.locator(".kpi b").all_inner_texts()
-    assert kpis[0] == str(stats.total_logins) and kpis[1] == str(stats.blocked)
+    kpis = dict(zip(page.locator(".kpi span").all_inner_texts(), page.locator(".kpi b").all_inner_texts(), strict=True))
+    assert kpis["logins"] == str(stats.sessions.total_logins) and kpis["blocked sign-ins"] == str(
+        stats.sessions.blocked
+    )
+    assert kpis["failed logins"] == "17" and kpis["spam sessions"] == "4" and kpis["password resets"] == "3"
+    assert kpis["users"] == "30" and kpis["login success"].endswith("%")
     OUTPUT.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(OUTPUT / "analytics-report.png"), full_page=True)

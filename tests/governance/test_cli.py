@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+from asgi_sessionsync import record_failed_login
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.site import Site
@@ -168,8 +169,17 @@ def test_policy_check_and_start_up_name_the_file_and_key_of_a_mistake(tmp_path: 
 async def test_analytics_in_every_format(tmp_path: Path) -> None:
     env = environment(tmp_path)
     await seed(env)
+    site = Site(Settings.from_env(env, env_file=None))
+    try:
+        await record_failed_login(site, "Erin@example.com")  # #26: the app's failed-login signal
+    finally:
+        await site.aclose()
     as_json = json.loads(run_cli("analytics", "--since", "30d", "--format", "json", env=env).stdout)
     assert as_json["logins"] == {"here": 2, "via a peer": 1}
+    assert as_json["failed_logins"] == {"known account": 1} and as_json["login_attempts"] == 3
+    assert as_json["login_success"] == round(2 / 3, 4)
+    assert as_json["spam_sessions"] == {} and as_json["password_resets"] == 0
+    assert as_json["accounts"]["roles"] == {"member": 1} and as_json["accounts"]["total_created"] == 1
     assert (as_json["active_sessions"], as_json["active_users"]) == (2, 2)
     assert as_json["ended"] == {"signed out here": 1}
     assert as_json["countries"] == {"": 1, "DE": 1, "FR": 1}
@@ -177,6 +187,7 @@ async def test_analytics_in_every_format(tmp_path: Path) -> None:
     table = run_cli("analytics", env=env).stdout
     assert "active sessions" in table and "logins by how" in table and "per day" in table
     assert "sessions by client type" in table
+    assert "login success                50.0%" in table and "users by role" in table  # 7 days: one login here
     rows = list(csv.reader(io.StringIO(run_cli("analytics", "--format", "csv", env=env).stdout)))
     assert rows[0] == ["section", "key", "value"] and ["kpi", "active users", "2"] in rows
     report = tmp_path / "report.html"
@@ -184,7 +195,9 @@ async def test_analytics_in_every_format(tmp_path: Path) -> None:
     assert made.returncode == 0, made.stderr
     html = report.read_text()
     assert (
-        html.count("<svg") == 5
+        html.count("<svg") == 9  # #26: + accounts per day, users by role and by origin, failed logins
+        and "login success" in html
+        and "spam sessions" in html
         and "nothing in this period" in html
         and "<script" not in html
         and "http://" not in html.replace("https://a.example", "")

@@ -91,6 +91,7 @@ from asgi_sessionsync.stores.redis.connection import (
     EXAMPLE,
     RedisConnection,
 )
+from asgi_sessionsync.stores.redis.event_counts import RedisEventCounts
 from asgi_sessionsync.stores.redis.outbox import RedisOutbox
 from asgi_sessionsync.stores.redis.replay import RedisReplayCache
 from asgi_sessionsync.stores.redis.sessions import RedisSessionRegistry
@@ -107,6 +108,7 @@ __all__ = [
     "ActiveSessionCache",
     "RedisActivityLog",
     "RedisConnection",
+    "RedisEventCounts",
     "RedisOutbox",
     "RedisReplayCache",
     "RedisSessionRegistry",
@@ -161,6 +163,7 @@ def redis_stores(
         outbox=RedisOutbox(conn),
         activity=RedisActivityLog(conn, max_entries=activity_max),
         verified=RedisVerifiedStore(conn),
+        counts=RedisEventCounts(conn),
         closer=conn,
         availability=conn.availability,
     )

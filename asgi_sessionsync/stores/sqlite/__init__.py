@@ -33,6 +33,7 @@ from pathlib import Path
 from asgi_sessionsync.stores.base import Stores
 from asgi_sessionsync.stores.sqlite.activity import SQLiteActivityLog
 from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
+from asgi_sessionsync.stores.sqlite.event_counts import SQLiteEventCounts
 from asgi_sessionsync.stores.sqlite.files import EXAMPLE, check_sqlite_path, sqlite_path
 from asgi_sessionsync.stores.sqlite.outbox import SQLiteOutbox
 from asgi_sessionsync.stores.sqlite.replay import SQLiteReplayCache
@@ -44,6 +45,7 @@ __all__ = [
     "EXAMPLE",
     "SQLiteActivityLog",
     "SQLiteDatabase",
+    "SQLiteEventCounts",
     "SQLiteOutbox",
     "SQLiteReplayCache",
     "SQLiteSessionRegistry",
@@ -72,6 +74,7 @@ def sqlite_stores(
         outbox=SQLiteOutbox(db),
         activity=SQLiteActivityLog(db),
         verified=SQLiteVerifiedStore(db),
+        counts=SQLiteEventCounts(db),
         closer=db,
         availability=db.availability,
     )

@@ -99,6 +99,18 @@ CREATE TABLE IF NOT EXISTS verified (
 ) WITHOUT ROWID;
 """
 
+# What the site counts beside its sessions, per UTC day (stores/sqlite/event_counts.py):
+# failed logins, spam sessions, user changes. No personal data.
+_SCHEMA += """
+CREATE TABLE IF NOT EXISTS event_counts (
+    day INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    key TEXT NOT NULL,
+    n INTEGER NOT NULL,
+    PRIMARY KEY (day, kind, key)
+) WITHOUT ROWID;
+"""
+
 # Columns added after the first release, added to older files on open.
 _ADDED_COLUMNS = {
     # User sync: allow-listed metadata and the versions per field group, JSON objects.
@@ -145,6 +157,8 @@ CREATE INDEX IF NOT EXISTS verified_until ON verified (until);
 CREATE INDEX IF NOT EXISTS activity_peer ON activity (peer, at);
 CREATE INDEX IF NOT EXISTS activity_actor ON activity (actor, at) WHERE actor != '';
 CREATE INDEX IF NOT EXISTS activity_filter ON activity (at, id, kind, direction, outcome, peer, user, actor);
+CREATE INDEX IF NOT EXISTS users_created ON users (created_at);
+CREATE INDEX IF NOT EXISTS users_role_origin ON users (role, provisioned_by);
 """
 
 # Governance: per UTC day, how many sessions started (by via, device class, country),

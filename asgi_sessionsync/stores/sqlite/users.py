@@ -11,12 +11,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from asgi_sessionsync.exceptions import StoreError
+from asgi_sessionsync.stores.accounts import AccountStats
 from asgi_sessionsync.stores.base import (
     ImportCounts,
     User,
     normalize_email,
 )
 from asgi_sessionsync.stores.paging import prefix_end
+from asgi_sessionsync.stores.sqlite.accounts import account_stats
 from asgi_sessionsync.stores.sqlite.database import SQLiteDatabase
 from asgi_sessionsync.stores.versions import Applied, Tombstone, UserChange, merge
 
@@ -84,6 +86,9 @@ class SQLiteUserStore:
         # One write transaction (BEGIN IMMEDIATE): no other writer, in any process, runs
         # between the read and the write.
         return await self.db.transaction(apply)
+
+    async def account_stats(self, since: float, until: float) -> AccountStats:
+        return await account_stats(self.db, since, until)
 
     async def tombstone(self, email: str) -> Tombstone | None:
         row = await self.db.read_one(_TOMBSTONE_SELECT, (normalize_email(email),))
