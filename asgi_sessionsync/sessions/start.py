@@ -13,7 +13,7 @@ from asgi_sessionsync.logs import SiteLog
 from asgi_sessionsync.protocol import SessionPayload
 from asgi_sessionsync.sessions.active import ActiveSession
 from asgi_sessionsync.settings import Settings
-from asgi_sessionsync.site_counts import count_session_start
+from asgi_sessionsync.site_counts import SpamSessions
 from asgi_sessionsync.stores import SessionRecord, Stores, User, new_id
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.urls import header
@@ -31,6 +31,7 @@ class SessionStarter:
         self.address = address
         self.origin = settings.origin
         self.log = log
+        self.spam = SpamSessions(stores, log)
 
     async def start(
         self,
@@ -72,7 +73,7 @@ class SessionStarter:
             device=device,
         )
         await self.stores.sessions.create(record)
-        await count_session_start(self.stores, self.log, record)
+        await self.spam.count(record)
         token = self.tokens.seal_message(
             SessionPayload(
                 record.sid, record.chain, user.name, user.role, shared, network, email_verified, signed_in_at
