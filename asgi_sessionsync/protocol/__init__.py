@@ -11,7 +11,7 @@ back-channel message is spelled here too.
 
 - ``base.py``: purposes, endpoints, modes, :class:`Payload` (what every kind offers);
 - ``signin.py``: a site's notes to itself and the steps of a sign-in (session, chain,
-  request, hop, pending, bounce, held);
+  request, hop, pending, bounce, held, declined);
 - ``backchannel.py``: server to server (sign-outs, user changes, the ping's answer, the
   outbox form).
 
@@ -36,6 +36,7 @@ from asgi_sessionsync.protocol.base import Endpoint, Mode, Payload, Purpose, Wir
 from asgi_sessionsync.protocol.signin import (
     BouncePayload,
     ChainPayload,
+    DeclinedPayload,
     HeldPayload,
     HopPayload,
     Onward,
@@ -51,6 +52,7 @@ __all__ = [
     "USER",
     "BouncePayload",
     "ChainPayload",
+    "DeclinedPayload",
     "Endpoint",
     "HeldPayload",
     "HopPayload",
