@@ -63,13 +63,17 @@ class SignedIn:
     """A session started here. ``how``: ``login`` (this site's app; also ``cross-site
     login`` and the like, kept local), ``adopted`` (the app's own login, recorded),
     ``hop``, ``frame``, ``catch-up`` (a peer's sign-in, ``peer`` says whose) or ``code``
-    (a peer's sign-in held until the address was verified here)."""
+    (a peer's sign-in held until the address was verified here). ``device``: the
+    session's device as recorded (``class/browser/os/client type``; "" without
+    ua-parser); ``country``: its ISO code ("" when unknown)."""
 
     site: str
     email: str
     how: str
     peer: str | None = None
     via: str = ""  # the registry's words for it (``hop from https://a.example``)
+    device: str = ""
+    country: str = ""
 
 
 @dataclass(frozen=True, slots=True)
