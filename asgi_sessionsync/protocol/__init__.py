@@ -12,17 +12,19 @@ back-channel message is spelled here too.
 - ``base.py``: purposes, endpoints, modes, :class:`Payload` (what every kind offers);
 - ``signin.py``: a site's notes to itself and the steps of a sign-in (session, chain,
   request, hop, pending, bounce, held, declined);
-- ``backchannel.py``: server to server (sign-outs, user changes, the ping's answer, the
-  outbox form).
+- ``backchannel.py``: server to server (sign-outs, user changes, the app's own messages,
+  the ping's answer, the outbox form).
 
 It imports nothing from the rest of the package, so every other module can depend on it.
 """
 
 from asgi_sessionsync.protocol.backchannel import (
     ANSWERS,
+    APP_PREFIX,
     LOGOUT,
     OUTCOME_HEADER,
     USER,
+    AppMessagePayload,
     LogoutPayload,
     PingAnswer,
     UserAction,
@@ -47,9 +49,11 @@ from asgi_sessionsync.protocol.signin import (
 
 __all__ = [
     "ANSWERS",
+    "APP_PREFIX",
     "LOGOUT",
     "OUTCOME_HEADER",
     "USER",
+    "AppMessagePayload",
     "BouncePayload",
     "ChainPayload",
     "DeclinedPayload",
