@@ -8,16 +8,24 @@ by the country a trusted proxy's header gives.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Iterator
 from email.message import Message
+from pathlib import Path
 from typing import Any
 
 import anyio
+import httpx
 import pytest
+from aiosmtpd.controller import Controller
 
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.testing import SiteNetwork
 from asgi_sessionsync.testing_apps import login_app
+from tests.harness.env_site import serve_site_from_env
+from tests.harness.processes import free_ports
 from tests.mailbox import Inbox, local_smtp
 
 USER = "ann@example.com"
@@ -116,3 +124,52 @@ async def test_off_by_default_and_it_needs_a_mailer(smtp: tuple[str, Inbox]) -> 
         await quiet(inbox, 0)
     with pytest.raises(ConfigError, match="SESSIONSYNC_NEW_SIGN_IN_NOTICE"):
         SiteNetwork({"a": login_app("a")}, settings={"new_sign_in_notice": True})
+
+
+class SlowInbox(Inbox):
+    """An SMTP server that takes 3 seconds to accept each message."""
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        await asyncio.sleep(3)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_a_slow_smtp_server_never_holds_the_sign_in_on_a_real_server(tmp_path: Path) -> None:
+    """The notice is mailed in the background (the worker's task group, under uvicorn with
+    lifespan): a sign-in answers at once though the SMTP server takes 3 s per message."""
+    inbox = SlowInbox()
+    smtp_port, port = free_ports(2)
+    controller = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    controller.start()
+    base = f"http://127.0.0.1:{port}"
+    env = {
+        "SESSIONSYNC_SITE_URL": base,
+        "SESSIONSYNC_SECRET_KEYS": generate_secret(),
+        "SESSIONSYNC_PEERS": "https://b.example|http://127.0.0.1:9",
+        "SESSIONSYNC_STORE": f"sqlite:///{tmp_path / 'a.sqlite3'}",
+        "SESSIONSYNC_SMTP_URL": f"smtp://127.0.0.1:{smtp_port}",
+        "SESSIONSYNC_MAIL_FROM": "no-reply@example.com",
+        "SESSIONSYNC_NEW_SIGN_IN_NOTICE": "true",
+        "SESSIONSYNC_CATCHUP": "false",
+        "KIT_ACCOUNTS": f"{USER}:{PASSWORD}",
+        "KIT_CSRF_CHECK": "false",
+    }
+
+    def sign_in_as(agent: str) -> float:
+        started = time.monotonic()
+        with httpx.Client(headers={"user-agent": agent}, timeout=20) as client:
+            answer = client.post(f"{base}/login", data={"email": USER, "password": PASSWORD})
+        assert answer.status_code == 303, answer.text
+        return time.monotonic() - started
+
+    try:
+        with serve_site_from_env(env, "127.0.0.1", port, tmp_path / "a.log"):
+            sign_in_as(DESKTOP)  # the first ever: nothing mailed
+            took = sign_in_as(PHONE)
+            assert took < 1.5, f"the sign-in took {took:.2f} s"
+            message = inbox.wait_for(1, timeout=20)
+            assert message["Subject"] == f"New sign-in to 127.0.0.1:{port}"
+            assert "a new kind of device (mobile)" in body_of(message)
+            assert len(inbox.messages) == 1
+    finally:
+        controller.stop()
