@@ -26,6 +26,7 @@ from pathlib import Path
 
 import anyio
 
+from asgi_sessionsync.governance.devices import available as devices_available
 from asgi_sessionsync.hooks import SignedIn
 from asgi_sessionsync.i18n import gettext as _
 from asgi_sessionsync.i18n import template_dir, use
@@ -50,6 +51,13 @@ class SignInNotices:
         self.log = site_log(logger.name, site.origin)
         self.site_name = origin_of(site.settings.site_url).partition("://")[2]
         self.template_dir = Path(site.settings.template_dir) if site.settings.template_dir else None
+        governance = site.settings.governance
+        if not devices_available() and not governance.geoip_database and not governance.country_header:
+            self.log.warning(
+                "SESSIONSYNC_NEW_SIGN_IN_NOTICE is on, but this site can tell neither the kind of device (ua-parser "
+                "is not installed: pip install 'asgi-sessionsync[governance]') nor the country "
+                "(SESSIONSYNC_GEOIP_DATABASE, SESSIONSYNC_COUNTRY_HEADER): no notice will ever be sent"
+            )
         self.sender = site.settings.mail.mail_from or f"no-reply@{self.site_name.partition(':')[0]}"
 
     async def __call__(self, event: SignedIn) -> None:
