@@ -57,6 +57,7 @@ class CookieNames:
     held: str  # a peer's sign-in held until the address is verified here
     unreachable: str  # the peers this browser could not reach lately (the catch-up's page said)
     returned: str  # a catch-up's return to the page: whether the navigation that started it spoke for this site
+    declined: str  # the user went on without signing in here (the code page), for the catch-up interval
     _encoded: frozenset[bytes] = field(init=False, repr=False, compare=False)
     _stem: bytes = field(init=False, repr=False, compare=False)
 
@@ -75,6 +76,7 @@ class CookieNames:
             f"{name}-held",
             f"{name}-unreachable",
             f"{name}-return",
+            f"{name}-declined",
         )
 
     @classmethod
@@ -87,7 +89,16 @@ class CookieNames:
 
     @property
     def all(self) -> tuple[str, ...]:
-        return (self.session, self.pending, self.seen, self.bind, self.held, self.unreachable, self.returned)
+        return (
+            self.session,
+            self.pending,
+            self.seen,
+            self.bind,
+            self.held,
+            self.unreachable,
+            self.returned,
+            self.declined,
+        )
 
     def duplicated(self, header: bytes) -> str | None:
         """The first of these names that a ``Cookie`` header carries twice, or None.

@@ -188,3 +188,9 @@ class WprusRefused(SessionSyncError):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class MessageRefused(SessionSyncError):
+    """A message of the app's own kind that cannot be sent: a kind that is not
+    ``app.<name>`` or not declared in the network file, a payload that is not JSON values
+    or is over the size limit (:func:`asgi_sessionsync.app_messages.send_message`)."""

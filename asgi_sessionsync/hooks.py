@@ -17,7 +17,9 @@ Events, each a frozen dataclass (no token, no session id, no password hash):
   here, everywhere, from a peer, idle, revoked, …);
 - ``user_change`` :class:`UserChangeReceived`: a peer's user change applied, stale or refused;
 - ``sign_in_blocked`` :class:`SignInBlocked`: the session policy refused a sign-in;
-- ``peer_unreachable`` :class:`PeerUnreachable`: a peer was left out of sign-in sync.
+- ``peer_unreachable`` :class:`PeerUnreachable`: a peer was left out of sign-in sync;
+- ``app_message`` :class:`AppMessage`: a peer's message of the app's own kind
+  (:func:`asgi_sessionsync.app_messages.send_message` on the peer).
 
 Each is emitted from the one home of its flow (:mod:`asgi_sessionsync.sessions.opening`,
 :mod:`asgi_sessionsync.sessions.signout`, :meth:`SessionEnder.apply_logout
@@ -63,13 +65,17 @@ class SignedIn:
     """A session started here. ``how``: ``login`` (this site's app; also ``cross-site
     login`` and the like, kept local), ``adopted`` (the app's own login, recorded),
     ``hop``, ``frame``, ``catch-up`` (a peer's sign-in, ``peer`` says whose) or ``code``
-    (a peer's sign-in held until the address was verified here)."""
+    (a peer's sign-in held until the address was verified here). ``device``: the
+    session's device as recorded (``class/browser/os/client type``; "" without
+    ua-parser); ``country``: its ISO code ("" when unknown)."""
 
     site: str
     email: str
     how: str
     peer: str | None = None
     via: str = ""  # the registry's words for it (``hop from https://a.example``)
+    device: str = ""
+    country: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,13 +126,28 @@ class PeerUnreachable:
     detail: str = ""
 
 
-Event = SignedIn | SignedOut | UserChangeReceived | SignInBlocked | PeerUnreachable
+@dataclass(frozen=True, slots=True)
+class AppMessage:
+    """A message of the app's own kind (``app.<name>``) from a peer, authentic, applied
+    once, and accepted from that peer by the network file (``send_message`` on the peer):
+    ``payload`` is what the peer's app sent (JSON values), ``user`` the address it named
+    (``""``: none)."""
+
+    site: str
+    peer: str
+    kind: str
+    payload: Any
+    user: str = ""
+
+
+Event = SignedIn | SignedOut | UserChangeReceived | SignInBlocked | PeerUnreachable | AppMessage
 EVENTS: dict[str, type[Any]] = {
     "signed_in": SignedIn,
     "signed_out": SignedOut,
     "user_change": UserChangeReceived,
     "sign_in_blocked": SignInBlocked,
     "peer_unreachable": PeerUnreachable,
+    "app_message": AppMessage,
 }
 _NAMES = {kind: name for name, kind in EVENTS.items()}
 Hook = Callable[[Any], Awaitable[None] | None]
@@ -166,6 +187,10 @@ class Hooks:
 
     def __bool__(self) -> bool:
         return bool(self._handlers)
+
+    def has(self, event: str) -> bool:
+        """Whether a hook is registered for ``event``."""
+        return bool(self._handlers.get(event))
 
     async def emit(self, event: Event) -> None:
         """Tell every hook of ``event``'s kind, in the background: returns at once (where
@@ -250,6 +275,7 @@ def _on_asyncio() -> bool:
 
 __all__ = [
     "EVENTS",
+    "AppMessage",
     "Event",
     "Hook",
     "Hooks",

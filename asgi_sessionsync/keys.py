@@ -123,7 +123,7 @@ def _kid_text(digest: bytes) -> str:
 
 # Keys for HMACs (not envelopes), one per label, derived like the purpose keys: ``verify``
 # hashes the codes this site mails and names its verification records.
-MAC_LABELS = ("verify", "console-csrf")
+MAC_LABELS = ("verify", "console-csrf", "sign-in-notice")
 
 
 class _Derived(NamedTuple):

@@ -157,6 +157,13 @@ def mailer_from_settings(settings: Settings) -> Mailer | None:
                 "set: give an SMTP server, or pass SessionSyncMiddleware(mailer=...)",
                 EXAMPLE,
             )
+        if settings.mail.new_sign_in_notice:
+            raise ConfigError(
+                "SESSIONSYNC_SMTP_URL",
+                "SESSIONSYNC_NEW_SIGN_IN_NOTICE mails the user at a sign-in from a new kind of device or country, "
+                "but no mailer is set: give an SMTP server, or pass SessionSyncMiddleware(mailer=...)",
+                EXAMPLE,
+            )
         return None
     url = settings.mail.smtp_url.reveal().decode("utf-8")
     check_smtp_url(url)

@@ -1,5 +1,5 @@
-"""Mailing verification codes: its section of the settings (``SESSIONSYNC_SMTP_*``,
-``SESSIONSYNC_MAIL_FROM``), declared beside the mailer and composed into
+"""Mailing verification codes and new-sign-in notices: its section of the settings (``SESSIONSYNC_SMTP_*``,
+``SESSIONSYNC_MAIL_FROM``, ``SESSIONSYNC_NEW_SIGN_IN_NOTICE``), declared beside the mailer and composed into
 :class:`~asgi_sessionsync.settings.Settings`. A leaf module (the settings' parsers, the SMTP
 URL checks)."""
 
@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from asgi_sessionsync.settings.parsers import _field, _one_of, _positive_duration
+from asgi_sessionsync.settings.parsers import _bool, _field, _one_of, _positive_duration
 from asgi_sessionsync.settings.values import Secret
 from asgi_sessionsync.smtp_url import check_sender, check_smtp_url
 
@@ -25,7 +25,8 @@ def _sender(variable: str, text: str) -> str | None:
 
 @dataclass(frozen=True)
 class MailSettings:
-    """Where the codes of ``SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=self`` are mailed from."""
+    """Where the codes of ``SESSIONSYNC_REQUIRE_VERIFIED_EMAIL=self`` and the new-sign-in
+    notices are mailed from."""
 
     smtp_url: Secret | None = _field(
         "SMTP_URL",
@@ -46,4 +47,11 @@ class MailSettings:
     )
     mail_from: str | None = _field(
         "MAIL_FROM", _sender, None, "From address of the codes (default: no-reply@ this site's host)."
+    )
+    new_sign_in_notice: bool = _field(
+        "NEW_SIGN_IN_NOTICE",
+        _bool,
+        False,
+        "Mail the user when a sign-in here comes from a kind of device or a country not seen for them before "
+        "(not their first sign-in ever); needs a mailer.",
     )

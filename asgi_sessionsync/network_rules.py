@@ -29,6 +29,12 @@ site's sign-in chains and refuses the peer's requests (pulls) for this site's si
 accepting off refuses the peer's hops and leaves it out of this site's catch-up. For
 ``logout``: sending off sends it no sign-outs; accepting off refuses its sign-outs.
 
+``app.<name>``: a message kind of the app's own (``send_message``, received by the
+``app_message`` hook; docs/hooks.md), declared with its direction like any action, in
+``[defaults]`` for every peer or in a peer's table (``"app.notes" = "both"``; a name is
+1-40 of ``a-z 0-9 _ -``, starting with a letter or digit). A kind declared nowhere is
+neither sent nor accepted.
+
 ``sources``: the addresses and CIDR networks a peer's back-channel messages must come
 from (absent: anywhere; the key holds the trust). The address is the client address the
 trusted-proxy rules give (``SESSIONSYNC_TRUSTED_PROXIES``), so a proxy in front does not
@@ -43,6 +49,7 @@ from __future__ import annotations
 
 import enum
 import ipaddress
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,6 +57,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from asgi_sessionsync.exceptions import ConfigError
+from asgi_sessionsync.protocol import APP_PREFIX
 from asgi_sessionsync.settings.parsers import _bool, _field
 from asgi_sessionsync.tomlfile import read_toml
 from asgi_sessionsync.wprus.site_config import CONNECTION_KEYS, WprusSite, wprus_site
@@ -77,6 +85,7 @@ ACTIONS = ("login", "logout", "create", "update", "delete", "password", "role", 
 _DEFAULT_DIRECTIONS = {a: Direction.BOTH if a in ("login", "logout") else Direction.OFF for a in ACTIONS}
 _LIST_KEYS = ("roles_sent", "roles_accepted", "meta_keys", "password_formats")
 _KEYS = frozenset({*ACTIONS, *_LIST_KEYS, "accept_privileged_roles", "sources"})
+APP_KIND = re.compile(r"app\.[a-z0-9][a-z0-9_-]{0,39}", re.ASCII)
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -100,9 +109,17 @@ class PeerRules:
     meta_keys: tuple[str, ...] = ()
     password_formats: tuple[str, ...] = ()
     sources: tuple[Network, ...] | None = None  # None: back-channel messages from anywhere
+    app_kinds: tuple[tuple[str, Direction], ...] = ()  # the app's own message kinds (``app.<name>``)
 
     def direction(self, action: str) -> Direction:
+        """An action's direction; an app kind's (``off`` when it is not declared)."""
+        if action.startswith(APP_PREFIX):
+            return dict(self.app_kinds).get(action, Direction.OFF)
         return dict(self.directions)[action]
+
+    @property
+    def app_kinds_described(self) -> str:
+        return ", ".join(f"{kind}={direction.value}" for kind, direction in self.app_kinds) or "none"
 
     def sends(self, action: str) -> bool:
         return self.direction(action).sends
@@ -159,6 +176,11 @@ class NetworkRules:
 
     def for_peer(self, origin: str) -> PeerRules:
         return dict(self.peers).get(origin, self.defaults)
+
+    def app_kinds(self) -> frozenset[str]:
+        """Every app kind declared, for any peer."""
+        tables = (self.defaults, *(rules for _, rules in self.peers))
+        return frozenset(kind for rules in tables for kind, _ in rules.app_kinds)
 
     def matrix(self, origins: Iterable[str]) -> list[dict[str, str]]:
         """One row per peer: its origin and each action's direction, for ``config check``."""
@@ -237,7 +259,7 @@ def _sources(value: object, where: str, source: str, variable: str) -> tuple[Net
 
 
 def _rules(base: PeerRules, table: Mapping[str, Any], where: str, source: str, variable: str) -> PeerRules:
-    unknown = sorted(set(table) - _KEYS)
+    unknown = sorted(k for k in set(table) - _KEYS if not k.startswith(APP_PREFIX))
     if unknown:
         raise ConfigError(
             variable,
@@ -257,6 +279,17 @@ def _rules(base: PeerRules, table: Mapping[str, Any], where: str, source: str, v
                 f"{source}: [{where}] {action} = {value!r} is not one of both, send, accept, off",
                 f'{action} = "accept"',
             ) from None
+    apps = dict(base.app_kinds)
+    for key in sorted(k for k in table if k.startswith(APP_PREFIX)):
+        value = table[key]
+        if not APP_KIND.fullmatch(key) or value not in Direction.__members__.values():
+            raise ConfigError(
+                variable,
+                f"{source}: [{where}] {key} = {value!r}: an app kind is app.<name> (1-40 of a-z 0-9 _ -) "
+                "with one of both, send, accept, off",
+                '"app.notes" = "both"',
+            )
+        apps[key] = Direction(value)
     lists: dict[str, tuple[str, ...]] = {}
     for key in _LIST_KEYS:
         if key in table:
@@ -277,6 +310,7 @@ def _rules(base: PeerRules, table: Mapping[str, Any], where: str, source: str, v
         base,
         sources=_sources(table["sources"], where, source, variable) if "sources" in table else base.sources,
         directions=tuple(directions.items()),
+        app_kinds=tuple(sorted(apps.items())),
         accept_privileged_roles=privileged,
         roles_sent=lists.get("roles_sent", base.roles_sent),
         roles_accepted=lists.get("roles_accepted", base.roles_accepted),

@@ -25,6 +25,21 @@ PLACEHOLDERS = {
     "error.html": ("title", "message", "link", "link_text"),
     "code.html": ("title", "address_label", "email", "message", "forms"),
     "catchup.html": ("title", "go", "refresh", "checking", "continue_text", "script"),
+    # A mail, not a page: plain text, nothing escaped (the first line is the subject).
+    "new_sign_in.txt": (
+        "subject",
+        "intro",
+        "when_label",
+        "when",
+        "device_label",
+        "device",
+        "client_label",
+        "client",
+        "country_label",
+        "country",
+        "advice",
+        "about",
+    ),
 }
 NAMES = tuple(PLACEHOLDERS)
 VARIABLE = "SESSIONSYNC_TEMPLATE_DIR"
@@ -52,6 +67,18 @@ def render(name: str, values: Mapping[str, str], raw: Mapping[str, str] | None =
         return _load(template_dir(), name).substitute(filled).encode()
     except (KeyError, ValueError) as error:
         raise ConfigError(VARIABLE, f"the template {name} names an unknown placeholder: {error}", "") from None
+
+
+def render_text(name: str, values: Mapping[str, str]) -> tuple[str, str]:
+    """Mail ``name`` with ``values`` (plain text, not escaped): its subject (the first
+    line) and its body."""
+    filled = {**values, "lang": language()}
+    try:
+        text = _load(template_dir(), name).substitute(filled)
+    except (KeyError, ValueError) as error:
+        raise ConfigError(VARIABLE, f"the template {name} names an unknown placeholder: {error}", "") from None
+    subject, _, body = text.partition("\n")
+    return " ".join(subject.split()), body.lstrip("\n")
 
 
 def check(directory: Path) -> list[str]:

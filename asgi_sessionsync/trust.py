@@ -11,7 +11,8 @@ The rules, in order:
 
 1. **Per action.** The network file says, per peer, which actions this site accepts
    from it (``login``, ``logout``, ``create``, ``update``, ``delete``, ``password``,
-   ``role``, ``meta``); anything else is refused.
+   ``role``, ``meta``, and the app's own kinds, ``app.<name>``, each declared there);
+   anything else is refused.
 2. **Privileged accounts.** An account is privileged here when its role here is one of
    ``SESSIONSYNC_PRIVILEGED_ROLES`` (compared case-folded) or the identity adapter says so
    (Django: ``is_staff`` or ``is_superuser``). A peer that is not listed in
@@ -241,13 +242,30 @@ class PeerTrust:
         return rows
 
 
+def app_message_refusal(rules: NetworkRules, issuer: str, kind: str) -> str | None:
+    """Why a message of the app's own ``kind`` (``app.<name>``) from ``issuer`` is not
+    taken (a few words), or None: the kind must be declared and accepted from that peer."""
+    if kind not in rules.app_kinds():
+        return f"{kind} is not declared in the network file"
+    if not rules.for_peer(issuer).accepts(kind):
+        return f"{kind} is not accepted from that peer (network file)"
+    return None
+
+
 def peer_matrix(settings: Settings) -> list[dict[str, str]]:
     """Peer by action → both/send/accept/off, what the peer may do to privileged accounts
     here (:meth:`PeerTrust.table`) and where its back-channel messages may come from: one
     row per configured peer."""
     rules = settings.user_sync.network_rules or NetworkRules()
     rows = PeerTrust(settings, rules).table(dict.fromkeys(peer.origin for _, peer in settings.peers()))
-    return [{**row, "sources": rules.for_peer(row["peer"]).sources_described} for row in rows]
+    return [
+        {
+            **row,
+            "sources": rules.for_peer(row["peer"]).sources_described,
+            "app-kinds": rules.for_peer(row["peer"]).app_kinds_described,
+        }
+        for row in rows
+    ]
 
 
 def _field(rules: PeerRules, privileged: bool, field: str, value: object) -> tuple[object, str | None]:

@@ -75,9 +75,17 @@ class VerifiedAddresses:
         return await self.verdict(email, issuer) is True
 
     async def mark(
-        self, email: str, issuer: str, *, verified: bool = True, by: VerifiedBy, lasts: float = REMEMBER_FOR
+        self,
+        email: str,
+        issuer: str,
+        *,
+        verified: bool = True,
+        by: VerifiedBy,
+        lasts: float = REMEMBER_FOR,
+        actor: str = "",
     ) -> VerifiedMark:
-        """Mark ``email`` verified (or not) for ``issuer``'s sign-ins for ``lasts`` seconds."""
+        """Mark ``email`` verified (or not) for ``issuer``'s sign-ins for ``lasts`` seconds
+        (``actor``: the console's operator who did it, for the activity log)."""
         address = email_or_none(email)
         if address is None:
             raise ValueError(f"not an email address: {email!r}")
@@ -92,6 +100,7 @@ class VerifiedAddresses:
             user=address,
             outcome=Outcome.APPLIED,
             reason=f"{what}, by {by} until {_when(mark.until)}",
+            actor=actor,
         )
         return mark
 
@@ -99,7 +108,7 @@ class VerifiedAddresses:
         """``email`` was just verified for ``issuer``'s sign-ins (a code, the app)."""
         await self.mark(email, issuer, by=by)
 
-    async def revoke(self, email: str, issuer: str | None = None) -> int:
+    async def revoke(self, email: str, issuer: str | None = None, *, actor: str = "") -> int:
         """Forget the mark of (``email``, ``issuer``), or every mark of ``email``
         (``issuer`` None). How many marks were in force."""
         address = email_or_none(email)
@@ -116,5 +125,6 @@ class VerifiedAddresses:
             user=address,
             outcome=Outcome.APPLIED,
             reason=f"{count} mark(s) revoked" + ("" if issuer else " (every issuer)"),
+            actor=actor,
         )
         return count

@@ -47,7 +47,7 @@ FUNCTIONS = {
 ERRORS = {
     "SessionSyncError", "ConfigError", "ConfigErrors", "StartupRefused", "EnvelopeError", "StoreError", "InvalidEmail",
     "StoreUnavailable", "StoreDamaged", "MailError", "UserNotFound", "UserDeleted", "EmailChangeRefused",
-    "WprusRefused",
+    "WprusRefused", "MessageRefused",
 }  # fmt: skip
 # Each needs an extra: named at the root, imported when first used.
 OPTIONAL = {

@@ -50,9 +50,11 @@ async def test_signed_in_says_how_on_every_site_and_signed_out_why(sites: Sites,
     await browser.sign_in("a", *ALICE)
     await until(lambda: all(signed_in.values()))
     alice = ALICE[0]
-    assert signed_in["a"] == [SignedIn(URLS["a"], alice, "login", None, "login")]
+    # (the test kit's browsers send no User-Agent: ua-parser calls that device "other")
+    other = "other/Other/Other/other"
+    assert signed_in["a"] == [SignedIn(URLS["a"], alice, "login", None, "login", other)]
     for name in "bc":
-        assert signed_in[name] == [SignedIn(URLS[name], alice, "hop", URLS["a"], f"hop from {URLS['a']}")]
+        assert signed_in[name] == [SignedIn(URLS[name], alice, "hop", URLS["a"], f"hop from {URLS['a']}", other)]
     await browser.sign_out("b")
     await until(lambda: all(signed_out.values()))
     assert signed_out["b"] == [SignedOut(URLS["b"], alice, "signed out", 1)]

@@ -105,8 +105,10 @@ def test_config_check_prints_the_matrix_as_a_table_and_as_json(tmp_path: Path) -
     assert table.returncode == 0, table.stderr
     lines = table.stdout.splitlines()
     header = next(i for i, line in enumerate(lines) if line.startswith("peer "))
-    assert lines[header].split() == ["peer", *ACTIONS, "privileged-accounts", "privileged-roles", "sources"]
+    columns = ["peer", *ACTIONS, "privileged-accounts", "privileged-roles", "sources", "app-kinds"]
+    assert lines[header].split() == columns
     b_row = ["https://b.example.com", "accept", "send", "off", "both", "off", "accept", "off", "off", "no", "no", "any"]
+    b_row.append("none")
     assert lines[header + 1].split() == b_row
     assert lines[header + 2].split() == [
         "https://c.example.com",
@@ -121,6 +123,7 @@ def test_config_check_prints_the_matrix_as_a_table_and_as_json(tmp_path: Path) -
         "yes",
         "no",
         "any",
+        "none",
     ]
     as_json = run_cli("config", "check", "--format", "json", env=env(SESSIONSYNC_NETWORK_FILE=str(path)))
     matrix = json.loads(as_json.stdout)["matrix"]
@@ -130,6 +133,7 @@ def test_config_check_prints_the_matrix_as_a_table_and_as_json(tmp_path: Path) -
         "privileged-accounts": "no",
         "privileged-roles": "no",
         "sources": "any",
+        "app-kinds": "none",
     }
     assert KEY not in table.stdout + as_json.stdout
 

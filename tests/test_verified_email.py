@@ -412,3 +412,46 @@ async def test_auto_mode_shows_the_code_page_when_it_bounces_through_the_peer(sm
         done = await post(browser, code_page, "verify", inbox.last_code())
         assert str(done.url) == f"{A}/"
         assert await browser.who("b") == USER
+
+
+async def test_going_on_without_signing_in_is_remembered_for_the_catch_up_interval(smtp: tuple[str, Inbox]) -> None:
+    """Issue #26: after "Continue without signing in here", the next visits of this site
+    (each a first-visit catch-up) neither show the code page nor mail a code, for the
+    catch-up interval; a new sign-in on the peer (the user's choice) asks again."""
+    url, inbox = smtp
+    async with network("self", smtp_url=url, catchup=True) as net:
+        names = net.sites["b"].cookie_names
+        browser, page = await sign_in_on_a(net, verified=False)
+        assert len(inbox.messages) == 1
+        answer = await post(browser, page, "skip")
+        assert str(answer.url) == f"{A}/"
+        declined = next(c for c in browser.cookies if c.name == names.declined)
+        assert declined.http_only and declined.samesite == "lax"
+        assert USER not in declined.value  # sealed: the address is not readable
+        for _ in range(3):  # each visit a first-visit catch-up, which A answers with the sign-in
+            visit = await browser.get(f"{B}/")
+            assert str(visit.url) == f"{B}/" and "Not signed in" in visit.text, visit.text[:300]
+            browser.cookies.delete(names.seen)  # the next visit catches up again
+        assert len(inbox.messages) == 1
+        assert not any(c.name == names.held for c in browser.cookies)
+
+        # The user can still choose to sign in: a new sign-in on A asks again.
+        _, page = await sign_in_on_a(net, verified=False, browser=browser)
+        assert str(page.url) == VERIFY and USER in page.text, page.text[:300]
+        assert any(c.name == names.held for c in browser.cookies)  # held again, a code a click away
+        assert 'value="resend"' in page.text  # (the 30 s between two codes to one address still count)
+        await post(browser, page, "skip")
+        assert await browser.who("b") is None and len(inbox.messages) == 1
+
+
+async def test_a_forged_declined_cookie_declines_nothing(smtp: tuple[str, Inbox]) -> None:
+    url, _ = smtp
+    async with network("self", smtp_url=url, catchup=True) as net:
+        names = net.sites["b"].cookie_names
+        browser, page = await sign_in_on_a(net, verified=False)
+        await post(browser, page, "skip")
+        value = next(c.value for c in browser.cookies if c.name == names.declined)
+        forged = value[:-4] + ("AAAA" if not value.endswith("AAAA") else "BAAA")
+        browser.cookies.set(names.declined, forged, domain="b.example", secure=True, http_only=True)
+        visit = await browser.get(f"{B}/")
+        assert str(visit.url).startswith(VERIFY)  # the catch-up's sign-in is held again

@@ -71,13 +71,14 @@ def config_check(env_file: Path | None, output: str, app_ref: str | None = None)
         rules = settings.user_sync.network_rules or NetworkRules()
         print()
         print(f"what this site sends to / accepts from each peer ({rules.source}):")
-        columns = ["peer", *ACTIONS, *PRIVILEGED_COLUMNS, "sources"]
+        columns = ["peer", *ACTIONS, *PRIVILEGED_COLUMNS, "sources", "app-kinds"]
         print_table(columns, [[row[c] for c in columns] for row in matrix])
         print(
             "privileged-accounts: the peer may sign in, change and delete accounts that are privileged here "
             "(SESSIONSYNC_TRUSTED_FOR_PRIVILEGED); privileged-roles: it may also give such a role "
             "(and accept_privileged_roles in the network file); sources: where its back-channel messages "
-            "may come from (the client address, after SESSIONSYNC_TRUSTED_PROXIES; any: anywhere)"
+            "may come from (the client address, after SESSIONSYNC_TRUSTED_PROXIES; any: anywhere); app-kinds: "
+            "the app's own message kinds (send_message) and their directions"
         )
     return 0
 

@@ -26,6 +26,8 @@ NOTES = {
     "ended-others": "Your other sessions ended ({n}), on every site.",
     "role": "Role changed; peers that take roles are told (user sync).",
     "meta": "Metadata changed; peers that take it are told (user sync).",
+    "verified": "Verification mark set; it counts from the next sign-in (sessions made already keep theirs).",
+    "revoked": "{n} verification mark(s) revoked.",
     "retried": "{n} message(s) tried again now.",
     "dropped": "{n} message(s) dropped: they will not be sent.",
     "gone": "Nothing was changed: it was not there (any more).",

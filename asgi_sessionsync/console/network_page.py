@@ -57,7 +57,7 @@ async def network(ctx: Ctx) -> Response:
         parts.append('<p class="muted">No peer configured (SESSIONSYNC_PEERS).</p>')
     matrix = peer_matrix(site.settings)
     rules = site.settings.user_sync.network_rules or NetworkRules()
-    columns = ["peer", *ACTIONS, *PRIVILEGED_COLUMNS, "sources"]
+    columns = ["peer", *ACTIONS, *PRIVILEGED_COLUMNS, "sources", "app-kinds"]
     parts.append(
         f"<h2>What this site sends to / accepts from each peer ({e(rules.source)})</h2>"
         + render.table(columns, [[e(row[c]) for c in columns] for row in matrix], empty="no peer")

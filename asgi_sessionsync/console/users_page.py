@@ -1,7 +1,9 @@
 """Users: search by the start of the email (a page at a time, by cursor: the last email);
 one user's sessions, role, verified state and sync versions; a role or metadata changed
 through user sync (:mod:`asgi_sessionsync.users`: the peers whose rules take it are
-told); export and import as JSON Lines with the command line's own code
+told); the address marked verified or not verified per issuer, or its marks revoked
+(``site.verified``, as ``python -m asgi_sessionsync verified`` does, with the operator
+as the activity log's actor); export and import as JSON Lines with the command line's own code
 (:mod:`asgi_sessionsync.userfile`), the import with a report line by line."""
 
 from __future__ import annotations
@@ -17,11 +19,15 @@ from asgi_sessionsync.console.context import Ctx
 from asgi_sessionsync.console.listing import PAGE_SIZE, sessions_page
 from asgi_sessionsync.console.sessions_page import HEADINGS, session_rows
 from asgi_sessionsync.exceptions import InvalidEmail, UserNotFound
+from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.stores import SessionFilter, User, UserStore, normalize_email
+from asgi_sessionsync.stores.verified import VerifiedBy
 from asgi_sessionsync.userfile import ExportOptions, ImportReport, LineError, import_users, selected_users, user_line
 from asgi_sessionsync.userio import LineReader
 from asgi_sessionsync.users import set_metadata, set_role
 from asgi_sessionsync.validation import printable
+
+logger = package_log("asgi_sessionsync.console")
 
 SHOWN_ERRORS = 200  # lines of an import's report shown on the page (all are counted)
 
@@ -119,11 +125,89 @@ async def view_user(ctx: Ctx) -> Response:
         details
         + "<h2>Change (through user sync: peers whose rules take it are told)</h2>"
         + forms
+        + await _verification(ctx, email)
         + "<h2>Sessions here</h2>"
         + f"<p>{end_all}</p>"
         + render.table(HEADINGS, session_rows(ctx, page.records), empty="no session here")
     )
     return ctx.page(f"User {email}", body)
+
+
+STATES = {"verified": True, "not-verified": False}
+
+
+async def _verification(ctx: Ctx, email: str) -> str:
+    """The address's marks, per issuer, and the forms that set or revoke one."""
+    e = render.escape
+    site = ctx.site
+    marks = await site.verified.register.list(email)
+    rows = [
+        [
+            e(m.issuer) + (" (this site)" if m.issuer == site.origin else ""),
+            "verified" if m.verified else "marked not verified",
+            e(str(m.by)),
+            e(render.when(m.at)),
+            e(render.when(m.until)),
+            render.post_button(
+                ctx.base + "users/revoke-verified", "Revoke", ctx.csrf, {"email": email, "issuer": m.issuer}
+            ),
+        ]
+        for m in marks
+    ]
+    hidden = (
+        f'<input type="hidden" name="csrf" value="{e(ctx.csrf)}"><input type="hidden" name="email" value="{e(email)}">'
+    )
+    issuers = "".join(f'<option value="{e(origin)}">{e(origin)}</option>' for origin in site.verified.issuers)
+    states = "".join(f'<option value="{state}">{state.replace("-", " ")}</option>' for state in STATES)
+    revoke_all = render.post_button(
+        ctx.base + "users/revoke-verified", "Revoke every mark", ctx.csrf, {"email": email, "issuer": ""}, danger=True
+    )
+    return (
+        "<h2>Address verification (per issuer: the site whose sign-ins a mark covers)</h2>"
+        + render.table(
+            ("issuer", "mark", "by", "since", "until", ""), rows, empty="no mark: each issuer's word decides"
+        )
+        + f'<form class="filters" method="post" action="{e(ctx.base)}users/verify">{hidden}'
+        + f'<label>issuer <select name="issuer">{issuers}</select></label>'
+        + f'<label>mark <select name="state">{states}</select></label>'
+        + '<label>&nbsp;<button type="submit">Mark</button></label></form>'
+        + (f"<p>{revoke_all}</p>" if marks else "")
+    )
+
+
+async def mark_verified(ctx: Ctx) -> Response:
+    email, issuer = normalize_email(ctx.form.get("email")), ctx.form.get("issuer").strip()
+    state = STATES.get(ctx.form.get("state"))
+    site = ctx.site
+    if issuer not in site.verified.issuers or state is None:
+        return ctx.page(
+            "Not changed", '<p class="alert">Choose an issuer (this site or a peer) and a mark.</p>', status=400
+        )
+    try:
+        await site.verified.mark(email, issuer, verified=state, by=VerifiedBy.OPERATOR, actor=ctx.viewer.email)
+    except ValueError:
+        return ctx.page("Not changed", '<p class="alert">That is not an email address.</p>', status=400)
+    _said(ctx, email, f"marked {'verified' if state else 'not verified'} for {issuer}")
+    return ctx.done(render.with_query("users/view", {"email": email}), "verified")
+
+
+async def revoke_verified(ctx: Ctx) -> Response:
+    email, issuer = normalize_email(ctx.form.get("email")), ctx.form.get("issuer").strip() or None
+    site = ctx.site
+    if issuer is not None and issuer not in site.verified.issuers:
+        return ctx.page("Not changed", '<p class="alert">That issuer is neither this site nor a peer.</p>', status=400)
+    try:
+        count = await site.verified.revoke(email, issuer, actor=ctx.viewer.email)
+    except ValueError:
+        return ctx.page("Not changed", '<p class="alert">That is not an email address.</p>', status=400)
+    _said(ctx, email, f"{count} verification mark(s) revoked ({issuer or 'every issuer'})")
+    return ctx.done(render.with_query("users/view", {"email": email}), "revoked", count)
+
+
+def _said(ctx: Ctx, email: str, what: str) -> None:
+    """The site's log line of a verification action (its activity entry, with the actor,
+    is written by ``site.verified``)."""
+    site_log(logger.name, ctx.site.origin).info("console: %s by %s: %s", email, ctx.viewer.email, what)
 
 
 async def change_role(ctx: Ctx) -> Response:
@@ -220,6 +304,8 @@ USERS_ROUTES = (
     ("users/view", ("GET",), view_user),
     ("users/role", ("POST",), change_role),
     ("users/meta", ("POST",), change_meta),
+    ("users/verify", ("POST",), mark_verified),
+    ("users/revoke-verified", ("POST",), revoke_verified),
     ("users/export", ("GET",), export),
     ("users/import", ("POST",), import_file),
 )

@@ -26,6 +26,7 @@ signed_out = Signal()
 user_change = Signal()
 sign_in_blocked = Signal()
 peer_unreachable = Signal()
+app_message = Signal()
 
 SIGNALS: dict[str, Signal] = {
     "signed_in": signed_in,
@@ -33,6 +34,7 @@ SIGNALS: dict[str, Signal] = {
     "user_change": user_change,
     "sign_in_blocked": sign_in_blocked,
     "peer_unreachable": peer_unreachable,
+    "app_message": app_message,
 }
 assert set(SIGNALS) == set(EVENTS)
 
@@ -48,4 +50,13 @@ def connect(hooks: Hooks) -> None:
         hooks.on(name, send)
 
 
-__all__ = ["SIGNALS", "connect", "peer_unreachable", "sign_in_blocked", "signed_in", "signed_out", "user_change"]
+__all__ = [
+    "SIGNALS",
+    "app_message",
+    "connect",
+    "peer_unreachable",
+    "sign_in_blocked",
+    "signed_in",
+    "signed_out",
+    "user_change",
+]

@@ -16,6 +16,7 @@ from asgi_sessionsync.stores import User
 from asgi_sessionsync.stores.versions import void_before
 from asgi_sessionsync.trust import LOGIN_REFUSAL, PRIVILEGED_REFUSAL
 
+DECLINED = "the user went on without signing in here lately"
 VOID_REFUSAL = "signed in before the user's sessions ended everywhere"
 
 # The log's longer word for what the activity log records in a few.
@@ -106,6 +107,14 @@ class Arrivals:
                 # The same user is signed in here already (by this site's own login):
                 # nothing to verify for, nothing replaced.
                 return current, [], False, ""
+            if self.kit.declines.covers(scope, cookies, arrival):
+                self.log.info(
+                    "sign-in of %s from %s not held: this browser went on without signing in here lately "
+                    "(the code page's choice, remembered for the catch-up interval)",
+                    email,
+                    issuer,
+                )
+                return None, [], False, DECLINED
             self.log.info(
                 "sign-in of %s from %s held: the address is to be verified here by a mailed code", email, issuer
             )

@@ -27,10 +27,21 @@ from asgi_sessionsync.endpoints.once import APPLIED_MESSAGE_MEMORY, AppliedOnce
 from asgi_sessionsync.endpoints.reply import Reply, empty, text
 from asgi_sessionsync.envelope import Claims
 from asgi_sessionsync.exceptions import EnvelopeError
+from asgi_sessionsync.hooks import AppMessage
 from asgi_sessionsync.logs import package_log, site_log
-from asgi_sessionsync.protocol import ANSWERS, OUTCOME_HEADER, LogoutPayload, Purpose, UserActionPayload, message_kind
+from asgi_sessionsync.protocol import (
+    ANSWERS,
+    APP_PREFIX,
+    OUTCOME_HEADER,
+    AppMessagePayload,
+    LogoutPayload,
+    Purpose,
+    UserActionPayload,
+    message_kind,
+)
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import Outcome
+from asgi_sessionsync.trust import app_message_refusal
 from asgi_sessionsync.validation import email_or_none
 
 logger = package_log("asgi_sessionsync.endpoints")
@@ -103,6 +114,8 @@ class BackchannelReceiver:
         kind = message_kind(claims.extra)
         if kind == "user":
             return await self._user(claims.issuer, claims.subject, claims.extra, receipt)
+        if kind is not None and kind.startswith(APP_PREFIX):
+            return await self._app(claims, receipt)
         logout = LogoutPayload.from_wire(claims.extra, claims.issued_at)
         if logout is None or not claims.subject:
             return self._refuse("unknown message kind", receipt)
@@ -150,6 +163,26 @@ class BackchannelReceiver:
             return self._refuse("malformed user message", receipt)
         received = await site.users.receive(issuer, email, payload)
         receipt.done(*_activity_outcome(received.outcome))
+        return empty()
+
+    async def _app(self, claims: Claims, receipt: Receipt) -> Reply:
+        """A message of the app's own kind: told to the ``app_message`` hooks when the
+        network file accepts that kind from the peer. Refused ones are answered 200 too
+        (the peer must not retry them for days), with the outcome ``refused``."""
+        site = self.site
+        payload = AppMessagePayload.from_wire(claims.extra)
+        if payload is None:
+            return self._refuse("malformed app message", receipt)
+        refusal = app_message_refusal(site.rules, claims.issuer, payload.kind)
+        if refusal is None and not site.hooks.has("app_message"):
+            refusal = "no app_message hook receives it here"
+        if refusal is not None:
+            self.log.warning("%s message from %s refused: %s", payload.kind, claims.issuer, refusal)
+            receipt.done(Outcome.REFUSED, refusal)
+            return empty()
+        user = email_or_none(claims.subject) or ""
+        await site.hooks.emit(AppMessage(site.origin, claims.issuer, payload.kind, payload.data, user))
+        receipt.done(Outcome.APPLIED, "")
         return empty()
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from starlette.types import Scope
 
 from asgi_sessionsync.cookies import CookiePolicy, find_cookie
+from asgi_sessionsync.endpoints.declined import Declines
 from asgi_sessionsync.endpoints.held import HeldCookies
 from asgi_sessionsync.endpoints.reply import Headers, Reply, page
 from asgi_sessionsync.exceptions import EnvelopeFailure
@@ -56,6 +57,7 @@ class StepKit:
         self.members = site.tokens.all_members()
         self.frame_ancestors = ("frame-ancestors " + " ".join(self.members)).encode()
         self.holds = HeldCookies(site)
+        self.declines = Declines(site)
         self.home = local_url(site.origin, "/")
         self.verify_url = endpoint_url(site.settings.site_url, site.prefix, Endpoint.VERIFY)
         policy = site.cookies

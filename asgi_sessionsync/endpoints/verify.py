@@ -83,8 +83,17 @@ class CodeCheck:
                 return page(403, *FORM_EXPIRED, link=self.action)
             action = form.get("do", "")
             if action == "skip":
-                self.log.info("sign-in of %s from %s: the user went on without it", held.email, held.payload.issuer)
-                return redirect(self._onward(held, return_to), [(b"set-cookie", self.holds.clear())])
+                self.log.info(
+                    "sign-in of %s from %s: the user went on without it (not asked again by this browser's "
+                    "catch-ups for %d s)",
+                    held.email,
+                    held.payload.issuer,
+                    self.kit.declines.lifetime,
+                )
+                declined = self.kit.declines.decline(scope, held)
+                return redirect(
+                    self._onward(held, return_to), [(b"set-cookie", self.holds.clear()), (b"set-cookie", declined)]
+                )
             if action == "resend":
                 finished = await self._finished(scope, cookies, held)
                 if finished is not None:

@@ -11,18 +11,20 @@ back-channel message is spelled here too.
 
 - ``base.py``: purposes, endpoints, modes, :class:`Payload` (what every kind offers);
 - ``signin.py``: a site's notes to itself and the steps of a sign-in (session, chain,
-  request, hop, pending, bounce, held);
-- ``backchannel.py``: server to server (sign-outs, user changes, the ping's answer, the
-  outbox form).
+  request, hop, pending, bounce, held, declined);
+- ``backchannel.py``: server to server (sign-outs, user changes, the app's own messages,
+  the ping's answer, the outbox form).
 
 It imports nothing from the rest of the package, so every other module can depend on it.
 """
 
 from asgi_sessionsync.protocol.backchannel import (
     ANSWERS,
+    APP_PREFIX,
     LOGOUT,
     OUTCOME_HEADER,
     USER,
+    AppMessagePayload,
     LogoutPayload,
     PingAnswer,
     UserAction,
@@ -36,6 +38,7 @@ from asgi_sessionsync.protocol.base import Endpoint, Mode, Payload, Purpose, Wir
 from asgi_sessionsync.protocol.signin import (
     BouncePayload,
     ChainPayload,
+    DeclinedPayload,
     HeldPayload,
     HopPayload,
     Onward,
@@ -46,11 +49,14 @@ from asgi_sessionsync.protocol.signin import (
 
 __all__ = [
     "ANSWERS",
+    "APP_PREFIX",
     "LOGOUT",
     "OUTCOME_HEADER",
     "USER",
+    "AppMessagePayload",
     "BouncePayload",
     "ChainPayload",
+    "DeclinedPayload",
     "Endpoint",
     "HeldPayload",
     "HopPayload",

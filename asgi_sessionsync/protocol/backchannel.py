@@ -79,6 +79,31 @@ class PingAnswer(NamedTuple):
         return cls(nonce, float(when))
 
 
+APP_PREFIX = "app."
+
+
+class AppMessagePayload(NamedTuple):
+    """Server to server: a message of the app's own kind (``{"k": "app.<name>", "d"}``):
+    ``data`` is what the app sent, JSON values (the outbox keeps it as JSON)."""
+
+    @classmethod
+    def purpose(cls) -> Purpose:
+        return Purpose.BACKCHANNEL
+
+    kind: str
+    data: Any
+
+    def to_wire(self) -> Wire:
+        return {"k": self.kind, "d": self.data}
+
+    @classmethod
+    def from_wire(cls, extra: Mapping[str, Any]) -> AppMessagePayload | None:
+        kind = text_or_none(extra, "k")
+        if kind is None or not kind.startswith(APP_PREFIX) or "d" not in extra:
+            return None
+        return cls(kind, extra["d"])
+
+
 def message_kind(extra: Mapping[str, Any]) -> str | None:
     """The kind of a back-channel message (``"logout"``, …), or None."""
     return text_or_none(extra, "k")

@@ -300,3 +300,24 @@ class HeldPayload(NamedTuple):
             mac if has_code else None,
             float(expires) if has_code and isinstance(expires, int | float) else None,
         )
+
+
+class DeclinedPayload(NamedTuple):
+    """The user went on without signing in here ("Continue without signing in here" on
+    the code page; the declined cookie; the subject is the email): the chain of the
+    sign-in that was held, so that the catch-ups of that address and that chain's steps do
+    not hold it again while the cookie lasts. Only the site that sets it ever reads it."""
+
+    @classmethod
+    def purpose(cls) -> Purpose:
+        return Purpose.STATE
+
+    chain: str
+
+    def to_wire(self) -> Wire:
+        return {"dc": self.chain}
+
+    @classmethod
+    def from_wire(cls, extra: Mapping[str, Any]) -> DeclinedPayload | None:
+        chain = text_or_none(extra, "dc")
+        return None if chain is None or "h" in extra else cls(chain)

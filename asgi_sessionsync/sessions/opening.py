@@ -34,6 +34,7 @@ from asgi_sessionsync.governance.admission import Refusal
 from asgi_sessionsync.hooks import SignedIn, SignInBlocked
 from asgi_sessionsync.identity.base import Account, AppLoginAdapter, IdentityAdapter
 from asgi_sessionsync.logs import package_log, site_log
+from asgi_sessionsync.notices import SignInNotices
 from asgi_sessionsync.sessions.active import ActiveSession
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import User
@@ -110,6 +111,8 @@ class SessionOpening:
         self.app_login = app_login
         self.log = site_log(logger.name, site.origin)
         self.cookie_name = site.cookie_names.session
+        if site.settings.mail.new_sign_in_notice:  # mailed in the background, as the hooks are called
+            site.hooks.on("signed_in", SignInNotices(site))
 
     async def open(self, scope: Scope, wanted: SessionRequest) -> Opened | NotOpened:
         site = self.site
@@ -166,7 +169,10 @@ class SessionOpening:
             signed_in_at=wanted.signed_in_at,
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
-        await site.hooks.emit(SignedIn(site.origin, user.email, wanted.how, wanted.vouched_by, wanted.via))
+        signed_in = SignedIn(
+            site.origin, user.email, wanted.how, wanted.vouched_by, wanted.via, admission.device, admission.country
+        )
+        await site.hooks.emit(signed_in)
         return Opened(session, [cookie, *app_cookies], stored)
 
     async def _user(self, wanted: SessionRequest) -> User | None:

@@ -210,6 +210,71 @@ async def test_a_role_changed_from_the_console_goes_through_user_sync(net: SiteN
     assert entries[0].kind == "console.user-meta" and entries[0].direction is Direction.LOCAL
 
 
+async def test_an_address_marked_verified_not_verified_and_revoked_from_the_users_page(
+    net: SiteNetwork, browser: Browser
+) -> None:
+    """Issue #26: the console marks an address verified or not, per issuer, and revokes
+    marks, through ``site.verified``; each action is in the activity log with its actor."""
+    await browser.sign_in("a", *ALICE)
+    await make_admin(net, "a", ALICE[0])
+    site = net.sites["a"].site
+    page = await browser.get(console("a", f"users/view?email={ALICE[0]}"))
+    assert "no mark" in page.text and f'value="{URLS["b"]}"' in page.text  # issuers: here and each peer
+    token = csrf_of(page)
+
+    done = await browser.submit(
+        console("a", "users/verify"),
+        {"email": ALICE[0], "issuer": URLS["a"], "state": "not-verified", "csrf": token},
+        from_page=page,
+    )
+    assert "Verification mark set" in done.text and "marked not verified" in done.text
+    assert await site.verified.verdict(ALICE[0], URLS["a"]) is False
+    done = await browser.submit(
+        console("a", "users/verify"),
+        {"email": ALICE[0], "issuer": URLS["b"], "state": "verified", "csrf": token},
+        from_page=done,
+    )
+    assert await site.verified.verdict(ALICE[0], URLS["b"]) is True
+    marks = {(m.issuer, m.verified, str(m.by)) for m in await site.verified.register.list(ALICE[0])}
+    assert marks == {(URLS["a"], False, "operator"), (URLS["b"], True, "operator")}
+
+    # An issuer that is neither this site nor a peer is refused; so is a post without the token.
+    refused = await browser.submit(
+        console("a", "users/verify"),
+        {"email": ALICE[0], "issuer": "https://evil.example", "state": "verified", "csrf": token},
+        from_page=done,
+    )
+    assert refused.status_code == 400 and await site.verified.verdict(ALICE[0], "https://evil.example") is None
+    same = {"origin": URLS["a"], "sec-fetch-site": "same-origin", "content-type": "application/x-www-form-urlencoded"}
+    forged = await browser.client.post(
+        console("a", "users/revoke-verified"), data={"email": ALICE[0]}, headers=same, follow_redirects=False
+    )
+    assert forged.status_code == 403 and await site.verified.verdict(ALICE[0], URLS["b"]) is True
+
+    done = await browser.submit(
+        console("a", "users/revoke-verified"), {"email": ALICE[0], "issuer": URLS["b"], "csrf": token}, from_page=done
+    )
+    assert "1 verification mark(s) revoked" in done.text
+    assert await site.verified.verdict(ALICE[0], URLS["b"]) is None
+    assert await site.verified.verdict(ALICE[0], URLS["a"]) is False
+    done = await browser.submit(
+        console("a", "users/revoke-verified"), {"email": ALICE[0], "issuer": "", "csrf": token}, from_page=done
+    )
+    assert await site.verified.verdict(ALICE[0], URLS["a"]) is None and "no mark" in done.text
+
+    log = site.stores.activity
+    assert log is not None
+    entries = await log.list(ActivityFilter(actor=ALICE[0]))
+    said = [(e.kind, e.peer, e.reason.split(",")[0]) for e in reversed(entries) if e.kind.startswith("verify.")]
+    assert said == [
+        ("verify.mark", URLS["a"], "not verified"),
+        ("verify.mark", URLS["b"], "verified"),
+        ("verify.revoke", URLS["b"], "1 mark(s) revoked"),
+        ("verify.revoke", "", "1 mark(s) revoked (every issuer)"),
+    ]
+    assert all(e.direction is Direction.LOCAL for e in entries)
+
+
 async def test_import_reports_each_refused_line_and_export_gives_the_users(net: SiteNetwork, browser: Browser) -> None:
     await browser.sign_in("a", *ALICE)
     await make_admin(net, "a", ALICE[0])

@@ -11,19 +11,23 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import ssl
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from asgi_sessionsync import SessionSyncMiddleware, UserNotFound, exit_on_config_error
+from asgi_sessionsync import Hooks, MessageRefused, SessionSyncMiddleware, UserNotFound, exit_on_config_error
+from asgi_sessionsync.app_messages import send_message
+from asgi_sessionsync.hooks import AppMessage
 from asgi_sessionsync.testing_apps import login_app
 from asgi_sessionsync.users import delete_user, set_password, update_user
 from tests.harness.processes import wait_until_answering
@@ -39,8 +43,11 @@ def site_from_env() -> ASGIApp:
     ``KIT_SITE_NAME`` names the site (default ``a``); ``KIT_ACCOUNTS`` lists
     ``email:password`` pairs, comma-separated; ``KIT_CSRF_CHECK=false`` accepts posts
     without the CSRF token; ``KIT_USER_API=true`` adds ``POST /_kit/delete``,
-    ``/_kit/rename`` and ``/_kit/password`` (the signed-in user's new password); every
-    ``SESSIONSYNC_*`` variable configures the middleware.
+    ``/_kit/rename`` and ``/_kit/password`` (the signed-in user's new password);
+    ``KIT_APP_MESSAGES=true`` adds ``POST /_kit/send`` (``send_message`` of the form's
+    ``kind``, JSON ``payload`` and ``user``) and ``GET /_kit/received`` (the
+    ``app_message`` events this process was told, as JSON); every ``SESSIONSYNC_*``
+    variable configures the middleware.
     """
     accounts = dict(pair.split(":", 1) for pair in os.environ.get("KIT_ACCOUNTS", "").split(",") if ":" in pair)
     app = login_app(
@@ -52,8 +59,21 @@ def site_from_env() -> ASGIApp:
         app.add_route("/_kit/delete", _delete_user, methods=["POST"])
         app.add_route("/_kit/rename", _rename_user, methods=["POST"])
         app.add_route("/_kit/password", _change_password, methods=["POST"])
+    hooks = Hooks()
+    if os.environ.get("KIT_APP_MESSAGES", "").lower() == "true":
+        received: list[dict[str, Any]] = []
+
+        async def told(event: AppMessage) -> None:
+            received.append({"peer": event.peer, "kind": event.kind, "payload": event.payload, "user": event.user})
+
+        async def listed(request: Request) -> Response:
+            return JSONResponse(received)
+
+        hooks.on("app_message", told)
+        app.add_route("/_kit/send", _send_message, methods=["POST"])
+        app.add_route("/_kit/received", listed)
     with exit_on_config_error():  # a bad setting or an unusable store: one line, not a traceback
-        wrapped = SessionSyncMiddleware(app, env_file=None)
+        wrapped = SessionSyncMiddleware(app, env_file=None, hooks=hooks)
     process = str(os.getpid()).encode()
     lag_prefix = os.environ.get("KIT_LOOP_LAG", "")  # benchmarks: how late this process's loop runs
 
@@ -72,6 +92,20 @@ def site_from_env() -> ASGIApp:
         await wrapped(scope, receive, tagged if scope["type"] == "http" else send)
 
     return site
+
+
+async def _send_message(request: Request) -> Response:
+    form = await request.form()
+    try:
+        peers = await send_message(
+            request,
+            str(form.get("kind", "")),
+            json.loads(str(form.get("payload", "null"))),
+            user=str(form["user"]) if form.get("user") else None,
+        )
+    except MessageRefused as error:
+        return PlainTextResponse(str(error), status_code=400)
+    return JSONResponse(peers)
 
 
 async def _delete_user(request: Request) -> Response:
