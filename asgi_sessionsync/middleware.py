@@ -35,6 +35,7 @@ from asgi_sessionsync.request_path import RequestPath
 from asgi_sessionsync.response import IdentityChange, RequestState
 from asgi_sessionsync.settings import MiddlewareOptions, Settings
 from asgi_sessionsync.site import Site
+from asgi_sessionsync.site_path import SitePath
 from asgi_sessionsync.stores import Stores
 from asgi_sessionsync.templates import require as require_templates
 from asgi_sessionsync.users import SITE_KEY
@@ -108,6 +109,11 @@ class SessionSyncMiddleware:
         probe: Scope = {"headers": []}
         self.identity.expose(probe, None)
         self._anonymous = {k: v for k, v in probe.items() if k != "headers"}
+        # A sub-folder site answers only below its path (site_path.py); None: the whole origin.
+        self.site_path = SitePath(
+            self.site.site_id, settings.site_path, dict(self._anonymous), self.identity.intent_key
+        )
+        self._own_path = self.site_path if settings.site_path else None
         self._anonymous[SITE_KEY] = self.site  # for asgi_sessionsync.users
         # An adapter whose sign-in is only ever an explicit call marks the scope with
         # this key: without it, nothing can have changed.
@@ -130,6 +136,9 @@ class SessionSyncMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if self._own_path is not None and kind != "lifespan" and not self._own_path.covers(scope):
+            await self._own_path.pass_by(self.app, scope, receive, send)
+            return
         if kind == "http":
             cookies: bytes | None = None
             navigate = False

@@ -66,7 +66,7 @@ class RequestPath:
         self._emulate_lax = site.cookies.samesite == "none"
         self._names = context.names
         self._needle = self._names.session.encode("latin-1")  # every name of ours starts with it
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
         self._say_twice = RateLimit()
         # A peer's sign-in held for a code (REQUIRE_VERIFIED_EMAIL=self): the next page
         # this browser opens here shows the code page first.

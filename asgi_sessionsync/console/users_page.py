@@ -76,7 +76,7 @@ async def view_user(ctx: Ctx) -> Response:
     e = render.escape
     if user is None:
         return ctx.page("User not found", f'<p class="alert">No user {e(email)} on this site.</p>', status=404)
-    verdict = await site.verified.verdict(email, site.origin)
+    verdict = await site.verified.verdict(email, site.site_id)
     verified = {True: "yes", False: "marked not verified", None: "not that this site remembers"}[verdict]
     versions = ", ".join(f"{group}: {clock} from {origin}" for group, (clock, origin) in sorted(user.versions.items()))
     details = render.table(

@@ -46,7 +46,7 @@ REFUSED = text(400, "refused")
 class BackchannelReceiver:
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
         self._logged: dict[str, float] = {}
         self.once = AppliedOnce(site)
 

@@ -83,7 +83,7 @@ class Endpoints:
         self.codes = codes = CodeCheck(kit, arrivals.arrive, steps_hop.onward)
         receiver = BackchannelReceiver(site)
         who_am_i = WhoAmI(kit)
-        self.log = log = site_log(logger.name, site.origin)
+        self.log = log = site_log(logger.name, site.site_id)
         self.names = site.cookie_names
         self._say_twice = RateLimit()
 
@@ -125,7 +125,9 @@ class Endpoints:
                 # Plain liveness; readable by the pages of the network's sites (CORS), so
                 # that a catch-up's page can tell this site from a proxy's refusal.
                 asker = _origin_header(scope)
-                cors = [(b"access-control-allow-origin", asker.encode("latin-1"))] if asker in kit.members else []
+                cors = (
+                    [(b"access-control-allow-origin", asker.encode("latin-1"))] if asker in kit.member_origins else []
+                )
                 return Reply(204, b"", TEXT, [(b"vary", b"origin"), *cors])
             # The authenticated ping: a peer (or `peers check`) asks whether we share the
             # key, list it, and what time it is here.
@@ -146,7 +148,7 @@ class Endpoints:
                     )
             headers = [
                 (TIME_HEADER.encode(), f"{site.tokens.clock():.3f}".encode()),
-                (SITE_HEADER.encode(), site.origin.encode("latin-1")),
+                (SITE_HEADER.encode(), site.site_id.encode("latin-1")),
                 (KEYS_HEADER.encode(), key_ids(site.tokens).encode("ascii")),  # the same for every asker
                 (PROBE_HEADER.encode(), b"cors"),  # a browser's CORS probe of GET ping is answered
             ]

@@ -9,13 +9,13 @@ from collections.abc import Iterable
 from dataclasses import Field
 from typing import Any, ClassVar, Protocol
 
-from asgi_sessionsync.cookies import CookieNames, CookieSettings
+from asgi_sessionsync.cookies import DEFAULT_COOKIE_NAME, CookieNames, CookieSettings, subfolder_cookie_name
 from asgi_sessionsync.exceptions import ConfigError, config_error_of
 from asgi_sessionsync.keys import GENERATE_HINT
 from asgi_sessionsync.mail_settings import MailSettings
 from asgi_sessionsync.network_rules import NetworkRules, UserSyncSettings
 from asgi_sessionsync.settings.networks import _keys_var, _peers_var
-from asgi_sessionsync.settings.values import _PEERS_EXAMPLE, PREFIX, Network, Peer
+from asgi_sessionsync.settings.values import _PEERS_EXAMPLE, PREFIX, Network, Peer, site_path_of
 
 
 class CheckedSettings(CookieSettings, Protocol):
@@ -28,6 +28,11 @@ class CheckedSettings(CookieSettings, Protocol):
     def networks(self) -> tuple[Network, ...]: ...
     @property
     def origin(self) -> str: ...
+    @property
+    def site_id(self) -> str: ...
+    @property
+    def site_path(self) -> str: ...
+    def same_origin_peers(self) -> list[Peer]: ...
     @property
     def identity(self) -> str: ...
     @property
@@ -50,7 +55,7 @@ def validate_settings(settings: CheckedSettings) -> None:
 def settings_problems(settings: CheckedSettings) -> list[ConfigError]:
     """Every combination of settings that cannot work, one error each."""
     problems: list[ConfigError] = []
-    for check in (_site_and_networks, _network_file, _mail, _cookies):
+    for check in (_site_and_networks, _same_origin, _network_file, _mail, _cookies):
         try:
             check(settings)
         except ConfigError as error:
@@ -65,9 +70,13 @@ def _site_and_networks(settings: CheckedSettings) -> None:
         raise ConfigError(PREFIX + "SECRET_KEYS", f"no network is configured; {GENERATE_HINT}")
     seen: dict[str, str] = {}
     for network in settings.networks:
+        ids: set[str] = set()
         for peer in network.peers:
-            if peer.origin == settings.origin:
+            if peer.site_id == settings.site_id:
                 raise ConfigError(_peers_var(network.name), f"{peer.url} is this site itself", _PEERS_EXAMPLE)
+            if peer.site_id in ids:
+                raise ConfigError(_peers_var(network.name), f"{peer.url} is named twice", _PEERS_EXAMPLE)
+            ids.add(peer.site_id)
         for secret in network.secret_keys:
             if secret.key_id in seen:
                 raise ConfigError(
@@ -77,10 +86,35 @@ def _site_and_networks(settings: CheckedSettings) -> None:
             seen[secret.key_id] = network.name
 
 
+def _same_origin(settings: CheckedSettings) -> None:
+    """Sub-folder sites of one origin: each one's cookies at its own path, and of its own names."""
+    peers = settings.same_origin_peers()
+    if not peers:
+        return
+    own_path = settings.site_path or "/"
+    if settings.cookie_path.rstrip("/") != settings.site_path:
+        raise ConfigError(
+            PREFIX + "COOKIE_PATH",
+            f"{settings.cookie_path} is not this site's path ({own_path}): the cookies of a site that shares its "
+            f"origin with a peer ({peers[0].url}) are scoped to its own path",
+            f"{PREFIX}COOKIE_PATH={own_path}",
+        )
+    for peer in peers:
+        path = site_path_of(peer.url)
+        theirs = subfolder_cookie_name(path) if path else DEFAULT_COOKIE_NAME
+        if theirs == settings.cookie_name:
+            raise ConfigError(
+                PREFIX + "COOKIE_NAME",
+                f"{settings.cookie_name} is also the default cookie name of {peer.url}, a peer on this origin: "
+                "give one of the two sites a name of its own",
+                f"{PREFIX}COOKIE_NAME={DEFAULT_COOKIE_NAME}_{settings.site_path.strip('/').replace('/', '_')}x",
+            )
+
+
 def _network_file(settings: CheckedSettings) -> None:
     if settings.user_sync.network_rules is not None:
         # WordPress sites ([wprus."…"]) are peers of the network file's own declaring.
-        known = {peer.origin for _, peer in settings.peers()} | dict(settings.user_sync.network_rules.wprus).keys()
+        known = {peer.site_id for _, peer in settings.peers()} | dict(settings.user_sync.network_rules.wprus).keys()
         strangers = sorted(origin for origin, _ in settings.user_sync.network_rules.peers if origin not in known)
         if strangers:
             raise ConfigError(
