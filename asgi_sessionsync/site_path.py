@@ -16,12 +16,24 @@ from typing import Any
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from asgi_sessionsync.logs import RateLimit, package_log, site_log
+from asgi_sessionsync.settings import Settings
+from asgi_sessionsync.settings.checks import same_origin_warning
 
 logger = package_log("asgi_sessionsync")
 
 
 class SitePath:
-    """The path a site owns (``/shop``; ``""`` at the root of its origin: everything)."""
+    """The path a sub-folder site owns (``/shop``)."""
+
+    @classmethod
+    def of(cls, settings: Settings, anonymous: dict[str, Any], intent_key: str | None) -> SitePath | None:
+        """The path of the site of ``settings``; None for a site at the root of its origin
+        (everything is its own). A site that shares its origin with a peer is said here,
+        once: they must trust each other fully (``same_origin_warning``)."""
+        shared = same_origin_warning(settings)
+        if shared is not None:
+            site_log(logger.name, settings.site_id).warning("%s", shared)  # config check says it too
+        return cls(settings.site_id, settings.site_path, anonymous, intent_key) if settings.site_path else None
 
     def __init__(self, site_id: str, path: str, anonymous: dict[str, Any], intent_key: str | None) -> None:
         self.path = path

@@ -19,7 +19,6 @@ from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
 from asgi_sessionsync.keys import Keychain, KeyRing
 from asgi_sessionsync.protocol import Payload, Purpose
 from asgi_sessionsync.settings import Settings
-from asgi_sessionsync.urls import origin_of
 
 P = TypeVar("P", bound=Payload)
 
@@ -52,11 +51,6 @@ class Tokens:
         """Every site (its name: origin, and path for a sub-folder site) of every network of
         this site, itself included, sorted."""
         return sorted({o for origins in self.members.values() for o in origins})
-
-    def member_origins(self) -> list[str]:
-        """The origins of :meth:`all_members` (sub-folder sites share one), sorted: what a
-        browser names in ``Origin`` and a CSP's ``frame-ancestors`` takes."""
-        return sorted({origin_of(member) for member in self.all_members()})
 
     def open(self, token: str, purpose: Purpose, *, ip: str | None, any_time: bool = False) -> Claims:
         """Open an envelope addressed to this site and check who sealed it.

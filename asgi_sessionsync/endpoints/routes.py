@@ -125,9 +125,7 @@ class Endpoints:
                 # Plain liveness; readable by the pages of the network's sites (CORS), so
                 # that a catch-up's page can tell this site from a proxy's refusal.
                 asker = _origin_header(scope)
-                cors = (
-                    [(b"access-control-allow-origin", asker.encode("latin-1"))] if asker in kit.member_origins else []
-                )
+                cors = [(b"access-control-allow-origin", asker.encode("latin-1"))] if asker in kit.origins else []
                 return Reply(204, b"", TEXT, [(b"vary", b"origin"), *cors])
             # The authenticated ping: a peer (or `peers check`) asks whether we share the
             # key, list it, and what time it is here.

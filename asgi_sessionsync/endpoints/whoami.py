@@ -39,7 +39,7 @@ class WhoAmI:
     def __init__(self, kit: StepKit) -> None:
         self.kit = kit
         self.site = kit.site
-        self.members = frozenset(kit.member_origins)
+        self.members = frozenset(kit.origins)
 
     async def __call__(self, scope: Scope, cookies: bytes | None) -> Reply:
         origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)

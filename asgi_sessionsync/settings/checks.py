@@ -41,6 +41,8 @@ class CheckedSettings(CookieSettings, Protocol):
     def user_sync(self) -> UserSyncSettings: ...
     @property
     def samesite(self) -> str: ...
+    @property
+    def trusted_for_privileged(self) -> tuple[str, ...]: ...
     def peers(self) -> Iterable[tuple[Network, Peer]]: ...
 
 
@@ -55,7 +57,7 @@ def validate_settings(settings: CheckedSettings) -> None:
 def settings_problems(settings: CheckedSettings) -> list[ConfigError]:
     """Every combination of settings that cannot work, one error each."""
     problems: list[ConfigError] = []
-    for check in (_site_and_networks, _same_origin, _network_file, _mail, _cookies):
+    for check in (_site_and_networks, _same_origin, _sub_folder_names, _network_file, _mail, _cookies):
         try:
             check(settings)
         except ConfigError as error:
@@ -111,6 +113,40 @@ def _same_origin(settings: CheckedSettings) -> None:
             )
 
 
+def same_origin_warning(settings: CheckedSettings) -> str | None:
+    """What ``config check`` and start-up say of peers on this site's own origin, if any."""
+    peers = settings.same_origin_peers()
+    if not peers:
+        return None
+    trusted = [p.site_id for p in peers if p.site_id in settings.trusted_for_privileged]
+    return (
+        f"this site shares its origin {settings.origin} with {', '.join(p.site_id for p in peers)}: sub-folder sites "
+        "of one origin must trust each other fully. Cookie paths are no boundary within an origin: a page of one "
+        "can read the other's pages, and send requests as its signed-in users, by script; a server of one can "
+        "serve pages under the other's path if the proxy lets it. Each site's cookies are HttpOnly and scoped to its "
+        "own path, of its own names; privileged accounts are signed in from a peer only if it is in "
+        f"SESSIONSYNC_TRUSTED_FOR_PRIVILEGED ({', '.join(trusted) or 'none of these is'}). "
+        'See docs/security.md, "Sub-folder sites of one origin".'
+    )
+
+
+def _sub_folder_names(settings: CheckedSettings) -> None:
+    """An origin where sub-folder peers live names none of them: the trust lists say which."""
+    by_origin: dict[str, list[str]] = {}
+    for _, peer in settings.peers():
+        if peer.site_id != peer.origin:
+            by_origin.setdefault(peer.origin, []).append(peer.site_id)
+    ids = {peer.site_id for _, peer in settings.peers()}
+    for given in settings.trusted_for_privileged:
+        if given not in ids and given in by_origin:
+            raise ConfigError(
+                PREFIX + "TRUSTED_FOR_PRIVILEGED",
+                f"{given} names no peer: the peers on that origin are sub-folder sites "
+                f"({', '.join(by_origin[given])}), each trusted by its own URL",
+                f"{PREFIX}TRUSTED_FOR_PRIVILEGED={by_origin[given][0]}",
+            )
+
+
 def _network_file(settings: CheckedSettings) -> None:
     if settings.user_sync.network_rules is not None:
         # WordPress sites ([wprus."…"]) are peers of the network file's own declaring.
@@ -120,7 +156,7 @@ def _network_file(settings: CheckedSettings) -> None:
             raise ConfigError(
                 PREFIX + "NETWORK_FILE",
                 f"{settings.user_sync.network_rules.source}: [peers] names {', '.join(strangers)}, "
-                "not a peer of this site (SESSIONSYNC_PEERS)",
+                "not a peer of this site (SESSIONSYNC_PEERS; a sub-folder site is named with its path)",
                 '[peers."https://b.example.com"]',
             )
 
