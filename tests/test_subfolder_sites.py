@@ -15,6 +15,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from starlette.types import Receive, Scope, Send
 
 from asgi_sessionsync import SessionSyncMiddleware
 from asgi_sessionsync.exceptions import ConfigError, ConfigErrors, EnvelopeError
@@ -203,10 +204,11 @@ async def test_the_activity_log_and_sessions_name_the_sub_folder_peer_by_its_pat
         browser = net.browser()
         await browser.sign_in("shop", *ALICE)
         await browser.sign_out("shop")
-        blog = net.sites["blog"].site
-        peers = {entry.peer for entry in await blog.stores.activity.list()}
-        assert SHOP in peers and "https://example.com" not in peers, peers
-        assert {entry.site for entry in await blog.stores.activity.list()} == {BLOG}
+        activity = net.sites["blog"].site.stores.activity
+        assert activity is not None
+        entries = await activity.list()
+        assert SHOP in {e.peer for e in entries} and "https://example.com" not in {e.peer for e in entries}
+        assert {e.site for e in entries} == {BLOG}
 
 
 async def test_a_privileged_account_is_not_signed_in_by_a_sub_folder_peer_unless_trusted() -> None:
@@ -227,14 +229,14 @@ async def test_a_request_outside_the_sites_path_passes_by_with_nobody_signed_in(
 ) -> None:
     seen: list[object] = []
 
-    async def app(scope: dict[str, object], receive: object, send: object) -> None:
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
         seen.append(scope.get("user"))
-        await send({"type": "http.response.start", "status": 200, "headers": []})  # type: ignore[operator]
-        await send({"type": "http.response.body", "body": b"ok"})  # type: ignore[operator]
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
 
     settings = Settings.from_env(shop_env(SESSIONSYNC_PEERS=C), env_file=None)
     middleware = SessionSyncMiddleware(app, settings, stores=memory_stores())
-    transport = httpx.ASGITransport(app=middleware)  # type: ignore[arg-type]
+    transport = httpx.ASGITransport(app=middleware)
     async with httpx.AsyncClient(transport=transport, base_url="https://example.com") as client:
         caplog.set_level(logging.WARNING, "asgi_sessionsync")
         for path in ("/blog/", "/shopping", "/_sessionsync/ping"):
