@@ -247,3 +247,16 @@ async def test_a_request_outside_the_sites_path_passes_by_with_nobody_signed_in(
         assert (await client.get("/shop/_sessionsync/ping")).status_code == 204
     assert len(seen) == 3 and all(getattr(user, "is_authenticated", True) is False for user in seen)
     await middleware.aclose()
+
+
+def test_an_app_login_cookie_at_slash_beside_a_sub_folder_peer_is_said_at_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.WARNING, "asgi_sessionsync")
+    options = {"identity": "starlette-session", "app_session_secret": "the app's own secret"}
+    for path, said in (("/", True), ("/shop", False)):
+        caplog.clear()
+        settings = Settings.from_env(shop_env(), app_session_path=path, **options)
+        SessionSyncMiddleware(login_app("shop"), settings, stores=memory_stores())
+        assert ("the two sites' logins overwrite each other" in caplog.text) is said, path
+        assert "must trust each other fully" in caplog.text  # start-up says what config check says
