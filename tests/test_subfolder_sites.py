@@ -18,6 +18,7 @@ import pytest
 from starlette.types import Receive, Scope, Send
 
 from asgi_sessionsync import SessionSyncMiddleware
+from asgi_sessionsync.cli.peers import Status, check_peers
 from asgi_sessionsync.exceptions import ConfigError, ConfigErrors, EnvelopeError
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.protocol import Purpose
@@ -260,3 +261,50 @@ def test_an_app_login_cookie_at_slash_beside_a_sub_folder_peer_is_said_at_start(
         SessionSyncMiddleware(login_app("shop"), settings, stores=memory_stores())
         assert ("the two sites' logins overwrite each other" in caplog.text) is said, path
         assert "must trust each other fully" in caplog.text  # start-up says what config check says
+
+
+async def test_peers_check_between_sub_folder_sites_names_each_by_its_path() -> None:
+    async with network() as net:
+        settings = net.sites["shop"].settings
+        reports = {r.url: r for r in await check_peers(settings, transport=net.network)}
+        for url in (BLOG, C):
+            assert {c.name: c.status for c in reports[url].checks} == dict.fromkeys(
+                ("browser URL", "back-channel URL", "same key", "lists this site", "clock"), Status.OK
+            ), reports[url].checks
+    # A blog that lists another site of the origin, not the shop: said, with the shop's name.
+    apps = {"shop": login_app("shop"), "blog": login_app("blog")}
+    own = {
+        "blog": {"secret_keys": [KEY], "peers": ["https://example.com/other"]},
+        "shop": {"secret_keys": [KEY], "peers": [BLOG]},
+    }
+    async with SiteNetwork(apps, urls={"shop": SHOP, "blog": BLOG}, site_settings=own) as net:
+        (report,) = await check_peers(net.sites["shop"].settings, transport=net.network)
+        listed = {c.name: c for c in report.checks}["lists this site"]
+        assert listed.status is Status.FAIL and f"add {SHOP}" in listed.fix, listed
+
+
+async def test_who_am_i_answers_a_page_of_the_sibling_sub_folder_site_with_the_sites_name() -> None:
+    async with network() as net:
+        browser = net.browser()
+        await browser.sign_in("shop", *ALICE)
+        answer = await browser.client.get(
+            f"{SHOP}/_sessionsync/whoami",
+            headers={"origin": "https://example.com", "sec-fetch-site": "same-origin", "sec-fetch-mode": "cors"},
+        )
+        assert answer.status_code == 200
+        assert answer.json() == {"site": SHOP, "signed_in": True, "email": ALICE[0], "name": answer.json()["name"]}
+        assert answer.headers["access-control-allow-origin"] == "https://example.com"
+
+
+async def test_a_first_visit_to_a_sub_folder_site_is_caught_up_from_its_sibling() -> None:
+    async with network() as net:
+        browser = net.browser()
+        await browser.sign_in("shop", *ALICE)
+        # The shop forgets this browser (its cookies gone, its sessions ended here only):
+        # the blog's cookies, at /blog, stay; the next visit to the shop asks its peers.
+        browser.cookies.clear("example.com", "/shop")
+        assert {c.path for c in browser.cookies if c.domain == "example.com" and c.name.startswith("__Secure")} == {
+            "/blog"
+        }
+        assert await browser.who("shop") == ALICE[0]
+        assert ("__Secure-sessionsync_shop", "/shop") in {(c.name, c.path) for c in browser.cookies}
