@@ -84,7 +84,7 @@ async def send_message(
     messages = [
         queued(entry, subject, wire, now)
         for entry in site.peers
-        if (wanted is None or entry[1].origin in wanted) and site.rules.for_peer(entry[1].origin).sends(kind)
+        if (wanted is None or entry[1].site_id in wanted) and site.rules.for_peer(entry[1].site_id).sends(kind)
     ]
     if not messages:
         site.log.info("%s: no peer is sent this kind (network file %s)", kind, site.rules.source)

@@ -55,7 +55,7 @@ Headers = list[tuple[bytes, bytes]]
 class CatchUp:
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
         settings = site.settings
         self.enabled = settings.catchup and bool(site.peers)
         self.seen_name = site.cookie_names.seen
@@ -83,14 +83,14 @@ class CatchUp:
 
     def unreachable(self, cookies: bytes | None) -> frozenset[str]:
         """The peers this browser said it could not reach, lately (their origins)."""
-        return unreachable(find_cookie(cookies, self.away_name), (peer.origin for _, peer in self.site.peers))
+        return unreachable(find_cookie(cookies, self.away_name), (peer.site_id for _, peer in self.site.peers))
 
     async def start(self, scope: Scope, send: Send, cookies: bytes | None) -> bool:
         """Answer with the catch-up's page (it asks the peers from the browser, then goes on
         to the ``catchup`` endpoint); False when no peer is up, or none the browser reaches."""
         site = self.site
         away = self.unreachable(cookies)
-        peers = [entry for entry in await site.asking.reachable() if entry[1].origin not in away]
+        peers = [entry for entry in await site.asking.reachable() if entry[1].site_id not in away]
         if not peers:
             return False
         # This catch-up's nonce, set now: the catchup step takes it only from this browser's
@@ -101,7 +101,7 @@ class CatchUp:
         back = quote(request_url(site.origin, scope), safe="")
         go = endpoint_url(site.settings.site_url, site.prefix, Endpoint.CATCHUP, f"r={back}&h={hashed}")
         probes = [
-            (peer_id(peer.origin), endpoint_url(peer.url, site.prefix, Endpoint.PING), self._probe_mode(peer.origin))
+            (peer_id(peer.site_id), endpoint_url(peer.url, site.prefix, Endpoint.PING), self._probe_mode(peer.site_id))
             for _, peer in peers
         ]
         nonce = secrets.token_urlsafe(12)
@@ -144,8 +144,8 @@ class CatchUp:
         :data:`UNREACHABLE_FOR` seconds; ``hashed``: the page's nonce, by its hash (one
         this browser's bind cookie does not hold is not taken: a fresh one is)."""
         site = self.site
-        back = safe_return(return_url, site.origin) or site.settings.site_url
-        origins = [peer.origin for _, peer in site.peers]
+        back = safe_return(return_url, site.site_id) or site.settings.site_url
+        origins = [peer.site_id for _, peer in site.peers]
         away = self.unreachable(cookies) | unreachable(reported, origins)
         headers: Headers = []
         if ids_of(reported):
@@ -158,7 +158,7 @@ class CatchUp:
                 )
             away_cookie = site.cookies.set(self.away_name, cookie_value(away), UNREACHABLE_FOR)
             headers.append((b"set-cookie", _lax(away_cookie)))
-        peers = [entry for entry in await site.asking.reachable() if entry[1].origin not in away]
+        peers = [entry for entry in await site.asking.reachable() if entry[1].site_id not in away]
         held = find_cookie(cookies, self.bind_name)
         nonce = find_bind(held, _unb64(hashed)) if hashed else None
         if not peers:

@@ -3,6 +3,7 @@ names of the middleware's own cookies (:class:`CookieNames`), decided once per s
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -11,6 +12,16 @@ from urllib.parse import urlsplit
 HOST_PREFIX = "__Host-"
 SECURE_PREFIX = "__Secure-"
 PREFIXES = (HOST_PREFIX, SECURE_PREFIX)
+DEFAULT_COOKIE_NAME = "sessionsync"
+
+
+def subfolder_cookie_name(site_path: str) -> str:
+    """The default cookie name of a sub-folder site that shares its origin with a peer:
+    ``sessionsync_shop`` for ``/shop``, ``sessionsync_eu.shop`` for ``/eu/shop``. Its own, so
+    that a site at an enclosing path (whose cookies reach this one's pages too) never sends
+    one of the same name; ``_`` keeps it apart from every name a ``sessionsync`` site writes."""
+    segments = [re.sub(r"[^A-Za-z0-9.-]", "_", part) for part in site_path.strip("/").split("/")]
+    return f"{DEFAULT_COOKIE_NAME}_{'.'.join(segments)}"
 
 
 def name_prefix(*, https: bool, secure: bool, domain: str | None, path: str) -> str:

@@ -33,7 +33,7 @@ async def record_failed_login(target: Target, email: str | None = None) -> None:
     ``email``, when given, is only looked up to tell a known account from an unknown one.
     Never raises for the store: a count that cannot be written is a WARNING."""
     site = site_of(target)
-    log = site_log(__name__, site.origin)
+    log = site_log(__name__, site.site_id)
     address = email_or_none(email) if email else None
     try:
         known = address is not None and await site.stores.users.get(address) is not None

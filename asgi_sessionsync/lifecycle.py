@@ -100,7 +100,7 @@ class Worker:
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
         self.started = False
         self._cancel: anyio.CancelScope | None = None
         self._ended: anyio.Event | None = None  # set when the running worker has ended

@@ -17,7 +17,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from asgi_sessionsync.catchup import CatchUp
 from asgi_sessionsync.console import AccountPage, Admit, Console
-from asgi_sessionsync.cookies import cookie_header
 from asgi_sessionsync.detours import Detours
 from asgi_sessionsync.endpoints.routes import Endpoints
 from asgi_sessionsync.exceptions import StoreUnavailable
@@ -34,9 +33,11 @@ from asgi_sessionsync.request_path import RequestPath
 from asgi_sessionsync.response import IdentityChange, RequestState
 from asgi_sessionsync.settings import MiddlewareOptions, Settings
 from asgi_sessionsync.site import Site
+from asgi_sessionsync.site_path import SitePath
 from asgi_sessionsync.stores import Stores
 from asgi_sessionsync.templates import require as require_templates
 from asgi_sessionsync.users import SITE_KEY
+from asgi_sessionsync.websocket import serve_websocket
 
 logger = package_log("asgi_sessionsync")
 
@@ -100,6 +101,7 @@ class SessionSyncMiddleware:
         probe: Scope = {"headers": []}
         self.identity.expose(probe, None)
         self._anonymous = {k: v for k, v in probe.items() if k != "headers"}
+        self._own_path = SitePath.of(settings, dict(self._anonymous), self.identity.intent_key)  # None: the origin
         self._anonymous[SITE_KEY] = self.site  # for asgi_sessionsync.users
         # An adapter whose sign-in is only ever an explicit call marks the scope with
         # this key: without it, nothing can have changed.
@@ -122,6 +124,9 @@ class SessionSyncMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
+        if self._own_path is not None and kind != "lifespan" and not self._own_path.covers(scope):
+            await self._own_path.pass_by(self.app, scope, receive, send)
+            return
         if kind == "http":
             cookies: bytes | None = None
             navigate = False
@@ -161,7 +166,7 @@ class SessionSyncMiddleware:
 
             await self.app(scope, receive, watch_anonymous)
         elif kind == "websocket":
-            await self._websocket(scope, receive, send)
+            await serve_websocket(self.request_identity, self.app, scope, receive, send)
         elif kind == "lifespan":
             await self.worker.lifespan(self.app, scope, receive, send)
         else:
@@ -171,21 +176,6 @@ class SessionSyncMiddleware:
         """Stop the outbox worker and close the stores and the HTTP client (also done at
         lifespan shutdown)."""
         await self.worker.aclose()
-
-    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
-        cookies = cookie_header(scope["headers"])
-        if cookies is None or self.cookie_names.duplicated(cookies) is not None:
-            self.identity.expose(scope, None)  # no cookie, or two of one name: neither trusted
-        else:
-            try:
-                await self._identify(scope, cookies)
-            except StoreUnavailable:
-                # Who this is cannot be known now: refused, "try again later" (never anonymous).
-                self.site.stores.availability.note("websockets refused")
-                await receive()
-                await send({"type": "websocket.close", "code": 1013})
-                return
-        await self.app(scope, receive, send)
 
 
 def _check_templates(settings: Settings) -> None:

@@ -210,9 +210,11 @@ class NetworkRules:
         )
         peers: dict[str, PeerRules] = {}
         for key, section in _table(data.get("peers", {}), "peers", source, variable).items():
-            origin = _origin(str(key), source, variable)
+            name = _site_id(str(key), source, variable)
             where = f'peers."{key}"'
-            peers[origin] = _rules(defaults, _table(section, where, source, variable), where, source, variable)
+            if name in peers:
+                raise ConfigError(variable, f"{source}: {name} is declared twice", f"[{where}]")
+            peers[name] = _rules(defaults, _table(section, where, source, variable), where, source, variable)
         sites: dict[str, WprusSite] = {}
         for key, section in _table(data.get("wprus", {}), "wprus", source, variable).items():
             where = f'wprus."{key}"'
@@ -228,13 +230,23 @@ class NetworkRules:
         return cls(defaults, tuple(sorted(peers.items())), source, tuple(sorted(sites.items())))
 
 
-def _origin(text: str, source: str, variable: str) -> str:
+def _site_id(text: str, source: str, variable: str) -> str:
+    """A peer's name: its origin, and its path for a sub-folder site (``https://example.com/blog``)."""
     parts = urlsplit(text.strip())
-    if parts.scheme not in ("http", "https") or not parts.hostname or parts.path.strip("/") or parts.query:
+    path = parts.path.rstrip("/")
+    if (
+        parts.scheme not in ("http", "https")
+        or not parts.hostname
+        or parts.query
+        or parts.fragment
+        or (path and not re.fullmatch(r"(/[A-Za-z0-9._~%-]+)+", path))
+    ):
         raise ConfigError(
-            variable, f'{source}: [peers."{text}"] must name a peer by its origin', '[peers."https://b.example.com"]'
+            variable,
+            f'{source}: [peers."{text}"] must name a peer by its origin (and its path, for a sub-folder site)',
+            '[peers."https://b.example.com"]',
         )
-    return f"{parts.scheme}://{parts.netloc}".lower()
+    return f"{parts.scheme}://{parts.netloc}".lower() + path
 
 
 def _table(value: object, where: str, source: str, variable: str) -> Mapping[str, Any]:

@@ -48,7 +48,7 @@ class SignInNotices:
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
         self.site_name = origin_of(site.settings.site_url).partition("://")[2]
         self.template_dir = Path(site.settings.template_dir) if site.settings.template_dir else None
         governance = site.settings.governance
@@ -61,7 +61,7 @@ class SignInNotices:
         self.sender = site.settings.mail.mail_from or f"no-reply@{self.site_name.partition(':')[0]}"
 
     async def __call__(self, event: SignedIn) -> None:
-        if event.site != self.site.origin or event.how not in _MADE_HERE:
+        if event.site != self.site.site_id or event.how not in _MADE_HERE:
             return
         device_class = device_parts(event.device)[0]
         new = await self.new_to(event.email, device_class, event.country)

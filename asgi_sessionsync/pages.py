@@ -39,11 +39,12 @@ def bounce_snippet(url: str) -> bytes:
 def frames_snippet(
     frame_urls: Sequence[str],
     *,
-    peer_origins: Sequence[str],
+    peer_origins: Sequence[tuple[str, str]],
     nonce: str | None,
     bounce_url: str | None,
 ) -> bytes:
-    """Hidden iframes that sign the user in on each peer; with ``bounce_url`` (auto mode)
+    """Hidden iframes that sign the user in on each peer (``peer_origins``: each peer's name
+    and its origin); with ``bounce_url`` (auto mode)
     a script that listens for each frame's verdict and bounces through the peers whose
     cookie did not stick (or that did not answer in time)."""
     frames = "".join(
@@ -55,11 +56,14 @@ def frames_snippet(
         return frames.encode()
     script = (
         "(function(){"
-        f"var waiting=new Set({_js(list(peer_origins))}),failed=[],done=false;"
+        f"var origins={_js(dict(peer_origins))},waiting=new Set(Object.keys(origins)),failed=[],done=false;"
         "function finish(){if(done)return;done=true;waiting.forEach(function(p){failed.push(p)});"
         f"if(failed.length)location.replace({_js(bounce_url)}+'&peers='+encodeURIComponent(failed.join(' ')));}}"
-        "addEventListener('message',function(e){if(!waiting.has(e.origin))return;var d=e.data;"
-        "if(!d||d.sessionsync!=='frame')return;waiting.delete(e.origin);if(!d.ok)failed.push(e.origin);"
+        # A frame names its site (two sub-folder sites share an origin); its message
+        # counts only from that site's origin.
+        "addEventListener('message',function(e){var d=e.data;"
+        "if(!d||d.sessionsync!=='frame'||!waiting.has(d.peer)||origins[d.peer]!==e.origin)return;"
+        "waiting.delete(d.peer);if(!d.ok)failed.push(d.peer);"
         "if(!waiting.size)finish();});"
         f"setTimeout(finish,{FRAME_TIMEOUT_MS});"
         "})();"

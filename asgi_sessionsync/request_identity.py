@@ -38,7 +38,7 @@ class RequestIdentity:
         self.site = context.site
         self.identity = context.identity
         self.app_login = context.app_login
-        names = context.names
+        self.names = names = context.names
         self._pending_name = names.pending
         self._needle = names.session.encode("latin-1")
         self._pending_needle = self._pending_name.encode("latin-1")

@@ -60,13 +60,13 @@ class RequestPath:
         self.endpoints = endpoints
         self.worker = worker
         self.catchup = catchup
-        self.prefix = site.prefix
+        self.prefix, self._site_path = site.prefix, site.settings.site_path
         self.outage = context.outage  # a 503 while the store is down, never a 500
         # Frame mode needs SameSite=None session cookies; Lax is then emulated here.
         self._emulate_lax = site.cookies.samesite == "none"
         self._names = context.names
         self._needle = self._names.session.encode("latin-1")  # every name of ours starts with it
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
         self._say_twice = RateLimit()
         # A peer's sign-in held for a code (REQUIRE_VERIFIED_EMAIL=self): the next page
         # this browser opens here shows the code page first.
@@ -86,7 +86,7 @@ class RequestPath:
             await self.worker.ensure_started()
         path: str = scope["path"]
         if self.prefix in path:
-            root: str = scope.get("root_path", "")
+            root: str = scope.get("root_path", "") or self._site_path  # none: below the site's own path
             local = path[len(root) :] if root and path.startswith(root) else path
             if local.startswith(self.prefix):
                 await self.endpoints(scope, receive, send, local[len(self.prefix) :], cookies)

@@ -63,7 +63,8 @@ class Site:
         check_requirements(settings)
         self.settings = settings
         self.hooks = hooks if hooks is not None else Hooks()
-        self.origin = settings.origin
+        self.origin = settings.origin  # what browsers compare (Origin, Sec-Fetch-Site)
+        self.site_id = settings.site_id  # what names this site to its peers, in logs and records
         if settings.log_format == "json":
             use_json_logs()
         self.prefix = settings.path_prefix
@@ -101,7 +102,7 @@ class Site:
         # given by the caller cannot be, and a closed site using them refuses to start.
         self._owns_stores = stores is None
         self._end_app_login = end_app_login
-        self.log = site_log(_logger.name, self.origin)
+        self.log = site_log(_logger.name, self.site_id)
         self._use_stores(stores if stores is not None else open_stores(settings.store))
         self.closed = False
 
@@ -125,7 +126,7 @@ class Site:
         if stores.activity is not None:  # kept within SESSIONSYNC_ACTIVITY_MAX_ROWS as it is written
             stores.activity.max_entries = self.settings.activity_max_rows
         # The activity log: every cross-site message and its outcome (SESSIONSYNC_ACTIVITY_LOG).
-        self.activity: ActivityRecorder = recorder(self.origin, stores.activity, enabled=settings.activity_log)
+        self.activity: ActivityRecorder = recorder(self.site_id, stores.activity, enabled=settings.activity_log)
         self.answering.left_out.activity = self.activity  # peers a chain leaves out go to the activity log
         self.courier = Courier(
             settings, stores.outbox, self.tokens, self.client, self.health, self.peers, activity=self.activity
@@ -147,13 +148,13 @@ class Site:
         self.starter = SessionStarter(settings, stores, self.tokens, self.address, self.log)
         self.endings = SessionEnder(stores, self.log, self._end_app_login, self.hooks)
         # The store's lines name this site; when it is back, what was held is written at once.
-        stores.availability.log = site_log("asgi_sessionsync.stores", self.origin)
+        stores.availability.log = site_log("asgi_sessionsync.stores", self.site_id)
         stores.availability.on_back.append(self.courier.wake)
         # Signing a browser, or a user everywhere, out: here and on every peer.
-        self.sign_outs = SignOuts(self.endings, self.courier, self.origin, self.hooks)
+        self.sign_outs = SignOuts(self.endings, self.courier, self.site_id, self.hooks)
         self.users = UserSync(settings, stores, self.endings, self.courier, self.peers, self.trust, self.sign_outs)
         self.marks = Marks(self.tokens, stores.replay)
-        issuers = (self.origin, *(peer.origin for _, peer in self.peers))
+        issuers = (self.site_id, *(peer.site_id for _, peer in self.peers))
         self.verified = VerifiedAddresses(self.tokens, stores.verified, stores.replay, self.activity, issuers)
 
     def reopen(self) -> None:

@@ -29,10 +29,10 @@ FROM_PEERS = frozenset({Purpose.HOP, Purpose.REQUEST, Purpose.BACKCHANNEL, Purpo
 class Tokens:
     """Seal envelopes for this site or its peers; open those addressed to it."""
 
-    __slots__ = ("clock", "clock_skew", "home_ring", "keychain", "members", "offsets", "origin", "rings")
+    __slots__ = ("clock", "clock_skew", "home_ring", "keychain", "members", "offsets", "rings", "site_id")
 
     def __init__(self, settings: Settings) -> None:
-        self.origin = settings.origin
+        self.site_id = settings.site_id
         self.clock_skew = settings.clock_skew
         self.clock: Callable[[], float] = settings.clock
         # Each peer's clock minus ours, in seconds, as measured by peer health pings:
@@ -44,11 +44,12 @@ class Tokens:
         self.home_ring = self.rings[settings.networks[0].name]
         self.keychain = Keychain(self.rings.values())
         self.members: dict[str, tuple[str, ...]] = {
-            n.name: (self.origin, *(p.origin for p in n.peers)) for n in settings.networks
+            n.name: (self.site_id, *(p.site_id for p in n.peers)) for n in settings.networks
         }
 
     def all_members(self) -> list[str]:
-        """Every origin of every network of this site, itself included, sorted."""
+        """Every site (its name: origin, and path for a sub-folder site) of every network of
+        this site, itself included, sorted."""
         return sorted({o for origins in self.members.values() for o in origins})
 
     def open(self, token: str, purpose: Purpose, *, ip: str | None, any_time: bool = False) -> Claims:
@@ -60,16 +61,16 @@ class Tokens:
             self.keychain,
             token,
             purpose=purpose,
-            audience=self.origin,
+            audience=self.site_id,
             ip=ip,
             clock_skew=math.inf if any_time else self.clock_skew,
             now=self.clock(),
             audiences_of=self._audiences_of,
         )
         if purpose in FROM_PEERS:
-            if claims.issuer == self.origin or claims.issuer not in self.members[claims.network]:
+            if claims.issuer == self.site_id or claims.issuer not in self.members[claims.network]:
                 raise EnvelopeError(EnvelopeFailure.WRONG_ISSUER, claims)
-        elif claims.issuer != self.origin:
+        elif claims.issuer != self.site_id:
             raise EnvelopeError(EnvelopeFailure.WRONG_ISSUER, claims)
         return claims
 
@@ -125,8 +126,8 @@ class Tokens:
         return seal(
             self.home_ring,
             purpose,
-            issuer=self.origin,
-            audience=self.origin,
+            issuer=self.site_id,
+            audience=self.site_id,
             subject=subject,
             ttl=ttl,
             ip=ip,
@@ -162,7 +163,7 @@ class Tokens:
         return seal(
             self.rings[network],
             purpose,
-            issuer=self.origin,
+            issuer=self.site_id,
             audience=peer_origin,
             subject=subject,
             ttl=ttl,

@@ -108,7 +108,7 @@ class PeerTrust:
         self.clock_skew_ms = int(settings.clock_skew * 1000)
         self.default_role = settings.default_role
         self.auto_provision = settings.auto_provision
-        self.origin = settings.origin
+        self.origin = settings.site_id
         self._adapter_privileged = is_privileged
 
     # -- the parts of every decision -------------------------------------------------------
@@ -257,7 +257,7 @@ def peer_matrix(settings: Settings) -> list[dict[str, str]]:
     here (:meth:`PeerTrust.table`) and where its back-channel messages may come from: one
     row per configured peer."""
     rules = settings.user_sync.network_rules or NetworkRules()
-    rows = PeerTrust(settings, rules).table(dict.fromkeys(peer.origin for _, peer in settings.peers()))
+    rows = PeerTrust(settings, rules).table(dict.fromkeys(peer.site_id for _, peer in settings.peers()))
     return [
         {
             **row,

@@ -17,7 +17,8 @@ _FORBIDDEN = frozenset(chr(c) for c in range(0x20)) | {"\x7f", "\\"}
 
 
 def origin_of(url: str) -> str:
-    """``scheme://host[:port]`` of a URL, lower-cased: a site's identity."""
+    """``scheme://host[:port]`` of a URL, lower-cased (a site's name is this and, for a
+    sub-folder site, its path: ``settings.site_id_of``)."""
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}".lower()
 
@@ -28,7 +29,11 @@ def has_forbidden_characters(url: str) -> bool:
 
 
 def safe_return(url: object, allowed_origins: str | Iterable[str]) -> str | None:
-    """``url`` when it is an absolute http(s) URL on an allowed origin; else None.
+    """``url`` when it is an absolute http(s) URL of an allowed site; else None.
+
+    Each allowed entry names a site: an origin (any path on it), or an origin and a path
+    (``https://example.com/shop``, a sub-folder site: that path and below, not
+    ``/shopping`` nor ``/blog``).
 
     Refuses control characters and backslashes outright (they would split a header or
     be read differently by browsers), and anything longer than :data:`MAX_URL_CHARS`.
@@ -40,7 +45,15 @@ def safe_return(url: object, allowed_origins: str | Iterable[str]) -> str | None
         return None
     origin = origin_of(url)
     allowed = (allowed_origins,) if isinstance(allowed_origins, str) else allowed_origins
-    return url if origin in allowed else None
+    if origin in allowed:
+        return url
+    for site in allowed:
+        if len(site) > len(origin) and site.startswith(origin) and site[len(origin)] == "/":
+            path = parts.path
+            base = site[len(origin) :]
+            if path == base or path.startswith(base + "/"):
+                return url
+    return None
 
 
 def local_url(origin: str, path_and_query: str) -> str:

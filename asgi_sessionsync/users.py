@@ -29,7 +29,7 @@ from starlette.requests import HTTPConnection
 from asgi_sessionsync.identity.session import sign_in
 from asgi_sessionsync.logs import site_log
 from asgi_sessionsync.protocol import UserAction
-from asgi_sessionsync.settings.values import origin_of
+from asgi_sessionsync.settings.values import site_id_of
 from asgi_sessionsync.stores import User
 from asgi_sessionsync.stores.verified import VerifiedBy
 from asgi_sessionsync.stores.versions import UserChange, synced
@@ -162,7 +162,7 @@ async def _move(site: Site, user: User, new_email: str) -> User:
     now = time.time()
     await site.endings.end_user(user.email, reason="email changed", when=now)
     await site.stores.users.apply(
-        UserChange(email=user.email, action=UserAction.DELETE, origin=site.origin, now_ms=int(now * 1000), now=now)
+        UserChange(email=user.email, action=UserAction.DELETE, origin=site.site_id, now_ms=int(now * 1000), now=now)
     )
     return moved
 
@@ -192,11 +192,11 @@ async def lift_deletion(target: Target, email: str) -> bool:
         raise ValueError("a user is named by a valid email address")
     now = time.time()
     lift = UserChange(
-        email=address, action=UserAction.DELETE, origin=site.origin, now_ms=int(now * 1000), now=now, lift=True
+        email=address, action=UserAction.DELETE, origin=site.site_id, now_ms=int(now * 1000), now=now, lift=True
     )
     applied = await site.stores.users.apply(lift)
     if applied.changed:
-        site_log("asgi_sessionsync.users", site.origin).warning("user %s: the final deletion here was lifted", address)
+        site_log("asgi_sessionsync.users", site.site_id).warning("user %s: the final deletion here was lifted", address)
     return applied.changed
 
 
@@ -247,7 +247,7 @@ async def mark_verified(target: Target, email: str, *, verified: bool = True, is
     activity log; ``python -m asgi_sessionsync verified list`` shows it."""
     site = site_of(target)
     by = VerifiedBy.REGISTRATION if issuer is None and verified else VerifiedBy.APP
-    await site.verified.mark(email, origin_of(issuer) if issuer else site.origin, verified=verified, by=by)
+    await site.verified.mark(email, site_id_of(issuer) if issuer else site.site_id, verified=verified, by=by)
 
 
 async def revoke_verified(target: Target, email: str, *, issuer: str | None = None) -> int:
@@ -255,4 +255,4 @@ async def revoke_verified(target: Target, email: str, *, issuer: str | None = No
     (every issuer when None): the next sign-in is judged on the issuer's word again.
     How many marks were revoked."""
     site = site_of(target)
-    return await site.verified.revoke(email, origin_of(issuer) if issuer else None)
+    return await site.verified.revoke(email, site_id_of(issuer) if issuer else None)

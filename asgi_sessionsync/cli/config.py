@@ -10,6 +10,7 @@ from asgi_sessionsync.cli.output import print_json, print_table
 from asgi_sessionsync.exceptions import ConfigError, config_problems
 from asgi_sessionsync.network_rules import ACTIONS, NetworkRules
 from asgi_sessionsync.settings import Settings, read_env_file, unknown_variables
+from asgi_sessionsync.settings.checks import same_origin_warning
 from asgi_sessionsync.stores import check_store_url
 from asgi_sessionsync.stores.sqlite import sqlite_path
 from asgi_sessionsync.trust import PRIVILEGED_COLUMNS, peer_matrix
@@ -58,6 +59,9 @@ def config_check(env_file: Path | None, output: str, app_ref: str | None = None)
             "reach this server except through a proxy; otherwise list the proxies (`unix` for a unix socket's)",
             file=sys.stderr,
         )
+    shared = same_origin_warning(settings)
+    if shared is not None:
+        print(f"WARNING: {shared}", file=sys.stderr)
     rows = settings.describe()
     matrix = peer_matrix(settings)
     if output == "json":

@@ -16,7 +16,7 @@ from typing import Any, TextIO
 import anyio
 
 from asgi_sessionsync.governance.commands import parse_since
-from asgi_sessionsync.settings import Settings, origin_of
+from asgi_sessionsync.settings import Settings, site_id_of
 from asgi_sessionsync.stores import ActivityEntry, ActivityFilter, Direction, Outcome, open_stores
 from asgi_sessionsync.validation import csv_row, printable
 
@@ -50,7 +50,7 @@ async def _log(settings: Settings, args: argparse.Namespace) -> int:
     where = ActivityFilter(
         since=args.since,
         until=args.until,
-        peer=origin_of(args.peer) if args.peer else None,
+        peer=site_id_of(args.peer) if args.peer else None,
         user=args.user,
         kind=args.kind,
         direction=Direction(args.direction) if args.direction else None,

@@ -19,13 +19,13 @@ async def peers_check(settings: Settings, output: str, seconds: float | None) ->
     if output == "json":
         print_json(
             {
-                "site": settings.origin,
+                "site": settings.site_id,
                 "ok": ok,
                 "peers": [{**asdict(r), "ok": r.ok} for r in reports],
             }
         )
         return 0 if ok else 1
-    print(f"peers of {settings.origin}:")
+    print(f"peers of {settings.site_id}:")
     if not reports:
         print("  (none configured: SESSIONSYNC_PEERS)")
     width = max((len(c.name) for r in reports for c in r.checks), default=0)

@@ -11,7 +11,7 @@ import anyio
 
 from asgi_sessionsync.cli.output import print_json, print_table, when
 from asgi_sessionsync.peers.outbox_actions import drop_messages, retry_outbox
-from asgi_sessionsync.settings import Settings, origin_of
+from asgi_sessionsync.settings import Settings, site_id_of
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores import OutboxMessage
 
@@ -86,7 +86,7 @@ async def outbox_list(site: Site, output: str) -> int:
 
 
 async def outbox_retry(site: Site, peer: str | None) -> int:
-    wanted = origin_of(peer) if peer else None
+    wanted = site_id_of(peer) if peer else None
     deliveries, waiting = await retry_outbox(site.stores.outbox, site.courier, wanted)
     delivered = sum(d.delivered for d in deliveries)
     abandoned = sum(d.abandoned for d in deliveries)
@@ -108,7 +108,7 @@ async def outbox_drop(site: Site, args: argparse.Namespace) -> int:
     if args.all:
         chosen = [m.id for m in pending]
     elif args.peer:
-        chosen = [m.id for m in pending if m.peer == origin_of(args.peer)]
+        chosen = [m.id for m in pending if m.peer == site_id_of(args.peer)]
     elif args.ids:
         chosen = []
         for given in args.ids:

@@ -13,7 +13,7 @@ import anyio
 
 from asgi_sessionsync.cli.output import print_json, print_table, when
 from asgi_sessionsync.exceptions import ConfigError
-from asgi_sessionsync.settings import Settings, origin_of
+from asgi_sessionsync.settings import Settings, site_id_of
 from asgi_sessionsync.site import Site
 from asgi_sessionsync.stores.verified import VerifiedBy
 from asgi_sessionsync.validation import email_or_none
@@ -62,7 +62,7 @@ def verified_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _issuer(site: Site, given: str) -> str:
-    origin = origin_of(given)
+    origin = site_id_of(given)
     if origin not in site.verified.issuers:
         known = ", ".join(site.verified.issuers)
         raise ConfigError("--issuer", f"{given} is neither this site nor one of its peers ({known})")
@@ -73,7 +73,7 @@ async def _verified(settings: Settings, args: argparse.Namespace) -> int:
     site = Site.existing(settings)
     try:
         if args.action == "mark":
-            for issuer in [_issuer(site, i) for i in args.issuer] or [site.origin]:
+            for issuer in [_issuer(site, i) for i in args.issuer] or [site.site_id]:
                 mark = await site.verified.mark(
                     args.email, issuer, verified=not args.unverified, by=VerifiedBy.OPERATOR, lasts=args.days * 86400
                 )

@@ -98,9 +98,10 @@ async def _render(request: Request, viewer: Viewer) -> Response:
     )
     shown = flash(request.query_params.get("done", ""), request.query_params.get("n", ""))
     body = (
-        shown + f"<p>Signed in as <strong>{e(viewer.email)}</strong> on {e(viewer.site.origin)}. Each row is a browser "
+        shown
+        + f"<p>Signed in as <strong>{e(viewer.email)}</strong> on {e(viewer.site.site_id)}. Each row is a browser "
         "signed in to your account; ending one signs it out on every site of the network.</p>"
         + render.table(("device", "place", "signed in at", "started", "last seen", ""), rows)
         + end_all
     )
-    return render.page("Your sessions", body, who=f"{viewer.email} on {viewer.site.origin}")
+    return render.page("Your sessions", body, who=f"{viewer.email} on {viewer.site.site_id}")

@@ -77,7 +77,7 @@ async def activity(ctx: Ctx) -> Response:
         ]
         for a in shown
     ]
-    peers = [p.origin for _, p in ctx.site.peers]
+    peers = [p.site_id for _, p in ctx.site.peers]
     filters = (
         '<form class="filters" method="get">'
         + render.field("kind", "kind (login, logout, user, console…)", values["kind"])

@@ -71,7 +71,7 @@ async def run_guarded(
             form = posted
             refused = csrf.check(request, found, form.get(csrf.FIELD))
             if refused is not None:
-                site_log(logger.name, found.site.origin).warning(
+                site_log(logger.name, found.site.site_id).warning(
                     "console: a POST to %s for %s refused: %s", request.url.path, found.email, refused.message
                 )
                 return refuse(refused)
@@ -88,7 +88,7 @@ async def run_guarded(
 
 def _origin(request: Request) -> str:
     try:
-        return site_of(request).origin
+        return site_of(request).site_id
     except TypeError:
         return "?"
 

@@ -65,7 +65,7 @@ class Ctx:
             self._note() + body,
             status=status,
             menu_html=render.menu(self.base, self.here),
-            who=f"{self.viewer.email} on {self.site.origin}",
+            who=f"{self.viewer.email} on {self.site.site_id}",
         )
 
     def _note(self) -> str:
@@ -78,7 +78,7 @@ class Ctx:
 
     async def record(self, kind: str, user: str, reason: str, *, outcome: Outcome = Outcome.APPLIED) -> None:
         """Write the action to the activity log (``actor``: who did it) and the site's log."""
-        site_log(logger.name, self.site.origin).info(
+        site_log(logger.name, self.site.site_id).info(
             "console: %s by %s: %s%s", kind, self.viewer.email, f"{user}: " if user else "", reason
         )
         await self.site.activity.record(

@@ -102,7 +102,7 @@ class Guard:
         if isinstance(found, Refused):
             return found
         site = found.site
-        log = site_log(logger.name, site.origin)
+        log = site_log(logger.name, site.site_id)
         peer = peer_of(found.record.via)
         if peer is not None and not site.trust.trusted_for_privileged(peer):
             log.warning(

@@ -39,20 +39,20 @@ async def network(ctx: Ctx) -> Response:
                 for c in report.checks
             ],
         )
-        backlog = outbox.get(peer.origin)
+        backlog = outbox.get(peer.site_id)
         buttons = ""
         if backlog is not None:
             buttons = (
                 f"<p>{e(backlog.describe(now))} "
-                + render.post_button(ctx.base + "network/retry", "Retry now", ctx.csrf, {"peer": peer.origin})
+                + render.post_button(ctx.base + "network/retry", "Retry now", ctx.csrf, {"peer": peer.site_id})
                 + " "
                 + render.post_button(
-                    ctx.base + "network/drop", "Drop them", ctx.csrf, {"peer": peer.origin}, danger=True
+                    ctx.base + "network/drop", "Drop them", ctx.csrf, {"peer": peer.site_id}, danger=True
                 )
                 + "</p>"
             )
         state = '<span class="ok">all good</span>' if report.ok else '<span class="fail">problems</span>'
-        parts.append(f"<h2>{e(peer.origin)} · network {e(report.network)} · {state}</h2>{checks}{buttons}")
+        parts.append(f"<h2>{e(peer.site_id)} · network {e(report.network)} · {state}</h2>{checks}{buttons}")
     if not reports:
         parts.append('<p class="muted">No peer configured (SESSIONSYNC_PEERS).</p>')
     matrix = peer_matrix(site.settings)
@@ -83,7 +83,7 @@ async def network(ctx: Ctx) -> Response:
 
 async def retry(ctx: Ctx) -> Response:
     peer = ctx.form.get("peer")
-    if peer not in {p.origin for _, p in ctx.site.peers}:
+    if peer not in {p.site_id for _, p in ctx.site.peers}:
         return ctx.done("network", "gone")
     deliveries, waiting = await retry_outbox(ctx.site.stores.outbox, ctx.site.courier, peer)
     delivered = sum(d.delivered for d in deliveries)

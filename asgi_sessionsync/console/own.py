@@ -42,7 +42,7 @@ class OwnSession:
 def _shown(viewer: Viewer, record: SessionRecord) -> OwnSession:
     return OwnSession(
         id=record.sid,
-        site=viewer.site.origin,
+        site=viewer.site.site_id,
         signed_in_at=came_from(record),
         device=device_text(record),
         country=record.country,

@@ -72,7 +72,7 @@ HEADINGS = ("user", "session", "signed in at", "device", "country", "address", "
 
 async def list_sessions(ctx: Ctx) -> Response:
     values = {name: ctx.query(name) for name in FILTERS}
-    peers = ["this site", *(peer.origin for _, peer in ctx.site.peers)]
+    peers = ["this site", *(peer.site_id for _, peer in ctx.site.peers)]
     filters = (
         '<form class="filters" method="get">'
         + render.field("user", "user (email)", values["user"])

@@ -82,7 +82,7 @@ async def view_user(ctx: Ctx) -> Response:
     e = render.escape
     if user is None:
         return ctx.page("User not found", f'<p class="alert">No user {e(email)} on this site.</p>', status=404)
-    verdict = await site.verified.verdict(email, site.origin)
+    verdict = await site.verified.verdict(email, site.site_id)
     verified = {True: "yes", False: "marked not verified", None: "not that this site remembers"}[verdict]
     versions = ", ".join(f"{group}: {clock} from {origin}" for group, (clock, origin) in sorted(user.versions.items()))
     details = render.table(
@@ -143,7 +143,7 @@ async def _verification(ctx: Ctx, email: str) -> str:
     marks = await site.verified.register.list(email)
     rows = [
         [
-            e(m.issuer) + (" (this site)" if m.issuer == site.origin else ""),
+            e(m.issuer) + (" (this site)" if m.issuer == site.site_id else ""),
             "verified" if m.verified else "marked not verified",
             e(str(m.by)),
             e(render.when(m.at)),
@@ -207,7 +207,7 @@ async def revoke_verified(ctx: Ctx) -> Response:
 def _said(ctx: Ctx, email: str, what: str) -> None:
     """The site's log line of a verification action (its activity entry, with the actor,
     is written by ``site.verified``)."""
-    site_log(logger.name, ctx.site.origin).info("console: %s by %s: %s", email, ctx.viewer.email, what)
+    site_log(logger.name, ctx.site.site_id).info("console: %s by %s: %s", email, ctx.viewer.email, what)
 
 
 async def change_role(ctx: Ctx) -> Response:

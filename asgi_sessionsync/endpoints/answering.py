@@ -42,17 +42,17 @@ class SignInAnswering:
     ) -> None:
         self.tokens = tokens
         self.health = health
-        self.origin = settings.origin
-        self._issuer_query = f"i={quote(self.origin, safe='')}&k="  # every pull URL's beginning
+        self.site_id = settings.site_id
+        self._issuer_query = f"i={quote(self.site_id, safe='')}&k="  # every pull URL's beginning
         self.prefix = settings.path_prefix
         self.hop_lifetime = settings.hop_lifetime
         self.late_limit = max(LATE_STEP_LIMIT, settings.hop_lifetime)
-        self.left_out = LeftOut(settings.origin)
+        self.left_out = LeftOut(settings.site_id)
         self._away_name = CookieNames.from_settings(settings).unreachable
-        self._by_origin = {peer.origin: (network, peer) for network, peer in peers}
+        self._by_origin = {peer.site_id: (network, peer) for network, peer in peers}
         # The peers this site carries its sign-ins to (the network file's login "send").
-        self.peers = tuple(entry for entry in peers if rules.for_peer(entry[1].origin).sends("login"))
-        self.sends_to = frozenset(peer.origin for _, peer in self.peers)
+        self.peers = tuple(entry for entry in peers if rules.for_peer(entry[1].site_id).sends("login"))
+        self.sends_to = frozenset(peer.site_id for _, peer in self.peers)
 
     def peer(self, origin: str) -> PeerEntry | None:
         return self._by_origin.get(origin)
@@ -72,21 +72,21 @@ class SignInAnswering:
         for :attr:`PeerHealth.POINT_FOR` (0.1 s): a peer that died after an answer
         strands no browser sent on later, and a burst of sign-ins costs at most ten
         probes a second per peer (one in flight, shared)."""
-        wanted = [entry for entry in self.peers if origins is None or entry[1].origin in origins]
-        if away and (skipped := [peer.origin for _, peer in wanted if peer.origin in away]):
+        wanted = [entry for entry in self.peers if origins is None or entry[1].site_id in origins]
+        if away and (skipped := [peer.site_id for _, peer in wanted if peer.site_id in away]):
             if user:
                 await self.left_out.peers(skipped, user, "this browser could not reach it lately (its page said so)")
-            wanted = [entry for entry in wanted if entry[1].origin not in away]
+            wanted = [entry for entry in wanted if entry[1].site_id not in away]
         alive = await self.health.alive(wanted, up_for=self.health.POINT_FOR)
         if user and len(alive) < len(wanted):
-            up = {peer.origin for _, peer in alive}
-            for origin in (peer.origin for _, peer in wanted if peer.origin not in up):
+            up = {peer.site_id for _, peer in alive}
+            for origin in (peer.site_id for _, peer in wanted if peer.site_id not in up):
                 await self.left_out.peers([origin], user, self._why_down(origin))
         return alive
 
     def _why_down(self, origin: str) -> str:
         result = self.health.state_of(origin)
-        what = result.explain(self.origin)[0] if result is not None else ""
+        what = result.explain(self.site_id)[0] if result is not None else ""
         return f"it failed its health check just now ({what or 'no answer'})"
 
     async def start_chain(
@@ -102,7 +102,7 @@ class SignInAnswering:
         """The first step of carrying ``session`` to the live peers (all, or ``origins``;
         never those this browser cannot reach, ``away``): the first one's ``pull`` URL, or
         None when no peer is up."""
-        live = [peer.origin for _, peer in await self.reachable(origins, user=session.user, away=away)]
+        live = [peer.site_id for _, peer in await self.reachable(origins, user=session.user, away=away)]
         if not live:
             return None
         return self._pull_url(live[0], ChainPayload(session.sid, tuple(live[1:]), return_url, mode), session, ip)
@@ -110,7 +110,7 @@ class SignInAnswering:
     def frame_urls(self, peers: Sequence[PeerEntry], session: ActiveSession, *, ip: str) -> list[str]:
         """One ``pull`` URL per peer, for hidden iframes."""
         return [
-            self._pull_url(peer.origin, ChainPayload(session.sid, (), None, Mode.FRAME), session, ip)
+            self._pull_url(peer.site_id, ChainPayload(session.sid, (), None, Mode.FRAME), session, ip)
             for _, peer in peers
         ]
 
@@ -129,11 +129,11 @@ class SignInAnswering:
         ``pull`` (checked just now, so no browser is sent to a site that died), else the
         chain's return URL on this site."""
         if chain.peers:
-            live = [peer.origin for _, peer in await self.reachable(chain.peers, user=session.user, away=away)]
+            live = [peer.site_id for _, peer in await self.reachable(chain.peers, user=session.user, away=away)]
             if live:
                 rest = tuple(o for o in chain.peers if o != live[0] and o in live)
                 return self._pull_url(live[0], chain._replace(peers=rest), session, ip)
-        return safe_return(chain.return_url, self.origin)
+        return safe_return(chain.return_url, self.site_id)
 
     def answer(
         self,
@@ -154,6 +154,6 @@ class SignInAnswering:
         seconds since the sign-in was made."""
         hop = HopPayload(request.bind, chain, name, next_url, request.return_url, request.mode, email_verified, age)
         token = self.tokens.seal_message_for_peer(
-            network, asker.origin, hop, subject=user, ttl=self.hop_lifetime, ip=ip
+            network, asker.site_id, hop, subject=user, ttl=self.hop_lifetime, ip=ip
         )
         return endpoint_url(asker.url, self.prefix, Endpoint.HOP, f"e={token}")

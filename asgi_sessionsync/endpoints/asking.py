@@ -95,9 +95,9 @@ class SignInAsking:
         self.health = health
         self.prefix = settings.path_prefix
         self.hop_lifetime = settings.hop_lifetime
-        self._by_origin = {peer.origin: (network, peer) for network, peer in peers}
+        self._by_origin = {peer.site_id: (network, peer) for network, peer in peers}
         # The peers whose sign-ins this site takes (its catch-up asks them only).
-        self.peers = tuple(entry for entry in peers if trust.accepts(entry[1].origin, "login"))
+        self.peers = tuple(entry for entry in peers if trust.accepts(entry[1].site_id, "login"))
 
     def peer(self, origin: str) -> PeerEntry | None:
         return self._by_origin.get(origin)
@@ -123,7 +123,7 @@ class SignInAsking:
         network, peer = entry
         token = self.tokens.seal_message_for_peer(
             network.name,
-            peer.origin,
+            peer.site_id,
             RequestPayload(bind, chain, return_url, then, mode),
             subject="",
             ttl=self.hop_lifetime,

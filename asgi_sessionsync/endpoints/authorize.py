@@ -72,10 +72,10 @@ class Authorize:
             self.log.warning("sign-in request refused: not a navigation")
             return text(400, "not a navigation", self.kit.frame_headers(request.mode))
         network, asker = entry
-        sends = asker.origin in site.answering.sends_to
+        sends = asker.site_id in site.answering.sends_to
         if not sends and late is None:
             self.log.info(
-                "sign-in request of %s answered with nobody: login is not sent to it (network file)", asker.origin
+                "sign-in request of %s answered with nobody: login is not sent to it (network file)", asker.site_id
             )
         session = await self.kit.current(scope, cookies) if sends else None
         if session is not None and (
@@ -86,9 +86,9 @@ class Authorize:
         nobody = not sends
         if late is not None and not (step.goes_on and self._in_time(late, claims)):
             nobody = True
-            self.log.info("sign-in request of %s answered with nobody (%s)", asker.origin, late.reason)
+            self.log.info("sign-in request of %s answered with nobody (%s)", asker.site_id, late.reason)
             if step.ours and session is not None:
-                await site.answering.left_out.peers([asker.origin], session.user, self._why_late(late))
+                await site.answering.left_out.peers([asker.site_id], session.user, self._why_late(late))
         vouched = None if nobody else session
         headers = self.kit.frame_headers(request.mode)
         if vouched is None and request.then is not None and not nobody:
@@ -112,7 +112,7 @@ class Authorize:
             age=time.time() - vouched.signed_in_at if vouched and vouched.signed_in_at else None,
         )
         if vouched is not None:
-            await site.activity.login_sent(asker.origin, vouched.user)
+            await site.activity.login_sent(asker.site_id, vouched.user)
         return redirect(url, headers)
 
     def _age(self, claims: Claims) -> float:
@@ -149,10 +149,10 @@ class Authorize:
                 return ChainStep(None)
             claims, chain = error.claims, found
             if session is None or session.sid != chain.sid:
-                return ChainStep(safe_return(chain.return_url, site.origin))
+                return ChainStep(safe_return(chain.return_url, site.site_id))
             if not self._in_time(error, claims):
                 await site.answering.left_out.peers(chain.peers, session.user, self._why_late(error))
-                return ChainStep(safe_return(chain.return_url, site.origin) or self.kit.home, ours=True)
+                return ChainStep(safe_return(chain.return_url, site.site_id) or self.kit.home, ours=True)
             self.log.info(
                 "sign-in chain note of %s taken %.0f s after it was made, past its lifetime: the chain goes on",
                 session.user,
@@ -161,5 +161,5 @@ class Authorize:
         if session is None or session.sid != chain.sid:
             # The session that started the chain is gone (signed out meanwhile): send the
             # browser home, signing no one in on the way.
-            return ChainStep(safe_return(chain.return_url, site.origin))
+            return ChainStep(safe_return(chain.return_url, site.site_id))
         return ChainStep(await site.answering.onward(chain, session, ip, away), ours=True, goes_on=True)

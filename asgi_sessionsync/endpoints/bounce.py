@@ -9,7 +9,7 @@ from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.exceptions import EnvelopeError
 from asgi_sessionsync.i18n import N_
 from asgi_sessionsync.protocol import BouncePayload
-from asgi_sessionsync.urls import local_url, safe_return
+from asgi_sessionsync.urls import safe_return
 
 
 class Bounce:
@@ -28,7 +28,7 @@ class Bounce:
         except EnvelopeError as error:
             self.log.warning("bounce refused: %s", error.reason)
             return page(400, N_("This link is not valid"), N_("Signing in on the other sites was skipped."))
-        back = safe_return(state.return_url, site.origin) or local_url(site.origin, "/")
+        back = safe_return(state.return_url, site.site_id) or site.settings.site_url + "/"
         current = await self.kit.current(scope, cookies)
         if current is None or current.sid != state.sid:
             return redirect(back)

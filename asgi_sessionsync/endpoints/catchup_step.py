@@ -31,6 +31,6 @@ class CatchUpStep:
             # from elsewhere cannot make a browser leave its peers out.
             reported = ""
         if await self.kit.current(scope, cookies) is not None:  # signed in here meanwhile
-            return redirect(safe_return(return_url, site.origin) or self.kit.home)
+            return redirect(safe_return(return_url, site.site_id) or self.kit.home)
         url, headers = await self.catchup.go_on(scope, cookies, return_url, reported, hashed)
         return redirect(url, headers)

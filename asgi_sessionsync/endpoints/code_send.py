@@ -29,7 +29,7 @@ class CodeSender:
         self.view = view
         self.site_name = site_name
         self.sender = site.settings.mail.mail_from or f"no-reply@{site_name.partition(':')[0]}"
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
 
     async def __call__(self, scope: Scope, held: Held, return_to: str, *, resend: bool) -> Reply:
         """Mail a new code for ``held`` (within the limits) and show the page asking for it;

@@ -19,7 +19,7 @@ from asgi_sessionsync.exceptions import EnvelopeError, EnvelopeFailure
 from asgi_sessionsync.i18n import N_
 from asgi_sessionsync.protocol import Endpoint, HopPayload, Mode
 from asgi_sessionsync.sessions import ActiveSession
-from asgi_sessionsync.urls import local_url, origin_of, safe_return
+from asgi_sessionsync.urls import origin_of, safe_return
 from asgi_sessionsync.validation import email_or_none
 
 
@@ -74,7 +74,7 @@ class Hop:
                 await site.activity.login_unasked(claims.issuer, email_or_none(claims.subject) or "", claims.jti)
             if hop.next_url is None and hop.mode is Mode.PAGE:
                 # Maybe a client that keeps no cookies: a link, not a redirect, so it cannot loop.
-                onward = safe_return(hop.return_url, site.origin) or local_url(site.origin, "/")
+                onward = safe_return(hop.return_url, site.site_id) or self.kit.home
                 return page(200, N_("Continue"), N_("Signing in on this site was skipped."), link=onward)
             return self._go_on(hop, claims.issuer, headers)
         if not await site.stores.replay.use(claims.jti, claims.expires_at + site.settings.clock_skew):
@@ -98,7 +98,7 @@ class Hop:
 
     def _go_on(self, hop: HopPayload, issuer: str, headers: Headers, *, signed_in: bool = False) -> Reply:
         if hop.mode is Mode.FRAME:
-            return result_reply(self.kit.frame_ancestors, signed_in, self.site.origin, issuer, headers)
+            return result_reply(self.kit.frame_ancestors, signed_in, self.site.site_id, origin_of(issuer), headers)
         return redirect(self._onward(hop, issuer), headers)
 
     def _onward(self, hop: HopPayload, issuer: str) -> str:
@@ -106,14 +106,14 @@ class Hop:
         return (
             safe_return(hop.next_url, issuer)
             or self._next_pull(hop.next_url)
-            or safe_return(hop.return_url, self.site.origin)
+            or safe_return(hop.return_url, self.site.site_id)
             or self.kit.home
         )
 
     def onward(self, url: str | None, issuer: str) -> str | None:
         """``url`` when a sign-in step may send the browser there: a page of the issuer, the
         next peer's ``pull``, or a page of this site."""
-        return safe_return(url, issuer) or self._next_pull(url) or safe_return(url, self.site.origin)
+        return safe_return(url, issuer) or self._next_pull(url) or safe_return(url, self.site.site_id)
 
     def _next_pull(self, url: str | None) -> str | None:
         """The next step of a chain the issuer is carrying: another site's ``pull`` (maybe

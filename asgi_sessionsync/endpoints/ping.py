@@ -58,7 +58,7 @@ class Ping:
             self._say_refused(refused)
         headers = [
             (TIME_HEADER.encode(), f"{site.tokens.clock():.3f}".encode()),
-            (SITE_HEADER.encode(), site.origin.encode("latin-1")),
+            (SITE_HEADER.encode(), site.site_id.encode("latin-1")),
             (KEYS_HEADER.encode(), key_ids(site.tokens).encode("ascii")),  # the same for every asker
             (PROBE_HEADER.encode(), b"cors"),  # a browser's CORS probe of GET ping is answered
         ]

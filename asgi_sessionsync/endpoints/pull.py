@@ -11,6 +11,7 @@ from asgi_sessionsync.endpoints.reply import Reply, page, redirect, text
 from asgi_sessionsync.endpoints.step_kit import NOT_VALID, StepKit, refused
 from asgi_sessionsync.exceptions import EnvelopeFailure
 from asgi_sessionsync.protocol import Mode
+from asgi_sessionsync.urls import origin_of
 
 
 class Pull:
@@ -45,7 +46,7 @@ class Pull:
         if not chain:
             return page(400, *NOT_VALID)
         if mode is Mode.FRAME and not checked:
-            return check_reply(self.kit.frame_ancestors, scope, site.origin, issuer)
+            return check_reply(self.kit.frame_ancestors, scope, site.site_id, origin_of(issuer))
         nonce, value = new_bind(find_cookie(cookies, self.kit.names.bind))
         await site.health.offset(entry)  # the request is sealed in the asked site's time
         url = site.asking.request_url(

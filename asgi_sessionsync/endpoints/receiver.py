@@ -57,7 +57,7 @@ REFUSED = text(400, "refused")
 class BackchannelReceiver:
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
         self._logged: dict[str, float] = {}
         self.once = AppliedOnce(site)
 
@@ -181,7 +181,7 @@ class BackchannelReceiver:
             receipt.done(Outcome.REFUSED, refusal)
             return empty()
         user = email_or_none(claims.subject) or ""
-        await site.hooks.emit(AppMessage(site.origin, claims.issuer, payload.kind, payload.data, user))
+        await site.hooks.emit(AppMessage(site.site_id, claims.issuer, payload.kind, payload.data, user))
         receipt.done(Outcome.APPLIED, "")
         return empty()
 

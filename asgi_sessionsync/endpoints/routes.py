@@ -74,7 +74,7 @@ class Endpoints:
         self.codes = codes = CodeCheck(kit, arrivals.arrive, steps_hop.onward)
         receiver = BackchannelReceiver(site)
         who_am_i = WhoAmI(kit)
-        self.log = log = site_log(logger.name, site.origin)
+        self.log = log = site_log(logger.name, site.site_id)
         self.names = site.cookie_names
         self._say_twice = RateLimit()
 
@@ -109,7 +109,7 @@ class Endpoints:
         async def backchannel(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await receiver(receive, site.address.host(scope))
 
-        answer_ping = Ping(site, kit.members, log)
+        answer_ping = Ping(site, frozenset(kit.origins), log)
 
         async def ping(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await answer_ping(scope, receive)

@@ -16,7 +16,7 @@ from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.protocol import Endpoint, Mode
 from asgi_sessionsync.request_context import RequestContext
 from asgi_sessionsync.sessions import ActiveSession
-from asgi_sessionsync.urls import endpoint_url, local_url
+from asgi_sessionsync.urls import endpoint_url, origin_of
 
 logger = package_log("asgi_sessionsync.endpoints")
 
@@ -52,13 +52,15 @@ class StepKit:
         self.identity = context.identity
         self.app_login = context.app_login
         self.opening = context.opening
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
         self.names = site.cookie_names
         self.members = site.tokens.all_members()
-        self.frame_ancestors = ("frame-ancestors " + " ".join(self.members)).encode()
+        # The network's origins (sub-folder sites share one): what CORS and frame-ancestors name.
+        self.origins = sorted({origin_of(member) for member in self.members})
+        self.frame_ancestors = ("frame-ancestors " + " ".join(self.origins)).encode()
         self.holds = HeldCookies(site)
         self.declines = Declines(site)
-        self.home = local_url(site.origin, "/")
+        self.home = site.settings.site_url + "/"  # this site's home, below its path
         self.verify_url = endpoint_url(site.settings.site_url, site.prefix, Endpoint.VERIFY)
         policy = site.cookies
         self.bind_policy = {

@@ -57,7 +57,7 @@ class CodeCheck:
         self.onward = onward
         self.site = site = kit.site
         self.holds: HeldCookies = kit.holds
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
         self.action = kit.verify_url
         site_name = origin_of(site.settings.site_url).partition("://")[2]
         self.view = CodeView(self.action, self.holds, kit.home)
@@ -178,7 +178,7 @@ class CodeCheck:
     def _return_to(self, value: str) -> str:
         """A page of this site to come back to (given when the page was shown at a later
         visit); anything else is dropped."""
-        return safe_return(value, self.site.origin) or ""
+        return safe_return(value, self.site.site_id) or ""
 
     def _onward(self, held: Held, return_to: str) -> str:
         return return_to or self.onward(held.payload.onward, held.payload.issuer) or self.kit.home

@@ -39,7 +39,7 @@ class WhoAmI:
     def __init__(self, kit: StepKit) -> None:
         self.kit = kit
         self.site = kit.site
-        self.members = frozenset(kit.members)
+        self.members = frozenset(kit.origins)
 
     async def __call__(self, scope: Scope, cookies: bytes | None) -> Reply:
         origin = next((v.decode("latin-1") for k, v in scope["headers"] if k == b"origin"), None)
@@ -65,7 +65,7 @@ class WhoAmI:
 
     async def _identity(self, scope: Scope, cookies: bytes | None) -> dict[str, Any]:
         site = self.site
-        answer: dict[str, Any] = {"site": site.origin}
+        answer: dict[str, Any] = {"site": site.site_id}
         names = self.kit.names
         if cookies is not None and names.duplicated(cookies) is not None:
             return {**answer, "signed_in": None, "why": "two cookies of one name came: this site cannot tell"}

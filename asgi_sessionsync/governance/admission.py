@@ -94,7 +94,7 @@ class Admissions:
         self.policy: Policy | None = settings.governance.policy
         self.stores = stores
         self.address = address
-        self.origin = settings.origin
+        self.origin = settings.site_id
         # Ends a sign-in everywhere (end-oldest): ``IdleSessions.end_chain``.
         self.end_chain = end_chain
         self.devices = Devices()

@@ -233,7 +233,7 @@ async def _sessions(settings: Settings, args: argparse.Namespace) -> int:
             json.dump(
                 {
                     "user": email,
-                    "site": settings.origin,
+                    "site": settings.site_id,
                     "exported_at": time.time(),
                     "account": account,
                     "sessions": [asdict(r) for r in history],
@@ -294,7 +294,7 @@ async def _analytics(settings: Settings, args: argparse.Namespace) -> int:
         took = time.perf_counter() - started
     finally:
         await stores.close()
-    text = render_stats(stats, args.format, settings.origin)
+    text = render_stats(stats, args.format, settings.site_id)
     if args.output is not None:
         args.output.write_text(text, encoding="utf-8")
         print(f"wrote {args.output} ({took * 1000:.0f} ms to compute)")

@@ -57,7 +57,7 @@ class IdleSessions:
             email, chain=chain, when=now, wait=wait, reason=reason, seen_before=seen_before
         )
         if ended:
-            await self.hooks.emit(SignedOut(self.settings.origin, normalize_email(email), reason, ended))
+            await self.hooks.emit(SignedOut(self.settings.site_id, normalize_email(email), reason, ended))
         return ended
 
     async def session_idle(self, session: ActiveSession, record: SessionRecord) -> None:

@@ -243,6 +243,17 @@ def app_session_identity(settings: Settings, app: object | None) -> StarletteSes
     """The starlette-session adapter, its cookie options read from the app where the
     settings leave them (:func:`app_session_options`)."""
     options = app_session_options(settings, app)
+    if settings.same_origin_peers() and options.path.rstrip("/") != settings.site_path:
+        # Sub-folder sites of one origin: two apps' cookies of one name at / are one cookie.
+        logger.warning(
+            "starlette-session identity: the app's cookie %r has Path=%s on an origin shared with a peer (%s): give "
+            "it this site's path (SessionMiddleware(path=%r)) or a name of its own, or the two sites' logins "
+            "overwrite each other",
+            options.session_cookie,
+            options.path,
+            settings.same_origin_peers()[0].site_id,
+            settings.site_path or "/",
+        )
     # The app's cookie is written the way the app's SessionMiddleware writes it, never
     # with the middleware's own policy (frame mode would make it SameSite=None).
     app_policy = CookiePolicy(

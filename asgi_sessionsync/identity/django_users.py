@@ -101,7 +101,7 @@ class DjangoUserSync:
         forwards the signals."""
         self.site = site
         self.model = get_user_model()
-        self.uid = f"asgi_sessionsync:{site.origin}"
+        self.uid = f"asgi_sessionsync:{site.site_id}"
         self._run = run
         self._before: dict[int, tuple[str, str | None]] = {}
         if connect:
@@ -109,7 +109,7 @@ class DjangoUserSync:
             pre_save.connect(self._pre_save, sender=self.model, weak=False, dispatch_uid=self.uid)
             post_save.connect(self._post_save, sender=self.model, weak=False, dispatch_uid=self.uid)
             post_delete.connect(self._post_delete, sender=self.model, weak=False, dispatch_uid=self.uid)
-            DjangoUserSync.served.add(site.origin)
+            DjangoUserSync.served.add(site.site_id)
         site.users.on_applied.append(self.apply)
         site.users.app_owns_users = True  # Django's signals send
         site.users.announce_app_user = self.announce  # a user from before, at its first sign-in

@@ -91,7 +91,7 @@ async def check_peers(
         for entry in settings.peers():
             report = await _check(http, tokens, settings, entry, limit)
             if outbox is not None:
-                _outbox_check(report, entry[1].origin, outbox, time.time())
+                _outbox_check(report, entry[1].site_id, outbox, time.time())
             reports.append(report)
     return reports
 
@@ -158,11 +158,11 @@ async def _check(
 ) -> PeerReport:
     network, peer = entry
     report = PeerReport(network.name, peer.url, peer.backchannel_url)
-    me = settings.origin
+    me = settings.site_id
     prefix = settings.path_prefix
 
     def failed(name: str, problem: Problem, url: str, detail: str = "", peer_site: str | None = None) -> Check:
-        what, fix = explain(problem, url=url, origin=peer.origin, asker=me, detail=detail, peer_site=peer_site)
+        what, fix = explain(problem, url=url, origin=peer.site_id, asker=me, detail=detail, peer_site=peer_site)
         return Check(name, Status.FAIL, what, fix)
 
     browser_ping = endpoint_url(peer.url, prefix, Endpoint.PING)

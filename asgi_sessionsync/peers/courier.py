@@ -69,11 +69,11 @@ class Courier:
         self.client = client
         self.health = health
         self.peers = tuple(peers)
-        self._by_origin = {peer.origin: (network, peer) for network, peer in self.peers}
+        self._by_origin = {peer.site_id: (network, peer) for network, peer in self.peers}
         self.lease = settings.peer_timeout * 2 + 5.0
-        self.log = site_log(logger.name, settings.origin)
+        self.log = site_log(logger.name, settings.site_id)
         health.on_recovered = self.peer_recovered
-        self.activity = activity if activity is not None else ActivityRecorder(settings.origin, None)
+        self.activity = activity if activity is not None else ActivityRecorder(settings.site_id, None)
         self.ledger = Ledger(outbox, self.log)  # held while the store is down, kept in case it loses data
         self.backlog = BacklogWatch(self.log)  # a repeating warning per peer whose messages keep failing
         self._sender = Sender(settings, outbox, tokens, client, health, self._by_origin, self.log, self.peer_recovered)
@@ -244,7 +244,7 @@ async def _probe_waiting(courier: Courier) -> None:
 
     async def probe(entry: PeerEntry) -> None:
         if (await courier.health.check(entry, RECOVERY_EVERY)).ok:
-            await courier.peer_recovered(entry[1].origin)
+            await courier.peer_recovered(entry[1].site_id)
 
     if entries:
         async with anyio.create_task_group() as group:

@@ -52,7 +52,7 @@ class Delivery:
 def logout_peers(peers: Sequence[PeerEntry], rules: NetworkRules | None) -> list[PeerEntry]:
     """The peers sign-outs go to: those the network file sends ``logout`` to."""
     rules = rules or NetworkRules()
-    return [entry for entry in peers if rules.for_peer(entry[1].origin).sends("logout")]
+    return [entry for entry in peers if rules.for_peer(entry[1].site_id).sends("logout")]
 
 
 def queued(entry: PeerEntry, email: str, wire: Mapping[str, Any], now: float) -> OutboxMessage:
@@ -63,7 +63,7 @@ def queued(entry: PeerEntry, email: str, wire: Mapping[str, Any], now: float) ->
     return OutboxMessage(
         id=new_id(),
         network=network.name,
-        peer=peer.origin,
+        peer=peer.site_id,
         url=peer.backchannel_url,
         kind=kind,
         payload=payload,
@@ -131,7 +131,7 @@ class Sender:
         stale = message.url != peer.backchannel_url or message.network != network.name
         await self.health.offset(entry)
         subject, extra = from_outbox_form(message.kind, message.payload)
-        peer_now = self.tokens.peer_time(peer.origin)
+        peer_now = self.tokens.peer_time(peer.site_id)
         logout = LogoutPayload.from_wire(extra, int(message.created_at))
         if logout is not None:
             # The sign-out's time in the envelope's own time (the peer's): the receiver
@@ -139,7 +139,7 @@ class Sender:
             extra = logout._replace(when=peer_now - max(0.0, time.time() - logout.when)).to_wire()
         token = self.tokens.seal_for_peer(
             network.name,
-            peer.origin,
+            peer.site_id,
             Purpose.BACKCHANNEL,
             subject=subject,
             ttl=self.settings.backchannel_lifetime,
@@ -160,7 +160,7 @@ class Sender:
                 self.health.mark_down(entry, problem, error)
             elif problem.tls:  # a ConnectError, but the peer answered: say what TLS refused
                 error = str(problem)
-                what, fix = explain(problem, url=url, origin=peer.origin, asker=self.settings.origin, detail=detail)
+                what, fix = explain(problem, url=url, origin=peer.site_id, asker=self.settings.site_id, detail=detail)
                 explained = f": {what}; to fix: {fix}"
         else:
             if 200 <= response.status_code < 300:

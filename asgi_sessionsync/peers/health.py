@@ -69,7 +69,7 @@ class PeerHealth:
         limits = httpx.Limits(max_connections=max(4, 2 * peers), max_keepalive_connections=peers)
         self.client = PeerClient(self.timeout, transport, limits, ca_file=ca_file)
         self.on_recovered: Callable[[str], Awaitable[None]] | None = None
-        self.log = site_log(health_logger.name, tokens.origin)
+        self.log = site_log(health_logger.name, tokens.site_id)
         self.probes = 0  # pings sent, for tests and benchmarks
         self._states: dict[str, _State] = {}
 
@@ -89,17 +89,17 @@ class PeerHealth:
         results: dict[str, PingResult] = {}
 
         async def one(entry: PeerEntry) -> None:
-            results[entry[1].origin] = await self.check(entry, up_for=up_for)
+            results[entry[1].site_id] = await self.check(entry, up_for=up_for)
 
         async with anyio.create_task_group() as group:
             for entry in peers:
                 group.start_soon(one, entry)
-        return [(n, p) for n, p in peers if results[p.origin].ok]
+        return [(n, p) for n, p in peers if results[p.site_id].ok]
 
     async def check(self, entry: PeerEntry, max_age: float | None = None, *, up_for: float | None = None) -> PingResult:
         """The peer's last verdict if fresh enough, else a new probe shared by every
         caller asking meanwhile (one in flight per peer)."""
-        origin = entry[1].origin
+        origin = entry[1].site_id
         state = self._states.setdefault(origin, _State())
         while True:
             result = state.result
@@ -125,7 +125,7 @@ class PeerHealth:
     async def offset(self, entry: PeerEntry) -> float:
         """The peer's clock minus ours, measured within :attr:`OFFSET_FOR` (0 when it
         cannot be measured); sealing for the peer uses it."""
-        origin = entry[1].origin
+        origin = entry[1].site_id
         state = self._states.get(origin)
         if state is None or time.monotonic() - state.offset_at > self.OFFSET_FOR:
             await self.check(entry, max_age=0 if state is None or state.result is None else self.UP_FOR)
@@ -142,7 +142,7 @@ class PeerHealth:
         return result
 
     async def _record(self, entry: PeerEntry, state: _State, result: PingResult) -> None:
-        origin = entry[1].origin
+        origin = entry[1].site_id
         now = time.monotonic()
         state.result, state.checked_at = result, now
         was_up, state.up = state.up, result.ok
@@ -167,7 +167,7 @@ class PeerHealth:
         assert problem is not None
         if state.logged is not problem:
             state.logged = problem
-            what, fix = result.explain(self.tokens.origin)
+            what, fix = result.explain(self.tokens.site_id)
             log = self.log.warning if problem.down else self.log.error
             log(
                 "peer %s left out of sign-in sync: %s%s; to fix: %s",
@@ -176,14 +176,14 @@ class PeerHealth:
                 "" if problem.down else " (misconfigured)",
                 fix,
             )
-            await self.hooks.emit(PeerUnreachable(self.tokens.origin, origin, problem.value, what))
+            await self.hooks.emit(PeerUnreachable(self.tokens.site_id, origin, problem.value, what))
 
     def mark_down(self, entry: PeerEntry, problem: Problem, detail: str) -> None:
         """A delivery to the peer's current back-channel URL could not connect: trust
         that like a failed probe."""
-        state = self._states.setdefault(entry[1].origin, _State())
+        state = self._states.setdefault(entry[1].site_id, _State())
         if state.inflight is None:
-            state.result = PingResult(entry[1].origin, entry[1].backchannel_url, problem, detail)
+            state.result = PingResult(entry[1].site_id, entry[1].backchannel_url, problem, detail)
             state.checked_at, state.up = time.monotonic(), False
 
     async def aclose(self) -> None:

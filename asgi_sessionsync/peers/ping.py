@@ -264,7 +264,7 @@ async def ping(
     target = endpoint_url(url or peer.backchannel_url, prefix, Endpoint.PING)
     nonce = os.urandom(16)
     token = tokens.seal_for_peer(
-        network.name, peer.origin, Purpose.PING, subject="", ttl=60, ip="", extra={}, jti=nonce
+        network.name, peer.site_id, Purpose.PING, subject="", ttl=60, ip="", extra={}, jti=nonce
     )
     asked_at = tokens.clock()
     started = time.monotonic()
@@ -272,7 +272,7 @@ async def ping(
         response = await http.post(target, content=token, headers={"content-type": "text/plain"}, timeout=limit)
     except httpx.HTTPError as error:
         problem, detail = transport_problem(error)
-        return PingResult(peer.origin, target, problem, detail, seconds=time.monotonic() - started)
+        return PingResult(peer.site_id, target, problem, detail, seconds=time.monotonic() - started)
     seconds = time.monotonic() - started
     answered_at = tokens.clock()
     peer_site = response.headers.get(SITE_HEADER)
@@ -282,13 +282,13 @@ async def ping(
     status = response.status_code
 
     def failed(problem: Problem, detail: str = "") -> PingResult:
-        return PingResult(peer.origin, target, problem, detail, offset, peer_site, seconds)
+        return PingResult(peer.site_id, target, problem, detail, offset, peer_site, seconds)
 
     if status >= 500:
         return failed(Problem.SERVER_ERROR, f"HTTP {status}")
     if status == 204:
         # A plain liveness answer to the authenticated ping: alive, nothing verified.
-        return PingResult(peer.origin, target, None, "", None, peer_site, seconds, legacy=True)
+        return PingResult(peer.site_id, target, None, "", None, peer_site, seconds, legacy=True)
     if status == 405:
         # An older peer: it answers GET ping only. Up, but nothing could be verified.
         try:
@@ -296,9 +296,9 @@ async def ping(
         except httpx.HTTPError as error:
             return failed(*transport_problem(error))
         if plain.status_code == 204:
-            return PingResult(peer.origin, target, None, "", None, peer_site, seconds, legacy=True)
+            return PingResult(peer.site_id, target, None, "", None, peer_site, seconds, legacy=True)
         return failed(Problem.NO_PING, f"HTTP {plain.status_code}")
-    if peer_site is not None and peer_site.lower().rstrip("/") != peer.origin:
+    if peer_site is not None and peer_site.rstrip("/") != peer.site_id:
         return failed(Problem.OTHER_SITE)
     if status == 403:
         return failed(*_refusal(response, tokens.rings[network.name].sealing_key.kid))
@@ -313,13 +313,13 @@ async def ping(
             return failed(Problem.OTHER_SITE, str(error.reason))
         return failed(Problem.BAD_ANSWER, str(error.reason))
     answer = PingAnswer.from_wire(claims.extra)
-    if claims.issuer != peer.origin:
-        return PingResult(peer.origin, target, Problem.OTHER_SITE, "", offset, claims.issuer, seconds)
+    if claims.issuer != peer.site_id:
+        return PingResult(peer.site_id, target, Problem.OTHER_SITE, "", offset, claims.issuer, seconds)
     if answer is None or answer.nonce != nonce:
         return failed(Problem.BAD_ANSWER, "not an answer to this ping")
     offset = answer.time - (asked_at + answered_at) / 2
     cors = response.headers.get(PROBE_HEADER) == "cors"
-    return PingResult(peer.origin, target, None, "", offset, peer_site, seconds, cors_probe=cors)
+    return PingResult(peer.site_id, target, None, "", offset, peer_site, seconds, cors_probe=cors)
 
 
 def _refusal(response: httpx.Response, sealing_kid: str) -> tuple[Problem, str]:

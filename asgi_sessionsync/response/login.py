@@ -101,7 +101,7 @@ class LoginHere:
             via, why = "same-site login", "came from another page of this site's domain (a sibling subdomain)"
         else:
             via, why = "login beside conflicting cookies", "was made by a request with two cookies of one name"
-        site_log(logger.name, site.origin).warning("sign-in of %s %s: kept on this site", after, why)
+        site_log(logger.name, site.site_id).warning("sign-in of %s %s: kept on this site", after, why)
         return via
 
     async def _refuse(self, refusal: Refusal, cookies: Headers, app_ref: str | None) -> Send:

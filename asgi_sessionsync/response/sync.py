@@ -47,7 +47,7 @@ class SyncStart:
         if 300 <= status < 400:
             back = None
             if location is not None:
-                back = safe_return(urljoin(request_url(site.origin, scope), location.decode("latin-1")), site.origin)
+                back = safe_return(urljoin(request_url(site.origin, scope), location.decode("latin-1")), site.site_id)
             if mode is SyncMode.BOUNCE and back is not None:
                 first = await site.answering.start_chain(session, return_url=back, ip=ip, away=away)
                 if first is not None:
@@ -76,9 +76,12 @@ class SyncStart:
             state = site.tokens.seal_message(
                 BouncePayload(session.sid, self._return_here()), subject=session.user, ttl=60, ip=ip
             )
-            bounce_url = endpoint_url(site.origin, site.prefix, Endpoint.BOUNCE, f"t={state}")
+            bounce_url = endpoint_url(site.settings.site_url, site.prefix, Endpoint.BOUNCE, f"t={state}")
         return frames_snippet(
-            urls, peer_origins=[p.origin for _, p in peers], nonce=csp_nonce(headers), bounce_url=bounce_url
+            urls,
+            peer_origins=[(p.site_id, p.origin) for _, p in peers],
+            nonce=csp_nonce(headers),
+            bounce_url=bounce_url,
         )
 
     def pending_cookie(self, session: ActiveSession) -> bytes:
@@ -93,4 +96,4 @@ class SyncStart:
         if scope["method"] == "GET":
             return request_url(site.origin, scope)
         referer = header(scope, b"referer") or None
-        return safe_return(referer, site.origin) or local_url(site.origin, scope.get("root_path", "") + "/")
+        return safe_return(referer, site.site_id) or local_url(site.origin, scope.get("root_path", "") + "/")

@@ -109,7 +109,7 @@ class SessionOpening:
         self.site = site
         self.identity = identity
         self.app_login = app_login
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
         self.cookie_name = site.cookie_names.session
         if site.settings.mail.new_sign_in_notice:  # mailed in the background, as the hooks are called
             site.hooks.on("signed_in", SignInNotices(site))
@@ -127,7 +127,7 @@ class SessionOpening:
             user, scope=scope, via=wanted.via, chain=wanted.chain, replacing=replacing
         )
         if admission.refusal is not None:
-            blocked = SignInBlocked(site.origin, user.email, admission.refusal.rule, wanted.how, wanted.vouched_by)
+            blocked = SignInBlocked(site.site_id, user.email, admission.refusal.rule, wanted.how, wanted.vouched_by)
             await site.hooks.emit(blocked)
             return NotOpened(f"session policy ({admission.refusal.rule})", admission.refusal)
         verified = wanted.email_verified
@@ -170,7 +170,7 @@ class SessionOpening:
         )
         cookie = site.cookies.set(self.cookie_name, token, int(site.settings.session_lifetime))
         signed_in = SignedIn(
-            site.origin, user.email, wanted.how, wanted.vouched_by, wanted.via, admission.device, admission.country
+            site.site_id, user.email, wanted.how, wanted.vouched_by, wanted.via, admission.device, admission.country
         )
         await site.hooks.emit(signed_in)
         return Opened(session, [cookie, *app_cookies], stored)
@@ -204,10 +204,10 @@ class SessionOpening:
         still needs its own proof), or an operator marked it so; not verified, whatever
         the app says, when an operator marked it not verified."""
         verified = self.site.verified
-        verdict = await verified.verdict(email, self.site.origin)
+        verdict = await verified.verdict(email, self.site.site_id)
         if verdict is not None:
             return verdict  # a mark, made here or by an operator, outranks the app's word
         if await self.identity.email_verified(scope, email):
-            await verified.remember(email, self.site.origin, VerifiedBy.APP)
+            await verified.remember(email, self.site.site_id, VerifiedBy.APP)
             return True
         return False

@@ -29,7 +29,7 @@ class SessionStarter:
         self.stores = stores
         self.tokens = tokens
         self.address = address
-        self.origin = settings.origin
+        self.origin = settings.site_id
         self.log = log
         self.spam = SpamSessions(stores, log)
 

@@ -20,7 +20,17 @@ from asgi_sessionsync.settings.environment import exit_on_config_error, read_env
 from asgi_sessionsync.settings.model import Settings, logger
 from asgi_sessionsync.settings.options import MiddlewareOptions, SettingsOptions
 from asgi_sessionsync.settings.parsers import setting_fields
-from asgi_sessionsync.settings.values import PREFIX, Network, Peer, RequireVerified, Secret, SyncMode, origin_of
+from asgi_sessionsync.settings.values import (
+    PREFIX,
+    Network,
+    Peer,
+    RequireVerified,
+    Secret,
+    SyncMode,
+    origin_of,
+    site_id_of,
+    site_path_of,
+)
 from asgi_sessionsync.settings.variables import (
     OTHER_VARIABLES,
     documented_variables_of,
@@ -63,5 +73,7 @@ __all__ = [
     "logger",
     "origin_of",
     "read_env_file",
+    "site_id_of",
+    "site_path_of",
     "unknown_variables",
 ]

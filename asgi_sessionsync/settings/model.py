@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from asgi_sessionsync.client_ip import BindingMode
 from asgi_sessionsync.console_settings import ConsoleSettings
+from asgi_sessionsync.cookies import DEFAULT_COOKIE_NAME, subfolder_cookie_name
 from asgi_sessionsync.exceptions import ConfigError, config_error_of
 from asgi_sessionsync.governance.settings import GovernanceSettings
 from asgi_sessionsync.identity.app_session_settings import AppSessionSettings
@@ -26,18 +27,19 @@ from asgi_sessionsync.settings.parsers import (
     _bool,
     _ca_file,
     _choice,
+    _cookie_path,
     _duration,
     _field,
     _list,
     _one_of,
     _optional_str,
-    _origins,
     _own_cookie_name,
     _page_file,
     _path_prefix,
     _positive_duration,
     _positive_int,
     _prefix_len,
+    _site_ids,
     _store,
     _str,
     _trusted_proxies,
@@ -54,6 +56,8 @@ from asgi_sessionsync.settings.values import (
     RequireVerified,
     SyncMode,
     origin_of,
+    site_id_of,
+    site_path_of,
 )
 
 logger = package_log("asgi_sessionsync")
@@ -90,14 +94,20 @@ class Settings:
     cookie_name: str = _field(
         "COOKIE_NAME",
         _own_cookie_name,
-        "sessionsync",
+        DEFAULT_COOKIE_NAME,
         "Name of the session cookie (others add -sync, -seen, -bind, -held); __Host- is put before each on "
-        "https, __Secure- with a Domain or another Path.",
+        "https, __Secure- with a Domain or another Path. A sub-folder site with a peer on its origin makes the "
+        "default its own: sessionsync_shop for /shop.",
     )
     cookie_domain: str | None = _field(
         "COOKIE_DOMAIN", _optional_str, None, "Domain attribute of the cookie (default: host only)."
     )
-    cookie_path: str = _field("COOKIE_PATH", _str, "/", "Path attribute of the cookie.")
+    cookie_path: str = _field(
+        "COOKIE_PATH",
+        _cookie_path,
+        "",
+        "Path attribute of the cookies (default: the path of SESSIONSYNC_SITE_URL, / for a site at the root).",
+    )
     cookie_secure: str = _field(
         "COOKIE_SECURE", _one_of("auto", "true", "false"), "auto", "Secure attribute: auto = on https and *.localhost."
     )
@@ -164,9 +174,10 @@ class Settings:
     )
     trusted_for_privileged: tuple[str, ...] = _field(
         "TRUSTED_FOR_PRIVILEGED",
-        _origins,
+        _site_ids,
         (),
-        "Peer origins trusted for privileged accounts here: sign-ins and user changes (default: none).",
+        "Peers (origins; a sub-folder site with its path) trusted for privileged accounts here: sign-ins and "
+        "user changes (default: none).",
     )
     retention: float = _field(
         "RETENTION",
@@ -239,11 +250,34 @@ class Settings:
         "Every sign-out ends every session of the user (all browsers) here and on every peer.",
     )
 
+    def __post_init__(self) -> None:
+        # A site's cookies are scoped by its path; one that shares its origin with a peer
+        # gets names of its own (docs/deployment.md, "Sub-folder sites on one domain").
+        if not self.cookie_path:
+            object.__setattr__(self, "cookie_path", self.site_path or "/")
+        if self.cookie_name == DEFAULT_COOKIE_NAME and self.site_path and self.same_origin_peers():
+            object.__setattr__(self, "cookie_name", subfolder_cookie_name(self.site_path))
+
     # -- derived views -------------------------------------------------------------------
 
     @property
     def origin(self) -> str:
+        """The origin of this site's URL (what browsers compare: ``Origin``, ``Sec-Fetch-Site``)."""
         return origin_of(self.site_url)
+
+    @property
+    def site_id(self) -> str:
+        """What names this site to its peers: its origin, and its path when it has one."""
+        return site_id_of(self.site_url)
+
+    @property
+    def site_path(self) -> str:
+        """The path of this site's URL (``/shop``), ``""`` at the root of its origin."""
+        return site_path_of(self.site_url)
+
+    def same_origin_peers(self) -> list[Peer]:
+        """The peers on this site's own origin (sub-folder sites of one domain), if any."""
+        return [peer for _, peer in self.peers() if peer.origin == self.origin]
 
     @property
     def samesite(self) -> str:

@@ -13,7 +13,7 @@ from typing import Any
 
 from asgi_sessionsync.client_ip import TrustedProxies
 from asgi_sessionsync.exceptions import ConfigError
-from asgi_sessionsync.settings.values import PREFIX, Secret, _normalize_url, origin_of
+from asgi_sessionsync.settings.values import PREFIX, Secret, _normalize_url, site_id_of
 from asgi_sessionsync.stores.registry import check_store_url
 
 # --- parsers: (variable, text) -> value -------------------------------------------------
@@ -89,8 +89,9 @@ def _list(variable: str, text: str) -> tuple[str, ...]:
     return tuple(item.strip() for item in text.split(",") if item.strip())
 
 
-def _origins(variable: str, text: str) -> tuple[str, ...]:
-    return tuple(origin_of(_normalize_url(item, variable)) for item in _list(variable, text))
+def _site_ids(variable: str, text: str) -> tuple[str, ...]:
+    """Peers named by their URL: the origin, and the path of a sub-folder site."""
+    return tuple(site_id_of(_normalize_url(item, variable)) for item in _list(variable, text))
 
 
 def _trusted_proxies(variable: str, text: str) -> tuple[str, ...]:
@@ -126,6 +127,13 @@ def _own_cookie_name(variable: str, text: str) -> str:
             "cookies qualify; give the name without it",
             f"{variable}=sessionsync",
         )
+    return value
+
+
+def _cookie_path(variable: str, text: str) -> str:
+    value = text.strip()
+    if value and not re.fullmatch(r"/|(/[A-Za-z0-9._~%-]+)+/?", value):
+        raise ConfigError(variable, f"{text!r} is not a plain path starting with '/'", f"{variable}=/shop")
     return value
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import enum
 import functools
+import re
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -70,6 +71,11 @@ class Peer:
     def origin(self) -> str:
         return origin_of(self.url)
 
+    @property
+    def site_id(self) -> str:
+        """What names this peer (sealed messages, the network file, trust, logs): see :func:`site_id_of`."""
+        return site_id_of(self.url)
+
     @classmethod
     def parse(cls, text: str, variable: str = "SESSIONSYNC_PEERS") -> Peer:
         url, _, back = text.strip().partition("|")
@@ -95,6 +101,21 @@ def origin_of(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}".lower()
 
 
+@functools.lru_cache(maxsize=1024)
+def site_id_of(url: str) -> str:
+    """What names the site at ``url``: its origin, and its path when it has one
+    (``https://example.com/shop``: a sub-folder site, one of several an origin may hold).
+    The issuer and audience of every sealed message, the key of the network file and of
+    the trust rules, the peer of the activity log. (Remembered: asked per request.)"""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower() + parts.path.rstrip("/")
+
+
+def site_path_of(url: str) -> str:
+    """The path of a site's URL without its trailing slash: ``""`` for a site at the root."""
+    return urlsplit(url).path.rstrip("/")
+
+
 _PEERS_EXAMPLE = "SESSIONSYNC_PEERS=https://b.example.com,https://c.example.com|http://10.0.0.3:8000"
 
 
@@ -108,7 +129,18 @@ def _normalize_url(text: str, variable: str) -> str:
         parts.port  # noqa: B018 - raises on a bad port
     except ValueError:
         raise ConfigError(variable, f"{text!r} has an invalid port", "https://a.example.com:8443") from None
-    return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+    path = parts.path.rstrip("/")
+    if path and (not _PLAIN_PATH.fullmatch(path) or any(s in (".", "..") for s in path.split("/"))):
+        raise ConfigError(
+            variable,
+            f"{text!r} has a path that is not plain (segments of letters, digits and . _ ~ - %)",
+            "https://example.com/shop",
+        )
+    return f"{parts.scheme}://{parts.netloc.lower()}{path}"
+
+
+# A site's path: it becomes a cookie's Path and the start of its endpoints' URLs.
+_PLAIN_PATH = re.compile(r"(/[A-Za-z0-9._~%-]+)+")
 
 
 #: The names ``SESSIONSYNC_IDENTITY`` takes: one adapter each in

@@ -33,7 +33,8 @@ class SiteNetwork:
 
     - ``urls``: each site's base URL (default ``https://{name}.example``). A URL with a
       path (``https://shop.example/store``) mounts the site under that path, as a host
-      app would.
+      app would; sites on one host (``https://example.com/shop``, ``…/blog``) are
+      sub-folder sites of one origin, each mounted under its own path.
     - ``backchannel_urls``: where peers reach each site server to server (default: its URL).
     - ``settings``: overrides for every site (``sync_mode="frame"``, …); ``site_settings``
       per site, winning (``identity="starlette-session"``, ``app_session_secret=…``; a
@@ -81,6 +82,7 @@ class SiteNetwork:
         self._browsers: list[Browser] = []
         self._closed = False
         folder = Path(data_dir) if data_dir is not None else None
+        mounted: dict[str, list[tuple[str, ASGIApp, str]]] = {}
         for name in names:
             own = dict((site_settings or {}).get(name, {}))
             options: dict[str, Any] = {"site_url": self.urls[name], **(settings or {})}
@@ -105,11 +107,16 @@ class SiteNetwork:
                 transport=self.network if in_process else None,
             )
             self.sites[name] = middleware
-            path = urlsplit(self.urls[name]).path
-            served: ASGIApp = Starlette(routes=[Mount(path, app=middleware)]) if path else middleware
-            hosts = {httpx.URL(self.urls[name]).host, httpx.URL(self.backchannel_urls[name]).host}
-            self.network.add(sorted(hosts), served, name=name)
+            for url in {self.urls[name], self.backchannel_urls[name]}:
+                mounted.setdefault(httpx.URL(url).host, []).append((urlsplit(url).path, middleware, name))
             self.network.urls[name] = self.urls[name]
+        for host, served in mounted.items():
+            # Sites on one host (sub-folder sites of one origin) each under its own path.
+            if len(served) == 1 and not served[0][0]:
+                self.network.add([host], served[0][1], name=served[0][2])
+                continue
+            routes = [Mount(path, app=app) for path, app, _ in sorted(served, key=lambda s: -len(s[0]))]
+            self.network.add([host], Starlette(routes=routes), name=served[0][2] if len(served) == 1 else host)
 
     def browser(
         self, ip: str = DEFAULT_CLIENT_IP, *, third_party_cookies: bool = True, unreachable: Iterable[str] = ()

@@ -26,10 +26,10 @@ def user_messages(
     now = time.time()
     messages = []
     for network, peer in peers:
-        peer_rules = rules.for_peer(peer.origin)
+        peer_rules = rules.for_peer(peer.site_id)
         if not peer_rules.sends(action):
             continue
-        payload = payload_for(log, action, applied.version[0], applied.user, peer_rules, peer.origin, applied.groups)
+        payload = payload_for(log, action, applied.version[0], applied.user, peer_rules, peer.site_id, applied.groups)
         if payload is None:
             continue
         messages.append(queued((network, peer), email, payload.to_wire(), now))

@@ -56,13 +56,13 @@ class UserSync:
         self.endings = endings
         self.courier = courier
         self.peers = tuple(peers)
-        self.origin = settings.origin
+        self.origin = settings.site_id
         self.rules: NetworkRules = trust.rules
         self.trust = trust
         self.sign_outs = sign_outs  # a delete made here signs the user out everywhere
         # The actions the rules send to some peer (asked at every sign-in; rules and peers never change).
-        self._sent = frozenset(a for a in UserAction if any(self.rules.for_peer(p.origin).sends(a) for _, p in peers))
-        self.log = site_log(logger.name, settings.origin)
+        self._sent = frozenset(a for a in UserAction if any(self.rules.for_peer(p.site_id).sends(a) for _, p in peers))
+        self.log = site_log(logger.name, settings.site_id)
         self.on_applied: list[AppliedHook] = []
         # True where the app owns its users and sends their changes itself (Django's signals);
         # then a user of the app's never sent is announced at its first sign-in by this.

@@ -39,7 +39,7 @@ class WprusIncoming:
     def __init__(self, site: Site) -> None:
         self.site = site
         self.sites = tuple(s for _, s in site.rules.wprus)
-        self.log = site_log(logger.name, site.origin)
+        self.log = site_log(logger.name, site.site_id)
 
     async def __call__(self, action: str, body: bytes, host: str | None) -> tuple[int, bytes, bool]:
         try:
