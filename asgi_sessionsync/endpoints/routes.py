@@ -46,7 +46,8 @@ from asgi_sessionsync.peers import (
 )
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.request_context import RequestContext
-from asgi_sessionsync.wprus.incoming import WprusIncoming
+from asgi_sessionsync.wprus.routes import BROWSER as WPRUS_BROWSER
+from asgi_sessionsync.wprus.routes import WprusRoutes, is_wprus
 
 logger = package_log("asgi_sessionsync.endpoints")
 
@@ -152,18 +153,7 @@ class Endpoints:
             ]
             return Reply(status, answer, TEXT, headers)
 
-        wprus = WprusIncoming(site) if site.rules.wprus else None
-
-        async def wordpress(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            # WP Remote Users Sync's server-to-server POSTs (asgi_sessionsync/wprus/incoming.py).
-            body = await _read_body(receive) if wprus is not None else None
-            if wprus is None or body is None:
-                return text(404, "not found")
-            action = scope["path"].rstrip("/").rsplit("/", 1)[-1]
-            status, answer, is_json = await wprus(action, body, site.address.host(scope))
-            return Reply(status, answer, b"application/json" if is_json else TEXT)
-
-        self.wordpress = wordpress
+        self.wordpress = WprusRoutes(kit, arrivals)  # WP Remote Users Sync (asgi_sessionsync/wprus/)
         self.routes: dict[str, tuple[tuple[str, ...], Handler]] = {
             Endpoint.PULL: (("GET",), pull),
             Endpoint.AUTHORIZE: (("GET",), authorize),
@@ -184,13 +174,13 @@ class Endpoints:
             await served({**scope, "root_path": root}, receive, send)
             return
         route = self.routes.get(name)
-        if name.startswith("wprus/") and name.count("/") <= 2:
-            route = (("POST",), self.wordpress)
+        if is_wprus(name):
+            route = (self.wordpress.methods(name), self.wordpress)
         if route is None:
             reply = text(404, "not found")
         elif scope["method"] not in route[0]:
             reply = text(405, "method not allowed", [(b"allow", ", ".join(route[0]).encode())])
-        elif name in BROWSER_STEPS and cookies is not None and (twice := self.names.duplicated(cookies)) is not None:
+        elif _reads_cookies(name) and cookies is not None and (twice := self.names.duplicated(cookies)) is not None:
             if self._say_twice(twice):
                 self.log.warning(
                     "sign-in step %s refused: the request carried two cookies named %s (another host may have set "
@@ -229,6 +219,11 @@ _REFUSAL_WORDS = {
     "wrong issuer": "this site does not list among its peers",
     "wrong audience": "takes another site for this one",
 }
+
+
+def _reads_cookies(name: str) -> bool:
+    """A step that reads this browser's cookies (ours, or WP Remote Users Sync's browser side)."""
+    return name in BROWSER_STEPS or name.rstrip("/") in WPRUS_BROWSER
 
 
 def _query(scope: Scope) -> dict[str, list[str]]:
