@@ -153,7 +153,7 @@ class Endpoints:
             ]
             return Reply(status, answer, TEXT, headers)
 
-        self.wordpress = WprusRoutes(kit, arrivals)  # WP Remote Users Sync (asgi_sessionsync/wprus/)
+        self.wordpress = WprusRoutes(kit, arrivals, context.wordpress)  # WP Remote Users Sync (asgi_sessionsync/wprus/)
         self.routes: dict[str, tuple[tuple[str, ...], Handler]] = {
             Endpoint.PULL: (("GET",), pull),
             Endpoint.AUTHORIZE: (("GET",), authorize),

@@ -31,7 +31,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 
-from tests.e2e.browser import who_at
+from tests.e2e.browser import sign_in, sign_out, who_at
 from tests.e2e.harness import Demo, require_chromium, run_demo
 
 PLUGIN = os.environ.get("SESSIONSYNC_WPRUS_PLUGIN", "")
@@ -150,6 +150,8 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
         demo_rules + f'\n[wprus."{WP}"]\nencryption_secret = "{encryption}"\nsignature_secret = "{signature}"\n'
         'login = "both"\nlogout = "both"\ncreate = "both"\nupdate = "both"\ndelete = "both"\npassword = "both"\n'
         'role = "both"\nmeta = "both"\nroles_accepted = ["subscriber", "member"]\nsources = ["127.0.0.1"]\n'
+        # this site's servers reach WordPress on loopback (Python does not resolve *.localhost)
+        f'backchannel_url = "http://127.0.0.1:{urlsplit(WP).port or 80}"\n'
     )
     settings = {"SESSIONSYNC_NETWORK_FILE": str(network)}
     with run_demo(tmp, mode="auto", settings=settings) as demo:
@@ -230,3 +232,47 @@ def test_a_role_the_network_file_does_not_allow_is_refused(live: Live) -> None:
     assert user is not None and user["role"] == "member"
     log = live.demo.log.read_text()
     assert f"WP Remote Users Sync update from {WP} for {email}: refused: privileged role 'administrator'" in log
+
+
+def _wp_user_signed_in(context: Any) -> str | None:
+    """The WordPress user this browser is signed in as (its profile page), or None."""
+    page = context.new_page()
+    try:
+        page.goto(f"{WP}/wp-admin/profile.php")
+        if "/wp-login.php" in page.url:
+            return None
+        return str(page.input_value("#email"))
+    finally:
+        page.close()
+
+
+def test_sign_in_here_signs_in_on_wordpress_and_sign_out_signs_out(live: Live, open_browser: Any) -> None:
+    email, password = _user_names()
+    live.wp_user(email, email, password)  # arrives on B with its password (hashed there)
+    assert _until(lambda: live.b_user(email) is not None, True)
+    context = open_browser(third_party_cookies=True)
+    page = context.new_page()
+    sign_in(page, live.demo, "b", email, password)  # B's own form, with the password WordPress sent
+    assert _until(lambda: _wp_user_signed_in(context), email) == email
+    sign_out(page, live.demo, "b")
+    page.wait_for_load_state("load")
+    assert _until(lambda: _wp_user_signed_in(context), None) is None
+    log = live.demo.log.read_text()
+    assert f"WordPress login of {email} sent to {WP} (by the browser)" in log
+    assert f"WordPress logout of {email} sent to {WP} (by the browser)" in log
+
+
+def test_a_password_changed_on_wordpress_works_here(live: Live, open_browser: Any) -> None:
+    email, password = _user_names()
+    live.wp_user(email, email, password)
+    assert _until(lambda: live.b_user(email) is not None, True)
+    wp_php(
+        "reset_password(get_user_by('login', $args['login']), $args['new']); echo 'ok';",
+        login=email,
+        new="new-" + password,
+    )
+    time.sleep(2)
+    context = open_browser(third_party_cookies=True)
+    page = context.new_page()
+    sign_in(page, live.demo, "b", email, "new-" + password)
+    assert who_at(context, live.demo.url("b")) == email
