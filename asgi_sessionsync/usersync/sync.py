@@ -29,6 +29,7 @@ from asgi_sessionsync.trust import PeerTrust, now_ms
 from asgi_sessionsync.usersync.outcomes import AppliedHook, Received, UserDeleted, UserNotFound
 from asgi_sessionsync.usersync.outgoing import user_messages
 from asgi_sessionsync.validation import email_or_none
+from asgi_sessionsync.wprus.outbox import wordpress_messages
 
 logger = package_log("asgi_sessionsync.users")
 
@@ -81,13 +82,16 @@ class UserSync:
         create: bool = False,
         wait: bool = True,
         final: bool = False,
+        plain_password: str | None = None,
     ) -> Applied:
         """Store a change made on this site with a new version and queue it for the
         peers whose rules send that action. ``create``: make the user if it does not
         exist (otherwise :class:`UserNotFound`; :class:`UserDeleted` after a final
         deletion). ``final`` (a delete): the deletion is final here. ``wait``: wait up to
         ``SESSIONSYNC_LOGOUT_WAIT`` for the peers to confirm, as a sign-out does, so the
-        next page on a peer shows the change (what is not confirmed stays queued)."""
+        next page on a peer shows the change (what is not confirmed stays queued).
+        ``plain_password``: the new password in plain text, for the WordPress sites only
+        (their plugin takes no hash: wprus/outbox.py); sealed for each, never stored."""
         address = email_or_none(email)
         if address is None:
             raise ValueError("a user is named by a valid email address")
@@ -122,7 +126,7 @@ class UserSync:
             # Also a sign-out everywhere (#23): the sessions end on every peer whatever its
             # merge decides (docs/users.md, "A delete signs the user out everywhere").
             await self.sign_outs.everywhere(address, reason=USER_DELETED, wait=wait)
-        await self.send(action, address, applied, wait=wait)
+        await self.send(action, address, applied, wait=wait, plain_password=plain_password)
         return applied
 
     async def announce(self, user: User) -> None:
@@ -154,10 +158,14 @@ class UserSync:
         if applied.changed:
             await self.send(UserAction.CREATE, user.email, applied, wait=False)
 
-    async def send(self, action: UserAction, email: str, applied: Applied, *, wait: bool) -> int:
-        """Queue ``action`` (as just applied here) for every peer whose rules send it;
-        return how many messages were queued."""
+    async def send(
+        self, action: UserAction, email: str, applied: Applied, *, wait: bool, plain_password: str | None = None
+    ) -> int:
+        """Queue ``action`` (as just applied here) for every peer whose rules send it, and
+        every WordPress site whose rules do; return how many messages were queued."""
         messages = user_messages(self.log, self.rules, self.peers, action, email, applied)
+        ours = self.settings.origin + self.settings.path_prefix.rstrip("/")
+        messages += wordpress_messages(self.log, self.rules, ours, action, email, applied, plain_password)
         if messages:
             await self.courier.dispatch(messages, wait=self.settings.logout_wait if wait else 0.0)
         return len(messages)

@@ -276,3 +276,35 @@ def test_a_password_changed_on_wordpress_works_here(live: Live, open_browser: An
     page = context.new_page()
     sign_in(page, live.demo, "b", email, "new-" + password)
     assert who_at(context, live.demo.url("b")) == email
+
+
+def test_a_password_and_a_name_changed_here_work_on_wordpress(live: Live, open_browser: Any) -> None:
+    email, password = _user_names()
+    live.wp_user(email, email, password)
+    assert _until(lambda: live.b_user(email) is not None, True)
+    context = open_browser(third_party_cookies=True)
+    page = context.new_page()
+    sign_in(page, live.demo, "b", email, password)
+    page.goto(live.demo.url("b", "/account"))
+    page.fill("input[name=name]", "Renamed Here")
+    page.fill("input[name=new_password]", "changed-" + password)
+    with page.expect_navigation():
+        page.click("form[method=post] button[type=submit] >> nth=0")
+
+    def on_wordpress() -> tuple[str, bool]:
+        out = wp_php(
+            "$u = get_user_by('login', $args['login']);"
+            "echo json_encode(array($u->display_name, wp_check_password($args['new'], $u->user_pass, $u->ID)));",
+            login=email,
+            new="changed-" + password,
+        )
+        name, works = json.loads(out)
+        return str(name), bool(works)
+
+    assert _until(on_wordpress, ("Renamed Here", True)) == ("Renamed Here", True)
+    # And in the browser, WordPress's own form takes the new password.
+    other = open_browser(third_party_cookies=True).new_page()
+    _wp_login(other, email, "changed-" + password)
+    log = live.demo.log.read_text()
+    assert f"user password delivered to WordPress {WP}" in log
+    assert "changed-" + password not in log  # a password is never logged
