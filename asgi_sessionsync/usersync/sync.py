@@ -60,7 +60,9 @@ class UserSync:
         self.trust = trust
         self.sign_outs = sign_outs  # a delete made here signs the user out everywhere
         # The actions the rules send to some peer (asked at every sign-in; rules and peers never change).
-        self._sent = frozenset(a for a in UserAction if any(self.rules.for_peer(p.origin).sends(a) for _, p in peers))
+        # (WordPress sites too: wprus/outbox.py.)
+        origins = [p.origin for _, p in peers] + [origin for origin, _ in self.rules.wprus]
+        self._sent = frozenset(a for a in UserAction if any(self.rules.for_peer(o).sends(a) for o in origins))
         self.log = site_log(logger.name, settings.origin)
         self.on_applied: list[AppliedHook] = []
         # True where the app owns its users and sends their changes itself (Django's signals);
