@@ -246,7 +246,8 @@ def peer_matrix(settings: Settings) -> list[dict[str, str]]:
     here (:meth:`PeerTrust.table`) and where its back-channel messages may come from: one
     row per configured peer."""
     rules = settings.user_sync.network_rules or NetworkRules()
-    rows = PeerTrust(settings, rules).table(dict.fromkeys(peer.origin for _, peer in settings.peers()))
+    origins = [*(peer.origin for _, peer in settings.peers()), *(origin for origin, _ in rules.wprus)]
+    rows = PeerTrust(settings, rules).table(dict.fromkeys(origins))  # WordPress sites too
     return [{**row, "sources": rules.for_peer(row["peer"]).sources_described} for row in rows]
 
 

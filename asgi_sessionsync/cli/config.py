@@ -13,6 +13,7 @@ from asgi_sessionsync.settings import Settings, read_env_file, unknown_variables
 from asgi_sessionsync.stores import check_store_url
 from asgi_sessionsync.stores.sqlite import sqlite_path
 from asgi_sessionsync.trust import PRIVILEGED_COLUMNS, peer_matrix
+from asgi_sessionsync.wprus.guarantees import weaker
 
 STORE = "SESSIONSYNC_STORE"
 
@@ -60,8 +61,9 @@ def config_check(env_file: Path | None, output: str, app_ref: str | None = None)
         )
     rows = settings.describe()
     matrix = peer_matrix(settings)
+    wordpress = wordpress_lines(settings)
     if output == "json":
-        print_json({"valid": True, "settings": dict(rows), "matrix": matrix})
+        print_json({"valid": True, "settings": dict(rows), "matrix": matrix, "wordpress": wordpress})
         return 0
     width = max(len(name) for name, _ in rows)
     print("configuration is valid; effective settings:")
@@ -79,7 +81,18 @@ def config_check(env_file: Path | None, output: str, app_ref: str | None = None)
             "(and accept_privileged_roles in the network file); sources: where its back-channel messages "
             "may come from (the client address, after SESSIONSYNC_TRUSTED_PROXIES; any: anywhere)"
         )
+    if wordpress:
+        print()
+        print("WordPress sites (WP Remote Users Sync), what each guarantees less than a peer (docs/security.md):")
+        for line in wordpress:
+            print(f"  {line}")
     return 0
+
+
+def wordpress_lines(settings: Settings) -> list[str]:
+    """One line per WordPress site of the network file: its weaker guarantees."""
+    rules = settings.user_sync.network_rules or NetworkRules()
+    return [weaker(site, rules.for_peer(origin)) for origin, site in rules.wprus]
 
 
 def app_session_problems(settings: Settings, app_ref: str | None) -> list[str]:
