@@ -144,15 +144,15 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
     _require_wordpress()
     tmp = tmp_path_factory.mktemp("wordpress")
     encryption, signature = secrets.token_hex(20), secrets.token_hex(20)
+    # The demo's fourth-site network file (demo/network-wordpress.toml), with fresh keys and
+    # this WordPress's URL; this site's servers reach it on loopback (Python does not
+    # resolve *.localhost).
+    text = (Path(__file__).parents[2] / "demo" / "network-wordpress.toml").read_text()
+    text = text.replace("demo-wprus-encryption-key-not-secret", encryption)
+    text = text.replace("demo-wprus-authentication-key-not-secret", signature)
+    text = text.replace("http://127.0.0.1:18404", f"http://127.0.0.1:{urlsplit(WP).port or 80}")
     network = tmp / "network.toml"
-    demo_rules = (Path(__file__).parents[2] / "demo" / "network.toml").read_text()
-    network.write_text(
-        demo_rules + f'\n[wprus."{WP}"]\nencryption_secret = "{encryption}"\nsignature_secret = "{signature}"\n'
-        'login = "both"\nlogout = "both"\ncreate = "both"\nupdate = "both"\ndelete = "both"\npassword = "both"\n'
-        'role = "both"\nmeta = "both"\nroles_accepted = ["subscriber", "member"]\nsources = ["127.0.0.1"]\n'
-        # this site's servers reach WordPress on loopback (Python does not resolve *.localhost)
-        f'backchannel_url = "http://127.0.0.1:{urlsplit(WP).port or 80}"\n'
-    )
+    network.write_text(text.replace("http://wp.localhost:18404", WP))
     settings = {"SESSIONSYNC_NETWORK_FILE": str(network)}
     with run_demo(tmp, mode="auto", settings=settings) as demo:
         running = Live(demo, encryption, signature)
