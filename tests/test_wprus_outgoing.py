@@ -146,3 +146,46 @@ def test_a_logout_here_sends_the_browser_to_wordpress_logout(served: Served) -> 
             "base_url": f"{served.base}/_sessionsync",
         }
         assert "Not signed in" in client.get("/").text
+
+
+def test_a_login_answered_with_a_page_gets_the_frame_in_that_page() -> None:
+    """The app signs in and answers HTML (no redirect): the frame goes into its page."""
+    import anyio
+    from starlette.types import Receive, Scope, Send
+
+    from asgi_sessionsync import SessionSyncMiddleware, Settings, sign_in
+    from asgi_sessionsync.network_rules import NetworkRules
+    from asgi_sessionsync.stores import memory_stores
+
+    TokenEndpoint.asked.clear()
+    wordpress = ThreadingHTTPServer(("127.0.0.1", 0), TokenEndpoint)
+    threading.Thread(target=wordpress.serve_forever, daemon=True).start()
+    table = {"encryption_secret": SECRETS[0], "signature_secret": SECRETS[1], "login": "send"}
+    table["backchannel_url"] = f"http://127.0.0.1:{wordpress.server_port}"
+    rules = NetworkRules.from_mapping({"wprus": {WP: table}})
+
+    async def app(scope: Scope, receive: Receive, send: Send) -> None:
+        sign_in(scope, "page@example.com")
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"text/html")]})
+        await send({"type": "http.response.body", "body": b"<html><body><p>welcome</p></body></html>"})
+
+    settings = Settings.from_env(
+        {}, env_file=None, site_url="https://a.example", secret_keys=[generate_secret()], network_rules=rules
+    )
+    site = SessionSyncMiddleware(app, settings, stores=memory_stores())
+
+    async def visit() -> httpx.Response:
+        transport = httpx.ASGITransport(app=site)
+        async with httpx.AsyncClient(transport=transport, base_url="https://a.example") as client:
+            return await client.get("/welcome")
+
+    try:
+        page = anyio.run(visit)
+    finally:
+        wordpress.shutdown()
+    assert page.status_code == 200 and "<p>welcome</p>" in page.text
+    [frame] = _frames(page.text)
+    assert frame.startswith(f"{WP}/wprus/login/?") and page.text.index("<iframe") < page.text.index("</body>")
+    bundle = parse_qs(urlsplit(frame).query)["wprusdata"][0]
+    assert open_bundle(bundle, *SECRETS)["username"] == "page@example.com"
+    assert "no-store" in page.headers["cache-control"]  # a page holding a token is never cached
