@@ -19,6 +19,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import parse_qs
@@ -167,6 +168,22 @@ def test_a_login_name_that_is_not_an_email_is_refused(served: Served) -> None:
     refused = served.browser("login_async_login_name", served.token("login_async_login_name"))
     assert refused.status_code == 403 and not refused.cookies
     assert "WordPress login name is not an email address" in served.log.read_text()
+
+
+def test_a_wordpress_login_after_the_users_sessions_ended_here_signs_in(served: Served) -> None:
+    """Sessions ended here everywhere (a password change, a revocation) void the sign-ins
+    made before; a WordPress login is as old as the token this site issued for it: one
+    asked before is refused, one asked after signs in (it is not an unknown-time sign-in)."""
+    assert served.browser("login_async", served.token("login_async")).status_code == 200  # carol is a user here
+    asked_before = served.token("login_async")
+    cli = [sys.executable, "-m", "asgi_sessionsync", "sessions", "revoke", "--user", "carol@example.com"]
+    subprocess.run(cli, env={**os.environ, **served.env}, cwd=ROOT, check=True, capture_output=True, timeout=60)
+    time.sleep(1.2)  # a token's time is kept in whole seconds
+    stale = served.browser("login_async", asked_before)
+    assert stale.status_code == 403 and "Not signed in" in served.who(stale.cookies)
+    fresh = served.browser("login_async", served.token("login_async"))
+    assert fresh.status_code == 200, fresh.text
+    assert "Signed in as carol@example.com" in served.who(fresh.cookies)
 
 
 def test_a_privileged_account_here_is_refused_and_the_redirect_goes_back(served: Served, tmp_path: Path) -> None:

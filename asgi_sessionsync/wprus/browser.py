@@ -91,14 +91,14 @@ class WprusBrowser:
         frame = "callback_url" not in data
         back = None if frame else callback_of(sender, data.get("callback_url"))
         try:
-            await redeem(self.site.stores.replay, sender, action, "get", query.get("token", ""))
+            issued = await redeem(self.site.stores.replay, sender, action, "get", query.get("token", ""))
         except WprusRefused as refusal:
             return self._refused(action, sender, refusal, back, page(400, *NOT_VALID))
         try:
             self._navigation(scope, sender, frame=frame)
             if not frame and back is None:
                 raise WprusRefused("its callback_url is not a page of that site")
-            return await self._act(scope, cookies, sender, action, data, back)
+            return await self._act(scope, cookies, sender, action, data, back, issued)
         except WprusRefused as refusal:
             return self._refused(action, sender, refusal, back, page(403, *REFUSED_HERE))
 
@@ -125,13 +125,18 @@ class WprusBrowser:
         action: str,
         data: Mapping[str, Any],
         back: str | None,
+        issued: float,
     ) -> Reply:
         email = email_of(data)
         if action == "logout":
             await self._logout(scope, cookies, sender, email)
             return self._done(sender, back, [])
         via = f"{'frame' if back is None else 'hop'} from {sender.origin} (WordPress)"
-        arrival = Arrival(email, "", sender.origin, network_of(sender), secrets.token_urlsafe(16), via, False)
+        # The login on WordPress was made just before it asked this site for the token: as
+        # old as the token (so a sign-out everywhere here after it does not void it; one
+        # before it does).
+        chain = secrets.token_urlsafe(16)
+        arrival = Arrival(email, "", sender.origin, network_of(sender), chain, via, False, signed_in_at=issued)
         session, headers, hold = await self.arrivals.arrive(scope, cookies, arrival)
         if hold:
             mode = Mode.FRAME if back is None else Mode.PAGE

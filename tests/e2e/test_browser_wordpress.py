@@ -303,8 +303,10 @@ def test_a_password_and_a_name_changed_here_work_on_wordpress(live: Live, open_b
 
     assert _until(on_wordpress, ("Renamed Here", True)) == ("Renamed Here", True)
     # And in the browser, WordPress's own form takes the new password.
-    other = open_browser(third_party_cookies=True).new_page()
-    _wp_login(other, email, "changed-" + password)
+    second = open_browser(third_party_cookies=True)
+    _wp_login(second.new_page(), email, "changed-" + password)
+    # … and that login signs this other browser in on B, the password change here notwithstanding.
+    assert _until(lambda: who_at(second, live.demo.url("b")), email) == email
     log = live.demo.log.read_text()
     assert f"user password delivered to WordPress {WP}" in log
     assert "changed-" + password not in log  # a password is never logged
