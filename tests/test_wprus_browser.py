@@ -65,7 +65,8 @@ class Served:
             return client.get(f"{self.prefix}/{action}/", params={"wprusdata": data, "token": token}, headers=sent)
 
     def who(self, cookies: httpx.Cookies | dict[str, str]) -> str:
-        with httpx.Client(cookies=cookies, timeout=10) as client:
+        # As plain name=value: the jar would keep Secure cookies off plain http to 127.0.0.1.
+        with httpx.Client(cookies=dict(cookies), timeout=10) as client:
             return client.get(f"{self.base}/").text
 
 
@@ -88,12 +89,14 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
         'login = "accept"\nlogout = "accept"\nsources = ["127.0.0.1"]\n'
     )
     env = {
-        "SESSIONSYNC_SITE_URL": base,
+        # *.localhost: Secure cookies over http, so SameSite=None (auto mode), as an iframe's
+        # sign-in needs; requests go to 127.0.0.1 (Python does not resolve *.localhost).
+        "SESSIONSYNC_SITE_URL": f"http://py.localhost:{port}",
         "SESSIONSYNC_SECRET_KEYS": generate_secret(),
         "SESSIONSYNC_STORE": f"sqlite:///{tmp / 'site.sqlite3'}",
         "SESSIONSYNC_NETWORK_FILE": str(network),
         "SESSIONSYNC_AUTO_PROVISION": "true",
-        "SESSIONSYNC_COOKIE_SECURE": "false",  # plain http on 127.0.0.1 for httpx's cookie jar
+        "SESSIONSYNC_SYNC_MODE": "auto",
     }
     log = tmp / "site.log"
     with serve_site_from_env(env, "127.0.0.1", port, log):
@@ -197,3 +200,32 @@ def test_a_privileged_account_here_is_refused_and_the_redirect_goes_back(served:
     assert "a privileged account here, and that peer is not trusted for it" in served.log.read_text()
     frame = served.browser("login_async", served.token("login_async"))
     assert frame.status_code == 403 and "Not signed in here" in frame.text
+
+
+def test_in_bounce_mode_the_iframe_login_is_refused_and_the_redirect_mode_works(tmp_path: Path) -> None:
+    """Bounce mode's session cookie is SameSite=Lax: a browser does not keep it when set in
+    WordPress's iframe, so this site refuses the iframe's login (said) instead of signing
+    in a session nobody holds; the redirect mode, a top-level navigation, signs in."""
+    (port,) = free_ports(1)
+    base = f"http://127.0.0.1:{port}"
+    network = tmp_path / "network.toml"
+    network.write_text(
+        f'[wprus."{WP}"]\nencryption_secret = "{RECORDED["encryption_secret"]}"\n'
+        f'signature_secret = "{RECORDED["signature_secret"]}"\nlogin = "accept"\nsources = ["127.0.0.1"]\n'
+    )
+    env = {
+        "SESSIONSYNC_SITE_URL": base,
+        "SESSIONSYNC_SECRET_KEYS": generate_secret(),
+        "SESSIONSYNC_STORE": f"sqlite:///{tmp_path / 'site.sqlite3'}",
+        "SESSIONSYNC_NETWORK_FILE": str(network),
+        "SESSIONSYNC_SYNC_MODE": "bounce",
+        "SESSIONSYNC_COOKIE_SECURE": "false",
+    }
+    log = tmp_path / "site.log"
+    with serve_site_from_env(env, "127.0.0.1", port, log):
+        served = Served(base, log, env)
+        frame = served.browser("login_async", served.token("login_async"))
+        assert frame.status_code == 403 and not frame.cookies
+        page = served.browser("login_redirect_silent", served.token("login_redirect_silent"))
+        assert page.status_code == 303 and "Signed in as carol@example.com" in served.who(page.cookies)
+    assert "iframe mode needs this site's session cookie SameSite=None (it is lax" in log.read_text()

@@ -71,6 +71,14 @@ def test_with_sources_and_no_password_the_line_says_less(tmp_path: Path) -> None
     out = run_cli("config", "check", env=_env(tmp_path, network)).stdout
     [line] = [x.strip() for x in out.splitlines() if x.strip().startswith(f"{WP}: ")]
     assert "plain text" not in line and "third-party cookies" not in line and "no sources" not in line
+    assert "iframe logins are refused" not in line  # it takes no login
+
+
+def test_in_bounce_mode_the_line_says_iframe_logins_are_refused(tmp_path: Path) -> None:
+    env = {**_env(tmp_path, _network(tmp_path)), "SESSIONSYNC_SYNC_MODE": "bounce"}
+    out = run_cli("config", "check", env=env).stdout
+    [line] = [x.strip() for x in out.splitlines() if x.strip().startswith(f"{WP}: ")]
+    assert "its iframe logins are refused here (this site's session cookie is SameSite=lax" in line
 
 
 def test_a_login_name_that_is_not_an_email_is_refused_where_the_message_has_no_email(tmp_path: Path) -> None:

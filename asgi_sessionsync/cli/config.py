@@ -92,7 +92,7 @@ def config_check(env_file: Path | None, output: str, app_ref: str | None = None)
 def wordpress_lines(settings: Settings) -> list[str]:
     """One line per WordPress site of the network file: its weaker guarantees."""
     rules = settings.user_sync.network_rules or NetworkRules()
-    return [weaker(site, rules.for_peer(origin)) for origin, site in rules.wprus]
+    return [weaker(site, rules.for_peer(origin), settings.samesite) for origin, site in rules.wprus]
 
 
 def app_session_problems(settings: Settings, app_ref: str | None) -> list[str]:

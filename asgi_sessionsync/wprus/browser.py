@@ -131,6 +131,14 @@ class WprusBrowser:
         if action == "logout":
             await self._logout(scope, cookies, sender, email)
             return self._done(sender, back, [])
+        if back is None and self.site.cookies.samesite != "none":
+            # A cookie set in another site's iframe is stored only with SameSite=None: this
+            # site would sign in a session the browser never keeps.
+            raise WprusRefused(
+                f"the plugin's iframe mode needs this site's session cookie SameSite=None (it is "
+                f"{self.site.cookies.samesite}: bounce mode or SESSIONSYNC_COOKIE_SAMESITE); use frame or auto mode, "
+                "or the plugin's strict (redirect) mode"
+            )
         via = f"{'frame' if back is None else 'hop'} from {sender.origin} (WordPress)"
         # The login on WordPress was made just before it asked this site for the token: as
         # old as the token (so a sign-out everywhere here after it does not void it; one

@@ -7,8 +7,9 @@ from asgi_sessionsync.network_rules import PeerRules
 from asgi_sessionsync.wprus.site_config import WprusSite
 
 
-def weaker(site: WprusSite, rules: PeerRules) -> str:
-    """The weaker guarantees of ``site`` with ``rules``, as one line."""
+def weaker(site: WprusSite, rules: PeerRules, samesite: str = "none") -> str:
+    """The weaker guarantees of ``site`` with ``rules``, as one line (``samesite``: this
+    site's session cookie's)."""
     said = [
         "AES-256-CBC + HMAC-SHA256 bundles bound to no time, receiver or action (a captured one stays valid "
         "while the two keys do)",
@@ -21,6 +22,11 @@ def weaker(site: WprusSite, rules: PeerRules) -> str:
         said.append(
             "browser login/logout by hidden iframes need third-party cookies (its strict mode redirects the "
             "login; logout always needs them)"
+        )
+    if rules.accepts("login") and samesite != "none":
+        said.append(
+            f"its iframe logins are refused here (this site's session cookie is SameSite={samesite}, which a "
+            "browser does not keep from an iframe): only its strict (redirect) mode signs in"
         )
     said.append(
         "login names: a login, logout, password, delete or meta names a user here only when the WordPress login "
