@@ -59,8 +59,7 @@ class UserSync:
         self.rules: NetworkRules = trust.rules
         self.trust = trust
         self.sign_outs = sign_outs  # a delete made here signs the user out everywhere
-        # The actions the rules send to some peer (asked at every sign-in; rules and peers never change).
-        # (WordPress sites too: wprus/outbox.py.)
+        # The actions the rules send to some peer or WordPress site (asked at every sign-in; never change).
         origins = [p.origin for _, p in peers] + [origin for origin, _ in self.rules.wprus]
         self._sent = frozenset(a for a in UserAction if any(self.rules.for_peer(o).sends(a) for o in origins))
         self.log = site_log(logger.name, settings.origin)
@@ -166,8 +165,7 @@ class UserSync:
         """Queue ``action`` (as just applied here) for every peer whose rules send it, and
         every WordPress site whose rules do; return how many messages were queued."""
         messages = user_messages(self.log, self.rules, self.peers, action, email, applied)
-        ours = self.settings.origin + self.settings.path_prefix.rstrip("/")
-        messages += wordpress_messages(self.log, self.rules, ours, action, email, applied, plain_password)
+        messages += wordpress_messages(self.log, self.rules, self.settings, action, email, applied, plain_password)
         if messages:
             await self.courier.dispatch(messages, wait=self.settings.logout_wait if wait else 0.0)
         return len(messages)

@@ -25,7 +25,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
@@ -37,6 +37,9 @@ from asgi_sessionsync.stores.versions import META_PREFIX, Applied
 from asgi_sessionsync.wprus.crypto import seal
 from asgi_sessionsync.wprus.site_config import WprusSite
 
+if TYPE_CHECKING:
+    from asgi_sessionsync.settings import Settings
+
 NETWORK = "wordpress"  # the outbox's network column of a message to a WordPress site
 KIND = "user"
 
@@ -44,14 +47,14 @@ KIND = "user"
 def wordpress_messages(
     log: SiteLog,
     rules: NetworkRules,
-    ours: str,
+    settings: Settings,
     action: UserAction,
     email: str,
     applied: Applied,
     plain_password: str | None = None,
 ) -> list[OutboxMessage]:
-    """One message per WordPress site whose rules send ``action`` (as just applied here);
-    ``ours``: this site as WordPress lists it (``<origin><prefix>``)."""
+    """One message per WordPress site whose rules send ``action`` (as just applied here)."""
+    ours = settings.origin + settings.path_prefix.rstrip("/")  # this site as WordPress lists it
     now, messages = time.time(), []
     for origin, site in rules.wprus:
         site_rules = rules.for_peer(origin)
