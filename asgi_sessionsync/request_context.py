@@ -17,6 +17,7 @@ from asgi_sessionsync.identity.base import AppLoginAdapter, IdentityAdapter
 from asgi_sessionsync.outage import OutageReplies
 from asgi_sessionsync.sessions.opening import SessionOpening
 from asgi_sessionsync.site import Site
+from asgi_sessionsync.wprus.outgoing import WprusOutgoing
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class RequestContext:
     names: CookieNames
     opening: SessionOpening
     outage: OutageReplies
+    wordpress: WprusOutgoing  # this site's logins and logouts sent to WordPress sites (wprus/outgoing.py)
 
     @classmethod
     def build(
@@ -41,4 +43,5 @@ class RequestContext:
         """``outage``: what a request gets while the store is down (default: the
         built-in 503 page)."""
         opening = SessionOpening(site, identity, app_login)
-        return cls(site, identity, app_login, site.cookie_names, opening, outage or OutageReplies(site))
+        outage = outage or OutageReplies(site)
+        return cls(site, identity, app_login, site.cookie_names, opening, outage, WprusOutgoing(site))

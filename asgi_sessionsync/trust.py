@@ -257,7 +257,8 @@ def peer_matrix(settings: Settings) -> list[dict[str, str]]:
     here (:meth:`PeerTrust.table`) and where its back-channel messages may come from: one
     row per configured peer."""
     rules = settings.user_sync.network_rules or NetworkRules()
-    rows = PeerTrust(settings, rules).table(dict.fromkeys(peer.site_id for _, peer in settings.peers()))
+    names = [*(peer.site_id for _, peer in settings.peers()), *(origin for origin, _ in rules.wprus)]
+    rows = PeerTrust(settings, rules).table(dict.fromkeys(names))  # WordPress sites too
     return [
         {
             **row,

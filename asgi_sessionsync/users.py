@@ -200,9 +200,14 @@ async def lift_deletion(target: Target, email: str) -> bool:
     return applied.changed
 
 
-async def set_password(target: Target, email: str, password_hash: str) -> None:
+async def set_password(
+    target: Target, email: str, password_hash: str, *, wordpress_password: str | None = None
+) -> None:
     """Store a new password **hash** (never the password) and send ``password`` to the
     peers whose ``password_formats`` include its scheme (the text before the first ``$``).
+    ``wordpress_password``: the same password in plain text, sent only to the WordPress
+    sites that take ``password`` (WP Remote Users Sync carries passwords in plain text;
+    sealed for each at once, never stored here or logged: docs/wordpress.md).
 
     A new password ends every session of the user, here and on every peer (as
     ``sessions revoke --user``), and every sign-in of the user made before it is void
@@ -212,7 +217,9 @@ async def set_password(target: Target, email: str, password_hash: str) -> None:
     if not password_hash or "$" not in password_hash:
         raise ValueError("set_password takes a password hash in a 'scheme$…' format, never the password")
     site = site_of(target)
-    applied = await site.users.change(UserAction.PASSWORD, email, password_hash=password_hash)
+    applied = await site.users.change(
+        UserAction.PASSWORD, email, password_hash=password_hash, plain_password=wordpress_password
+    )
     if not applied.changed:
         return
     address = applied.user.email if applied.user is not None else email

@@ -14,6 +14,7 @@ from asgi_sessionsync.settings.checks import same_origin_warning
 from asgi_sessionsync.stores import check_store_url
 from asgi_sessionsync.stores.sqlite import sqlite_path
 from asgi_sessionsync.trust import PRIVILEGED_COLUMNS, peer_matrix
+from asgi_sessionsync.wprus.guarantees import weaker
 
 STORE = "SESSIONSYNC_STORE"
 
@@ -64,8 +65,9 @@ def config_check(env_file: Path | None, output: str, app_ref: str | None = None)
         print(f"WARNING: {shared}", file=sys.stderr)
     rows = settings.describe()
     matrix = peer_matrix(settings)
+    wordpress = wordpress_lines(settings)
     if output == "json":
-        print_json({"valid": True, "settings": dict(rows), "matrix": matrix})
+        print_json({"valid": True, "settings": dict(rows), "matrix": matrix, "wordpress": wordpress})
         return 0
     width = max(len(name) for name, _ in rows)
     print("configuration is valid; effective settings:")
@@ -84,7 +86,18 @@ def config_check(env_file: Path | None, output: str, app_ref: str | None = None)
             "may come from (the client address, after SESSIONSYNC_TRUSTED_PROXIES; any: anywhere); app-kinds: "
             "the app's own message kinds (send_message) and their directions"
         )
+    if wordpress:
+        print()
+        print("WordPress sites (WP Remote Users Sync), what each guarantees less than a peer (docs/security.md):")
+        for line in wordpress:
+            print(f"  {line}")
     return 0
+
+
+def wordpress_lines(settings: Settings) -> list[str]:
+    """One line per WordPress site of the network file: its weaker guarantees."""
+    rules = settings.user_sync.network_rules or NetworkRules()
+    return [weaker(site, rules.for_peer(origin), settings.samesite) for origin, site in rules.wprus]
 
 
 def app_session_problems(settings: Settings, app_ref: str | None) -> list[str]:

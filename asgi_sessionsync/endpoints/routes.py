@@ -25,8 +25,8 @@ from asgi_sessionsync.endpoints.catchup_step import CatchUpStep
 from asgi_sessionsync.endpoints.hop import Hop
 from asgi_sessionsync.endpoints.ping import Ping
 from asgi_sessionsync.endpoints.pull import Pull
-from asgi_sessionsync.endpoints.receiver import BackchannelReceiver, _read_body
-from asgi_sessionsync.endpoints.reply import TEXT, Reply, page, text
+from asgi_sessionsync.endpoints.receiver import BackchannelReceiver
+from asgi_sessionsync.endpoints.reply import Reply, page, text
 from asgi_sessionsync.endpoints.step_kit import StepKit
 from asgi_sessionsync.endpoints.verify import CodeCheck
 from asgi_sessionsync.endpoints.whoami import WhoAmI
@@ -36,7 +36,8 @@ from asgi_sessionsync.logs import RateLimit, package_log, site_log
 from asgi_sessionsync.outage import Situation
 from asgi_sessionsync.protocol import Endpoint
 from asgi_sessionsync.request_context import RequestContext
-from asgi_sessionsync.wprus.incoming import WprusIncoming
+from asgi_sessionsync.wprus.routes import BROWSER as WPRUS_BROWSER
+from asgi_sessionsync.wprus.routes import WprusRoutes, is_wprus
 
 logger = package_log("asgi_sessionsync.endpoints")
 
@@ -114,18 +115,7 @@ class Endpoints:
         async def ping(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
             return await answer_ping(scope, receive)
 
-        wprus = WprusIncoming(site) if site.rules.wprus else None
-
-        async def wordpress(scope: Scope, receive: Receive, cookies: bytes | None) -> Reply:
-            # WP Remote Users Sync's server-to-server POSTs (asgi_sessionsync/wprus/incoming.py).
-            body = await _read_body(receive) if wprus is not None else None
-            if wprus is None or body is None:
-                return text(404, "not found")
-            action = scope["path"].rstrip("/").rsplit("/", 1)[-1]
-            status, answer, is_json = await wprus(action, body, site.address.host(scope))
-            return Reply(status, answer, b"application/json" if is_json else TEXT)
-
-        self.wordpress = wordpress
+        self.wordpress = WprusRoutes(kit, arrivals, context.wordpress)  # WP Remote Users Sync (asgi_sessionsync/wprus/)
         self.routes: dict[str, tuple[tuple[str, ...], Handler]] = {
             Endpoint.PULL: (("GET",), pull),
             Endpoint.AUTHORIZE: (("GET",), authorize),
@@ -147,13 +137,13 @@ class Endpoints:
             await served({**scope, "root_path": root}, receive, send)
             return
         route = self.routes.get(name)
-        if name.startswith("wprus/") and name.count("/") <= 2:
-            route = (("POST",), self.wordpress)
+        if is_wprus(name):
+            route = (self.wordpress.methods(name), self.wordpress)
         if route is None:
             reply = text(404, "not found")
         elif scope["method"] not in route[0]:
             reply = text(405, "method not allowed", [(b"allow", ", ".join(route[0]).encode())])
-        elif name in BROWSER_STEPS and cookies is not None and (twice := self.names.duplicated(cookies)) is not None:
+        elif _reads_cookies(name) and cookies is not None and (twice := self.names.duplicated(cookies)) is not None:
             if self._say_twice(twice):
                 self.log.warning(
                     "sign-in step %s refused: the request carried two cookies named %s (another host may have set "
@@ -184,6 +174,11 @@ class Endpoints:
         except Exception:
             self.log.exception("sessionsync endpoint %s failed", name)
             return page(500, N_("Something went wrong"), N_("This site could not complete the sign-in step."))
+
+
+def _reads_cookies(name: str) -> bool:
+    """A step that reads this browser's cookies (ours, or WP Remote Users Sync's browser side)."""
+    return name in BROWSER_STEPS or name.rstrip("/") in WPRUS_BROWSER
 
 
 def _query(scope: Scope) -> dict[str, list[str]]:

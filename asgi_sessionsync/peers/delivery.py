@@ -28,6 +28,8 @@ from asgi_sessionsync.settings import Settings
 from asgi_sessionsync.stores import Outbox, OutboxMessage, new_id
 from asgi_sessionsync.tokens import Tokens
 from asgi_sessionsync.urls import endpoint_url
+from asgi_sessionsync.wprus.outbox import NETWORK as WORDPRESS
+from asgi_sessionsync.wprus.outbox import deliver as deliver_wordpress
 
 logger = package_log("asgi_sessionsync.backchannel")
 
@@ -113,6 +115,8 @@ class Sender:
         self.recovered = recovered
 
     async def send(self, message: OutboxMessage) -> Delivery:
+        if message.network == WORDPRESS:
+            return await self._send_wordpress(message)
         entry = self._by_origin.get(message.peer)
         if entry is None:
             # The peer was removed from the configuration: nobody to tell any more.
@@ -185,6 +189,31 @@ class Sender:
             error = f"HTTP {response.status_code}"
             if response.status_code >= 500 and not stale:
                 self.health.mark_down(entry, Problem.SERVER_ERROR, error)
+        return await self._failed(message, error, explained)
+
+    async def _send_wordpress(self, message: OutboxMessage) -> Delivery:
+        """A message to a WordPress site (asgi_sessionsync/wprus/outbox.py)."""
+        rules = self.settings.user_sync.network_rules
+        site = rules.wprus_site(message.peer) if rules is not None else None
+        if site is None:
+            await self.outbox.failed(
+                message.id, error="site no longer configured", next_attempt_at=time.time(), abandon=True
+            )
+            self.log.error(
+                "message %s to WordPress %s abandoned: no longer in the network file", message.id[:12], message.peer
+            )
+            return Delivery(message, False, "site no longer configured", abandoned=True)
+        error = await deliver_wordpress(self.client.http, site, message)
+        if error is not None:
+            return await self._failed(message, error, "")
+        await self.outbox.delivered(message.id, time.time())
+        action = message.payload.get("a")
+        self.log.info(
+            "user %s delivered to WordPress %s (WordPress does not say whether it applied it)", action, message.peer
+        )
+        return Delivery(message, True)
+
+    async def _failed(self, message: OutboxMessage, error: str, explained: str) -> Delivery:
         attempts = message.attempts + 1
         now = time.time()
         delay = min(RETRY_BASE * 2 ** (attempts - 1), RETRY_MAX) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter

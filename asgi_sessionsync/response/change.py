@@ -55,6 +55,10 @@ class IdentityChange:
             else:
                 clear_pending = False
 
+        if after is None and state.session is not None and before is not None:
+            # Signed out here: the WordPress sites that take logouts from this one (wprus/outgoing.py).
+            status, user = int(message["status"]), state.session.user
+            headers, snippet = await context.wordpress.after(scope, status, headers, snippet, "logout", user)
         if clear_pending:
             cookies.append((b"set-cookie", site.cookies.delete(context.names.pending)))
         if snippet is None:

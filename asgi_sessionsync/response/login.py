@@ -78,6 +78,9 @@ class LoginHere:
         await site.users.announce(opened.user)
         sync = SyncStart(context, scope)
         headers, snippet, wait = await sync.start(message, headers, opened.session)
+        # The WordPress sites that take logins from this one (asgi_sessionsync/wprus/outgoing.py).
+        status = int(message["status"])
+        headers, snippet = await context.wordpress.after(scope, status, headers, snippet, "login", opened.user.email)
         return SignedIn(headers, snippet, sync.pending_cookie(opened.session) if wait else None)
 
     def _via(self, after: str) -> str:

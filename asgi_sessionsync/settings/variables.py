@@ -29,8 +29,18 @@ def documented_variables_of(fields: Iterable[dataclasses.Field[Any]]) -> list[tu
     return rows
 
 
-# Variables read by the parts around the middleware (the demo), not by :class:`Settings`.
-OTHER_VARIABLES = frozenset({PREFIX + "DEMO_LOG"})
+# Variables read by the parts around the middleware (the demo, the tests), not by
+# :class:`Settings`: known, so never "not a setting" (the WordPress ones are the live
+# tests': tests/e2e/test_browser_wordpress.py, tests/test_wprus_transcripts.py).
+OTHER_VARIABLES = frozenset(
+    {
+        PREFIX + "DEMO_LOG",
+        PREFIX + "WPRUS_PLUGIN",
+        PREFIX + "WPRUS_WORDPRESS_DIR",
+        PREFIX + "WPRUS_WORDPRESS_URL",
+        PREFIX + "TEST_WPRUS_PLUGIN",
+    }
+)
 _NETWORK_VARIABLE = re.compile(rf"^{PREFIX}NETWORK_([A-Za-z0-9_]+?)_(SECRET_KEYS|PEERS)$")
 
 

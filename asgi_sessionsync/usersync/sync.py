@@ -31,6 +31,7 @@ from asgi_sessionsync.trust import PeerTrust, now_ms
 from asgi_sessionsync.usersync.outcomes import AppliedHook, Received, UserDeleted, UserNotFound
 from asgi_sessionsync.usersync.outgoing import user_messages
 from asgi_sessionsync.validation import email_or_none
+from asgi_sessionsync.wprus.outbox import wordpress_messages
 
 logger = package_log("asgi_sessionsync.users")
 
@@ -60,8 +61,9 @@ class UserSync:
         self.rules: NetworkRules = trust.rules
         self.trust = trust
         self.sign_outs = sign_outs  # a delete made here signs the user out everywhere
-        # The actions the rules send to some peer (asked at every sign-in; rules and peers never change).
-        self._sent = frozenset(a for a in UserAction if any(self.rules.for_peer(p.site_id).sends(a) for _, p in peers))
+        # The actions the rules send to some peer or WordPress site (asked at every sign-in; never change).
+        names = [p.site_id for _, p in peers] + [origin for origin, _ in self.rules.wprus]
+        self._sent = frozenset(a for a in UserAction if any(self.rules.for_peer(n).sends(a) for n in names))
         self.log = site_log(logger.name, settings.site_id)
         self.on_applied: list[AppliedHook] = []
         # True where the app owns its users and sends their changes itself (Django's signals);
@@ -83,13 +85,16 @@ class UserSync:
         create: bool = False,
         wait: bool = True,
         final: bool = False,
+        plain_password: str | None = None,
     ) -> Applied:
         """Store a change made on this site with a new version and queue it for the
         peers whose rules send that action. ``create``: make the user if it does not
         exist (otherwise :class:`UserNotFound`; :class:`UserDeleted` after a final
         deletion). ``final`` (a delete): the deletion is final here. ``wait``: wait up to
         ``SESSIONSYNC_LOGOUT_WAIT`` for the peers to confirm, as a sign-out does, so the
-        next page on a peer shows the change (what is not confirmed stays queued)."""
+        next page on a peer shows the change (what is not confirmed stays queued).
+        ``plain_password``: the new password in plain text, for the WordPress sites only
+        (their plugin takes no hash: wprus/outbox.py); sealed for each, never stored."""
         address = email_or_none(email)
         if address is None:
             raise ValueError("a user is named by a valid email address")
@@ -125,7 +130,7 @@ class UserSync:
             # Also a sign-out everywhere (#23): the sessions end on every peer whatever its
             # merge decides (docs/users.md, "A delete signs the user out everywhere").
             await self.sign_outs.everywhere(address, reason=USER_DELETED, wait=wait)
-        await self.send(action, address, applied, wait=wait)
+        await self.send(action, address, applied, wait=wait, plain_password=plain_password)
         return applied
 
     async def announce(self, user: User) -> None:
@@ -157,10 +162,13 @@ class UserSync:
         if applied.changed:
             await self.send(UserAction.CREATE, user.email, applied, wait=False)
 
-    async def send(self, action: UserAction, email: str, applied: Applied, *, wait: bool) -> int:
-        """Queue ``action`` (as just applied here) for every peer whose rules send it;
-        return how many messages were queued."""
+    async def send(
+        self, action: UserAction, email: str, applied: Applied, *, wait: bool, plain_password: str | None = None
+    ) -> int:
+        """Queue ``action`` (as just applied here) for every peer whose rules send it, and
+        every WordPress site whose rules do; return how many messages were queued."""
         messages = user_messages(self.log, self.rules, self.peers, action, email, applied)
+        messages += wordpress_messages(self.log, self.rules, self.settings, action, email, applied, plain_password)
         if messages:
             await self.courier.dispatch(messages, wait=self.settings.logout_wait if wait else 0.0)
         return len(messages)

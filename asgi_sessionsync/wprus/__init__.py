@@ -4,7 +4,10 @@
 ``crypto.py`` the plugin's bundles; ``site_config.py`` a WordPress site as the network
 file declares it; ``tokens.py`` the tokens this site issues, each used once;
 ``mapping.py`` a WordPress user's fields as this site's; ``incoming.py`` the plugin's
-endpoints answered here; ``outgoing.py`` this site's logins and changes sent there.
+server-to-server requests answered here, ``browser.py`` its browser-side login and
+logout, ``routes.py`` where they land; ``outgoing.py`` this site's logins and logouts
+sent there by the browser, ``outbox.py`` its user changes sent through the outbox;
+``guarantees.py`` what ``config check`` says of each WordPress site.
 Only the leaf modules are re-exported here (the network file reads ``site_config``).
 """
 

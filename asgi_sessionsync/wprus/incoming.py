@@ -6,7 +6,7 @@ opens with a declared WordPress site's secrets and names that site as its sender
 comes from the site's ``sources`` (the plugin's IP allow-list, here); its token is one
 this site issued to that site for that action, unexpired and unused. What a change may
 do is decided by :class:`~asgi_sessionsync.trust.PeerTrust` through ``UserSync.receive``.
-The browser-side ``login`` and ``logout`` are not answered yet (docs/wordpress.md).
+The browser-side ``login`` and ``logout`` (GETs) are answered by ``browser.py``.
 """
 
 from __future__ import annotations
@@ -33,6 +33,20 @@ logger = package_log("asgi_sessionsync.wprus")
 USER_CHANGES = frozenset({"create", "update", "delete", "password", "meta"})
 
 
+def opened_from(sites: tuple[WprusSite, ...], bundle: str) -> tuple[WprusSite, Mapping[str, Any]]:
+    """The declared site whose secrets open ``bundle`` and that it names as its sender
+    (``base_url``), and its payload; :class:`WprusRefused` otherwise."""
+    for site in sites:
+        try:
+            data = open_bundle(bundle, *site.secrets())
+        except WprusRefused:
+            continue
+        if isinstance(data, dict) and site.matches(str(data.get("base_url", ""))):
+            return site, data
+        raise WprusRefused("the bundle names a sender that is not the site whose secrets open it")
+    raise WprusRefused("the bundle opens with no declared site's secrets (unknown site)")
+
+
 class WprusIncoming:
     """Answers the plugin's POSTs for one site; ``__call__`` gives (status, body, JSON?)."""
 
@@ -50,7 +64,7 @@ class WprusIncoming:
                 return 200, json.dumps(answer).encode(), True
             if action not in USER_CHANGES:
                 raise WprusRefused(f"no such action {action!r} here")
-            sender, data = self._opened(form.get("wprusdata", ""))
+            sender, data = opened_from(self.sites, form.get("wprusdata", ""))
             self._from_sources(sender, host)
             await redeem(self.site.stores.replay, sender, action, "post", form.get("token", ""))
             await self._apply(sender, action, data)
@@ -58,17 +72,6 @@ class WprusIncoming:
         except WprusRefused as refused:
             self.log.warning("WP Remote Users Sync %s request refused: %s", action, refused.reason)
             return 403, b"refused", False
-
-    def _opened(self, bundle: str) -> tuple[WprusSite, Mapping[str, Any]]:
-        for site in self.sites:
-            try:
-                data = open_bundle(bundle, *site.secrets())
-            except WprusRefused:
-                continue
-            if isinstance(data, dict) and site.matches(str(data.get("base_url", ""))):
-                return site, data
-            raise WprusRefused("the bundle names a sender that is not the site whose secrets open it")
-        raise WprusRefused("the bundle opens with no declared site's secrets (unknown site)")
 
     def _from_sources(self, sender: WprusSite, host: str | None) -> None:
         rules = self.site.rules.for_peer(sender.origin)

@@ -6,6 +6,7 @@
     encryption_secret_file = "/run/secrets/wprus-encryption"   # the plugin's "Encryption key"
     signature_secret_file = "/run/secrets/wprus-signature"     # its "Authentication key"
     token_expiry = 1800                      # its "Token validity" (seconds)
+    backchannel_url = "http://10.0.0.5"      # optional: where this site's servers reach it
     login = "both"                           # and every key of a [peers."…"] table
     create = "accept"
     roles_accepted = ["subscriber"]
@@ -29,7 +30,14 @@ from asgi_sessionsync.exceptions import ConfigError
 from asgi_sessionsync.settings.values import Secret
 
 CONNECTION_KEYS = frozenset(
-    {"encryption_secret", "encryption_secret_file", "signature_secret", "signature_secret_file", "token_expiry"}
+    {
+        "encryption_secret",
+        "encryption_secret_file",
+        "signature_secret",
+        "signature_secret_file",
+        "token_expiry",
+        "backchannel_url",
+    }
 )
 DEFAULT_TOKEN_EXPIRY = 1800  # the plugin's own default (seconds)
 EXAMPLE = 'encryption_secret_file = "/run/secrets/wprus-encryption"'
@@ -38,13 +46,19 @@ EXAMPLE = 'encryption_secret_file = "/run/secrets/wprus-encryption"'
 @dataclass(frozen=True, slots=True)
 class WprusSite:
     """One WordPress site running WP Remote Users Sync: its home URL (``url``, no
-    trailing slash), ``origin``, the two shared secrets and the token validity."""
+    trailing slash), ``origin``, the two shared secrets, the token validity, and where
+    this site's server-to-server requests go (``backchannel``: the URL unless declared)."""
 
     url: str
     origin: str
     encryption_secret: Secret
     signature_secret: Secret
     token_expiry: int = DEFAULT_TOKEN_EXPIRY
+    backchannel: str = ""
+
+    def server_url(self, action: str) -> str:
+        """Where this site sends the plugin's ``action`` server to server (``…/wprus/<action>/``)."""
+        return f"{self.backchannel or self.url}/wprus/{action}/"
 
     def secrets(self) -> tuple[str, str]:
         """The secrets as the plugin uses them: text."""
@@ -75,7 +89,14 @@ def wprus_site(key: str, table: Mapping[str, Any], source: str, variable: str) -
     expiry = table.get("token_expiry", DEFAULT_TOKEN_EXPIRY)
     if not isinstance(expiry, int) or isinstance(expiry, bool) or not 30 <= expiry <= 86_400:
         raise ConfigError(variable, f"{where} token_expiry must be seconds, 30 to 86400", "token_expiry = 1800")
+    back = table.get("backchannel_url", "")
+    back_parts = urlsplit(back) if isinstance(back, str) else None
+    if back_parts is None or (back and (back_parts.scheme not in ("http", "https") or not back_parts.hostname)):
+        raise ConfigError(
+            variable, f"{where} backchannel_url must be an http(s) URL", 'backchannel_url = "http://10.0.0.5"'
+        )
     return WprusSite(
+        backchannel=str(back).rstrip("/"),
         url=origin + parts.path.rstrip("/"),
         origin=origin,
         encryption_secret=_secret(table, "encryption_secret", where, variable),

@@ -55,9 +55,10 @@ def answer_token_request(sites: tuple[WprusSite, ...], bundle: str) -> tuple[Wpr
 
 async def redeem(
     replay: ReplayCache, site: WprusSite, action: str, method: str, token: str, *, now: float | None = None
-) -> None:
-    """Use ``token`` for ``action`` by ``method`` from ``site``, once; :class:`WprusRefused`
-    when it is not this site's for that, expired, or used already."""
+) -> float:
+    """Use ``token`` for ``action`` by ``method`` from ``site``, once; when it was issued
+    (epoch seconds, whole); :class:`WprusRefused` when it is not this site's for that,
+    expired, or used already."""
     parts = token.split("-")
     if len(parts) != 5 or not parts[0].isdigit():
         raise WprusRefused("token is not one this site issued")
@@ -71,3 +72,4 @@ async def redeem(
         raise WprusRefused("token expired")
     if not await replay.use(hashlib.sha256(_DOMAIN + token.encode()).digest()[:16], float(expiry)):
         raise WprusRefused("token already used")
+    return float(expiry - site.token_expiry)

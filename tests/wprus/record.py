@@ -36,6 +36,12 @@ class Recorder(BaseHTTPRequestHandler):
             "query": path.query,
             "content_type": self.headers.get("content-type", ""),
             "user_agent": self.headers.get("user-agent", ""),
+            # What a browser says of where the request comes from and what it is for.
+            "headers": {
+                k.lower(): v
+                for k, v in self.headers.items()
+                if k.lower() == "referer" or k.lower().startswith("sec-fetch-")
+            },
             "body": body,
             "answer_status": 200,
             "answer": answer,
