@@ -61,9 +61,7 @@ class UserSync:
         self.rules: NetworkRules = trust.rules
         self.trust = trust
         self.sign_outs = sign_outs  # a delete made here signs the user out everywhere
-        # The actions the rules send to some peer or WordPress site (asked at every sign-in; never change).
-        names = [p.site_id for _, p in peers] + [origin for origin, _ in self.rules.wprus]
-        self._sent = frozenset(a for a in UserAction if any(self.rules.for_peer(n).sends(a) for n in names))
+        self._sent = _actions_sent(self.rules, peers)  # asked at every sign-in; rules and peers never change
         self.log = site_log(logger.name, settings.site_id)
         self.on_applied: list[AppliedHook] = []
         # True where the app owns its users and sends their changes itself (Django's signals);
@@ -191,6 +189,12 @@ class UserSync:
             for hook in self.on_applied:
                 await hook(issuer, action, applied)
         return await _done(self, issuer, email, payload, Received(applied.outcome.value, applied), verdict.note)
+
+
+def _actions_sent(rules: NetworkRules, peers: Sequence[PeerEntry]) -> frozenset[UserAction]:
+    """The actions the rules send to some peer or WordPress site."""
+    names = [p.site_id for _, p in peers] + [origin for origin, _ in rules.wprus]
+    return frozenset(a for a in UserAction if any(rules.for_peer(n).sends(a) for n in names))
 
 
 async def _done(
