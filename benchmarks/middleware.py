@@ -307,6 +307,10 @@ async def sync_steps(number: int, rounds: int) -> list[tuple[str, float]]:
         for step, seconds in zip(spent, (t1 - t0, t2 - t1, t3 - t2, t4 - t3), strict=True):
             spent[step] += seconds
         rounds_done += 1
+        # B's session of this round ended (outside the per-step times, inside the round's), as
+        # a sign-out would: one browser has one session on B, not one per round (each hop
+        # would read them all).
+        await peer.site.stores.sessions.end_user(session.user, reason="bench", when=time.time())
 
     # A sign-in with every policy rule evaluated (device read, country looked up, the
     # user's sessions counted, IP ranges checked), a new user each time so none is hit.
