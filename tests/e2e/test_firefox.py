@@ -118,7 +118,10 @@ def test_strict_protection_purges_b_and_c_and_the_next_visit_catches_up(demo: De
         sign_in(browser, demo, "a", *ALICE)
         assert partitioned(browser, "b") == []
         if mode != "frame":  # auto: the frames failed, the sign-in bounced
-            assert bounced(browser, demo) == ["sessionsync"]
+            # B's registry shows the bounce signed B in; B's cookie from it may be purged
+            # already when the sign-in took longer than the grace period (a loaded machine).
+            assert bounced(browser, demo) in (["sessionsync"], [])
+            assert sessions_before(demo, "b") - before, "the bounce did not sign B in"
             deadline = time.monotonic() + 20
             while first_party(browser, "b") or first_party(browser, "c"):
                 assert time.monotonic() < deadline, f"bounce tracking protection did not purge: {browser.cookies()}"
