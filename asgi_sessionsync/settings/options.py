@@ -71,6 +71,7 @@ class MiddlewareOptions(TypedDict, total=False):
     smtp_starttls: str
     smtp_timeout: float | str
     mail_from: str | None
+    new_sign_in_notice: bool | str
     serve_console: bool | str
     network_rules: NetworkRules | str | None
     prevent_email_change: bool | str
