@@ -4,7 +4,8 @@ site B as its remote site (issue #27; docs/wordpress.md, "The live Chromium test
 Runs only where ``SESSIONSYNC_WPRUS_PLUGIN`` points at a checkout of the plugin (skipped
 when it is unset, so never in CI, where the transcript tests stand in). It then needs a
 WordPress already running with that plugin installed and activated, pretty permalinks on,
-and ``tests/wprus/loopback-mu-plugin.php`` as a must-use plugin: its directory in
+and the must-use plugin docs/wordpress.md describes (WordPress reaching loopback; kept
+outside the repository, as the plugin is): its directory in
 ``SESSIONSYNC_WPRUS_WORDPRESS_DIR`` (php-cli runs its ``wp-load.php`` to configure the
 plugin and make users, with WordPress's own functions) and its URL in
 ``SESSIONSYNC_WPRUS_WORDPRESS_URL`` (default ``http://wp.localhost:18404``). With the
