@@ -27,9 +27,9 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from asgi_sessionsync.keys import generate_secret
-from tests.harness.env_site import ROOT, serve_site_from_env
+from tests.harness.env_site import ROOT
 from tests.harness.processes import free_ports
+from tests.wprus.site import site_with_wordpress, wordpress_table
 
 RECORDED = json.loads((Path(__file__).parent / "wprus" / "transcripts" / "wordpress-browser.json").read_text())
 WP = RECORDED["wordpress_url"]
@@ -81,25 +81,20 @@ def _bundle(name: str) -> str:
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     tmp = tmp_path_factory.mktemp("wprus-browser")
     (port,) = free_ports(1)
-    base = f"http://127.0.0.1:{port}"
-    network = tmp / "network.toml"
-    network.write_text(
-        f'[wprus."{WP}"]\nencryption_secret = "{RECORDED["encryption_secret"]}"\n'
-        f'signature_secret = "{RECORDED["signature_secret"]}"\n'
-        'login = "accept"\nlogout = "accept"\nsources = ["127.0.0.1"]\n'
-    )
-    env = {
-        # *.localhost: Secure cookies over http, so SameSite=None (auto mode), as an iframe's
-        # sign-in needs; requests go to 127.0.0.1 (Python does not resolve *.localhost).
-        "SESSIONSYNC_SITE_URL": f"http://py.localhost:{port}",
-        "SESSIONSYNC_SECRET_KEYS": generate_secret(),
-        "SESSIONSYNC_STORE": f"sqlite:///{tmp / 'site.sqlite3'}",
-        "SESSIONSYNC_NETWORK_FILE": str(network),
-        "SESSIONSYNC_AUTO_PROVISION": "true",
-        "SESSIONSYNC_SYNC_MODE": "auto",
-    }
-    log = tmp / "site.log"
-    with serve_site_from_env(env, "127.0.0.1", port, log):
+    network = wordpress_table(
+        WP, RECORDED["encryption_secret"], RECORDED["signature_secret"],
+        'login = "accept"\nlogout = "accept"\nsources = ["127.0.0.1"]\n',
+    )  # fmt: skip
+    # *.localhost: Secure cookies over http, so SameSite=None (auto mode), as an iframe's
+    # sign-in needs; requests go to 127.0.0.1 (Python does not resolve *.localhost).
+    with site_with_wordpress(
+        tmp,
+        port,
+        network,
+        f"http://py.localhost:{port}",
+        SESSIONSYNC_AUTO_PROVISION="true",
+        SESSIONSYNC_SYNC_MODE="auto",
+    ) as (base, log, env):
         yield Served(base, log, env)
 
 
@@ -207,22 +202,11 @@ def test_in_bounce_mode_the_iframe_login_is_refused_and_the_redirect_mode_works(
     WordPress's iframe, so this site refuses the iframe's login (said) instead of signing
     in a session nobody holds; the redirect mode, a top-level navigation, signs in."""
     (port,) = free_ports(1)
-    base = f"http://127.0.0.1:{port}"
-    network = tmp_path / "network.toml"
-    network.write_text(
-        f'[wprus."{WP}"]\nencryption_secret = "{RECORDED["encryption_secret"]}"\n'
-        f'signature_secret = "{RECORDED["signature_secret"]}"\nlogin = "accept"\nsources = ["127.0.0.1"]\n'
+    network = wordpress_table(
+        WP, RECORDED["encryption_secret"], RECORDED["signature_secret"], 'login = "accept"\nsources = ["127.0.0.1"]\n'
     )
-    env = {
-        "SESSIONSYNC_SITE_URL": base,
-        "SESSIONSYNC_SECRET_KEYS": generate_secret(),
-        "SESSIONSYNC_STORE": f"sqlite:///{tmp_path / 'site.sqlite3'}",
-        "SESSIONSYNC_NETWORK_FILE": str(network),
-        "SESSIONSYNC_SYNC_MODE": "bounce",
-        "SESSIONSYNC_COOKIE_SECURE": "false",
-    }
-    log = tmp_path / "site.log"
-    with serve_site_from_env(env, "127.0.0.1", port, log):
+    settings = {"SESSIONSYNC_SYNC_MODE": "bounce", "SESSIONSYNC_COOKIE_SECURE": "false"}
+    with site_with_wordpress(tmp_path, port, network, **settings) as (base, log, env):
         served = Served(base, log, env)
         frame = served.browser("login_async", served.token("login_async"))
         assert frame.status_code == 403 and not frame.cookies

@@ -13,9 +13,8 @@ from urllib.parse import parse_qs
 
 import httpx
 
-from asgi_sessionsync.keys import generate_secret
-from tests.harness.env_site import serve_site_from_env
 from tests.harness.processes import free_ports
+from tests.wprus.site import site_with_wordpress, wordpress_table
 
 RECORDED = json.loads((Path(__file__).parent / "wprus" / "transcripts" / "wordpress-to-peer.json").read_text())
 WP = RECORDED["wordpress_url"]
@@ -29,29 +28,19 @@ def _bundle(name: str, part: str = "request") -> str:
 
 def test_recorded_plugin_requests_against_a_real_server(tmp_path: Path) -> None:
     (port,) = free_ports(1)
-    base = f"http://127.0.0.1:{port}"
-    network = tmp_path / "network.toml"
-    network.write_text(
-        f'[wprus."{WP}"]\nencryption_secret = "{RECORDED["encryption_secret"]}"\n'
-        f'signature_secret = "{RECORDED["signature_secret"]}"\n'
+    network = wordpress_table(
+        WP, RECORDED["encryption_secret"], RECORDED["signature_secret"],
         'create = "accept"\nupdate = "accept"\npassword = "accept"\nrole = "accept"\n'
-        'roles_accepted = ["subscriber", "editor"]\nsources = ["127.0.0.1"]\n'
-    )
-    env = {
-        "SESSIONSYNC_SITE_URL": base,
-        "SESSIONSYNC_SECRET_KEYS": generate_secret(),
-        "SESSIONSYNC_STORE": f"sqlite:///{tmp_path / 'site.sqlite3'}",
-        "SESSIONSYNC_NETWORK_FILE": str(network),
-    }
-    log = tmp_path / "site.log"
-    prefix = f"{base}/_sessionsync/wprus"
+        'roles_accepted = ["subscriber", "editor"]\nsources = ["127.0.0.1"]\n',
+    )  # fmt: skip
+    prefix = f"http://127.0.0.1:{port}/_sessionsync/wprus"
 
     def post(action: str, data: dict[str, str], local: str = "127.0.0.1") -> httpx.Response:
         transport = httpx.HTTPTransport(local_address=local)
         with httpx.Client(transport=transport, timeout=10) as client:
             return client.post(f"{prefix}/{action}/", data=data)
 
-    with serve_site_from_env(env, "127.0.0.1", port, log):
+    with site_with_wordpress(tmp_path, port, network) as (_, log, _env):
         answer = post("token", {"wprusdata": _bundle("create", "token_request")})
         assert answer.status_code == 200, answer.text
         token = answer.json()["nonce"]

@@ -22,10 +22,9 @@ from urllib.parse import parse_qs
 import httpx
 import pytest
 
-from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.wprus import open_bundle
-from tests.harness.env_site import serve_site_from_env
 from tests.harness.processes import free_ports
+from tests.wprus.site import site_with_wordpress, wordpress_table
 
 RECORDED = json.loads((Path(__file__).parent / "wprus" / "transcripts" / "wordpress-to-peer.json").read_text())
 SECRETS = (RECORDED["encryption_secret"], RECORDED["signature_secret"])
@@ -78,26 +77,14 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path]]
     port, wp_port = free_ports(2)
     wordpress = ThreadingHTTPServer(("127.0.0.1", wp_port), StandIn)
     threading.Thread(target=wordpress.serve_forever, daemon=True).start()
-    network = tmp / "network.toml"
-    network.write_text(
-        f'[wprus."{WP}"]\nencryption_secret = "{SECRETS[0]}"\nsignature_secret = "{SECRETS[1]}"\n'
+    network = wordpress_table(
+        WP, *SECRETS,
         'login = "accept"\ncreate = "send"\nupdate = "send"\ndelete = "send"\npassword = "send"\nrole = "send"\n'
-        f'roles_sent = ["subscriber"]\nbackchannel_url = "http://127.0.0.1:{wp_port}"\n'
-    )
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        "SESSIONSYNC_SITE_URL": base,
-        "SESSIONSYNC_SECRET_KEYS": generate_secret(),
-        "SESSIONSYNC_STORE": f"sqlite:///{tmp / 'site.sqlite3'}",
-        "SESSIONSYNC_NETWORK_FILE": str(network),
-        "SESSIONSYNC_COOKIE_SECURE": "false",
-        "KIT_ACCOUNTS": "ann@example.com:ann-pass-1",
-        "KIT_CSRF_CHECK": "false",
-        "KIT_USER_API": "true",
-    }
-    log = tmp / "site.log"
+        f'roles_sent = ["subscriber"]\nbackchannel_url = "http://127.0.0.1:{wp_port}"\n',
+    )  # fmt: skip
+    kit = {"KIT_ACCOUNTS": "ann@example.com:ann-pass-1", "KIT_CSRF_CHECK": "false", "KIT_USER_API": "true"}
     try:
-        with serve_site_from_env(env, "127.0.0.1", port, log):
+        with site_with_wordpress(tmp, port, network, SESSIONSYNC_COOKIE_SECURE="false", **kit) as (base, log, _):
             yield base, log
     finally:
         wordpress.shutdown()

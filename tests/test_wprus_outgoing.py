@@ -25,8 +25,8 @@ import pytest
 
 from asgi_sessionsync.keys import generate_secret
 from asgi_sessionsync.wprus import open_bundle
-from tests.harness.env_site import serve_site_from_env
 from tests.harness.processes import free_ports
+from tests.wprus.site import site_with_wordpress, wordpress_table
 
 RECORDED = json.loads((Path(__file__).parent / "wprus" / "transcripts" / "wordpress-browser.json").read_text())
 SECRETS = (RECORDED["encryption_secret"], RECORDED["signature_secret"])
@@ -64,27 +64,15 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     port, wp_port, dead_port = free_ports(3)
     wordpress = ThreadingHTTPServer(("127.0.0.1", wp_port), TokenEndpoint)
     threading.Thread(target=wordpress.serve_forever, daemon=True).start()
-    network = tmp / "network.toml"
-    network.write_text(
-        f'[wprus."{WP}"]\nencryption_secret = "{SECRETS[0]}"\nsignature_secret = "{SECRETS[1]}"\n'
-        f'login = "both"\nlogout = "send"\nbackchannel_url = "http://127.0.0.1:{wp_port}"\n'
-        # A second WordPress that does not answer: skipped, said in the log.
-        f'[wprus."http://down.example.test"]\nencryption_secret = "{"d" * 20}"\nsignature_secret = "{"e" * 20}"\n'
-        f'login = "send"\nbackchannel_url = "http://127.0.0.1:{dead_port}"\n'
-    )
-    base = f"http://127.0.0.1:{port}"
-    env = {
-        "SESSIONSYNC_SITE_URL": base,
-        "SESSIONSYNC_SECRET_KEYS": generate_secret(),
-        "SESSIONSYNC_STORE": f"sqlite:///{tmp / 'site.sqlite3'}",
-        "SESSIONSYNC_NETWORK_FILE": str(network),
-        "SESSIONSYNC_COOKIE_SECURE": "false",
-        "KIT_ACCOUNTS": "ann@example.com:ann-pass-1",
-        "KIT_CSRF_CHECK": "false",
-    }
-    log = tmp / "site.log"
+    network = wordpress_table(
+        WP, *SECRETS, f'login = "both"\nlogout = "send"\nbackchannel_url = "http://127.0.0.1:{wp_port}"\n'
+    ) + wordpress_table(  # a second WordPress that does not answer: skipped, said in the log
+        "http://down.example.test", "d" * 20, "e" * 20,
+        f'login = "send"\nbackchannel_url = "http://127.0.0.1:{dead_port}"\n',
+    )  # fmt: skip
+    accounts = {"KIT_ACCOUNTS": "ann@example.com:ann-pass-1", "KIT_CSRF_CHECK": "false"}
     try:
-        with serve_site_from_env(env, "127.0.0.1", port, log):
+        with site_with_wordpress(tmp, port, network, SESSIONSYNC_COOKIE_SECURE="false", **accounts) as (base, log, _):
             yield Served(base, log)
     finally:
         wordpress.shutdown()

@@ -35,7 +35,7 @@ from asgi_sessionsync.protocol import UserAction
 from asgi_sessionsync.stores import OutboxMessage, User, new_id
 from asgi_sessionsync.stores.versions import META_PREFIX, Applied
 from asgi_sessionsync.wprus.crypto import seal
-from asgi_sessionsync.wprus.site_config import WprusSite
+from asgi_sessionsync.wprus.site_config import WprusSite, listed_as
 
 if TYPE_CHECKING:
     from asgi_sessionsync.settings import Settings
@@ -54,7 +54,7 @@ def wordpress_messages(
     plain_password: str | None = None,
 ) -> list[OutboxMessage]:
     """One message per WordPress site whose rules send ``action`` (as just applied here)."""
-    ours = settings.origin + settings.path_prefix.rstrip("/")  # this site as WordPress lists it
+    ours = listed_as(settings.origin, settings.path_prefix)
     now, messages = time.time(), []
     for origin, site in rules.wprus:
         site_rules = rules.for_peer(origin)

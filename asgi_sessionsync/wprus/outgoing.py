@@ -35,9 +35,9 @@ from asgi_sessionsync.i18n import N_, gettext
 from asgi_sessionsync.injection import is_injectable
 from asgi_sessionsync.logs import package_log, site_log
 from asgi_sessionsync.protocol import Purpose, Wire
-from asgi_sessionsync.urls import local_url, request_url, safe_return
+from asgi_sessionsync.urls import endpoint_url, local_url, request_url, safe_return
 from asgi_sessionsync.wprus.crypto import seal
-from asgi_sessionsync.wprus.site_config import WprusSite
+from asgi_sessionsync.wprus.site_config import WprusSite, listed_as
 
 if TYPE_CHECKING:
     from asgi_sessionsync.site import Site
@@ -74,8 +74,7 @@ class WprusOutgoing:
 
     def __init__(self, site: Site) -> None:
         self.site = site
-        self.log = site_log(logger.name, site.origin)
-        self.home = local_url(site.origin, "/")
+        self.log = site_log(logger.name, site.site_id)
 
     def targets(self, action: str) -> tuple[WprusSite, ...]:
         rules = self.site.rules
@@ -98,7 +97,7 @@ class WprusOutgoing:
             step = self.site.tokens.seal_message(
                 OutStep(action, back), subject=email, ttl=STEP_LIFETIME, ip=self.site.address.bind_value(scope)
             )
-            url = f"{self.site.origin}{self.site.prefix}wprus/out/?{urlencode({'t': step})}"
+            url = endpoint_url(self.site.settings.site_url, self.site.prefix, "wprus/out/", urlencode({"t": step}))
             kept = [(k, v) for k, v in headers if k.lower() != b"location"]
             return [*kept, (b"location", url.encode("latin-1"))], snippet
         if is_injectable(headers):
@@ -124,7 +123,7 @@ class WprusOutgoing:
 
     async def frame_urls(self, action: str, email: str) -> list[str]:
         """The frames' URLs, one per WordPress site that answered the token request."""
-        data: dict[str, Any] = {"username": email, "base_url": self.site.origin + self.site.prefix.rstrip("/")}
+        data: dict[str, Any] = {"username": email, "base_url": listed_as(self.site.origin, self.site.prefix)}
         if action == "login":
             data["remember"] = 0
         urls = []

@@ -77,6 +77,12 @@ class WprusSite:
         return origin == self.origin and (path == own or path.startswith(own + "/"))
 
 
+def listed_as(origin: str, path_prefix: str) -> str:
+    """This site as a WordPress site lists it among its remote sites: its origin and the
+    middleware's path prefix without the trailing slash (docs/wordpress.md)."""
+    return origin + path_prefix.rstrip("/")
+
+
 def wprus_site(key: str, table: Mapping[str, Any], source: str, variable: str) -> WprusSite:
     """The site of ``[wprus."<key>"]``; :class:`ConfigError` naming what is wrong."""
     where = f'{source}: [wprus."{key}"]'
